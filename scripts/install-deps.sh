@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package Membrane needs to build, test and run its lab.
+# Idempotent: safe to run again; it only installs what is missing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config clang llvm
+  # BPF
+  libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  # C++ libraries
+  libboost-dev libboost-filesystem-dev libtomlplusplus-dev
+  libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+  libnl-3-dev libnl-route-3-dev
+  libgtest-dev libgmock-dev googletest
+  # runtime and test tools
+  iproute2 iputils-ping dbus-daemon dbus-bin systemd procps psmisc
+  iperf3 netcat-openbsd socat containernetworking-plugins util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#packages[@]} packages present"
+fi

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * BPF side of the pipeline: the shared prog array, context accessors and the
+ * hand-over to the next stage. Include from tc (sched_cls) programs only.
+ */
+#ifndef MEMBRANE_PIPELINE_H
+#define MEMBRANE_PIPELINE_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "membrane/contract.h"
+
+_Static_assert(sizeof(struct membrane_ctx) <= 5 * sizeof(__u32), "membrane_ctx must fit skb->cb");
+
+/* Pinned by name, so every object that includes this header shares one array. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, MBR_STAGE_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_pipe_v1 SEC(".maps");
+
+static __always_inline void membrane_ctx_load(const struct __sk_buff *skb, struct membrane_ctx *ctx)
+{
+	__builtin_memcpy(ctx, (const void *)skb->cb, sizeof(*ctx));
+}
+
+static __always_inline void membrane_ctx_store(struct __sk_buff *skb, const struct membrane_ctx *ctx)
+{
+	__builtin_memcpy((void *)skb->cb, ctx, sizeof(*ctx));
+}
+
+static __always_inline __u32 membrane_ctx_direction(const struct __sk_buff *skb)
+{
+	return skb->cb[2] & 0xff;
+}
+
+static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
+{
+	return skb->cb[4] == MBR_CTX_MAGIC;
+}
+
+/*
+ * Tail-call the first filled slot after `current` (a compile-time constant in
+ * each stage). bpf_tail_call returns only when the slot is empty, so the loop
+ * walks on; past the last slot the packet passes to the stack.
+ */
+static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 first)
+{
+#pragma unroll
+	for (__u32 stage = first; stage < MBR_STAGE_MAX; stage++) {
+		skb->cb[3] = (skb->cb[3] & 0xffff) | (stage << 16);
+		bpf_tail_call(skb, &mbr_pipe_v1, stage);
+	}
+	return TC_ACT_OK;
+}
+
+static __always_inline int membrane_next_stage(struct __sk_buff *skb, const __u32 current)
+{
+	return membrane_run_from(skb, current + 1);
+}
+
+#endif /* MEMBRANE_PIPELINE_H */

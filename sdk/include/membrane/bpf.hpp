@@ -1,0 +1,63 @@
+// What a module may do with BPF: load the objects it carries, fill pipeline
+// slots with their programs, and reach their maps. Everything is owned by the
+// module's host and released when the module stops, even if it forgets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern "C" {
+#include "membrane/contract.h"
+}
+#include "membrane/api.hpp"
+
+namespace membrane {
+
+class MEMBRANE_SDK_API BpfError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct BpfObjectSpec {
+    // Unique within the module; names the object in logs and status.
+    std::string name;
+    // The ELF object, usually embedded with MEMBRANE_BPF_OBJECT().
+    std::span<const std::byte> elf;
+    // Maps with `pinning = LIBBPF_PIN_BY_NAME` are pinned under the node's pin
+    // folder and reused by the next generation of the module, so a reload keeps
+    // their contents. Named here, they also survive the module's unload.
+    std::vector<std::string> persistent_maps;
+};
+
+// A loaded object. Valid until the module stops (or the registry closes it).
+class MEMBRANE_SDK_API BpfObject {
+public:
+    virtual ~BpfObject() = default;
+    virtual const std::string& name() const = 0;
+    // File descriptors owned by the object; throw BpfError if absent.
+    virtual int map_fd(std::string_view map) const = 0;
+    virtual int program_fd(std::string_view program) const = 0;
+};
+
+class MEMBRANE_SDK_API BpfRegistry {
+public:
+    virtual ~BpfRegistry() = default;
+
+    // Opens and loads the object; pinned maps are checked for compatibility
+    // (type, key and value size, max entries, flags) before reuse and a
+    // mismatch is refused with a message naming both shapes.
+    virtual BpfObject& load(const BpfObjectSpec& spec) = 0;
+
+    // Puts `program` of `object` into pipeline slot `stage` (one atomic map
+    // update: packets see the old or the new program, never none).
+    virtual void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) = 0;
+    // Empties the slot if this module holds it; packets fall through.
+    virtual void detach_stage(std::uint32_t stage) = 0;
+};
+
+}  // namespace membrane
