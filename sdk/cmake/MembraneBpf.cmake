@@ -7,14 +7,25 @@ include_guard(GLOBAL)
 
 find_program(MEMBRANE_BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 
+# The object is linked in through a small assembler file (.incbin), so a
+# project that declared only C/CXX still works.
+get_property(_membrane_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "ASM" IN_LIST _membrane_languages)
+  enable_language(ASM)
+endif()
+unset(_membrane_languages)
+
 function(membrane_add_bpf_object target)
   cmake_parse_arguments(ARG "" "SOURCE;SYMBOL" "INCLUDE_DIRS" ${ARGN})
   if(NOT ARG_SOURCE OR NOT ARG_SYMBOL)
     message(FATAL_ERROR "membrane_add_bpf_object(${target}): SOURCE and SYMBOL are required")
   endif()
   get_filename_component(src "${ARG_SOURCE}" ABSOLUTE)
-  set(obj "${CMAKE_CURRENT_BINARY_DIR}/${ARG_SYMBOL}.bpf.o")
-  set(asm "${CMAKE_CURRENT_BINARY_DIR}/${ARG_SYMBOL}.bpf.S")
+  # Per target, so that several targets of one folder may embed the same source.
+  set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/membrane_bpf/${target}")
+  file(MAKE_DIRECTORY "${out_dir}")
+  set(obj "${out_dir}/${ARG_SYMBOL}.bpf.o")
+  set(asm "${out_dir}/${ARG_SYMBOL}.bpf.S")
 
   set(includes)
   foreach(dir IN LISTS ARG_INCLUDE_DIRS MEMBRANE_SDK_BPF_INCLUDE_DIR)
