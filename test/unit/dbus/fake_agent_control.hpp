@@ -1,0 +1,93 @@
+// An AgentControl with fixed answers and one failure per ControlErrorKind,
+// selected by module name. Records calls and the thread they ran on.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent_control.hpp"
+
+namespace membrane::test {
+
+using kernel::ControlError;
+using kernel::ControlErrorKind;
+
+class FakeAgentControl final : public kernel::AgentControl {
+public:
+    struct Call {
+        std::string what;  // "load x", "unload x", "reload x"
+        std::thread::id thread;
+    };
+
+    kernel::AgentStatus status() const override {
+        record("status");
+        kernel::AgentStatus s;
+        s.node = "node-a";
+        s.version = "0.1.0-test";
+        s.state = "running";
+        s.uptime_seconds = 42;
+        s.pin_dir = "/run/membrane/bpffs/membrane/node-a";
+        s.config_path = "/etc/membrane/membrane.toml";
+        s.devices = {"eth0", "vxlan0"};
+        s.modules_running = 1;
+        s.modules_failed = 1;
+        return s;
+    }
+
+    std::vector<kernel::ModuleStatus> modules() const override {
+        record("modules");
+        return {
+            {"policy", "running", 3, "/usr/lib/membrane/modules/policy.so", "1.0", "", {2, 4}},
+            {"lb-maglev", "failed", 1, "/usr/lib/membrane/modules/lb-maglev.so", "1.0", "start threw: boom", {}},
+        };
+    }
+
+    void load_module(const std::string& name) override {
+        record("load " + name);
+        fail_for(name);
+        if (name == "policy") throw ControlError(ControlErrorKind::AlreadyLoaded, "module policy is already loaded");
+        if (on_load) on_load(name);
+    }
+    void unload_module(const std::string& name) override {
+        record("unload " + name);
+        fail_for(name);
+    }
+    void reload_module(const std::string& name) override {
+        record("reload " + name);
+        fail_for(name);
+    }
+
+    std::vector<Call> calls() const {
+        std::lock_guard lock(mutex_);
+        return calls_;
+    }
+
+    // Runs inside LoadModule on the loop thread (e.g. a module adding methods).
+    std::function<void(const std::string&)> on_load;
+
+private:
+    static void fail_for(const std::string& name) {
+        if (name == "missing")
+            throw ControlError(ControlErrorKind::NotFound, "no module file missing.so in /usr/lib/membrane/modules");
+        if (name == "old-abi")
+            throw ControlError(ControlErrorKind::AbiMismatch, "module old-abi was built for SDK 0.9, agent has 1.0");
+        if (name == "crashy") throw ControlError(ControlErrorKind::StartFailed, "module crashy: start() threw: boom");
+        if (name.empty()) throw ControlError(ControlErrorKind::InvalidArgument, "empty module name");
+        if (name == "oops") throw std::runtime_error("disk on fire");
+    }
+
+    void record(std::string what) const {
+        std::lock_guard lock(mutex_);
+        calls_.push_back({std::move(what), std::this_thread::get_id()});
+    }
+
+    mutable std::mutex mutex_;
+    mutable std::vector<Call> calls_;
+};
+
+}  // namespace membrane::test

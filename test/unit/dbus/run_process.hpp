@@ -1,0 +1,74 @@
+// Runs a command as a user would (busctl, membranectl) and captures its
+// output and exit status. Test support; header-only.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace membrane::test {
+
+struct ProcessResult {
+    int exit_code = -1;  // 128 + signal when killed
+    std::string out;
+    std::string err;
+};
+
+inline std::string read_whole_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// `env` entries are set (a value of "\x01unset" removes the variable).
+inline ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+    char out_template[] = "/tmp/membrane-proc-XXXXXX";
+    const char* dir = mkdtemp(out_template);
+    if (!dir) throw std::runtime_error("mkdtemp failed");
+    const std::filesystem::path out_path = std::filesystem::path(dir) / "out";
+    const std::filesystem::path err_path = std::filesystem::path(dir) / "err";
+
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int null_fd = open("/dev/null", O_RDONLY);
+        if (out_fd < 0 || err_fd < 0 || null_fd < 0) _exit(126);
+        dup2(null_fd, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        for (const auto& [name, value] : env) {
+            if (value == "\x01unset")
+                unsetenv(name.c_str());
+            else
+                setenv(name.c_str(), value.c_str(), 1);
+        }
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    ProcessResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = read_whole_file(out_path);
+    result.err = read_whole_file(err_path);
+    std::filesystem::remove_all(dir);
+    return result;
+}
+
+}  // namespace membrane::test
