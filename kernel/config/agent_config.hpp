@@ -1,9 +1,11 @@
 // membrane.toml: the agent's own settings plus one table per module.
+// The layout, every key and its default are documented in configs/membrane.toml.
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -15,6 +17,8 @@ namespace membrane::kernel {
 struct DbusSettings {
     // "system", "session", or a D-Bus address such as "unix:path=/run/x/bus".
     std::string bus = "system";
+
+    bool operator==(const DbusSettings&) const = default;
 };
 
 struct AgentSettings {
@@ -28,18 +32,33 @@ struct AgentSettings {
     bool uninstall_on_stop = false;                         // remove pins and attachments on SIGTERM
 
     std::filesystem::path pin_dir() const { return bpffs_root / "membrane" / node_name; }
+
+    bool operator==(const AgentSettings&) const = default;
 };
 
 struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
     DbusSettings dbus;
-    std::vector<std::string> modules;                // [modules] enabled, in start order
+    std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
+    // Things worth a log line that do not stop the agent, each "file:line:column: ...",
+    // e.g. a [module.<name>] table for a module that is not enabled.
+    std::vector<std::string> warnings;
+
+    // The module's table, or an empty one when membrane.toml has none.
+    const toml::table& module_table(const std::string& name) const;
 };
+// Note on copies: toml++ drops the source positions of values when a table
+// is copied (keys keep theirs), so a module reading a copied table reports
+// errors at the key rather than the value. Move configs rather than copy them.
 
 // Parses and validates; throws membrane::ConfigError "file:line:column: ...".
+// Syntax errors carry toml++'s own position and description.
 AgentConfig load_config(const std::filesystem::path& path);
 AgentConfig parse_config(std::string_view text, const std::filesystem::path& source);
+
+// The host name up to its first dot, lower-cased: node_name's default.
+std::string default_node_name();
 
 }  // namespace membrane::kernel

@@ -1,0 +1,179 @@
+#include "config/agent_config.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+
+#include "config/names.hpp"
+#include "log/log_level.hpp"
+
+namespace membrane::kernel {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string single_quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+fs::path read_absolute_path(ConfigReader& read, std::string_view key, fs::path fallback) {
+    auto value = read.optional<std::string>(key);
+    if (!value) return fallback;
+    fs::path path(*value);
+    if (!path.is_absolute()) throw read.error(key, "must be an absolute path, not " + single_quoted(*value));
+    path = path.lexically_normal();
+    // "/sys/fs/bpf/" and "/sys/fs/bpf" are the same folder; keep one spelling.
+    if (!path.has_filename() && path != path.root_path()) path = path.parent_path();
+    return path;
+}
+
+// A string array whose items each pass `valid` and appear once; errors point
+// at the offending item.
+std::vector<std::string> read_name_list(ConfigReader& read, const toml::table& table, std::string_view key,
+                                        bool (*valid)(std::string_view), std::string_view what) {
+    std::vector<std::string> names = read.strings(key);
+    const toml::array* items = table.get_as<toml::array>(key);
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!valid(names[i])) throw read.error_at(*items->get(i), key, "has " + single_quoted(names[i]) + ", which is not " + std::string(what));
+        if (!seen.insert(names[i]).second) throw read.error_at(*items->get(i), key, "lists " + single_quoted(names[i]) + " twice");
+    }
+    return names;
+}
+
+AgentSettings read_agent(const toml::table& table, const fs::path& source) {
+    ConfigReader read(table, "agent");
+    AgentSettings agent;
+
+    if (auto name = read.optional<std::string>("node_name")) {
+        if (!is_dns_label(*name)) {
+            throw read.error("node_name", "must be a DNS label (lower-case letters, digits and '-', at most 63, "
+                                          "e.g. \"node-1\"), not " + single_quoted(*name));
+        }
+        agent.node_name = *name;
+    } else {
+        agent.node_name = default_node_name();
+        if (!is_dns_label(agent.node_name)) {
+            throw ConfigError(source.string() + ": the host name " + single_quoted(agent.node_name) +
+                              " is not a DNS label; set 'node_name' in [agent]");
+        }
+    }
+
+    agent.state_dir = read_absolute_path(read, "state_dir", agent.state_dir);
+    agent.runtime_dir = read_absolute_path(read, "runtime_dir", agent.runtime_dir);
+    agent.bpffs_root = read_absolute_path(read, "bpffs_root", agent.bpffs_root);
+    agent.module_dir = read_absolute_path(read, "module_dir", MEMBRANE_DEFAULT_MODULE_DIR);
+    agent.devices = read_name_list(read, table, "devices", is_interface_name,
+                                   "a Linux interface name (1 to 15 characters, no '/', ':' or spaces)");
+
+    agent.log_level = read.get<std::string>("log_level", agent.log_level);
+    if (!parse_log_level(agent.log_level)) {
+        throw read.error("log_level", "must be one of " + std::string(kLogLevelNames) + ", not " + single_quoted(agent.log_level));
+    }
+    agent.uninstall_on_stop = read.get<bool>("uninstall_on_stop", agent.uninstall_on_stop);
+    read.finish();
+    return agent;
+}
+
+DbusSettings read_dbus(const toml::table& table) {
+    ConfigReader read(table, "dbus");
+    DbusSettings dbus;
+    dbus.bus = read.get<std::string>("bus", dbus.bus);
+    if (!is_dbus_bus(dbus.bus)) {
+        throw read.error("bus", "must be \"system\", \"session\" or a D-Bus address such as "
+                                "\"unix:path=/run/membrane/bus\", not " + single_quoted(dbus.bus));
+    }
+    read.finish();
+    return dbus;
+}
+
+std::vector<std::string> read_enabled_modules(const toml::table& table) {
+    ConfigReader read(table, "modules");
+    auto enabled = read_name_list(read, table, "enabled", is_module_name,
+                                  "a module name (lower-case letters, digits and '-', starting with a letter or digit)");
+    read.finish();
+    return enabled;
+}
+
+// [module.<name>]: each value must be a table named like a module. The
+// tables are moved, not copied, so they keep their source positions.
+std::map<std::string, toml::table> take_module_tables(toml::table& modules, const std::vector<std::string>& enabled,
+                                                      std::vector<std::string>& warnings) {
+    ConfigReader read(modules, "module");
+    std::map<std::string, toml::table> tables;
+    for (auto& [key, node] : modules) {
+        const std::string name(key.str());
+        read.table(name);  // type check: "must be a table"
+        if (!is_module_name(name)) {
+            throw ConfigError(source_position(key.source()) + ": [module." + name +
+                              "] is not named like a module (lower-case letters, digits and '-')");
+        }
+        if (std::find(enabled.begin(), enabled.end(), name) == enabled.end()) {
+            warnings.push_back(source_position(key.source()) + ": [module." + name + "] is ignored: '" + name +
+                               "' is not in [modules] enabled");
+        }
+        tables.emplace(name, std::move(*node.as_table()));
+    }
+    return tables;
+}
+
+toml::table parse_document(std::string_view text, const fs::path& source) {
+    try {
+        return toml::parse(text, source.string());
+    } catch (const toml::parse_error& error) {
+        throw ConfigError(source_position(error.source(), source.string()) + ": " + std::string(error.description()));
+    }
+}
+
+}  // namespace
+
+std::string default_node_name() {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0) return {};
+    std::string name(host);
+    name = name.substr(0, name.find('.'));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    return name;
+}
+
+const toml::table& AgentConfig::module_table(const std::string& name) const {
+    static const toml::table empty;
+    auto it = module_tables.find(name);
+    return it == module_tables.end() ? empty : it->second;
+}
+
+AgentConfig parse_config(std::string_view text, const fs::path& source) {
+    toml::table document = parse_document(text, source);
+    AgentConfig config;
+    config.source = source;
+
+    ConfigReader top(document, "");
+    config.agent = read_agent(top.table("agent"), source);
+    config.dbus = read_dbus(top.table("dbus"));
+    config.modules = read_enabled_modules(top.table("modules"));
+    top.table("module");
+    top.finish();
+
+    if (toml::table* modules = document.get_as<toml::table>("module")) {
+        config.module_tables = take_module_tables(*modules, config.modules, config.warnings);
+    }
+    return config;
+}
+
+AgentConfig load_config(const fs::path& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw ConfigError(path.string() + ": is a folder, not a config file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(path.string() + ": cannot read the config file: " + std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw ConfigError(path.string() + ": cannot read the config file: " + std::strerror(errno));
+    return parse_config(text.str(), path);
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,59 @@
+#include "config/config_diff.hpp"
+
+#include <algorithm>
+
+namespace membrane::kernel {
+namespace {
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& diff) {
+    auto restart_if = [&](bool changed, const char* key) {
+        if (changed) diff.settings_needing_restart.emplace_back(key);
+    };
+    auto live_if = [&](bool changed, const char* key) {
+        if (changed) diff.settings_applied_live.emplace_back(key);
+    };
+    const AgentSettings& a = old.agent;
+    const AgentSettings& b = now.agent;
+    restart_if(a.node_name != b.node_name, "agent.node_name");
+    restart_if(a.state_dir != b.state_dir, "agent.state_dir");
+    restart_if(a.runtime_dir != b.runtime_dir, "agent.runtime_dir");
+    restart_if(a.bpffs_root != b.bpffs_root, "agent.bpffs_root");
+    restart_if(a.module_dir != b.module_dir, "agent.module_dir");
+    restart_if(a.devices != b.devices, "agent.devices");
+    live_if(a.log_level != b.log_level, "agent.log_level");
+    live_if(a.uninstall_on_stop != b.uninstall_on_stop, "agent.uninstall_on_stop");
+    restart_if(old.dbus.bus != now.dbus.bus, "dbus.bus");
+}
+
+}  // namespace
+
+ConfigDiff diff_configs(const AgentConfig& old, const AgentConfig& now) {
+    ConfigDiff diff;
+    diff_settings(old, now, diff);
+
+    std::vector<std::string> kept_in_old_order;
+    for (const auto& name : old.modules) {
+        if (contains(now.modules, name)) {
+            kept_in_old_order.push_back(name);
+        } else {
+            diff.modules_removed.push_back(name);
+        }
+    }
+    std::vector<std::string> kept_in_new_order;
+    for (const auto& name : now.modules) {
+        if (!contains(old.modules, name)) {
+            diff.modules_added.push_back(name);
+            continue;
+        }
+        kept_in_new_order.push_back(name);
+        if (old.module_table(name) != now.module_table(name)) diff.modules_reconfigured.push_back(name);
+    }
+    diff.start_order_changed = kept_in_old_order != kept_in_new_order;
+    return diff;
+}
+
+}  // namespace membrane::kernel

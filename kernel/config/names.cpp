@@ -1,0 +1,41 @@
+#include "config/names.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace membrane::kernel {
+namespace {
+
+bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+}  // namespace
+
+bool is_dns_label(std::string_view name) {
+    if (name.empty() || name.size() > 63) return false;
+    if (!is_lower_alnum(name.front()) || !is_lower_alnum(name.back())) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+bool is_interface_name(std::string_view name) {
+    constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
+    if (name.empty() || name.size() > kMaxInterfaceName || name == "." || name == "..") return false;
+    return std::none_of(name.begin(), name.end(), [](char c) {
+        return c == '/' || c == ':' || c == '\0' || c == ' ' || (c >= '\t' && c <= '\r');
+    });
+}
+
+bool is_module_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || !is_lower_alnum(name.front())) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+bool is_dbus_bus(std::string_view bus) {
+    if (bus == "system" || bus == "session") return true;
+    // Transports sd-bus understands; the part after the colon is its business.
+    static constexpr std::array<std::string_view, 4> kTransports = {"unix:", "tcp:", "unixexec:", "x-machine-unix:"};
+    return std::any_of(kTransports.begin(), kTransports.end(), [&](std::string_view prefix) {
+        return bus.size() > prefix.size() && bus.starts_with(prefix);
+    });
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,25 @@
+// The shapes of names that end up in file paths, pin folders and netlink
+// requests. Checked once, when the config is read, so that nothing later has
+// to escape them.
+#pragma once
+
+#include <string_view>
+
+namespace membrane::kernel {
+
+// RFC 1123 label, lower case, 1..63: [a-z0-9]([a-z0-9-]*[a-z0-9])?
+// (node_name names the pin folder <bpffs>/membrane/<node>/).
+bool is_dns_label(std::string_view name);
+
+// What the Linux kernel accepts as an interface name (dev_valid_name):
+// 1..15 bytes, not "." or "..", no '/', ':' or white space.
+bool is_interface_name(std::string_view name);
+
+// A module name: [a-z0-9-], 1..64, starting with a letter or digit (it names
+// the library file, the logger and the module's state folder).
+bool is_module_name(std::string_view name);
+
+// "system", "session", or a D-Bus address ("unix:path=...", "tcp:host=...").
+bool is_dbus_bus(std::string_view bus);
+
+}  // namespace membrane::kernel

@@ -1,0 +1,35 @@
+#include <gtest/gtest.h>
+
+#include "config/names.hpp"
+
+namespace membrane::kernel {
+namespace {
+
+TEST(Names, DnsLabel) {
+    for (auto ok : {"a", "node-1", "0", "a0-b1", "ip-10-0-0-1"}) EXPECT_TRUE(is_dns_label(ok)) << ok;
+    for (auto bad : {"", "-a", "a-", "A", "a_b", "a.b", "a b"}) EXPECT_FALSE(is_dns_label(bad)) << bad;
+}
+
+TEST(Names, InterfaceName) {
+    for (auto ok : {"eth0", "lo", "ens5.100", "veth_a-1", "123456789012345", "@x"}) EXPECT_TRUE(is_interface_name(ok)) << ok;
+    for (auto bad : {"", ".", "..", "1234567890123456", "a/b", "a:b", "a b", "a\tb", "a\nb"}) {
+        EXPECT_FALSE(is_interface_name(bad)) << bad;
+    }
+}
+
+TEST(Names, ModuleName) {
+    for (auto ok : {"counter", "policy-l4", "1x", "a"}) EXPECT_TRUE(is_module_name(ok)) << ok;
+    for (auto bad : {"", "-x", "Counter", "a_b", "a.b", "a/b"}) EXPECT_FALSE(is_module_name(bad)) << bad;
+    EXPECT_TRUE(is_module_name(std::string(64, 'a')));
+    EXPECT_FALSE(is_module_name(std::string(65, 'a')));
+}
+
+TEST(Names, DbusBus) {
+    for (auto ok : {"system", "session", "unix:path=/run/x/bus", "unix:abstract=x", "tcp:host=h,port=1"}) {
+        EXPECT_TRUE(is_dbus_bus(ok)) << ok;
+    }
+    for (auto bad : {"", "System", "user", "unix:", "path=/run/x", "/run/x/bus"}) EXPECT_FALSE(is_dbus_bus(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace membrane::kernel
