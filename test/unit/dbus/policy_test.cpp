@@ -1,0 +1,111 @@
+// systemd/org.membrane.Agent1.conf under a private dbus-daemon configured like
+// the system bus (deny by default): root may do everything, anyone else may
+// only read (GetStatus, ListModules, Introspect) and may not own the name.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "private_dbus_daemon.hpp"
+#include "run_process.hpp"
+#include "service_harness.hpp"
+
+namespace membrane::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kPolicyFile = std::string(MEMBRANE_SOURCE_DIR) + "/systemd/org.membrane.Agent1.conf";
+const std::string kNobody = "65534";
+
+class DbusPolicyTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        if (geteuid() != 0) return;
+        daemon_ = new PrivateDbusDaemon(PrivateDbusDaemon::Policy::SystemLike, kPolicyFile);
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        daemon_ = nullptr;
+    }
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root to run callers as root and as nobody";
+        service_ = std::make_unique<ServiceHarness>(daemon_->address());
+        service_->run_on_loop([this] {
+            service_->service().set_module_methods("probe", {{"Ping", [](const std::string&) { return std::string("{}"); }}});
+        });
+    }
+
+    // busctl as root, or as nobody (uid/gid 65534, no groups).
+    static ProcessResult busctl(bool as_nobody, std::vector<std::string> args) {
+        args.insert(args.begin(), {"busctl", "--address=" + daemon_->address()});
+        if (as_nobody)
+            args.insert(args.begin(), {"setpriv", "--reuid=" + kNobody, "--regid=" + kNobody, "--clear-groups"});
+        return run_process(args);
+    }
+    static ProcessResult call_agent(bool as_nobody, std::vector<std::string> method_and_args) {
+        std::vector<std::string> args{"call", "org.membrane.Agent1", "/org/membrane/Agent1", "org.membrane.Agent1"};
+        args.insert(args.end(), method_and_args.begin(), method_and_args.end());
+        return busctl(as_nobody, args);
+    }
+
+    static inline PrivateDbusDaemon* daemon_ = nullptr;
+    std::unique_ptr<ServiceHarness> service_;
+};
+
+constexpr bool kRoot = false;
+constexpr bool kUnprivileged = true;
+
+TEST_F(DbusPolicyTest, RootMayCallEverything) {
+    EXPECT_EQ(call_agent(kRoot, {"GetStatus"}).exit_code, 0);
+    const auto load = call_agent(kRoot, {"LoadModule", "s", "conntrack"});
+    EXPECT_EQ(load.exit_code, 0) << load.err;
+    EXPECT_EQ(call_agent(kRoot, {"ReloadModule", "s", "conntrack"}).exit_code, 0);
+    EXPECT_EQ(call_agent(kRoot, {"UnloadModule", "s", "conntrack"}).exit_code, 0);
+    const auto ping = busctl(kRoot, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
+                                     "org.membrane.Module1", "Ping", "s", "{}"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.err;
+}
+
+TEST_F(DbusPolicyTest, AnyoneMayRead) {
+    const auto status = call_agent(kUnprivileged, {"GetStatus"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_THAT(status.out, HasSubstr("node-a"));
+    const auto list = call_agent(kUnprivileged, {"ListModules"});
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    const auto introspect = busctl(kUnprivileged, {"introspect", "org.membrane.Agent1", "/org/membrane/Agent1"});
+    EXPECT_EQ(introspect.exit_code, 0) << introspect.err;
+    EXPECT_THAT(introspect.out, HasSubstr(".LoadModule"));
+    const auto ping = busctl(kUnprivileged, {"call", "org.membrane.Agent1", "/org/membrane/Agent1",
+                                             "org.freedesktop.DBus.Peer", "Ping"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.err;
+}
+
+TEST_F(DbusPolicyTest, OnlyRootMayChangeTheAgent) {
+    for (const char* method : {"LoadModule", "UnloadModule", "ReloadModule"}) {
+        const auto denied = call_agent(kUnprivileged, {method, "s", "conntrack"});
+        EXPECT_NE(denied.exit_code, 0) << method;
+        EXPECT_THAT(denied.err, HasSubstr("Access denied")) << method;
+    }
+    const auto module_method = busctl(kUnprivileged, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
+                                                      "org.membrane.Module1", "Ping", "s", "{}"});
+    EXPECT_NE(module_method.exit_code, 0);
+    EXPECT_THAT(module_method.err, HasSubstr("Access denied"));
+    // The denied calls never reached the agent.
+    for (const auto& call : service_->control().calls()) EXPECT_THAT(call.what, ::testing::Not(HasSubstr("conntrack")));
+}
+
+TEST_F(DbusPolicyTest, OnlyRootMayOwnTheName) {
+    // The service already owns it as root; nobody may not even queue for it.
+    const auto own = run_process({"setpriv", "--reuid=" + kNobody, "--regid=" + kNobody, "--clear-groups", "busctl",
+                                  "--address=" + daemon_->address(), "call", "org.freedesktop.DBus",
+                                  "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName", "su",
+                                  "org.membrane.Agent1", "4"});
+    EXPECT_NE(own.exit_code, 0);
+    EXPECT_THAT(own.err, HasSubstr("Access denied"));
+}
+
+}  // namespace
+}  // namespace membrane::test
