@@ -42,16 +42,24 @@ void AsioBusPump::kick() {
 
 void AsioBusPump::process_round() {
     if (stopped_) return;
+    ++round_;  // waits armed before this round are stale now
+    bool more = false;
     try {
-        while (connection_.processPendingRequest()) {
-        }
+        more = connection_.processPendingRequest();
     } catch (const std::exception& e) {
         // The connection is gone (bus daemon died); nothing more to watch.
         spdlog::error("D-Bus: connection lost: {}", e.what());
         stop();
         return;
     }
-    if (!stopped_) arm();
+    if (stopped_) return;
+    // One message per round, then back to the loop: work a handler posted
+    // (bus events, deferred object changes) runs before the next message,
+    // and a flood of calls cannot starve the rest of the agent.
+    if (more)
+        kick();
+    else
+        arm();
 }
 
 void AsioBusPump::arm() {
