@@ -27,10 +27,7 @@ int mbr_from_netdev(struct __sk_buff *skb)
 {
 	ctx_init(skb, MBR_DIR_FROM_NETDEV);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
-	int verdict = membrane_run_from(skb, 0);
-	/* Only reached when every slot was empty. */
-	membrane_stat_inc(MBR_STAT_PIPELINE_DONE);
-	return verdict;
+	return membrane_run_from(skb, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -15,28 +15,13 @@
 
 #include <spdlog/logger.h>
 
+#include "bpf/map_shape.hpp"
+#include "bpf/ownership_store.hpp"
 #include "membrane/bpf.hpp"
 
 namespace membrane::kernel {
 
-// type, key, value, max entries, flags: what libbpf compares before reuse.
-struct MapShape {
-    std::uint32_t type = 0;
-    std::uint32_t key_size = 0;
-    std::uint32_t value_size = 0;
-    std::uint32_t max_entries = 0;
-    std::uint32_t flags = 0;
-    bool operator==(const MapShape&) const = default;
-    std::string describe() const;  // "hash key=4 value=8 max=1024 flags=0x0"
-};
-
-struct SlotInfo {
-    std::uint32_t stage = 0;
-    std::string module;  // owner
-    std::uint64_t generation = 0;
-    std::string program;  // program name
-    std::uint32_t program_id = 0;
-};
+// MapShape (map_shape.hpp) and SlotInfo (ownership_store.hpp) are part of this API.
 
 class ModuleBpf;
 

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
+#include "membrane/stats.h"
 
 _Static_assert(sizeof(struct membrane_ctx) <= 5 * sizeof(__u32), "membrane_ctx must fit skb->cb");
 
@@ -46,7 +47,9 @@ static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
 /*
  * Tail-call the first filled slot after `current` (a compile-time constant in
  * each stage). bpf_tail_call returns only when the slot is empty, so the loop
- * walks on; past the last slot the packet passes to the stack.
+ * walks on; past the last slot the packet passes to the stack. The fall-through
+ * is counted here rather than in the entry program: once a stage has run, the
+ * entry program never regains control (a tail call does not return).
  */
 static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 first)
 {
@@ -55,6 +58,7 @@ static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 
 		skb->cb[3] = (skb->cb[3] & 0xffff) | (stage << 16);
 		bpf_tail_call(skb, &mbr_pipe_v1, stage);
 	}
+	membrane_stat_inc(MBR_STAT_PIPELINE_DONE);
 	return TC_ACT_OK;
 }
 

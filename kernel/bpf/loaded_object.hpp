@@ -1,0 +1,56 @@
+// One BPF ELF object opened with libbpf: its maps pinned by name under the
+// node's pin folder (checked against existing pins first), then loaded.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "bpf/map_shape.hpp"
+#include "bpf/unique_fd.hpp"
+#include "membrane/bpf.hpp"
+
+namespace membrane::kernel {
+
+class LoadedObject final : public membrane::BpfObject {
+public:
+    // Opens the ELF and checks every pinned map it declares against the pin
+    // on disk (see check_pinned_maps). Nothing is in the kernel yet.
+    static std::unique_ptr<LoadedObject> open(std::span<const std::byte> elf, std::string name,
+                                              const std::filesystem::path& pin_dir, spdlog::logger& log);
+
+    // Loads maps and programs: libbpf reuses the existing pins and pins the
+    // maps it creates. On failure the BpfError quotes libbpf's last warnings
+    // (the verifier's complaint, usually).
+    void load(spdlog::logger& log);
+
+    const std::string& name() const override { return name_; }
+    int map_fd(std::string_view map) const override;
+    int program_fd(std::string_view program) const override;
+
+    bpf_program* program(std::string_view program) const;  // throws BpfError if absent
+    // The maps pinned by name, with `pin_exists` as it was before the load.
+    const std::vector<PinnedMapPlan>& pinned_maps() const { return pinned_maps_; }
+    std::vector<std::string> created_pins() const;
+    std::vector<std::string> reused_pins() const;
+
+    // Who loaded it (a ModuleBpf generation, or the registry for the core):
+    // lets attach_stage refuse an object that another module loaded.
+    const void* owner = nullptr;
+
+private:
+    LoadedObject(BpfObjectPtr object, std::string name) : object_(std::move(object)), name_(std::move(name)) {}
+
+    BpfObjectPtr object_;
+    std::string name_;
+    std::vector<PinnedMapPlan> pinned_maps_;
+    bool loaded_ = false;
+};
+
+}  // namespace membrane::kernel

@@ -1,0 +1,174 @@
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "bpf/bpf_error.hpp"
+#include "bpf/pipeline_slots.hpp"
+#include "bpf/registry.hpp"
+#include "bpf/registry_impl.hpp"
+#include "membrane/contract.h"
+
+namespace membrane::kernel {
+
+struct ModuleBpf::State {
+    Registry::Impl* registry;  // null once the registry is gone (see ~Registry)
+    std::string module;
+    std::uint64_t generation;
+    std::vector<std::unique_ptr<LoadedObject>> objects;
+    bool closed = false;
+
+    std::string who() const { return fmt::format("module {} gen {}", module, generation); }
+
+    Registry::Impl& usable_registry() const {
+        if (closed) throw BpfError(fmt::format("{}: its BPF is closed", who()));
+        if (!registry) throw BpfError(fmt::format("{}: the BPF registry is gone", who()));
+        return *registry;
+    }
+};
+
+ModuleBpf::ModuleBpf(Registry::Impl& registry, std::string module, std::uint64_t generation)
+    : state_(std::make_unique<State>(State{&registry, std::move(module), generation, {}})) {
+    // Called by Registry::for_module with the registry's mutex held.
+    registry.live[{state_->module, state_->generation}] = [state = state_.get()] { state->registry = nullptr; };
+}
+
+ModuleBpf::~ModuleBpf() {
+    if (state_->closed) return;
+    // Forgotten by the host: release like an unload rather than leak slots
+    // that point at programs nobody owns.
+    try {
+        close(false);
+    } catch (const std::exception& error) {
+        if (state_->registry) state_->registry->log->error("{}: closing its BPF failed: {}", state_->who(), error.what());
+    }
+}
+
+BpfObject& ModuleBpf::load(const BpfObjectSpec& spec) {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    auto& log = *registry.log;
+
+    if (spec.name.empty()) throw BpfError(fmt::format("{}: a BPF object needs a name", state_->who()));
+    const bool duplicate = std::ranges::any_of(state_->objects, [&](const auto& object) {
+        return object->name() == spec.name;
+    });
+    if (duplicate) throw BpfError(fmt::format("{}: object {} is already loaded", state_->who(), spec.name));
+
+    auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log);
+    for (const auto& persistent : spec.persistent_maps) {
+        const bool pinned = std::ranges::any_of(object->pinned_maps(), [&](const auto& map) {
+            return map.name == persistent;
+        });
+        if (!pinned) {
+            throw BpfError(fmt::format("{}: object {} lists {} as persistent, but it declares no map of that name "
+                                       "with pinning = LIBBPF_PIN_BY_NAME, so it could not survive a reload",
+                                       state_->who(), spec.name, persistent));
+        }
+    }
+    object->load(log);
+    object->owner = state_.get();
+    registry.record_module_pins(state_->module, *object, spec.persistent_maps);
+    log.info("{}: loaded object {} (pins reused [{}], created [{}])", state_->who(), spec.name,
+             fmt::join(object->reused_pins(), ","), fmt::join(object->created_pins(), ","));
+
+    state_->objects.push_back(std::move(object));
+    return *state_->objects.back();
+}
+
+void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+
+    if (stage >= MBR_STAGE_MAX) {
+        throw BpfError(fmt::format("{}: pipeline stage {} does not exist (stages are 0..{})", state_->who(), stage,
+                                   MBR_STAGE_MAX - 1));
+    }
+    const auto* loaded = dynamic_cast<const LoadedObject*>(&object);
+    if (!loaded || loaded->owner != state_.get()) {
+        throw BpfError(fmt::format("{}: object {} was not loaded through this module generation", state_->who(),
+                                   object.name()));
+    }
+    auto* bpf_prog = loaded->program(program);
+    if (bpf_program__type(bpf_prog) != BPF_PROG_TYPE_SCHED_CLS) {
+        throw BpfError(fmt::format("{}: program {} of object {} is not a tc program (SEC(\"tc\")), so it cannot "
+                                   "be a pipeline stage",
+                                   state_->who(), program, object.name()));
+    }
+    const int program_fd = loaded->program_fd(program);
+    registry.take_slot(SlotInfo{.stage = stage,
+                                .module = state_->module,
+                                .generation = state_->generation,
+                                .program = std::string(program),
+                                .program_id = program_id(program_fd)},
+                       program_fd);
+}
+
+void ModuleBpf::detach_stage(std::uint32_t stage) {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    const auto& slots = registry.store.record().slots;
+    const auto held = slots.find(stage);
+    if (held == slots.end()) {
+        registry.log->debug("{}: stage {} is not held, nothing to detach", state_->who(), describe_stage(stage));
+        return;
+    }
+    if (held->second.module != state_->module) {
+        throw BpfError(fmt::format("{}: cannot empty stage {}, it is held by module {} (generation {})",
+                                   state_->who(), describe_stage(stage), held->second.module,
+                                   held->second.generation));
+    }
+    registry.release_slot(stage, "detached");
+}
+
+void ModuleBpf::close(bool keep_slots) {
+    if (state_->closed) return;
+    auto* registry = state_->registry;
+    if (registry) {
+        const std::lock_guard lock(registry->mutex);
+        // Only the slots this very generation holds: after a reload the next
+        // generation has taken them over and they must stay filled.
+        std::vector<std::uint32_t> stages;
+        for (const auto& [stage, holder] : registry->store.record().slots) {
+            if (holder.module == state_->module && holder.generation == state_->generation) stages.push_back(stage);
+        }
+        std::string failures;
+        if (keep_slots) {
+            if (!stages.empty()) {
+                registry->log->info("{}: closing, its {} slot(s) stay filled for the next start", state_->who(),
+                                    stages.size());
+            }
+        } else {
+            for (const auto stage : stages) {
+                try {
+                    registry->release_slot(stage, "closed");
+                } catch (const BpfError& error) {
+                    failures += fmt::format("\n  {}", error.what());
+                }
+            }
+        }
+        registry->live.erase({state_->module, state_->generation});
+        state_->closed = true;
+        // A filled slot keeps its program alive through the prog array, so
+        // the objects (fds) can go either way.
+        state_->objects.clear();
+        registry->log->debug("{}: BPF closed", state_->who());
+        if (!failures.empty()) throw BpfError(fmt::format("{}: closing left slots filled:{}", state_->who(), failures));
+        return;
+    }
+    state_->closed = true;
+    state_->objects.clear();
+}
+
+std::vector<std::uint32_t> ModuleBpf::held_stages() const {
+    std::vector<std::uint32_t> stages;
+    auto* registry = state_->registry;
+    if (!registry || state_->closed) return stages;
+    const std::lock_guard lock(registry->mutex);
+    for (const auto& [stage, holder] : registry->store.record().slots) {
+        if (holder.module == state_->module && holder.generation == state_->generation) stages.push_back(stage);
+    }
+    return stages;
+}
+
+}  // namespace membrane::kernel

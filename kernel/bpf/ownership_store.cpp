@@ -1,0 +1,126 @@
+#include "bpf/ownership_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf/bpf_error.hpp"
+#include "bpf/unique_fd.hpp"
+
+namespace membrane::kernel {
+
+// The format carries a version so that a later layout can read this one.
+constexpr int kRecordFormat = 1;
+
+void to_json(nlohmann::json& json, const SlotInfo& slot) {
+    json = {{"stage", slot.stage},
+            {"module", slot.module},
+            {"generation", slot.generation},
+            {"program", slot.program},
+            {"program_id", slot.program_id}};
+}
+
+void from_json(const nlohmann::json& json, SlotInfo& slot) {
+    json.at("stage").get_to(slot.stage);
+    json.at("module").get_to(slot.module);
+    json.at("generation").get_to(slot.generation);
+    json.at("program").get_to(slot.program);
+    json.at("program_id").get_to(slot.program_id);
+}
+
+void to_json(nlohmann::json& json, const ModulePins& pins) {
+    json = {{"created", pins.created}, {"persistent", pins.persistent}};
+}
+
+void from_json(const nlohmann::json& json, ModulePins& pins) {
+    json.at("created").get_to(pins.created);
+    json.at("persistent").get_to(pins.persistent);
+}
+
+namespace {
+
+nlohmann::json to_document(const OwnershipRecord& record) {
+    nlohmann::json slots = nlohmann::json::array();
+    for (const auto& [stage, slot] : record.slots) slots.push_back(slot);
+    return {{"format", kRecordFormat},
+            {"kernel_pins", record.kernel_pins},
+            {"modules", record.modules},
+            {"devices", record.devices},
+            {"slots", slots}};
+}
+
+OwnershipRecord from_document(const nlohmann::json& json) {
+    if (json.at("format").get<int>() != kRecordFormat) {
+        throw std::runtime_error(fmt::format("unknown format {}", json.at("format").dump()));
+    }
+    OwnershipRecord record;
+    json.at("kernel_pins").get_to(record.kernel_pins);
+    json.at("modules").get_to(record.modules);
+    json.at("devices").get_to(record.devices);
+    for (const auto& slot_json : json.at("slots")) {
+        auto slot = slot_json.get<SlotInfo>();
+        record.slots[slot.stage] = slot;
+    }
+    return record;
+}
+
+void write_all(int fd, const std::string& text, const std::filesystem::path& path) {
+    std::size_t written = 0;
+    while (written < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_bpf_error(fmt::format("cannot write {}", path.string()), errno);
+        written += static_cast<std::size_t>(n);
+    }
+}
+
+}  // namespace
+
+OwnershipStore::OwnershipStore(std::filesystem::path file, spdlog::logger& log) : file_(std::move(file)), log_(log) {
+    std::ifstream in(file_);
+    if (!in) return;  // first start
+    try {
+        record_ = from_document(nlohmann::json::parse(in));
+        log_.debug("ownership record {}: {} module(s), {} slot(s), {} device(s)", file_.string(),
+                   record_.modules.size(), record_.slots.size(), record_.devices.size());
+    } catch (const std::exception& error) {
+        auto aside = file_;
+        aside += ".corrupt";
+        std::error_code ignored;
+        std::filesystem::rename(file_, aside, ignored);
+        log_.error("ownership record {} is unreadable ({}); moved to {}, starting with an empty record",
+                   file_.string(), error.what(), aside.string());
+        record_ = {};
+    }
+}
+
+void OwnershipStore::save() const {
+    const std::string text = to_document(record_).dump(2) + "\n";
+    auto temporary = file_;
+    temporary += ".tmp";
+    {
+        const UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd) throw_bpf_error(fmt::format("cannot create {}", temporary.string()), errno);
+        write_all(fd.get(), text, temporary);
+        if (::fsync(fd.get()) != 0) throw_bpf_error(fmt::format("cannot fsync {}", temporary.string()), errno);
+    }
+    if (::rename(temporary.c_str(), file_.c_str()) != 0) {
+        throw_bpf_error(fmt::format("cannot rename {} to {}", temporary.string(), file_.string()), errno);
+    }
+    // The rename itself is durable only once the folder is synced.
+    const UniqueFd folder(::open(file_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (folder) ::fsync(folder.get());
+}
+
+void OwnershipStore::erase() {
+    record_ = {};
+    std::error_code ignored;
+    std::filesystem::remove(file_, ignored);
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,63 @@
+// Who owns what, kept in <state_dir>/bpf-ownership.json so that it survives a
+// daemon restart: which module created which pin (and which of those it
+// declared persistent), which pins belong to the kernel, which devices carry
+// our entry program, and which module holds which pipeline slot.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+#include <spdlog/logger.h>
+
+namespace membrane::kernel {
+
+struct SlotInfo {
+    std::uint32_t stage = 0;
+    std::string module;  // owner
+    std::uint64_t generation = 0;
+    std::string program;  // program name
+    std::uint32_t program_id = 0;
+    bool operator==(const SlotInfo&) const = default;
+};
+
+struct ModulePins {
+    std::set<std::string> created;     // pin names (= map names) this module's loads created
+    std::set<std::string> persistent;  // of those, the ones kept when the module is forgotten
+    bool operator==(const ModulePins&) const = default;
+};
+
+struct OwnershipRecord {
+    std::set<std::string> kernel_pins;
+    std::map<std::string, ModulePins> modules;
+    std::set<std::string> devices;  // ifnames with our tc filter
+    std::map<std::uint32_t, SlotInfo> slots;
+    bool operator==(const OwnershipRecord&) const = default;
+};
+
+class OwnershipStore {
+public:
+    // Loads the record if the file exists. A file that cannot be parsed is set
+    // aside (renamed *.corrupt) and logged: the agent still starts.
+    OwnershipStore(std::filesystem::path file, spdlog::logger& log);
+
+    OwnershipRecord& record() { return record_; }
+    const OwnershipRecord& record() const { return record_; }
+
+    // Atomic: write a temporary file, fsync, rename over the old one, fsync
+    // the folder. A crash leaves the old or the new record, never half of one.
+    void save() const;
+    // Forgets everything and deletes the file (uninstall).
+    void erase();
+
+    const std::filesystem::path& file() const { return file_; }
+
+private:
+    std::filesystem::path file_;
+    spdlog::logger& log_;
+    OwnershipRecord record_;
+};
+
+}  // namespace membrane::kernel

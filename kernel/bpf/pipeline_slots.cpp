@@ -1,0 +1,62 @@
+#include "bpf/pipeline_slots.hpp"
+
+#include <cerrno>
+
+#include <bpf/bpf.h>
+#include <fmt/format.h>
+
+#include "bpf/bpf_error.hpp"
+#include "membrane/contract.h"
+
+namespace membrane::kernel {
+
+std::string describe_stage(std::uint32_t stage) {
+    const char* name = nullptr;
+    switch (stage) {
+    case MBR_STAGE_OBSERVE: name = "observe"; break;
+    case MBR_STAGE_SERVICE: name = "service"; break;
+    case MBR_STAGE_EGRESS_POLICY: name = "egress-policy"; break;
+    case MBR_STAGE_L7_REDIRECT: name = "l7-redirect"; break;
+    case MBR_STAGE_ROUTING: name = "routing"; break;
+    case MBR_STAGE_INGRESS_POLICY: name = "ingress-policy"; break;
+    case MBR_STAGE_DELIVERY: name = "delivery"; break;
+    default: name = stage >= MBR_STAGE_CUSTOM_FIRST && stage < MBR_STAGE_MAX ? "custom" : "unnamed"; break;
+    }
+    return fmt::format("{} ({})", stage, name);
+}
+
+void fill_slot(int pipeline_fd, std::uint32_t stage, int program_fd) {
+    const std::uint32_t key = stage;
+    const std::uint32_t value = static_cast<std::uint32_t>(program_fd);
+    if (const int err = bpf_map_update_elem(pipeline_fd, &key, &value, BPF_ANY); err) {
+        throw_bpf_error(fmt::format("cannot fill pipeline stage {}", describe_stage(stage)), err);
+    }
+}
+
+bool empty_slot(int pipeline_fd, std::uint32_t stage) {
+    const std::uint32_t key = stage;
+    const int err = bpf_map_delete_elem(pipeline_fd, &key);
+    if (err == -ENOENT) return false;
+    if (err) throw_bpf_error(fmt::format("cannot empty pipeline stage {}", describe_stage(stage)), err);
+    return true;
+}
+
+std::optional<std::uint32_t> slot_program_id(int pipeline_fd, std::uint32_t stage) {
+    const std::uint32_t key = stage;
+    std::uint32_t id = 0;
+    const int err = bpf_map_lookup_elem(pipeline_fd, &key, &id);
+    if (err == -ENOENT) return std::nullopt;
+    if (err) throw_bpf_error(fmt::format("cannot read pipeline stage {}", describe_stage(stage)), err);
+    return id;
+}
+
+std::uint32_t program_id(int program_fd) {
+    bpf_prog_info info{};
+    std::uint32_t length = sizeof(info);
+    if (const int err = bpf_obj_get_info_by_fd(program_fd, &info, &length); err) {
+        throw_bpf_error("cannot read program info", err);
+    }
+    return info.id;
+}
+
+}  // namespace membrane::kernel

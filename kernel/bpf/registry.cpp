@@ -1,0 +1,321 @@
+#include "bpf/registry.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "bpf/bpf_error.hpp"
+#include "bpf/bpffs.hpp"
+#include "bpf/pipeline_slots.hpp"
+#include "bpf/registry_impl.hpp"
+#include "bpf/tc_attach.hpp"
+#include "membrane/contract.h"
+
+namespace membrane::kernel {
+
+namespace {
+
+std::filesystem::path ownership_file(const std::filesystem::path& state_dir) {
+    std::error_code error;
+    std::filesystem::create_directories(state_dir, error);
+    if (error) throw BpfError(fmt::format("cannot create state folder {}: {}", state_dir.string(), error.message()));
+    return state_dir / "bpf-ownership.json";
+}
+
+}  // namespace
+
+// ---- Registry::Impl helpers -------------------------------------------------
+
+Registry::Impl::Impl(std::filesystem::path bpffs_root_, std::filesystem::path pin_dir_,
+                     std::filesystem::path state_dir_, std::shared_ptr<spdlog::logger> log_)
+    : bpffs_root(std::move(bpffs_root_)),
+      pin_dir(std::move(pin_dir_)),
+      state_dir(std::move(state_dir_)),
+      log(std::move(log_)),
+      store(ownership_file(state_dir), *log) {}
+
+int Registry::Impl::pipeline_fd() const {
+    if (!core) throw BpfError("the core BPF object is not loaded (open_core first): no pipeline yet");
+    return core->map_fd(MBR_MAP_PIPELINE);
+}
+
+bool Registry::Impl::module_is_live(const std::string& module) const {
+    const auto first = live.lower_bound({module, 0});
+    return first != live.end() && first->first.first == module;
+}
+
+bool Registry::Impl::is_kernel_pin(const std::string& pin) const {
+    // The contract's shared maps belong to the kernel even if a module object
+    // happened to create them before the core was loaded.
+    return pin == MBR_MAP_PIPELINE || pin == MBR_MAP_STATS || store.record().kernel_pins.contains(pin);
+}
+
+void Registry::Impl::record_module_pins(const std::string& module, const LoadedObject& object,
+                                        const std::vector<std::string>& persistent_maps) {
+    auto& record = store.record();
+    const auto before = record;
+    auto& pins = record.modules[module];
+    for (const auto& map : object.pinned_maps()) {
+        if (!map.pin_exists && !is_kernel_pin(map.name)) pins.created.insert(map.name);
+        // Each load restates which of its maps are persistent.
+        if (std::ranges::find(persistent_maps, map.name) != persistent_maps.end()) {
+            pins.persistent.insert(map.name);
+        } else {
+            pins.persistent.erase(map.name);
+        }
+    }
+    if (pins.created.empty() && pins.persistent.empty()) record.modules.erase(module);
+    if (record != before) store.save();
+}
+
+void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd) {
+    const int pipeline = pipeline_fd();
+    auto& slots = store.record().slots;
+    const auto held = slots.find(holder.stage);
+    if (held != slots.end() && held->second.module != holder.module && module_is_live(held->second.module)) {
+        throw BpfError(fmt::format("pipeline stage {} is held by module {} (generation {}, program {}); "
+                                   "module {} cannot take it",
+                                   describe_stage(holder.stage), held->second.module, held->second.generation,
+                                   held->second.program, holder.module));
+    }
+    fill_slot(pipeline, holder.stage, program_fd);
+
+    if (held == slots.end()) {
+        log->info("stage {}: {} gen {} program {} (id {}) fills the empty slot", describe_stage(holder.stage),
+                  holder.module, holder.generation, holder.program, holder.program_id);
+    } else {
+        const auto& old = held->second;
+        log->info("stage {}: {} gen {} program {} (id {}) replaces {} gen {} program {} (id {}){}",
+                  describe_stage(holder.stage), holder.module, holder.generation, holder.program, holder.program_id,
+                  old.module, old.generation, old.program, old.program_id,
+                  module_is_live(old.module) ? "" : ", left by an earlier run");
+    }
+    slots[holder.stage] = holder;
+    store.save();
+}
+
+void Registry::Impl::release_slot(std::uint32_t stage, const char* why) {
+    auto& slots = store.record().slots;
+    const auto held = slots.find(stage);
+    if (core) empty_slot(pipeline_fd(), stage);
+    if (held != slots.end()) {
+        log->info("stage {}: emptied ({} gen {} program {}: {}); packets fall through", describe_stage(stage),
+                  held->second.module, held->second.generation, held->second.program, why);
+        slots.erase(held);
+        store.save();
+    }
+}
+
+// ---- Registry ---------------------------------------------------------------
+
+Registry::Registry(std::filesystem::path bpffs_root, std::filesystem::path pin_dir, std::filesystem::path state_dir,
+                   std::shared_ptr<spdlog::logger> log) {
+    if (!log) throw BpfError("Registry needs a logger");
+    // "/x/membrane/node/" and "/x/membrane/node" are the same folder; uninstall
+    // relies on parent_path() being <bpffs>/membrane.
+    pin_dir = pin_dir.lexically_normal();
+    if (!pin_dir.has_filename()) pin_dir = pin_dir.parent_path();
+    ensure_bpffs(bpffs_root, *log);
+    std::error_code error;
+    std::filesystem::create_directories(pin_dir, error);
+    if (error) throw BpfError(fmt::format("cannot create pin folder {}: {}", pin_dir.string(), error.message()));
+    impl_ = std::make_unique<Impl>(std::move(bpffs_root), std::move(pin_dir), std::move(state_dir), std::move(log));
+    impl_->log->debug("BPF registry: pins in {}, ownership record {}", impl_->pin_dir.string(),
+                      impl_->store.file().string());
+}
+
+Registry::~Registry() {
+    const std::lock_guard lock(impl_->mutex);
+    for (auto& [generation, orphan] : impl_->live) {
+        impl_->log->warn("module {} gen {} still has its BPF open while the registry closes; its slots stay filled",
+                         generation.first, generation.second);
+        orphan();
+    }
+    // The core object closes here; its maps stay pinned and its entry program
+    // stays attached to the devices (tc holds it), so traffic keeps flowing.
+}
+
+void Registry::open_core(std::span<const std::byte> core_elf) {
+    const std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    if (impl.core) throw BpfError("the core BPF object is already loaded");
+
+    std::error_code error;
+    std::filesystem::create_directories(impl.pin_dir, error);  // again, in case uninstall() removed it
+    auto core = LoadedObject::open(core_elf, kCoreObjectName, impl.pin_dir, *impl.log);
+    core->owner = &impl;
+    core->load(*impl.log);
+    core->program(kFromNetdevProgram);    // the contract: throws if missing
+    core->map_fd(MBR_MAP_PIPELINE);        // ditto
+
+    auto& record = impl.store.record();
+    for (const auto& map : core->pinned_maps()) {
+        record.kernel_pins.insert(map.name);
+        for (auto& [module, pins] : record.modules) pins.created.erase(map.name);
+    }
+    impl.log->info("core BPF loaded in {}: pins reused [{}], created [{}]", impl.pin_dir.string(),
+                   fmt::join(core->reused_pins(), ","), fmt::join(core->created_pins(), ","));
+    impl.core = std::move(core);
+
+    // A restarted agent finds the slots as the previous run left them: keep
+    // the records that still match the prog array, drop the others.
+    const int pipeline = impl.pipeline_fd();
+    for (auto it = record.slots.begin(); it != record.slots.end();) {
+        const auto id = slot_program_id(pipeline, it->first);
+        if (id && *id == it->second.program_id) {
+            impl.log->info("stage {}: still held by {} gen {} program {} (id {}) from an earlier run",
+                           describe_stage(it->first), it->second.module, it->second.generation, it->second.program,
+                           *id);
+            ++it;
+        } else {
+            impl.log->info("stage {}: record of {} gen {} dropped, the slot {}", describe_stage(it->first),
+                           it->second.module, it->second.generation,
+                           id ? fmt::format("holds another program (id {})", *id) : std::string("is empty"));
+            it = record.slots.erase(it);
+        }
+    }
+    impl.store.save();
+}
+
+void Registry::attach_device(const std::string& ifname) {
+    const std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    if (!impl.core) throw BpfError(fmt::format("cannot attach to device {}: the core BPF object is not loaded", ifname));
+    attach_tc_ingress(ifname, impl.core->program_fd(kFromNetdevProgram));
+    const bool known = !impl.store.record().devices.insert(ifname).second;
+    impl.store.save();
+    impl.log->info("device {}: {} on tc ingress (handle {:#x} prio {}){}", ifname, kFromNetdevProgram, kTcHandle,
+                   kTcPriority, known ? ", replacing our earlier filter" : "");
+}
+
+void Registry::detach_device(const std::string& ifname) {
+    const std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    const bool removed = detach_tc_ingress(ifname);
+    if (impl.store.record().devices.erase(ifname) > 0) impl.store.save();
+    impl.log->info("device {}: {}", ifname, removed ? "tc ingress filter removed" : "no filter of ours (device gone?)");
+}
+
+std::vector<std::string> Registry::attached_devices() const {
+    const std::lock_guard lock(impl_->mutex);
+    const auto& devices = impl_->store.record().devices;
+    return {devices.begin(), devices.end()};
+}
+
+std::unique_ptr<ModuleBpf> Registry::for_module(const std::string& module, std::uint64_t generation) {
+    const std::lock_guard lock(impl_->mutex);
+    if (module.empty()) throw BpfError("a module needs a name to use BPF");
+    if (impl_->live.contains({module, generation})) {
+        throw BpfError(fmt::format("module {} generation {} already has its BPF facade open", module, generation));
+    }
+    return std::unique_ptr<ModuleBpf>(new ModuleBpf(*impl_, module, generation));
+}
+
+void Registry::forget_module(const std::string& module) {
+    const std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    if (impl.module_is_live(module)) {
+        impl.log->warn("forgetting module {} while a generation of it is still open", module);
+    }
+    auto& record = impl.store.record();
+
+    // Slots it still holds from an earlier run (this run's were emptied by close).
+    std::vector<std::uint32_t> stages;
+    for (const auto& [stage, holder] : record.slots) {
+        if (holder.module == module && !impl.live.contains({module, holder.generation})) stages.push_back(stage);
+    }
+    for (const auto stage : stages) impl.release_slot(stage, "module forgotten");
+
+    const auto found = record.modules.find(module);
+    if (found == record.modules.end()) {
+        impl.log->info("module {} forgotten: it created no pins", module);
+        return;
+    }
+    auto& pins = found->second;
+    std::vector<std::string> removed;
+    for (auto it = pins.created.begin(); it != pins.created.end();) {
+        if (pins.persistent.contains(*it) || impl.is_kernel_pin(*it)) {
+            ++it;
+            continue;
+        }
+        const auto path = impl.pin_dir / *it;
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            impl.log->warn("{}", with_errno(fmt::format("cannot unpin {}", path.string()), errno));
+            ++it;
+            continue;
+        }
+        removed.push_back(*it);
+        it = pins.created.erase(it);
+    }
+    // The persistent pins stay its own, so a later unload of a new version
+    // that no longer marks them persistent can still remove them.
+    const std::vector<std::string> kept(pins.created.begin(), pins.created.end());
+    if (pins.created.empty()) record.modules.erase(found);
+    impl.store.save();
+    impl.log->info("module {} forgotten: unpinned [{}], kept [{}]", module, fmt::join(removed, ","),
+                   fmt::join(kept, ","));
+}
+
+std::vector<SlotInfo> Registry::slots() const {
+    const std::lock_guard lock(impl_->mutex);
+    const auto& impl = *impl_;
+    const auto& records = impl.store.record().slots;
+    if (!impl.core) return [&] {
+        std::vector<SlotInfo> list;
+        for (const auto& [stage, holder] : records) list.push_back(holder);
+        return list;
+    }();
+
+    // The prog array is the truth; the record names the holders.
+    std::vector<SlotInfo> list;
+    const int pipeline = impl.pipeline_fd();
+    for (std::uint32_t stage = 0; stage < MBR_STAGE_MAX; ++stage) {
+        const auto id = slot_program_id(pipeline, stage);
+        if (!id) continue;
+        const auto held = records.find(stage);
+        if (held != records.end() && held->second.program_id == *id) {
+            list.push_back(held->second);
+        } else {
+            list.push_back(SlotInfo{.stage = stage, .module = "", .program_id = *id});  // holder unknown
+        }
+    }
+    return list;
+}
+
+const std::filesystem::path& Registry::pin_dir() const { return impl_->pin_dir; }
+
+void Registry::uninstall() {
+    const std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    if (!impl.live.empty()) impl.log->warn("uninstalling while {} module generation(s) are open", impl.live.size());
+
+    std::string failures;
+    for (const auto& device : impl.store.record().devices) {
+        try {
+            const bool removed = detach_tc_ingress(device);
+            impl.log->info("device {}: {}", device, removed ? "tc ingress filter removed" : "already gone");
+        } catch (const BpfError& error) {
+            failures += fmt::format("\n  {}", error.what());
+        }
+    }
+    impl.core.reset();
+
+    std::error_code error;
+    const auto removed = std::filesystem::remove_all(impl.pin_dir, error);
+    if (error) failures += fmt::format("\n  cannot remove {}: {}", impl.pin_dir.string(), error.message());
+    // <bpffs>/membrane goes too once no other node's folder is in it.
+    if (const auto parent = impl.pin_dir.parent_path(); parent != impl.bpffs_root && is_bpffs(parent)) {
+        std::filesystem::remove(parent, error);  // fails (and stays) if not empty
+    }
+    impl.store.erase();
+    impl.log->info("uninstalled: pin folder {} removed ({} entries)", impl.pin_dir.string(),
+                   removed == static_cast<std::uintmax_t>(-1) ? 0 : removed);
+    if (!failures.empty()) throw BpfError("uninstall left something behind:" + failures);
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,58 @@
+// The registry's state, shared by Registry (registry.cpp) and the ModuleBpf
+// facades (module_bpf.cpp). Every member is guarded by `mutex`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include <spdlog/logger.h>
+
+#include "bpf/loaded_object.hpp"
+#include "bpf/ownership_store.hpp"
+#include "bpf/registry.hpp"
+
+namespace membrane::kernel {
+
+inline constexpr const char* kCoreObjectName = "membrane_core";
+inline constexpr const char* kFromNetdevProgram = "mbr_from_netdev";
+
+struct Registry::Impl {
+    Impl(std::filesystem::path bpffs_root, std::filesystem::path pin_dir, std::filesystem::path state_dir,
+         std::shared_ptr<spdlog::logger> log);
+
+    std::filesystem::path bpffs_root;
+    std::filesystem::path pin_dir;
+    std::filesystem::path state_dir;
+    std::shared_ptr<spdlog::logger> log;
+
+    mutable std::mutex mutex;
+    OwnershipStore store;
+    std::unique_ptr<LoadedObject> core;
+    // Module generations with an open ModuleBpf. The callback detaches the
+    // facade when the registry goes first, so it never reaches a dead registry.
+    std::map<std::pair<std::string, std::uint64_t>, std::function<void()>> live;
+
+    // The helpers below expect `mutex` to be held.
+    int pipeline_fd() const;  // throws BpfError until open_core
+    bool module_is_live(const std::string& module) const;
+    bool is_kernel_pin(const std::string& pin) const;
+
+    // Notes which pins `object` created for `module` and which of its maps the
+    // module declared persistent, and saves the record.
+    void record_module_pins(const std::string& module, const LoadedObject& object,
+                            const std::vector<std::string>& persistent_maps);
+
+    // Puts the program in the slot for `holder` (refusing a slot another live
+    // module holds) and records the holder.
+    void take_slot(const SlotInfo& holder, int program_fd);
+    // Empties the slot and drops its record.
+    void release_slot(std::uint32_t stage, const char* why);
+};
+
+}  // namespace membrane::kernel

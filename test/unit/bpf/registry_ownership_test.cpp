@@ -1,0 +1,137 @@
+// Who owns which pin: forgetting a module removes exactly the pins it created
+// and did not declare persistent; the record survives a restart.
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "registry_fixture.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char* const kCount = "mbr_test_count_v1";
+const char* const kScratch = "mbr_test_scratch_v1";
+
+TEST_F(RegistryTest, ForgetModuleUnpinsItsMapsButKeepsPersistentAndKernelOnes) {
+    auto registry = make_core_registry();
+    auto module = registry->for_module("counter", 1);
+    module->load(counter_spec({kCount}));
+    ASSERT_TRUE(std::filesystem::exists(pin(kCount)));
+    ASSERT_TRUE(std::filesystem::exists(pin(kScratch)));
+    module->close(false);
+
+    registry->forget_module("counter");
+
+    EXPECT_TRUE(std::filesystem::exists(pin(kCount)));
+    EXPECT_FALSE(std::filesystem::exists(pin(kScratch)));
+    EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_PIPELINE)));
+    EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_STATS)));
+    EXPECT_THAT(log.text(), HasSubstr("unpinned [mbr_test_scratch_v1], kept [mbr_test_count_v1]"));
+}
+
+TEST_F(RegistryTest, PinsThatExistedBeforeALoadAreNotTheLoadersOwn) {
+    auto registry = make_core_registry();
+    auto creator = registry->for_module("creator", 1);
+    creator->load(counter_spec());
+    auto reuser = registry->for_module("reuser", 1);
+    reuser->load(counter_spec());
+    creator->close(false);
+    reuser->close(false);
+
+    registry->forget_module("reuser");
+    EXPECT_TRUE(std::filesystem::exists(pin(kCount)));
+    EXPECT_TRUE(std::filesystem::exists(pin(kScratch)));
+
+    registry->forget_module("creator");
+    EXPECT_FALSE(std::filesystem::exists(pin(kCount)));
+    EXPECT_FALSE(std::filesystem::exists(pin(kScratch)));
+}
+
+TEST_F(RegistryTest, OwnershipSurvivesARestart) {
+    {
+        auto registry = make_core_registry();
+        auto module = registry->for_module("counter", 1);
+        module->load(counter_spec({kCount}));
+        module->close(false);
+    }
+    const auto record = nlohmann::json::parse(std::ifstream(sandbox.state_dir() / "bpf-ownership.json"));
+    EXPECT_EQ(record["modules"]["counter"]["created"], nlohmann::json({kCount, kScratch}));
+    EXPECT_EQ(record["modules"]["counter"]["persistent"], nlohmann::json({kCount}));
+
+    auto restarted = make_core_registry();
+    restarted->forget_module("counter");
+    EXPECT_TRUE(std::filesystem::exists(pin(kCount)));
+    EXPECT_FALSE(std::filesystem::exists(pin(kScratch)));
+}
+
+TEST_F(RegistryTest, APersistentMapKeepsItsContentAcrossAReload) {
+    auto registry = make_core_registry();
+    const std::uint32_t zero = 0;
+    const std::uint64_t value = 4242;
+    auto gen1 = registry->for_module("counter", 1);
+    auto& object1 = gen1->load(counter_spec({kCount}));
+    ASSERT_EQ(bpf_map_update_elem(object1.map_fd(kCount), &zero, &value, BPF_ANY), 0);
+    const auto id = map_id(object1.map_fd(kCount));
+    gen1->close(false);
+
+    auto gen2 = registry->for_module("counter", 2);
+    auto& object2 = gen2->load(counter_spec({kCount}));
+    EXPECT_EQ(map_id(object2.map_fd(kCount)), id);
+    EXPECT_EQ(read_u64(pin(kCount), 0), value);
+    EXPECT_THAT(log.text(), HasSubstr("pins reused [mbr_pipe_v1,mbr_stats_v1,mbr_test_count_v1,mbr_test_scratch_v1]"));
+}
+
+TEST_F(RegistryTest, APersistentMapThatIsNotPinnedIsRefused) {
+    auto registry = make_core_registry();
+    auto module = registry->for_module("counter", 1);
+    try {
+        module->load(counter_spec({"mbr_no_such_map"}));
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("lists mbr_no_such_map as persistent"));
+    }
+    EXPECT_FALSE(std::filesystem::exists(pin(kCount))) << "nothing was loaded";
+}
+
+TEST_F(RegistryTest, ForgettingAModuleEmptiesTheSlotsAnEarlierRunLeftIt) {
+    {
+        auto registry = make_core_registry();
+        auto module = registry->for_module("counter", 1);
+        module->attach_stage(kCountStage, module->load(counter_spec()), "count_packets");
+        module->close(/*keep_slots=*/true);
+    }
+    auto restarted = make_core_registry();
+    ASSERT_NE(slot_id(pin(MBR_MAP_PIPELINE), kCountStage), 0u);
+
+    restarted->forget_module("counter");
+    EXPECT_EQ(slot_id(pin(MBR_MAP_PIPELINE), kCountStage), 0u);
+    EXPECT_TRUE(restarted->slots().empty());
+}
+
+TEST_F(RegistryTest, AnotherModuleMayTakeASlotLeftByAnEarlierRun) {
+    {
+        auto registry = make_core_registry();
+        auto module = registry->for_module("old", 1);
+        module->attach_stage(kCountStage, module->load(counter_spec()), "count_packets");
+        module->close(/*keep_slots=*/true);
+    }
+    auto restarted = make_core_registry();
+    auto module = restarted->for_module("new", 1);
+    EXPECT_NO_THROW(module->attach_stage(kCountStage, module->load(counter_spec()), "count_packets"));
+    EXPECT_THAT(log.text(), HasSubstr("left by an earlier run"));
+}
+
+TEST_F(RegistryTest, AnUnreadableRecordIsSetAsideAndTheAgentStillStarts) {
+    std::ofstream(sandbox.state_dir() / "bpf-ownership.json") << "{ not json";
+
+    auto registry = make_core_registry();
+
+    EXPECT_TRUE(std::filesystem::exists(sandbox.state_dir() / "bpf-ownership.json.corrupt"));
+    EXPECT_THAT(log.text(), HasSubstr("is unreadable"));
+    EXPECT_TRUE(std::filesystem::exists(sandbox.state_dir() / "bpf-ownership.json")) << "rewritten by open_core";
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test

@@ -1,0 +1,150 @@
+// Pipeline slots: filling, handing over between generations of one module,
+// refusing other modules, and what close() leaves behind.
+#include "registry_fixture.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class SlotTest : public RegistryTest {
+protected:
+    std::uint32_t slot(std::uint32_t stage) const { return slot_id(pin(MBR_MAP_PIPELINE), stage); }
+    std::unique_ptr<Registry> registry = make_core_registry();
+};
+
+TEST_F(SlotTest, AttachStageFillsTheSlotWithTheProgram) {
+    auto module = registry->for_module("counter", 1);
+    auto& object = module->load(counter_spec());
+
+    module->attach_stage(kCountStage, object, "count_packets");
+
+    const auto id = program_id_of(object.program_fd("count_packets"));
+    EXPECT_EQ(slot(kCountStage), id);
+    EXPECT_THAT(module->held_stages(), ElementsAre(kCountStage));
+    EXPECT_THAT(registry->slots(), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
+    EXPECT_THAT(log.text(), HasSubstr("fills the empty slot"));
+}
+
+TEST_F(SlotTest, TheNextGenerationTakesTheSlotOverAndTheOldOneLeavesIt) {
+    auto gen1 = registry->for_module("counter", 1);
+    auto& object1 = gen1->load(counter_spec());
+    gen1->attach_stage(kCountStage, object1, "count_packets");
+
+    auto gen2 = registry->for_module("counter", 2);
+    auto& object2 = gen2->load(counter_spec());
+    gen2->attach_stage(kCountStage, object2, "count_packets");
+    const auto gen2_id = program_id_of(object2.program_fd("count_packets"));
+    EXPECT_EQ(slot(kCountStage), gen2_id);
+    EXPECT_THAT(gen1->held_stages(), IsEmpty());
+    EXPECT_THAT(log.text(), HasSubstr("replaces counter gen 1"));
+
+    gen1->close(/*keep_slots=*/false);  // the old generation goes after the swap
+    EXPECT_EQ(slot(kCountStage), gen2_id);
+    EXPECT_THAT(gen2->held_stages(), ElementsAre(kCountStage));
+
+    gen2->close(/*keep_slots=*/false);  // unload: the holder empties its slot
+    EXPECT_EQ(slot(kCountStage), 0u);
+    EXPECT_THAT(registry->slots(), IsEmpty());
+}
+
+TEST_F(SlotTest, CloseKeepingSlotsLeavesTheProgramRunning) {
+    auto module = registry->for_module("counter", 1);
+    auto& object = module->load(counter_spec());
+    module->attach_stage(kCountStage, object, "count_packets");
+    const auto id = program_id_of(object.program_fd("count_packets"));
+
+    module->close(/*keep_slots=*/true);
+
+    // The object's fds are closed; the prog array alone keeps the program.
+    EXPECT_EQ(slot(kCountStage), id);
+    EXPECT_THAT(registry->slots(), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
+}
+
+TEST_F(SlotTest, AModuleFacadeDestroyedWithoutCloseEmptiesItsSlots) {
+    {
+        auto module = registry->for_module("counter", 1);
+        module->attach_stage(kCountStage, module->load(counter_spec()), "count_packets");
+        ASSERT_NE(slot(kCountStage), 0u);
+    }
+    EXPECT_EQ(slot(kCountStage), 0u);
+}
+
+TEST_F(SlotTest, AStageOutsideThePipelineIsRefused) {
+    auto module = registry->for_module("counter", 1);
+    auto& object = module->load(counter_spec());
+    try {
+        module->attach_stage(MBR_STAGE_MAX, object, "count_packets");
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("stage 16 does not exist"));
+    }
+}
+
+TEST_F(SlotTest, ASlotHeldByAnotherModuleIsRefusedNamingTheHolder) {
+    auto first = registry->for_module("first", 1);
+    auto& first_object = first->load(counter_spec());
+    first->attach_stage(kCountStage, first_object, "count_packets");
+    const auto first_id = slot(kCountStage);
+
+    auto second = registry->for_module("second", 1);
+    auto& second_object = second->load(counter_spec());
+    try {
+        second->attach_stage(kCountStage, second_object, "count_packets");
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("held by module first (generation 1, program count_packets)"));
+    }
+    EXPECT_THROW(second->detach_stage(kCountStage), BpfError);
+    second->close(false);
+    EXPECT_EQ(slot(kCountStage), first_id);
+
+    first->detach_stage(kCountStage);
+    EXPECT_EQ(slot(kCountStage), 0u);
+    EXPECT_THAT(first->held_stages(), IsEmpty());
+}
+
+TEST_F(SlotTest, AnObjectOfAnotherModuleOrAMissingProgramIsRefused) {
+    auto first = registry->for_module("first", 1);
+    auto& first_object = first->load(counter_spec());
+    auto second = registry->for_module("second", 1);
+    EXPECT_THROW(second->attach_stage(kCountStage, first_object, "count_packets"), BpfError);
+    try {
+        first->attach_stage(kCountStage, first_object, "no_such_program");
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("has no program no_such_program (it has: count_packets)"));
+    }
+}
+
+TEST_F(SlotTest, AClosedFacadeRefusesWork) {
+    auto module = registry->for_module("counter", 1);
+    module->close(false);
+    EXPECT_THROW(module->load(counter_spec()), BpfError);
+}
+
+TEST_F(SlotTest, OneGenerationGetsOneFacadeAtATime) {
+    auto module = registry->for_module("counter", 1);
+    EXPECT_THROW(registry->for_module("counter", 1), BpfError);
+    module->close(false);
+    EXPECT_NO_THROW(registry->for_module("counter", 1));
+}
+
+TEST(RegistryWithoutCore, AttachStageAsksForTheCoreFirst) {
+    BpffsSandbox sandbox;
+    CapturedLog log;
+    Registry registry(sandbox.bpffs(), sandbox.pin_dir(), sandbox.state_dir(), log.logger);
+    auto module = registry.for_module("counter", 1);
+    auto& object = module->load(counter_spec());
+    try {
+        module->attach_stage(kCountStage, object, "count_packets");
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("open_core first"));
+    }
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
