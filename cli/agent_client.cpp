@@ -1,0 +1,123 @@
+#include "agent_client.hpp"
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "membrane/dbus/agent1_proxy.hpp"
+#include "membrane/dbus/bus_spec.hpp"
+#include "membrane/dbus/names.hpp"
+
+namespace membrane::cli {
+namespace {
+
+class AgentProxy final : public sdbus::ProxyInterfaces<::org::membrane::Agent1_proxy> {
+public:
+    explicit AgentProxy(sdbus::IConnection& connection)
+        : ProxyInterfaces(connection, membrane::dbus::kServiceName, membrane::dbus::kAgentObjectPath) {}
+    ~AgentProxy() = default;
+
+private:
+    void onModuleStateChanged(const std::string&, const std::string&, const std::string&) override {}
+};
+
+// a{sv} values as JSON, by their D-Bus type.
+nlohmann::json variant_to_json(const sdbus::Variant& value) {
+    const std::string type = value.peekValueType();
+    if (type == "s") return value.get<std::string>();
+    if (type == "t") return value.get<std::uint64_t>();
+    if (type == "u") return value.get<std::uint32_t>();
+    if (type == "x") return value.get<std::int64_t>();
+    if (type == "i") return value.get<std::int32_t>();
+    if (type == "b") return value.get<bool>();
+    if (type == "d") return value.get<double>();
+    if (type == "as") return value.get<std::vector<std::string>>();
+    return "<" + type + ">";
+}
+
+}  // namespace
+
+CommandFailure::CommandFailure(std::string what, std::string error_name, std::string message)
+    : std::runtime_error(what + ": " + error_name + ": " + message),
+      what_(std::move(what)),
+      error_name_(std::move(error_name)),
+      message_(std::move(message)) {}
+
+AgentClient::AgentClient(std::string bus) : bus_(std::move(bus)) {
+    try {
+        connection_ = membrane::dbus::open_bus(bus_);
+    } catch (const sdbus::Error& e) {
+        throw CommandFailure("cannot connect to " + membrane::dbus::describe_bus(bus_), e.getName(),
+                             e.getMessage() + " (choose the bus with --bus or " + membrane::dbus::kBusAddressEnv + ")");
+    }
+}
+
+AgentClient::~AgentClient() = default;
+
+template <class Call>
+auto AgentClient::attempt(const std::string& what, Call&& call) {
+    try {
+        return call();
+    } catch (const sdbus::Error& e) {
+        std::string message = e.getMessage();
+        if (e.getName() == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+            e.getName() == "org.freedesktop.DBus.Error.NameHasNoOwner")
+            message += " (is membraned running on " + membrane::dbus::describe_bus(bus_) + "? choose the bus with --bus)";
+        throw CommandFailure(what, e.getName(), message);
+    }
+}
+
+nlohmann::json AgentClient::status() {
+    return attempt("status", [&] {
+        AgentProxy agent(*connection_);
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& [key, value] : agent.GetStatus()) out[key] = variant_to_json(value);
+        return out;
+    });
+}
+
+nlohmann::json AgentClient::modules() {
+    return attempt("module list", [&] {
+        AgentProxy agent(*connection_);
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& m : agent.ListModules()) {
+            out.push_back({{"name", std::get<0>(m)},
+                           {"state", std::get<1>(m)},
+                           {"generation", std::get<2>(m)},
+                           {"path", std::get<3>(m)},
+                           {"sdk", std::get<4>(m)},
+                           {"message", std::get<5>(m)},
+                           {"stages", std::get<6>(m)}});
+        }
+        return out;
+    });
+}
+
+void AgentClient::load(const std::string& module) {
+    attempt("load module " + module, [&] { AgentProxy(*connection_).LoadModule(module); });
+}
+
+void AgentClient::unload(const std::string& module) {
+    attempt("unload module " + module, [&] { AgentProxy(*connection_).UnloadModule(module); });
+}
+
+void AgentClient::reload(const std::string& module) {
+    attempt("reload module " + module, [&] { AgentProxy(*connection_).ReloadModule(module); });
+}
+
+std::string AgentClient::call(const std::string& module, const std::string& method, const std::string& request_json) {
+    return attempt("call " + module + " " + method, [&] {
+        auto proxy = sdbus::createProxy(*connection_, membrane::dbus::kServiceName,
+                                        membrane::dbus::module_object_path(module));
+        std::string reply;
+        proxy->callMethod(method)
+            .onInterface(membrane::dbus::kModuleInterface)
+            .withArguments(request_json)
+            .storeResultsTo(reply);
+        return reply;
+    });
+}
+
+}  // namespace membrane::cli

@@ -1,0 +1,48 @@
+// membranectl's side of the D-Bus API: one connection, the agent's proxy, and
+// failures carried as (what failed, D-Bus error name, message).
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <sdbus-c++/IConnection.h>
+
+namespace membrane::cli {
+
+// What the user sees as "membranectl: <what>: <error name>: <message>".
+class CommandFailure : public std::runtime_error {
+public:
+    CommandFailure(std::string what, std::string error_name, std::string message);
+    const std::string& error_name() const { return error_name_; }
+    const std::string& message() const { return message_; }
+    const std::string& what_failed() const { return what_; }
+
+private:
+    std::string what_, error_name_, message_;
+};
+
+class AgentClient {
+public:
+    // `bus`: "system", "session" or a D-Bus address. Throws CommandFailure.
+    explicit AgentClient(std::string bus);
+    ~AgentClient();
+
+    // Results as JSON, the shape `-o json` prints.
+    nlohmann::json status();
+    nlohmann::json modules();
+    void load(const std::string& module);
+    void unload(const std::string& module);
+    void reload(const std::string& module);
+    std::string call(const std::string& module, const std::string& method, const std::string& request_json);
+
+private:
+    template <class Call>
+    auto attempt(const std::string& what, Call&& call);
+
+    std::string bus_;
+    std::unique_ptr<sdbus::IConnection> connection_;
+};
+
+}  // namespace membrane::cli

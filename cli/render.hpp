@@ -1,0 +1,21 @@
+// How membranectl prints results: aligned tables for people, JSON for scripts.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace membrane::cli {
+
+enum class OutputFormat { Table, Json };
+
+// Columns padded to their widest cell; the last column is not padded.
+void print_table(std::ostream& out, const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows);
+
+void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat format);
+void print_modules(std::ostream& out, const nlohmann::json& modules, OutputFormat format);
+
+}  // namespace membrane::cli
