@@ -37,6 +37,8 @@ ModuleObjects::~ModuleObjects() = default;
 
 void ModuleObjects::set(const std::string& module, std::map<std::string, MethodHandler> methods) {
     const auto path = membrane::dbus::module_object_path(module);
+    // Removal never fails: the host calls it on every unload and quarantine.
+    if (path.empty() && methods.empty()) return;
     if (path.empty())
         throw ControlError(ControlErrorKind::InvalidArgument,
                            "module name '" + module + "' cannot name a D-Bus object (use [A-Za-z0-9_-])");

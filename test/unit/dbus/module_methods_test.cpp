@@ -122,6 +122,9 @@ TEST_F(ModuleMethodsTest, InvalidNamesAreRefusedAndChangeNothing) {
     EXPECT_EQ(refused_kind("echo_mod", {{"Ping", ping}}), kernel::ControlErrorKind::InvalidArgument);
 
     EXPECT_EQ(call(kEchoPath, "Echo", "1"), "{\"echo\":1}");
+    // Removing is always safe, even for a name that could never have methods.
+    EXPECT_NO_THROW(set_methods("echo.mod", {}));
+    EXPECT_NO_THROW(set_methods("never-registered", {}));
 }
 
 TEST_F(ModuleMethodsTest, AModuleLoadedOverDbusCanAddMethods) {
