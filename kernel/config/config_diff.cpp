@@ -27,6 +27,7 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     live_if(a.log_level != b.log_level, "agent.log_level");
     live_if(a.uninstall_on_stop != b.uninstall_on_stop, "agent.uninstall_on_stop");
     restart_if(old.dbus.bus != now.dbus.bus, "dbus.bus");
+    diff.restart_needed = !diff.settings_needing_restart.empty();
 }
 
 }  // namespace
@@ -50,7 +51,7 @@ ConfigDiff diff_configs(const AgentConfig& old, const AgentConfig& now) {
             continue;
         }
         kept_in_new_order.push_back(name);
-        if (old.module_table(name) != now.module_table(name)) diff.modules_reconfigured.push_back(name);
+        if (old.module_table(name) != now.module_table(name)) diff.modules_changed.push_back(name);
     }
     diff.start_order_changed = kept_in_old_order != kept_in_new_order;
     return diff;

@@ -12,17 +12,17 @@ namespace membrane::kernel {
 struct ConfigDiff {
     std::vector<std::string> modules_added;         // enabled now, not before; in the new start order
     std::vector<std::string> modules_removed;       // enabled before, not now; in the old start order
-    std::vector<std::string> modules_reconfigured;  // enabled in both, [module.<name>] differs; new order
+    std::vector<std::string> modules_changed;       // enabled in both, [module.<name>] differs; new order
     bool start_order_changed = false;               // same modules, other order: matters at the next start only
 
     // Settings the agent applies without a restart: "agent.log_level", "agent.uninstall_on_stop".
     std::vector<std::string> settings_applied_live;
     // Settings that take effect only after a restart, e.g. "agent.state_dir", "dbus.bus".
     std::vector<std::string> settings_needing_restart;
+    bool restart_needed = false;  // settings_needing_restart is not empty
 
-    bool needs_restart() const { return !settings_needing_restart.empty(); }
     bool empty() const {
-        return modules_added.empty() && modules_removed.empty() && modules_reconfigured.empty() &&
+        return modules_added.empty() && modules_removed.empty() && modules_changed.empty() &&
                !start_order_changed && settings_applied_live.empty() && settings_needing_restart.empty();
     }
 };

@@ -26,7 +26,7 @@ list = [1, 2]
 TEST(ConfigDiff, SameTextIsEmpty) {
     const auto diff = diff_configs(parse(kBase), parse(kBase));
     EXPECT_TRUE(diff.empty());
-    EXPECT_FALSE(diff.needs_restart());
+    EXPECT_FALSE(diff.restart_needed);
 }
 
 TEST(ConfigDiff, FormattingAndPositionsDoNotCount) {
@@ -53,17 +53,17 @@ x = 1
 [module.b]
 list = [1, 2, 3]
 )"));
-    EXPECT_THAT(diff.modules_reconfigured, ElementsAre("b"));
+    EXPECT_THAT(diff.modules_changed, ElementsAre("b"));
     EXPECT_THAT(diff.modules_added, IsEmpty());
     EXPECT_THAT(diff.modules_removed, IsEmpty());
     EXPECT_FALSE(diff.start_order_changed);
-    EXPECT_FALSE(diff.needs_restart());
+    EXPECT_FALSE(diff.restart_needed);
 }
 
 TEST(ConfigDiff, ValueTypeCounts) {
     const auto diff = diff_configs(parse("[modules]\nenabled=[\"a\"]\n[module.a]\nx = 1\n"),
                                    parse("[modules]\nenabled=[\"a\"]\n[module.a]\nx = 1.0\n"));
-    EXPECT_THAT(diff.modules_reconfigured, ElementsAre("a"));
+    EXPECT_THAT(diff.modules_changed, ElementsAre("a"));
 }
 
 TEST(ConfigDiff, AddedAndRemovedTablesCompareWithEmpty) {
@@ -77,9 +77,9 @@ enabled = ["a", "b", "c"]
 list = [1, 2]
 [module.c]
 )"));
-    EXPECT_THAT(diff.modules_reconfigured, ElementsAre("a"));
+    EXPECT_THAT(diff.modules_changed, ElementsAre("a"));
     const auto diff2 = diff_configs(parse(kBase), parse(std::string(kBase) + "[module.c]\ny = 2\n"));
-    EXPECT_THAT(diff2.modules_reconfigured, ElementsAre("c"));
+    EXPECT_THAT(diff2.modules_changed, ElementsAre("c"));
 }
 
 TEST(ConfigDiff, EnabledListChanges) {
@@ -95,9 +95,9 @@ y = 1
 )"));
     EXPECT_THAT(diff.modules_added, ElementsAre("d"));
     EXPECT_THAT(diff.modules_removed, ElementsAre("b"));
-    EXPECT_THAT(diff.modules_reconfigured, ElementsAre("a"));  // d is new: it starts with its table
+    EXPECT_THAT(diff.modules_changed, ElementsAre("a"));  // d is new: it starts with its table
     EXPECT_TRUE(diff.start_order_changed);                      // a before c, now c before a
-    EXPECT_FALSE(diff.needs_restart());
+    EXPECT_FALSE(diff.restart_needed);
 }
 
 TEST(ConfigDiff, OrderOnlyChange) {
@@ -105,7 +105,7 @@ TEST(ConfigDiff, OrderOnlyChange) {
     EXPECT_TRUE(diff.start_order_changed);
     EXPECT_FALSE(diff.empty());
     EXPECT_THAT(diff.modules_added, IsEmpty());
-    EXPECT_THAT(diff.modules_reconfigured, IsEmpty());
+    EXPECT_THAT(diff.modules_changed, IsEmpty());
 }
 
 TEST(ConfigDiff, AgentAndDbusSettings) {
@@ -133,12 +133,12 @@ bus = "session"
                 ElementsAre("agent.node_name", "agent.state_dir", "agent.runtime_dir", "agent.bpffs_root",
                             "agent.module_dir", "agent.devices", "dbus.bus"));
     EXPECT_THAT(diff.settings_applied_live, ElementsAre("agent.log_level", "agent.uninstall_on_stop"));
-    EXPECT_TRUE(diff.needs_restart());
+    EXPECT_TRUE(diff.restart_needed);
 }
 
 TEST(ConfigDiff, LogLevelAloneIsLive) {
     const auto diff = diff_configs(parse("[agent]\nnode_name=\"n\"\n"), parse("[agent]\nnode_name=\"n\"\nlog_level=\"warn\"\n"));
-    EXPECT_FALSE(diff.needs_restart());
+    EXPECT_FALSE(diff.restart_needed);
     EXPECT_THAT(diff.settings_applied_live, ElementsAre("agent.log_level"));
 }
 
