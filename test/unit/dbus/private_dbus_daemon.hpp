@@ -92,15 +92,17 @@ private:
     void start(const std::filesystem::path& config) {
         int ready[2];
         if (pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+        // Built before fork(): the child of a threaded process must not allocate.
+        const std::string config_arg = "--config-file=" + config.string();
+        const std::string log_path = (dir_ / "daemon.log").string();
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
             dup2(ready[1], 3);                  // dup2 clears CLOEXEC on fd 3
             // Its chatter (fd limits, policy denials) goes to a log beside the socket.
-            const int log_fd = open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (log_fd >= 0) dup2(log_fd, 2);
-            const std::string config_arg = "--config-file=" + config.string();
             execlp("dbus-daemon", "dbus-daemon", "--nofork", "--nosyslog", config_arg.c_str(), "--print-address=3",
                    static_cast<char*>(nullptr));
             _exit(127);

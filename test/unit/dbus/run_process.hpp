@@ -38,6 +38,30 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
     const std::filesystem::path out_path = std::filesystem::path(dir) / "out";
     const std::filesystem::path err_path = std::filesystem::path(dir) / "err";
 
+    // Everything the child needs is built here: after fork() in a threaded
+    // process the child may only make async-signal-safe calls (no malloc).
+    std::map<std::string, std::string> merged_env;
+    for (char** e = environ; *e; ++e) {
+        const std::string entry(*e);
+        const auto eq = entry.find('=');
+        if (eq != std::string::npos) merged_env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    for (const auto& [name, value] : env) {
+        if (value == "\x01unset")
+            merged_env.erase(name);
+        else
+            merged_env[name] = value;
+    }
+    std::vector<std::string> env_entries;
+    for (const auto& [name, value] : merged_env) env_entries.push_back(name + "=" + value);
+    std::vector<char*> envp;
+    for (auto& entry : env_entries) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args_copy = argv;
+    std::vector<char*> args;
+    for (auto& a : args_copy) args.push_back(a.data());
+    args.push_back(nullptr);
+
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -48,16 +72,7 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
         dup2(null_fd, 0);
         dup2(out_fd, 1);
         dup2(err_fd, 2);
-        for (const auto& [name, value] : env) {
-            if (value == "\x01unset")
-                unsetenv(name.c_str());
-            else
-                setenv(name.c_str(), value.c_str(), 1);
-        }
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        execvp(args[0], args.data());
+        execvpe(args[0], args.data(), envp.data());
         _exit(127);
     }
     int status = 0;
