@@ -46,10 +46,14 @@ cache_value() { sed -n "s|^$1:[A-Z]*=||p" "$build/CMakeCache.txt" | head -n1; }
 # descriptor names the compiler, and a third party builds with the distro's.
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
-for var in CMAKE_C_COMPILER CMAKE_CXX_COMPILER CMAKE_CXX_COMPILER_LAUNCHER; do
+for var in CMAKE_C_COMPILER CMAKE_CXX_COMPILER; do
     value=$(cache_value "$var")
-    [[ -n "$value" ]] && cmake_args+=("-D$var=$value")
+    if [[ -n "$value" ]]; then cmake_args+=("-D$var=$value"); fi
 done
+# The prefix is wiped each run; ccache keeps the rebuild cheap.
+if command -v ccache >/dev/null; then
+    cmake_args+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 
 # --- 1. install ---------------------------------------------------------------
 # A fresh prefix each time, so a file that the install no longer provides

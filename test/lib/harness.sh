@@ -258,7 +258,8 @@ EOF
 # harness_daemon NS CONFIG : starts membraned --config CONFIG inside netns NS,
 # logging to $HARNESS_TMP/membraned-<ns>-<n>.log, and waits (bounded by
 # HARNESS_DAEMON_TIMEOUT) until `membranectl status` answers on the private
-# bus. Sets HARNESS_DAEMON_PID and HARNESS_DAEMON_LOG. On failure prints the
+# bus. Sets HARNESS_DAEMON_PID (alias HARNESS_LAST_DAEMON_PID) and
+# HARNESS_DAEMON_LOG. On failure prints the
 # log and fails the test. Call it directly, not in $(...).
 harness_daemon() {
     local ns=$1 config=$2
@@ -276,6 +277,7 @@ harness_daemon() {
     local pid=$!
     harness_register_pid "$pid"
     export HARNESS_DAEMON_PID=$pid HARNESS_DAEMON_LOG=$log
+    export HARNESS_LAST_DAEMON_PID=$pid  # alias of HARNESS_DAEMON_PID
     # One daemon per bus: another daemon answering on the same bus would look
     # like this one, so the process must also still be alive.
     local deadline=$((SECONDS + ${HARNESS_DAEMON_TIMEOUT:-30})) status
