@@ -128,10 +128,7 @@ void ModuleBpf::close(bool keep_slots) {
         const std::lock_guard lock(registry->mutex);
         // Only the slots this very generation holds: after a reload the next
         // generation has taken them over and they must stay filled.
-        std::vector<std::uint32_t> stages;
-        for (const auto& [stage, holder] : registry->store.record().slots) {
-            if (holder.module == state_->module && holder.generation == state_->generation) stages.push_back(stage);
-        }
+        const auto stages = registry->stages_held_by(state_->module, state_->generation);
         std::string failures;
         if (keep_slots) {
             if (!stages.empty()) {
@@ -161,14 +158,10 @@ void ModuleBpf::close(bool keep_slots) {
 }
 
 std::vector<std::uint32_t> ModuleBpf::held_stages() const {
-    std::vector<std::uint32_t> stages;
     auto* registry = state_->registry;
-    if (!registry || state_->closed) return stages;
+    if (!registry || state_->closed) return {};
     const std::lock_guard lock(registry->mutex);
-    for (const auto& [stage, holder] : registry->store.record().slots) {
-        if (holder.module == state_->module && holder.generation == state_->generation) stages.push_back(stage);
-    }
-    return stages;
+    return registry->stages_held_by(state_->module, state_->generation);
 }
 
 }  // namespace membrane::kernel

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include <bpf/bpf.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -14,6 +15,7 @@
 #include "bpf/pipeline_slots.hpp"
 #include "bpf/registry_impl.hpp"
 #include "bpf/tc_attach.hpp"
+#include "bpf/unique_fd.hpp"
 #include "membrane/contract.h"
 
 namespace membrane::kernel {
@@ -93,16 +95,32 @@ void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd) {
         log->info("stage {}: {} gen {} program {} (id {}) replaces {} gen {} program {} (id {}){}",
                   describe_stage(holder.stage), holder.module, holder.generation, holder.program, holder.program_id,
                   old.module, old.generation, old.program, old.program_id,
-                  module_is_live(old.module) ? "" : ", left by an earlier run");
+                  inherited_slots.contains(holder.stage) ? ", left by an earlier run" : "");
     }
     slots[holder.stage] = holder;
+    inherited_slots.erase(holder.stage);
     store.save();
+}
+
+std::vector<std::uint32_t> Registry::Impl::stages_held_by(const std::string& module, std::uint64_t generation) const {
+    std::vector<std::uint32_t> stages;
+    for (const auto& [stage, holder] : store.record().slots) {
+        if (holder.module == module && holder.generation == generation && !inherited_slots.contains(stage)) {
+            stages.push_back(stage);
+        }
+    }
+    return stages;
 }
 
 void Registry::Impl::release_slot(std::uint32_t stage, const char* why) {
     auto& slots = store.record().slots;
     const auto held = slots.find(stage);
-    if (core) empty_slot(pipeline_fd(), stage);
+    if (core) {
+        empty_slot(pipeline_fd(), stage);
+    } else if (const UniqueFd pinned(bpf_obj_get((pin_dir / MBR_MAP_PIPELINE).c_str())); pinned) {
+        empty_slot(pinned.get(), stage);  // forget_module before open_core
+    }
+    inherited_slots.erase(stage);
     if (held != slots.end()) {
         log->info("stage {}: emptied ({} gen {} program {}: {}); packets fall through", describe_stage(stage),
                   held->second.module, held->second.generation, held->second.program, why);
@@ -162,12 +180,19 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
                    fmt::join(core->reused_pins(), ","), fmt::join(core->created_pins(), ","));
     impl.core = std::move(core);
 
+    // Why the pipeline is pinned: the kernel empties a prog array as soon as
+    // its last user reference (fd or pin) goes, to break program<->array
+    // reference cycles; references held by programs (the tc filter's entry
+    // program) do not count. The pin keeps every slot filled while the agent
+    // is down or restarting.
+    //
     // A restarted agent finds the slots as the previous run left them: keep
     // the records that still match the prog array, drop the others.
     const int pipeline = impl.pipeline_fd();
     for (auto it = record.slots.begin(); it != record.slots.end();) {
         const auto id = slot_program_id(pipeline, it->first);
         if (id && *id == it->second.program_id) {
+            impl.inherited_slots.insert(it->first);
             impl.log->info("stage {}: still held by {} gen {} program {} (id {}) from an earlier run",
                            describe_stage(it->first), it->second.module, it->second.generation, it->second.program,
                            *id);
@@ -224,10 +249,13 @@ void Registry::forget_module(const std::string& module) {
     }
     auto& record = impl.store.record();
 
-    // Slots it still holds from an earlier run (this run's were emptied by close).
+    // Slots it still holds from an earlier run or a close(keep_slots) (an
+    // unload's close() emptied the others).
     std::vector<std::uint32_t> stages;
     for (const auto& [stage, holder] : record.slots) {
-        if (holder.module == module && !impl.live.contains({module, holder.generation})) stages.push_back(stage);
+        const bool held_by_open_generation =
+            impl.live.contains({module, holder.generation}) && !impl.inherited_slots.contains(stage);
+        if (holder.module == module && !held_by_open_generation) stages.push_back(stage);
     }
     for (const auto stage : stages) impl.release_slot(stage, "module forgotten");
 

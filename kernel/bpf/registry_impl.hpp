@@ -8,8 +8,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -37,6 +39,10 @@ struct Registry::Impl {
     // Module generations with an open ModuleBpf. The callback detaches the
     // facade when the registry goes first, so it never reaches a dead registry.
     std::map<std::pair<std::string, std::uint64_t>, std::function<void()>> live;
+    // Slots whose holder record comes from an earlier run of the agent. Their
+    // generation numbers may collide with this run's, so close() and
+    // held_stages() ignore them; a new attach or forget_module() settles them.
+    std::set<std::uint32_t> inherited_slots;
 
     // The helpers below expect `mutex` to be held.
     int pipeline_fd() const;  // throws BpfError until open_core
@@ -53,6 +59,8 @@ struct Registry::Impl {
     void take_slot(const SlotInfo& holder, int program_fd);
     // Empties the slot and drops its record.
     void release_slot(std::uint32_t stage, const char* why);
+    // The stages whose slot this run's generation (module, generation) filled.
+    std::vector<std::uint32_t> stages_held_by(const std::string& module, std::uint64_t generation) const;
 };
 
 }  // namespace membrane::kernel

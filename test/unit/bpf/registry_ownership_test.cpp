@@ -110,6 +110,22 @@ TEST_F(RegistryTest, ForgettingAModuleEmptiesTheSlotsAnEarlierRunLeftIt) {
     EXPECT_TRUE(restarted->slots().empty());
 }
 
+TEST_F(RegistryTest, AGenerationOnlyReleasesSlotsItFilledInThisRun) {
+    {
+        auto registry = make_core_registry();
+        auto module = registry->for_module("counter", 1);
+        module->attach_stage(kCountStage, module->load(counter_spec()), "count_packets");
+        module->close(/*keep_slots=*/true);
+    }
+    auto restarted = make_core_registry();
+    const auto left = slot_id(pin(MBR_MAP_PIPELINE), kCountStage);
+    // The host numbers generations afresh: "counter 1" again, not the same one.
+    auto module = restarted->for_module("counter", 1);
+    EXPECT_TRUE(module->held_stages().empty());
+    module->close(/*keep_slots=*/false);
+    EXPECT_EQ(slot_id(pin(MBR_MAP_PIPELINE), kCountStage), left);
+}
+
 TEST_F(RegistryTest, AnotherModuleMayTakeASlotLeftByAnEarlierRun) {
     {
         auto registry = make_core_registry();
