@@ -165,6 +165,11 @@ TEST_F(AgentServiceTest, SecondServiceIsRefusedWithAClearError) {
     EXPECT_EQ(proxy.GetStatus().at("state").get<std::string>(), "running");
 }
 
+// sdbus-c++ 1.2.0 leaks the sd_bus object when a connection to an address
+// fails (createSessionBusConnectionWithAddress does not unref it): a one-off
+// at a startup that fails anyway, but LeakSanitizer would fail this binary.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libsystemd.so.0\n"; }
+
 TEST(ConnectBusTest, UnreachableBusNamesTheBus) {
     try {
         (void)kernel::connect_bus("unix:path=/nonexistent/membrane/bus");
