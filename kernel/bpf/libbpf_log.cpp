@@ -50,14 +50,14 @@ LibbpfLogCapture::~LibbpfLogCapture() { current_capture = outer_; }
 void LibbpfLogCapture::take(int level, std::string line) {
     switch (level) {
     case LIBBPF_WARN:
-        log_.debug("libbpf: {}", line);  // the caller decides whether it matters
+        log_.debug("{}", line);  // the caller decides whether it matters
         warnings_.push_back(std::move(line));
         break;
     case LIBBPF_INFO:
-        log_.debug("libbpf: {}", line);
+        log_.debug("{}", line);
         break;
     default:
-        log_.trace("libbpf: {}", line);
+        log_.trace("{}", line);
         break;
     }
 }

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,6 +18,9 @@ struct ModuleBpf::State {
     std::string module;
     std::uint64_t generation;
     std::vector<std::unique_ptr<LoadedObject>> objects;
+    // What this generation put in which slot, so it can take the slots back
+    // after a newer generation failed to start (ModuleBpf::reclaim_stages).
+    std::map<std::uint32_t, std::pair<const LoadedObject*, std::string>> attached;
     bool closed = false;
 
     std::string who() const { return fmt::format("module {} gen {}", module, generation); }
@@ -102,6 +107,17 @@ void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::
                                 .program = std::string(program),
                                 .program_id = program_id(program_fd)},
                        program_fd);
+    state_->attached[stage] = {loaded, std::string(program)};
+}
+
+void ModuleBpf::reclaim_stages() {
+    const auto attached = state_->attached;
+    const auto held = held_stages();
+    for (const auto& [stage, what] : attached) {
+        if (std::ranges::find(held, stage) != held.end()) continue;
+        attach_stage(stage, *what.first, what.second);
+        state_->registry->log->info("{}: took stage {} back", state_->who(), stage);
+    }
 }
 
 void ModuleBpf::detach_stage(std::uint32_t stage) {
@@ -119,6 +135,7 @@ void ModuleBpf::detach_stage(std::uint32_t stage) {
                                    held->second.generation));
     }
     registry.release_slot(stage, "detached");
+    state_->attached.erase(stage);
 }
 
 void ModuleBpf::close(bool keep_slots) {

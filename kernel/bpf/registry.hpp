@@ -119,6 +119,11 @@ public:
     // The stages this generation filled (and still holds) in this run.
     std::vector<std::uint32_t> held_stages() const;
 
+    // Puts this generation's programs back into the slots it filled and a
+    // newer generation of the module has taken since (a reload whose new
+    // generation failed to start: the old one goes on as before).
+    void reclaim_stages();
+
 private:
     friend class Registry;
     ModuleBpf(Registry::Impl& registry, std::string module, std::uint64_t generation);

@@ -15,6 +15,7 @@
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 MEMBRANE_EMBEDDED_BPF(counter_stage_bpf)
 MEMBRANE_EMBEDDED_BPF(counter_stage_wide_bpf)
+MEMBRANE_EMBEDDED_BPF(rejected_stage_bpf)
 
 namespace membrane::kernel::test {
 

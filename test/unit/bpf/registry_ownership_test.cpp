@@ -95,6 +95,22 @@ TEST_F(RegistryTest, APersistentMapThatIsNotPinnedIsRefused) {
     EXPECT_FALSE(std::filesystem::exists(pin(kCount))) << "nothing was loaded";
 }
 
+TEST_F(RegistryTest, AProgramTheVerifierRefusesFailsWithItsWordsAndLeavesNoPin) {
+    auto registry = make_core_registry();
+    auto module = registry->for_module("rejected", 1);
+    try {
+        module->load(BpfObjectSpec{.name = "rejected", .elf = rejected_stage_bpf()});
+        FAIL() << "expected a BpfError";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("cannot load BPF object rejected"));
+        EXPECT_THAT(error.what(), HasSubstr("unchecked_read"));
+        EXPECT_THAT(error.what(), HasSubstr("invalid access to packet"));
+    }
+    EXPECT_FALSE(std::filesystem::exists(pin("mbr_test_rejected_v1")));
+    module->close(false);
+    registry->forget_module("rejected");
+}
+
 TEST_F(RegistryTest, ForgettingAModuleEmptiesTheSlotsAnEarlierRunLeftIt) {
     {
         auto registry = make_core_registry();
