@@ -1,0 +1,237 @@
+#include "agent/agent.hpp"
+
+#include <csignal>
+
+#include "config/config_diff.hpp"
+#include "dbus/agent_service.hpp"
+#include "log/logging.hpp"
+#include "membrane/embed.hpp"
+#include "membrane/events.hpp"
+
+MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
+
+namespace membrane::kernel {
+namespace {
+
+std::unique_ptr<Registry> open_registry(const AgentConfig& config) {
+    return std::make_unique<Registry>(config.agent.bpffs_root, config.agent.pin_dir(),
+                                      config.agent.state_dir / "bpf", make_logger("bpf"));
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config)
+    : config_(std::move(config)),
+      log_(make_logger("agent")),
+      bus_(io_),
+      model_(config_.agent.node_name, config_.agent.pin_dir()),
+      notifier_(io_),
+      signals_(io_) {}
+
+Agent::~Agent() {
+    // Modules first (they hold registry objects and D-Bus methods), then the
+    // D-Bus service, then the registry.
+    host_.reset();
+    service_.reset();
+    registry_.reset();
+}
+
+int Agent::run() {
+    start();
+    io_.run();
+    return 0;
+}
+
+void Agent::start() {
+    const auto& agent = config_.agent;
+    log_->info("membraned {} starting: node {}, config {}", MEMBRANE_VERSION, agent.node_name,
+               config_.source.string());
+    for (const auto& warning : config_.warnings) log_->warn("{}", warning);
+    notifier_.status("opening BPF registry");
+    registry_ = open_registry(config_);
+    registry_->open_core(membrane_core_bpf());
+    for (const auto& device : agent.devices) {
+        registry_->attach_device(device);
+        log_->info("entry program attached to {}", device);
+    }
+
+    notifier_.status("connecting to D-Bus");
+    service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, bus_, config_.dbus.bus);
+
+    HostOptions options;
+    options.module_dir = agent.module_dir;
+    options.runtime_dir = agent.runtime_dir / "modules";
+    options.state_dir = agent.state_dir / "modules";
+    options.make_logger = [](const std::string& name) { return make_logger(name); };
+    host_ = std::make_unique<ModuleHost>(io_, bus_, *registry_, model_, *service_, std::move(options),
+                                         make_logger("host"));
+
+    for (const auto& name : config_.modules) {
+        notifier_.status("starting module " + name);
+        try {
+            host_->load(name, module_table(name));
+        } catch (const ControlError&) {
+            // Logged by the host; the module is listed as failed and the
+            // agent goes on with the others.
+        }
+    }
+    wait_for_signals();
+    state_ = "running";
+    report_status();
+    notifier_.ready();
+    notifier_.start_watchdog();
+    log_->info("ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - started_)
+                                     .count());
+}
+
+void Agent::wait_for_signals() {
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    arm_signals();
+}
+
+void Agent::arm_signals() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+            reload_config();
+            arm_signals();
+            return;
+        }
+        stop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    });
+}
+
+void Agent::stop(const std::string& why) {
+    log_->info("stopping on {}", why);
+    state_ = "stopping";
+    notifier_.stopping();
+    if (config_.agent.uninstall_on_stop) {
+        // Explicit request: leave nothing behind, slots and pins included.
+        for (const auto& module : host_->list()) {
+            try {
+                host_->unload(module.name);
+            } catch (const ControlError& e) {
+                log_->warn("{}", e.what());
+            }
+        }
+        host_.reset();
+        registry_->uninstall();
+        log_->info("uninstalled: entry programs detached, pins removed");
+    } else {
+        // Programs stay attached and maps pinned: traffic keeps flowing while
+        // the agent is down, and the next start re-adopts them.
+        host_->shutdown();
+    }
+    io_.stop();
+}
+
+void Agent::reload_config() {
+    notifier_.reloading();
+    log_->info("SIGHUP: re-reading {}", config_.source.string());
+    AgentConfig next;
+    try {
+        next = load_config(config_.source);
+    } catch (const std::exception& e) {
+        // A broken edit must not take the running agent down.
+        log_->error("configuration not reloaded, keeping the running one: {}", e.what());
+        notifier_.ready();
+        return;
+    }
+    const ConfigDiff diff = diff_configs(config_, next);
+    for (const auto& setting : diff.settings_needing_restart) {
+        log_->warn("{} changed; it takes effect at the next restart", setting);
+    }
+    config_.agent.log_level = next.agent.log_level;
+    config_.agent.uninstall_on_stop = next.agent.uninstall_on_stop;
+    set_log_level(config_.agent.log_level);
+    // Only the agent's view of module tables and the enabled list is
+    // replaced; [agent] and [dbus] stay as started.
+    config_.modules = next.modules;
+    // Moved, not copied: a copied toml::table loses its source positions,
+    // and modules report errors by position.
+    config_.module_tables = std::move(next.module_tables);
+    for (const auto& warning : next.warnings) log_->warn("{}", warning);
+    for (const auto& name : diff.modules_removed) {
+        try {
+            host_->unload(name);
+        } catch (const ControlError& e) {
+            log_->warn("{}", e.what());
+        }
+    }
+    for (const auto& name : diff.modules_changed) {
+        try {
+            host_->reconfigure(name, module_table(name));
+        } catch (const ControlError& e) {
+            log_->error("{}", e.what());
+        }
+    }
+    for (const auto& name : diff.modules_added) {
+        try {
+            host_->load(name, module_table(name));
+        } catch (const ControlError&) {
+        }
+    }
+    bus_.publish(events::ConfigReloaded{config_.source.string()});
+    report_status();
+    notifier_.ready();
+}
+
+const toml::table& Agent::module_table(const std::string& name) const { return config_.module_table(name); }
+
+void Agent::report_status() {
+    std::uint32_t running = 0;
+    std::uint32_t failed = 0;
+    for (const auto& module : host_->list()) {
+        running += module.state == "running";
+        failed += module.state == "failed";
+    }
+    notifier_.status(std::to_string(running) + " modules running, " + std::to_string(failed) + " failed");
+}
+
+AgentStatus Agent::status() const {
+    AgentStatus s;
+    s.node = config_.agent.node_name;
+    s.version = MEMBRANE_VERSION;
+    s.state = state_;
+    s.uptime_seconds = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count());
+    s.pin_dir = config_.agent.pin_dir().string();
+    s.config_path = config_.source.string();
+    if (registry_) s.devices = registry_->attached_devices();
+    if (host_) {
+        for (const auto& module : host_->list()) {
+            s.modules_running += module.state == "running";
+            s.modules_failed += module.state == "failed";
+        }
+    }
+    return s;
+}
+
+std::vector<ModuleStatus> Agent::modules() const { return host_ ? host_->list() : std::vector<ModuleStatus>{}; }
+
+void Agent::load_module(const std::string& name) {
+    host_->load(name, module_table(name));
+    report_status();
+}
+
+void Agent::unload_module(const std::string& name) {
+    host_->unload(name);
+    report_status();
+}
+
+void Agent::reload_module(const std::string& name) {
+    host_->reload(name);
+    report_status();
+}
+
+void uninstall(const AgentConfig& config) {
+    auto registry = open_registry(config);
+    registry->uninstall();
+    std::error_code ec;
+    std::filesystem::remove_all(config.agent.runtime_dir / "modules", ec);
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,68 @@
+// The agent: wires config, event bus, BPF registry, module host, D-Bus and
+// systemd together on one Asio loop thread, and answers the control plane.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/logger.h>
+
+#include "agent/agent_control.hpp"
+#include "bpf/registry.hpp"
+#include "bus/event_bus.hpp"
+#include "config/agent_config.hpp"
+#include "host/agent_model.hpp"
+#include "host/module_host.hpp"
+#include "systemd/notify.hpp"
+
+namespace membrane::kernel {
+
+class AgentService;
+
+class Agent final : public AgentControl {
+public:
+    explicit Agent(AgentConfig config);
+    ~Agent() override;
+
+    // Starts everything, reports READY, runs until SIGTERM/SIGINT. Throws on
+    // a start-up failure (bad device, bus unreachable, bpffs unusable).
+    int run();
+
+    AgentStatus status() const override;
+    std::vector<ModuleStatus> modules() const override;
+    void load_module(const std::string& name) override;
+    void unload_module(const std::string& name) override;
+    void reload_module(const std::string& name) override;
+
+private:
+    void start();
+    void wait_for_signals();
+    void arm_signals();
+    void stop(const std::string& why);
+    void reload_config();
+    const toml::table& module_table(const std::string& name) const;
+    void report_status();
+
+    AgentConfig config_;
+    std::shared_ptr<spdlog::logger> log_;
+    boost::asio::io_context io_;
+    EventBus bus_;
+    AgentModel model_;
+    SystemdNotifier notifier_;
+    boost::asio::signal_set signals_;
+    std::unique_ptr<Registry> registry_;
+    std::unique_ptr<AgentService> service_;
+    std::unique_ptr<ModuleHost> host_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::string state_ = "starting";
+};
+
+// `membraned --uninstall`: detach every entry program and remove every pin
+// Membrane made for this node. The agent must not be running.
+void uninstall(const AgentConfig& config);
+
+}  // namespace membrane::kernel

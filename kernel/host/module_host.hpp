@@ -1,0 +1,94 @@
+// The module host: loads module libraries (Boost.DLL), checks their ABI
+// descriptor before calling anything, starts, stops, reconfigures and reloads
+// them, and quarantines a module that throws, while the agent and the other
+// modules keep running. Everything runs on the agent's loop thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <spdlog/logger.h>
+#include <toml++/toml.h>
+
+#include "agent/agent_control.hpp"
+#include "bpf/registry.hpp"
+#include "bus/event_bus.hpp"
+#include "membrane/model.hpp"
+
+namespace membrane::kernel {
+
+struct HostOptions {
+    std::filesystem::path module_dir;   // <name>.so files, root-owned
+    std::filesystem::path runtime_dir;  // per-generation copies are made here
+    std::filesystem::path state_dir;    // <state_dir>/<name>/ per module
+    // Refuse module files or folders not owned by root or writable by others.
+    bool require_root_owned = true;
+    std::function<std::shared_ptr<spdlog::logger>(const std::string&)> make_logger;
+};
+
+class ModuleHost {
+public:
+    ModuleHost(boost::asio::io_context& io, EventBus& bus, Registry& registry, const Model& model,
+               ModuleMethodSink& methods, HostOptions options, std::shared_ptr<spdlog::logger> log);
+    ~ModuleHost();
+    ModuleHost(const ModuleHost&) = delete;
+    ModuleHost& operator=(const ModuleHost&) = delete;
+
+    // All throw ControlError. A failed start leaves the module listed as
+    // failed (load) or the previous generation running (reload).
+    void load(const std::string& name, const toml::table& config);
+    void unload(const std::string& name);
+    void reload(const std::string& name, std::optional<toml::table> config = std::nullopt);
+    // Applies a changed table live if the module can, else reloads with it.
+    void reconfigure(const std::string& name, const toml::table& config);
+
+    // Stops a module that misbehaved: its subscriptions, methods and slots
+    // are gone, it is listed as failed with `reason`.
+    void quarantine(const std::string& name, const std::string& reason);
+
+    // Agent shutdown: stops every module but leaves its slots filled so the
+    // datapath keeps working while the agent is down.
+    void shutdown();
+
+    std::vector<ModuleStatus> list() const;
+    bool is_loaded(const std::string& name) const;
+
+    struct Generation;
+    struct Entry;
+
+private:
+    std::unique_ptr<Generation> open_generation(const std::string& name, const toml::table& config);
+    void start_generation(Generation& generation);
+    void retire(std::unique_ptr<Generation> generation, bool keep_slots);
+    void set_state(Entry& entry, const std::string& state, const std::string& message);
+    Entry& loaded_entry(const std::string& name);
+
+    boost::asio::io_context& io_;
+    EventBus& bus_;
+    Registry& registry_;
+    const Model& model_;
+    ModuleMethodSink& methods_;
+    HostOptions options_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::map<std::string, std::unique_ptr<Entry>> entries_;
+    std::uint64_t next_generation_ = 1;
+    // Libraries whose code may still be referenced by queued events; unloaded
+    // from a posted task, after the loop has drained what was queued before.
+    std::vector<std::pair<std::uint64_t, std::unique_ptr<Generation>>> retired_;
+    std::uint64_t retire_sequence_ = 0;
+    // Posted tasks check this before touching the host.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+// [a-z0-9-]+, at most 48 characters: module names name files and pin owners.
+bool valid_module_name(const std::string& name);
+
+}  // namespace membrane::kernel
