@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# membraned as an operator meets it: under a private dbus-daemon, driven by
+# busctl and membranectl. Bad modules are refused or quarantined while the
+# agent keeps serving; a bad config is refused with file:line:column; SIGTERM
+# leaves the datapath in place, a restart re-adopts it, SIGHUP reconfigures
+# only the module whose table changed, --uninstall removes everything.
+set -euo pipefail
+source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
+harness_init
+
+membraned="$MEMBRANE_BUILD_DIR/kernel/membraned"
+modules="$MEMBRANE_TEST_PREFIX/test-modules"
+
+peer=$(harness_netns peer)
+node=$(harness_netns node)
+harness_veth "$peer" eth-p "$node" eth-n
+ip -n "$peer" addr add 10.200.8.1/24 dev eth-p
+ip -n "$node" addr add 10.200.8.2/24 dev eth-n
+
+harness_dbus
+HARNESS_PIN_DIR="$(harness_bpffs bpffs)/membrane/node-life"
+config="$HARNESS_TMP/membrane.toml"
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+
+# --check-config: valid, then an unknown key and a wrong type, by position.
+"$membraned" --check-config "$config" | grep -q ": ok" || harness_fail "--check-config refused a valid config"
+bad="$HARNESS_TMP/bad.toml"
+printf '[agent]\nnode_name = "x"\nnode_nmae = "typo"\n' >"$bad"
+if out=$("$membraned" --check-config "$bad" 2>&1); then harness_fail "--check-config accepted an unknown key"; fi
+grep -q "$bad:3:1" <<<"$out" || harness_fail "unknown key not reported at $bad:3:1: $out"
+printf '[agent]\nnode_name = 42\n' >"$bad"
+if out=$("$membraned" --check-config "$bad" 2>&1); then harness_fail "--check-config accepted a wrong type"; fi
+grep -q "$bad:2:" <<<"$out" || harness_fail "wrong type not reported at line 2: $out"
+
+harness_daemon "$node" "$config"
+daemon_pid=$HARNESS_LAST_DAEMON_PID
+
+# busctl sees the interface described by the XML in the repo.
+busctl --address="$MEMBRANE_DBUS_ADDRESS" introspect org.membrane.Agent1 /org/membrane/Agent1 >"$HARNESS_TMP/introspect.txt"
+for member in GetStatus ListModules LoadModule UnloadModule ReloadModule ModuleStateChanged; do
+  grep -q "$member" "$HARNESS_TMP/introspect.txt" || harness_fail "introspection lacks $member"
+done
+
+harness_ctl status | grep -q node-life || harness_fail "membranectl status does not show the node"
+state=$(harness_ctl -o json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+[[ "$state" == running ]] || harness_fail "agent state is $state"
+
+module_field() {  # module_field NAME FIELD
+  harness_ctl -o json module list | python3 -c "import json,sys
+m=[m for m in json.load(sys.stdin) if m['name']=='$1']
+print(m[0]['$2'] if m else 'absent')"
+}
+
+# A module built against another SDK major is refused, naming both versions.
+if out=$(harness_ctl module load badabi 2>&1); then harness_fail "badabi was loaded"; fi
+grep -q "AbiMismatch" <<<"$out" || harness_fail "badabi refusal is not AbiMismatch: $out"
+grep -q "SDK 99.0" <<<"$out" || harness_fail "badabi refusal does not name SDK 99.0: $out"
+grep -q "provides SDK 1\." <<<"$out" || harness_fail "badabi refusal does not name the agent's SDK: $out"
+
+# A module that throws in start() is reported failed; the agent keeps going.
+if out=$(harness_ctl module load thrower 2>&1); then harness_fail "thrower was loaded"; fi
+grep -q "StartFailed" <<<"$out" || harness_fail "thrower failure is not StartFailed: $out"
+[[ $(module_field thrower state) == failed ]] || harness_fail "thrower is not listed as failed"
+[[ $(module_field counter state) == running ]] || harness_fail "counter stopped when thrower failed"
+kill -0 "$daemon_pid" || harness_fail "the agent died"
+
+# SIGHUP with a changed [module.counter]: only counter is touched; its new
+# table makes its event handler throw, so it is quarantined.
+gen_before=$(module_field counter generation)
+printf '\n[module.counter]\nthrow_in_handler = true\n' >>"$config"
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do [[ $(module_field counter state) == failed ]] && break; sleep 0.1; done
+[[ $(module_field counter state) == failed ]] || harness_fail "counter throwing in a handler was not quarantined"
+module_field counter message | grep -q "threw" || harness_fail "quarantine message does not say why"
+[[ $(module_field counter generation) -gt $gen_before ]] || harness_fail "SIGHUP did not reload counter with its new table"
+harness_ctl status >/dev/null || harness_fail "agent stopped answering after a quarantine"
+# Its slot is empty again: traffic passes without it.
+ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after quarantine"
+
+# Back to a good table; SIGTERM must leave filter and pins in place.
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do [[ $(module_field counter state) == running ]] && break; sleep 0.1; done
+[[ $(module_field counter state) == running ]] || harness_fail "counter did not recover after SIGHUP with a good table"
+harness_stop_daemon "$daemon_pid"
+entry_filter() { ip netns exec "$node" tc filter show dev eth-n ingress; }  # captured: grep -q + pipefail would race SIGPIPE
+grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "SIGTERM detached the entry program"
+[[ -e "$HARNESS_PIN_DIR/mbr_pipe_v1" ]] || harness_fail "SIGTERM removed the pipeline pin"
+ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic stopped while the agent is down"
+
+# Restart: the pins are re-adopted, the module comes back.
+harness_daemon "$node" "$config"
+[[ $(module_field counter state) == running ]] || harness_fail "counter not running after restart"
+harness_stop_daemon "$HARNESS_LAST_DAEMON_PID"
+
+# --uninstall leaves nothing behind.
+ip netns exec "$node" "$membraned" --config "$config" --uninstall || harness_fail "--uninstall failed"
+if grep -q "bpf" <<<"$(entry_filter)"; then harness_fail "--uninstall left the tc filter: $(entry_filter)"; fi
+[[ ! -e "$HARNESS_PIN_DIR" ]] || harness_fail "--uninstall left $HARNESS_PIN_DIR"
+echo "PASS: daemon lifecycle"
