@@ -16,7 +16,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   # runtime and test tools
   iproute2 iputils-ping dbus-daemon dbus-bin systemd procps psmisc
-  iperf3 netcat-openbsd socat containernetworking-plugins util-linux
+  iperf3 netcat-openbsd socat containernetworking-plugins util-linux python3
 )
 
 missing=()
