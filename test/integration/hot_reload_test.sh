@@ -69,9 +69,18 @@ echo "counter: $start_count -> $end_count ($counted counted for $PACKETS request
 harness_ctl module unload counter
 pin="$HARNESS_PIN_DIR/counter_pkts_v1"
 [[ -e "$pin" ]] || harness_fail "persistent map $pin was removed on unload"
-before=$(bpftool -j map dump pinned "$pin" | python3 -c 'import json,sys; print(sum(v["value"] for e in json.load(sys.stdin) for v in e["values"]))')
+# Sum of a per-CPU u64 map read straight from its pin (bpftool prints the
+# value as a number with BTF, as little-endian hex bytes without).
+pinned_sum() {
+  bpftool -j map dump pinned "$1" | python3 -c '
+import json, sys
+def number(v):
+    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
+print(sum(number(v["value"]) for e in json.load(sys.stdin) for v in e["values"]))'
+}
+before=$(pinned_sum "$pin")
 ip netns exec "$sender" ping -q -c 50 -i 0.01 -W 1 10.200.7.2 >"$HARNESS_TMP/after.txt" || harness_fail "traffic stopped after unload: $(cat "$HARNESS_TMP/after.txt")"
-after=$(bpftool -j map dump pinned "$pin" | python3 -c 'import json,sys; print(sum(v["value"] for e in json.load(sys.stdin) for v in e["values"]))')
+after=$(pinned_sum "$pin")
 [[ "$before" == "$after" ]] || harness_fail "the unloaded module still counts ($before -> $after): its slot was not emptied"
 [[ "$before" -ge "$end_count" ]] || harness_fail "pinned count $before is below the last reported $end_count"
 echo "PASS: $PACKETS packets, $RELOADS reloads, 0 lost; slot falls through after unload"
