@@ -14,6 +14,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/scoped_env.hpp"
+
 #include "systemd/notify.hpp"
 
 namespace membrane::kernel {
@@ -24,30 +26,7 @@ using ::testing::ElementsAre;
 using ::testing::MatchesRegex;
 using namespace std::chrono_literals;
 
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-        if (const char* old = std::getenv(name)) old_ = old;
-        if (value) {
-            setenv(name, value->c_str(), 1);
-        } else {
-            unsetenv(name);
-        }
-    }
-    ~ScopedEnv() {
-        if (old_) {
-            setenv(name_, old_->c_str(), 1);
-        } else {
-            unsetenv(name_);
-        }
-    }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
+using membrane::test::ScopedEnv;
 
 // A bound datagram socket in a temp dir of its own; NOTIFY_SOCKET points at it.
 class FakeSystemd : public ::testing::Test {
