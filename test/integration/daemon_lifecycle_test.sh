@@ -82,6 +82,25 @@ harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do [[ $(module_field counter state) == running ]] && break; sleep 0.1; done
 [[ $(module_field counter state) == running ]] || harness_fail "counter did not recover after SIGHUP with a good table"
+
+# A reload whose new generation fails after taking the slot leaves the
+# running one in charge, slot taken back: the counter keeps counting.
+gen_running=$(module_field counter generation)
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' $'[module.counter]\nfail_after_attach = true'
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do module_field counter message | grep -q "keeps running" && break; sleep 0.1; done
+module_field counter message | grep -q "generation $gen_running keeps running" ||
+  harness_fail "failed reload not reported: $(module_field counter message)"
+[[ $(module_field counter state) == running ]] || harness_fail "counter stopped when its new generation failed"
+[[ $(module_field counter generation) == "$gen_running" ]] || harness_fail "the failed generation replaced the running one"
+count() { harness_ctl -o json module call counter Count | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])'; }
+before=$(count)
+ip netns exec "$peer" ping -q -c 5 -i 0.05 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after a failed reload"
+after=$(count)
+(( after >= before + 5 )) || harness_fail "slot not taken back after the failed reload: count $before -> $after"
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+kill -HUP "$daemon_pid"
+
 harness_stop_daemon "$daemon_pid"
 entry_filter() { ip netns exec "$node" tc filter show dev eth-n ingress; }  # captured: grep -q + pipefail would race SIGPIPE
 grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "SIGTERM detached the entry program"
