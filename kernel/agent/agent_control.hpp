@@ -69,6 +69,7 @@ public:
 #include <map>
 
 #include "membrane/context.hpp"
+#include "membrane/model.hpp"
 
 namespace membrane::kernel {
 
@@ -80,6 +81,54 @@ public:
     virtual ~ModuleMethodSink() = default;
     // Replaces the module's methods (an empty map removes its object).
     virtual void set_module_methods(const std::string& module, std::map<std::string, MethodHandler> methods) = 0;
+};
+
+}  // namespace membrane::kernel
+
+namespace membrane::kernel {
+
+// What membrane-cni gets before it configures the pod's interface.
+struct AddressLease {
+    std::string ipv4;             // "10.10.1.5"
+    std::uint8_t prefix_len = 32;  // the pod's address is a /32
+    std::string gateway;          // first address of the pod CIDR, answered by the datapath's ARP
+    std::string pod_cidr;         // "10.10.1.0/24"
+    std::uint32_t mtu = 1500;     // agent MTU minus the routing mode's encapsulation
+};
+
+struct EndpointRequest {
+    std::string container_id;
+    std::string ifname;       // CNI_IFNAME
+    std::string netns;        // CNI_NETNS
+    std::string host_ifname;  // host side of the veth (exists already)
+    std::string ipv4;         // leased by allocate_address, or (chained) from prevResult
+    std::string mac;          // pod side
+    membrane::Labels labels;
+};
+
+// The endpoint, identity and node operations of the control plane. Kept
+// apart from AgentControl so each side can grow and be faked on its own.
+class EndpointControl {
+public:
+    virtual ~EndpointControl() = default;
+    // All throw ControlError (InvalidArgument for a bad request, NotFound...).
+    // Same (container_id, ifname) -> same lease, until released.
+    virtual AddressLease allocate_address(const std::string& container_id, const std::string& ifname) = 0;
+    virtual void release_address(const std::string& container_id, const std::string& ifname) = 0;  // idempotent
+    // Writes the maps, attaches the entry program to host_ifname, publishes
+    // EndpointCreated. A repeated request for the same (container, ifname)
+    // returns the existing endpoint if it matches, else InvalidArgument.
+    virtual membrane::EndpointInfo create_endpoint(const EndpointRequest& request) = 0;
+    // Idempotent: succeeds when already gone. Releases the address too.
+    virtual void delete_endpoint(const std::string& container_id, const std::string& ifname) = 0;
+    virtual std::vector<membrane::EndpointInfo> list_endpoints() const = 0;
+    virtual membrane::EndpointInfo get_endpoint(std::uint64_t id) const = 0;  // NotFound
+    virtual membrane::EndpointInfo find_endpoint(const std::string& container_id,
+                                                 const std::string& ifname) const = 0;  // NotFound
+    // Replaces the labels; the identity follows. Publishes EndpointUpdated.
+    virtual membrane::EndpointInfo set_endpoint_labels(std::uint64_t id, const membrane::Labels& labels) = 0;
+    virtual std::vector<membrane::IdentityInfo> list_identities() const = 0;
+    virtual std::vector<membrane::NodeInfo> list_nodes() const = 0;
 };
 
 }  // namespace membrane::kernel

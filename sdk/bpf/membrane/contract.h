@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 0
+#define MEMBRANE_SDK_MINOR 1
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -57,11 +57,75 @@ struct membrane_ctx {
 enum membrane_stat {
 	MBR_STAT_ENTRY_FROM_NETDEV = 0,
 	MBR_STAT_PIPELINE_DONE = 1, /* fell through every slot to the default verdict */
+	MBR_STAT_ENTRY_FROM_ENDPOINT = 2,
+	MBR_STAT_ENTRY_FROM_OVERLAY = 3,
+	MBR_STAT_ARP_REPLIED = 4,     /* the pod's ARP for its gateway, answered */
+	MBR_STAT_DELIVERED_LOCAL = 5, /* redirected to a local endpoint */
+	MBR_STAT_TO_OVERLAY = 6,      /* encapsulated towards another node */
+	MBR_STAT_FIB_FORWARDED = 7,   /* routed to another node (direct routing) */
+	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
 	MBR_STAT_MAX = 16,
 };
+
+/*
+ * Security identities: a label set maps to a number. These are reserved;
+ * label sets get numbers from MBR_IDENTITY_FIRST_ALLOCATED on.
+ */
+enum membrane_identity {
+	MBR_IDENTITY_UNKNOWN = 0,
+	MBR_IDENTITY_HOST = 1,        /* this node's own stack */
+	MBR_IDENTITY_WORLD = 2,       /* anything outside the cluster */
+	MBR_IDENTITY_UNMANAGED = 3,   /* a pod address Membrane does not manage */
+	MBR_IDENTITY_REMOTE_NODE = 4, /* another node's own stack */
+	MBR_IDENTITY_FIRST_ALLOCATED = 256,
+};
+
+/*
+ * Entry programs of the core object (bpf/core.bpf.c), attached on tc ingress:
+ *   mbr_from_netdev    the node's devices (agent.devices)
+ *   mbr_from_endpoint  the host side of each pod's veth
+ *   mbr_from_overlay   the overlay device (owned by a routing module)
+ */
+#define MBR_ENTRY_FROM_NETDEV "mbr_from_netdev"
+#define MBR_ENTRY_FROM_ENDPOINT "mbr_from_endpoint"
+#define MBR_ENTRY_FROM_OVERLAY "mbr_from_overlay"
+
+/* Local endpoints (pods) by IPv4 address: mbr_endpoints_v1, BPF_MAP_TYPE_HASH. */
+struct mbr_endpoint_key {
+	__be32 ip4;
+};
+struct mbr_endpoint_value {
+	__u64 endpoint_id;
+	__u32 ifindex;     /* host side of the pod's veth */
+	__u32 identity;    /* security identity of the pod's labels */
+	__u8 mac[6];       /* pod side MAC */
+	__u8 host_mac[6];  /* host side MAC: the pod's gateway */
+	__u32 flags;
+};
+#define MBR_ENDPOINTS_MAX 65536
+
+/*
+ * What every known prefix is and where it lives: mbr_ipcache_v1,
+ * BPF_MAP_TYPE_LPM_TRIE (BPF_F_NO_PREALLOC). Local pods (/32, tunnel 0),
+ * other nodes' pod CIDRs (tunnel = that node's IP), node IPs (/32,
+ * REMOTE_NODE).
+ */
+struct mbr_ipcache_key {
+	__u32 prefixlen; /* LPM: bits of ip4 that count */
+	__be32 ip4;
+};
+struct mbr_ipcache_value {
+	__u32 identity;
+	__be32 tunnel_endpoint; /* IPv4 of the node that holds it; 0: this node or outside */
+	__u32 flags;
+	__u32 reserved;
+};
+#define MBR_IPCACHE_MAX 65536
 
 /* Names under <bpffs>/membrane/<node>/; the version suffix guards reuse. */
 #define MBR_MAP_PIPELINE "mbr_pipe_v1"
 #define MBR_MAP_STATS "mbr_stats_v1"
+#define MBR_MAP_ENDPOINTS "mbr_endpoints_v1"
+#define MBR_MAP_IPCACHE "mbr_ipcache_v1"
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -58,6 +58,13 @@ public:
     virtual void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) = 0;
     // Empties the slot if this module holds it; packets fall through.
     virtual void detach_stage(std::uint32_t stage) = 0;
+
+    // SDK 1.1. Attaches one of the core's entry programs (MBR_ENTRY_* in
+    // contract.h) to tc ingress of `ifname` in the agent's network namespace,
+    // e.g. a routing module's overlay device. Owned like a slot: the module's
+    // next generation takes it over on reload, it stays while the agent is
+    // down, and it is detached when the module is unloaded or quarantined.
+    virtual void attach_entry(std::string_view ifname, std::string_view entry_program) = 0;
 };
 
 }  // namespace membrane

@@ -2,6 +2,7 @@
 // owned by the module's host and torn down when the module stops.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -39,6 +40,11 @@ public:
     // on interface org.membrane.Module1, signature (s) -> (s). `name` must be a
     // valid D-Bus member name. Callable during start().
     virtual void add_method(std::string name, MethodHandler handler) = 0;
+
+    // SDK 1.1. Bytes of encapsulation this module adds to pod traffic (VXLAN:
+    // 50). Pods get MTU = agent MTU - the largest overhead declared by a
+    // running module; released when the module stops.
+    virtual void declare_encapsulation(std::uint32_t overhead_bytes) = 0;
 };
 
 }  // namespace membrane

@@ -5,9 +5,11 @@
 #include <string>
 #include <string_view>
 
+#include "membrane/model.hpp"
+
 namespace membrane::events {
 
-// A module changed state (loading, running, stopped, failed).
+// A module changed state (loading, running, stopped, failed, unloaded).
 struct ModuleStateChanged {
     static constexpr std::string_view kTopic = "module.state";
     std::string module;
@@ -19,6 +21,36 @@ struct ModuleStateChanged {
 struct ConfigReloaded {
     static constexpr std::string_view kTopic = "agent.config_reloaded";
     std::string path;
+};
+
+// Nodes: published for every node at start (a module loaded later reads
+// Model::nodes() in start()), then on every change.
+struct NodeAdded {
+    static constexpr std::string_view kTopic = "node.added";
+    NodeInfo node;
+};
+struct NodeUpdated {
+    static constexpr std::string_view kTopic = "node.updated";
+    NodeInfo node;
+};
+struct NodeRemoved {
+    static constexpr std::string_view kTopic = "node.removed";
+    NodeInfo node;
+};
+
+// Endpoints: after the datapath state is written (maps, entry program).
+struct EndpointCreated {
+    static constexpr std::string_view kTopic = "endpoint.created";
+    EndpointInfo endpoint;
+};
+// Labels (and so identity) changed.
+struct EndpointUpdated {
+    static constexpr std::string_view kTopic = "endpoint.updated";
+    EndpointInfo endpoint;
+};
+struct EndpointDeleted {
+    static constexpr std::string_view kTopic = "endpoint.deleted";
+    EndpointInfo endpoint;
 };
 
 }  // namespace membrane::events

@@ -2,12 +2,51 @@
 // the model; modules learn of changes through events on the bus.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "membrane/api.hpp"
 
 namespace membrane {
+
+using Labels = std::map<std::string, std::string>;
+
+// A node of the cluster (for now: [[nodes]] in membrane.toml).
+struct NodeInfo {
+    std::string name;
+    std::string ip;        // the node's IPv4 on the underlay, e.g. "192.168.50.2"
+    std::string pod_cidr;  // e.g. "10.10.2.0/24"
+    bool local = false;    // this node
+    bool operator==(const NodeInfo&) const = default;
+};
+
+// A pod (or any workload) on this node, wired by membrane-cni.
+struct EndpointInfo {
+    std::uint64_t id = 0;
+    std::string container_id;
+    std::string ifname;       // inside the pod (CNI_IFNAME)
+    std::string netns;        // CNI_NETNS
+    std::string host_ifname;  // host side of the veth
+    std::uint32_t host_ifindex = 0;
+    std::string ipv4;         // the pod's address, e.g. "10.10.1.5"
+    std::string mac;          // pod side MAC, "aa:bb:cc:dd:ee:ff"
+    Labels labels;
+    std::uint32_t identity = 0;
+    std::string state;  // "ready" | "disconnected" (restored, link gone)
+    bool operator==(const EndpointInfo&) const = default;
+};
+
+// A security identity: one label set, one number.
+struct IdentityInfo {
+    std::uint32_t id = 0;
+    Labels labels;
+    bool reserved = false;      // host, world, unmanaged, remote-node
+    std::uint32_t endpoints = 0;  // local endpoints that have it
+};
 
 class MEMBRANE_SDK_API Model {
 public:
@@ -17,6 +56,12 @@ public:
     virtual const std::string& node_name() const = 0;
     // Where the shared maps are pinned: <bpffs_root>/membrane/<node>/.
     virtual const std::filesystem::path& pin_dir() const = 0;
+
+    // SDK 1.1: appended, so modules built against 1.0 still call the above.
+    virtual std::vector<NodeInfo> nodes() const = 0;
+    virtual std::vector<EndpointInfo> endpoints() const = 0;
+    virtual std::optional<EndpointInfo> endpoint(std::uint64_t id) const = 0;
+    virtual std::vector<IdentityInfo> identities() const = 0;
 };
 
 }  // namespace membrane
