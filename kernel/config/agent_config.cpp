@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/ipv4.hpp"
 #include "config/names.hpp"
 #include "log/log_level.hpp"
 
@@ -20,6 +21,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string single_quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+constexpr std::int64_t kMinMtu = 576;   // the smallest datagram IPv4 hosts must accept
+constexpr std::int64_t kMaxMtu = 9000;  // jumbo frames
+constexpr int kLargestUsablePrefix = 30;  // a pool needs a gateway and at least one pod
 
 fs::path read_absolute_path(ConfigReader& read, std::string_view key, fs::path fallback) {
     auto value = read.optional<std::string>(key);
@@ -76,6 +81,12 @@ AgentSettings read_agent(const toml::table& table, const fs::path& source) {
         throw read.error("log_level", "must be one of " + std::string(kLogLevelNames) + ", not " + single_quoted(agent.log_level));
     }
     agent.uninstall_on_stop = read.get<bool>("uninstall_on_stop", agent.uninstall_on_stop);
+    const auto mtu = read.get<std::int64_t>("mtu", agent.mtu);
+    if (mtu < kMinMtu || mtu > kMaxMtu) {
+        throw read.error("mtu", "must be between " + std::to_string(kMinMtu) + " and " + std::to_string(kMaxMtu) +
+                                    " (the underlay's MTU in bytes), not " + std::to_string(mtu));
+    }
+    agent.mtu = static_cast<std::uint32_t>(mtu);
     read.finish();
     return agent;
 }
@@ -122,6 +133,76 @@ std::map<std::string, toml::table> take_module_tables(toml::table& modules, cons
     return tables;
 }
 
+struct PlacedNode {
+    NodeSettings node;
+    Ipv4Cidr pod_cidr;
+    std::string position;  // of its table, for "first at" hints
+};
+
+NodeSettings read_node(const toml::table& table, std::vector<PlacedNode>& seen) {
+    ConfigReader read(table, "[nodes]");
+    NodeSettings node;
+    node.name = read.required<std::string>("name");
+    if (!is_dns_label(node.name)) {
+        throw read.error("name", "must be a node name: a DNS label (lower-case letters, digits and '-', at most 63), "
+                                 "not " + single_quoted(node.name));
+    }
+    node.ip = read.required<std::string>("ip");
+    if (!parse_ipv4(node.ip)) {
+        throw read.error("ip", "must be an IPv4 address such as \"192.168.50.2\", not " + single_quoted(node.ip));
+    }
+    node.pod_cidr = read.required<std::string>("pod_cidr");
+    std::string problem;
+    const auto cidr = parse_ipv4_cidr(node.pod_cidr, &problem);
+    if (!cidr) throw read.error("pod_cidr", single_quoted(node.pod_cidr) + " " + problem);
+    if (cidr->prefix_len > kLargestUsablePrefix) {
+        throw read.error("pod_cidr", single_quoted(node.pod_cidr) + " is too small: a pod CIDR needs room for the "
+                                     "gateway and pods (/" + std::to_string(kLargestUsablePrefix) + " or larger)");
+    }
+    read.finish();
+    for (const auto& other : seen) {
+        if (other.node.name == node.name) {
+            throw read.error("name", "names node " + single_quoted(node.name) + " again (first at " + other.position + ")");
+        }
+        if (other.node.ip == node.ip) {
+            throw read.error("ip", single_quoted(node.ip) + " is node " + single_quoted(other.node.name) +
+                                       "'s address already (at " + other.position + ")");
+        }
+        if (other.pod_cidr.overlaps(*cidr)) {
+            throw read.error("pod_cidr", single_quoted(node.pod_cidr) + " overlaps node " + single_quoted(other.node.name) +
+                                             "'s pod_cidr " + single_quoted(other.node.pod_cidr) + " (at " +
+                                             other.position + ")");
+        }
+    }
+    seen.push_back(PlacedNode{node, *cidr, source_position(table.source())});
+    return node;
+}
+
+// [[nodes]]: an array of tables. When any node is listed, this node must be
+// one of them: its pod_cidr is the pool the agent leases pod addresses from.
+std::vector<NodeSettings> read_nodes(const toml::node& value, const std::string& local_name) {
+    const toml::array* items = value.as_array();
+    if (items == nullptr) {
+        throw ConfigError(source_position(value.source()) + ": 'nodes' at the top level must be an array of tables "
+                          "([[nodes]]), not " + std::string(toml_type_name(value)));
+    }
+    std::vector<PlacedNode> seen;
+    std::vector<NodeSettings> nodes;
+    for (const toml::node& item : *items) {
+        const toml::table* table = item.as_table();
+        if (table == nullptr) {
+            throw ConfigError(source_position(item.source()) + ": 'nodes' at the top level must be an array of tables "
+                              "([[nodes]]), not hold " + std::string(toml_type_name(item)));
+        }
+        nodes.push_back(read_node(*table, seen));
+    }
+    if (!nodes.empty() && std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return n.name == local_name; })) {
+        throw ConfigError(seen.front().position + ": [[nodes]] does not list this node " + single_quoted(local_name) +
+                          " (agent.node_name); add it: its pod_cidr is the pool pods get their addresses from");
+    }
+    return nodes;
+}
+
 toml::table parse_document(std::string_view text, const fs::path& source) {
     try {
         return toml::parse(text, source.string());
@@ -141,6 +222,13 @@ std::string default_node_name() {
     return name;
 }
 
+const NodeSettings* AgentConfig::local_node() const {
+    for (const auto& node : nodes) {
+        if (node.name == agent.node_name) return &node;
+    }
+    return nullptr;
+}
+
 const toml::table& AgentConfig::module_table(const std::string& name) const {
     static const toml::table empty;
     auto it = module_tables.find(name);
@@ -153,7 +241,12 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
     config.source = source;
 
     ConfigReader top(document, "");
-    config.agent = read_agent(top.table("agent"), source);
+    const toml::table& agent_table = top.table("agent");
+    config.agent = read_agent(agent_table, source);
+    if (const toml::node* nodes = document.get("nodes")) {
+        config.nodes = read_nodes(*nodes, config.agent.node_name);
+        document.erase("nodes");  // read: not an unknown key for top.finish()
+    }
     config.dbus = read_dbus(top.table("dbus"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");

@@ -2,6 +2,7 @@
 // The layout, every key and its default are documented in configs/membrane.toml.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -30,10 +31,22 @@ struct AgentSettings {
     std::vector<std::string> devices;                       // interfaces that get the from-netdev entry
     std::string log_level = "info";                         // trace, debug, info, warn, error
     bool uninstall_on_stop = false;                         // remove pins and attachments on SIGTERM
+    std::uint32_t mtu = 1500;  // the underlay's MTU; pods get it minus the encapsulation overhead (576..9000)
 
     std::filesystem::path pin_dir() const { return bpffs_root / "membrane" / node_name; }
 
     bool operator==(const AgentSettings&) const = default;
+};
+
+// One [[nodes]] table: a node of the cluster. Validated: name is a DNS label,
+// ip an IPv4 address, pod_cidr an IPv4 CIDR of /30 or larger without host
+// bits; names and IPs unique, pod CIDRs disjoint.
+struct NodeSettings {
+    std::string name;
+    std::string ip;        // "192.168.50.2"
+    std::string pod_cidr;  // "10.10.1.0/24"
+
+    bool operator==(const NodeSettings&) const = default;
 };
 
 struct AgentConfig {
@@ -42,12 +55,16 @@ struct AgentConfig {
     DbusSettings dbus;
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
+    // [[nodes]], in file order. When not empty it lists this node (agent.node_name).
+    std::vector<NodeSettings> nodes;
     // Things worth a log line that do not stop the agent, each "file:line:column: ...",
     // e.g. a [module.<name>] table for a module that is not enabled.
     std::vector<std::string> warnings;
 
     // The module's table, or an empty one when membrane.toml has none.
     const toml::table& module_table(const std::string& name) const;
+    // This node's [[nodes]] entry (its pod_cidr is the address pool), or null.
+    const NodeSettings* local_node() const;
 };
 // Note on copies: toml++ drops the source positions of values when a table
 // is copied (keys keep theirs), so a module reading a copied table reports

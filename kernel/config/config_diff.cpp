@@ -26,8 +26,36 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     restart_if(a.devices != b.devices, "agent.devices");
     live_if(a.log_level != b.log_level, "agent.log_level");
     live_if(a.uninstall_on_stop != b.uninstall_on_stop, "agent.uninstall_on_stop");
+    live_if(a.mtu != b.mtu, "agent.mtu");
     restart_if(old.dbus.bus != now.dbus.bus, "dbus.bus");
+    // The address pool: the local node's pod CIDR (none when no nodes).
+    const NodeSettings* old_local = old.local_node();
+    const NodeSettings* new_local = now.local_node();
+    const std::string old_pool = old_local ? old_local->pod_cidr : "";
+    const std::string new_pool = new_local ? new_local->pod_cidr : "";
+    if (old_pool != new_pool) {
+        diff.settings_needing_restart.push_back("nodes." + (new_local ? new_local->name : b.node_name) + ".pod_cidr");
+    }
     diff.restart_needed = !diff.settings_needing_restart.empty();
+}
+
+const NodeSettings* find_node(const std::vector<NodeSettings>& nodes, const std::string& name) {
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& node) { return node.name == name; });
+    return it == nodes.end() ? nullptr : &*it;
+}
+
+void diff_nodes(const AgentConfig& old, const AgentConfig& now, ConfigDiff& diff) {
+    for (const auto& node : old.nodes) {
+        if (!find_node(now.nodes, node.name)) diff.nodes_removed.push_back(node.name);
+    }
+    for (const auto& node : now.nodes) {
+        const NodeSettings* before = find_node(old.nodes, node.name);
+        if (!before) {
+            diff.nodes_added.push_back(node.name);
+        } else if (*before != node) {
+            diff.nodes_changed.push_back(node.name);
+        }
+    }
 }
 
 }  // namespace
@@ -35,6 +63,7 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
 ConfigDiff diff_configs(const AgentConfig& old, const AgentConfig& now) {
     ConfigDiff diff;
     diff_settings(old, now, diff);
+    diff_nodes(old, now, diff);
 
     std::vector<std::string> kept_in_old_order;
     for (const auto& name : old.modules) {
