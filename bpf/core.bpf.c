@@ -2,32 +2,113 @@
 /*
  * The core entry programs: each parses nothing it does not need, fills the
  * per-packet context and hands the packet to the pipeline. Read it as the
- * table of contents of the datapath.
+ * table of contents of the datapath; the details live in lib/.
+ *
+ *   mbr_from_netdev    tc ingress of the node's devices (agent.devices)
+ *   mbr_from_endpoint  tc ingress of a pod's host veth: ARP answered here,
+ *                      IPv4 identified (endpoints map, ipcache) and piped
+ *   mbr_from_overlay   tc ingress of the overlay device: the source identity
+ *                      comes with the tunnel key
+ *   mbr_deliver_local  not an entry: the kernel's program in pipeline slot
+ *                      MBR_STAGE_DELIVERY (put there by the registry)
  */
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
+#include "membrane/endpoints.h"
+#include "membrane/ipcache.h"
 #include "membrane/pipeline.h"
 #include "membrane/stats.h"
 
-static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction)
+#include "lib/arp.h"
+#include "lib/delivery.h"
+#include "lib/eth.h"
+
+static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 src_identity, __u32 dst_identity)
 {
 	struct membrane_ctx ctx = {
+		.src_identity = src_identity,
+		.dst_identity = dst_identity,
 		.flags = direction,
 		.magic = MBR_CTX_MAGIC,
 	};
 	membrane_ctx_store(skb, &ctx);
 }
 
+static __always_inline int drop_invalid(void)
+{
+	membrane_stat_inc(MBR_STAT_DROP_INVALID);
+	return TC_ACT_SHOT;
+}
+
 /* tc ingress of a node device (agent.devices). */
 SEC("tc")
 int mbr_from_netdev(struct __sk_buff *skb)
 {
-	ctx_init(skb, MBR_DIR_FROM_NETDEV);
+	ctx_init(skb, MBR_DIR_FROM_NETDEV, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
 	return membrane_run_from(skb, 0);
+}
+
+/* tc ingress of the host side of a pod's veth: what the pod sends. */
+SEC("tc")
+int mbr_from_endpoint(struct __sk_buff *skb)
+{
+	switch (eth_protocol(skb)) {
+	case ETH_P_ARP:
+		return arp_answer_endpoint(skb);
+	case ETH_P_IP:
+		break;
+	default:
+		return TC_ACT_OK;
+	}
+	const struct iphdr *ip = ipv4_header(skb);
+	if (!ip)
+		return drop_invalid();
+	const struct mbr_endpoint_value *source = membrane_endpoint_lookup(ip->saddr);
+	const __u32 src_identity = source ? source->identity : MBR_IDENTITY_UNMANAGED;
+	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, src_identity, membrane_ipcache_identity(ip->daddr));
+	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
+	return membrane_run_from(skb, 0);
+}
+
+/* tc ingress of the overlay device (collect-metadata mode): decapsulated packets. */
+SEC("tc")
+int mbr_from_overlay(struct __sk_buff *skb)
+{
+	if (eth_protocol(skb) != ETH_P_IP)
+		return TC_ACT_OK;
+	/* The sending node put the source identity in the tunnel id (VNI). */
+	struct bpf_tunnel_key tunnel = {};
+	if (bpf_skb_get_tunnel_key(skb, &tunnel, sizeof(tunnel), 0) != 0)
+		return drop_invalid(); /* no metadata: not from a collect-md tunnel */
+	const struct iphdr *ip = ipv4_header(skb);
+	if (!ip)
+		return drop_invalid();
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, tunnel.tunnel_id, membrane_ipcache_identity(ip->daddr));
+	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
+	return membrane_run_from(skb, 0);
+}
+
+/* Pipeline slot MBR_STAGE_DELIVERY (kernel-owned): into a local pod, or on. */
+SEC("tc")
+int mbr_deliver_local(struct __sk_buff *skb)
+{
+	if (eth_protocol(skb) != ETH_P_IP)
+		return membrane_next_stage(skb, MBR_STAGE_DELIVERY);
+	int verdict = TC_ACT_OK;
+	switch (deliver_to_local_endpoint(skb, &verdict)) {
+	case DELIVERY_REDIRECTED:
+		return verdict;
+	case DELIVERY_INVALID:
+		return drop_invalid();
+	default:
+		return membrane_next_stage(skb, MBR_STAGE_DELIVERY);
+	}
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

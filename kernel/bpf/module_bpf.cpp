@@ -21,6 +21,8 @@ struct ModuleBpf::State {
     // What this generation put in which slot, so it can take the slots back
     // after a newer generation failed to start (ModuleBpf::reclaim_stages).
     std::map<std::uint32_t, std::pair<const LoadedObject*, std::string>> attached;
+    // Likewise the devices it put an entry program on: ifname -> program.
+    std::map<std::string, std::string> entries;
     bool closed = false;
 
     std::string who() const { return fmt::format("module {} gen {}", module, generation); }
@@ -110,6 +112,21 @@ void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::
     state_->attached[stage] = {loaded, std::string(program)};
 }
 
+void ModuleBpf::attach_entry(std::string_view ifname, std::string_view entry_program) {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    if (ifname.empty()) throw BpfError(fmt::format("{}: attach_entry needs a device name", state_->who()));
+    try {
+        registry.take_device(DeviceAttachment{.ifname = std::string(ifname),
+                                              .program = std::string(entry_program),
+                                              .module = state_->module,
+                                              .generation = state_->generation});
+    } catch (const BpfError& error) {
+        throw BpfError(fmt::format("{}: {}", state_->who(), error.what()));
+    }
+    state_->entries[std::string(ifname)] = std::string(entry_program);
+}
+
 void ModuleBpf::reclaim_stages() {
     const auto attached = state_->attached;
     const auto held = held_stages();
@@ -117,6 +134,13 @@ void ModuleBpf::reclaim_stages() {
         if (std::ranges::find(held, stage) != held.end()) continue;
         attach_stage(stage, *what.first, what.second);
         state_->registry->log->info("{}: took stage {} back", state_->who(), stage);
+    }
+    const auto entries = state_->entries;
+    const auto held_ifnames = held_devices();
+    for (const auto& [ifname, program] : entries) {
+        if (std::ranges::find(held_ifnames, ifname) != held_ifnames.end()) continue;
+        attach_entry(ifname, program);
+        state_->registry->log->info("{}: took device {} back", state_->who(), ifname);
     }
 }
 
@@ -146,16 +170,25 @@ void ModuleBpf::close(bool keep_slots) {
         // Only the slots this very generation holds: after a reload the next
         // generation has taken them over and they must stay filled.
         const auto stages = registry->stages_held_by(state_->module, state_->generation);
+        const auto devices = registry->devices_held_by(state_->module, state_->generation);
         std::string failures;
         if (keep_slots) {
-            if (!stages.empty()) {
-                registry->log->info("{}: closing, its {} slot(s) stay filled for the next start", state_->who(),
-                                    stages.size());
+            if (!stages.empty() || !devices.empty()) {
+                registry->log->info("{}: closing, its {} slot(s) stay filled and {} device(s) attached for the "
+                                    "next start",
+                                    state_->who(), stages.size(), devices.size());
             }
         } else {
             for (const auto stage : stages) {
                 try {
                     registry->release_slot(stage, "closed");
+                } catch (const BpfError& error) {
+                    failures += fmt::format("\n  {}", error.what());
+                }
+            }
+            for (const auto& ifname : devices) {
+                try {
+                    registry->release_device(ifname, "closed");
                 } catch (const BpfError& error) {
                     failures += fmt::format("\n  {}", error.what());
                 }
@@ -179,6 +212,13 @@ std::vector<std::uint32_t> ModuleBpf::held_stages() const {
     if (!registry || state_->closed) return {};
     const std::lock_guard lock(registry->mutex);
     return registry->stages_held_by(state_->module, state_->generation);
+}
+
+std::vector<std::string> ModuleBpf::held_devices() const {
+    auto* registry = state_->registry;
+    if (!registry || state_->closed) return {};
+    const std::lock_guard lock(registry->mutex);
+    return registry->devices_held_by(state_->module, state_->generation);
 }
 
 }  // namespace membrane::kernel

@@ -11,11 +11,14 @@
 
 #include "bpf/bpf_error.hpp"
 #include "bpf/unique_fd.hpp"
+#include "membrane/contract.h"
 
 namespace membrane::kernel {
 
 // The format carries a version so that a later layout can read this one.
-constexpr int kRecordFormat = 1;
+// 1: devices were a list of names (all carrying mbr_from_netdev, the kernel's).
+// 2: devices are objects naming the entry program and its holder.
+constexpr int kRecordFormat = 2;
 
 void to_json(nlohmann::json& json, const SlotInfo& slot) {
     json = {{"stage", slot.stage},
@@ -42,26 +45,50 @@ void from_json(const nlohmann::json& json, ModulePins& pins) {
     json.at("persistent").get_to(pins.persistent);
 }
 
+void to_json(nlohmann::json& json, const DeviceAttachment& device) {
+    json = {{"ifname", device.ifname},
+            {"program", device.program},
+            {"module", device.module},
+            {"generation", device.generation}};
+}
+
+void from_json(const nlohmann::json& json, DeviceAttachment& device) {
+    if (json.is_string()) {  // format 1
+        device = DeviceAttachment{.ifname = json.get<std::string>(), .program = MBR_ENTRY_FROM_NETDEV};
+        return;
+    }
+    json.at("ifname").get_to(device.ifname);
+    json.at("program").get_to(device.program);
+    json.at("module").get_to(device.module);
+    json.at("generation").get_to(device.generation);
+}
+
 namespace {
 
 nlohmann::json to_document(const OwnershipRecord& record) {
     nlohmann::json slots = nlohmann::json::array();
     for (const auto& [stage, slot] : record.slots) slots.push_back(slot);
+    nlohmann::json devices = nlohmann::json::array();
+    for (const auto& [ifname, device] : record.devices) devices.push_back(device);
     return {{"format", kRecordFormat},
             {"kernel_pins", record.kernel_pins},
             {"modules", record.modules},
-            {"devices", record.devices},
+            {"devices", devices},
             {"slots", slots}};
 }
 
 OwnershipRecord from_document(const nlohmann::json& json) {
-    if (json.at("format").get<int>() != kRecordFormat) {
+    const int format = json.at("format").get<int>();
+    if (format != 1 && format != kRecordFormat) {
         throw std::runtime_error(fmt::format("unknown format {}", json.at("format").dump()));
     }
     OwnershipRecord record;
     json.at("kernel_pins").get_to(record.kernel_pins);
     json.at("modules").get_to(record.modules);
-    json.at("devices").get_to(record.devices);
+    for (const auto& device_json : json.at("devices")) {
+        auto device = device_json.get<DeviceAttachment>();
+        record.devices[device.ifname] = device;
+    }
     for (const auto& slot_json : json.at("slots")) {
         auto slot = slot_json.get<SlotInfo>();
         record.slots[slot.stage] = slot;

@@ -1,7 +1,8 @@
 // Who owns what, kept in <state_dir>/bpf-ownership.json so that it survives a
 // daemon restart: which module created which pin (and which of those it
 // declared persistent), which pins belong to the kernel, which devices carry
-// our entry program, and which module holds which pipeline slot.
+// an entry program (which one, and who holds it), and which module holds
+// which pipeline slot.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,13 @@
 
 namespace membrane::kernel {
 
+// The holder name of what the kernel itself attaches: the delivery slot, the
+// entry programs of agent.devices and of endpoints. No module may bear it.
+inline constexpr const char* kKernelHolder = "kernel";
+
 struct SlotInfo {
     std::uint32_t stage = 0;
-    std::string module;  // owner
+    std::string module;  // owner (kKernelHolder for the kernel's own slots)
     std::uint64_t generation = 0;
     std::string program;  // program name
     std::uint32_t program_id = 0;
@@ -29,10 +34,19 @@ struct ModulePins {
     bool operator==(const ModulePins&) const = default;
 };
 
+// One of the core's entry programs on tc ingress of a device.
+struct DeviceAttachment {
+    std::string ifname;
+    std::string program;                 // MBR_ENTRY_* of contract.h
+    std::string module = kKernelHolder;  // holder: the kernel or a module (attach_entry)
+    std::uint64_t generation = 0;        // the module's generation; 0 for the kernel
+    bool operator==(const DeviceAttachment&) const = default;
+};
+
 struct OwnershipRecord {
     std::set<std::string> kernel_pins;
     std::map<std::string, ModulePins> modules;
-    std::set<std::string> devices;  // ifnames with our tc filter
+    std::map<std::string, DeviceAttachment> devices;  // by ifname: devices with our tc filter
     std::map<std::uint32_t, SlotInfo> slots;
     bool operator==(const OwnershipRecord&) const = default;
 };

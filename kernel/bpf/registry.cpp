@@ -31,6 +31,15 @@ std::filesystem::path ownership_file(const std::filesystem::path& state_dir) {
 
 }  // namespace
 
+bool is_entry_program(std::string_view program) {
+    return program == MBR_ENTRY_FROM_NETDEV || program == MBR_ENTRY_FROM_ENDPOINT ||
+           program == MBR_ENTRY_FROM_OVERLAY;
+}
+
+std::string entry_program_names() {
+    return fmt::format("{}, {}, {}", MBR_ENTRY_FROM_NETDEV, MBR_ENTRY_FROM_ENDPOINT, MBR_ENTRY_FROM_OVERLAY);
+}
+
 // ---- Registry::Impl helpers -------------------------------------------------
 
 Registry::Impl::Impl(std::filesystem::path bpffs_root_, std::filesystem::path pin_dir_,
@@ -79,7 +88,13 @@ void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd) {
     const int pipeline = pipeline_fd();
     auto& slots = store.record().slots;
     const auto held = slots.find(holder.stage);
-    if (held != slots.end() && held->second.module != holder.module && module_is_live(held->second.module)) {
+    const bool by_kernel = holder.module == kKernelHolder;
+    if (!by_kernel && held != slots.end() && held->second.module == kKernelHolder) {
+        throw BpfError(fmt::format("pipeline stage {} is a kernel slot (program {}); module {} cannot take it",
+                                   describe_stage(holder.stage), held->second.program, holder.module));
+    }
+    if (!by_kernel && held != slots.end() && held->second.module != holder.module &&
+        module_is_live(held->second.module)) {
         throw BpfError(fmt::format("pipeline stage {} is held by module {} (generation {}, program {}); "
                                    "module {} cannot take it",
                                    describe_stage(holder.stage), held->second.module, held->second.generation,
@@ -110,6 +125,74 @@ std::vector<std::uint32_t> Registry::Impl::stages_held_by(const std::string& mod
         }
     }
     return stages;
+}
+
+void Registry::Impl::take_device(const DeviceAttachment& holder) {
+    if (!core) {
+        throw BpfError(fmt::format("cannot attach to device {}: the core BPF object is not loaded", holder.ifname));
+    }
+    if (!is_entry_program(holder.program)) {
+        throw BpfError(fmt::format("cannot attach {} to device {}: not an entry program of the core (those are {})",
+                                   holder.program, holder.ifname, entry_program_names()));
+    }
+    auto& devices = store.record().devices;
+    const auto held = devices.find(holder.ifname);
+    const bool inherited = inherited_devices.contains(holder.ifname);
+    if (held != devices.end() && !inherited && held->second.module != holder.module) {
+        const auto& current = held->second;
+        const bool kernel_holds = current.module == kKernelHolder;
+        if (kernel_holds || module_is_live(current.module)) {
+            throw BpfError(fmt::format(
+                "device {} carries {} held by {}{}; {} cannot take it", holder.ifname, current.program,
+                kernel_holds ? "the kernel (agent.devices or an endpoint)" : "module " + current.module,
+                kernel_holds ? "" : fmt::format(" (generation {})", current.generation),
+                holder.module == kKernelHolder ? "the kernel" : "module " + holder.module));
+        }
+    }
+    attach_tc_ingress(holder.ifname, core->program_fd(holder.program));
+
+    const auto who = [](const DeviceAttachment& device) {
+        return device.module == kKernelHolder ? std::string(kKernelHolder)
+                                              : fmt::format("{} gen {}", device.module, device.generation);
+    };
+    if (held == devices.end()) {
+        log->info("device {}: {} on tc ingress (handle {:#x} prio {}) for {}", holder.ifname, holder.program,
+                  kTcHandle, kTcPriority, who(holder));
+    } else {
+        log->info("device {}: {} on tc ingress (handle {:#x} prio {}) for {}, replacing our earlier filter "
+                  "({} of {}{})",
+                  holder.ifname, holder.program, kTcHandle, kTcPriority, who(holder), held->second.program,
+                  who(held->second), inherited ? ", left by an earlier run" : "");
+    }
+    devices[holder.ifname] = holder;
+    inherited_devices.erase(holder.ifname);
+    store.save();
+}
+
+void Registry::Impl::release_device(const std::string& ifname, const char* why) {
+    const bool removed = detach_tc_ingress(ifname);
+    inherited_devices.erase(ifname);
+    auto& devices = store.record().devices;
+    const auto held = devices.find(ifname);
+    if (held == devices.end()) {
+        log->info("device {}: {} ({})", ifname, removed ? "tc ingress filter removed" : "no filter of ours", why);
+        return;
+    }
+    log->info("device {}: {} of {}{} {} ({})", ifname, held->second.program, held->second.module,
+              held->second.module == kKernelHolder ? "" : fmt::format(" gen {}", held->second.generation),
+              removed ? "removed from tc ingress" : "already gone (device gone?)", why);
+    devices.erase(held);
+    store.save();
+}
+
+std::vector<std::string> Registry::Impl::devices_held_by(const std::string& module, std::uint64_t generation) const {
+    std::vector<std::string> held;
+    for (const auto& [ifname, device] : store.record().devices) {
+        if (device.module == module && device.generation == generation && !inherited_devices.contains(ifname)) {
+            held.push_back(ifname);
+        }
+    }
+    return held;
 }
 
 void Registry::Impl::release_slot(std::uint32_t stage, const char* why) {
@@ -143,6 +226,9 @@ Registry::Registry(std::filesystem::path bpffs_root, std::filesystem::path pin_d
     std::filesystem::create_directories(pin_dir, error);
     if (error) throw BpfError(fmt::format("cannot create pin folder {}: {}", pin_dir.string(), error.message()));
     impl_ = std::make_unique<Impl>(std::move(bpffs_root), std::move(pin_dir), std::move(state_dir), std::move(log));
+    // Attachments recorded by an earlier run: their holders' generation
+    // numbers mean nothing in this run (see Impl::inherited_devices).
+    for (const auto& [ifname, device] : impl_->store.record().devices) impl_->inherited_devices.insert(ifname);
     impl_->log->debug("BPF registry: pins in {}, ownership record {}", impl_->pin_dir.string(),
                       impl_->store.file().string());
 }
@@ -168,8 +254,11 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
     auto core = LoadedObject::open(core_elf, kCoreObjectName, impl.pin_dir, *impl.log);
     core->owner = &impl;
     core->load(*impl.log);
-    core->program(kFromNetdevProgram);    // the contract: throws if missing
-    core->map_fd(MBR_MAP_PIPELINE);        // ditto
+    // The contract: each of these throws if missing.
+    for (const char* program : {MBR_ENTRY_FROM_NETDEV, MBR_ENTRY_FROM_ENDPOINT, MBR_ENTRY_FROM_OVERLAY, kDeliveryProgram}) {
+        core->program(program);
+    }
+    for (const char* map : {MBR_MAP_PIPELINE, MBR_MAP_STATS, MBR_MAP_ENDPOINTS, MBR_MAP_IPCACHE}) core->map_fd(map);
 
     auto& record = impl.store.record();
     for (const auto& map : core->pinned_maps()) {
@@ -205,36 +294,56 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
         }
     }
     impl.store.save();
+
+    // Local delivery is the kernel's own stage: this core's program replaces
+    // an earlier run's in one map update.
+    const int delivery = impl.core->program_fd(kDeliveryProgram);
+    impl.take_slot(SlotInfo{.stage = MBR_STAGE_DELIVERY,
+                            .module = kKernelHolder,
+                            .generation = 0,
+                            .program = kDeliveryProgram,
+                            .program_id = program_id(delivery)},
+                   delivery);
 }
 
-void Registry::attach_device(const std::string& ifname) {
+void Registry::attach_device(const std::string& ifname, const std::string& entry_program) {
     const std::lock_guard lock(impl_->mutex);
-    auto& impl = *impl_;
-    if (!impl.core) throw BpfError(fmt::format("cannot attach to device {}: the core BPF object is not loaded", ifname));
-    attach_tc_ingress(ifname, impl.core->program_fd(kFromNetdevProgram));
-    const bool known = !impl.store.record().devices.insert(ifname).second;
-    impl.store.save();
-    impl.log->info("device {}: {} on tc ingress (handle {:#x} prio {}){}", ifname, kFromNetdevProgram, kTcHandle,
-                   kTcPriority, known ? ", replacing our earlier filter" : "");
+    impl_->take_device(DeviceAttachment{.ifname = ifname, .program = entry_program});
 }
 
 void Registry::detach_device(const std::string& ifname) {
     const std::lock_guard lock(impl_->mutex);
-    auto& impl = *impl_;
-    const bool removed = detach_tc_ingress(ifname);
-    if (impl.store.record().devices.erase(ifname) > 0) impl.store.save();
-    impl.log->info("device {}: {}", ifname, removed ? "tc ingress filter removed" : "no filter of ours (device gone?)");
+    impl_->release_device(ifname, "detached by the kernel");
 }
 
 std::vector<std::string> Registry::attached_devices() const {
     const std::lock_guard lock(impl_->mutex);
-    const auto& devices = impl_->store.record().devices;
-    return {devices.begin(), devices.end()};
+    std::vector<std::string> names;
+    for (const auto& [ifname, device] : impl_->store.record().devices) names.push_back(ifname);
+    return names;
+}
+
+std::vector<DeviceAttachment> Registry::attachments() const {
+    const std::lock_guard lock(impl_->mutex);
+    std::vector<DeviceAttachment> list;
+    for (const auto& [ifname, device] : impl_->store.record().devices) list.push_back(device);
+    return list;
+}
+
+int Registry::core_map_fd(const std::string& map_name) const {
+    const std::lock_guard lock(impl_->mutex);
+    if (!impl_->core) {
+        throw BpfError(fmt::format("no core map {}: the core BPF object is not loaded (open_core first)", map_name));
+    }
+    return impl_->core->map_fd(map_name);
 }
 
 std::unique_ptr<ModuleBpf> Registry::for_module(const std::string& module, std::uint64_t generation) {
     const std::lock_guard lock(impl_->mutex);
     if (module.empty()) throw BpfError("a module needs a name to use BPF");
+    if (module == kKernelHolder) {
+        throw BpfError(fmt::format("the module name \"{}\" is reserved for the kernel's own BPF", kKernelHolder));
+    }
     if (impl_->live.contains({module, generation})) {
         throw BpfError(fmt::format("module {} generation {} already has its BPF facade open", module, generation));
     }
@@ -258,6 +367,21 @@ void Registry::forget_module(const std::string& module) {
         if (holder.module == module && !held_by_open_generation) stages.push_back(stage);
     }
     for (const auto stage : stages) impl.release_slot(stage, "module forgotten");
+
+    // Likewise its devices.
+    std::vector<std::string> devices;
+    for (const auto& [ifname, device] : record.devices) {
+        const bool held_by_open_generation =
+            impl.live.contains({module, device.generation}) && !impl.inherited_devices.contains(ifname);
+        if (device.module == module && !held_by_open_generation) devices.push_back(ifname);
+    }
+    for (const auto& ifname : devices) {
+        try {
+            impl.release_device(ifname, "module forgotten");
+        } catch (const BpfError& error) {
+            impl.log->warn("module {} forgotten, but {}", module, error.what());
+        }
+    }
 
     const auto found = record.modules.find(module);
     if (found == record.modules.end()) {
@@ -323,7 +447,7 @@ void Registry::uninstall() {
     if (!impl.live.empty()) impl.log->warn("uninstalling while {} module generation(s) are open", impl.live.size());
 
     std::string failures;
-    for (const auto& device : impl.store.record().devices) {
+    for (const auto& [device, attachment] : impl.store.record().devices) {
         try {
             const bool removed = detach_tc_ingress(device);
             impl.log->info("device {}: {}", device, removed ? "tc ingress filter removed" : "already gone");
@@ -332,6 +456,8 @@ void Registry::uninstall() {
         }
     }
     impl.core.reset();
+    impl.inherited_slots.clear();
+    impl.inherited_devices.clear();
 
     std::error_code error;
     const auto removed = std::filesystem::remove_all(impl.pin_dir, error);

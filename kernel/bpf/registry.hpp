@@ -44,7 +44,9 @@ public:
     Registry& operator=(const Registry&) = delete;
 
     // Loads the core object (bpf/): the pipeline prog array and the shared
-    // maps are pinned (or re-adopted), the entry programs are loaded. Before
+    // maps (stats, endpoints, ipcache) are pinned (or re-adopted), the entry
+    // programs are loaded, and the kernel's delivery program fills slot
+    // MBR_STAGE_DELIVERY (holder "kernel": no module may take it). Before
     // any object loads (core or module), each map it pins is compared with
     // the pin on disk; a mismatch is refused naming the map, the pin path and
     // both shapes. Slot records left by an earlier run are checked against
@@ -52,23 +54,39 @@ public:
     void open_core(std::span<const std::byte> core_elf);
 
     // tc clsact ingress of `ifname` (in the caller's network namespace) gets
-    // the core's from-netdev entry program, at a fixed handle and priority
-    // (tc_attach.hpp); replaces an earlier attachment (ours) atomically, e.g.
-    // after a restart. An unknown device is refused by name. detach_device
-    // ignores a device that is gone.
-    void attach_device(const std::string& ifname);
+    // one of the core's entry programs (MBR_ENTRY_* of contract.h: from-netdev
+    // for agent.devices, from-endpoint for a pod's host veth), at a fixed
+    // handle and priority (tc_attach.hpp); replaces an earlier attachment
+    // (ours) atomically, e.g. after a restart. The device is then the
+    // kernel's: refused if a module running in this run holds it (naming
+    // it). An unknown device or program is refused by name. detach_device
+    // removes whatever entry program of ours is there and ignores a device
+    // that is gone.
+    void attach_device(const std::string& ifname, const std::string& entry_program = MBR_ENTRY_FROM_NETDEV);
     void detach_device(const std::string& ifname);
     std::vector<std::string> attached_devices() const;
+    // The same with the program and holder of each, as recorded (a restart
+    // or an uninstall knows what is where).
+    std::vector<DeviceAttachment> attachments() const;
+
+    // The fd of one of the core object's maps (MBR_MAP_ENDPOINTS,
+    // MBR_MAP_IPCACHE, MBR_MAP_STATS, ...), for the kernel's model to read
+    // and write. Owned by the registry: valid until uninstall() or the
+    // registry's end; never close it. Throws BpfError before open_core and
+    // for a map the core does not have.
+    int core_map_fd(const std::string& map_name) const;
 
     // The facade one module generation works through (implements the SDK's
-    // BpfRegistry). Its objects and slots are released by ModuleBpf::close().
-    // One open facade per (module, generation); the Registry should outlive it.
+    // BpfRegistry). Its objects, slots and devices are released by
+    // ModuleBpf::close(). One open facade per (module, generation); the
+    // Registry should outlive it. The name "kernel" is reserved.
     std::unique_ptr<ModuleBpf> for_module(const std::string& module, std::uint64_t generation);
 
     // The module is gone for good (unload, not reload): unpin the maps it
     // created (pins that existed before its loads are not its), except those
-    // it declared persistent; never the kernel's. Also empties slots it still
-    // holds from an earlier run or a close(keep_slots = true).
+    // it declared persistent; never the kernel's. Also empties slots and
+    // detaches devices it still holds from an earlier run or a
+    // close(keep_slots = true).
     void forget_module(const std::string& module);
 
     // Filled slots as the prog array has them, with their holders; a slot
@@ -107,21 +125,32 @@ public:
     // another module does; nothing to do if it is empty.
     void detach_stage(std::uint32_t stage) override;
 
-    // Releases this generation's objects. Slots it still holds are emptied
-    // (keep_slots = false: unload, quarantine, failed start) or left filled
-    // so the datapath keeps working while the agent is down (keep_slots =
-    // true: agent shutdown; the next start replaces them). Only the slots
-    // this very generation filled: after a reload the next generation holds
-    // them and they stay. The destructor closes with keep_slots = false if
-    // the host did not close.
+    // Puts a core entry program on tc ingress of `ifname` in the calling
+    // thread's network namespace (the agent's). Owned like a slot: the
+    // module's next generation takes it over by attaching it again; a device
+    // the kernel holds (agent.devices, an endpoint's veth) or another module
+    // running in this run holds is refused naming the holder; one left by an
+    // earlier run of the agent may be taken by anyone.
+    void attach_entry(std::string_view ifname, std::string_view entry_program) override;
+
+    // Releases this generation's objects. Slots and devices it still holds
+    // are emptied/detached (keep_slots = false: unload, quarantine, failed
+    // start) or left in place so the datapath keeps working while the agent
+    // is down (keep_slots = true: agent shutdown; the next start replaces
+    // them). Only what this very generation holds: after a reload the next
+    // generation holds them and they stay. The destructor closes with
+    // keep_slots = false if the host did not close.
     void close(bool keep_slots);
 
     // The stages this generation filled (and still holds) in this run.
     std::vector<std::uint32_t> held_stages() const;
+    // The devices this generation attached (and still holds) in this run.
+    std::vector<std::string> held_devices() const;
 
-    // Puts this generation's programs back into the slots it filled and a
-    // newer generation of the module has taken since (a reload whose new
-    // generation failed to start: the old one goes on as before).
+    // Puts this generation's programs back into the slots it filled, and on
+    // the devices it attached, that a newer generation of the module has
+    // taken since (a reload whose new generation failed to start: the old
+    // one goes on as before).
     void reclaim_stages();
 
 private:

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,13 @@
 namespace membrane::kernel {
 
 inline constexpr const char* kCoreObjectName = "membrane_core";
-inline constexpr const char* kFromNetdevProgram = "mbr_from_netdev";
+// The kernel's program in slot MBR_STAGE_DELIVERY (bpf/core.bpf.c).
+inline constexpr const char* kDeliveryProgram = "mbr_deliver_local";
+
+// The core's programs that may go on a device (contract.h: MBR_ENTRY_*).
+bool is_entry_program(std::string_view program);
+// "mbr_from_netdev, mbr_from_endpoint, mbr_from_overlay", for errors.
+std::string entry_program_names();
 
 struct Registry::Impl {
     Impl(std::filesystem::path bpffs_root, std::filesystem::path pin_dir, std::filesystem::path state_dir,
@@ -43,6 +50,9 @@ struct Registry::Impl {
     // generation numbers may collide with this run's, so close() and
     // held_stages() ignore them; a new attach or forget_module() settles them.
     std::set<std::uint32_t> inherited_slots;
+    // Likewise for devices: attachments recorded by an earlier run, which
+    // nobody in this run has attached again yet.
+    std::set<std::string> inherited_devices;
 
     // The helpers below expect `mutex` to be held.
     int pipeline_fd() const;  // throws BpfError until open_core
@@ -61,6 +71,15 @@ struct Registry::Impl {
     void release_slot(std::uint32_t stage, const char* why);
     // The stages whose slot this run's generation (module, generation) filled.
     std::vector<std::uint32_t> stages_held_by(const std::string& module, std::uint64_t generation) const;
+
+    // Puts the core's entry program on tc ingress of the device for `holder`
+    // (refusing a device the kernel or another live module holds in this
+    // run) and records the holder.
+    void take_device(const DeviceAttachment& holder);
+    // Removes our tc filter (if the device is still there) and the record.
+    void release_device(const std::string& ifname, const char* why);
+    // The devices this run's generation (module, generation) attached.
+    std::vector<std::string> devices_held_by(const std::string& module, std::uint64_t generation) const;
 };
 
 }  // namespace membrane::kernel

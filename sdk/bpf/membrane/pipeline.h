@@ -39,6 +39,17 @@ static __always_inline __u32 membrane_ctx_direction(const struct __sk_buff *skb)
 	return skb->cb[2] & 0xff;
 }
 
+/* Security identities the entry program found (contract.h: MBR_IDENTITY_*). */
+static __always_inline __u32 membrane_ctx_src_identity(const struct __sk_buff *skb)
+{
+	return skb->cb[0];
+}
+
+static __always_inline __u32 membrane_ctx_dst_identity(const struct __sk_buff *skb)
+{
+	return skb->cb[1];
+}
+
 static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
 {
 	return skb->cb[4] == MBR_CTX_MAGIC;
