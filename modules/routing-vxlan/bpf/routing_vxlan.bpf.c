@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * routing-vxlan's pipeline stage (MBR_STAGE_ROUTING): a packet from a local
+ * pod to a prefix another node holds leaves through the VXLAN device in
+ * collect-metadata mode, the tunnel key naming the node (outer destination)
+ * and the source's security identity (VNI). Everything else goes on down the
+ * pipeline untouched. The receiving node's core reads the identity back
+ * (mbr_from_overlay) and delivers.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "membrane/contract.h"
+#include "membrane/pipeline.h"
+#include "membrane/routing.h"
+#include "membrane/stats.h"
+
+#include "routing_vxlan_config.h"
+
+/* A VXLAN network identifier has 24 bits; an identity beyond cannot travel. */
+#define VXLAN_VNI_MAX 0xffffffu
+#define OUTER_TTL 64
+
+/*
+ * Written by the module after load and before the stage is filled, so the
+ * program never runs without it. Not pinned: each generation has its own,
+ * so a reload that changes the device switches atomically with the slot.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct routing_vxlan_config);
+} routing_vxlan_cfg SEC(".maps");
+
+SEC("tc")
+int routing_vxlan_stage(struct __sk_buff *skb)
+{
+	struct membrane_remote_route route;
+	const __u32 zero = 0;
+
+	if (!membrane_remote_route(skb, &route))
+		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+
+	const struct routing_vxlan_config *config = bpf_map_lookup_elem(&routing_vxlan_cfg, &zero);
+	const __u32 identity = membrane_ctx_src_identity(skb);
+	if (!config || config->ifindex == 0 || identity > VXLAN_VNI_MAX) {
+		membrane_stat_inc(MBR_STAT_DROP_INVALID);
+		return TC_ACT_SHOT;
+	}
+
+	struct bpf_tunnel_key key = {
+		.remote_ipv4 = bpf_ntohl(route.tunnel_endpoint), /* the helper wants host order */
+		.tunnel_id = identity,
+		.tunnel_ttl = OUTER_TTL,
+	};
+	/* No outer UDP checksum: the inner packet carries its own (as Cilium does). */
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0) {
+		membrane_stat_inc(MBR_STAT_DROP_INVALID);
+		return TC_ACT_SHOT;
+	}
+	membrane_stat_inc(MBR_STAT_TO_OVERLAY);
+	return bpf_redirect(config->ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

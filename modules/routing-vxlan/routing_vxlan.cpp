@@ -1,0 +1,104 @@
+// routing-vxlan: pods on different nodes reach each other through a VXLAN
+// overlay. The module owns a VXLAN device in collect-metadata mode, puts the
+// core's mbr_from_overlay on it (receive side: tunnel key -> source
+// identity -> delivery) and fills the routing stage with a program that
+// encapsulates pod traffic for another node's pod CIDR (send side).
+//
+// [module.routing-vxlan] keys (all optional):
+//   device          = "mbr_vxlan"  # name of the VXLAN device
+//   port            = 8472         # UDP port of the overlay (Linux's VXLAN default)
+//   underlay_device = "eth0"       # its MTU - 50 becomes the device's MTU (else 1500 - 50)
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <bpf/bpf.h>
+#include <net/if.h>
+
+#include <membrane/membrane.hpp>
+
+#include "bpf/routing_vxlan_config.h"
+#include "vxlan_device.hpp"
+
+MEMBRANE_EMBEDDED_BPF(routing_vxlan_bpf)
+
+namespace routing_vxlan {
+namespace {
+
+// Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8).
+constexpr std::uint32_t kVxlanOverhead = 50;
+constexpr std::uint32_t kDefaultUnderlayMtu = 1500;
+constexpr const char* kStageProgram = "routing_vxlan_stage";
+constexpr const char* kConfigMap = "routing_vxlan_cfg";
+
+struct Settings {
+    std::string device;
+    std::uint16_t port = 0;
+    std::optional<std::string> underlay_device;
+};
+
+bool is_interface_name(const std::string& name) {
+    return !name.empty() && name.size() < IFNAMSIZ && name.find_first_of("/: \t\n\"\\") == std::string::npos;
+}
+
+Settings read_settings(const membrane::Context& ctx) {
+    membrane::ConfigReader read(ctx.config(), "module." + ctx.module_name());
+    Settings settings;
+    settings.device = read.get<std::string>("device", "mbr_vxlan");
+    settings.port = read.get<std::uint16_t>("port", 8472);
+    settings.underlay_device = read.optional<std::string>("underlay_device");
+    read.finish();
+    if (!is_interface_name(settings.device)) {
+        throw read.error("device", "must be a Linux interface name (1 to 15 characters, no '/', ':' or spaces)");
+    }
+    if (settings.port == 0) throw read.error("port", "must be a UDP port (1 to 65535)");
+    if (settings.underlay_device && !is_interface_name(*settings.underlay_device)) {
+        throw read.error("underlay_device", "must be a Linux interface name");
+    }
+    return settings;
+}
+
+class RoutingVxlan final : public membrane::Module {
+public:
+    void start(membrane::Context& ctx) override {
+        const Settings settings = read_settings(ctx);
+        const std::uint32_t underlay_mtu =
+            settings.underlay_device ? link_mtu(*settings.underlay_device) : kDefaultUnderlayMtu;
+        if (underlay_mtu <= kVxlanOverhead + 68) {  // 68: the smallest MTU IPv4 allows
+            throw std::runtime_error("underlay MTU " + std::to_string(underlay_mtu) + " leaves no room for VXLAN");
+        }
+
+        // The device stays across stop(): a reload adopts it, so traffic
+        // keeps flowing; see README.md for how it is removed.
+        const int ifindex = ensure_vxlan_device(
+            {.name = settings.device, .port = settings.port, .mtu = underlay_mtu - kVxlanOverhead}, ctx.log());
+        ctx.declare_encapsulation(kVxlanOverhead);
+
+        membrane::BpfObject& object = ctx.bpf().load({.name = "routing-vxlan", .elf = routing_vxlan_bpf()});
+        // Before the stage is filled, so the program never sees an empty config.
+        const std::uint32_t key = 0;
+        const routing_vxlan_config config{.ifindex = static_cast<std::uint32_t>(ifindex)};
+        if (bpf_map_update_elem(object.map_fd(kConfigMap), &key, &config, BPF_ANY) != 0) {
+            throw membrane::BpfError(std::string("cannot write ") + kConfigMap);
+        }
+
+        // Receive side first, then send: a packet sent is always one that can arrive.
+        ctx.bpf().attach_entry(settings.device, MBR_ENTRY_FROM_OVERLAY);
+        ctx.bpf().attach_stage(MBR_STAGE_ROUTING, object, kStageProgram);
+
+        status_ = "{\"device\": \"" + settings.device + "\", \"ifindex\": " + std::to_string(ifindex) +
+                  ", \"port\": " + std::to_string(settings.port) +
+                  ", \"mtu\": " + std::to_string(underlay_mtu - kVxlanOverhead) + "}";
+        ctx.add_method("Status", [this](const std::string&) { return status_; });
+        ctx.log().info("routing-vxlan: pod traffic for other nodes leaves through {} (ifindex {}, UDP {})",
+                       settings.device, ifindex, settings.port);
+    }
+
+private:
+    std::string status_;
+};
+
+}  // namespace
+}  // namespace routing_vxlan
+
+MEMBRANE_MODULE(routing_vxlan::RoutingVxlan, "routing-vxlan")
