@@ -8,6 +8,7 @@
 
 #include "membrane/dbus/agent1_proxy.hpp"
 #include "membrane/dbus/bus_spec.hpp"
+#include "membrane/dbus/model_codec.hpp"
 #include "membrane/dbus/names.hpp"
 
 namespace membrane::cli {
@@ -21,7 +22,29 @@ public:
 
 private:
     void onModuleStateChanged(const std::string&, const std::string&, const std::string&) override {}
+    void onEndpointChanged(const std::uint64_t&, const std::string&) override {}
 };
+
+namespace keys = membrane::dbus::keys;
+
+// The JSON of an endpoint has the D-Bus dictionary's keys, read through the
+// shared codec (so a reply missing a key is an error, not a silent null).
+nlohmann::json endpoint_json(const membrane::dbus::Dictionary& dict) {
+    const EndpointInfo e = membrane::dbus::endpoint_from_dictionary(dict);
+    return {
+        {keys::kId, e.id},
+        {keys::kContainerId, e.container_id},
+        {keys::kIfname, e.ifname},
+        {keys::kNetns, e.netns},
+        {keys::kHostIfname, e.host_ifname},
+        {keys::kHostIfindex, e.host_ifindex},
+        {keys::kAddress, e.ipv4},
+        {keys::kMac, e.mac},
+        {keys::kLabels, e.labels},
+        {keys::kIdentity, e.identity},
+        {keys::kState, e.state},
+    };
+}
 
 // a{sv} values as JSON, by their D-Bus type.
 nlohmann::json variant_to_json(const sdbus::Variant& value) {
@@ -60,6 +83,8 @@ template <class Call>
 auto AgentClient::attempt(const std::string& what, Call&& call) {
     try {
         return call();
+    } catch (const membrane::dbus::DictionaryError& e) {
+        throw CommandFailure(what, "unexpected reply", std::string(e.what()) + " (is membraned of another version?)");
     } catch (const sdbus::Error& e) {
         std::string message = e.getMessage();
         if (e.getName() == "org.freedesktop.DBus.Error.ServiceUnknown" ||
@@ -117,6 +142,51 @@ std::string AgentClient::call(const std::string& module, const std::string& meth
             .withArguments(request_json)
             .storeResultsTo(reply);
         return reply;
+    });
+}
+
+nlohmann::json AgentClient::endpoints() {
+    return attempt("endpoint list", [&] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& dict : AgentProxy(*connection_).ListEndpoints()) out.push_back(endpoint_json(dict));
+        return out;
+    });
+}
+
+nlohmann::json AgentClient::endpoint(std::uint64_t id) {
+    return attempt("endpoint get " + std::to_string(id),
+                   [&] { return endpoint_json(AgentProxy(*connection_).GetEndpoint(id)); });
+}
+
+nlohmann::json AgentClient::find_endpoint(const std::string& container_id, const std::string& ifname) {
+    return attempt("endpoint find " + container_id + " " + ifname,
+                   [&] { return endpoint_json(AgentProxy(*connection_).FindEndpoint(container_id, ifname)); });
+}
+
+nlohmann::json AgentClient::set_endpoint_labels(std::uint64_t id, const membrane::Labels& labels) {
+    return attempt("endpoint labels " + std::to_string(id),
+                   [&] { return endpoint_json(AgentProxy(*connection_).SetEndpointLabels(id, labels)); });
+}
+
+nlohmann::json AgentClient::identities() {
+    return attempt("identity list", [&] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& entry : AgentProxy(*connection_).ListIdentities()) {
+            const IdentityInfo i = membrane::dbus::identity_from_entry(entry);
+            out.push_back({{"id", i.id}, {"labels", i.labels}, {"reserved", i.reserved}, {"endpoints", i.endpoints}});
+        }
+        return out;
+    });
+}
+
+nlohmann::json AgentClient::nodes() {
+    return attempt("node list", [&] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& entry : AgentProxy(*connection_).ListNodes()) {
+            const NodeInfo n = membrane::dbus::node_from_entry(entry);
+            out.push_back({{"name", n.name}, {"ip", n.ip}, {"pod_cidr", n.pod_cidr}, {"local", n.local}});
+        }
+        return out;
     });
 }
 

@@ -2,12 +2,15 @@
 // failures carried as (what failed, D-Bus error name, message).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
 #include <sdbus-c++/IConnection.h>
+
+#include "membrane/model.hpp"
 
 namespace membrane::cli {
 
@@ -36,6 +39,15 @@ public:
     void unload(const std::string& module);
     void reload(const std::string& module);
     std::string call(const std::string& module, const std::string& method, const std::string& request_json);
+
+    // Endpoints as objects with the keys of the D-Bus endpoint dictionary.
+    nlohmann::json endpoints();
+    nlohmann::json endpoint(std::uint64_t id);
+    nlohmann::json find_endpoint(const std::string& container_id, const std::string& ifname);
+    nlohmann::json set_endpoint_labels(std::uint64_t id, const membrane::Labels& labels);
+    // [{id, labels, reserved, endpoints}] and [{name, ip, pod_cidr, local}].
+    nlohmann::json identities();
+    nlohmann::json nodes();
 
 private:
     template <class Call>

@@ -3,12 +3,19 @@
 //   membranectl [--bus system|session|ADDRESS] [-o table|json] status
 //   membranectl module list | load NAME | unload NAME | reload NAME
 //   membranectl module call NAME METHOD [JSON]
+//   membranectl endpoint list | get ID | find CONTAINER IFNAME
+//   membranectl endpoint labels ID KEY=VALUE... | labels ID --clear
+//   membranectl identity list
+//   membranectl node list
 //
 // Exit status: 0 done, 1 the agent or the bus said no, 2 wrong usage.
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -33,6 +40,11 @@ struct Options {
     std::string module;
     std::string method;
     std::string request = "{}";
+    std::uint64_t endpoint_id = 0;
+    std::string container_id;
+    std::string ifname;
+    std::vector<std::string> labels;  // KEY=VALUE
+    bool clear_labels = false;
 };
 
 int usage_error(const std::string& message) {
@@ -45,6 +57,24 @@ void print_done(const std::string& verb, const std::string& module, OutputFormat
         std::cout << nlohmann::json{{"module", module}, {"action", verb}, {"ok", true}}.dump() << '\n';
     else
         std::cout << "module " << module << ": " << verb << "ed\n";
+}
+
+// KEY=VALUE arguments as labels; nullopt (after printing why) when one is
+// malformed or a key repeats. A label may have an empty value ("KEY=").
+std::optional<membrane::Labels> parse_labels(const std::vector<std::string>& args) {
+    membrane::Labels labels;
+    for (const auto& arg : args) {
+        const auto eq = arg.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            std::cerr << "membranectl: endpoint labels: '" << arg << "' is not KEY=VALUE\n";
+            return std::nullopt;
+        }
+        if (!labels.emplace(arg.substr(0, eq), arg.substr(eq + 1)).second) {
+            std::cerr << "membranectl: endpoint labels: label '" << arg.substr(0, eq) << "' is given twice\n";
+            return std::nullopt;
+        }
+    }
+    return labels;
 }
 
 }  // namespace
@@ -78,6 +108,32 @@ int main(int argc, char** argv) {
     call->add_option("METHOD", opt.method, "Method name, as the module registered it")->required();
     call->add_option("JSON", opt.request, "Request (JSON text); default: {}");
 
+    auto* endpoint = app.add_subcommand("endpoint", "List and inspect the pods' endpoints; set their labels");
+    endpoint->require_subcommand(1);
+    auto* endpoint_list = endpoint->add_subcommand(
+        "list", "List endpoints: id, container (first 12 characters), interface, address, identity, labels, state");
+    auto* endpoint_get = endpoint->add_subcommand("get", "Show one endpoint with every field");
+    endpoint_get->add_option("ID", opt.endpoint_id, "Endpoint id (the ID column of endpoint list)")->required();
+    auto* endpoint_find =
+        endpoint->add_subcommand("find", "Show the endpoint of a container's interface, as the CNI plugin names them");
+    endpoint_find->add_option("CONTAINER", opt.container_id, "Full container id (CNI_CONTAINERID)")->required();
+    endpoint_find->add_option("IFNAME", opt.ifname, "Interface inside the pod (CNI_IFNAME), e.g. eth0")->required();
+    auto* endpoint_labels = endpoint->add_subcommand(
+        "labels", "Replace an endpoint's labels (the identity follows); prints the endpoint");
+    endpoint_labels->add_option("ID", opt.endpoint_id, "Endpoint id")->required();
+    endpoint_labels->add_option("LABELS", opt.labels,
+                                "The new labels, KEY=VALUE each; labels not given are removed");
+    endpoint_labels->add_flag("--clear", opt.clear_labels, "Remove every label (instead of giving none)");
+    endpoint_labels->footer("Example: membranectl endpoint labels 7 app=web k8s:namespace=default");
+
+    auto* identity = app.add_subcommand("identity", "Security identities: a label set and its number");
+    identity->require_subcommand(1);
+    auto* identity_list =
+        identity->add_subcommand("list", "List identities: id, reserved or not, local endpoints, labels");
+    auto* node = app.add_subcommand("node", "Nodes of the cluster");
+    node->require_subcommand(1);
+    auto* node_list = node->add_subcommand("list", "List nodes: name, node IP, pod CIDR, whether it is this node");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -95,12 +151,34 @@ int main(int argc, char** argv) {
             return usage_error("module call: the request is not valid JSON: " + opt.request);
     }
 
+    std::optional<membrane::Labels> new_labels;
+    if (endpoint_labels->parsed()) {
+        if (opt.clear_labels && !opt.labels.empty())
+            return usage_error("endpoint labels: give KEY=VALUE labels or --clear, not both");
+        if (!opt.clear_labels && opt.labels.empty())
+            return usage_error("endpoint labels: give the new labels as KEY=VALUE, or --clear to remove them all");
+        new_labels = parse_labels(opt.labels);
+        if (!new_labels) return kExitUsage;
+    }
+
     try {
         AgentClient agent(opt.bus);
         if (status->parsed()) {
             membrane::cli::print_status(std::cout, agent.status(), format);
         } else if (list->parsed()) {
             membrane::cli::print_modules(std::cout, agent.modules(), format);
+        } else if (endpoint_list->parsed()) {
+            membrane::cli::print_endpoints(std::cout, agent.endpoints(), format);
+        } else if (endpoint_get->parsed()) {
+            membrane::cli::print_endpoint(std::cout, agent.endpoint(opt.endpoint_id), format);
+        } else if (endpoint_find->parsed()) {
+            membrane::cli::print_endpoint(std::cout, agent.find_endpoint(opt.container_id, opt.ifname), format);
+        } else if (endpoint_labels->parsed()) {
+            membrane::cli::print_endpoint(std::cout, agent.set_endpoint_labels(opt.endpoint_id, *new_labels), format);
+        } else if (identity_list->parsed()) {
+            membrane::cli::print_identities(std::cout, agent.identities(), format);
+        } else if (node_list->parsed()) {
+            membrane::cli::print_nodes(std::cout, agent.nodes(), format);
         } else if (call->parsed()) {
             const std::string reply = agent.call(opt.module, opt.method, opt.request);
             // Pretty for people when the reply is JSON; as sent otherwise.

@@ -26,6 +26,20 @@ std::string duration_of(std::uint64_t seconds) {
     return out + std::to_string(secs) + "s";
 }
 
+// "app=web,k8s:namespace=default"; a label without value shows as its key.
+std::string labels_of(const nlohmann::json& labels) {
+    std::string joined;
+    for (const auto& [key, value] : labels.items()) {
+        joined += (joined.empty() ? "" : ",") + key;
+        if (!value.get<std::string>().empty()) joined += "=" + value.get<std::string>();
+    }
+    return joined.empty() ? "-" : joined;
+}
+
+std::string yes_no(const nlohmann::json& flag) { return flag.get<bool>() ? "yes" : "no"; }
+
+constexpr std::size_t kShortContainerId = 12;  // as docker ps and crictl show it
+
 }  // namespace
 
 void print_table(std::ostream& out, const std::vector<std::string>& headers,
@@ -79,6 +93,62 @@ void print_modules(std::ostream& out, const nlohmann::json& modules, OutputForma
                         text_of(m["stages"]), text_of(m["path"]), m["message"].get<std::string>()});
     }
     print_table(out, {"NAME", "STATE", "GEN", "SDK", "STAGES", "PATH", "MESSAGE"}, rows);
+}
+
+void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << endpoints.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : endpoints) {
+        rows.push_back({text_of(e["id"]), e["container_id"].get<std::string>().substr(0, kShortContainerId),
+                        text_of(e["ifname"]), text_of(e["address"]), text_of(e["identity"]), labels_of(e["labels"]),
+                        text_of(e["state"])});
+    }
+    print_table(out, {"ID", "CONTAINER", "IFNAME", "ADDRESS", "IDENTITY", "LABELS", "STATE"}, rows);
+}
+
+void print_endpoint(std::ostream& out, const nlohmann::json& e, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << e.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"ID:", text_of(e["id"])},
+        {"Container:", text_of(e["container_id"])},
+        {"Interface:", text_of(e["ifname"])},
+        {"Netns:", text_of(e["netns"])},
+        {"Host interface:", text_of(e["host_ifname"]) + " (ifindex " + text_of(e["host_ifindex"]) + ")"},
+        {"Address:", text_of(e["address"])},
+        {"MAC:", text_of(e["mac"])},
+        {"Identity:", text_of(e["identity"])},
+        {"Labels:", labels_of(e["labels"])},
+        {"State:", text_of(e["state"])},
+    };
+    print_table(out, {""}, rows);
+}
+
+void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << identities.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : identities)
+        rows.push_back({text_of(i["id"]), yes_no(i["reserved"]), text_of(i["endpoints"]), labels_of(i["labels"])});
+    print_table(out, {"ID", "RESERVED", "ENDPOINTS", "LABELS"}, rows);
+}
+
+void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << nodes.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : nodes)
+        rows.push_back({text_of(n["name"]), text_of(n["ip"]), text_of(n["pod_cidr"]), yes_no(n["local"])});
+    print_table(out, {"NAME", "IP", "POD CIDR", "LOCAL"}, rows);
 }
 
 }  // namespace membrane::cli

@@ -17,5 +17,11 @@ void print_table(std::ostream& out, const std::vector<std::string>& headers,
 
 void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat format);
 void print_modules(std::ostream& out, const nlohmann::json& modules, OutputFormat format);
+// One row per endpoint (container id shortened to 12 characters).
+void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputFormat format);
+// One endpoint, every field.
+void print_endpoint(std::ostream& out, const nlohmann::json& endpoint, OutputFormat format);
+void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format);
+void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat format);
 
 }  // namespace membrane::cli

@@ -1,5 +1,6 @@
 // The object /org/membrane/Agent1: the generated adaptor's methods answered
-// from AgentControl, failures turned into org.membrane.Error.<Kind>.
+// from AgentControl (modules) and EndpointControl (endpoints, identities,
+// nodes), failures turned into org.membrane.Error.<Kind>.
 #pragma once
 
 #include <map>
@@ -10,12 +11,13 @@
 
 #include "agent/agent_control.hpp"
 #include "membrane/dbus/agent1_adaptor.hpp"
+#include "membrane/dbus/model_codec.hpp"
 
 namespace membrane::kernel {
 
 class AgentObject final : public sdbus::AdaptorInterfaces<::org::membrane::Agent1_adaptor> {
 public:
-    AgentObject(sdbus::IConnection& connection, AgentControl& control);
+    AgentObject(sdbus::IConnection& connection, AgentControl& control, EndpointControl& endpoints);
     ~AgentObject();
     AgentObject(const AgentObject&) = delete;
     AgentObject& operator=(const AgentObject&) = delete;
@@ -30,7 +32,20 @@ private:
     void UnloadModule(const std::string& name) override;
     void ReloadModule(const std::string& name) override;
 
+    using Dictionary = membrane::dbus::Dictionary;
+    Dictionary AllocateAddress(const std::string& container_id, const std::string& ifname) override;
+    void ReleaseAddress(const std::string& container_id, const std::string& ifname) override;
+    Dictionary CreateEndpoint(const Dictionary& request) override;
+    void DeleteEndpoint(const std::string& container_id, const std::string& ifname) override;
+    Dictionary GetEndpoint(const std::uint64_t& id) override;
+    Dictionary FindEndpoint(const std::string& container_id, const std::string& ifname) override;
+    std::vector<Dictionary> ListEndpoints() override;
+    Dictionary SetEndpointLabels(const std::uint64_t& id, const std::map<std::string, std::string>& labels) override;
+    std::vector<membrane::dbus::IdentityEntry> ListIdentities() override;
+    std::vector<membrane::dbus::NodeEntry> ListNodes() override;
+
     AgentControl& control_;
+    EndpointControl& endpoints_;
 };
 
 }  // namespace membrane::kernel

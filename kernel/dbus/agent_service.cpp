@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -48,11 +49,12 @@ struct AgentService::Impl {
     ModuleObjects modules;
     std::shared_ptr<AsioBusPump> pump;
     Subscription state_events;
+    std::vector<Subscription> endpoint_events;
 
-    Impl(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> conn, AgentControl& control, EventBus& bus,
-         const std::string& bus_spec)
+    Impl(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> conn, AgentControl& control,
+         EndpointControl& endpoints, EventBus& bus, const std::string& bus_spec)
         : connection(std::move(conn)),
-          agent(*connection, control),
+          agent(*connection, control, endpoints),
           modules(io, *connection),
           pump(std::make_shared<AsioBusPump>(io, *connection)) {
         state_events = bus.subscribe<membrane::events::ModuleStateChanged>(
@@ -64,20 +66,36 @@ struct AgentService::Impl {
                 }
                 pump->kick();  // the signal may sit in sd-bus's output queue
             });
+        forward_endpoint_event<membrane::events::EndpointCreated>(bus, "created");
+        forward_endpoint_event<membrane::events::EndpointUpdated>(bus, "updated");
+        forward_endpoint_event<membrane::events::EndpointDeleted>(bus, "deleted");
         const std::string bus_name = bus_spec.empty() ? "the bus" : membrane::dbus::describe_bus(bus_spec);
         request_service_name(*connection, bus_name);
         pump->start();
     }
 
+    template <class Event>
+    void forward_endpoint_event(EventBus& bus, const char* change) {
+        endpoint_events.push_back(bus.subscribe<Event>("dbus", [this, change](const Event& event) {
+            try {
+                agent.emitEndpointChanged(event.endpoint.id, change);
+            } catch (const std::exception& e) {
+                spdlog::warn("D-Bus: cannot send EndpointChanged for endpoint {}: {}", event.endpoint.id, e.what());
+            }
+            pump->kick();
+        }));
+    }
+
     ~Impl() {
         state_events.reset();
+        for (auto& subscription : endpoint_events) subscription.reset();
         pump->stop();
     }
 };
 
 AgentService::AgentService(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> connection,
-                           AgentControl& control, EventBus& bus, std::string bus_spec)
-    : impl_(std::make_unique<Impl>(io, std::move(connection), control, bus, bus_spec)) {}
+                           AgentControl& control, EndpointControl& endpoints, EventBus& bus, std::string bus_spec)
+    : impl_(std::make_unique<Impl>(io, std::move(connection), control, endpoints, bus, bus_spec)) {}
 
 AgentService::~AgentService() = default;
 

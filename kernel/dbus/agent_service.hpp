@@ -24,11 +24,12 @@ std::unique_ptr<sdbus::IConnection> connect_bus(const std::string& spec);
 class AgentService final : public ModuleMethodSink {
 public:
     // Publishes the agent object, forwards events::ModuleStateChanged as the
-    // ModuleStateChanged signal, then owns the bus name. Throws
-    // std::runtime_error (naming `bus_spec`, the spec given to connect_bus)
-    // when the name is taken or denied.
+    // ModuleStateChanged signal and events::Endpoint{Created,Updated,Deleted}
+    // as EndpointChanged, then owns the bus name. Throws std::runtime_error
+    // (naming `bus_spec`, the spec given to connect_bus) when the name is
+    // taken or denied.
     AgentService(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> connection, AgentControl& control,
-                 EventBus& bus, std::string bus_spec = {});
+                 EndpointControl& endpoints, EventBus& bus, std::string bus_spec = {});
     ~AgentService() override;
     AgentService(const AgentService&) = delete;
     AgentService& operator=(const AgentService&) = delete;

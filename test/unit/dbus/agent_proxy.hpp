@@ -1,10 +1,12 @@
 // A client of org.membrane.Agent1 through the proxy generated from the XML,
 // on its own connection (sdbus-c++ runs that connection's loop in a thread,
-// so the ModuleStateChanged signal arrives while the test waits).
+// so the ModuleStateChanged and EndpointChanged signals arrive while the
+// test waits).
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -18,6 +20,11 @@ namespace membrane::test {
 
 struct StateSignal {
     std::string module, state, message;
+};
+
+struct EndpointSignal {
+    std::uint64_t id = 0;
+    std::string change;
 };
 
 class AgentProxy final : public sdbus::ProxyInterfaces<::org::membrane::Agent1_proxy> {
@@ -36,7 +43,21 @@ public:
         return signals_;
     }
 
+    // Waits until `count` EndpointChanged signals arrived; returns them.
+    std::vector<EndpointSignal> wait_for_endpoint_signals(std::size_t count,
+                                                          std::chrono::seconds timeout = std::chrono::seconds(10)) {
+        std::unique_lock lock(mutex_);
+        arrived_.wait_for(lock, timeout, [&] { return endpoint_signals_.size() >= count; });
+        return endpoint_signals_;
+    }
+
 private:
+    void onEndpointChanged(const std::uint64_t& id, const std::string& change) override {
+        std::lock_guard lock(mutex_);
+        endpoint_signals_.push_back({id, change});
+        arrived_.notify_all();
+    }
+
     void onModuleStateChanged(const std::string& module, const std::string& state, const std::string& message) override {
         std::lock_guard lock(mutex_);
         signals_.push_back({module, state, message});
@@ -46,6 +67,7 @@ private:
     std::mutex mutex_;
     std::condition_variable arrived_;
     std::vector<StateSignal> signals_;
+    std::vector<EndpointSignal> endpoint_signals_;
 };
 
 }  // namespace membrane::test

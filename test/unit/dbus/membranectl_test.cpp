@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,174 @@ TEST_F(MembranectlTest, UsageErrorsExitTwo) {
     EXPECT_THAT(bad_json.err, HasSubstr("not valid JSON"));
     EXPECT_EQ(ctl({"--help"}).exit_code, 0);
     EXPECT_EQ(ctl({"module", "call", "--help"}).exit_code, 0);
+}
+
+// Every row's cells start where the header's columns start (the header
+// names are single words here but "POD CIDR", which is given in `headers`).
+void expect_aligned(const std::string& table, const std::vector<std::string>& headers) {
+    std::vector<std::string> lines;
+    std::istringstream in(table);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    ASSERT_GE(lines.size(), 2u) << table;
+    std::vector<std::size_t> starts;
+    for (const auto& header : headers) {
+        const auto at = lines[0].find(header);
+        ASSERT_NE(at, std::string::npos) << header << " not in " << lines[0];
+        starts.push_back(at);
+    }
+    for (std::size_t row = 1; row < lines.size(); ++row) {
+        for (std::size_t column = 1; column < starts.size(); ++column) {
+            const auto at = starts[column];
+            ASSERT_GT(lines[row].size(), at) << lines[row];
+            EXPECT_EQ(lines[row][at - 1], ' ') << "row " << row << " column " << headers[column] << ": " << lines[row];
+            EXPECT_NE(lines[row][at], ' ') << "row " << row << " column " << headers[column] << ": " << lines[row];
+        }
+    }
+}
+
+TEST_F(MembranectlTest, EndpointListAsJsonParses) {
+    const auto result = ctl({"-o", "json", "endpoint", "list"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto endpoints = nlohmann::json::parse(result.out);
+    ASSERT_EQ(endpoints.size(), 2u);
+    const auto& web = endpoints[0];
+    EXPECT_EQ(web["id"], 1);
+    EXPECT_EQ(web["container_id"], "4f1c2a9b7d3e8f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a");
+    EXPECT_EQ(web["ifname"], "eth0");
+    EXPECT_EQ(web["netns"], "/var/run/netns/cni-1");
+    EXPECT_EQ(web["host_ifname"], "mbr1a2b3c4d5e6");
+    EXPECT_EQ(web["host_ifindex"], 11);
+    EXPECT_EQ(web["address"], "10.10.1.2");
+    EXPECT_EQ(web["mac"], "0a:58:0a:0a:01:02");
+    EXPECT_EQ(web["labels"], nlohmann::json({{"app", "web"}, {"k8s:namespace", "default"}}));
+    EXPECT_EQ(web["identity"], 4096);
+    EXPECT_EQ(web["state"], "ready");
+    EXPECT_EQ(web.size(), 11u);
+    // No labels is an empty object, not null.
+    EXPECT_EQ(endpoints[1]["labels"], nlohmann::json::object());
+}
+
+TEST_F(MembranectlTest, EndpointListAsTableIsAligned) {
+    const auto result = ctl({"endpoint", "list"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_THAT(result.out, StartsWith("ID  CONTAINER     IFNAME  ADDRESS    IDENTITY  LABELS"));
+    // The container id is cut to 12 characters; no labels shows as "-".
+    EXPECT_THAT(result.out, HasSubstr("\n1   4f1c2a9b7d3e  eth0    10.10.1.2  4096      app=web,k8s:namespace=default  ready\n"));
+    EXPECT_THAT(result.out, HasSubstr("\n2   c0ffee001122  net1    10.10.1.3  4097      -"));
+    expect_aligned(result.out, {"ID", "CONTAINER", "IFNAME", "ADDRESS", "IDENTITY", "LABELS", "STATE"});
+}
+
+TEST_F(MembranectlTest, EndpointGetShowsEveryField) {
+    const auto table = ctl({"endpoint", "get", "1"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_THAT(table.out, StartsWith("ID:              1\n"));
+    EXPECT_THAT(table.out,
+                HasSubstr("Container:       4f1c2a9b7d3e8f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a\n"));
+    EXPECT_THAT(table.out, HasSubstr("Host interface:  mbr1a2b3c4d5e6 (ifindex 11)\n"));
+    EXPECT_THAT(table.out, HasSubstr("Labels:          app=web,k8s:namespace=default\n"));
+    EXPECT_THAT(table.out, HasSubstr("State:           ready\n"));
+
+    const auto json = ctl({"-o", "json", "endpoint", "get", "2"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out)["ifname"], "net1");
+}
+
+TEST_F(MembranectlTest, EndpointFindByContainerAndInterface) {
+    const auto result = ctl({"-o", "json", "endpoint", "find",
+                             "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc", "net1"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(nlohmann::json::parse(result.out)["id"], 2);
+
+    const auto missing = ctl({"endpoint", "find", "nope", "eth0"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.err,
+              "membranectl: endpoint find nope eth0: org.membrane.Error.NotFound: "
+              "no endpoint for container nope interface eth0\n");
+}
+
+TEST_F(MembranectlTest, EndpointErrorsAreOneLineAndExitOne) {
+    const auto result = ctl({"endpoint", "get", "99"});
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_EQ(result.out, "");
+    EXPECT_EQ(result.err, "membranectl: endpoint get 99: org.membrane.Error.NotFound: no endpoint 99\n");
+}
+
+TEST_F(MembranectlTest, EndpointLabelsReplacesThem) {
+    const auto result = ctl({"-o", "json", "endpoint", "labels", "1", "app=api", "tier="});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto endpoint = nlohmann::json::parse(result.out);
+    EXPECT_EQ(endpoint["labels"], nlohmann::json({{"app", "api"}, {"tier", ""}}));
+    EXPECT_EQ(endpoint["identity"], 5000);
+
+    const auto table = ctl({"endpoint", "labels", "1", "app=db"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_THAT(table.out, HasSubstr("Labels:          app=db\n"));
+
+    const auto cleared = ctl({"-o", "json", "endpoint", "labels", "1", "--clear"});
+    ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+    EXPECT_EQ(nlohmann::json::parse(cleared.out)["labels"], nlohmann::json::object());
+
+    std::vector<std::string> whats;
+    for (const auto& call : service_.endpoints().calls()) whats.push_back(call.what);
+    EXPECT_EQ(whats, (std::vector<std::string>{"labels 1", "labels 1", "labels 1"}));
+}
+
+TEST_F(MembranectlTest, EndpointUsageErrorsExitTwoAndNeverCallTheAgent) {
+    EXPECT_EQ(ctl({"endpoint"}).exit_code, 2);
+    EXPECT_EQ(ctl({"endpoint", "get"}).exit_code, 2);
+    EXPECT_EQ(ctl({"endpoint", "get", "seven"}).exit_code, 2);
+    EXPECT_EQ(ctl({"endpoint", "find", "c1"}).exit_code, 2);
+    const auto none = ctl({"endpoint", "labels", "1"});
+    EXPECT_EQ(none.exit_code, 2);
+    EXPECT_THAT(none.err, HasSubstr("--clear"));
+    const auto malformed = ctl({"endpoint", "labels", "1", "app"});
+    EXPECT_EQ(malformed.exit_code, 2);
+    EXPECT_EQ(malformed.err, "membranectl: endpoint labels: 'app' is not KEY=VALUE\n");
+    EXPECT_EQ(ctl({"endpoint", "labels", "1", "=web"}).exit_code, 2);
+    const auto twice = ctl({"endpoint", "labels", "1", "app=a", "app=b"});
+    EXPECT_EQ(twice.exit_code, 2);
+    EXPECT_THAT(twice.err, HasSubstr("'app' is given twice"));
+    EXPECT_EQ(ctl({"endpoint", "labels", "1", "app=a", "--clear"}).exit_code, 2);
+    EXPECT_TRUE(service_.endpoints().calls().empty());
+
+    const auto help = ctl({"endpoint", "labels", "--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_THAT(help.out, HasSubstr("KEY=VALUE"));
+    EXPECT_EQ(ctl({"endpoint", "--help"}).exit_code, 0);
+}
+
+TEST_F(MembranectlTest, IdentityListAsJsonAndTable) {
+    const auto json = ctl({"-o", "json", "identity", "list"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto identities = nlohmann::json::parse(json.out);
+    ASSERT_EQ(identities.size(), 3u);
+    EXPECT_EQ(identities[0], nlohmann::json({{"id", 1}, {"labels", {{"reserved:host", ""}}}, {"reserved", true},
+                                             {"endpoints", 0}}));
+    EXPECT_EQ(identities[2]["labels"]["app"], "web");
+
+    const auto table = ctl({"identity", "list"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out,
+              "ID    RESERVED  ENDPOINTS  LABELS\n"
+              "1     yes       0          reserved:host\n"
+              "2     yes       0          reserved:world\n"
+              "4096  no        1          app=web,k8s:namespace=default\n");
+}
+
+TEST_F(MembranectlTest, NodeListAsJsonAndTable) {
+    const auto json = ctl({"-o", "json", "node", "list"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out),
+              nlohmann::json::parse(R"([{"name":"node-a","ip":"192.168.50.2","pod_cidr":"10.10.1.0/24","local":true},
+                                        {"name":"node-b","ip":"192.168.50.3","pod_cidr":"10.10.2.0/24","local":false}])"));
+
+    const auto table = ctl({"node", "list"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out,
+              "NAME    IP            POD CIDR      LOCAL\n"
+              "node-a  192.168.50.2  10.10.1.0/24  yes\n"
+              "node-b  192.168.50.3  10.10.2.0/24  no\n");
+    expect_aligned(table.out, {"NAME", "IP", "POD CIDR", "LOCAL"});
 }
 
 TEST_F(MembranectlTest, UnreachableBusNamesItAndSuggestsBus) {

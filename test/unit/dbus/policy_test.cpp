@@ -1,6 +1,7 @@
 // systemd/org.membrane.Agent1.conf under a private dbus-daemon configured like
 // the system bus (deny by default): root may do everything, anyone else may
-// only read (GetStatus, ListModules, Introspect) and may not own the name.
+// only read (GetStatus, ListModules, the endpoint/identity/node reads,
+// Introspect) and may not own the name.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -95,6 +96,50 @@ TEST_F(DbusPolicyTest, OnlyRootMayChangeTheAgent) {
     EXPECT_THAT(module_method.err, HasSubstr("Access denied"));
     // The denied calls never reached the agent.
     for (const auto& call : service_->control().calls()) EXPECT_THAT(call.what, ::testing::Not(HasSubstr("conntrack")));
+}
+
+// The request dictionary of CreateEndpoint, as busctl arguments.
+const std::vector<std::string> kCreateEndpointArgs{
+    "CreateEndpoint", "a{sv}", "6",   "container_id", "s", "c9", "ifname", "s", "eth0",
+    "netns",          "s",     "/var/run/netns/cni-9", "host_ifname", "s", "mbr0123456789a",
+    "address",        "s",     "10.10.1.9",  "mac", "s", "0a:58:0a:0a:01:09"};
+
+TEST_F(DbusPolicyTest, AnyoneMayReadEndpointsIdentitiesAndNodes) {
+    const auto endpoints = call_agent(kUnprivileged, {"ListEndpoints"});
+    EXPECT_EQ(endpoints.exit_code, 0) << endpoints.err;
+    EXPECT_THAT(endpoints.out, HasSubstr("10.10.1.2"));
+    EXPECT_EQ(call_agent(kUnprivileged, {"GetEndpoint", "t", "1"}).exit_code, 0);
+    EXPECT_EQ(call_agent(kUnprivileged, {"FindEndpoint", "ss", "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc", "net1"})
+                  .exit_code,
+              0);
+    EXPECT_EQ(call_agent(kUnprivileged, {"ListIdentities"}).exit_code, 0);
+    const auto nodes = call_agent(kUnprivileged, {"ListNodes"});
+    EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
+    EXPECT_THAT(nodes.out, HasSubstr("node-b"));
+}
+
+TEST_F(DbusPolicyTest, OnlyRootMayChangeEndpoints) {
+    const std::vector<std::vector<std::string>> mutations{
+        {"AllocateAddress", "ss", "c9", "eth0"},
+        {"ReleaseAddress", "ss", "c9", "eth0"},
+        kCreateEndpointArgs,
+        {"DeleteEndpoint", "ss", "c9", "eth0"},
+        {"SetEndpointLabels", "ta{ss}", "1", "1", "app", "evil"},
+    };
+    for (const auto& mutation : mutations) {
+        const auto denied = call_agent(kUnprivileged, mutation);
+        EXPECT_NE(denied.exit_code, 0) << mutation[0];
+        EXPECT_THAT(denied.err, HasSubstr("Access denied")) << mutation[0];
+    }
+    // None reached the agent.
+    for (const auto& call : service_->endpoints().calls())
+        EXPECT_THAT(call.what, ::testing::Not(HasSubstr("c9"))) << call.what;
+    for (const auto& call : service_->endpoints().calls()) EXPECT_NE(call.what, "labels 1");
+
+    for (const auto& mutation : mutations) {
+        const auto allowed = call_agent(kRoot, mutation);
+        EXPECT_EQ(allowed.exit_code, 0) << mutation[0] << ": " << allowed.err;
+    }
 }
 
 TEST_F(DbusPolicyTest, OnlyRootMayOwnTheName) {

@@ -1,5 +1,5 @@
 // The service as the agent runs it: an io_context, an EventBus, a fake
-// AgentControl and the AgentService on a private bus. The loop runs on one
+// AgentControl and EndpointControl, and the AgentService on a private bus. The loop runs on one
 // thread of the test (the "agent thread"); the test body is the client.
 #pragma once
 
@@ -16,13 +16,15 @@
 #include "bus/event_bus.hpp"
 #include "dbus/agent_service.hpp"
 #include "fake_agent_control.hpp"
+#include "fake_endpoint_control.hpp"
 
 namespace membrane::test {
 
 class ServiceHarness {
 public:
     explicit ServiceHarness(const std::string& bus_address)
-        : service_(std::make_unique<kernel::AgentService>(io_, kernel::connect_bus(bus_address), control_, bus_,
+        : service_(std::make_unique<kernel::AgentService>(io_, kernel::connect_bus(bus_address), control_,
+                                                          endpoints_, bus_,
                                                           bus_address)),
           loop_([this] { io_.run(); }) {}
 
@@ -46,6 +48,7 @@ public:
 
     kernel::AgentService& service() { return *service_; }
     FakeAgentControl& control() { return control_; }
+    FakeEndpointControl& endpoints() { return endpoints_; }
     kernel::EventBus& bus() { return bus_; }
     std::thread::id loop_thread() const { return loop_.get_id(); }
 
@@ -54,6 +57,7 @@ private:
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ = boost::asio::make_work_guard(io_);
     kernel::EventBus bus_{io_};
     FakeAgentControl control_;
+    FakeEndpointControl endpoints_;
     std::unique_ptr<kernel::AgentService> service_;
     std::thread loop_;
 };
