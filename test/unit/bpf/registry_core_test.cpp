@@ -40,9 +40,18 @@ TEST_F(RegistryTest, CoreLoadCreatesThePins) {
 
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_PIPELINE)));
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_STATS)));
+    EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_ENDPOINTS)));
+    EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_IPCACHE)));
     EXPECT_EQ(registry->pin_dir(), sandbox.pin_dir());
-    EXPECT_THAT(log.text(), HasSubstr("pins reused [], created [mbr_pipe_v1,mbr_stats_v1]"));
-    EXPECT_TRUE(registry->slots().empty());
+    EXPECT_THAT(log.text(),
+                HasSubstr("pins reused [], created [mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,mbr_stats_v1]"));
+    // The kernel's delivery program is the only filled slot.
+    const auto slots = registry->slots();
+    ASSERT_EQ(slots.size(), 1u);
+    EXPECT_EQ(slots[0].stage, static_cast<std::uint32_t>(MBR_STAGE_DELIVERY));
+    EXPECT_EQ(slots[0].module, kKernelHolder);
+    EXPECT_EQ(slots[0].program, "mbr_deliver_local");
+    EXPECT_NE(slot_id(pin(MBR_MAP_PIPELINE), MBR_STAGE_DELIVERY), 0u);
 }
 
 TEST_F(RegistryTest, ASecondRegistryReadoptsThePinnedMaps) {
@@ -57,7 +66,8 @@ TEST_F(RegistryTest, ASecondRegistryReadoptsThePinnedMaps) {
 
     EXPECT_EQ(pinned_map_id(pin(MBR_MAP_PIPELINE)), pipeline_id);
     EXPECT_EQ(pinned_map_id(pin(MBR_MAP_STATS)), stats_id);
-    EXPECT_THAT(log.text(), HasSubstr("pins reused [mbr_pipe_v1,mbr_stats_v1], created []"));
+    EXPECT_THAT(log.text(),
+                HasSubstr("pins reused [mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,mbr_stats_v1], created []"));
 }
 
 TEST_F(RegistryTest, OpeningTheCoreTwiceIsRefused) {
@@ -88,7 +98,7 @@ TEST_F(RegistryTest, SlotsLeftFilledAtShutdownAreKnownAfterARestart) {
     }
     auto restarted = make_core_registry();
 
-    const auto slots = restarted->slots();
+    const auto slots = module_slots(*restarted);
     ASSERT_EQ(slots.size(), 1u);
     EXPECT_EQ(slots[0], (SlotInfo{kCountStage, "counter", 1, "count_packets", program_id}));
     EXPECT_EQ(slot_id(pin(MBR_MAP_PIPELINE), kCountStage), program_id);

@@ -21,6 +21,13 @@ namespace membrane::kernel::test {
 
 inline constexpr std::uint32_t kCountStage = MBR_STAGE_CUSTOM_FIRST;
 
+// The slots modules hold: slots() less the kernel's own (delivery).
+inline std::vector<SlotInfo> module_slots(const Registry& registry) {
+    auto slots = registry.slots();
+    std::erase_if(slots, [](const SlotInfo& slot) { return slot.module == kKernelHolder; });
+    return slots;
+}
+
 inline BpfObjectSpec counter_spec(std::vector<std::string> persistent = {}) {
     return BpfObjectSpec{.name = "counter", .elf = counter_stage_bpf(), .persistent_maps = std::move(persistent)};
 }

@@ -123,7 +123,7 @@ TEST_F(RegistryTest, ForgettingAModuleEmptiesTheSlotsAnEarlierRunLeftIt) {
 
     restarted->forget_module("counter");
     EXPECT_EQ(slot_id(pin(MBR_MAP_PIPELINE), kCountStage), 0u);
-    EXPECT_TRUE(restarted->slots().empty());
+    EXPECT_TRUE(module_slots(*restarted).empty());
 }
 
 TEST_F(RegistryTest, AGenerationOnlyReleasesSlotsItFilledInThisRun) {

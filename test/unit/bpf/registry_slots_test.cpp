@@ -24,7 +24,7 @@ TEST_F(SlotTest, AttachStageFillsTheSlotWithTheProgram) {
     const auto id = program_id_of(object.program_fd("count_packets"));
     EXPECT_EQ(slot(kCountStage), id);
     EXPECT_THAT(module->held_stages(), ElementsAre(kCountStage));
-    EXPECT_THAT(registry->slots(), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
+    EXPECT_THAT(module_slots(*registry), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
     EXPECT_THAT(log.text(), HasSubstr("fills the empty slot"));
 }
 
@@ -47,7 +47,7 @@ TEST_F(SlotTest, TheNextGenerationTakesTheSlotOverAndTheOldOneLeavesIt) {
 
     gen2->close(/*keep_slots=*/false);  // unload: the holder empties its slot
     EXPECT_EQ(slot(kCountStage), 0u);
-    EXPECT_THAT(registry->slots(), IsEmpty());
+    EXPECT_THAT(module_slots(*registry), IsEmpty());
 }
 
 TEST_F(SlotTest, CloseKeepingSlotsLeavesTheProgramRunning) {
@@ -60,7 +60,7 @@ TEST_F(SlotTest, CloseKeepingSlotsLeavesTheProgramRunning) {
 
     // The object's fds are closed; the prog array alone keeps the program.
     EXPECT_EQ(slot(kCountStage), id);
-    EXPECT_THAT(registry->slots(), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
+    EXPECT_THAT(module_slots(*registry), ElementsAre(SlotInfo{kCountStage, "counter", 1, "count_packets", id}));
 }
 
 TEST_F(SlotTest, AModuleFacadeDestroyedWithoutCloseEmptiesItsSlots) {
