@@ -8,6 +8,8 @@
 #include "pod_lab.hpp"
 #include "registry_fixture.hpp"
 
+MEMBRANE_EMBEDDED_BPF(identity_probe_bpf)
+
 namespace membrane::kernel::test {
 namespace {
 
@@ -15,6 +17,13 @@ using ::testing::HasSubstr;
 
 constexpr std::uint32_t kIdentityA = MBR_IDENTITY_FIRST_ALLOCATED;
 constexpr std::uint32_t kIdentityB = MBR_IDENTITY_FIRST_ALLOCATED + 1;
+
+// As identity_probe.bpf.c records them.
+struct SeenIdentities {
+    std::uint32_t src_identity;
+    std::uint32_t dst_identity;
+    std::uint64_t packets;
+};
 
 class PodDatapathTest : public RegistryTest {
 protected:
@@ -52,7 +61,28 @@ protected:
         ASSERT_EQ(bpf_map_delete_elem(registry->core_map_fd(MBR_MAP_IPCACHE), &prefix), 0);
     }
 
+    void set_ipcache(const std::string& ip, std::uint32_t prefixlen, std::uint32_t identity,
+                     std::uint32_t tunnel_endpoint = 0) {
+        mbr_ipcache_key prefix{.prefixlen = prefixlen, .ip4 = ipv4_be(ip)};
+        mbr_ipcache_value where{.identity = identity, .tunnel_endpoint = tunnel_endpoint, .flags = 0, .reserved = 0};
+        ASSERT_EQ(bpf_map_update_elem(registry->core_map_fd(MBR_MAP_IPCACHE), &prefix, &where, BPF_ANY), 0);
+    }
+
     std::uint64_t stat(std::uint32_t reason) const { return sum_percpu_u64(pin(MBR_MAP_STATS), reason); }
+
+    // Puts identity_probe.bpf.c into the observe slot.
+    std::unique_ptr<ModuleBpf> start_probe() {
+        auto probe = registry->for_module("probe", 1);
+        auto& object = probe->load(BpfObjectSpec{.name = "probe", .elf = identity_probe_bpf(), .persistent_maps = {}});
+        probe->attach_stage(MBR_STAGE_OBSERVE, object, "record_identities");
+        return probe;
+    }
+    SeenIdentities seen(std::uint32_t direction) const {
+        const UniqueFd fd(bpf_obj_get(pin("mbr_test_identities_v1").c_str()));
+        SeenIdentities value{};
+        if (!fd || bpf_map_lookup_elem(fd.get(), &direction, &value) != 0) ADD_FAILURE() << "no probe map";
+        return value;
+    }
 
     PodLab lab;
     Pod pod_a, pod_b;
@@ -132,6 +162,90 @@ TEST_F(PodDatapathTest, ARemovedEndpointIsNoLongerReached) {
     // Back in the map, back in reach.
     add_endpoint(pod_b, 102, kIdentityB);
     EXPECT_TRUE(PodLab::ping(pod_a, pod_b.ip, 3, &output)) << output;
+}
+
+TEST_F(PodDatapathTest, TheEntryProgramFindsSourceAndDestinationIdentities) {
+    const auto probe = start_probe();
+    std::string output;
+    // Only the request crosses from-endpoint: the node's stack answers directly.
+    ASSERT_TRUE(PodLab::ping(pod_a, lab.node_address(), 1, &output)) << output;
+    auto identities = seen(MBR_DIR_FROM_ENDPOINT);
+    EXPECT_EQ(identities.src_identity, kIdentityA);
+    EXPECT_EQ(identities.dst_identity, static_cast<std::uint32_t>(MBR_IDENTITY_WORLD)) << "not in the ipcache";
+
+    set_ipcache(lab.node_address(), 32, MBR_IDENTITY_HOST);
+    ASSERT_TRUE(PodLab::ping(pod_b, lab.node_address(), 1, &output)) << output;
+    identities = seen(MBR_DIR_FROM_ENDPOINT);
+    EXPECT_EQ(identities.src_identity, kIdentityB);
+    EXPECT_EQ(identities.dst_identity, static_cast<std::uint32_t>(MBR_IDENTITY_HOST));
+
+    // The ipcache is longest-prefix: a covering /16 answers for addresses with no /32.
+    set_ipcache("192.168.0.0", 16, MBR_IDENTITY_REMOTE_NODE);
+    const std::string other = "192.168." + lab.node_address().substr(8, lab.node_address().rfind('.') - 8) + ".7";
+    lab.must("ip -n " + lab.node() + " addr add " + other + "/32 dev lo");
+    ASSERT_TRUE(PodLab::ping(pod_a, other, 1, &output)) << output;
+    identities = seen(MBR_DIR_FROM_ENDPOINT);
+    EXPECT_EQ(identities.dst_identity, static_cast<std::uint32_t>(MBR_IDENTITY_REMOTE_NODE));
+    EXPECT_GE(identities.packets, 3u);
+}
+
+// A second node sends into a VXLAN tunnel (VNI = its pod's identity); this
+// node's collect-metadata VXLAN device carries mbr_from_overlay, which takes
+// the source identity from the tunnel key and hands the packet to delivery.
+class OverlayDeliveryTest : public PodDatapathTest {
+protected:
+    static constexpr std::uint32_t kRemoteIdentity = 300;
+
+    void SetUp() override {
+        PodDatapathTest::SetUp();
+        if (HasFatalFailure()) return;
+        peer = lab.add_namespace("peer");
+        const std::string underlay = "10.213." + lab.subnet().substr(7);  // 10.213.<n>.
+        node_underlay = underlay + "1";
+        peer_underlay = underlay + "2";
+        remote_pod = "10.99." + lab.subnet().substr(7) + "1";
+        const std::string& node = lab.node();
+        lab.must("ip -n " + node + " link add ul0 type veth peer name ul1 netns " + peer);
+        lab.must("ip -n " + node + " addr add " + node_underlay + "/24 dev ul0");
+        lab.must("ip -n " + peer + " addr add " + peer_underlay + "/24 dev ul1");
+        lab.must("ip -n " + node + " link set ul0 up");
+        lab.must("ip -n " + peer + " link set ul1 up");
+        // The peer: a plain VXLAN device with a fixed VNI, its pod address on it.
+        lab.must(fmt::format("ip -n {} link add vx0 type vxlan id {} remote {} local {} dstport 4789 dev ul1", peer,
+                             kRemoteIdentity, node_underlay, peer_underlay));
+        lab.must("ip -n " + peer + " addr add " + remote_pod + "/32 dev vx0");
+        lab.must("ip -n " + peer + " link set vx0 up");
+        lab.must("ip -n " + peer + " route add " + lab.subnet() + "0/24 dev vx0");
+        lab.must("ip -n " + peer + " neigh add " + pod_a.ip + " lladdr 02:00:00:00:00:99 dev vx0 nud permanent");
+        // This node: collect-metadata VXLAN; the way back is a plain lwt route
+        // (what a routing module would do in BPF), through the node's stack.
+        lab.must("ip -n " + node + " link add mbrvx type vxlan external dstport 4789");
+        lab.must("ip -n " + node + " link set mbrvx up");
+        lab.must(fmt::format("ip -n {} route add {}/32 encap ip id {} dst {} dev mbrvx", node, remote_pod,
+                             kRemoteIdentity, peer_underlay));
+        lab.must("ip netns exec " + node + " sysctl -qw net.ipv4.ip_forward=1");
+        EnterNetns inside(node);
+        registry->attach_device("mbrvx", MBR_ENTRY_FROM_OVERLAY);
+    }
+
+    std::string peer, node_underlay, peer_underlay, remote_pod;
+};
+
+TEST_F(OverlayDeliveryTest, ATunnelledPacketIsDeliveredWithTheTunnelsIdentity) {
+    const auto probe = start_probe();
+    const auto overlay_before = stat(MBR_STAT_ENTRY_FROM_OVERLAY);
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    std::string output;
+    const bool answered = eventually([&] {
+        return run("ip netns exec " + peer + " ping -n -c 3 -i 0.2 -W 1 " + pod_a.ip, &output) == 0 &&
+               output.find(" 0% packet loss") != std::string::npos;
+    }, 5);
+    EXPECT_TRUE(answered) << output;
+    EXPECT_GE(stat(MBR_STAT_ENTRY_FROM_OVERLAY) - overlay_before, 3u);
+    EXPECT_GE(stat(MBR_STAT_DELIVERED_LOCAL) - delivered_before, 3u);
+    const auto identities = seen(MBR_DIR_FROM_OVERLAY);
+    EXPECT_EQ(identities.src_identity, kRemoteIdentity);
+    EXPECT_EQ(identities.dst_identity, kIdentityA);
 }
 
 TEST_F(PodDatapathTest, AnUnknownCoreMapIsRefused) {

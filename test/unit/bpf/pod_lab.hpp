@@ -98,6 +98,24 @@ public:
         return pod;
     }
 
+    // Another namespace of the lab (e.g. a second node), removed with it.
+    std::string add_namespace(const std::string& suffix) {
+        const std::string name = prefix_ + "-" + suffix;
+        must("ip netns add " + name);
+        created_.push_back(name);
+        must("ip -n " + name + " link set lo up");
+        return name;
+    }
+
+    // Runs a set-up command; on failure the lab is removed and it throws.
+    void must(const std::string& command) {
+        std::string output;
+        if (run(command, &output) != 0) {
+            remove();  // a partial set-up is cleaned up too (a throwing constructor runs no destructor)
+            throw std::runtime_error(command + ": " + output);
+        }
+    }
+
     // ifindex of a device in the node namespace.
     int node_ifindex(const std::string& ifname) const {
         EnterNetns inside(node_);
@@ -124,14 +142,6 @@ private:
         for (const auto& name : created_) run("ip netns del " + name);
         created_.clear();
     }
-    void must(const std::string& command) {
-        std::string output;
-        if (run(command, &output) != 0) {
-            remove();  // a partial set-up is cleaned up too (a throwing constructor runs no destructor)
-            throw std::runtime_error(command + ": " + output);
-        }
-    }
-
     int number_;
     std::string prefix_;
     std::string node_;
