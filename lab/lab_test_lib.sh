@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+# Helpers for the lab tests (test/integration/lab_*_test.sh) and the pod
+# benchmark: labs that are always taken down, and bounded connectivity checks.
+#
+#   source "$MEMBRANE_SOURCE_DIR/lab/lab_test_lib.sh"
+#   labtest_init                         # root, tools, build; cleanup trap
+#   lab=$(labtest_name c)                # unique lab name, taken down at exit
+#   labtest_topology "$lab" vxlan a1:node1 b1:node2 >"$LABTEST_TMP/t.toml"
+#   labtest_up "$LABTEST_TMP/t.toml"
+#   labtest_expect_ping "$lab" a1 b1
+#
+# Environment: MEMBRANE_BUILD_DIR (the build), MEMBRANE_SOURCE_DIR (the sources).
+# Every address is inside namespaces the lab made; every wait is bounded.
+
+labtest_log() { echo "[labtest] $*" >&2; }
+
+labtest_skip() {
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
+# Prints MSG and the tail of each daemon log of each lab, then exits 1 (the trap takes the labs down).
+labtest_fail() {
+    echo "FAIL: $*" >&2
+    local log
+    for log in /run/membrane-lab/*/*/membraned.log; do
+        local lab=${log#/run/membrane-lab/}
+        lab=${lab%%/*}
+        [[ " ${LABTEST_LABS[*]} " == *" $lab "* ]] || continue
+        echo "----- last 40 lines of $log -----" >&2
+        tail -n 40 "$log" >&2
+    done
+    exit 1
+}
+
+# labtest_init [--baseline-only] : skips (77) unless root, the tools and the build are there.
+labtest_init() {
+    [[ $EUID -eq 0 ]] || labtest_skip "lab tests need root (network namespaces, BPF)"
+    local tool
+    for tool in python3 ip socat iperf3 ping timeout dbus-daemon busctl; do
+        command -v "$tool" >/dev/null || labtest_skip "'$tool' is not installed (scripts/install-deps.sh)"
+    done
+    LABTEST_BUILD=${MEMBRANE_BUILD_DIR:?set MEMBRANE_BUILD_DIR to the build folder}
+    LABTEST_SOURCE=${MEMBRANE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+    if [[ "${1:-}" != --baseline-only ]]; then
+        local file
+        for file in kernel/membraned cli/membranectl cni/membrane-cni \
+            modules/routing-vxlan/routing-vxlan.so modules/direct-routing/direct-routing.so; do
+            [[ -e "$LABTEST_BUILD/$file" ]] || labtest_skip "the build lacks $file"
+        done
+    fi
+    LABTEST_TMP=$(mktemp -d /tmp/membrane-labtest.XXXXXX)
+    LABTEST_LABS=()
+    LABTEST_OWNER=$BASHPID
+    trap labtest_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+labtest_cleanup() {
+    local rc=$?
+    [[ "${LABTEST_OWNER:-}" == "$BASHPID" ]] || return "$rc"
+    set +e
+    _labtest_register_labs
+    local lab
+    for lab in "${LABTEST_LABS[@]}"; do lab_cmd down "$lab" >/dev/null; done
+    rm -rf -- "$LABTEST_TMP"
+    return "$rc"
+}
+
+# lab_cmd ARGS... : membrane-lab with this build.
+lab_cmd() { python3 "$LABTEST_SOURCE/lab/membrane_lab.py" --build-dir "$LABTEST_BUILD" "$@"; }
+
+# labtest_name PREFIX : a lab name unique to this run (letters and digits, <= 12), registered for
+# `down` at exit. Call it directly or in $(...): the name is also recorded in a file.
+labtest_name() {
+    local name
+    name="$1$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+    name=${name:0:12}
+    echo "$name" >>"$LABTEST_TMP/labs"
+    echo "$name"
+}
+
+# labtest_topology NAME ROUTING POD:NODE... : a topology on stdout (nodes in order of first use).
+labtest_topology() {
+    local name=$1 routing=$2
+    shift 2
+    printf 'name = "%s"\nrouting = "%s"\n' "$name" "$routing"
+    local -a nodes=()
+    local spec node
+    for spec in "$@"; do
+        node=${spec#*:}
+        [[ " ${nodes[*]} " == *" $node "* ]] || nodes+=("$node")
+    done
+    for node in "${nodes[@]}"; do printf '\n[[nodes]]\nname = "%s"\n' "$node"; done
+    for spec in "$@"; do
+        printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { app = "%s" }\n' "${spec%%:*}" "${spec#*:}" "${spec%%:*}"
+    done
+}
+
+# labtest_up FILE [ARGS...] : `membrane-lab up`, failing the test with the tool's message.
+labtest_up() {
+    _labtest_register_labs
+    lab_cmd up "$@" || labtest_fail "membrane-lab up $* failed"
+}
+
+_labtest_register_labs() {
+    local lab
+    [[ -f "$LABTEST_TMP/labs" ]] || return 0
+    while read -r lab; do
+        [[ " ${LABTEST_LABS[*]} " == *" $lab "* ]] || LABTEST_LABS+=("$lab")
+    done <"$LABTEST_TMP/labs"
+}
+
+# labtest_json LAB PYTHON-EXPRESSION : evaluates the expression on `status -o json` (as `s`).
+labtest_json() {
+    lab_cmd status "$1" -o json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+}
+
+# labtest_addr LAB POD : the pod's address.
+labtest_addr() {
+    local addr
+    addr=$(labtest_json "$1" "next(p['address'] for p in s['pods'] if p['name'] == '$2')") ||
+        labtest_fail "no address for pod $2 in lab $1"
+    echo "$addr"
+}
+
+# labtest_expect_ping LAB FROM TO : 3 echo requests from pod FROM to pod TO, all answered.
+labtest_expect_ping() {
+    local lab=$1 from=$2 to=$3 addr
+    addr=$(labtest_addr "$lab" "$to")
+    lab_cmd exec "$lab" "$from" -- ping -c 3 -W 1 -i 0.2 -q "$addr" >"$LABTEST_TMP/ping.out" 2>&1 ||
+        { cat "$LABTEST_TMP/ping.out" >&2; labtest_fail "ICMP $from -> $to ($addr) in lab $lab"; }
+    labtest_log "ICMP $from -> $to ($addr): ok"
+}
+
+# labtest_serve LAB POD : TCP (7001) and UDP (7002) echo servers in the pod, each answering
+# "pong <pod> <line>"; they end by themselves after 120 s (and with the lab).
+labtest_serve() {
+    local lab=$1 pod=$2
+    lab_cmd exec "$lab" "$pod" -- timeout 120 socat TCP4-LISTEN:7001,reuseaddr,fork \
+        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
+    lab_cmd exec "$lab" "$pod" -- timeout 120 socat -T 2 UDP4-RECVFROM:7002,fork \
+        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
+    local tries
+    for tries in $(seq 50); do
+        lab_cmd exec "$lab" "$pod" -- ss -Hltn 'sport = :7001' 2>/dev/null | grep -q LISTEN &&
+            lab_cmd exec "$lab" "$pod" -- ss -Hlun 'sport = :7002' 2>/dev/null | grep -q 7002 && return 0
+        sleep 0.1
+    done
+    labtest_fail "echo servers did not start in pod $pod of lab $lab"
+}
+
+# labtest_expect_tcp LAB FROM TO : a TCP exchange from FROM to TO's echo server (labtest_serve).
+labtest_expect_tcp() {
+    local lab=$1 from=$2 to=$3 addr reply
+    addr=$(labtest_addr "$lab" "$to")
+    reply=$(echo "tcp-from-$from" | lab_cmd exec "$lab" "$from" -- timeout 8 socat -t 5 -T 5 - TCP4:"$addr":7001,connect-timeout=2 2>&1) || true
+    [[ "$reply" == "pong $to tcp-from-$from" ]] ||
+        labtest_fail "TCP $from -> $to ($addr:7001) in lab $lab: got '$reply'"
+    labtest_log "TCP $from -> $to ($addr): ok"
+}
+
+# labtest_expect_udp LAB FROM TO : a UDP request/reply from FROM to TO's echo server (3 tries).
+labtest_expect_udp() {
+    local lab=$1 from=$2 to=$3 addr reply try
+    addr=$(labtest_addr "$lab" "$to")
+    for try in 1 2 3; do
+        reply=$(echo "udp-from-$from" | lab_cmd exec "$lab" "$from" -- timeout 5 socat -t 2 -T 2 - UDP4-SENDTO:"$addr":7002 2>&1) || true
+        [[ "$reply" == "pong $to udp-from-$from" ]] && { labtest_log "UDP $from -> $to ($addr): ok"; return 0; }
+    done
+    labtest_fail "UDP $from -> $to ($addr:7002) in lab $lab: got '$reply'"
+}
+
+# labtest_endpoints LAB NODE : the node's endpoints as canonical JSON (sorted, stable fields only).
+labtest_endpoints() {
+    lab_cmd ctl "$1" "$2" -- -o json endpoint list | python3 -c '
+import json, sys
+data = json.load(sys.stdin)
+if isinstance(data, dict):
+    data = data.get("endpoints", [])
+keep = ("id", "container_id", "ifname", "netns", "host_ifname", "address", "mac", "labels", "identity")
+print(json.dumps(sorted(({k: e.get(k) for k in keep} for e in data), key=lambda e: str(e["id"])), sort_keys=True))'
+}

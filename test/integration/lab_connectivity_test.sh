@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# In a two-node lab, in both routing modes (routing-vxlan, direct-routing):
+# ICMP, TCP and UDP between pods on the same node and across nodes, both
+# directions. Pods are wired by the real membrane-cni; every node runs its own
+# membraned. LAB_BASELINE=1 runs the same checks on the plain-kernel baseline.
+set -euo pipefail
+source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
+if [[ "${LAB_BASELINE:-0}" == 1 ]]; then labtest_init --baseline-only; up_args=(--baseline); else labtest_init; up_args=(); fi
+
+for routing in vxlan direct; do
+    lab=$(labtest_name "c${routing:0:1}")
+    # a1, a2 on node1; b1 on node2.
+    labtest_topology "$lab" "$routing" a1:node1 a2:node1 b1:node2 >"$LABTEST_TMP/$lab.toml"
+    labtest_up "$LABTEST_TMP/$lab.toml" "${up_args[@]}"
+    lab_cmd status "$lab"
+
+    for pod in a1 a2 b1; do labtest_serve "$lab" "$pod"; done
+    # same node, across nodes, each both ways
+    for pair in "a1 a2" "a2 a1" "a1 b1" "b1 a1" "a2 b1" "b1 a2"; do
+        read -r from to <<<"$pair"
+        labtest_expect_ping "$lab" "$from" "$to"
+        labtest_expect_tcp "$lab" "$from" "$to"
+        labtest_expect_udp "$lab" "$from" "$to"
+    done
+    lab_cmd down "$lab"
+    echo "PASS: $routing: ICMP, TCP and UDP between pods on one node and across nodes, both directions"
+done
