@@ -12,7 +12,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libtomlplusplus-dev
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
-  libnl-3-dev libnl-route-3-dev
+  libnl-3-dev libnl-route-3-dev libssl-dev
   libgtest-dev libgmock-dev googletest
   # runtime and test tools
   iproute2 iputils-ping dbus-daemon dbus-bin systemd procps psmisc

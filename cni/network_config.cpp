@@ -1,0 +1,118 @@
+#include "network_config.hpp"
+
+#include "cni_environment.hpp"
+#include "cni_error.hpp"
+#include "cni_versions.hpp"
+
+namespace membrane::cni {
+namespace {
+
+[[noreturn]] void invalid(const std::string& why, const std::string& details = {}) {
+    throw CniError(ErrorCode::InvalidNetworkConfig, "invalid network config: " + why, details);
+}
+
+// {"key": "value", ...}: every value a string.
+void merge_label_object(const nlohmann::json& object, const std::string& where, Labels& into) {
+    if (!object.is_object()) invalid("'" + where + "' must be an object of string labels");
+    for (const auto& [key, value] : object.items()) {
+        if (key.empty()) invalid("'" + where + "' has an empty label key");
+        if (!value.is_string()) invalid("label '" + key + "' in '" + where + "' is not a string");
+        into[key] = value.get<std::string>();
+    }
+}
+
+// The CNI conventions' [{"key": "...", "value": "..."}], or an object.
+void merge_label_list(const nlohmann::json& labels, const std::string& where, Labels& into) {
+    if (labels.is_object()) return merge_label_object(labels, where, into);
+    if (!labels.is_array()) invalid("'" + where + "' must be an object or a list of {key, value}");
+    for (const auto& entry : labels) {
+        if (!entry.is_object() || !entry.contains("key") || !entry.contains("value") || !entry["key"].is_string() ||
+            !entry["value"].is_string() || entry["key"].get<std::string>().empty())
+            invalid("every entry of '" + where + "' must be {\"key\": string, \"value\": string}", entry.dump());
+        into[entry["key"].get<std::string>()] = entry["value"].get<std::string>();
+    }
+}
+
+}  // namespace
+
+std::string network_name_problem(const std::string& name) { return container_id_problem(name); }
+
+std::string peek_cni_version(const std::string& text) {
+    const auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_object() && json.contains("cniVersion") && json["cniVersion"].is_string())
+        return json["cniVersion"].get<std::string>();
+    return {};
+}
+
+NetworkConfig parse_network_config(const std::string& text) {
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw CniError(ErrorCode::DecodingFailure, "no network config on stdin");
+    const auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded())
+        throw CniError(ErrorCode::DecodingFailure, "the network config on stdin is not valid JSON",
+                       text.substr(0, 200));
+    if (!json.is_object())
+        throw CniError(ErrorCode::DecodingFailure, "the network config on stdin is not a JSON object",
+                       text.substr(0, 200));
+
+    NetworkConfig config;
+    if (!json.contains("cniVersion")) {
+        config.cni_version = "0.1.0";  // libcni's reading of a config without one
+    } else if (!json["cniVersion"].is_string()) {
+        invalid("'cniVersion' is not a string");
+    } else {
+        config.cni_version = json["cniVersion"].get<std::string>();
+    }
+    if (!is_supported_version(config.cni_version)) {
+        std::string supported;
+        for (const auto& v : supported_versions()) supported += (supported.empty() ? "" : ", ") + v;
+        throw CniError(ErrorCode::IncompatibleVersion,
+                       "incompatible CNI version: the config is " + config.cni_version +
+                           (json.contains("cniVersion") ? "" : " (no cniVersion given)") +
+                           ", membrane-cni supports " + supported);
+    }
+
+    auto required_string = [&](const char* key) {
+        if (!json.contains(key)) invalid(std::string("'") + key + "' is missing");
+        if (!json[key].is_string()) invalid(std::string("'") + key + "' is not a string");
+        return json[key].get<std::string>();
+    };
+    config.name = required_string("name");
+    if (auto why = network_name_problem(config.name); !why.empty()) invalid("'name' is not valid: " + why, config.name);
+    config.type = required_string("type");
+    if (config.type.empty()) invalid("'type' is empty");
+
+    if (json.contains("dbus_address")) {
+        if (!json["dbus_address"].is_string() || json["dbus_address"].get<std::string>().empty())
+            invalid("'dbus_address' must be a non-empty string (\"system\", \"session\" or a D-Bus address)");
+        config.dbus_address = json["dbus_address"].get<std::string>();
+    }
+    if (json.contains("mtu")) {
+        const auto& mtu = json["mtu"];
+        if (!mtu.is_number_integer() || mtu.get<std::int64_t>() < 68 || mtu.get<std::int64_t>() > 65535)
+            invalid("'mtu' must be an integer from 68 to 65535", mtu.dump());
+        config.mtu = static_cast<std::uint32_t>(mtu.get<std::int64_t>());
+    }
+
+    if (json.contains("labels")) merge_label_object(json["labels"], "labels", config.labels);
+    if (json.contains("args")) {
+        const auto& args = json["args"];
+        if (!args.is_object()) invalid("'args' is not an object");
+        if (args.contains("labels")) merge_label_list(args["labels"], "args.labels", config.labels);
+        if (args.contains("cni") && args["cni"].is_object() && args["cni"].contains("labels"))
+            merge_label_list(args["cni"]["labels"], "args.cni.labels", config.labels);
+    }
+    if (json.contains("runtimeConfig")) {
+        const auto& runtime = json["runtimeConfig"];
+        if (!runtime.is_object()) invalid("'runtimeConfig' is not an object");
+        if (runtime.contains("labels")) merge_label_list(runtime["labels"], "runtimeConfig.labels", config.labels);
+    }
+
+    if (json.contains("prevResult") && !json["prevResult"].is_null()) {
+        config.prev_result = parse_result(json["prevResult"], "prevResult");
+        config.prev_result_json = json["prevResult"];
+    }
+    return config;
+}
+
+}  // namespace membrane::cni
