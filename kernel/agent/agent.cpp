@@ -7,6 +7,7 @@
 #include "log/logging.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
+#include "model/datapath_maps.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
@@ -33,6 +34,11 @@ Agent::~Agent() {
     // D-Bus service, then the registry.
     host_.reset();
     service_.reset();
+    endpoints_.reset();
+    nodes_.reset();
+    ipam_.reset();
+    identities_.reset();
+    datapath_.reset();
     registry_.reset();
 }
 
@@ -55,8 +61,12 @@ void Agent::start() {
         log_->info("entry program attached to {}", device);
     }
 
+    notifier_.status("restoring endpoints");
+    open_model();
+
     notifier_.status("connecting to D-Bus");
-    service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, bus_, config_.dbus.bus);
+    service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,
+                                              config_.dbus.bus);
 
     HostOptions options;
     options.module_dir = agent.module_dir;
@@ -83,6 +93,61 @@ void Agent::start() {
     log_->info("ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now() - started_)
                                      .count());
+}
+
+void Agent::open_model() {
+    const auto& agent = config_.agent;
+    datapath_ = std::make_unique<RegistryDatapath>(*registry_);
+    identities_ = std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json");
+    std::optional<Ipv4Cidr> pool;
+    if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
+    ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));
+    ipam_->restore();
+    nodes_ = std::make_unique<NodeTable>(*datapath_, bus_, make_logger("nodes"));
+    endpoints_ = std::make_unique<EndpointManager>(
+        EndpointManagerParts{*datapath_, *identities_, *ipam_, *nodes_, bus_}, agent.state_dir / "endpoints.json",
+        [this] { return pod_mtu(); }, make_logger("endpoints"));
+
+    nodes_->start(node_infos(config_.nodes, agent.node_name));
+    endpoints_->restore();
+    // The ipcache is the model's: what neither nodes nor endpoints account
+    // for is left from an earlier run (a node removed, a pod deleted while
+    // the agent was down).
+    auto keep = nodes_->ipcache_prefixes();
+    keep.merge(endpoints_->ipcache_prefixes());
+    if (const auto removed = prune_ipcache(datapath_->ipcache_map(), keep); removed != 0) {
+        log_->info("removed {} stale ipcache entries", removed);
+    }
+    model_.set_sources(ModelSources{
+        .nodes = [this] { return nodes_->nodes(); },
+        .endpoints = [this] { return endpoints_->list_endpoints(); },
+        .identities = [this] { return identities_->list(); },
+    });
+    if (pool) {
+        log_->info("address pool {} (gateway {}), {} leases", pool->str(), format_ipv4(ipam_->gateway()),
+                   ipam_->allocations().size());
+    } else {
+        log_->warn("no address pool: this node is not in [[nodes]]; only chained endpoints can be created");
+    }
+}
+
+std::uint32_t Agent::pod_mtu() const {
+    constexpr std::uint32_t kMinimumIpv4Mtu = 68;
+    const std::uint32_t overhead = host_ ? host_->max_encapsulation_overhead() : 0;
+    const std::uint32_t mtu = config_.agent.mtu;
+    return mtu > overhead + kMinimumIpv4Mtu ? mtu - overhead : kMinimumIpv4Mtu;
+}
+
+void Agent::apply_nodes(const AgentConfig& next) {
+    // The local pod CIDR is the address pool, fixed until a restart: keep
+    // reporting the one in effect.
+    const NodeSettings* local_before = config_.local_node();
+    const std::string pool = local_before ? local_before->pod_cidr : "";
+    config_.nodes = next.nodes;
+    for (auto& node : config_.nodes) {
+        if (node.name == config_.agent.node_name && !pool.empty()) node.pod_cidr = pool;
+    }
+    nodes_->update(node_infos(config_.nodes, config_.agent.node_name));
 }
 
 void Agent::wait_for_signals() {
@@ -146,6 +211,8 @@ void Agent::reload_config() {
     }
     config_.agent.log_level = next.agent.log_level;
     config_.agent.uninstall_on_stop = next.agent.uninstall_on_stop;
+    config_.agent.mtu = next.agent.mtu;
+    if (!diff.nodes_added.empty() || !diff.nodes_removed.empty() || !diff.nodes_changed.empty()) apply_nodes(next);
     set_log_level(config_.agent.log_level);
     // Only the agent's view of module tables and the enabled list is
     // replaced; [agent] and [dbus] stay as started.

@@ -1,5 +1,7 @@
-// The agent: wires config, event bus, BPF registry, module host, D-Bus and
-// systemd together on one Asio loop thread, and answers the control plane.
+// The agent: wires config, event bus, BPF registry, model (identities, IPAM,
+// nodes, endpoints), module host, D-Bus and systemd together on one Asio loop
+// thread, and answers the control plane (modules here; endpoints, addresses,
+// identities and nodes through its EndpointManager).
 #pragma once
 
 #include <chrono>
@@ -17,6 +19,11 @@
 #include "config/agent_config.hpp"
 #include "host/agent_model.hpp"
 #include "host/module_host.hpp"
+#include "model/endpoints.hpp"
+#include "model/host_scope_ipam.hpp"
+#include "model/identity_allocator.hpp"
+#include "model/node_table.hpp"
+#include "model/registry_datapath.hpp"
 #include "systemd/notify.hpp"
 
 namespace membrane::kernel {
@@ -40,6 +47,12 @@ public:
 
 private:
     void start();
+    // Identities, address leases, nodes and endpoints from state_dir and the
+    // config; their map entries rewritten, stale ones removed.
+    void open_model();
+    void apply_nodes(const AgentConfig& next);
+    // [agent] mtu minus the largest encapsulation a running module declared.
+    std::uint32_t pod_mtu() const;
     void wait_for_signals();
     void arm_signals();
     void stop(const std::string& why);
@@ -55,6 +68,11 @@ private:
     SystemdNotifier notifier_;
     boost::asio::signal_set signals_;
     std::unique_ptr<Registry> registry_;
+    std::unique_ptr<RegistryDatapath> datapath_;
+    std::unique_ptr<IdentityAllocator> identities_;
+    std::unique_ptr<HostScopeIpam> ipam_;
+    std::unique_ptr<NodeTable> nodes_;
+    std::unique_ptr<EndpointManager> endpoints_;
     std::unique_ptr<AgentService> service_;
     std::unique_ptr<ModuleHost> host_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

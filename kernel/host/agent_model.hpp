@@ -1,24 +1,53 @@
 // The kernel's model as the module host hands it out (read-only to modules).
+// It reads the model's parts through functions the agent sets, so the host
+// does not depend on them (and tests can hand out a fixed model).
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "membrane/model.hpp"
 
 namespace membrane::kernel {
+
+struct ModelSources {
+    std::function<std::vector<NodeInfo>()> nodes;
+    std::function<std::vector<EndpointInfo>()> endpoints;
+    std::function<std::vector<IdentityInfo>()> identities;
+};
 
 class AgentModel final : public membrane::Model {
 public:
     AgentModel(std::string node_name, std::filesystem::path pin_dir)
         : node_name_(std::move(node_name)), pin_dir_(std::move(pin_dir)) {}
 
+    // Until set (or for a source left empty) the lists are empty.
+    void set_sources(ModelSources sources) { sources_ = std::move(sources); }
+
     const std::string& node_name() const override { return node_name_; }
     const std::filesystem::path& pin_dir() const override { return pin_dir_; }
+
+    std::vector<NodeInfo> nodes() const override { return sources_.nodes ? sources_.nodes() : std::vector<NodeInfo>{}; }
+    std::vector<EndpointInfo> endpoints() const override {
+        return sources_.endpoints ? sources_.endpoints() : std::vector<EndpointInfo>{};
+    }
+    std::optional<EndpointInfo> endpoint(std::uint64_t id) const override {
+        for (auto& endpoint : endpoints()) {
+            if (endpoint.id == id) return endpoint;
+        }
+        return std::nullopt;
+    }
+    std::vector<IdentityInfo> identities() const override {
+        return sources_.identities ? sources_.identities() : std::vector<IdentityInfo>{};
+    }
 
 private:
     std::string node_name_;
     std::filesystem::path pin_dir_;
+    ModelSources sources_;
 };
 
 }  // namespace membrane::kernel

@@ -35,9 +35,21 @@ void ModuleContext::add_method(std::string name, MethodHandler handler) {
     methods_[std::move(name)] = std::move(handler);
 }
 
+void ModuleContext::declare_encapsulation(std::uint32_t overhead_bytes) {
+    if (closed_) throw std::logic_error("declare_encapsulation after the module stopped");
+    // More than any real encapsulation: a typo, not a header.
+    constexpr std::uint32_t kMaxOverhead = 512;
+    if (overhead_bytes > kMaxOverhead) {
+        throw std::invalid_argument("an encapsulation overhead of " + std::to_string(overhead_bytes) +
+                                    " bytes is implausible (at most " + std::to_string(kMaxOverhead) + ")");
+    }
+    encapsulation_overhead_ = overhead_bytes;
+}
+
 void ModuleContext::close(bool keep_slots) {
     if (closed_) return;
     closed_ = true;
+    encapsulation_overhead_ = 0;
     bus_.close();
     methods_.clear();
     bpf_->close(keep_slots);

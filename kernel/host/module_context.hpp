@@ -30,6 +30,11 @@ public:
     spdlog::logger& log() override { return *log_; }
     const std::filesystem::path& state_dir() const override { return state_dir_; }
     void add_method(std::string name, MethodHandler handler) override;
+    // Recorded for this generation; forgotten when it closes.
+    void declare_encapsulation(std::uint32_t overhead_bytes) override;
+
+    // What this generation declared (0: none, or it stopped).
+    std::uint32_t encapsulation_overhead() const { return closed_ ? 0 : encapsulation_overhead_; }
 
     const std::map<std::string, MethodHandler>& methods() const { return methods_; }
     std::vector<std::uint32_t> held_stages() const { return bpf_->held_stages(); }
@@ -49,6 +54,7 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     std::filesystem::path state_dir_;
     std::map<std::string, MethodHandler> methods_;
+    std::uint32_t encapsulation_overhead_ = 0;
     bool closed_ = false;
 };
 

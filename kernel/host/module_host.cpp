@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -387,6 +388,16 @@ std::vector<ModuleStatus> ModuleHost::list() const {
         out.push_back(std::move(status));
     }
     return out;
+}
+
+std::uint32_t ModuleHost::max_encapsulation_overhead() const {
+    std::uint32_t largest = 0;
+    for (const auto& [name, entry] : entries_) {
+        if (entry->current && entry->current->context) {
+            largest = std::max(largest, entry->current->context->encapsulation_overhead());
+        }
+    }
+    return largest;
 }
 
 bool ModuleHost::is_loaded(const std::string& name) const {

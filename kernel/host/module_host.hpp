@@ -59,6 +59,9 @@ public:
     void shutdown();
 
     std::vector<ModuleStatus> list() const;
+    // The largest encapsulation overhead (bytes) a running module declared
+    // (Context::declare_encapsulation); 0 when none. Pods get MTU minus this.
+    std::uint32_t max_encapsulation_overhead() const;
     bool is_loaded(const std::string& name) const;
 
     struct Generation;

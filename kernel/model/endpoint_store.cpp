@@ -1,0 +1,63 @@
+#include "model/endpoint_store.hpp"
+
+#include <set>
+
+#include "model/state_file.hpp"
+
+namespace membrane::kernel {
+namespace {
+
+constexpr int kFormat = 1;
+
+nlohmann::json to_json(const EndpointInfo& e) {
+    // The state (ready/disconnected) is not stored: restore decides it anew.
+    return {{"id", e.id},           {"container_id", e.container_id}, {"ifname", e.ifname},
+            {"netns", e.netns},     {"host_ifname", e.host_ifname},   {"ipv4", e.ipv4},
+            {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity}};
+}
+
+EndpointInfo from_json(const nlohmann::json& j) {
+    EndpointInfo e;
+    e.id = j.at("id").get<std::uint64_t>();
+    e.container_id = j.at("container_id").get<std::string>();
+    e.ifname = j.at("ifname").get<std::string>();
+    e.netns = j.at("netns").get<std::string>();
+    e.host_ifname = j.at("host_ifname").get<std::string>();
+    e.ipv4 = j.at("ipv4").get<std::string>();
+    e.mac = j.at("mac").get<std::string>();
+    e.labels = j.at("labels").get<Labels>();
+    e.identity = j.at("identity").get<std::uint32_t>();
+    return e;
+}
+
+}  // namespace
+
+EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
+    EndpointRecord record;
+    const auto document = read_state_file(path);
+    if (!document) return record;
+    const std::string where = path.string() + ": ";
+    try {
+        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        record.next_id = document->at("next_id").get<std::uint64_t>();
+        std::set<std::uint64_t> ids;
+        for (const auto& item : document->at("endpoints")) {
+            auto endpoint = from_json(item);
+            if (endpoint.id == 0 || endpoint.id >= record.next_id || !ids.insert(endpoint.id).second) {
+                throw StateError(where + "endpoint id " + std::to_string(endpoint.id) + " is duplicated or out of range");
+            }
+            record.endpoints.push_back(std::move(endpoint));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw StateError(where + "not an endpoint record the agent wrote (" + e.what() + ")");
+    }
+    return record;
+}
+
+void save_endpoint_record(const std::filesystem::path& path, const EndpointRecord& record) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& endpoint : record.endpoints) items.push_back(to_json(endpoint));
+    write_state_file(path, {{"format", kFormat}, {"next_id", record.next_id}, {"endpoints", items}});
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,111 @@
+#include "model/identity_allocator.hpp"
+
+#include <limits>
+#include <set>
+#include <stdexcept>
+
+#include "model/labels.hpp"
+#include "model/state_file.hpp"
+
+extern "C" {
+#include "membrane/contract.h"
+}
+
+namespace membrane::kernel {
+namespace {
+
+struct Reserved {
+    std::uint32_t id;
+    const char* name;
+};
+constexpr Reserved kReserved[] = {
+    {MBR_IDENTITY_HOST, "host"},
+    {MBR_IDENTITY_WORLD, "world"},
+    {MBR_IDENTITY_UNMANAGED, "unmanaged"},
+    {MBR_IDENTITY_REMOTE_NODE, "remote-node"},
+};
+
+constexpr int kFormat = 1;
+
+}  // namespace
+
+IdentityAllocator::IdentityAllocator(std::filesystem::path state_file)
+    : state_file_(std::move(state_file)), next_(MBR_IDENTITY_FIRST_ALLOCATED) {
+    const auto document = read_state_file(state_file_);
+    if (!document) return;
+    const std::string where = state_file_.string() + ": ";
+    try {
+        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        const auto next = document->at("next").get<std::uint32_t>();
+        std::set<std::uint32_t> seen;
+        for (const auto& item : document->at("identities")) {
+            const auto id = item.at("id").get<std::uint32_t>();
+            auto labels = item.at("labels").get<Labels>();
+            if (id < MBR_IDENTITY_FIRST_ALLOCATED || id >= next) {
+                throw StateError(where + "identity " + std::to_string(id) + " is outside the allocated range " +
+                                 std::to_string(MBR_IDENTITY_FIRST_ALLOCATED) + ".." + std::to_string(next - 1));
+            }
+            if (!seen.insert(id).second) throw StateError(where + "identity " + std::to_string(id) + " is listed twice");
+            if (!numbers_.emplace(std::move(labels), id).second) {
+                throw StateError(where + "the labels of identity " + std::to_string(id) + " are listed twice");
+            }
+        }
+        next_ = next;
+    } catch (const nlohmann::json::exception& e) {
+        throw StateError(where + "not an identity record the agent wrote (" + e.what() + ")");
+    }
+}
+
+std::uint32_t IdentityAllocator::acquire(const Labels& labels) {
+    if (auto problem = label_problem(labels)) throw std::invalid_argument(*problem);
+    const std::lock_guard lock(mutex_);
+    auto it = numbers_.find(labels);
+    if (it == numbers_.end()) {
+        if (next_ == std::numeric_limits<std::uint32_t>::max()) throw StateError("no identity numbers left");
+        auto numbers = numbers_;
+        numbers.emplace(labels, next_);
+        persist(numbers, next_ + 1);  // before anyone sees the number
+        numbers_ = std::move(numbers);
+        it = numbers_.find(labels);
+        ++next_;
+    }
+    ++endpoints_[it->second];
+    return it->second;
+}
+
+void IdentityAllocator::release(std::uint32_t id) {
+    const std::lock_guard lock(mutex_);
+    auto it = endpoints_.find(id);
+    if (it == endpoints_.end()) return;
+    if (--it->second == 0) endpoints_.erase(it);
+}
+
+std::optional<std::uint32_t> IdentityAllocator::find(const Labels& labels) const {
+    const std::lock_guard lock(mutex_);
+    auto it = numbers_.find(labels);
+    if (it == numbers_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::vector<IdentityInfo> IdentityAllocator::list() const {
+    const std::lock_guard lock(mutex_);
+    std::vector<IdentityInfo> out;
+    for (const auto& reserved : kReserved) {
+        out.push_back(IdentityInfo{reserved.id, Labels{{kReservedLabelKey, reserved.name}}, true, 0});
+    }
+    std::map<std::uint32_t, const Labels*> by_number;
+    for (const auto& [labels, id] : numbers_) by_number.emplace(id, &labels);
+    for (const auto& [id, labels] : by_number) {
+        auto used = endpoints_.find(id);
+        out.push_back(IdentityInfo{id, *labels, false, used == endpoints_.end() ? 0 : used->second});
+    }
+    return out;
+}
+
+void IdentityAllocator::persist(const std::map<Labels, std::uint32_t>& numbers, std::uint32_t next) const {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& [labels, id] : numbers) items.push_back({{"id", id}, {"labels", labels}});
+    write_state_file(state_file_, {{"format", kFormat}, {"next", next}, {"identities", items}});
+}
+
+}  // namespace membrane::kernel

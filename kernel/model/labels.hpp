@@ -1,0 +1,22 @@
+// Label sets: what they may hold and how they are written in messages.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "membrane/model.hpp"
+
+namespace membrane::kernel {
+
+// The key reserved identities use ({"reserved": "host"}); endpoints may not.
+inline constexpr const char* kReservedLabelKey = "reserved";
+
+// Why `labels` cannot be an endpoint's, or nullopt. Keys: 1..253 characters of
+// letters, digits and "._/-"; values: up to 253 printable characters without
+// ',' or '='; the key "reserved" belongs to the reserved identities.
+std::optional<std::string> label_problem(const Labels& labels);
+
+// "app=web,tier=front" (sorted by key, as Labels is).
+std::string format_labels(const Labels& labels);
+
+}  // namespace membrane::kernel

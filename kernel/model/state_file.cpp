@@ -1,0 +1,73 @@
+#include "model/state_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "bpf/unique_fd.hpp"
+
+namespace membrane::kernel {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const fs::path& path, const std::string& what) {
+    throw StateError(path.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+void write_all(int fd, const std::string& text, const fs::path& path) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail(path, "cannot write");
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+}  // namespace
+
+void write_state_file(const fs::path& path, const nlohmann::json& document) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) throw StateError(path.parent_path().string() + ": cannot create the folder: " + ec.message());
+    const fs::path temporary = path.string() + ".tmp";
+    {
+        const UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd) fail(temporary, "cannot create");
+        write_all(fd.get(), document.dump(2) + "\n", temporary);
+        if (::fsync(fd.get()) != 0) fail(temporary, "cannot fsync");
+    }
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int saved = errno;
+        ::unlink(temporary.c_str());
+        errno = saved;
+        fail(path, "cannot replace");
+    }
+    // The rename itself is durable only once the folder is.
+    const UniqueFd folder(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!folder || ::fsync(folder.get()) != 0) fail(path.parent_path(), "cannot fsync the folder");
+}
+
+std::optional<nlohmann::json> read_state_file(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec) && !ec) return std::nullopt;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, "cannot read");
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+        return nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::exception& e) {
+        throw StateError(path.string() + ": not valid JSON, so the agent cannot trust it (" + e.what() +
+                         "); restore it from a backup or remove it to start afresh");
+    }
+}
+
+}  // namespace membrane::kernel
