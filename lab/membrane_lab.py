@@ -353,6 +353,13 @@ def find_binaries(build_dir: str | None, require_cni: bool = True) -> Binaries:
     if explicit:
         raise LabError(f"--build-dir {build}: no membraned at {in_build['membraned']}")
     found = {name: shutil.which(name) for name in ("membraned", "membranectl", "membrane-cni")}
+    if found["membraned"] and not found["membrane-cni"]:
+        # The plugin is installed where runtimes look for plugins, not on PATH.
+        prefix = Path(found["membraned"]).resolve().parent.parent
+        for candidate in (prefix / "libexec" / "cni" / "membrane-cni", Path("/opt/cni/bin/membrane-cni")):
+            if candidate.is_file():
+                found["membrane-cni"] = str(candidate)
+                break
     missing = [n for n, p in found.items() if not p and (n != "membrane-cni" or require_cni)]
     if missing:
         raise LabError(f"no build in {build} and not installed (PATH): {', '.join(missing)}; "
