@@ -1,0 +1,296 @@
+// The endpoint manager against a real registry (core object on a private
+// bpffs) and real veths in a private network namespace: maps written and read
+// back, the entry program attached, failures rolled back, delete idempotent,
+// labels moving the identity, and a restart restoring it all.
+#include "datapath_fixture.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+// tc shows a program by its kernel name: the first 15 characters.
+const std::string kEntryShown = std::string(MBR_ENTRY_FROM_ENDPOINT).substr(0, 15);
+
+class EndpointsTest : public DatapathTest {
+protected:
+    EndpointRequest request(const std::string& container, const std::string& host, const std::string& ip) {
+        return EndpointRequest{.container_id = container,
+                               .ifname = "eth0",
+                               .netns = "/var/run/netns/pod-" + container,
+                               .host_ifname = host,
+                               .ipv4 = ip,
+                               .mac = "02:00:00:00:00:0" + std::to_string(++macs),
+                               .labels = {{"app", "web"}}};
+    }
+    // allocate + create, as membrane-cni does, in the agent's namespace.
+    EndpointInfo add_pod(const std::string& container, const std::string& host) {
+        netns.add_veth(host, host + "p");
+        EnterNetns inside(netns.name());
+        const auto lease = manager->allocate_address(container, "eth0");
+        return manager->create_endpoint(request(container, host, lease.ipv4));
+    }
+    std::uint32_t endpoints_of(std::uint32_t identity) {
+        for (const auto& info : identities->list()) {
+            if (info.id == identity) return info.endpoints;
+        }
+        return 0;
+    }
+    int macs = 0;
+};
+
+TEST_F(EndpointsTest, CreateWritesTheMapsAttachesTheEntryAndPublishes) {
+    std::vector<EndpointInfo> created;
+    auto subscription = bus.subscribe<events::EndpointCreated>("test", [&](const auto& e) { created.push_back(e.endpoint); });
+    netns.add_veth("mbrhost1", "mbrpod1");
+    std::uint32_t ifindex = 0;
+    AddressLease lease;
+    EndpointInfo endpoint;
+    {
+        EnterNetns inside(netns.name());
+        lease = manager->allocate_address("c1", "eth0");
+        endpoint = manager->create_endpoint(request("c1", "mbrhost1", lease.ipv4));
+        ifindex = ::if_nametoindex("mbrhost1");
+    }
+    EXPECT_EQ(lease.ipv4, "10.10.1.2");
+    EXPECT_EQ(lease.gateway, "10.10.1.1");
+    EXPECT_EQ(lease.mtu, 1450u);
+    EXPECT_EQ(endpoint.id, 1u);
+    EXPECT_EQ(endpoint.state, "ready");
+    EXPECT_EQ(endpoint.host_ifindex, ifindex);
+    EXPECT_GE(endpoint.identity, static_cast<std::uint32_t>(MBR_IDENTITY_FIRST_ALLOCATED));
+
+    const auto entry = endpoint_entry("10.10.1.2");
+    ASSERT_TRUE(entry);
+    EXPECT_EQ(entry->endpoint_id, 1u);
+    EXPECT_EQ(entry->ifindex, ifindex);
+    EXPECT_EQ(entry->identity, endpoint.identity);
+    EXPECT_EQ(format_mac(std::to_array(entry->mac)), "02:00:00:00:00:01");
+    EXPECT_EQ(format_mac(std::to_array(entry->host_mac)), netns.link_mac("mbrhost1")) << "the pod's gateway MAC";
+    const auto cached = ipcache_entry("10.10.1.2/32");
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(cached->identity, endpoint.identity);
+    EXPECT_EQ(cached->tunnel_endpoint, 0u);
+    EXPECT_THAT(netns.ingress_filters("mbrhost1"), HasSubstr(kEntryShown));
+
+    deliver_events();
+    ASSERT_EQ(created.size(), 1u);
+    EXPECT_EQ(created[0], endpoint);
+    EXPECT_EQ(manager->find_endpoint("c1", "eth0"), endpoint);
+    EXPECT_EQ(manager->get_endpoint(1), endpoint);
+    EXPECT_EQ(endpoints_of(endpoint.identity), 1u);
+}
+
+TEST_F(EndpointsTest, AMissingHostInterfaceLeavesNothingBehind) {
+    EnterNetns inside(netns.name());
+    const auto lease = manager->allocate_address("c1", "eth0");
+    try {
+        manager->create_endpoint(request("c1", "mbrnothere", lease.ipv4));
+        FAIL() << "no ControlError";
+    } catch (const ControlError& e) {
+        EXPECT_EQ(e.kind(), ControlErrorKind::InvalidArgument);
+        EXPECT_THAT(e.what(), HasSubstr("host interface 'mbrnothere' does not exist in the agent's network namespace"));
+    }
+    EXPECT_EQ(endpoint_entries(), 0u);
+    EXPECT_EQ(ipcache_entries(), 0u);
+    EXPECT_THAT(ipam->allocations(), IsEmpty()) << "the lease is released";
+    EXPECT_THAT(manager->list_endpoints(), IsEmpty());
+}
+
+TEST_F(EndpointsTest, AFailingAttachUndoesTheMapWritesAndTheIdentity) {
+    netns.add_veth("mbrhost1", "mbrpod1");
+    datapath->fail_attach = true;
+    EnterNetns inside(netns.name());
+    const auto lease = manager->allocate_address("c1", "eth0");
+    try {
+        manager->create_endpoint(request("c1", "mbrhost1", lease.ipv4));
+        FAIL() << "no ControlError";
+    } catch (const ControlError& e) {
+        EXPECT_EQ(e.kind(), ControlErrorKind::Failed);
+        EXPECT_THAT(e.what(), HasSubstr("attaching mbr_from_endpoint to mbrhost1: attach refused by the test"));
+    }
+    EXPECT_EQ(endpoint_entries(), 0u);
+    EXPECT_EQ(ipcache_entries(), 0u);
+    EXPECT_THAT(ipam->allocations(), IsEmpty());
+    EXPECT_THAT(manager->list_endpoints(), IsEmpty());
+    EXPECT_EQ(endpoints_of(*identities->find({{"app", "web"}})), 0u);
+
+    datapath->fail_attach = false;  // the retry the runtime makes works
+    const auto retry = manager->allocate_address("c1", "eth0");
+    EXPECT_EQ(manager->create_endpoint(request("c1", "mbrhost1", retry.ipv4)).id, 1u) << "no id was burnt";
+}
+
+TEST_F(EndpointsTest, BadRequestsAreRefusedByName) {
+    netns.add_veth("mbrhost1", "mbrpod1");
+    EnterNetns inside(netns.name());
+    auto refused = [&](EndpointRequest r) -> std::string {
+        try {
+            manager->create_endpoint(r);
+        } catch (const ControlError& e) {
+            EXPECT_EQ(e.kind(), ControlErrorKind::InvalidArgument);
+            return e.what();
+        }
+        return "accepted";
+    };
+    auto good = request("c1", "mbrhost1", "10.10.1.2");
+    auto r = good;
+    r.container_id = "bad id";
+    EXPECT_THAT(refused(r), HasSubstr("container id 'bad id'"));
+    r = good;
+    r.ipv4 = "10.10.1";
+    EXPECT_THAT(refused(r), HasSubstr("'10.10.1' is not an IPv4 address"));
+    r = good;
+    r.mac = "02:00:00:00:00";
+    EXPECT_THAT(refused(r), HasSubstr("is not a MAC address"));
+    r = good;
+    r.mac = "01:00:5e:00:00:01";
+    EXPECT_THAT(refused(r), HasSubstr("not a unicast MAC address"));
+    r = good;
+    r.netns = "relative/ns";
+    EXPECT_THAT(refused(r), HasSubstr("must be an absolute path"));
+    r = good;
+    r.labels = {{"reserved", "host"}};
+    EXPECT_THAT(refused(r), HasSubstr("belongs to the reserved identities"));
+    EXPECT_EQ(endpoint_entries(), 0u);
+}
+
+TEST_F(EndpointsTest, ARepeatedCreateReturnsTheEndpointAndAConflictingOneIsRefused) {
+    netns.add_veth("mbrhost1", "mbrpod1");
+    EnterNetns inside(netns.name());
+    const auto lease = manager->allocate_address("c1", "eth0");
+    const auto first = manager->create_endpoint(request("c1", "mbrhost1", lease.ipv4));
+    macs = 0;
+    EXPECT_EQ(manager->create_endpoint(request("c1", "mbrhost1", lease.ipv4)), first);
+    macs = 0;
+    EXPECT_THROW(manager->create_endpoint(request("c1", "mbrhost1", "10.10.1.9")), ControlError);
+    EXPECT_EQ(endpoint_entry("10.10.1.2")->endpoint_id, first.id) << "the conflict changed nothing";
+    EXPECT_THAT(ipam->allocations(), ElementsAre(IpamAllocation{"c1", "eth0", "10.10.1.2"}))
+        << "the conflict did not release the existing endpoint's address";
+    // Another pod cannot take the same address.
+    EXPECT_THAT(
+        [&] {
+            try {
+                manager->create_endpoint(request("c2", "mbrhost1", "10.10.1.2"));
+            } catch (const ControlError& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        }(),
+        HasSubstr("10.10.1.2 is endpoint 1's address"));
+}
+
+TEST_F(EndpointsTest, ChainedAddressesAreTakenWithoutALease) {
+    netns.add_veth("mbrhost1", "mbrpod1");
+    EnterNetns inside(netns.name());
+    const auto endpoint = manager->create_endpoint(request("c1", "mbrhost1", "172.16.5.9"));
+    EXPECT_EQ(endpoint.ipv4, "172.16.5.9");
+    EXPECT_TRUE(endpoint_entry("172.16.5.9"));
+    EXPECT_THAT(ipam->allocations(), IsEmpty());
+    manager->delete_endpoint("c1", "eth0");
+    EXPECT_FALSE(endpoint_entry("172.16.5.9"));
+}
+
+TEST_F(EndpointsTest, DeleteRemovesEverythingAndIsIdempotent) {
+    std::vector<std::uint64_t> deleted;
+    auto subscription = bus.subscribe<events::EndpointDeleted>("test", [&](const auto& e) { deleted.push_back(e.endpoint.id); });
+    const auto endpoint = add_pod("c1", "mbrhost1");
+    {
+        EnterNetns inside(netns.name());
+        manager->delete_endpoint("c1", "eth0");
+        manager->delete_endpoint("c1", "eth0");
+        manager->delete_endpoint("never-was", "eth0");
+    }
+    EXPECT_EQ(endpoint_entries(), 0u);
+    EXPECT_EQ(ipcache_entries(), 0u);
+    EXPECT_THAT(ipam->allocations(), IsEmpty());
+    EXPECT_THAT(netns.ingress_filters("mbrhost1"), Not(HasSubstr(kEntryShown)));
+    EXPECT_THROW(manager->find_endpoint("c1", "eth0"), ControlError);
+    EXPECT_EQ(endpoints_of(endpoint.identity), 0u);
+    deliver_events();
+    EXPECT_THAT(deleted, ElementsAre(endpoint.id));
+
+    // The link gone first (the runtime removed the netns): DEL still works.
+    add_pod("c2", "mbrhost2");
+    netns.remove_link("mbrhost2");
+    EnterNetns inside(netns.name());
+    EXPECT_NO_THROW(manager->delete_endpoint("c2", "eth0"));
+    EXPECT_EQ(endpoint_entries(), 0u);
+}
+
+TEST_F(EndpointsTest, NewLabelsMoveTheIdentityInTheMaps) {
+    std::vector<EndpointInfo> updated;
+    auto subscription = bus.subscribe<events::EndpointUpdated>("test", [&](const auto& e) { updated.push_back(e.endpoint); });
+    const auto endpoint = add_pod("c1", "mbrhost1");
+    EndpointInfo changed;
+    {
+        EnterNetns inside(netns.name());
+        changed = manager->set_endpoint_labels(endpoint.id, {{"app", "db"}});
+    }
+    EXPECT_NE(changed.identity, endpoint.identity);
+    EXPECT_EQ(changed.identity, identities->find({{"app", "db"}}));
+    EXPECT_EQ(endpoint_entry(endpoint.ipv4)->identity, changed.identity);
+    EXPECT_EQ(ipcache_entry(endpoint.ipv4 + "/32")->identity, changed.identity);
+    EXPECT_EQ(endpoints_of(endpoint.identity), 0u);
+    EXPECT_EQ(endpoints_of(changed.identity), 1u);
+    deliver_events();
+    ASSERT_EQ(updated.size(), 1u);
+    EXPECT_EQ(updated[0].labels, (Labels{{"app", "db"}}));
+
+    EXPECT_THROW(manager->set_endpoint_labels(99, {}), ControlError);
+    EXPECT_THROW(manager->set_endpoint_labels(endpoint.id, {{"bad key", "x"}}), ControlError);
+    EXPECT_EQ(manager->get_endpoint(endpoint.id).identity, changed.identity);
+}
+
+TEST_F(EndpointsTest, ARestartRestoresEndpointsAddressesAndIdentities) {
+    const auto kept = add_pod("c1", "mbrhost1");
+    const auto lost = add_pod("c2", "mbrhost2");
+    stop();
+    // While the agent is down the pinned maps keep working; c2's link goes.
+    netns.remove_link("mbrhost2");
+    start();
+
+    const auto endpoints = manager->list_endpoints();
+    ASSERT_EQ(endpoints.size(), 2u);
+    EXPECT_EQ(endpoints[0].id, kept.id);
+    EXPECT_EQ(endpoints[0].state, "ready");
+    EXPECT_EQ(endpoints[0].identity, kept.identity);
+    EXPECT_EQ(endpoints[0].ipv4, kept.ipv4);
+    EXPECT_EQ(endpoints[1].state, "disconnected");
+    EXPECT_TRUE(endpoint_entry(kept.ipv4));
+    EXPECT_FALSE(endpoint_entry(lost.ipv4)) << "a disconnected endpoint has no entry";
+    EXPECT_THAT(netns.ingress_filters("mbrhost1"), HasSubstr(kEntryShown));
+    EXPECT_EQ(endpoints_of(kept.identity), 2u) << "both endpoints hold {app=web} again";
+    EXPECT_EQ(ipam->allocations().size(), 2u);
+
+    EnterNetns inside(netns.name());
+    EXPECT_EQ(manager->allocate_address("c1", "eth0").ipv4, kept.ipv4) << "the same address after a restart";
+    manager->delete_endpoint("c2", "eth0");
+    EXPECT_EQ(ipam->allocations().size(), 1u);
+    // New pods still get fresh ids and addresses.
+    netns.add_veth("mbrhost3", "mbrpod3");
+    const auto lease = manager->allocate_address("c3", "eth0");
+    EXPECT_EQ(lease.ipv4, lost.ipv4) << "c2's released address is the lowest free one";
+    EXPECT_EQ(manager->create_endpoint(request("c3", "mbrhost3", lease.ipv4)).id, 3u);
+}
+
+TEST_F(EndpointsTest, RestorePrunesEndpointEntriesNoEndpointAccountsFor) {
+    mbr_endpoint_value stale{};
+    stale.ifindex = 4242;
+    put_endpoint_entry(registry->core_map_fd(MBR_MAP_ENDPOINTS), *parse_ipv4("10.10.1.77"), stale);
+    stop();
+    start();
+    EXPECT_FALSE(endpoint_entry("10.10.1.77"));
+}
+
+TEST_F(EndpointsTest, ReleaseAddressRefusesWhileAnEndpointUsesIt) {
+    add_pod("c1", "mbrhost1");
+    EXPECT_THROW(manager->release_address("c1", "eth0"), ControlError);
+    EXPECT_EQ(ipam->allocations().size(), 1u);
+    EXPECT_NO_THROW(manager->release_address("c9", "eth0"));
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
