@@ -165,5 +165,16 @@ TEST_F(RegistryTest, AnUnreadableRecordIsSetAsideAndTheAgentStillStarts) {
     EXPECT_TRUE(std::filesystem::exists(sandbox.state_dir() / "bpf-ownership.json")) << "rewritten by open_core";
 }
 
+TEST_F(RegistryTest, ARecordOfTheFirstFormatIsRead) {
+    // Format 1 listed device names only; they all carried the kernel's from-netdev program.
+    std::ofstream(sandbox.state_dir() / "bpf-ownership.json")
+        << R"({"format": 1, "kernel_pins": [], "modules": {}, "devices": ["eth9"], "slots": []})";
+
+    auto registry = make_registry();
+
+    EXPECT_THAT(registry->attachments(), ::testing::ElementsAre(DeviceAttachment{"eth9", MBR_ENTRY_FROM_NETDEV}));
+    EXPECT_THAT(log.text(), Not(HasSubstr("is unreadable")));
+}
+
 }  // namespace
 }  // namespace membrane::kernel::test
