@@ -12,7 +12,7 @@ namespace membrane::kernel {
 inline constexpr const char* kReservedLabelKey = "reserved";
 
 // Why `labels` cannot be an endpoint's, or nullopt. Keys: 1..253 characters of
-// letters, digits and "._/-"; values: up to 253 printable characters without
+// letters, digits and "._/-:" (e.g. "k8s:app"); values: up to 253 printable characters without
 // ',' or '='; the key "reserved" belongs to the reserved identities.
 std::optional<std::string> label_problem(const Labels& labels);
 

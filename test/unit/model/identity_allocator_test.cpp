@@ -61,6 +61,9 @@ TEST(IdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
     EXPECT_THROW(identities.acquire(Labels{{"reserved", "host"}}), std::invalid_argument);
     EXPECT_THROW(identities.acquire(Labels{{"bad key", "x"}}), std::invalid_argument);
     EXPECT_THROW(identities.acquire(Labels{{"k", "a,b"}}), std::invalid_argument);
+    EXPECT_GE(identities.acquire(Labels{{"k8s:io.kubernetes.pod.namespace", "default"}}),
+              static_cast<std::uint32_t>(MBR_IDENTITY_FIRST_ALLOCATED))
+        << "source-prefixed keys, as membrane-cni sends them";
 }
 
 TEST(IdentityAllocator, CountsTheEndpointsOfEachIdentity) {
