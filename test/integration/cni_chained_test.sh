@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# membrane-cni chained after Debian's containernetworking-plugins: bridge with
+# host-local IPAM makes the pod's interface and address, then membrane-cni
+# gets prevResult, registers the endpoint with that address (no allocation
+# of its own), attaches the entry program to the bridge's host veth and
+# passes prevResult through. Pod traffic then crosses Membrane's entry
+# program: MBR_STAT_ENTRY_FROM_ENDPOINT grows in the pinned mbr_stats_v1.
+# The runtime's part (run each plugin in order, feed prevResult, DEL in
+# reverse order) is done here in bash, with the environment a runtime sets.
+set -euo pipefail
+source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
+harness_init
+
+CNI_BIN="$MEMBRANE_BUILD_DIR/cni/membrane-cni"
+PLUGINS=/usr/lib/cni
+[[ -x "$CNI_BIN" ]] || harness_fail "no membrane-cni at $CNI_BIN (is the build complete?)"
+[[ -x "$PLUGINS/bridge" && -x "$PLUGINS/host-local" ]] || harness_skip "containernetworking-plugins (bridge, host-local) not in $PLUGINS"
+command -v bpftool >/dev/null || harness_skip "bpftool is not installed"
+
+NODE_NAME=node-chain
+MBR_STAT_ENTRY_FROM_ENDPOINT=2  # sdk/bpf/membrane/contract.h
+BRIDGE="br-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+
+node=$(harness_netns node)
+pod=$(harness_netns pod)
+harness_dbus
+mkdir -m 0755 "$HARNESS_TMP/modules" "$HARNESS_TMP/ipam"
+config="$HARNESS_TMP/membrane.toml"
+harness_write_config "$config" "$NODE_NAME" "$HARNESS_TMP/modules" '[]' '[]' "$(cat <<EOF
+[[nodes]]
+name = "$NODE_NAME"
+ip = "192.168.78.1"
+pod_cidr = "10.10.9.0/24"
+EOF
+)"
+PIN_DIR="$(harness_bpffs bpffs)/membrane/$NODE_NAME"
+harness_daemon "$node" "$config"
+
+# The conflist a runtime would read; each plugin gets its entry plus name and cniVersion.
+BRIDGE_CONF=$(cat <<EOF
+{"cniVersion": "1.0.0", "name": "chained", "type": "bridge", "bridge": "$BRIDGE", "isGateway": true,
+ "ipam": {"type": "host-local", "subnet": "10.22.0.0/24", "dataDir": "$HARNESS_TMP/ipam",
+          "routes": [{"dst": "0.0.0.0/0"}]}}
+EOF
+)
+MEMBRANE_CONF=$(cat <<EOF
+{"cniVersion": "1.0.0", "name": "chained", "type": "membrane", "dbus_address": "$MEMBRANE_DBUS_ADDRESS"}
+EOF
+)
+ID="$HARNESS_RUN_ID-chained"
+NETNS="/run/netns/$pod"
+
+run_plugin() {  # run_plugin BINARY COMMAND STDIN
+  ip netns exec "$node" env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$ID" CNI_NETNS="$NETNS" \
+    CNI_IFNAME=eth0 CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=chain;K8S_POD_NAME=p0" \
+    CNI_PATH="$PLUGINS:$MEMBRANE_BUILD_DIR/cni" "$1" <<<"$3"
+}
+with_prev() { python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))' "$1" "$2"; }
+
+entry_from_endpoint() {
+  bpftool -j map dump pinned "$PIN_DIR/mbr_stats_v1" | python3 -c '
+import json, sys
+def number(v):
+    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
+def key(k):
+    return k if isinstance(k, int) else int.from_bytes(bytes(int(b, 16) for b in k), "little")
+total = 0
+for e in json.load(sys.stdin):
+    e = e.get("formatted", e)
+    if key(e["key"]) == int(sys.argv[1]):
+        total += sum(number(v["value"]) for v in e["values"])
+print(total)' "$MBR_STAT_ENTRY_FROM_ENDPOINT"
+}
+
+# --- ADD: bridge (+ host-local), then membrane with prevResult -------------------------------
+bridge_result=$(run_plugin "$PLUGINS/bridge" ADD "$BRIDGE_CONF") || harness_fail "bridge ADD failed: $bridge_result"
+result=$(run_plugin "$CNI_BIN" ADD "$(with_prev "$MEMBRANE_CONF" "$bridge_result")") ||
+  harness_fail "membrane ADD (chained) failed: $result"
+python3 - "$bridge_result" "$result" <<'PY' || harness_fail "membrane did not pass prevResult through: $result"
+import json, sys
+prev, out = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert out == prev, (prev, out)
+PY
+pod_ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["address"].split("/")[0])' "$bridge_result")
+[[ "$pod_ip" == 10.22.0.* ]] || harness_fail "the pod's address $pod_ip does not come from host-local"
+host_if=$(ip -n "$node" -o link show master "$BRIDGE" | awk -F': ' '{print $2}' | cut -d@ -f1 | head -n1)
+[[ -n "$host_if" ]] || harness_fail "no host veth on $BRIDGE"
+
+endpoint=$(harness_busctl --json=short call org.membrane.Agent1 /org/membrane/Agent1 org.membrane.Agent1 FindEndpoint ss "$ID" eth0) ||
+  harness_fail "the agent has no endpoint for $ID"
+python3 - "$endpoint" "$pod_ip" "$host_if" <<'PY' || harness_fail "the endpoint does not match the chain: $endpoint"
+import json, sys
+ep = {k: v["data"] for k, v in json.loads(sys.argv[1])["data"][0].items()}
+assert ep["address"] == sys.argv[2], ep
+assert ep["host_ifname"] == sys.argv[3], ep
+assert ep["labels"].get("k8s:io.kubernetes.pod.name") == "p0", ep
+PY
+echo "ok: chained ADD: $pod_ip from host-local, endpoint on $host_if, prevResult passed through"
+tc -n "$node" filter show dev "$host_if" ingress | grep -q bpf ||
+  harness_fail "no BPF program on tc ingress of $host_if: $(tc -n "$node" filter show dev "$host_if" ingress)"
+
+# CHECK through the chain (membrane's part).
+out=$(run_plugin "$CNI_BIN" CHECK "$(with_prev "$MEMBRANE_CONF" "$result")") || harness_fail "chained CHECK failed: $out"
+
+# --- traffic crosses the entry program ---------------------------------------------------------
+before=$(entry_from_endpoint)
+ip netns exec "$pod" ping -c 5 -i 0.2 -W 2 10.22.0.1 >"$HARNESS_TMP/ping.txt" 2>&1 ||
+  harness_fail "pod -> bridge gateway 10.22.0.1 failed: $(cat "$HARNESS_TMP/ping.txt")"
+after=$(entry_from_endpoint)
+echo "MBR_STAT_ENTRY_FROM_ENDPOINT: $before -> $after"
+((after >= before + 5)) || harness_fail "pod traffic did not cross mbr_from_endpoint ($before -> $after for 5 pings)"
+
+# --- DEL in reverse order, twice -----------------------------------------------------------------
+for round in 1 2; do
+  out=$(run_plugin "$CNI_BIN" DEL "$(with_prev "$MEMBRANE_CONF" "$result")") || harness_fail "membrane DEL ($round) failed: $out"
+  out=$(run_plugin "$PLUGINS/bridge" DEL "$(with_prev "$BRIDGE_CONF" "$result")") || harness_fail "bridge DEL ($round) failed: $out"
+done
+if harness_busctl call org.membrane.Agent1 /org/membrane/Agent1 org.membrane.Agent1 FindEndpoint ss "$ID" eth0 >/dev/null 2>&1; then
+  harness_fail "the endpoint outlived DEL"
+fi
+! grep -rqs "$ID" "$HARNESS_TMP/ipam" || harness_fail "host-local still holds the address after DEL"
+echo "PASS: chained after bridge + host-local: address from host-local, traffic through mbr_from_endpoint, DEL clean"
