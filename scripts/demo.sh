@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The README's main job: installs what is missing, builds, then starts
-# membraned with the default configuration (paths moved into a throw-away
-# network namespace, a private bpffs and a private D-Bus) and shows what an
-# operator sees: `membranectl status`, a third-party module loaded, counting
-# real packets, hot-reloaded under traffic. Everything it made is removed at
-# the end. Needs root.
+# The README's main job: installs what is missing, builds, then runs
+# membrane-lab: a two-node cluster on this machine (each node a network
+# namespace with its own membraned, each pod wired by the real membrane-cni),
+# once with the VXLAN overlay and once with direct routing. For each it shows
+# `membrane-lab status`, pings and a short TCP exchange between pods across
+# nodes, then takes the lab down. Every address lives inside namespaces the
+# lab made. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 if [[ $EUID -ne 0 ]]; then
   echo "scripts/demo.sh: run as root (it loads BPF and creates network namespaces)" >&2
@@ -16,51 +16,38 @@ fi
 
 scripts/install-deps.sh
 scripts/build.sh
-export MEMBRANE_SOURCE_DIR=$root MEMBRANE_BUILD_DIR=$root/build MEMBRANE_TEST_PREFIX=$root/build/test-install
-# Installs the SDK into a prefix and builds the counter module out of tree against it.
-bash test/integration/setup_install_sdk.sh >/dev/null
 
-source test/lib/harness.sh
-harness_init
+lab() { python3 lab/membrane_lab.py --build-dir build "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+addr() { lab status "$1" -o json | python3 -c "import json,sys; print(next(p['address'] for p in json.load(sys.stdin)['pods'] if p['name'] == '$2'))"; }
 
-pod=$(harness_netns pod)
-node=$(harness_netns node)
-harness_veth "$pod" eth0 "$node" eth0 10.200.1.2/24 10.200.1.1/24
-harness_dbus
-bpffs=$(harness_bpffs bpffs)
+labs=()
+trap 'for l in "${labs[@]}"; do lab down "$l" >/dev/null 2>&1 || true; done' EXIT
 
-# The shipped default configuration, with its paths moved into this demo.
-config="$HARNESS_TMP/membrane.toml"
-sed -e "s|^state_dir = .*|state_dir = \"$HARNESS_TMP/state\"|" \
-    -e "s|^runtime_dir = .*|runtime_dir = \"$HARNESS_TMP/run\"|" \
-    -e "s|^bpffs_root = .*|bpffs_root = \"$bpffs\"|" \
-    -e "s|^devices = .*|devices = [\"eth0\"]|" \
-    -e "s|^bus = .*|bus = \"$MEMBRANE_DBUS_ADDRESS\"|" \
-    -e "s|^\[agent\]|[agent]\nnode_name = \"demo-node\"\nmodule_dir = \"$MEMBRANE_TEST_PREFIX/test-modules\"|" \
-    configs/membrane.toml >"$config"
+for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.toml; do
+  name=$(sed -n '1,/^\[/s/^name = "\(.*\)"/\1/p' "$topology")
+  labs+=("$name")
+  say "membrane-lab up $topology"
+  lab down "$name" >/dev/null  # remains of an interrupted earlier run, if any
+  lab up "$topology"
+  lab status "$name"
 
-say "membraned --check-config"
-build/kernel/membraned --check-config "$config"
+  web2=$(addr "$name" web2) db1=$(addr "$name" db1)
+  say "web1 (node1) -> web2 (node2) $web2: ping"
+  lab exec "$name" web1 -- ping -c 3 -i 0.2 -W 1 "$web2"
+  say "db2 (node2) -> db1 (node1) $db1: ping"
+  lab exec "$name" db2 -- ping -c 3 -i 0.2 -W 1 "$db1"
 
-say "start membraned in network namespace $node"
-harness_daemon "$node" "$config"
-harness_ctl status
+  say "TCP across nodes: web1 (node1) asks web2 (node2)"
+  lab exec "$name" web2 -- timeout 10 socat TCP4-LISTEN:8080,reuseaddr SYSTEM:'read l; echo "web2 got: $l"' &
+  for _ in $(seq 30); do lab exec "$name" web2 -- ss -Hltn 'sport = :8080' | grep -q LISTEN && break; sleep 0.1; done
+  echo "hello from web1" | lab exec "$name" web1 -- timeout 5 socat -t 3 - TCP4:"$web2":8080
+  wait
 
-say "load the third-party 'counter' module (built out of tree against the installed SDK)"
-harness_ctl module load counter
-harness_ctl module list
+  say "node1's endpoints, as its membraned sees them"
+  lab ctl "$name" node1 -- endpoint list
 
-say "200 packets from the pod namespace cross the entry program and the counter's slot"
-ip netns exec "$pod" ping -q -c 200 -i 0.005 10.200.1.1 | tail -2
-harness_ctl module call counter Count
-
-say "hot reload x5 under a steady flow: no packet lost, the count survives"
-ip netns exec "$pod" ping -q -c 1000 -i 0.002 10.200.1.1 >"$HARNESS_TMP/ping.txt" &
-ping_pid=$!
-for _ in 1 2 3 4 5; do sleep 0.3; harness_ctl module reload counter; done
-wait "$ping_pid"; tail -2 "$HARNESS_TMP/ping.txt"
-harness_ctl module list
-harness_ctl module call counter Count
-
-say "done: cleaning up namespaces, pins and processes"
+  say "membrane-lab down $name"
+  lab down "$name"
+done
+say "done: both labs are gone (ip netns list shows none of theirs)"
