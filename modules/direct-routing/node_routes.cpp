@@ -54,16 +54,26 @@ bool NodeRoutes::install(const std::string& pod_cidr, const std::string& node_ip
     NlAddr gateway = parse_ipv4(node_ip);
 
     std::string foreign;
+    bool in_place = false;
     for_each_main_route(socket_.get(), [&](rtnl_route* route) {
         nl_addr* other = rtnl_route_get_dst(route);
-        if (other && nl_addr_cmp(other, dst.get()) == 0 && rtnl_route_get_protocol(route) != kRouteProtocol) {
+        if (!other || nl_addr_cmp(other, dst.get()) != 0) return;
+        if (rtnl_route_get_protocol(route) != kRouteProtocol) {
             foreign = std::to_string(rtnl_route_get_protocol(route));
+            return;
         }
+        rtnl_nexthop* hop = rtnl_route_get_nnexthops(route) == 1 ? rtnl_route_nexthop_n(route, 0) : nullptr;
+        nl_addr* via = hop ? rtnl_route_nh_get_gateway(hop) : nullptr;
+        in_place = via && nl_addr_cmp(via, gateway.get()) == 0;
     });
     if (!foreign.empty()) {
         log_.warn("direct-routing: a route to {} with protocol {} exists and is not ours; leaving it", pod_cidr,
                   foreign);
         return false;
+    }
+    if (in_place) {
+        log_.debug("direct-routing: route {} via {} already in place", pod_cidr, node_ip);
+        return true;
     }
 
     Route route = route_to(dst.get());
