@@ -53,6 +53,7 @@ ROUTING_MODULES = {"vxlan": "routing-vxlan", "direct": "direct-routing"}
 VXLAN_OVERHEAD = 50
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,%d}$" % (MAX_NAME - 1))
 MEMBER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,%d}[a-z0-9])?$" % (MAX_NAME - 2))
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$")
 
 
@@ -106,6 +107,14 @@ def validate_member_name(where: str, key: str, name) -> str:
                        "or '-', starting and ending with a letter or digit")
     if name == SWITCH:
         raise LabError(f"{where}: '{key}' = {name!r} is reserved for the lab's switch namespace")
+    return name
+
+
+def validate_k8s_namespace(where: str, name) -> str:
+    _check_type(where, "namespace", name, str, "a string")
+    if not DNS_LABEL_RE.match(name):
+        raise LabError(f"{where}: 'namespace' = {name!r} must be a DNS label (lower-case letters, digits, '-', "
+                       "at most 63)")
     return name
 
 
@@ -175,7 +184,7 @@ def parse_topology(text: str, source: str) -> Topology:
         if node_name not in nodes:
             raise LabError(f"{where}: 'node' = {node_name!r} is not a node in [[nodes]] ({', '.join(nodes)})")
         labels = validate_labels(where, pod.get("labels", {}))
-        k8s_ns = validate_member_name(where, "namespace", pod.get("namespace", "default"))
+        k8s_ns = validate_k8s_namespace(where, pod.get("namespace", "default"))
         pods.append(PodSpec(pod_name, node_name, labels, k8s_ns))
     return Topology(name, routing, index, nodes, pods)
 
@@ -727,32 +736,40 @@ def add_pod(lab: Lab, spec: PodSpec) -> dict:
     }
     lab.data["pods"][spec.name] = pod
     lab.save()
-    add_netns(lab, pod["namespace"])
-    if lab.baseline:
-        wire_baseline_pod(lab, pod)
-    else:
-        try:
-            result = cni_call(lab, pod, "ADD")
-        except LabError:
-            with contextlib.suppress(LabError):
-                cni_call(lab, pod, "DEL")
-            raise
-        pod["address"] = address_from_result(result)
-        pod["cni_result"] = result
+    try:
+        add_netns(lab, pod["namespace"])
+        if lab.baseline:
+            wire_baseline_pod(lab, pod)
+        else:
+            try:
+                result = cni_call(lab, pod, "ADD")
+            except LabError:
+                with contextlib.suppress(LabError):
+                    cni_call(lab, pod, "DEL")  # as a runtime does after a failed ADD
+                raise
+            pod["address"] = address_from_result(result)
+            pod["cni_result"] = result
+    except BaseException:
+        forget_pod(lab, spec.name)  # so that the same name can be tried again
+        raise
     lab.save()
     return pod
+
+
+def forget_pod(lab: Lab, name: str) -> None:
+    pod = lab.data["pods"].pop(name)
+    ip("netns", "del", pod["namespace"], check=False)
+    made = lab.data.get("made", {}).get("netns", [])
+    if pod["namespace"] in made:
+        made.remove(pod["namespace"])
+    lab.save()
 
 
 def delete_pod(lab: Lab, name: str) -> None:
     pod = lab.pod(name)
     if not lab.baseline:
         cni_call(lab, pod, "DEL")
-    ip("netns", "del", pod["namespace"], check=False)
-    del lab.data["pods"][name]
-    made = lab.data.get("made", {}).get("netns", [])
-    if pod["namespace"] in made:
-        made.remove(pod["namespace"])
-    lab.save()
+    forget_pod(lab, name)
 
 
 # --- commands ----------------------------------------------------------------------------------------
@@ -1100,6 +1117,7 @@ def cmd_pod_add(args) -> int:
         where = f"pod {args.pod}"
         validate_member_name(where, "name", args.pod)
         labels = validate_labels(where, dict(args.label or []))
+        validate_k8s_namespace(where, args.namespace)
         pod = add_pod(lab, PodSpec(args.pod, args.node, labels, args.namespace))
     print(f"pod {pod['name']} on {pod['node']}: {pod['address']}")
     return 0
@@ -1202,7 +1220,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  membrane-lab up lab/examples/two-nodes-vxlan.toml\n"
                "  membrane-lab status vxdemo\n"
-               "  membrane-lab exec vxdemo pod-a1 -- ping -c 3 10.7.2.2\n"
+               "  membrane-lab exec vxdemo web1 -- ping -c 3 10.71.2.2\n"
                "  membrane-lab ctl vxdemo node1 -- endpoint list\n"
                "  membrane-lab down vxdemo\n\n"
                "`membrane-lab COMMAND --help` tells more about each command.")
