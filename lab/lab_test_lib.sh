@@ -182,3 +182,11 @@ if isinstance(data, dict):
 keep = ("id", "container_id", "ifname", "netns", "host_ifname", "address", "mac", "labels", "identity")
 print(json.dumps(sorted(({k: e.get(k) for k in keep} for e in data), key=lambda e: str(e["id"])), sort_keys=True))'
 }
+
+# labtest_forwarded LAB NODE : datagrams the node's kernel IP stack has forwarded
+# (Ip ForwDatagrams). Membrane's datapath redirects pod traffic in BPF, so it stays 0.
+labtest_forwarded() {
+    ip netns exec "ml-$1-$2" cat /proc/net/snmp | awk '
+        $1 == "Ip:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
+        $1 == "Ip:" && header { print $col["ForwDatagrams"]; exit }'
+}

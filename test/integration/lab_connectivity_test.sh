@@ -2,7 +2,8 @@
 # In a two-node lab, in both routing modes (routing-vxlan, direct-routing):
 # ICMP, TCP and UDP between pods on the same node and across nodes, both
 # directions. Pods are wired by the real membrane-cni; every node runs its own
-# membraned. LAB_BASELINE=1 runs the same checks on the plain-kernel baseline.
+# membraned. The nodes' kernels forward nothing: the BPF datapath carries it
+# all. LAB_BASELINE=1 runs the same checks on the plain-kernel baseline.
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 if [[ "${LAB_BASELINE:-0}" == 1 ]]; then labtest_init --baseline-only; up_args=(--baseline); else labtest_init; up_args=(); fi
@@ -22,6 +23,14 @@ for routing in vxlan direct; do
         labtest_expect_tcp "$lab" "$from" "$to"
         labtest_expect_udp "$lab" "$from" "$to"
     done
+    if [[ "${LAB_BASELINE:-0}" != 1 ]]; then
+        # The packets were redirected by Membrane's BPF datapath, never forwarded by a node's IP stack.
+        for node in node1 node2; do
+            forwarded=$(labtest_forwarded "$lab" "$node")
+            [[ "$forwarded" == 0 ]] || labtest_fail "$routing: $node's kernel forwarded $forwarded datagrams"
+        done
+        echo "$routing: no datagram went through either node's IP forwarding"
+    fi
     lab_cmd down "$lab"
     echo "PASS: $routing: ICMP, TCP and UDP between pods on one node and across nodes, both directions"
 done
