@@ -12,6 +12,9 @@
 # Environment: MEMBRANE_BUILD_DIR (the build), MEMBRANE_SOURCE_DIR (the sources).
 # Every address is inside namespaces the lab made; every wait is bounded.
 
+# shellcheck source=../test/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../test/lib/common.sh"
+
 labtest_log() { echo "[labtest] $*" >&2; }
 
 labtest_skip() {
@@ -144,8 +147,8 @@ labtest_serve() {
         SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
     local tries
     for tries in $(seq 50); do
-        lab_cmd exec "$lab" "$pod" -- ss -Hltn 'sport = :7001' 2>/dev/null | grep -q LISTEN &&
-            lab_cmd exec "$lab" "$pod" -- ss -Hlun 'sport = :7002' 2>/dev/null | grep -q 7002 && return 0
+        lab_cmd exec "$lab" "$pod" -- ss -Hltn 'sport = :7001' 2>/dev/null | grep_quiet LISTEN &&
+            lab_cmd exec "$lab" "$pod" -- ss -Hlun 'sport = :7002' 2>/dev/null | grep_quiet 7002 && return 0
         sleep 0.1
     done
     labtest_fail "echo servers did not start in pod $pod of lab $lab"

@@ -96,7 +96,7 @@ assert ep["host_ifname"] == sys.argv[3], ep
 assert ep["labels"].get("k8s:io.kubernetes.pod.name") == "p0", ep
 PY
 echo "ok: chained ADD: $pod_ip from host-local, endpoint on $host_if, prevResult passed through"
-tc -n "$node" filter show dev "$host_if" ingress | grep -q bpf ||
+tc -n "$node" filter show dev "$host_if" ingress | grep_quiet bpf ||
   harness_fail "no BPF program on tc ingress of $host_if: $(tc -n "$node" filter show dev "$host_if" ingress)"
 
 # CHECK through the chain (membrane's part).

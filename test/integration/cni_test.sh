@@ -106,8 +106,8 @@ PY
 ) || harness_fail "ADD $pod: unexpected result: $result"
   ip=${POD_IP[$pod]}
   # The pod's side, as `ip -n` shows it.
-  ip -n "$ns" -4 -o addr show dev eth0 | grep -q "inet $ip/32 " || harness_fail "$pod: eth0 lacks $ip/32: $(ip -n "$ns" addr)"
-  ip -n "$ns" link show eth0 | grep -q "state UP\|,UP" || harness_fail "$pod: eth0 is not up"
+  ip -n "$ns" -4 -o addr show dev eth0 | grep_quiet "inet $ip/32 " || harness_fail "$pod: eth0 lacks $ip/32: $(ip -n "$ns" addr)"
+  ip -n "$ns" link show eth0 | grep_quiet "state UP\|,UP" || harness_fail "$pod: eth0 is not up"
   routes=$(ip -n "$ns" -4 route show)
   grep -q "^default via $GATEWAY dev eth0" <<<"$routes" || harness_fail "$pod: no default route via $GATEWAY: $routes"
   grep -q "^$GATEWAY dev eth0 .*scope link" <<<"$routes" || harness_fail "$pod: no link route to $GATEWAY: $routes"
@@ -115,7 +115,7 @@ PY
   host_mtu=$(ip -n "$node" -o link show "$want_host" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
   [[ -n "$pod_mtu" && "$pod_mtu" == "$host_mtu" ]] || harness_fail "$pod: MTU $pod_mtu, host side $host_mtu"
   # The node's side.
-  ip -n "$node" -4 route show | grep -q "^$ip dev $want_host .*scope link" ||
+  ip -n "$node" -4 route show | grep_quiet "^$ip dev $want_host .*scope link" ||
     harness_fail "$pod: the node has no route $ip dev $want_host: $(ip -n "$node" route)"
   echo "ok: ADD $pod -> $ip on eth0 (host $want_host, mtu $pod_mtu)"
 done
@@ -192,7 +192,7 @@ for pod in pod1 pod2; do
   out=$(cni DEL "$id" "/run/netns/${POD_NS[$pod]}" eth0 "$conf") || harness_fail "DEL $pod again failed: $out"
   out=$(cni DEL "$id" "" eth0 "$NET_CONF") || harness_fail "DEL $pod without CNI_NETNS failed: $out"
   ! ip -n "$node" link show "$(host_veth "$id" eth0)" >/dev/null 2>&1 || harness_fail "DEL $pod left its host veth"
-  ! ip -n "$node" -4 route show | grep -q "^${POD_IP[$pod]} " || harness_fail "DEL $pod left the node's route"
+  ! ip -n "$node" -4 route show | grep_quiet "^${POD_IP[$pod]} " || harness_fail "DEL $pod left the node's route"
   echo "ok: DEL $pod (twice, and without CNI_NETNS)"
 done
 [[ $(endpoint_count) == 0 ]] || harness_fail "endpoints left after DEL: $(list_endpoints)"

@@ -23,7 +23,7 @@ config="$HARNESS_TMP/membrane.toml"
 harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
 
 # --check-config: valid, then an unknown key and a wrong type, by position.
-"$membraned" --check-config "$config" | grep -q ": ok" || harness_fail "--check-config refused a valid config"
+"$membraned" --check-config "$config" | grep_quiet ": ok" || harness_fail "--check-config refused a valid config"
 bad="$HARNESS_TMP/bad.toml"
 printf '[agent]\nnode_name = "x"\nnode_nmae = "typo"\n' >"$bad"
 if out=$("$membraned" --check-config "$bad" 2>&1); then harness_fail "--check-config accepted an unknown key"; fi
@@ -41,7 +41,7 @@ for member in GetStatus ListModules LoadModule UnloadModule ReloadModule ModuleS
   grep -q "$member" "$HARNESS_TMP/introspect.txt" || harness_fail "introspection lacks $member"
 done
 
-harness_ctl status | grep -q node-life || harness_fail "membranectl status does not show the node"
+harness_ctl status | grep_quiet node-life || harness_fail "membranectl status does not show the node"
 state=$(harness_ctl -o json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
 [[ "$state" == running ]] || harness_fail "agent state is $state"
 
@@ -71,7 +71,7 @@ printf '\n[module.counter]\nthrow_in_handler = true\n' >>"$config"
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do [[ $(module_field counter state) == failed ]] && break; sleep 0.1; done
 [[ $(module_field counter state) == failed ]] || harness_fail "counter throwing in a handler was not quarantined"
-module_field counter message | grep -q "threw" || harness_fail "quarantine message does not say why"
+module_field counter message | grep_quiet "threw" || harness_fail "quarantine message does not say why"
 [[ $(module_field counter generation) -gt $gen_before ]] || harness_fail "SIGHUP did not reload counter with its new table"
 harness_ctl status >/dev/null || harness_fail "agent stopped answering after a quarantine"
 # Its slot is empty again: traffic passes without it.
@@ -88,8 +88,8 @@ for _ in $(seq 50); do [[ $(module_field counter state) == running ]] && break; 
 gen_running=$(module_field counter generation)
 harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' $'[module.counter]\nfail_after_attach = true'
 kill -HUP "$daemon_pid"
-for _ in $(seq 50); do module_field counter message | grep -q "keeps running" && break; sleep 0.1; done
-module_field counter message | grep -q "generation $gen_running keeps running" ||
+for _ in $(seq 50); do module_field counter message | grep_quiet "keeps running" && break; sleep 0.1; done
+module_field counter message | grep_quiet "generation $gen_running keeps running" ||
   harness_fail "failed reload not reported: $(module_field counter message)"
 [[ $(module_field counter state) == running ]] || harness_fail "counter stopped when its new generation failed"
 [[ $(module_field counter generation) == "$gen_running" ]] || harness_fail "the failed generation replaced the running one"

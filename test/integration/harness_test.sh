@@ -24,7 +24,7 @@ ip -n "$b" link show veth0 >/dev/null || harness_fail "veth end missing in $b"
 step "private D-Bus: answers on the host and inside a netns"
 harness_dbus
 [[ "$MEMBRANE_DBUS_ADDRESS" == "unix:path=$HARNESS_TMP/"* ]] || harness_fail "bus address $MEMBRANE_DBUS_ADDRESS"
-harness_busctl list | grep -q org.freedesktop.DBus || harness_fail "busctl list on the private bus"
+harness_busctl list | grep_quiet org.freedesktop.DBus || harness_fail "busctl list on the private bus"
 ip netns exec "$a" busctl --address="$MEMBRANE_DBUS_ADDRESS" list >/dev/null ||
     harness_fail "the private bus is not reachable from inside $a"
 
@@ -140,14 +140,14 @@ for how in ok fail term; do
     sleepers=("${made[7]}" "${made[8]}")
     # Checked from a subshell, as a fresh observer.
     (
-        ip netns list | grep -q -- "$run_id" && harness_fail "netns of $run_id left: $(ip netns list | grep -- "$run_id")"
+        ip netns list | grep_quiet -- "$run_id" && harness_fail "netns of $run_id left: $(ip netns list | grep -- "$run_id")"
         grep -q -- "$run_id" /proc/mounts && harness_fail "mount of $run_id left: $(grep -- "$run_id" /proc/mounts)"
         [[ ! -e "$tmp" ]] || harness_fail "temp dir $tmp left"
         [[ ! -e "$run_dir" ]] || harness_fail "run dir $run_dir left"
         [[ ! -e "$child_pins" ]] || harness_fail "bpffs dir $child_pins left"
         ! kill -0 "$dbus_pid" 2>/dev/null || harness_fail "dbus-daemon $dbus_pid left"
         for pid in "${sleepers[@]}"; do
-            if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "sleep 600"; then
+            if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep_quiet "sleep 600"; then
                 harness_fail "process $pid of the child run left"
             fi
         done
@@ -157,7 +157,7 @@ for how in ok fail term; do
 done
 
 # Our own namespaces are still here: a child's cleanup touched only its own.
-ip netns list | grep -q -- "^$a" || harness_fail "a child's cleanup removed $a"
+ip netns list | grep_quiet -- "^$a" || harness_fail "a child's cleanup removed $a"
 mountpoint -q "$pins" || harness_fail "a child's cleanup unmounted $pins"
 
 echo "PASS"

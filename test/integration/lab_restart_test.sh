@@ -25,7 +25,7 @@ for routing in vxlan direct; do
     server=$(labtest_addr "$lab" b1)
     lab_cmd exec "$lab" b1 -- timeout $((stream_seconds + 30)) iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
     for _ in $(seq 50); do
-        lab_cmd exec "$lab" b1 -- ss -Hltn 'sport = :5201' | grep -q LISTEN && break
+        lab_cmd exec "$lab" b1 -- ss -Hltn 'sport = :5201' | grep_quiet LISTEN && break
         sleep 0.1
     done
     lab_cmd exec "$lab" a1 -- timeout $((stream_seconds + 20)) \

@@ -12,7 +12,7 @@ labtest_init
 # nothing_left LAB : no namespace, folder, mount or process of LAB remains.
 nothing_left() {
     local lab=$1
-    ! ip netns list | grep -q "^ml-$lab-" || labtest_fail "namespaces of $lab left: $(ip netns list | grep "^ml-$lab-" | tr '\n' ' ')"
+    ! ip netns list | grep_quiet "^ml-$lab-" || labtest_fail "namespaces of $lab left: $(ip netns list | grep "^ml-$lab-" | tr '\n' ' ')"
     [[ ! -e /run/membrane-lab/$lab ]] || labtest_fail "/run/membrane-lab/$lab left"
     ! grep -q " /run/membrane-lab/$lab/" /proc/self/mountinfo || labtest_fail "mounts of $lab left"
     ! grep -lqs "/run/membrane-lab/$lab/" /proc/[0-9]*/cmdline || labtest_fail "processes of $lab left"
@@ -56,7 +56,7 @@ for _ in $(seq 100); do  # until the first daemon of the lab runs
 done
 kill -KILL "$up_pid"
 wait "$up_pid" 2>/dev/null || true
-ip netns list | grep -q "^ml-$crashed-" || labtest_fail "the killed up made nothing: the test proves nothing"
+ip netns list | grep_quiet "^ml-$crashed-" || labtest_fail "the killed up made nothing: the test proves nothing"
 lab_cmd down "$crashed"
 nothing_left "$crashed"
 echo "down after a SIGKILLed up removed everything"

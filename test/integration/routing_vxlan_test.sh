@@ -34,7 +34,7 @@ assert data.get("learning") is False, "learning on"
 assert link["mtu"] == 1450, link["mtu"]
 assert "UP" in link["flags"], link["flags"]
 PY
-    tc -n "${ROUTING_NS[$node]}" filter show dev "$DEVICE" ingress | grep -q "mbr_from_overla" ||  # the kernel keeps 15 characters of a name
+    tc -n "${ROUTING_NS[$node]}" filter show dev "$DEVICE" ingress | grep_quiet "mbr_from_overla" ||  # the kernel keeps 15 characters of a name
         harness_fail "node-$node: mbr_from_overlay is not on $DEVICE's tc ingress"
 done
 ifindex_before=$(ip -n "${ROUTING_NS[a]}" -j link show "$DEVICE" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])')
@@ -72,8 +72,8 @@ vxlan_tx_now=$(ip -n "${ROUTING_NS[a]}" -s -j link show "$DEVICE" | python3 -c '
 ((vxlan_tx_now >= vxlan_tx_a + 5)) || harness_fail "node-a: $DEVICE sent $((vxlan_tx_now - vxlan_tx_a)) packets"
 # The underlay saw VXLAN, not the pods' addresses: a UDP 8472 socket exists and
 # no route to the other node's pod CIDR was needed.
-ip netns exec "${ROUTING_NS[b]}" ss -uln | grep -q ':8472 ' || harness_fail "node-b has no UDP socket on 8472"
-if ip -n "${ROUTING_NS[a]}" route show | grep -q '^10\.10\.2\.'; then harness_fail "node-a has a route to node-b's pods"; fi
+ip netns exec "${ROUTING_NS[b]}" ss -uln | grep_quiet ':8472 ' || harness_fail "node-b has no UDP socket on 8472"
+if ip -n "${ROUTING_NS[a]}" route show | grep_quiet '^10\.10\.2\.'; then harness_fail "node-a has a route to node-b's pods"; fi
 harness_log "encapsulated: node-a sent $((vxlan_tx_now - vxlan_tx_a)) packets through $DEVICE"
 
 # --- zero loss across reloads -----------------------------------------------------------------

@@ -32,6 +32,8 @@
 # --- messages -------------------------------------------------------------------
 
 harness_log() { echo "[harness ${HARNESS_RUN_ID:-?}] $*" >&2; }
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Prints MSG and the tail of every daemon log, then exits 1 (cleanup follows).
 harness_fail() {
