@@ -9,9 +9,11 @@
 
 #include <spdlog/logger.h>
 
-#include "netlink.hpp"
+#include <membrane/netlink.hpp>
 
 namespace direct_routing {
+
+using namespace membrane::netlink;  // NOLINT: the SDK's libnl RAII types
 
 // rtnetlink protocol of our routes: above the kernel's and routing daemons'
 // numbers (RTPROT_* stop at 192 in /etc/iproute2/rt_protos).

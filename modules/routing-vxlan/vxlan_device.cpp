@@ -9,9 +9,11 @@ extern "C" {
 #include <netlink/route/link/vxlan.h>
 }
 
-#include "netlink.hpp"
+#include <membrane/netlink.hpp>
 
 namespace routing_vxlan {
+
+using namespace membrane::netlink;  // NOLINT: the SDK's libnl RAII types
 namespace {
 
 // Why an existing VXLAN device cannot be adopted as is, or "" if it can.
