@@ -24,27 +24,8 @@ routing_need() {
 # routing_bus NODE : a private dbus-daemon for one node (each node is its own
 # agent, and one bus holds one org.membrane.Agent1), into ROUTING_BUS[NODE].
 routing_bus() {
-    local node=$1
-    local socket="$HARNESS_TMP/bus-$node" conf="$HARNESS_TMP/dbus-$node.conf"
-    cat >"$conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
-    dbus-daemon --config-file="$conf" --nofork --nopidfile </dev/null >"$HARNESS_TMP/dbus-$node.log" 2>&1 &
-    harness_register_pid $!
-    ROUTING_BUS[$node]="unix:path=$socket"
-    harness_retry 10 busctl --address="${ROUTING_BUS[$node]}" list ||
-        harness_fail "the private dbus-daemon of node $node did not answer"
+    harness_private_bus "bus-$1"
+    ROUTING_BUS[$1]=$HARNESS_BUS_ADDRESS
 }
 
 # on_node NODE CMD... : CMD with node NODE's bus as the harness's bus.

@@ -194,8 +194,18 @@ harness_bpffs() {
 # MEMBRANE_DBUS_ADDRESS. Unix path sockets reach across network namespaces, so
 # daemons inside `ip netns exec` use it too. Call it directly, not in $(...).
 harness_dbus() {
+    harness_private_bus bus
+    export MEMBRANE_DBUS_ADDRESS=$HARNESS_BUS_ADDRESS
+    export HARNESS_DBUS_PID=$HARNESS_BUS_PID
+}
+
+# harness_private_bus NAME : starts one more private dbus-daemon (session-like
+# policy) on $HARNESS_TMP/NAME, e.g. one per node when a test runs several
+# agents; sets HARNESS_BUS_ADDRESS and HARNESS_BUS_PID. Call it directly.
+harness_private_bus() {
     command -v dbus-daemon >/dev/null || harness_skip "dbus-daemon is not installed"
-    local socket="$HARNESS_TMP/bus" conf="$HARNESS_TMP/dbus.conf"
+    local name=$1
+    local socket="$HARNESS_TMP/$name" conf="$HARNESS_TMP/$name.conf"
     ((${#socket} < 100)) || harness_fail "socket path too long for AF_UNIX: $socket"
     cat >"$conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -211,13 +221,12 @@ harness_dbus() {
   </policy>
 </busconfig>
 EOF
-    dbus-daemon --config-file="$conf" --nofork --nopidfile </dev/null >"$HARNESS_TMP/dbus.log" 2>&1 &
-    local pid=$!
-    harness_register_pid "$pid"
-    export MEMBRANE_DBUS_ADDRESS="unix:path=$socket"
-    harness_retry 10 busctl --address="$MEMBRANE_DBUS_ADDRESS" list ||
-        { cat "$HARNESS_TMP/dbus.log" >&2; harness_fail "the private dbus-daemon did not answer"; }
-    export HARNESS_DBUS_PID=$pid
+    dbus-daemon --config-file="$conf" --nofork --nopidfile </dev/null >"$HARNESS_TMP/$name.log" 2>&1 &
+    HARNESS_BUS_PID=$!
+    harness_register_pid "$HARNESS_BUS_PID"
+    HARNESS_BUS_ADDRESS="unix:path=$socket"
+    harness_retry 10 busctl --address="$HARNESS_BUS_ADDRESS" list ||
+        { cat "$HARNESS_TMP/$name.log" >&2; harness_fail "the private dbus-daemon $name did not answer"; }
 }
 
 # harness_busctl ARGS... : busctl on the private bus.
