@@ -6,7 +6,7 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
-#include "membrane/dbus/agent1_proxy.hpp"
+#include "membrane/dbus/agent_proxy.hpp"
 #include "membrane/dbus/bus_spec.hpp"
 #include "membrane/dbus/model_codec.hpp"
 #include "membrane/dbus/names.hpp"
@@ -14,16 +14,7 @@
 namespace membrane::cli {
 namespace {
 
-class AgentProxy final : public sdbus::ProxyInterfaces<::org::membrane::Agent1_proxy> {
-public:
-    explicit AgentProxy(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, membrane::dbus::kServiceName, membrane::dbus::kAgentObjectPath) {}
-    ~AgentProxy() = default;
-
-private:
-    void onModuleStateChanged(const std::string&, const std::string&, const std::string&) override {}
-    void onEndpointChanged(const std::uint64_t&, const std::string&) override {}
-};
+using membrane::dbus::AgentProxy;
 
 namespace keys = membrane::dbus::keys;
 

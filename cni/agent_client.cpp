@@ -5,24 +5,14 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "cni_error.hpp"
-#include "membrane/dbus/agent1_proxy.hpp"
+#include "membrane/dbus/agent_proxy.hpp"
 #include "membrane/dbus/bus_spec.hpp"
 #include "membrane/dbus/names.hpp"
 
 namespace membrane::cni {
 namespace {
 
-class AgentProxy final : public sdbus::ProxyInterfaces<::org::membrane::Agent1_proxy> {
-public:
-    explicit AgentProxy(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, membrane::dbus::kServiceName, membrane::dbus::kAgentObjectPath) {}
-    ~AgentProxy() = default;
-
-private:
-    // Signals are not listened to (no event loop runs in the plugin).
-    void onEndpointChanged(const uint64_t&, const std::string&) override {}
-    void onModuleStateChanged(const std::string&, const std::string&, const std::string&) override {}
-};
+using membrane::dbus::AgentProxy;
 
 using Dict = std::map<std::string, sdbus::Variant>;
 
