@@ -20,33 +20,11 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class AgentServiceTest : public ::testing::Test {
+class AgentServiceTest : public ServiceTest {
 protected:
-    static void SetUpTestSuite() { daemon_ = new PrivateDbusDaemon(); }
-    static void TearDownTestSuite() {
-        delete daemon_;
-        daemon_ = nullptr;
-    }
-    static std::string address() { return daemon_->address(); }
 
-    ProcessResult busctl(std::vector<std::string> args) {
-        args.insert(args.begin(), {"busctl", "--address=" + address()});
-        return run_process(args);
-    }
 
-    // The error name of a failed proxy call ("" when it succeeded).
-    template <class Call>
-    static sdbus::Error error_of(Call&& call) {
-        try {
-            call();
-        } catch (const sdbus::Error& e) {
-            return e;
-        }
-        return sdbus::Error("");
-    }
 
-    static inline PrivateDbusDaemon* daemon_ = nullptr;
-    ServiceHarness service_{address()};
 };
 
 TEST_F(AgentServiceTest, GetStatusCarriesEveryField) {

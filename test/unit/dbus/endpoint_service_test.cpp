@@ -50,37 +50,16 @@ Dictionary valid_request() {
     };
 }
 
-class EndpointServiceTest : public ::testing::Test {
+class EndpointServiceTest : public ServiceTest {
 protected:
-    static void SetUpTestSuite() { daemon_ = new PrivateDbusDaemon(); }
-    static void TearDownTestSuite() {
-        delete daemon_;
-        daemon_ = nullptr;
-    }
-    static std::string address() { return daemon_->address(); }
 
-    ProcessResult busctl(std::vector<std::string> args) {
-        args.insert(args.begin(), {"busctl", "--address=" + address()});
-        return run_process(args);
-    }
     ProcessResult call_agent(std::vector<std::string> method_and_args) {
         std::vector<std::string> args{"call", "org.membrane.Agent1", "/org/membrane/Agent1", "org.membrane.Agent1"};
         args.insert(args.end(), method_and_args.begin(), method_and_args.end());
         return busctl(args);
     }
 
-    template <class Call>
-    static sdbus::Error error_of(Call&& call) {
-        try {
-            call();
-        } catch (const sdbus::Error& e) {
-            return e;
-        }
-        return sdbus::Error("");
-    }
 
-    static inline PrivateDbusDaemon* daemon_ = nullptr;
-    ServiceHarness service_{address()};
 };
 
 TEST_F(EndpointServiceTest, ListEndpointsCarriesEveryKeyWithItsType) {

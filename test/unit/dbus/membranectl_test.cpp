@@ -24,14 +24,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class MembranectlTest : public ::testing::Test {
+class MembranectlTest : public ServiceTest {
 protected:
-    static void SetUpTestSuite() { daemon_ = new PrivateDbusDaemon(); }
-    static void TearDownTestSuite() {
-        delete daemon_;
-        daemon_ = nullptr;
-    }
-    static std::string address() { return daemon_->address(); }
 
     // membranectl with the bus from the environment, as a script would set it.
     static ProcessResult ctl(std::vector<std::string> args) {
@@ -52,8 +46,6 @@ protected:
         });
     }
 
-    static inline PrivateDbusDaemon* daemon_ = nullptr;
-    ServiceHarness service_{address()};
 };
 
 TEST_F(MembranectlTest, StatusAsJsonParses) {

@@ -22,14 +22,8 @@ namespace {
 using ::testing::HasSubstr;
 using Methods = std::map<std::string, MethodHandler>;
 
-class ModuleMethodsTest : public ::testing::Test {
+class ModuleMethodsTest : public ServiceTest {
 protected:
-    static void SetUpTestSuite() { daemon_ = new PrivateDbusDaemon(); }
-    static void TearDownTestSuite() {
-        delete daemon_;
-        daemon_ = nullptr;
-    }
-    static std::string address() { return daemon_->address(); }
 
     void set_methods(const std::string& module, Methods methods) {
         service_.run_on_loop([&] { service_.service().set_module_methods(module, std::move(methods)); });
@@ -43,13 +37,7 @@ protected:
         return reply;
     }
 
-    ProcessResult busctl(std::vector<std::string> args) {
-        args.insert(args.begin(), {"busctl", "--address=" + address()});
-        return run_process(args);
-    }
 
-    static inline PrivateDbusDaemon* daemon_ = nullptr;
-    ServiceHarness service_{address()};
     std::unique_ptr<sdbus::IConnection> client_ = sdbus::createSessionBusConnectionWithAddress(address());
 };
 

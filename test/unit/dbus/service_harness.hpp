@@ -8,6 +8,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sdbus-c++/sdbus-c++.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +21,8 @@
 #include "dbus/agent_service.hpp"
 #include "fake_agent_control.hpp"
 #include "fake_endpoint_control.hpp"
+#include "private_dbus_daemon.hpp"
+#include "run_process.hpp"
 
 namespace membrane::test {
 
@@ -60,6 +66,38 @@ private:
     FakeEndpointControl endpoints_;
     std::unique_ptr<kernel::AgentService> service_;
     std::thread loop_;
+};
+
+// Base of the service test suites: one private dbus-daemon per suite, a fresh
+// service (with fakes) per test, and the client-side helpers they share.
+class ServiceTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { daemon_ = new PrivateDbusDaemon(); }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        daemon_ = nullptr;
+    }
+    static std::string address() { return daemon_->address(); }
+
+    // busctl, the user's tool, on the suite's bus.
+    static ProcessResult busctl(std::vector<std::string> args) {
+        args.insert(args.begin(), {"busctl", "--address=" + address()});
+        return run_process(args);
+    }
+
+    // The error of a failed proxy call (an empty name when it succeeded).
+    template <class Call>
+    static sdbus::Error error_of(Call&& call) {
+        try {
+            call();
+        } catch (const sdbus::Error& e) {
+            return e;
+        }
+        return sdbus::Error("");
+    }
+
+    static inline PrivateDbusDaemon* daemon_ = nullptr;
+    ServiceHarness service_{address()};
 };
 
 }  // namespace membrane::test
