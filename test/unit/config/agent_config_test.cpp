@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "config/agent_config.hpp"
+#include "config_test_support.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -17,19 +18,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-const std::filesystem::path kSource = "/etc/membrane/membrane.toml";
-
-// The message of the ConfigError parsing `text` throws.
-std::string error_of(std::string_view text) {
-    try {
-        parse_config(text, kSource);
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no ConfigError for:\n" << text;
-    return {};
-}
 
 TEST(AgentConfig, FullFile) {
     const auto config = parse_config(R"(

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "config/agent_config.hpp"
+#include "config_test_support.hpp"
 #include "config/config_diff.hpp"
 #include "config/ipv4.hpp"
 
@@ -13,18 +14,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-const std::filesystem::path kSource = "/etc/membrane/membrane.toml";
-
-std::string error_of(std::string_view text) {
-    try {
-        parse_config(text, kSource);
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no ConfigError for:\n" << text;
-    return {};
-}
 
 constexpr const char* kTwoNodes = R"([agent]
 node_name = "node-1"
