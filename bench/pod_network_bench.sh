@@ -11,7 +11,7 @@
 # Prints a table and the ratios Membrane / baseline (higher is better for
 # rates, lower for latency). Bounded: about 5 minutes; every lab is taken down.
 #
-# Usage: sudo bench/pod_network_bench.sh [--seconds N] [--rounds N] [--cni-cycles N]
+# Usage (as root): bench/pod_network_bench.sh [--seconds N] [--rounds N] [--cni-cycles N]
 # Env: MEMBRANE_BUILD_DIR (default ./build), MEMBRANE_SOURCE_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
