@@ -8,12 +8,13 @@
  *   mbr_from_endpoint  tc ingress of a pod's host veth: ARP answered here,
  *                      IPv4 identified (endpoints map, ipcache) and piped
  *   mbr_from_overlay   tc ingress of the overlay device: the source identity
- *                      comes with the tunnel key
+ *                      comes with the tunnel key; the packet is for this node
  *   mbr_deliver_local  not an entry: the kernel's program in pipeline slot
  *                      MBR_STAGE_DELIVERY (put there by the registry)
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -89,7 +90,18 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	const struct iphdr *ip = ipv4_header(skb);
 	if (!ip)
 		return drop_invalid();
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, tunnel.tunnel_id, membrane_ipcache_identity(ip->daddr));
+	/*
+	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
+	 * peer may claim to be this node's host.
+	 */
+	const __u32 src_identity = tunnel.tunnel_id == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel.tunnel_id;
+	/*
+	 * The inner frame keeps the sender's MACs, so the stack would take a
+	 * packet for this node's own address as PACKET_OTHERHOST and drop it.
+	 * Whatever the overlay brings is for this node (its pods or itself).
+	 */
+	bpf_skb_change_type(skb, PACKET_HOST);
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, membrane_ipcache_identity(ip->daddr));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
 	return membrane_run_from(skb, 0);
 }

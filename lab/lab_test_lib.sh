@@ -193,3 +193,14 @@ labtest_forwarded() {
         $1 == "Ip:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
         $1 == "Ip:" && header { print $col["ForwDatagrams"]; exit }'
 }
+
+# labtest_node_ip LAB NODE : the node's own address on the underlay.
+labtest_node_ip() {
+    labtest_json "$1" "next(n['ip'] for n in s['nodes'] if n['name'] == '$2')" ||
+        labtest_fail "no address for node $2 in lab $1"
+}
+
+# labtest_stat LAB NODE INDEX : the node's datapath counter INDEX (pinned_stat).
+labtest_stat() {
+    pinned_stat "$(labtest_json "$1" "s['folder']")/bpffs/membrane/$2" "$3"
+}

@@ -39,7 +39,9 @@ NodeTable::Entries NodeTable::entries_of(const std::vector<NodeInfo>& nodes) {
         if (node.local) {
             entries[host] = ipcache_value(MBR_IDENTITY_HOST);
         } else {
-            entries[host] = ipcache_value(MBR_IDENTITY_REMOTE_NODE);
+            // Through the node's tunnel like its pods: a pod's reply to a
+            // node's own address takes the same path as its request came.
+            entries[host] = ipcache_value(MBR_IDENTITY_REMOTE_NODE, *ip);
             entries[*pod_cidr] = ipcache_value(MBR_IDENTITY_WORLD, *ip);
         }
     }

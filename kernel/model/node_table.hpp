@@ -1,7 +1,8 @@
 // The cluster's nodes (for now [[nodes]] of membrane.toml) and what the
 // ipcache says about them: another node's pod CIDR -> WORLD with tunnel =
 // that node's IP (cluster-wide identities come with clustermesh), another
-// node's IP/32 -> REMOTE_NODE, this node's IP/32 -> HOST. Every change is
+// node's IP/32 -> REMOTE_NODE with tunnel = itself (a pod's packet for a
+// node takes the same way as one for its pods), this node's IP/32 -> HOST. Every change is
 // an event on the bus.
 #pragma once
 

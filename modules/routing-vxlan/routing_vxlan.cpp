@@ -2,7 +2,11 @@
 // overlay. The module owns a VXLAN device in collect-metadata mode, puts the
 // core's mbr_from_overlay on it (receive side: tunnel key -> source
 // identity -> delivery) and fills the routing stage with a program that
-// encapsulates pod traffic for another node's pod CIDR (send side).
+// encapsulates pod traffic for another node's pod CIDR (send side). The
+// node's own stack reaches remote pods through kernel routes into the device
+// ("<pod CIDR> encap ip id 4 dst <node IP> dev <device>", the SDK's
+// NodeRouter): the lightweight tunnel sets the key, the VNI says
+// "remote node" (MBR_IDENTITY_REMOTE_NODE).
 //
 // [module.routing-vxlan] keys (all optional):
 //   device          = "mbr_vxlan"  # name of the VXLAN device
@@ -15,7 +19,10 @@
 #include <bpf/bpf.h>
 #include <net/if.h>
 
+#include <nlohmann/json.hpp>
+
 #include <membrane/membrane.hpp>
+#include <membrane/node_routes.hpp>
 
 #include "bpf/routing_vxlan_config.h"
 #include "vxlan_device.hpp"
@@ -85,17 +92,35 @@ public:
         // Receive side first, then send: a packet sent is always one that can arrive.
         ctx.bpf().attach_entry(settings.device, MBR_ENTRY_FROM_OVERLAY);
         ctx.bpf().attach_stage(MBR_STAGE_ROUTING, object, kStageProgram);
+        // Last, the node's own traffic: its replies come back through the receive side.
+        router_.emplace(ctx, "routing-vxlan", [ifindex](const membrane::NodeInfo& node) {
+            return membrane::netlink::NodeRouteTarget::tunnel(ifindex, node.ip, MBR_IDENTITY_REMOTE_NODE);
+        });
 
-        status_ = "{\"device\": \"" + settings.device + "\", \"ifindex\": " + std::to_string(ifindex) +
-                  ", \"port\": " + std::to_string(settings.port) +
-                  ", \"mtu\": " + std::to_string(underlay_mtu - kVxlanOverhead) + "}";
-        ctx.add_method("Status", [this](const std::string&) { return status_; });
+        status_ = {{"device", settings.device},
+                   {"ifindex", ifindex},
+                   {"port", settings.port},
+                   {"mtu", underlay_mtu - kVxlanOverhead}};
+        ctx.add_method("Status", [this](const std::string&) { return status_json(); });
         ctx.log().info("routing-vxlan: pod traffic for other nodes leaves through {} (ifindex {}, UDP {})",
                        settings.device, ifindex, settings.port);
     }
 
+    // The node routes stay (see NodeRouter): a reload finds them in place.
+    void stop() override { router_.reset(); }
+
 private:
-    std::string status_;
+    std::string status_json() const {
+        nlohmann::json status = status_;
+        status["node_routes"] = nlohmann::json::array();
+        for (const auto& [name, node] : router_->routed()) {
+            status["node_routes"].push_back({{"node", name}, {"pod_cidr", node.pod_cidr}, {"via", node.ip}});
+        }
+        return status.dump();
+    }
+
+    nlohmann::json status_;
+    std::optional<membrane::netlink::NodeRouter> router_;
 };
 
 }  // namespace

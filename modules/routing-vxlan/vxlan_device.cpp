@@ -33,7 +33,7 @@ void create(nl_sock* socket, const VxlanDeviceSpec& spec) {
     if (!link) throw std::runtime_error("cannot allocate a VXLAN link object");
     rtnl_link_set_name(link.get(), spec.name.c_str());
     rtnl_link_set_mtu(link.get(), spec.mtu);
-    rtnl_link_set_flags(link.get(), IFF_UP);
+    rtnl_link_set_flags(link.get(), IFF_UP | IFF_NOARP);
     // IFLA_VXLAN_COLLECT_METADATA: the tunnel key (remote, VNI) comes with
     // each packet from BPF, so one device serves every node.
     int err = rtnl_link_vxlan_set_collect_metadata(link.get(), 1);
@@ -47,19 +47,23 @@ void create(nl_sock* socket, const VxlanDeviceSpec& spec) {
     }
 }
 
-// Brings MTU and state to the spec, touching the device only if they differ.
+// Brings MTU and flags to the spec, touching the device only if they differ.
+// NOARP: the node's own packets are routed into the device ("encap ip" node
+// routes) with no neighbour to resolve; the receiving node accepts whatever
+// inner MAC they carry (mbr_from_overlay).
 void align(nl_sock* socket, rtnl_link* current, const VxlanDeviceSpec& spec, spdlog::logger& log) {
     const bool mtu_ok = rtnl_link_get_mtu(current) == spec.mtu;
-    const bool up = (rtnl_link_get_flags(current) & IFF_UP) != 0;
-    if (mtu_ok && up) return;
+    const unsigned int wanted_flags = IFF_UP | IFF_NOARP;
+    const bool flags_ok = (rtnl_link_get_flags(current) & wanted_flags) == wanted_flags;
+    if (mtu_ok && flags_ok) return;
     Link change(rtnl_link_alloc());
     if (!change) throw std::runtime_error("cannot allocate a link object");
     if (!mtu_ok) rtnl_link_set_mtu(change.get(), spec.mtu);
-    if (!up) rtnl_link_set_flags(change.get(), IFF_UP);
+    if (!flags_ok) rtnl_link_set_flags(change.get(), wanted_flags);
     if (const int err = rtnl_link_change(socket, current, change.get(), 0); err < 0) {
-        throw NetlinkError("cannot set MTU " + std::to_string(spec.mtu) + " and up on " + spec.name, err);
+        throw NetlinkError("cannot set MTU " + std::to_string(spec.mtu) + ", noarp and up on " + spec.name, err);
     }
-    log.info("VXLAN device {}: MTU {}, up", spec.name, spec.mtu);
+    log.info("VXLAN device {}: MTU {}, noarp, up", spec.name, spec.mtu);
 }
 
 }  // namespace

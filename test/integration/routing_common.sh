@@ -138,17 +138,8 @@ assert_pod_to_pod() {
     harness_log "ICMP, TCP and UDP $where: ok"
 }
 
-# stat_sum NODE REASON : the per-CPU counter MBR_STAT_<REASON> index summed,
-# read straight from the node's pinned stats map.
-stat_sum() {
-    local node=$1 index=$2
-    bpftool -j map lookup pinned "${ROUTING_PIN[$node]}/mbr_stats_v1" key "$index" 0 0 0 | python3 -c '
-import json, sys
-def number(v):
-    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
-entry = json.load(sys.stdin)
-print(sum(number(v["value"]) for v in entry["values"]))'
-}
+# stat_sum NODE INDEX : the node's counter MBR_STAT_<REASON> (pinned_stat).
+stat_sum() { pinned_stat "${ROUTING_PIN[$1]}" "$2"; }
 # enum membrane_stat (sdk/bpf/membrane/contract.h)
 STAT_ENTRY_FROM_OVERLAY=3
 STAT_DELIVERED_LOCAL=5

@@ -107,8 +107,8 @@ struct mbr_endpoint_value {
 /*
  * What every known prefix is and where it lives: mbr_ipcache_v1,
  * BPF_MAP_TYPE_LPM_TRIE (BPF_F_NO_PREALLOC). Local pods (/32, tunnel 0),
- * other nodes' pod CIDRs (tunnel = that node's IP), node IPs (/32,
- * REMOTE_NODE).
+ * other nodes' pod CIDRs (tunnel = that node's IP), other nodes' IPs (/32,
+ * REMOTE_NODE, tunnel = that node's IP), this node's IP (/32, HOST).
  */
 struct mbr_ipcache_key {
 	__u32 prefixlen; /* LPM: bits of ip4 that count */

@@ -36,7 +36,10 @@ TEST_F(NodeTableTest, StartWritesEveryNodeAndPublishesNodeAdded) {
     EXPECT_EQ(remote_pods->identity, static_cast<std::uint32_t>(MBR_IDENTITY_WORLD));
     EXPECT_EQ(remote_pods->tunnel_endpoint, htonl(*parse_ipv4("192.168.50.2")));
     EXPECT_EQ(ipcache_entry("192.168.50.2/32")->identity, static_cast<std::uint32_t>(MBR_IDENTITY_REMOTE_NODE));
+    EXPECT_EQ(ipcache_entry("192.168.50.2/32")->tunnel_endpoint, htonl(*parse_ipv4("192.168.50.2")))
+        << "a pod's packet for another node's own address goes through that node's tunnel";
     EXPECT_EQ(ipcache_entry("192.168.50.1/32")->identity, static_cast<std::uint32_t>(MBR_IDENTITY_HOST));
+    EXPECT_EQ(ipcache_entry("192.168.50.1/32")->tunnel_endpoint, 0u);
     EXPECT_FALSE(ipcache_entry("10.10.1.0/24")) << "local pods are /32 entries of their own";
     EXPECT_EQ(ipcache_entries(), 3u);
     EXPECT_THAT(events(), ElementsAre("added n1", "added n2"));
@@ -53,7 +56,7 @@ TEST_F(NodeTableTest, UpdatesRemoveAddAndRewrite) {
     nodes->update(cluster({kN1, n2_moved, kN3}));
     EXPECT_EQ(ipcache_entry("10.10.2.0/24")->tunnel_endpoint, htonl(*parse_ipv4("192.168.50.22")));
     EXPECT_FALSE(ipcache_entry("192.168.50.2/32"));
-    EXPECT_TRUE(ipcache_entry("192.168.50.22/32"));
+    EXPECT_EQ(ipcache_entry("192.168.50.22/32")->tunnel_endpoint, htonl(*parse_ipv4("192.168.50.22")));
     EXPECT_TRUE(ipcache_entry("10.10.3.0/24"));
     EXPECT_THAT(events(), ElementsAre("updated n2", "added n3"));
 
