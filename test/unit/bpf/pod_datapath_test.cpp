@@ -278,6 +278,13 @@ protected:
         return std::stoull(text);
     }
 
+    // IPv6 packets the node's stack took in (Ip6InReceives in /proc/net/snmp6).
+    std::uint64_t node_ipv6_received() const {
+        std::string text;
+        run("ip netns exec " + lab.node() + " awk '$1 == \"Ip6InReceives\" { print $2 }' /proc/net/snmp6", &text);
+        return std::stoull(text);
+    }
+
     Pod pod_c;
 };
 
@@ -344,10 +351,12 @@ TEST_F(AntiSpoofingTest, AnArpWithABorrowedSenderIsDroppedNotAnswered) {
 }
 
 TEST_F(AntiSpoofingTest, IPv6AndVlanFramesFromAPodAreDropped) {
-    // As membrane-cni does: A's own stack sends no IPv6, so the count below is ours alone.
-    lab.must("ip netns exec " + pod_a.netns + " sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1");
+    // As membrane-cni does: the pods' own stacks send no IPv6, so the count below is ours alone.
+    for (const Pod* pod : {&pod_a, &pod_b, &pod_c})
+        lab.must("ip netns exec " + pod->netns + " sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const auto not_ipv4_before = stat(MBR_STAT_DROP_NOT_IPV4);
+    const auto node_ipv6_before = node_ipv6_received();
     const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
     send_from_pod(pod_a, ipv6_frame(pod_a.host_mac, pod_a.mac), 3);
     // A tagged echo request that, untagged, would be delivered to C.
@@ -355,6 +364,8 @@ TEST_F(AntiSpoofingTest, IPv6AndVlanFramesFromAPodAreDropped) {
     // The kernel strips the tag into metadata before tc: the tagged frame must not pass as IPv4.
     EXPECT_EQ(stat_reaching(MBR_STAT_DROP_NOT_IPV4, not_ipv4_before + 6) - not_ipv4_before, 6u);
     EXPECT_EQ(stat(MBR_STAT_DELIVERED_LOCAL), delivered_before);
+    // Nothing went around the datapath into the node's stack.
+    EXPECT_EQ(node_ipv6_received(), node_ipv6_before);
 }
 
 TEST_F(PodDatapathTest, AnUnknownCoreMapIsRefused) {
