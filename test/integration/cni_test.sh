@@ -3,8 +3,8 @@
 # environment with the CNI_* variables, the network config on stdin, run in
 # the node's network namespace (where membraned runs, on a private bus).
 #
-#   two pods: ADD (result JSON, interface, /32 address, routes, MTU, the
-#   node's route to the pod), ping pod -> pod and pod -> node address, CHECK
+#   two pods: ADD (result JSON, interface, /32 address, IPv6 disabled,
+#   routes, MTU, the node's route to the pod), ping pod -> pod and pod -> node address, CHECK
 #   (and a CHECK that must fail), VERSION; every error case and its code;
 #   DEL, DEL again, DEL of a vanished netns; then 200 ADD/DEL cycles leave no
 #   endpoint, no lease, no mbr* link and no endpoint map entry behind, with
@@ -111,6 +111,12 @@ PY
   routes=$(ip -n "$ns" -4 route show)
   grep -q "^default via $GATEWAY dev eth0" <<<"$routes" || harness_fail "$pod: no default route via $GATEWAY: $routes"
   grep -q "^$GATEWAY dev eth0 .*scope link" <<<"$routes" || harness_fail "$pod: no link route to $GATEWAY: $routes"
+  # IPv6 off on the pod's interface (the datapath carries IPv4 only): no address, not even link-local.
+  if [[ -d /proc/sys/net/ipv6 ]]; then
+    v6=$(ip netns exec "$ns" sysctl -n net.ipv6.conf.eth0.disable_ipv6)
+    [[ "$v6" == 1 ]] || harness_fail "$pod: net.ipv6.conf.eth0.disable_ipv6 is '$v6', expected 1"
+    [[ -z "$(ip -n "$ns" -6 -o addr show dev eth0)" ]] || harness_fail "$pod: eth0 has IPv6: $(ip -n "$ns" -6 addr show dev eth0)"
+  fi
   pod_mtu=$(ip -n "$ns" -o link show eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
   host_mtu=$(ip -n "$node" -o link show "$want_host" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
   [[ -n "$pod_mtu" && "$pod_mtu" == "$host_mtu" ]] || harness_fail "$pod: MTU $pod_mtu, host side $host_mtu"
