@@ -193,3 +193,22 @@ labtest_forwarded() {
         $1 == "Ip:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
         $1 == "Ip:" && header { print $col["ForwDatagrams"]; exit }'
 }
+
+# labtest_stat LAB NODE INDEX : the node's per-CPU counter MBR_STAT_* number INDEX
+# (enum membrane_stat, sdk/bpf/membrane/contract.h), summed, from its pinned stats map.
+labtest_stat() {
+    local lab=$1 node=$2 index=$3
+    bpftool -j map lookup pinned "/run/membrane-lab/$lab/bpffs/membrane/$node/mbr_stats_v1" key "$index" 0 0 0 |
+        python3 -c '
+import json, sys
+def number(v):
+    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
+print(sum(number(v["value"]) for v in json.load(sys.stdin)["values"]))' || labtest_fail "cannot read stat $index of $node in lab $lab"
+}
+
+# labtest_echoes_received LAB POD : echo requests the pod's kernel took in (Icmp InEchos).
+labtest_echoes_received() {
+    lab_cmd exec "$1" "$2" -- cat /proc/net/snmp | awk '
+        $1 == "Icmp:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
+        $1 == "Icmp:" && header { print $col["InEchos"]; exit }'
+}
