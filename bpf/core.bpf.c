@@ -5,8 +5,10 @@
  * table of contents of the datapath; the details live in lib/.
  *
  *   mbr_from_netdev    tc ingress of the node's devices (agent.devices)
- *   mbr_from_endpoint  tc ingress of a pod's host veth: ARP answered here,
- *                      IPv4 identified (endpoints map, ipcache) and piped
+ *   mbr_from_endpoint  tc ingress of a pod's host veth: the pod's own address
+ *                      and MAC checked (anti-spoofing), ARP answered here,
+ *                      IPv4 identified (endpoints map, ipcache) and piped,
+ *                      anything else dropped
  *   mbr_from_overlay   tc ingress of the overlay device: the source identity
  *                      comes with the tunnel key; the packet is for this node
  *   mbr_deliver_local  not an entry: the kernel's program in pipeline slot
@@ -28,6 +30,7 @@
 #include "lib/arp.h"
 #include "lib/delivery.h"
 #include "lib/eth.h"
+#include "lib/source_check.h"
 
 static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 src_identity, __u32 dst_identity)
 {
@@ -46,6 +49,18 @@ static __always_inline int drop_invalid(void)
 	return TC_ACT_SHOT;
 }
 
+static __always_inline int drop_spoofed(void)
+{
+	membrane_stat_inc(MBR_STAT_DROP_SPOOFED);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int drop_not_ipv4(void)
+{
+	membrane_stat_inc(MBR_STAT_DROP_NOT_IPV4);
+	return TC_ACT_SHOT;
+}
+
 /* tc ingress of a node device (agent.devices). */
 SEC("tc")
 int mbr_from_netdev(struct __sk_buff *skb)
@@ -55,24 +70,41 @@ int mbr_from_netdev(struct __sk_buff *skb)
 	return membrane_run_from(skb, 0);
 }
 
-/* tc ingress of the host side of a pod's veth: what the pod sends. */
+/*
+ * tc ingress of the host side of a pod's veth: what the pod sends. Only
+ * IPv4 and ARP from the pod's own address and MAC get through.
+ */
 SEC("tc")
 int mbr_from_endpoint(struct __sk_buff *skb)
 {
-	switch (eth_protocol(skb)) {
+	int verdict = TC_ACT_OK;
+	/* The kernel moves a VLAN tag into metadata before tc: the frame itself looks untagged. */
+	switch (skb->vlan_present ? ETH_P_8021Q : eth_protocol(skb)) {
 	case ETH_P_ARP:
-		return arp_answer_endpoint(skb);
+		switch (arp_from_endpoint(skb, &verdict)) {
+		case ARP_ANSWERED:
+			return verdict;
+		case ARP_SPOOFED:
+			return drop_spoofed();
+		case ARP_INVALID:
+			return drop_invalid();
+		default:
+			return TC_ACT_OK;
+		}
 	case ETH_P_IP:
 		break;
 	default:
-		return TC_ACT_OK;
+		/* IPv6 (and ND), VLAN tags...: until supported, nothing bypasses the datapath. */
+		return drop_not_ipv4();
 	}
 	const struct iphdr *ip = ipv4_header(skb);
-	if (!ip)
+	const struct ethhdr *eth = eth_header(skb);
+	if (!ip || !eth)
 		return drop_invalid();
-	const struct mbr_endpoint_value *source = membrane_endpoint_lookup(ip->saddr);
-	const __u32 src_identity = source ? source->identity : MBR_IDENTITY_UNMANAGED;
-	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, src_identity, membrane_ipcache_identity(ip->daddr));
+	const struct mbr_endpoint_value *source = endpoint_owning_source(skb, ip->saddr, eth->h_source);
+	if (!source)
+		return drop_spoofed();
+	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, membrane_ipcache_identity(ip->daddr));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
 	return membrane_run_from(skb, 0);
 }

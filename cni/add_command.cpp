@@ -8,6 +8,7 @@
 #include "host_veth_name.hpp"
 #include "netlink.hpp"
 #include "netns.hpp"
+#include "sysctl.hpp"
 #include "undo_stack.hpp"
 
 namespace membrane::cni {
@@ -41,13 +42,15 @@ nlohmann::json add_primary(const Invocation& in) {
     host.create_veth(host_name, env.ifname, netns.fd(), mtu);
     undo.push([&] { Netlink().delete_link(host_name); });
 
-    // Pod side: up, address, link route to the gateway, default route through it.
+    // Pod side: IPv6 off, up, address, link route to the gateway, default route through it.
     LinkInfo pod;
     netns.run([&] {
         Netlink nl;
         const auto link = nl.find_link(env.ifname);
         if (!link)
             throw CniError(ErrorCode::InterfaceSetup, "the veth end " + env.ifname + " did not appear in " + env.netns);
+        // Before the link is up, so the pod never sends IPv6 (the datapath would drop it).
+        disable_ipv6(env.ifname);
         nl.set_up(*link);
         nl.add_ipv4_address(link->ifindex, pod_cidr);
         nl.add_route(link->ifindex, lease.gateway + "/32", "", RT_SCOPE_LINK);

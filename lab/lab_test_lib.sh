@@ -204,3 +204,10 @@ labtest_node_ip() {
 labtest_stat() {
     pinned_stat "$(labtest_json "$1" "s['folder']")/bpffs/membrane/$2" "$3"
 }
+
+# labtest_echoes_received LAB POD : echo requests the pod's kernel took in (Icmp InEchos).
+labtest_echoes_received() {
+    lab_cmd exec "$1" "$2" -- cat /proc/net/snmp | awk '
+        $1 == "Icmp:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
+        $1 == "Icmp:" && header { print $col["InEchos"]; exit }'
+}

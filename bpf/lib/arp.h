@@ -18,6 +18,7 @@
 #include "membrane/stats.h"
 
 #include "eth.h"
+#include "source_check.h"
 
 /* From <linux/if_arp.h>, which drags in libc headers a BPF target lacks. */
 #define MBR_ARPHRD_ETHER 1
@@ -39,34 +40,46 @@ struct arp_ipv4 {
 	__be32 target_ip;
 } __attribute__((packed));
 
+enum arp_result {
+	ARP_TO_STACK = 0, /* a trusted reply, probe or announcement: the stack takes it */
+	ARP_ANSWERED = 1, /* turned into the reply: *verdict holds the action */
+	ARP_SPOOFED = 2,  /* sender address or MAC not the pod's own: drop */
+	ARP_INVALID = 3,  /* truncated, or not Ethernet/IPv4 ARP: drop */
+};
+
 /*
- * Turns an ARP request from a known endpoint into the reply ("target_ip is at
- * the host veth's MAC") and sends it back out of the device it came in on,
- * towards the pod. Anything else (a reply, a probe with sender 0.0.0.0, a
- * gratuitous announcement, an unknown sender) passes to the stack untouched.
+ * The pod's ARP packet: its sender must be the pod itself (source_check.h),
+ * else one pod could answer for, or announce, another's address. A request
+ * is turned into the reply ("target_ip is at the host veth's MAC") and sent
+ * back out of the device it came in on, towards the pod. A probe (sender
+ * 0.0.0.0) claims no address and passes, as does a trusted reply or
+ * gratuitous announcement.
  */
-static __always_inline int arp_answer_endpoint(struct __sk_buff *skb)
+static __always_inline enum arp_result arp_from_endpoint(struct __sk_buff *skb, int *verdict)
 {
 	if (ensure_linear(skb, sizeof(struct ethhdr) + sizeof(struct arp_ipv4)) != 0)
-		return TC_ACT_OK;
+		return ARP_INVALID;
 	struct ethhdr *eth = skb_data(skb);
 	struct arp_ipv4 *arp = (void *)(eth + 1);
 	if ((void *)(arp + 1) > skb_data_end(skb))
-		return TC_ACT_OK;
+		return ARP_INVALID;
 
 	if (arp->header.ar_hrd != bpf_htons(MBR_ARPHRD_ETHER) || arp->header.ar_pro != bpf_htons(ETH_P_IP) ||
-	    arp->header.ar_hln != ETH_ALEN || arp->header.ar_pln != 4 ||
-	    arp->header.ar_op != bpf_htons(MBR_ARPOP_REQUEST))
-		return TC_ACT_OK;
+	    arp->header.ar_hln != ETH_ALEN || arp->header.ar_pln != 4)
+		return ARP_INVALID;
 	const __be32 sender_ip = arp->sender_ip;
 	const __be32 target_ip = arp->target_ip;
-	if (sender_ip == 0 || sender_ip == target_ip)
-		return TC_ACT_OK; /* duplicate address probe or announcement */
+	if (sender_ip == 0)
+		return ARP_TO_STACK; /* duplicate address probe */
 
+	const struct mbr_endpoint_value *endpoint = endpoint_owning_source(skb, sender_ip, eth->h_source);
+	if (!endpoint || !mac_equal(arp->sender_mac, eth->h_source))
+		return ARP_SPOOFED;
+	if (arp->header.ar_op != bpf_htons(MBR_ARPOP_REQUEST) || sender_ip == target_ip)
+		return ARP_TO_STACK; /* a reply, or an announcement */
 	/* The host veth's MAC is kept in the sender's endpoint entry. */
-	const struct mbr_endpoint_value *endpoint = membrane_endpoint_lookup(sender_ip);
-	if (!endpoint || mac_is_zero(endpoint->host_mac))
-		return TC_ACT_OK;
+	if (mac_is_zero(endpoint->host_mac))
+		return ARP_TO_STACK;
 
 	__u8 requester_mac[ETH_ALEN];
 	mac_copy(requester_mac, arp->sender_mac);
@@ -81,7 +94,8 @@ static __always_inline int arp_answer_endpoint(struct __sk_buff *skb)
 
 	membrane_stat_inc(MBR_STAT_ARP_REPLIED);
 	/* Egress of the host veth is the pod's ingress. */
-	return bpf_redirect(skb->ifindex, 0);
+	*verdict = bpf_redirect(skb->ifindex, 0);
+	return ARP_ANSWERED;
 }
 
 #endif /* MBR_LIB_ARP_H */

@@ -70,6 +70,11 @@ static __always_inline void mac_copy(__u8 *to, const __u8 *from)
 	__builtin_memcpy(to, from, ETH_ALEN);
 }
 
+static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5])) == 0;
+}
+
 static __always_inline int mac_is_zero(const __u8 *mac)
 {
 	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0;

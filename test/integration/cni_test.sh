@@ -3,12 +3,14 @@
 # environment with the CNI_* variables, the network config on stdin, run in
 # the node's network namespace (where membraned runs, on a private bus).
 #
-#   two pods: ADD (result JSON, interface, /32 address, routes, MTU, the
-#   node's route to the pod), ping pod -> pod and pod -> node address, CHECK
+#   two pods: ADD (result JSON, interface, /32 address, IPv6 disabled,
+#   routes, MTU, the node's route to the pod), ping pod -> pod and pod -> node address, CHECK
 #   (and a CHECK that must fail), VERSION; every error case and its code;
 #   DEL, DEL again, DEL of a vanished netns; then 200 ADD/DEL cycles leave no
-#   endpoint, no lease, no mbr* link and no endpoint map entry behind, with
-#   the ADD and DEL latency (median, p99).
+#   endpoint, no lease, no mbr* link, no endpoints-map entry, no ipcache /32,
+#   no mbr_from_endpoint tc filter and no device in the BPF ownership record
+#   behind (each seen at 2 after two ADDs, so the checks can see), with the
+#   ADD and DEL latency (median, p99).
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -77,6 +79,44 @@ endpoint_count() { list_endpoints | python3 -c 'import json,sys; print(len(json.
 endpoint_map_count() {
   bpftool -j map dump pinned "$PIN_DIR/mbr_endpoints_v1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
+STATE_DIR="$HARNESS_TMP/node-$NODE_NAME/state"
+
+# traces: what pods leave in the datapath and the agent's records, as
+# "endpoints=N endpoints_map=N ipcache_pod_32=N tc_filters=N ownership=N leases=N":
+# the agent's endpoints, mbr_endpoints_v1 entries, ipcache /32s inside the pod
+# CIDR, tc attachments of mbr_from_endpoint in the node's netns, devices of the
+# BPF ownership record carrying it, and IPAM leases.
+traces() {
+  local ipcache tc
+  ipcache=$(bpftool -j map dump pinned "$PIN_DIR/mbr_ipcache_v1")
+  tc=$(ip netns exec "$node" bpftool -j net show)
+  python3 - "$ipcache" "$tc" "$STATE_DIR" "$POD_CIDR" "$(endpoint_count)" "$(endpoint_map_count)" <<'PY'
+import ipaddress, json, sys
+from pathlib import Path
+ipcache, tc, state, cidr = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3]), ipaddress.ip_network(sys.argv[4])
+def key_of(entry):  # raw bytes without BTF, formatted fields with it
+    key = entry["key"]
+    if isinstance(key, list):
+        raw = bytes(int(b, 16) for b in key)
+        return int.from_bytes(raw[:4], "little"), ipaddress.IPv4Address(raw[4:8])
+    return key["prefixlen"], ipaddress.IPv4Address(key["ip4"].to_bytes(4, "little"))
+pod_32 = sum(1 for e in ipcache for plen, ip in [key_of(e)] if plen == 32 and ip in cidr)
+filters = sum(1 for dev in tc for f in dev.get("tc", []) if f.get("name", "").startswith("mbr_from_endp"))
+ownership = json.loads((state / "bpf" / "bpf-ownership.json").read_text())
+owned = sum(1 for d in ownership.get("devices", []) if isinstance(d, dict) and d.get("program") == "mbr_from_endpoint")
+ipam = state / "ipam" / "host-scope.json"
+leases = len(json.loads(ipam.read_text()).get("allocations", [])) if ipam.exists() else 0
+print(f"endpoints={sys.argv[5]} endpoints_map={sys.argv[6]} ipcache_pod_32={pod_32} tc_filters={filters} ownership={owned} leases={leases}")
+PY
+}
+# expect_traces N WHEN: every count of `traces` is N.
+expect_traces() {
+  local want=$1 when=$2 got
+  got=$(traces) || harness_fail "$when: cannot read the traces"
+  [[ "$got" == "endpoints=$want endpoints_map=$want ipcache_pod_32=$want tc_filters=$want ownership=$want leases=$want" ]] ||
+    harness_fail "$when: expected $want of each: $got"
+  echo "ok: $when: $got"
+}
 
 # --- ADD two pods -------------------------------------------------------------------
 declare -A POD_NS POD_IP POD_RESULT
@@ -111,6 +151,12 @@ PY
   routes=$(ip -n "$ns" -4 route show)
   grep -q "^default via $GATEWAY dev eth0" <<<"$routes" || harness_fail "$pod: no default route via $GATEWAY: $routes"
   grep -q "^$GATEWAY dev eth0 .*scope link" <<<"$routes" || harness_fail "$pod: no link route to $GATEWAY: $routes"
+  # IPv6 off on the pod's interface (the datapath carries IPv4 only): no address, not even link-local.
+  if [[ -d /proc/sys/net/ipv6 ]]; then
+    v6=$(ip netns exec "$ns" sysctl -n net.ipv6.conf.eth0.disable_ipv6)
+    [[ "$v6" == 1 ]] || harness_fail "$pod: net.ipv6.conf.eth0.disable_ipv6 is '$v6', expected 1"
+    [[ -z "$(ip -n "$ns" -6 -o addr show dev eth0)" ]] || harness_fail "$pod: eth0 has IPv6: $(ip -n "$ns" -6 addr show dev eth0)"
+  fi
   pod_mtu=$(ip -n "$ns" -o link show eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
   host_mtu=$(ip -n "$node" -o link show "$want_host" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
   [[ -n "$pod_mtu" && "$pod_mtu" == "$host_mtu" ]] || harness_fail "$pod: MTU $pod_mtu, host side $host_mtu"
@@ -120,8 +166,7 @@ PY
   echo "ok: ADD $pod -> $ip on eth0 (host $want_host, mtu $pod_mtu)"
 done
 
-[[ $(endpoint_count) == 2 ]] || harness_fail "the agent lists $(endpoint_count) endpoints after two ADDs: $(list_endpoints)"
-[[ $(endpoint_map_count) == 2 ]] || harness_fail "mbr_endpoints_v1 has $(endpoint_map_count) entries after two ADDs"
+expect_traces 2 "after two ADDs"
 labels=$(list_endpoints)
 grep -q 'k8s:io.kubernetes.pod.name' <<<"$labels" && grep -q '"app"' <<<"$labels" ||
   harness_fail "the endpoints lack the CNI_ARGS or config labels: $labels"
@@ -195,7 +240,7 @@ for pod in pod1 pod2; do
   ! ip -n "$node" -4 route show | grep_quiet "^${POD_IP[$pod]} " || harness_fail "DEL $pod left the node's route"
   echo "ok: DEL $pod (twice, and without CNI_NETNS)"
 done
-[[ $(endpoint_count) == 0 ]] || harness_fail "endpoints left after DEL: $(list_endpoints)"
+expect_traces 0 "after DEL"
 
 # --- 200 ADD/DEL cycles ---------------------------------------------------------------------------
 cycle_ns=$(harness_netns cycle)
@@ -226,20 +271,18 @@ stats("DEL", [c - b for a, b, c in rows])
 PY
 
 [[ $(wc -l <"$HARNESS_TMP/cycles.txt") == "$CYCLES" ]] || harness_fail "only $(wc -l <"$HARNESS_TMP/cycles.txt") of $CYCLES cycles ran"
-[[ $(endpoint_count) == 0 ]] || harness_fail "endpoints left after $CYCLES cycles: $(list_endpoints)"
-[[ $(endpoint_map_count) == 0 ]] || harness_fail "mbr_endpoints_v1 has $(endpoint_map_count) entries after $CYCLES cycles"
+expect_traces 0 "after $CYCLES cycles"
 leftover=$(ip -n "$node" -o link show | grep ' mbr' || true)
 [[ -z "$leftover" ]] || harness_fail "host links left after $CYCLES cycles: $leftover"
 [[ -z "$(ip -n "$cycle_ns" -o link show | grep -v ' lo:')" ]] || harness_fail "links left in the pod netns: $(ip -n "$cycle_ns" link)"
 # No lease left: the agent's IPAM state names no container of this run.
-state_dir="$HARNESS_TMP/node-$NODE_NAME/state"
-if grep -rlq -- "$HARNESS_RUN_ID-" "$state_dir" 2>/dev/null; then
-  harness_fail "the IPAM state still holds a lease of this run: $(grep -rl -- "$HARNESS_RUN_ID-" "$state_dir")"
+if grep -rlq -- "$HARNESS_RUN_ID-" "$STATE_DIR" 2>/dev/null; then
+  harness_fail "the IPAM state still holds a lease of this run: $(grep -rl -- "$HARNESS_RUN_ID-" "$STATE_DIR")"
 fi
 # And the next lease is the pool's first again (nothing is held).
 lease=$(harness_busctl --json=short call org.membrane.Agent1 /org/membrane/Agent1 org.membrane.Agent1 AllocateAddress ss probe eth0)
 harness_busctl call org.membrane.Agent1 /org/membrane/Agent1 org.membrane.Agent1 ReleaseAddress ss probe eth0 >/dev/null
-echo "ok: $CYCLES ADD/DEL cycles left no endpoint, lease, host link or map entry (next lease: $lease)"
+echo "ok: $CYCLES ADD/DEL cycles left no endpoint, lease, host link, map entry, tc filter or ownership record (next lease: $lease)"
 
 # --- the agent gone from a live bus: try again later -----------------------------------------
 harness_stop_daemon || true

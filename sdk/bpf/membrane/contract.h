@@ -64,6 +64,8 @@ enum membrane_stat {
 	MBR_STAT_TO_OVERLAY = 6,      /* encapsulated towards another node */
 	MBR_STAT_FIB_FORWARDED = 7,   /* routed to another node (direct routing) */
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
+	MBR_STAT_DROP_SPOOFED = 9,    /* from a pod, with an address or MAC not that pod's */
+	MBR_STAT_DROP_NOT_IPV4 = 10,  /* from a pod, neither IPv4 nor ARP (IPv6, VLAN...): unsupported */
 	MBR_STAT_MAX = 16,
 };
 

@@ -2,9 +2,11 @@
 // through mbr_from_endpoint (ARP answered, identities found) and the
 // kernel's delivery stage (bpf_redirect_peer), never through the node's
 // stack (forwarding is off there); what is no endpoint falls through to the
-// stack; an endpoint taken out of the map is no longer reached.
+// stack; an endpoint taken out of the map is no longer reached. A pod is
+// trusted only with its own address and MAC, and only with IPv4 and ARP.
 #include <bpf/bpf.h>
 
+#include "pod_frames.hpp"
 #include "pod_lab.hpp"
 #include "registry_fixture.hpp"
 
@@ -69,6 +71,11 @@ protected:
     }
 
     std::uint64_t stat(std::uint32_t reason) const { return sum_percpu_u64(pin(MBR_MAP_STATS), reason); }
+    // Waits (bounded) until the counter has reached `at_least`; returns its value.
+    std::uint64_t stat_reaching(std::uint32_t reason, std::uint64_t at_least) const {
+        eventually([&] { return stat(reason) >= at_least; });
+        return stat(reason);
+    }
 
     // Puts identity_probe.bpf.c into the observe slot.
     std::unique_ptr<ModuleBpf> start_probe() {
@@ -246,6 +253,119 @@ TEST_F(OverlayDeliveryTest, ATunnelledPacketIsDeliveredWithTheTunnelsIdentity) {
     const auto identities = seen(MBR_DIR_FROM_OVERLAY);
     EXPECT_EQ(identities.src_identity, kRemoteIdentity);
     EXPECT_EQ(identities.dst_identity, kIdentityA);
+}
+
+// A third pod C on the node, and what C's kernel says it received.
+class AntiSpoofingTest : public PodDatapathTest {
+protected:
+    static constexpr std::uint32_t kIdentityC = MBR_IDENTITY_FIRST_ALLOCATED + 2;
+
+    void SetUp() override {
+        PodDatapathTest::SetUp();
+        if (HasFatalFailure()) return;
+        pod_c = lab.add_pod(3);
+        add_endpoint(pod_c, 103, kIdentityC);
+        EnterNetns inside(lab.node());
+        registry->attach_device(pod_c.host_veth, MBR_ENTRY_FROM_ENDPOINT);
+    }
+
+    // Echo requests pod C's kernel took in (Icmp InEchos in /proc/net/snmp).
+    std::uint64_t echoes_received_by_c() const {
+        std::string text;
+        PodLab::in_pod(pod_c, "awk '$1 == \"Icmp:\" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next } "
+                              "$1 == \"Icmp:\" { print $c[\"InEchos\"] }' /proc/net/snmp",
+                       &text);
+        return std::stoull(text);
+    }
+
+    // IPv6 packets the node's stack took in (Ip6InReceives in /proc/net/snmp6).
+    std::uint64_t node_ipv6_received() const {
+        std::string text;
+        run("ip netns exec " + lab.node() + " awk '$1 == \"Ip6InReceives\" { print $2 }' /proc/net/snmp6", &text);
+        return std::stoull(text);
+    }
+
+    Pod pod_c;
+};
+
+TEST_F(AntiSpoofingTest, APodThatTakesAnotherPodsAddressReachesNobody) {
+    std::string output;
+    ASSERT_TRUE(PodLab::ping(pod_a, pod_c.ip, 1, &output)) << output;  // the gateway is in A's neighbour cache
+    const auto spoofed_before = stat(MBR_STAT_DROP_SPOOFED);
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    const auto echoes_before = echoes_received_by_c();
+
+    // What the issue measured: A puts B's address on its eth0 and pings with it.
+    lab.must("ip -n " + pod_a.netns + " addr add " + pod_b.ip + "/32 dev eth0");
+    EXPECT_EQ(PodLab::in_pod(pod_a, "ping -n -c 3 -i 0.2 -W 1 -I " + pod_b.ip + " " + pod_c.ip, &output), 1)
+        << output;
+    EXPECT_GE(stat_reaching(MBR_STAT_DROP_SPOOFED, spoofed_before + 3) - spoofed_before, 3u);
+
+    // B's address and B's MAC: still not B's interface.
+    const auto spoofed_mid = stat(MBR_STAT_DROP_SPOOFED);
+    send_from_pod(pod_a, icmp_echo(pod_a.host_mac, pod_b.mac, pod_b.ip, pod_c.ip), 5);
+    EXPECT_EQ(stat_reaching(MBR_STAT_DROP_SPOOFED, spoofed_mid + 5) - spoofed_mid, 5u);
+
+    EXPECT_EQ(stat(MBR_STAT_DELIVERED_LOCAL), delivered_before);
+    EXPECT_EQ(echoes_received_by_c(), echoes_before) << "a spoofed echo request reached pod C";
+
+    // The owners are unaffected: A with its own address, B with its own.
+    EXPECT_TRUE(PodLab::ping(pod_a, pod_c.ip, 2, &output)) << output;
+    EXPECT_TRUE(PodLab::ping(pod_b, pod_c.ip, 2, &output)) << output;
+}
+
+TEST_F(AntiSpoofingTest, APodWithAnotherMacIsDropped) {
+    const auto spoofed_before = stat(MBR_STAT_DROP_SPOOFED);
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    const Mac foreign{0x02, 0x00, 0x0a, 0xee, 0xee, 0x01};
+    send_from_pod(pod_a, icmp_echo(pod_a.host_mac, foreign, pod_a.ip, pod_c.ip), 4);
+    EXPECT_EQ(stat_reaching(MBR_STAT_DROP_SPOOFED, spoofed_before + 4) - spoofed_before, 4u);
+    EXPECT_EQ(stat(MBR_STAT_DELIVERED_LOCAL), delivered_before);
+
+    // The pod's own stack with a changed MAC: nothing gets through.
+    std::string output;
+    lab.must("ip -n " + pod_a.netns + " link set eth0 address " + mac_text(foreign));
+    EXPECT_FALSE(PodLab::ping(pod_a, pod_c.ip, 2, &output)) << output;
+    EXPECT_GE(stat(MBR_STAT_DROP_SPOOFED) - spoofed_before, 6u);
+
+    // Its own MAC back: through again.
+    lab.must("ip -n " + pod_a.netns + " link set eth0 address " + mac_text(pod_a.mac));
+    EXPECT_TRUE(eventually([&] { return PodLab::ping(pod_a, pod_c.ip, 1, &output); }, 5)) << output;
+}
+
+TEST_F(AntiSpoofingTest, AnArpWithABorrowedSenderIsDroppedNotAnswered) {
+    const auto spoofed_before = stat(MBR_STAT_DROP_SPOOFED);
+    const auto replied_before = stat(MBR_STAT_ARP_REPLIED);
+    const Mac foreign{0x02, 0x00, 0x0a, 0xee, 0xee, 0x02};
+    send_from_pod(pod_a, arp_request(pod_a.mac, pod_a.mac, pod_b.ip, lab.gateway()));  // B's address
+    send_from_pod(pod_a, arp_request(pod_a.mac, foreign, pod_a.ip, lab.gateway()));    // a foreign sender MAC
+    send_from_pod(pod_a, arp_request(foreign, foreign, pod_a.ip, lab.gateway()));      // a foreign MAC throughout
+    send_from_pod(pod_a, arp_request(pod_b.mac, pod_b.mac, pod_b.ip, lab.gateway()));  // all of B, from A
+    EXPECT_EQ(stat_reaching(MBR_STAT_DROP_SPOOFED, spoofed_before + 4) - spoofed_before, 4u);
+    EXPECT_EQ(stat(MBR_STAT_ARP_REPLIED), replied_before);
+
+    // The real owner asks the same and is answered.
+    send_from_pod(pod_a, arp_request(pod_a.mac, pod_a.mac, pod_a.ip, lab.gateway()));
+    EXPECT_GE(stat_reaching(MBR_STAT_ARP_REPLIED, replied_before + 1) - replied_before, 1u);
+    EXPECT_EQ(stat(MBR_STAT_DROP_SPOOFED) - spoofed_before, 4u);
+}
+
+TEST_F(AntiSpoofingTest, IPv6AndVlanFramesFromAPodAreDropped) {
+    // As membrane-cni does: the pods' own stacks send no IPv6, so the count below is ours alone.
+    for (const Pod* pod : {&pod_a, &pod_b, &pod_c})
+        lab.must("ip netns exec " + pod->netns + " sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto not_ipv4_before = stat(MBR_STAT_DROP_NOT_IPV4);
+    const auto node_ipv6_before = node_ipv6_received();
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    send_from_pod(pod_a, ipv6_frame(pod_a.host_mac, pod_a.mac), 3);
+    // A tagged echo request that, untagged, would be delivered to C.
+    send_from_pod(pod_a, vlan_tagged(icmp_echo(pod_a.host_mac, pod_a.mac, pod_a.ip, pod_c.ip), 7), 3);
+    // The kernel strips the tag into metadata before tc: the tagged frame must not pass as IPv4.
+    EXPECT_EQ(stat_reaching(MBR_STAT_DROP_NOT_IPV4, not_ipv4_before + 6) - not_ipv4_before, 6u);
+    EXPECT_EQ(stat(MBR_STAT_DELIVERED_LOCAL), delivered_before);
+    // Nothing went around the datapath into the node's stack.
+    EXPECT_EQ(node_ipv6_received(), node_ipv6_before);
 }
 
 TEST_F(PodDatapathTest, AnUnknownCoreMapIsRefused) {
