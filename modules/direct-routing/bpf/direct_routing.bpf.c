@@ -41,6 +41,20 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, const struct mem
 	return bpf_skb_store_bytes(skb, ttl_offset, &ttl, sizeof(ttl), 0);
 }
 
+/*
+ * 1 when every packet the skb leaves as fits the egress device's MTU. A GSO
+ * skb (a pod's TCP sends 64 KB at once over its veth) is many packets: what
+ * must fit is each segment, not the super-packet's IP tot_len. The kernel
+ * knows the segments (BPF_MTU_CHK_SEGS); for a plain skb it compares its
+ * length, L2 header included, to MTU + header.
+ */
+static __always_inline int fits_egress_mtu(struct __sk_buff *skb, __u32 ifindex)
+{
+	__u32 mtu = 0;
+
+	return bpf_check_mtu(skb, ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) == BPF_MTU_CHK_RET_SUCCESS;
+}
+
 SEC("tc")
 int direct_routing_stage(struct __sk_buff *skb)
 {
@@ -56,7 +70,7 @@ int direct_routing_stage(struct __sk_buff *skb)
 		.family = AF_INET,
 		.tos = route.tos,
 		.l4_protocol = route.protocol,
-		.tot_len = route.tot_len,
+		/* No tot_len: the FIB would hold a GSO super-packet's to the MTU and refuse it. */
 		.ifindex = skb->ingress_ifindex,
 		.ipv4_src = route.saddr,
 		.ipv4_dst = route.daddr,
@@ -64,6 +78,9 @@ int direct_routing_stage(struct __sk_buff *skb)
 	const long verdict = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	/* No neighbour yet is fine: bpf_redirect_neigh resolves it. */
 	if (verdict != BPF_FIB_LKUP_RET_SUCCESS && verdict != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+	/* Too big for the way out: the stack fragments it or answers "fragmentation needed". */
+	if (!fits_egress_mtu(skb, fib.ifindex))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
 
 	if (decrement_ttl(skb, &route) < 0) {

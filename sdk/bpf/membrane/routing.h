@@ -29,7 +29,7 @@ struct membrane_remote_route {
 	__u8 ttl;
 	__u8 tos;
 	__u8 protocol;
-	__u16 tot_len;          /* host byte order */
+	__u16 tot_len;          /* host byte order; a GSO super-packet's (up to 64 KB): no MTU test */
 };
 
 /*
