@@ -255,3 +255,28 @@ labtest_stream() {
         >"$LABTEST_TMP/stream.out" 2>&1 || { cat "$LABTEST_TMP/stream.out" >&2; labtest_fail "iperf3 $from -> $to in lab $lab failed"; }
     labtest_log "TCP stream $from -> $to ($addr): $(grep sender "$LABTEST_TMP/stream.out" | awk '{print $7, $8}')"
 }
+
+# labtest_hops LAB FROM TO : the hops tracepath sees from pod FROM to pod TO, one address per
+# hop ("-" for a hop that never answered), the last being TO's; fails unless TO was reached.
+labtest_hops() {
+    local lab=$1 from=$2 to=$3 addr
+    addr=$(labtest_addr "$lab" "$to")
+    lab_cmd exec "$lab" "$from" -- timeout 30 tracepath -n -m 6 "$addr" >"$LABTEST_TMP/tracepath.out" 2>&1 || true
+    python3 - "$LABTEST_TMP/tracepath.out" <<'PY' || { cat "$LABTEST_TMP/tracepath.out" >&2; labtest_fail "tracepath $from -> $to ($addr) in lab $lab did not reach it"; }
+import re, sys
+hops = {}
+reached = False
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+):\s+(\S+)", line)
+    if not m:
+        continue
+    hop, what = int(m.group(1)), m.group(2)
+    answered = what != "no"
+    if answered or hop not in hops:
+        hops[hop] = what if answered else "-"
+    reached = reached or "reached" in line
+if not reached:
+    sys.exit(1)
+print(" ".join(hops[h] for h in sorted(hops)))
+PY
+}

@@ -12,6 +12,7 @@ MBR_STAT_ENTRY_FROM_OVERLAY=3
 MBR_STAT_DELIVERED_LOCAL=5
 MBR_STAT_TO_OVERLAY=6
 MBR_STAT_FIB_FORWARDED=7
+MBR_STAT_TTL_EXCEEDED=12
 
 # membrane_stat PIN_FOLDER INDEX : the per-CPU counter MBR_STAT_<INDEX> summed over the CPUs,
 # read from the node's pinned stats map (PIN_FOLDER is <bpffs>/membrane/<node>).

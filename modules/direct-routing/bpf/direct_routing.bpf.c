@@ -7,10 +7,7 @@
  * encapsulation: the receiving node's device entry program (mbr_from_netdev)
  * delivers it. Everything else goes on down the pipeline untouched.
  */
-#include <stddef.h>
-
 #include <linux/bpf.h>
-#include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -19,27 +16,6 @@
 #include "membrane/pipeline.h"
 #include "membrane/routing.h"
 #include "membrane/stats.h"
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-
-/*
- * A router's one change to the packet: TTL down by one, checksum fixed up
- * incrementally. The TTL shares a 16-bit word with the protocol.
- */
-static __always_inline int decrement_ttl(struct __sk_buff *skb, const struct membrane_remote_route *route)
-{
-	const __u32 ttl_offset = route->l3_offset + offsetof(struct iphdr, ttl);
-	const __u32 check_offset = route->l3_offset + offsetof(struct iphdr, check);
-	const __be16 before = bpf_htons(((__u16)route->ttl << 8) | route->protocol);
-	const __u8 ttl = route->ttl - 1;
-	const __be16 after = bpf_htons(((__u16)ttl << 8) | route->protocol);
-
-	if (bpf_l3_csum_replace(skb, check_offset, before, after, sizeof(__u16)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ttl_offset, &ttl, sizeof(ttl), 0);
-}
 
 /*
  * 1 when every packet the skb leaves as fits the egress device's MTU. A GSO
@@ -62,9 +38,8 @@ int direct_routing_stage(struct __sk_buff *skb)
 
 	if (!membrane_remote_route(skb, &route))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
-	/* The stack answers an expiring packet with ICMP time exceeded. */
-	if (route.ttl <= 1)
-		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+	if (membrane_route_ttl_expires(&route))
+		return membrane_route_ttl_exceeded(skb, &route);
 
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
@@ -83,7 +58,7 @@ int direct_routing_stage(struct __sk_buff *skb)
 	if (!fits_egress_mtu(skb, fib.ifindex))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
 
-	if (decrement_ttl(skb, &route) < 0) {
+	if (membrane_route_decrement_ttl(skb, &route) < 0) {
 		membrane_stat_inc(MBR_STAT_DROP_INVALID);
 		return TC_ACT_SHOT;
 	}

@@ -64,6 +64,7 @@ enum membrane_stat {
 	MBR_STAT_TO_OVERLAY = 6,      /* encapsulated towards another node */
 	MBR_STAT_FIB_FORWARDED = 7,   /* routed to another node (direct routing) */
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
+	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on this node: answered with ICMP time exceeded */
 	MBR_STAT_MAX = 16,
 };
 
