@@ -246,8 +246,7 @@ labtest_stream() {
     local lab=$1 from=$2 to=$3 seconds=$4 addr
     addr=$(labtest_addr "$lab" "$to")
     lab_cmd exec "$lab" "$to" -- timeout $((seconds + 20)) iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
-    local tries
-    for tries in $(seq 50); do
+    for _ in $(seq 50); do
         lab_cmd exec "$lab" "$to" -- ss -Hltn 'sport = :5202' | grep_quiet LISTEN && break
         sleep 0.1
     done
