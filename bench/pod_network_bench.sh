@@ -10,21 +10,25 @@
 #   - CNI ADD and DEL latency (median, p99) over 200 cycles, as a runtime calls it.
 # Prints a table and the ratios Membrane / baseline (higher is better for
 # rates, lower for latency). Bounded: about 5 minutes; every lab is taken down.
+# --routing vxlan|direct measures one mode only (two labs, about half the time).
 #
-# Usage (as root): bench/pod_network_bench.sh [--seconds N] [--rounds N] [--cni-cycles N]
+# Usage (as root): bench/pod_network_bench.sh [--seconds N] [--rounds N] [--cni-cycles N] [--routing MODE]
 # Env: MEMBRANE_BUILD_DIR (default ./build), MEMBRANE_SOURCE_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export MEMBRANE_SOURCE_DIR=${MEMBRANE_SOURCE_DIR:-$(dirname "$here")}
 export MEMBRANE_BUILD_DIR=${MEMBRANE_BUILD_DIR:-$MEMBRANE_SOURCE_DIR/build}
 
-seconds=4 rounds=3 cni_cycles=200
+seconds=4 rounds=3 cni_cycles=200 modes=(vxlan direct)
 while (($#)); do
     case $1 in
         --seconds) seconds=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --cni-cycles) cni_cycles=$2; shift 2 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --routing)
+            [[ $2 == vxlan || $2 == direct ]] || { echo "pod_network_bench: --routing is vxlan or direct, not '$2'" >&2; exit 2; }
+            modes=("$2"); shift 2 ;;
+        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "pod_network_bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -39,7 +43,7 @@ results="$LABTEST_TMP/results.txt"
 
 # Four labs of the same shape: client c on node1, server s on node1 (same node) and x on node2.
 declare -A labs
-for routing in vxlan direct; do
+for routing in "${modes[@]}"; do
     for kind in membrane baseline; do
         lab=$(labtest_name "b${routing:0:1}${kind:0:1}")
         labs[$routing/$kind]=$lab
@@ -72,7 +76,7 @@ measure_tcp() {  # LAB POD -> Gbit/s (receiver)
 
 # Membrane and baseline alternate, and swap who goes first each round.
 for ((round = 1; round <= rounds; round++)); do
-    for routing in vxlan direct; do
+    for routing in "${modes[@]}"; do
         for test in rr/x tcp/x rr/s tcp/s; do
             if ((round % 2)); then order="membrane baseline"; else order="baseline membrane"; fi
             for kind in $order; do
@@ -85,10 +89,10 @@ for ((round = 1; round <= rounds; round++)); do
     done
 done
 
-cni=$(python3 "$here/pod_cni_latency.py" "${labs[vxlan/membrane]}" node1 "$cni_cycles") ||
+cni=$(python3 "$here/pod_cni_latency.py" "${labs[${modes[0]}/membrane]}" node1 "$cni_cycles") ||
     labtest_fail "CNI latency measurement failed"
 
-python3 - "$results" "$cni" "$seconds" "$rounds" <<'PY'
+python3 - "$results" "$cni" "$seconds" "$rounds" "${modes[@]}" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 samples = defaultdict(list)
@@ -102,7 +106,7 @@ baseline_name = {"vxlan": "kernel VXLAN + bridge", "direct": "kernel routed veth
 print(f"\nPod networking: Membrane vs plain kernel, same lab topology, same run "
       f"({sys.argv[4]} round(s) of {sys.argv[3]} s, medians)\n")
 print(f"{'mode':7} {'path':13} {'test':11} {'membrane':>10} {'baseline':>10} {'ratio':>6}  unit (baseline)")
-for routing in ("vxlan", "direct"):
+for routing in sys.argv[5:]:
     for test in ("rr/x", "tcp/x", "rr/s", "tcp/s"):
         path, what, unit = names[test]
         m = statistics.median(samples[(routing, "membrane", test)])

@@ -188,10 +188,96 @@ print(json.dumps(sorted(({k: e.get(k) for k in keep} for e in data), key=lambda 
 
 # labtest_forwarded LAB NODE : datagrams the node's kernel IP stack has forwarded
 # (Ip ForwDatagrams). Membrane's datapath redirects pod traffic in BPF, so it stays 0.
-labtest_forwarded() {
-    ip netns exec "ml-$1-$2" cat /proc/net/snmp | awk '
-        $1 == "Ip:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
-        $1 == "Ip:" && header { print $col["ForwDatagrams"]; exit }'
+labtest_forwarded() { kernel_forwarded "ml-$1-$2"; }
+
+# labtest_routed LAB NODE : the node's routing stage counter: MBR_STAT_FIB_FORWARDED (direct)
+# or MBR_STAT_TO_OVERLAY (vxlan), packets the stage sent towards another node itself.
+labtest_routed() {
+    local routing index
+    routing=$(labtest_json "$1" "s['routing']")
+    if [[ $routing == direct ]]; then index=$MBR_STAT_FIB_FORWARDED; else index=$MBR_STAT_TO_OVERLAY; fi
+    membrane_stat "/run/membrane-lab/$1/bpffs/membrane/$2" "$index"
+}
+
+# labtest_pod_sent LAB POD : packets the pod's eth0 has sent (a GSO super-packet counts once,
+# as the routing stage sees it).
+labtest_pod_sent() { ip netns exec "ml-$1-$2" cat /sys/class/net/eth0/statistics/tx_packets; }
+
+# labtest_mark LAB POD... : remembers every node's forwarded and routed counts and the pods'
+# sent packets, for labtest_expect_bpf_routed.
+labtest_mark() {
+    local lab=$1 node pod
+    shift
+    declare -gA LABTEST_MARK=()
+    for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
+        LABTEST_MARK[forwarded.$node]=$(labtest_forwarded "$lab" "$node")
+        LABTEST_MARK[routed.$node]=$(labtest_routed "$lab" "$node")
+    done
+    for pod in "$@"; do LABTEST_MARK[sent.$pod]=$(labtest_pod_sent "$lab" "$pod"); done
+}
+
+# labtest_expect_bpf_routed LAB POD... : since labtest_mark LAB POD..., where the given pods sent
+# only traffic to other nodes' pods: no node's kernel forwarded a datagram, and each node's
+# routing stage counted at least what its given pods sent (less 10 a pod for ARP to the
+# gateway and IPv6 chatter, which are not routed). A stage that falls through fails both:
+# the node's routes would still carry the packets, through the kernel.
+labtest_expect_bpf_routed() {
+    local lab=$1 node pod forwarded routed sent
+    shift
+    local -A sent_on=()
+    for pod in "$@"; do
+        node=$(labtest_json "$lab" "next(p['node'] for p in s['pods'] if p['name'] == '$pod')")
+        sent=$(($(labtest_pod_sent "$lab" "$pod") - ${LABTEST_MARK[sent.$pod]} - 10))
+        sent_on[$node]=$((${sent_on[$node]:-0} + (sent > 0 ? sent : 0)))
+    done
+    for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
+        forwarded=$(($(labtest_forwarded "$lab" "$node") - ${LABTEST_MARK[forwarded.$node]}))
+        routed=$(($(labtest_routed "$lab" "$node") - ${LABTEST_MARK[routed.$node]}))
+        labtest_log "$node: routing stage $routed packets, kernel forwarded $forwarded, pods sent ${sent_on[$node]:-0}+"
+        ((forwarded == 0)) || labtest_fail "$node's kernel forwarded $forwarded datagrams of pod traffic (the stage routed $routed)"
+        ((routed >= ${sent_on[$node]:-0})) ||
+            labtest_fail "$node's routing stage counted $routed packets, its pods sent ${sent_on[$node]} to other nodes"
+    done
+}
+
+# labtest_stream LAB FROM TO SECONDS : a bulk TCP stream (iperf3) from pod FROM to pod TO;
+# fails unless it completes. Prints the sender's throughput.
+labtest_stream() {
+    local lab=$1 from=$2 to=$3 seconds=$4 addr
+    addr=$(labtest_addr "$lab" "$to")
+    lab_cmd exec "$lab" "$to" -- timeout $((seconds + 20)) iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
+    for _ in $(seq 50); do
+        lab_cmd exec "$lab" "$to" -- ss -Hltn 'sport = :5202' | grep_quiet LISTEN && break
+        sleep 0.1
+    done
+    lab_cmd exec "$lab" "$from" -- timeout $((seconds + 15)) iperf3 -c "$addr" -p 5202 -t "$seconds" \
+        >"$LABTEST_TMP/stream.out" 2>&1 || { cat "$LABTEST_TMP/stream.out" >&2; labtest_fail "iperf3 $from -> $to in lab $lab failed"; }
+    labtest_log "TCP stream $from -> $to ($addr): $(grep sender "$LABTEST_TMP/stream.out" | awk '{print $7, $8}')"
+}
+
+# labtest_hops LAB FROM TO : the hops tracepath sees from pod FROM to pod TO, one address per
+# hop ("-" for a hop that never answered), the last being TO's; fails unless TO was reached.
+labtest_hops() {
+    local lab=$1 from=$2 to=$3 addr
+    addr=$(labtest_addr "$lab" "$to")
+    lab_cmd exec "$lab" "$from" -- timeout 30 tracepath -n -m 6 "$addr" >"$LABTEST_TMP/tracepath.out" 2>&1 || true
+    python3 - "$LABTEST_TMP/tracepath.out" <<'PY' || { cat "$LABTEST_TMP/tracepath.out" >&2; labtest_fail "tracepath $from -> $to ($addr) in lab $lab did not reach it"; }
+import re, sys
+hops = {}
+reached = False
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+):\s+(\S+)", line)
+    if not m:
+        continue
+    hop, what = int(m.group(1)), m.group(2)
+    answered = what != "no"
+    if answered or hop not in hops:
+        hops[hop] = what if answered else "-"
+    reached = reached or "reached" in line
+if not reached:
+    sys.exit(1)
+print(" ".join(hops[h] for h in sorted(hops)))
+PY
 }
 
 # labtest_node_ip LAB NODE : the node's own address on the underlay.
@@ -200,9 +286,9 @@ labtest_node_ip() {
         labtest_fail "no address for node $2 in lab $1"
 }
 
-# labtest_stat LAB NODE INDEX : the node's datapath counter INDEX (pinned_stat).
+# labtest_stat LAB NODE INDEX : the node's datapath counter INDEX (membrane_stat).
 labtest_stat() {
-    pinned_stat "$(labtest_json "$1" "s['folder']")/bpffs/membrane/$2" "$3"
+    membrane_stat "$(labtest_json "$1" "s['folder']")/bpffs/membrane/$2" "$3"
 }
 
 # labtest_echoes_received LAB POD : echo requests the pod's kernel took in (Icmp InEchos).

@@ -15,7 +15,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libssl-dev
   libgtest-dev libgmock-dev googletest
   # runtime and test tools
-  iproute2 iputils-ping dbus-daemon dbus-bin systemd procps psmisc
+  iproute2 iputils-ping iputils-tracepath dbus-daemon dbus-bin systemd procps psmisc
   iperf3 netcat-openbsd socat containernetworking-plugins util-linux python3
 )
 

@@ -5,12 +5,13 @@
 #   - each node has the kernel route "<other pod CIDR> via <other node IP>"
 #     with the module's protocol (211), and a foreign route is left alone;
 #   - pod-to-pod across nodes, both directions: ICMP, TCP and UDP, forwarded
-#     by the BPF stage (MBR_STAT_FIB_FORWARDED grows), not encapsulated (no
-#     VXLAN device, pods keep the full MTU);
+#     by the BPF stage (MBR_STAT_FIB_FORWARDED grows, the nodes' IP stacks
+#     forward nothing), not encapsulated (no VXLAN device, pods keep the full
+#     MTU);
 #   - a node removed from the config (SIGHUP) loses its route, and gets it
 #     back when it returns;
 #   - the module reloaded 10 times on each node under a steady ping loses no
-#     packet.
+#     packet, and the stage carried every one (no IP stack forwarding).
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 source "$MEMBRANE_SOURCE_DIR/test/integration/routing_common.sh"
@@ -58,15 +59,21 @@ pod_mtu=$(in_pod a1 cat /sys/class/net/eth0/mtu)
 pod_servers a1
 pod_servers b1
 
-forwarded_a=$(stat_sum a $STAT_FIB_FORWARDED)
-forwarded_b=$(stat_sum b $STAT_FIB_FORWARDED)
+forwarded_a=$(stat_sum a $MBR_STAT_FIB_FORWARDED)
+forwarded_b=$(stat_sum b $MBR_STAT_FIB_FORWARDED)
+stack_forwarded_a=$(node_forwarded a)
+stack_forwarded_b=$(node_forwarded b)
 assert_pod_to_pod a1 b1
 assert_pod_to_pod b1 a1
 for node in a b; do
-    now=$(stat_sum "$node" $STAT_FIB_FORWARDED)
+    now=$(stat_sum "$node" $MBR_STAT_FIB_FORWARDED)
     before_var="forwarded_$node"
     ((now >= ${!before_var} + 5)) || harness_fail "node-$node: MBR_STAT_FIB_FORWARDED went ${!before_var} -> $now"
-    [[ "$(stat_sum "$node" $STAT_TO_OVERLAY)" == 0 ]] || harness_fail "node-$node encapsulated traffic"
+    [[ "$(stat_sum "$node" $MBR_STAT_TO_OVERLAY)" == 0 ]] || harness_fail "node-$node encapsulated traffic"
+    # The routes would carry the traffic without the stage too: only the stack's count tells them apart.
+    before_var="stack_forwarded_$node"
+    [[ "$(node_forwarded "$node")" == "${!before_var}" ]] ||
+        harness_fail "node-$node's IP stack forwarded pod traffic (${!before_var} -> $(node_forwarded "$node") datagrams)"
 done
 
 # --- node events: removed and back (SIGHUP re-reads [[nodes]]) -------------------------------
@@ -93,7 +100,7 @@ python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert [(x["node"], x["p
 assert_pod_to_pod a1 b1
 
 # --- zero loss across reloads -----------------------------------------------------------------
-reload_under_ping a1 b1 "$MODULE" 10
+reload_under_ping a1 b1 "$MODULE" 10 "$MBR_STAT_FIB_FORWARDED"
 assert_pod_to_pod b1 a1
 
 echo "PASS: direct routing pod-to-pod across nodes (ICMP, TCP, UDP, both directions), node routes follow node events, 10 reloads per node without loss"

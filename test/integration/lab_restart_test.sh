@@ -3,7 +3,10 @@
 # between pods on two nodes (both routing modes): the stream goes on without
 # error and never stalls for a whole second; after the restart the node's
 # endpoints (ids, addresses, MACs, interfaces) and identities are the same;
-# a new pod can be added on the restarted node and reached both ways.
+# a new pod can be added on the restarted node and reached both ways. The
+# stream is carried by the routing stage throughout, daemon or not: neither
+# node's kernel forwards a datagram of it (in direct mode the node routes
+# alone would deliver it), and the stage's counter accounts for it.
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
@@ -28,6 +31,7 @@ for routing in vxlan direct; do
         lab_cmd exec "$lab" b1 -- ss -Hltn 'sport = :5201' | grep_quiet LISTEN && break
         sleep 0.1
     done
+    labtest_mark "$lab" a1 b1
     lab_cmd exec "$lab" a1 -- timeout $((stream_seconds + 20)) \
         iperf3 -c "$server" -p 5201 -t "$stream_seconds" -i 1 -J >"$LABTEST_TMP/iperf.json" 2>&1 &
     client=$!
@@ -53,6 +57,7 @@ if stalled:
 if len(intervals) < 14:
     sys.exit(f"only {len(intervals)} intervals")
 PY
+    labtest_expect_bpf_routed "$lab" a1 b1
 
     endpoints_after=$(labtest_endpoints "$lab" "$victim")
     identities_after=$(lab_cmd ctl "$lab" "$victim" -- -o json identity list)

@@ -138,26 +138,33 @@ assert_pod_to_pod() {
     harness_log "ICMP, TCP and UDP $where: ok"
 }
 
-# stat_sum NODE INDEX : the node's counter MBR_STAT_<REASON> (pinned_stat).
-stat_sum() { pinned_stat "${ROUTING_PIN[$1]}" "$2"; }
-# enum membrane_stat (sdk/bpf/membrane/contract.h)
-STAT_ENTRY_FROM_OVERLAY=3
-STAT_DELIVERED_LOCAL=5
-STAT_TO_OVERLAY=6
-STAT_FIB_FORWARDED=7
+# stat_sum NODE INDEX : node NODE's counter MBR_STAT_<INDEX> (test/lib/common.sh).
+stat_sum() { membrane_stat "${ROUTING_PIN[$1]}" "$2"; }
 
-# reload_under_ping FROM TO MODULE RELOADS : a steady ping from pod FROM to
-# pod TO while MODULE is reloaded RELOADS times on each node in turn; fails
-# on any lost packet, or if the ping ended before the last reload.
+# node_forwarded NODE : datagrams node NODE's IP stack forwarded (test/lib/common.sh).
+node_forwarded() { kernel_forwarded "${ROUTING_NS[$1]}"; }
+
+# reload_under_ping FROM TO MODULE RELOADS COUNTER : a steady ping from pod
+# FROM to pod TO while MODULE is reloaded RELOADS times on each node in turn;
+# fails on any lost packet, if the ping ended before the last reload, or if
+# the module's stage did not carry every packet itself: a node's IP stack
+# forwarded one, or the stage's counter MBR_STAT_<COUNTER> did not grow by
+# the requests on FROM's node and by the replies on TO's.
 reload_under_ping() {
-    local from=$1 to=$2 module=$3 reloads=$4
+    local from=$1 to=$2 module=$3 reloads=$4 counter=$5
     local count=${ROUTING_RELOAD_PINGS:-6000}
     in_pod "$from" ping -q -c 3 -i 0.2 -W 2 "${POD_IP[$to]}" >/dev/null || harness_fail "no connectivity before the reloads"
+    local -A forwarded_before=() routed_before=()
+    local node
+    for node in a b; do
+        forwarded_before[$node]=$(node_forwarded "$node")
+        routed_before[$node]=$(stat_sum "$node" "$counter")
+    done
     in_pod "$from" ping -q -i 0.005 -c "$count" -W 2 "${POD_IP[$to]}" >"$HARNESS_TMP/reload-ping.txt" 2>&1 &
     local ping_pid=$!
     harness_register_pid "$ping_pid"
     sleep 0.5
-    local i node generation
+    local i generation
     for ((i = 1; i <= reloads; i++)); do
         for node in a b; do
             on_node "$node" harness_ctl module reload "$module" >/dev/null || harness_fail "reload $i of $module on node-$node failed"
@@ -184,4 +191,13 @@ PY
     [[ "$transmitted" == "$count" ]] || harness_fail "ping sent $transmitted of $count: $(cat "$HARNESS_TMP/reload-ping.txt")"
     [[ "$received" == "$transmitted" ]] ||
         harness_fail "lost $((transmitted - received)) of $transmitted packets while $module was reloaded $reloads times per node"
+    local routed forwarded
+    for node in a b; do
+        forwarded=$(node_forwarded "$node")
+        [[ "$forwarded" == "${forwarded_before[$node]}" ]] ||
+            harness_fail "node-$node's IP stack forwarded $((forwarded - forwarded_before[$node])) datagrams during the reloads: the stage let them through"
+        routed=$(($(stat_sum "$node" "$counter") - routed_before[$node]))
+        ((routed >= count)) || harness_fail "node-$node's stage counted $routed packets (MBR_STAT index $counter) for $count echo requests and replies"
+    done
+    harness_log "reloads: every request and reply carried by $module's stage, none by a node's IP stack"
 }

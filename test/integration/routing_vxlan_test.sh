@@ -49,10 +49,10 @@ pod_mtu=$(in_pod a1 cat /sys/class/net/eth0/mtu)
 pod_servers a1
 pod_servers b1
 
-to_overlay_a=$(stat_sum a $STAT_TO_OVERLAY)
-to_overlay_b=$(stat_sum b $STAT_TO_OVERLAY)
-from_overlay_a=$(stat_sum a $STAT_ENTRY_FROM_OVERLAY)
-from_overlay_b=$(stat_sum b $STAT_ENTRY_FROM_OVERLAY)
+to_overlay_a=$(stat_sum a $MBR_STAT_TO_OVERLAY)
+to_overlay_b=$(stat_sum b $MBR_STAT_TO_OVERLAY)
+from_overlay_a=$(stat_sum a $MBR_STAT_ENTRY_FROM_OVERLAY)
+from_overlay_b=$(stat_sum b $MBR_STAT_ENTRY_FROM_OVERLAY)
 vxlan_tx_a=$(ip -n "${ROUTING_NS[a]}" -s -j link show "$DEVICE" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["packets"])')
 
 assert_pod_to_pod a1 b1
@@ -61,10 +61,10 @@ assert_pod_to_pod b1 a1
 # --- encapsulated? ------------------------------------------------------------------------
 # Each direction sent at least 3 pings, a TCP exchange and a UDP datagram.
 for node in a b; do
-    now=$(stat_sum "$node" $STAT_TO_OVERLAY)
+    now=$(stat_sum "$node" $MBR_STAT_TO_OVERLAY)
     before_var="to_overlay_$node"
     ((now >= ${!before_var} + 5)) || harness_fail "node-$node: MBR_STAT_TO_OVERLAY went ${!before_var} -> $now"
-    now=$(stat_sum "$node" $STAT_ENTRY_FROM_OVERLAY)
+    now=$(stat_sum "$node" $MBR_STAT_ENTRY_FROM_OVERLAY)
     before_var="from_overlay_$node"
     ((now >= ${!before_var} + 5)) || harness_fail "node-$node: MBR_STAT_ENTRY_FROM_OVERLAY went ${!before_var} -> $now"
 done
@@ -81,7 +81,7 @@ routes_to_b=$(ip -n "${ROUTING_NS[a]}" route show | grep '^10\.10\.2\.' || true)
 harness_log "encapsulated: node-a sent $((vxlan_tx_now - vxlan_tx_a)) packets through $DEVICE"
 
 # --- zero loss across reloads -----------------------------------------------------------------
-reload_under_ping a1 b1 "$MODULE" 10
+reload_under_ping a1 b1 "$MODULE" 10 "$MBR_STAT_TO_OVERLAY"
 ifindex_after=$(ip -n "${ROUTING_NS[a]}" -j link show "$DEVICE" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])')
 [[ "$ifindex_before" == "$ifindex_after" ]] || harness_fail "$DEVICE was recreated by a reload ($ifindex_before -> $ifindex_after)"
 assert_pod_to_pod b1 a1

@@ -7,10 +7,7 @@
  * encapsulation: the receiving node's device entry program (mbr_from_netdev)
  * delivers it. Everything else goes on down the pipeline untouched.
  */
-#include <stddef.h>
-
 #include <linux/bpf.h>
-#include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -20,25 +17,18 @@
 #include "membrane/routing.h"
 #include "membrane/stats.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-
 /*
- * A router's one change to the packet: TTL down by one, checksum fixed up
- * incrementally. The TTL shares a 16-bit word with the protocol.
+ * 1 when every packet the skb leaves as fits the egress device's MTU. A GSO
+ * skb (a pod's TCP sends 64 KB at once over its veth) is many packets: what
+ * must fit is each segment, not the super-packet's IP tot_len. The kernel
+ * knows the segments (BPF_MTU_CHK_SEGS); for a plain skb it compares its
+ * length, L2 header included, to MTU + header.
  */
-static __always_inline int decrement_ttl(struct __sk_buff *skb, const struct membrane_remote_route *route)
+static __always_inline int fits_egress_mtu(struct __sk_buff *skb, __u32 ifindex)
 {
-	const __u32 ttl_offset = route->l3_offset + offsetof(struct iphdr, ttl);
-	const __u32 check_offset = route->l3_offset + offsetof(struct iphdr, check);
-	const __be16 before = bpf_htons(((__u16)route->ttl << 8) | route->protocol);
-	const __u8 ttl = route->ttl - 1;
-	const __be16 after = bpf_htons(((__u16)ttl << 8) | route->protocol);
+	__u32 mtu = 0;
 
-	if (bpf_l3_csum_replace(skb, check_offset, before, after, sizeof(__u16)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ttl_offset, &ttl, sizeof(ttl), 0);
+	return bpf_check_mtu(skb, ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) == BPF_MTU_CHK_RET_SUCCESS;
 }
 
 SEC("tc")
@@ -48,15 +38,14 @@ int direct_routing_stage(struct __sk_buff *skb)
 
 	if (!membrane_remote_route(skb, &route))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
-	/* The stack answers an expiring packet with ICMP time exceeded. */
-	if (route.ttl <= 1)
-		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+	if (membrane_route_ttl_expires(&route))
+		return membrane_route_ttl_exceeded(skb, &route);
 
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
 		.tos = route.tos,
 		.l4_protocol = route.protocol,
-		.tot_len = route.tot_len,
+		/* No tot_len: the FIB would hold a GSO super-packet's to the MTU and refuse it. */
 		.ifindex = skb->ingress_ifindex,
 		.ipv4_src = route.saddr,
 		.ipv4_dst = route.daddr,
@@ -65,8 +54,11 @@ int direct_routing_stage(struct __sk_buff *skb)
 	/* No neighbour yet is fine: bpf_redirect_neigh resolves it. */
 	if (verdict != BPF_FIB_LKUP_RET_SUCCESS && verdict != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+	/* Too big for the way out: the stack fragments it or answers "fragmentation needed". */
+	if (!fits_egress_mtu(skb, fib.ifindex))
+		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
 
-	if (decrement_ttl(skb, &route) < 0) {
+	if (membrane_route_decrement_ttl(skb, &route) < 0) {
 		membrane_stat_inc(MBR_STAT_DROP_INVALID);
 		return TC_ACT_SHOT;
 	}

@@ -43,6 +43,9 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 
 	if (!membrane_remote_route(skb, &route))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
+	/* The node routes the packet, so it counts as a hop, as in direct mode. */
+	if (membrane_route_ttl_expires(&route))
+		return membrane_route_ttl_exceeded(skb, &route);
 
 	const struct routing_vxlan_config *config = bpf_map_lookup_elem(&routing_vxlan_cfg, &zero);
 	const __u32 identity = membrane_ctx_src_identity(skb);
@@ -57,7 +60,8 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 		.tunnel_ttl = OUTER_TTL,
 	};
 	/* No outer UDP checksum: the inner packet carries its own (as Cilium does). */
-	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0) {
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0 ||
+	    membrane_route_decrement_ttl(skb, &route) < 0) {
 		membrane_stat_inc(MBR_STAT_DROP_INVALID);
 		return TC_ACT_SHOT;
 	}

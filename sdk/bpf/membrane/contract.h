@@ -66,6 +66,7 @@ enum membrane_stat {
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
 	MBR_STAT_DROP_SPOOFED = 9,    /* from a pod, with an address or MAC not that pod's */
 	MBR_STAT_DROP_NOT_IPV4 = 10,  /* from a pod, neither IPv4 nor ARP (IPv6, VLAN...): unsupported */
+	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on this node: answered with ICMP time exceeded */
 	MBR_STAT_MAX = 16,
 };
 

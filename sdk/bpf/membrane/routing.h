@@ -3,21 +3,32 @@
  * What a routing stage asks of a packet before it routes it: is it IPv4 from
  * a local endpoint, headed for a prefix another node holds (ipcache entry
  * with a tunnel endpoint)? Shared by the routing modules (routing-vxlan,
- * direct-routing) and any third-party routing module. Include from tc
- * (sched_cls) programs only.
+ * direct-routing) and any third-party routing module, with what every
+ * router does to a packet it passes on: TTL down by one, and a packet whose
+ * TTL runs out answered with ICMP time exceeded. Include from tc (sched_cls)
+ * programs only.
  */
 #ifndef MEMBRANE_ROUTING_H
 #define MEMBRANE_ROUTING_H
 
+#include <stddef.h>
+
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
+#include "membrane/icmp.h"
 #include "membrane/ipcache.h"
 #include "membrane/pipeline.h"
+#include "membrane/stats.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
 
 /* An IPv4 packet for another node's prefix, as membrane_remote_route() found it. */
 struct membrane_remote_route {
@@ -29,7 +40,7 @@ struct membrane_remote_route {
 	__u8 ttl;
 	__u8 tos;
 	__u8 protocol;
-	__u16 tot_len;          /* host byte order */
+	__u16 tot_len;          /* host byte order; a GSO super-packet's (up to 64 KB): no MTU test */
 };
 
 /*
@@ -65,6 +76,57 @@ static __always_inline int membrane_remote_route(struct __sk_buff *skb, struct m
 	route->protocol = ip.protocol;
 	route->tot_len = bpf_ntohs(ip.tot_len);
 	return 1;
+}
+
+/*
+ * A router's one change to a packet it passes on: TTL down by one, the
+ * checksum fixed up incrementally. The TTL shares a 16-bit word with the
+ * protocol. 0, or negative when a helper failed (drop the packet).
+ */
+static __always_inline int membrane_route_decrement_ttl(struct __sk_buff *skb, const struct membrane_remote_route *route)
+{
+	const __u32 ttl_offset = route->l3_offset + offsetof(struct iphdr, ttl);
+	const __u32 check_offset = route->l3_offset + offsetof(struct iphdr, check);
+	const __be16 before = bpf_htons(((__u16)route->ttl << 8) | route->protocol);
+	const __u8 ttl = route->ttl - 1;
+	const __be16 after = bpf_htons(((__u16)ttl << 8) | route->protocol);
+
+	if (bpf_l3_csum_replace(skb, check_offset, before, after, sizeof(__u16)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, ttl_offset, &ttl, sizeof(ttl), 0);
+}
+
+/* 1 when the packet's TTL runs out here: a router does not pass on a packet it would set to 0. */
+static __always_inline int membrane_route_ttl_expires(const struct membrane_remote_route *route)
+{
+	return route->ttl <= 1;
+}
+
+/*
+ * The verdict for a pod's packet whose TTL ran out on this node: turned into
+ * ICMP time exceeded and sent back out of the pod's host veth, from the
+ * address the node's stack would answer from (the FIB's source toward the
+ * pod), counted MBR_STAT_TTL_EXCEEDED. Answered here rather than by the
+ * stack, which has no route to the destination in overlay mode and so would
+ * answer "network unreachable" or nothing. A packet that cannot be answered
+ * (IP options, too short) is dropped and counted MBR_STAT_DROP_INVALID.
+ */
+static __always_inline int membrane_route_ttl_exceeded(struct __sk_buff *skb, const struct membrane_remote_route *route)
+{
+	struct bpf_fib_lookup toward_sender = {
+		.family = AF_INET,
+		.ifindex = skb->ingress_ifindex,
+		.ipv4_dst = route->saddr,
+	};
+	const long found = bpf_fib_lookup(skb, &toward_sender, sizeof(toward_sender), BPF_FIB_LOOKUP_SRC);
+
+	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || toward_sender.ipv4_src == 0 ||
+	    membrane_icmp_time_exceeded(skb, toward_sender.ipv4_src) < 0) {
+		membrane_stat_inc(MBR_STAT_DROP_INVALID);
+		return TC_ACT_SHOT;
+	}
+	membrane_stat_inc(MBR_STAT_TTL_EXCEEDED);
+	return bpf_redirect(skb->ingress_ifindex, 0);
 }
 
 #endif /* MEMBRANE_ROUTING_H */
