@@ -196,7 +196,7 @@ labtest_routed() {
     local routing index
     routing=$(labtest_json "$1" "s['routing']")
     if [[ $routing == direct ]]; then index=$MBR_STAT_FIB_FORWARDED; else index=$MBR_STAT_TO_OVERLAY; fi
-    membrane_stat "/run/membrane-lab/$1/bpffs/membrane/$2" "$index"
+    labtest_stat "$1" "$2" "$index"
 }
 
 # labtest_pod_sent LAB POD : packets the pod's eth0 has sent (a GSO super-packet counts once,
