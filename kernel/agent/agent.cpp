@@ -100,7 +100,8 @@ void Agent::start() {
 void Agent::open_model() {
     const auto& agent = config_.agent;
     datapath_ = std::make_unique<RegistryDatapath>(*registry_);
-    identities_ = std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json", config_.identity.exclude_labels);
+    identities_ =
+        std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json", config_.identity.exclude_labels);
     if (const auto& retired = identities_->retired_at_load(); !retired.empty()) {
         log_->info("identities {} retired: their label sets are the same as a lower number's without "
                    "[identity] exclude_labels; endpoints take the lower number", fmt::join(retired, ", "));

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "model/labels.hpp"
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 extern "C" {
 #include "membrane/contract.h"
@@ -36,9 +36,10 @@ IdentityAllocator::IdentityAllocator(std::filesystem::path state_file, std::vect
       next_(MBR_IDENTITY_FIRST_ALLOCATED) {
     const auto document = read_state_file(state_file_);
     if (!document) return;
-    const std::string where = state_file_.string() + ": ";
     try {
-        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        if (document->value("format", 0) != kFormat) {
+            throw corrupt_record(state_file_, "unknown format (expected " + std::to_string(kFormat) + ")");
+        }
         const auto next = document->at("next").get<std::uint32_t>();
         std::set<std::uint32_t> seen;
         std::set<Labels> recorded;
@@ -47,12 +48,16 @@ IdentityAllocator::IdentityAllocator(std::filesystem::path state_file, std::vect
             const auto id = item.at("id").get<std::uint32_t>();
             auto labels = item.at("labels").get<Labels>();
             if (id < MBR_IDENTITY_FIRST_ALLOCATED || id >= next) {
-                throw StateError(where + "identity " + std::to_string(id) + " is outside the allocated range " +
-                                 std::to_string(MBR_IDENTITY_FIRST_ALLOCATED) + ".." + std::to_string(next - 1));
+                throw corrupt_record(state_file_, "identity " + std::to_string(id) +
+                                                      " is outside the allocated range " +
+                                                      std::to_string(MBR_IDENTITY_FIRST_ALLOCATED) + ".." +
+                                                      std::to_string(next - 1));
             }
-            if (!seen.insert(id).second) throw StateError(where + "identity " + std::to_string(id) + " is listed twice");
+            if (!seen.insert(id).second) {
+                throw corrupt_record(state_file_, "identity " + std::to_string(id) + " is listed twice");
+            }
             if (!recorded.insert(labels).second) {
-                throw StateError(where + "the labels of identity " + std::to_string(id) + " are listed twice");
+                throw corrupt_record(state_file_, "the labels of identity " + std::to_string(id) + " are listed twice");
             }
             // Brought in line with today's exclusions: the lowest number wins.
             Labels relevant = identity_labels(labels, excluded_label_keys_);
@@ -68,7 +73,7 @@ IdentityAllocator::IdentityAllocator(std::filesystem::path state_file, std::vect
         // Rewritten at once when anything changed, so the file says what the agent uses.
         if (filtered) persist(numbers_, next_);
     } catch (const nlohmann::json::exception& e) {
-        throw StateError(where + "not an identity record the agent wrote (" + e.what() + ")");
+        throw corrupt_record(state_file_, std::string("not an identity record the agent wrote (") + e.what() + ")");
     }
 }
 

@@ -32,7 +32,8 @@ std::optional<std::string> label_problem(const Labels& labels) {
 Labels identity_labels(const Labels& labels, const std::vector<std::string>& excluded) {
     auto is_excluded = [&](const std::string& key) {
         const auto colon = key.find(':');
-        const std::string_view unsourced = colon == std::string::npos ? std::string_view() : std::string_view(key).substr(colon + 1);
+        const std::string_view unsourced =
+            colon == std::string::npos ? std::string_view() : std::string_view(key).substr(colon + 1);
         return std::any_of(excluded.begin(), excluded.end(),
                            [&](const std::string& entry) { return entry == key || entry == unsourced; });
     };

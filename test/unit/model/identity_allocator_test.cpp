@@ -1,5 +1,6 @@
 // Identities: the same labels give the same number, across restarts; the
-// reserved ones are listed; endpoints are counted; a corrupt record is refused.
+// reserved ones are listed; endpoints are counted; a corrupt record is refused
+// and a crash mid-write leaves the old one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -8,7 +9,8 @@ extern "C" {
 }
 #include "config/agent_config.hpp"
 #include "model/identity_allocator.hpp"
-#include "model/state_file.hpp"
+#include "state/crash_midway.hpp"
+#include "state/state_file.hpp"
 #include "state_folder.hpp"
 
 namespace membrane::kernel::test {
@@ -180,12 +182,17 @@ TEST(IdentityAllocator, ACorruptRecordIsRefusedByName) {
     EXPECT_THROW({ IdentityAllocator identities(state / "identities.json", kExcluded); }, StateError);
 }
 
-TEST(IdentityAllocator, TheRecordIsReplacedAtomically) {
+TEST(IdentityAllocator, ACrashWhileANewIdentityIsRecordedLeavesTheOldRecord) {
     StateFolder state;
     IdentityAllocator identities(state / "identities.json", kExcluded);
-    identities.acquire(kWeb);
-    EXPECT_TRUE(std::filesystem::exists(state / "identities.json"));
-    EXPECT_FALSE(std::filesystem::exists(state / "identities.json.tmp")) << "no temporary file left behind";
+    const auto web = identities.acquire(kWeb);
+
+    ASSERT_EQ(crash_midway([&] { identities.acquire(kDb); }), kCrashedMidway) << "the agent died mid-write";
+
+    IdentityAllocator restarted(state / "identities.json", kExcluded);  // no StateError: the old record is whole
+    EXPECT_EQ(restarted.find(kWeb), web);
+    EXPECT_FALSE(restarted.find(kDb)) << "the number was never handed out";
+    EXPECT_EQ(restarted.acquire(kDb), web + 1);
 }
 
 }  // namespace
