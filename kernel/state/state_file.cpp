@@ -57,6 +57,7 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
         if (!fd) fail(temporary, "cannot create");
         const std::string text = document.dump(2) + "\n";
         const std::string_view all(text);
+        // In two halves so that a test can crash between them (set_state_write_crash_point).
         write_all(fd.get(), all.substr(0, all.size() / 2), temporary);
         if (crash_point()) crash_point()();
         write_all(fd.get(), all.substr(all.size() / 2), temporary);
