@@ -2,6 +2,8 @@
 
 #include <csignal>
 
+#include <fmt/ranges.h>
+
 #include "config/config_diff.hpp"
 #include "dbus/agent_service.hpp"
 #include "log/logging.hpp"
@@ -98,7 +100,12 @@ void Agent::start() {
 void Agent::open_model() {
     const auto& agent = config_.agent;
     datapath_ = std::make_unique<RegistryDatapath>(*registry_);
-    identities_ = std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json");
+    identities_ =
+        std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json", config_.identity.exclude_labels);
+    if (const auto& retired = identities_->retired_at_load(); !retired.empty()) {
+        log_->info("identities {} retired: their label sets are the same as a lower number's without "
+                   "[identity] exclude_labels; endpoints take the lower number", fmt::join(retired, ", "));
+    }
     std::optional<Ipv4Cidr> pool;
     if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
     ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));

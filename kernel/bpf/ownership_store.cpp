@@ -1,17 +1,11 @@
 #include "bpf/ownership_store.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <fstream>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "bpf/bpf_error.hpp"
-#include "bpf/unique_fd.hpp"
+#include "membrane/bpf.hpp"
 #include "membrane/contract.h"
+#include "state/state_file.hpp"
 
 namespace membrane::kernel {
 
@@ -96,52 +90,26 @@ OwnershipRecord from_document(const nlohmann::json& json) {
     return record;
 }
 
-void write_all(int fd, const std::string& text, const std::filesystem::path& path) {
-    std::size_t written = 0;
-    while (written < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_bpf_error(fmt::format("cannot write {}", path.string()), errno);
-        written += static_cast<std::size_t>(n);
-    }
-}
-
 }  // namespace
 
 OwnershipStore::OwnershipStore(std::filesystem::path file, spdlog::logger& log) : file_(std::move(file)), log_(log) {
-    std::ifstream in(file_);
-    if (!in) return;  // first start
+    const auto document = read_state_file(file_);
+    if (!document) return;  // first start
     try {
-        record_ = from_document(nlohmann::json::parse(in));
-        log_.debug("ownership record {}: {} module(s), {} slot(s), {} device(s)", file_.string(),
-                   record_.modules.size(), record_.slots.size(), record_.devices.size());
+        record_ = from_document(*document);
     } catch (const std::exception& error) {
-        auto aside = file_;
-        aside += ".corrupt";
-        std::error_code ignored;
-        std::filesystem::rename(file_, aside, ignored);
-        log_.error("ownership record {} is unreadable ({}); moved to {}, starting with an empty record",
-                   file_.string(), error.what(), aside.string());
-        record_ = {};
+        throw corrupt_record(file_, std::string("not an ownership record the agent wrote (") + error.what() + ")");
     }
+    log_.debug("ownership record {}: {} module(s), {} slot(s), {} device(s)", file_.string(), record_.modules.size(),
+               record_.slots.size(), record_.devices.size());
 }
 
 void OwnershipStore::save() const {
-    const std::string text = to_document(record_).dump(2) + "\n";
-    auto temporary = file_;
-    temporary += ".tmp";
-    {
-        const UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-        if (!fd) throw_bpf_error(fmt::format("cannot create {}", temporary.string()), errno);
-        write_all(fd.get(), text, temporary);
-        if (::fsync(fd.get()) != 0) throw_bpf_error(fmt::format("cannot fsync {}", temporary.string()), errno);
+    try {
+        write_state_file(file_, to_document(record_));
+    } catch (const StateError& error) {
+        throw BpfError(error.what());  // the registry's callers handle BpfError
     }
-    if (::rename(temporary.c_str(), file_.c_str()) != 0) {
-        throw_bpf_error(fmt::format("cannot rename {} to {}", temporary.string(), file_.string()), errno);
-    }
-    // The rename itself is durable only once the folder is synced.
-    const UniqueFd folder(::open(file_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (folder) ::fsync(folder.get());
 }
 
 void OwnershipStore::erase() {

@@ -53,15 +53,16 @@ struct OwnershipRecord {
 
 class OwnershipStore {
 public:
-    // Loads the record if the file exists. A file that cannot be parsed is set
-    // aside (renamed *.corrupt) and logged: the agent still starts.
+    // Loads the record if the file exists. A file that is not a record the
+    // agent wrote throws StateError (state/state_file.hpp: a corrupt record
+    // stops the start, naming the file).
     OwnershipStore(std::filesystem::path file, spdlog::logger& log);
 
     OwnershipRecord& record() { return record_; }
     const OwnershipRecord& record() const { return record_; }
 
-    // Atomic: write a temporary file, fsync, rename over the old one, fsync
-    // the folder. A crash leaves the old or the new record, never half of one.
+    // Atomic (write_state_file): a crash leaves the old or the new record,
+    // never half of one. Throws BpfError.
     void save() const;
     // Forgets everything and deletes the file (uninstall).
     void erase();

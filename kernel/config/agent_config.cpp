@@ -25,6 +25,7 @@ std::string single_quoted(std::string_view text) { return "'" + std::string(text
 constexpr std::int64_t kMinMtu = 576;   // the smallest datagram IPv4 hosts must accept
 constexpr std::int64_t kMaxMtu = 9000;  // jumbo frames
 constexpr int kLargestUsablePrefix = 30;  // a pool needs a gateway and at least one pod
+constexpr const char* kNamespaceLabel = "io.kubernetes.pod.namespace";  // membrane-cni sends it as k8s:...
 
 fs::path read_absolute_path(ConfigReader& read, std::string_view key, fs::path fallback) {
     auto value = read.optional<std::string>(key);
@@ -101,6 +102,28 @@ DbusSettings read_dbus(const toml::table& table) {
     }
     read.finish();
     return dbus;
+}
+
+// [identity]. The namespace label may not be excluded: pods of two
+// namespaces must never share an identity, since policy tells them apart.
+IdentitySettings read_identity(const toml::table& table) {
+    ConfigReader read(table, "identity");
+    IdentitySettings identity;
+    if (table.contains("exclude_labels")) {  // replaces the default list
+        identity.exclude_labels = read_name_list(read, table, "exclude_labels", is_label_key,
+                                                 "a label key (1 to 253 letters, digits and '._/-:')");
+    }
+    const toml::array* items = table.get_as<toml::array>("exclude_labels");
+    for (std::size_t i = 0; i < identity.exclude_labels.size(); ++i) {
+        const std::string& key = identity.exclude_labels[i];
+        if (key == kNamespaceLabel || key.ends_with(std::string(":") + kNamespaceLabel)) {
+            throw read.error_at(*items->get(i), "exclude_labels",
+                                "may not hold " + single_quoted(key) + ": pods of different namespaces would share "
+                                "an identity");
+        }
+    }
+    read.finish();
+    return identity;
 }
 
 std::vector<std::string> read_enabled_modules(const toml::table& table) {
@@ -248,6 +271,7 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
         document.erase("nodes");  // read: not an unknown key for top.finish()
     }
     config.dbus = read_dbus(top.table("dbus"));
+    config.identity = read_identity(top.table("identity"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

@@ -38,6 +38,27 @@ struct AgentSettings {
     bool operator==(const AgentSettings&) const = default;
 };
 
+// [identity]: which labels make an endpoint's identity. An endpoint keeps
+// (and shows) all its labels; its identity is the number of the others.
+struct IdentitySettings {
+    // Label keys that say which pod an endpoint is rather than what it is,
+    // so two replicas of one workload share an identity (Cilium excludes the
+    // same). An entry matches a key exactly or after the key's source prefix
+    // ("k8s:" of "k8s:io.kubernetes.pod.name"); the file's list replaces this one.
+    std::vector<std::string> exclude_labels = {
+        "io.kubernetes.pod.name",
+        "pod-template-hash",
+        "controller-revision-hash",
+        "statefulset.kubernetes.io/pod-name",
+        "job-name",
+        "controller-uid",
+        "batch.kubernetes.io/job-name",
+        "batch.kubernetes.io/controller-uid",
+    };
+
+    bool operator==(const IdentitySettings&) const = default;
+};
+
 // One [[nodes]] table: a node of the cluster. Validated: name is a DNS label,
 // ip an IPv4 address, pod_cidr an IPv4 CIDR of /30 or larger without host
 // bits; names and IPs unique, pod CIDRs disjoint.
@@ -53,6 +74,7 @@ struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
     DbusSettings dbus;
+    IdentitySettings identity;
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
     // [[nodes]], in file order. When not empty it lists this node (agent.node_name).

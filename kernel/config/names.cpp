@@ -29,6 +29,15 @@ bool is_module_name(std::string_view name) {
     return std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
 }
 
+bool is_label_key(std::string_view key) {
+    constexpr std::size_t kMaxLabelKey = 253;
+    if (key.empty() || key.size() > kMaxLabelKey) return false;
+    return std::all_of(key.begin(), key.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == '/' || c == '-' || c == ':';
+    });
+}
+
 bool is_dbus_bus(std::string_view bus) {
     if (bus == "system" || bus == "session") return true;
     // Transports sd-bus understands; the part after the colon is its business.

@@ -19,6 +19,10 @@ bool is_interface_name(std::string_view name);
 // the library file, the logger and the module's state folder).
 bool is_module_name(std::string_view name);
 
+// A label key: 1..253 of letters, digits and "._/-:" (':' separates a
+// source, as in "k8s:app"). Endpoint labels and [identity] exclude_labels.
+bool is_label_key(std::string_view key);
+
 // "system", "session", or a D-Bus address ("unix:path=...", "tcp:host=...").
 bool is_dbus_bus(std::string_view bus);
 

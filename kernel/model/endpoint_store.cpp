@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -36,20 +36,22 @@ EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
     EndpointRecord record;
     const auto document = read_state_file(path);
     if (!document) return record;
-    const std::string where = path.string() + ": ";
     try {
-        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        if (document->value("format", 0) != kFormat) {
+            throw corrupt_record(path, "unknown format (expected " + std::to_string(kFormat) + ")");
+        }
         record.next_id = document->at("next_id").get<std::uint64_t>();
         std::set<std::uint64_t> ids;
         for (const auto& item : document->at("endpoints")) {
             auto endpoint = from_json(item);
             if (endpoint.id == 0 || endpoint.id >= record.next_id || !ids.insert(endpoint.id).second) {
-                throw StateError(where + "endpoint id " + std::to_string(endpoint.id) + " is duplicated or out of range");
+                throw corrupt_record(path, "endpoint id " + std::to_string(endpoint.id) +
+                                               " is duplicated or out of range");
             }
             record.endpoints.push_back(std::move(endpoint));
         }
     } catch (const nlohmann::json::exception& e) {
-        throw StateError(where + "not an endpoint record the agent wrote (" + e.what() + ")");
+        throw corrupt_record(path, std::string("not an endpoint record the agent wrote (") + e.what() + ")");
     }
     return record;
 }

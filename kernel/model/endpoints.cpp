@@ -9,7 +9,7 @@
 #include "model/endpoint_store.hpp"
 #include "model/labels.hpp"
 #include "model/link_info.hpp"
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 #include "model/undo.hpp"
 
 namespace membrane::kernel {

@@ -1,6 +1,6 @@
 #include "model/host_scope_ipam.hpp"
 
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -17,30 +17,33 @@ void HostScopeIpam::restore() {
     leases_.clear();
     leased_.clear();
     if (!document) return;
-    const std::string where = state_file_.string() + ": ";
     try {
-        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        if (document->value("format", 0) != kFormat) {
+            throw corrupt_record(state_file_, "unknown format (expected " + std::to_string(kFormat) + ")");
+        }
         for (const auto& item : document->at("allocations")) {
             Key key{item.at("container_id").get<std::string>(), item.at("ifname").get<std::string>()};
             const auto text = item.at("ipv4").get<std::string>();
             const auto address = parse_ipv4(text);
-            if (!address) throw StateError(where + "'" + text + "' is not an IPv4 address");
+            if (!address) throw corrupt_record(state_file_, "'" + text + "' is not an IPv4 address");
             if (!pool_ || !pool_->contains(*address)) {
                 // The pool changed while the agent was down: the endpoint keeps
                 // its address (endpoints.json), the pool no longer tracks it.
-                log_->warn("{}lease of {} to {}/{} is outside the pool {}; dropped", where, text, key.first, key.second,
-                           pool_ ? pool_->str() : "(none)");
+                log_->warn("{}: lease of {} to {}/{} is outside the pool {}; dropped", state_file_.string(), text,
+                           key.first, key.second, pool_ ? pool_->str() : "(none)");
                 continue;
             }
-            if (leased_.count(*address) != 0) throw StateError(where + text + " is leased twice");
-            if (leases_.count(key) != 0) throw StateError(where + key.first + "/" + key.second + " holds two leases");
+            if (leased_.count(*address) != 0) throw corrupt_record(state_file_, text + " is leased twice");
+            if (leases_.count(key) != 0) {
+                throw corrupt_record(state_file_, key.first + "/" + key.second + " holds two leases");
+            }
             leases_.emplace(key, *address);
             leased_.emplace(*address, key);
         }
     } catch (const nlohmann::json::exception& e) {
         leases_.clear();
         leased_.clear();
-        throw StateError(where + "not an address record the agent wrote (" + e.what() + ")");
+        throw corrupt_record(state_file_, std::string("not an address record the agent wrote (") + e.what() + ")");
     }
 }
 

@@ -1,11 +1,12 @@
 #include "model/identity_allocator.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <stdexcept>
 
 #include "model/labels.hpp"
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 extern "C" {
 #include "membrane/contract.h"
@@ -29,35 +30,56 @@ constexpr int kFormat = 1;
 
 }  // namespace
 
-IdentityAllocator::IdentityAllocator(std::filesystem::path state_file)
-    : state_file_(std::move(state_file)), next_(MBR_IDENTITY_FIRST_ALLOCATED) {
+IdentityAllocator::IdentityAllocator(std::filesystem::path state_file, std::vector<std::string> excluded_label_keys)
+    : state_file_(std::move(state_file)),
+      excluded_label_keys_(std::move(excluded_label_keys)),
+      next_(MBR_IDENTITY_FIRST_ALLOCATED) {
     const auto document = read_state_file(state_file_);
     if (!document) return;
-    const std::string where = state_file_.string() + ": ";
     try {
-        if (document->value("format", 0) != kFormat) throw StateError(where + "unknown format (expected " + std::to_string(kFormat) + ")");
+        if (document->value("format", 0) != kFormat) {
+            throw corrupt_record(state_file_, "unknown format (expected " + std::to_string(kFormat) + ")");
+        }
         const auto next = document->at("next").get<std::uint32_t>();
         std::set<std::uint32_t> seen;
+        std::set<Labels> recorded;
+        bool filtered = false;
         for (const auto& item : document->at("identities")) {
             const auto id = item.at("id").get<std::uint32_t>();
             auto labels = item.at("labels").get<Labels>();
             if (id < MBR_IDENTITY_FIRST_ALLOCATED || id >= next) {
-                throw StateError(where + "identity " + std::to_string(id) + " is outside the allocated range " +
-                                 std::to_string(MBR_IDENTITY_FIRST_ALLOCATED) + ".." + std::to_string(next - 1));
+                throw corrupt_record(state_file_, "identity " + std::to_string(id) +
+                                                      " is outside the allocated range " +
+                                                      std::to_string(MBR_IDENTITY_FIRST_ALLOCATED) + ".." +
+                                                      std::to_string(next - 1));
             }
-            if (!seen.insert(id).second) throw StateError(where + "identity " + std::to_string(id) + " is listed twice");
-            if (!numbers_.emplace(std::move(labels), id).second) {
-                throw StateError(where + "the labels of identity " + std::to_string(id) + " are listed twice");
+            if (!seen.insert(id).second) {
+                throw corrupt_record(state_file_, "identity " + std::to_string(id) + " is listed twice");
+            }
+            if (!recorded.insert(labels).second) {
+                throw corrupt_record(state_file_, "the labels of identity " + std::to_string(id) + " are listed twice");
+            }
+            // Brought in line with today's exclusions: the lowest number wins.
+            Labels relevant = identity_labels(labels, excluded_label_keys_);
+            filtered = filtered || relevant != labels;
+            auto [it, added] = numbers_.emplace(std::move(relevant), id);
+            if (!added) {
+                retired_at_load_.push_back(std::max(it->second, id));
+                it->second = std::min(it->second, id);
             }
         }
         next_ = next;
+        std::sort(retired_at_load_.begin(), retired_at_load_.end());
+        // Rewritten at once when anything changed, so the file says what the agent uses.
+        if (filtered) persist(numbers_, next_);
     } catch (const nlohmann::json::exception& e) {
-        throw StateError(where + "not an identity record the agent wrote (" + e.what() + ")");
+        throw corrupt_record(state_file_, std::string("not an identity record the agent wrote (") + e.what() + ")");
     }
 }
 
-std::uint32_t IdentityAllocator::acquire(const Labels& labels) {
-    if (auto problem = label_problem(labels)) throw std::invalid_argument(*problem);
+std::uint32_t IdentityAllocator::acquire(const Labels& endpoint_labels) {
+    if (auto problem = label_problem(endpoint_labels)) throw std::invalid_argument(*problem);
+    const Labels labels = identity_labels(endpoint_labels, excluded_label_keys_);
     const std::lock_guard lock(mutex_);
     auto it = numbers_.find(labels);
     if (it == numbers_.end()) {
@@ -80,9 +102,9 @@ void IdentityAllocator::release(std::uint32_t id) {
     if (--it->second == 0) endpoints_.erase(it);
 }
 
-std::optional<std::uint32_t> IdentityAllocator::find(const Labels& labels) const {
+std::optional<std::uint32_t> IdentityAllocator::find(const Labels& endpoint_labels) const {
     const std::lock_guard lock(mutex_);
-    auto it = numbers_.find(labels);
+    auto it = numbers_.find(identity_labels(endpoint_labels, excluded_label_keys_));
     if (it == numbers_.end()) return std::nullopt;
     return it->second;
 }

@@ -2,15 +2,12 @@
 
 #include <algorithm>
 
+#include "config/names.hpp"
+
 namespace membrane::kernel {
 namespace {
 
 constexpr std::size_t kMaxLabelText = 253;
-
-bool key_character(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '/' || c == '-' || c == ':';  // ':' separates a source: k8s:app
-}
 
 bool value_character(char c) { return c > ' ' && c < 0x7f && c != ',' && c != '='; }
 
@@ -18,7 +15,7 @@ bool value_character(char c) { return c > ' ' && c < 0x7f && c != ',' && c != '=
 
 std::optional<std::string> label_problem(const Labels& labels) {
     for (const auto& [key, value] : labels) {
-        if (key.empty() || key.size() > kMaxLabelText || !std::all_of(key.begin(), key.end(), key_character)) {
+        if (!is_label_key(key)) {
             return "label key '" + key + "' must be 1 to 253 letters, digits and '._/-:'";
         }
         if (key == kReservedLabelKey) {
@@ -30,6 +27,21 @@ std::optional<std::string> label_problem(const Labels& labels) {
         }
     }
     return std::nullopt;
+}
+
+Labels identity_labels(const Labels& labels, const std::vector<std::string>& excluded) {
+    auto is_excluded = [&](const std::string& key) {
+        const auto colon = key.find(':');
+        const std::string_view unsourced =
+            colon == std::string::npos ? std::string_view() : std::string_view(key).substr(colon + 1);
+        return std::any_of(excluded.begin(), excluded.end(),
+                           [&](const std::string& entry) { return entry == key || entry == unsourced; });
+    };
+    Labels kept;
+    for (const auto& [key, value] : labels) {
+        if (!is_excluded(key)) kept.emplace_hint(kept.end(), key, value);
+    }
+    return kept;
 }
 
 std::string format_labels(const Labels& labels) {

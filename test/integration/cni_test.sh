@@ -4,7 +4,8 @@
 # the node's network namespace (where membraned runs, on a private bus).
 #
 #   two pods: ADD (result JSON, interface, /32 address, IPv6 disabled,
-#   routes, MTU, the node's route to the pod), ping pod -> pod and pod -> node address, CHECK
+#   routes, MTU, the node's route to the pod), one identity for both (they
+#   differ only in pod name), ping pod -> pod and pod -> node address, CHECK
 #   (and a CHECK that must fail), VERSION; every error case and its code;
 #   DEL, DEL again, DEL of a vanished netns; then 200 ADD/DEL cycles leave no
 #   endpoint, no lease, no mbr* link, no endpoints-map entry, no ipcache /32,
@@ -170,6 +171,20 @@ expect_traces 2 "after two ADDs"
 labels=$(list_endpoints)
 grep -q 'k8s:io.kubernetes.pod.name' <<<"$labels" && grep -q '"app"' <<<"$labels" ||
   harness_fail "the endpoints lack the CNI_ARGS or config labels: $labels"
+# pod1 and pod2 differ only in their pod name ([identity] exclude_labels):
+# one identity, with both endpoints on it and no pod name in its labels.
+harness_ctl -o json endpoint list >"$HARNESS_TMP/endpoints.json"
+harness_ctl -o json identity list >"$HARNESS_TMP/identities.json"
+python3 - "$HARNESS_TMP/endpoints.json" "$HARNESS_TMP/identities.json" <<'PY' || harness_fail "pod1 and pod2 do not share an identity"
+import json, sys
+endpoints, identities = (json.load(open(p)) for p in sys.argv[1:])
+ids = {e["labels"]["k8s:io.kubernetes.pod.name"]: e["identity"] for e in endpoints}
+assert ids["pod1"] == ids["pod2"], f"identities by pod: {ids}"
+(shared,) = [i for i in identities if i["id"] == ids["pod1"]]
+assert shared["endpoints"] == 2 and "k8s:io.kubernetes.pod.name" not in shared["labels"], shared
+assert shared["labels"]["k8s:io.kubernetes.pod.namespace"] == "shop", shared
+print(f"ok: pod1 and pod2 share identity {shared['id']} ({shared['labels']})")
+PY
 
 # --- traffic ------------------------------------------------------------------------------
 ip netns exec "${POD_NS[pod1]}" ping -c 3 -i 0.2 -W 2 "${POD_IP[pod2]}" >"$HARNESS_TMP/ping-pod.txt" 2>&1 ||

@@ -3,7 +3,8 @@
 # busctl and membranectl. Bad modules are refused or quarantined while the
 # agent keeps serving; a bad config is refused with file:line:column; SIGTERM
 # leaves the datapath in place, a restart re-adopts it, SIGHUP reconfigures
-# only the module whose table changed, --uninstall removes everything.
+# only the module whose table changed, a corrupt state record stops the start
+# by name, --uninstall removes everything.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -111,6 +112,19 @@ ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_
 harness_daemon "$node" "$config"
 [[ $(module_field counter state) == running ]] || harness_fail "counter not running after restart"
 harness_stop_daemon "$HARNESS_LAST_DAEMON_PID"
+
+# A corrupt state record stops the start, naming the file; the datapath stays.
+identities="$HARNESS_TMP/node-node-life/state/identities.json"
+had_identities=false
+if [[ -e "$identities" ]]; then had_identities=true; cp "$identities" "$HARNESS_TMP/identities.json.good"; fi
+printf '{"format": 1, "next": 2' >"$identities"
+rc=0
+out=$(timeout 30 ip netns exec "$node" "$membraned" --config "$config" 2>&1) || rc=$?
+((rc == 1)) || harness_fail "membraned with a corrupt $identities exited $rc, expected 1: $out"
+grep -q "cannot start: $identities: not valid JSON" <<<"$out" || harness_fail "the refusal does not name $identities: $out"
+grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "the refused start detached the entry program"
+echo "ok: a corrupt identities.json stops the start by name"
+if $had_identities; then cp "$HARNESS_TMP/identities.json.good" "$identities"; else rm "$identities"; fi
 
 # --uninstall leaves nothing behind.
 ip netns exec "$node" "$membraned" --config "$config" --uninstall || harness_fail "--uninstall failed"

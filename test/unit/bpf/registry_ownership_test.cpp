@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "registry_fixture.hpp"
+#include "state/state_file.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -155,14 +156,19 @@ TEST_F(RegistryTest, AnotherModuleMayTakeASlotLeftByAnEarlierRun) {
     EXPECT_THAT(log.text(), HasSubstr("left by an earlier run"));
 }
 
-TEST_F(RegistryTest, AnUnreadableRecordIsSetAsideAndTheAgentStillStarts) {
-    std::ofstream(sandbox.state_dir() / "bpf-ownership.json") << "{ not json";
-
-    auto registry = make_core_registry();
-
-    EXPECT_TRUE(std::filesystem::exists(sandbox.state_dir() / "bpf-ownership.json.corrupt"));
-    EXPECT_THAT(log.text(), HasSubstr("is unreadable"));
-    EXPECT_TRUE(std::filesystem::exists(sandbox.state_dir() / "bpf-ownership.json")) << "rewritten by open_core";
+TEST_F(RegistryTest, AnUnreadableRecordStopsTheStartNamingTheFile) {
+    // The corrupt-record policy of every state file (state/state_file.hpp).
+    const auto file = sandbox.state_dir() / "bpf-ownership.json";
+    std::ofstream(file) << "{ not json";
+    try {
+        make_core_registry();
+        FAIL() << "no StateError";
+    } catch (const StateError& e) {
+        EXPECT_THAT(e.what(), ::testing::StartsWith(file.string() + ": not valid JSON"));
+    }
+    std::ofstream(file) << R"({"format": 99})";
+    EXPECT_THROW(make_core_registry(), StateError);
+    EXPECT_EQ(std::filesystem::file_size(file), std::string(R"({"format": 99})").size()) << "left as it was";
 }
 
 TEST_F(RegistryTest, ARecordOfTheFirstFormatIsRead) {

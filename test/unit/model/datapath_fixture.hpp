@@ -16,6 +16,7 @@
 #include "bpf/registry.hpp"
 #include "bpf/sandbox.hpp"
 #include "bus/event_bus.hpp"
+#include "config/agent_config.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
 #include "model/datapath_maps.hpp"
@@ -101,7 +102,7 @@ protected:
         registry = std::make_unique<Registry>(sandbox.bpffs(), sandbox.pin_dir(), sandbox.state_dir(), log.logger);
         registry->open_core(membrane_core_bpf());
         datapath = std::make_unique<SwitchableDatapath>(*registry);
-        identities = std::make_unique<IdentityAllocator>(state / "identities.json");
+        identities = std::make_unique<IdentityAllocator>(state / "identities.json", exclude_labels);
         ipam = std::make_unique<HostScopeIpam>(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet_logger());
         ipam->restore();
         nodes = std::make_unique<NodeTable>(*datapath, bus, quiet_logger());
@@ -152,6 +153,7 @@ protected:
     boost::asio::io_context io;
     EventBus bus{io};
     std::uint32_t mtu = 1450;
+    std::vector<std::string> exclude_labels = IdentitySettings{}.exclude_labels;  // [identity] at the next start()
     std::unique_ptr<Registry> registry;
     std::unique_ptr<SwitchableDatapath> datapath;
     std::unique_ptr<IdentityAllocator> identities;

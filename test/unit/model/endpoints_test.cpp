@@ -27,11 +27,13 @@ protected:
                                .labels = {{"app", "web"}}};
     }
     // allocate + create, as membrane-cni does, in the agent's namespace.
-    EndpointInfo add_pod(const std::string& container, const std::string& host) {
+    EndpointInfo add_pod(const std::string& container, const std::string& host, const Labels& labels = {{"app", "web"}}) {
         netns.add_veth(host, host + "p");
         EnterNetns inside(netns.name());
         const auto lease = manager->allocate_address(container, "eth0");
-        return manager->create_endpoint(request(container, host, lease.ipv4));
+        auto pod = request(container, host, lease.ipv4);
+        pod.labels = labels;
+        return manager->create_endpoint(pod);
     }
     std::uint32_t endpoints_of(std::uint32_t identity) {
         for (const auto& info : identities->list()) {
@@ -274,6 +276,42 @@ TEST_F(EndpointsTest, ARestartRestoresEndpointsAddressesAndIdentities) {
     const auto lease = manager->allocate_address("c3", "eth0");
     EXPECT_EQ(lease.ipv4, lost.ipv4) << "c2's released address is the lowest free one";
     EXPECT_EQ(manager->create_endpoint(request("c3", "mbrhost3", lease.ipv4)).id, 3u);
+}
+
+// As membrane-cni labels the pods of one deployment.
+Labels replica_labels(const std::string& pod) {
+    return {{"app", "web"}, {"k8s:io.kubernetes.pod.namespace", "default"}, {"k8s:io.kubernetes.pod.name", pod},
+            {"pod-template-hash", "5d4f" + pod}};
+}
+
+TEST_F(EndpointsTest, ReplicasShareAnIdentityAndKeepAllTheirLabels) {
+    const auto web = add_pod("c1", "mbrhost1", replica_labels("web"));
+    const auto web2 = add_pod("c2", "mbrhost2", replica_labels("web2"));
+    EXPECT_EQ(web2.identity, web.identity);
+    EXPECT_EQ(endpoint_entry(web2.ipv4)->identity, web.identity);
+    EXPECT_EQ(manager->get_endpoint(web2.id).labels, replica_labels("web2")) << "shown with all its labels";
+    EXPECT_EQ(endpoints_of(web.identity), 2u);
+    const auto other = add_pod("c3", "mbrhost3", Labels{{"app", "web"}, {"k8s:io.kubernetes.pod.namespace", "prod"},
+                                                        {"k8s:io.kubernetes.pod.name", "web"}});
+    EXPECT_NE(other.identity, web.identity) << "another namespace, another identity";
+}
+
+TEST_F(EndpointsTest, AfterAnUpgradeReplicasFromAnOlderRecordShareAnIdentity) {
+    exclude_labels = {};  // an agent before the filter: the pod name made identities
+    stop();
+    start();
+    const auto web = add_pod("c1", "mbrhost1", replica_labels("web"));
+    const auto web2 = add_pod("c2", "mbrhost2", replica_labels("web2"));
+    ASSERT_NE(web2.identity, web.identity);
+    exclude_labels = IdentitySettings{}.exclude_labels;
+    stop();
+    start();
+    EXPECT_EQ(manager->get_endpoint(web.id).identity, web.identity) << "the lower number is kept";
+    EXPECT_EQ(manager->get_endpoint(web2.id).identity, web.identity);
+    EXPECT_EQ(endpoint_entry(web2.ipv4)->identity, web.identity) << "the datapath follows";
+    EXPECT_EQ(ipcache_entry(web2.ipv4 + "/32")->identity, web.identity);
+    EXPECT_EQ(identities->retired_at_load(), std::vector<std::uint32_t>{web2.identity});
+    EXPECT_EQ(endpoints_of(web.identity), 2u);
 }
 
 TEST_F(EndpointsTest, RestorePrunesEndpointEntriesNoEndpointAccountsFor) {

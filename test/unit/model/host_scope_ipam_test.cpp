@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "model/host_scope_ipam.hpp"
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 #include "state_folder.hpp"
 
 namespace membrane::kernel::test {

@@ -1,13 +1,16 @@
 // Identities: the same labels give the same number, across restarts; the
-// reserved ones are listed; endpoints are counted; a corrupt record is refused.
+// reserved ones are listed; endpoints are counted; a corrupt record is refused
+// and a crash mid-write leaves the old one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 extern "C" {
 #include "membrane/contract.h"
 }
+#include "config/agent_config.hpp"
 #include "model/identity_allocator.hpp"
-#include "model/state_file.hpp"
+#include "state/crash_midway.hpp"
+#include "state/state_file.hpp"
 #include "state_folder.hpp"
 
 namespace membrane::kernel::test {
@@ -15,12 +18,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
+const std::vector<std::string> kExcluded = IdentitySettings{}.exclude_labels;  // the defaults
 const Labels kWeb{{"app", "web"}, {"tier", "front"}};
 const Labels kDb{{"app", "db"}};
 
 TEST(IdentityAllocator, SameLabelsSameNumberFromTheFirstAllocated) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json");
+    IdentityAllocator identities(state / "identities.json", kExcluded);
     const auto web = identities.acquire(kWeb);
     EXPECT_EQ(web, static_cast<std::uint32_t>(MBR_IDENTITY_FIRST_ALLOCATED));
     EXPECT_EQ(identities.acquire(Labels{{"tier", "front"}, {"app", "web"}}), web) << "order of insertion is irrelevant";
@@ -30,17 +34,92 @@ TEST(IdentityAllocator, SameLabelsSameNumberFromTheFirstAllocated) {
     EXPECT_FALSE(identities.find(Labels{{"app", "other"}}));
 }
 
+// Two replicas of a deployment, as membrane-cni labels them: only the pod
+// name and the hash of their template tell them apart.
+Labels replica(const std::string& name, const std::string& ns = "default") {
+    return Labels{{"k8s:app", "web"},
+                  {"k8s:io.kubernetes.pod.namespace", ns},
+                  {"k8s:io.kubernetes.pod.name", name},
+                  {"k8s:pod-template-hash", "5d4f" + name}};
+}
+
+TEST(IdentityAllocator, ReplicasDifferingOnlyInPodNameAndHashShareOneIdentity) {
+    StateFolder state;
+    IdentityAllocator identities(state / "identities.json", kExcluded);
+    const auto web = identities.acquire(replica("web"));
+    EXPECT_EQ(identities.acquire(replica("web2")), web);
+    EXPECT_EQ(identities.find(replica("web3")), web) << "found by its identity-relevant labels";
+    const auto list = identities.list();
+    ASSERT_EQ(list.back().id, web);
+    EXPECT_EQ(list.back().labels, (Labels{{"k8s:app", "web"}, {"k8s:io.kubernetes.pod.namespace", "default"}}))
+        << "the identity holds the relevant labels only";
+    EXPECT_EQ(list.back().endpoints, 2u);
+}
+
+TEST(IdentityAllocator, EveryDefaultExclusionIsLeftOutWithOrWithoutASource) {
+    StateFolder state;
+    IdentityAllocator identities(state / "identities.json", kExcluded);
+    const auto web = identities.acquire(Labels{{"app", "web"}});
+    for (const auto& key : kExcluded) {
+        EXPECT_EQ(identities.acquire(Labels{{"app", "web"}, {key, "x"}}), web) << key;
+        EXPECT_EQ(identities.acquire(Labels{{"app", "web"}, {"k8s:" + key, "x"}}), web) << "k8s:" << key;
+    }
+    EXPECT_NE(identities.acquire(Labels{{"app", "web"}, {"k8s:io.kubernetes.pod.name.other", "x"}}), web)
+        << "a key that only starts like an excluded one stays";
+}
+
+TEST(IdentityAllocator, ANamespaceDifferenceGivesTwoIdentities) {
+    StateFolder state;
+    IdentityAllocator identities(state / "identities.json", kExcluded);
+    EXPECT_NE(identities.acquire(replica("web", "default")), identities.acquire(replica("web", "prod")));
+}
+
+TEST(IdentityAllocator, AConfiguredExclusionListReplacesTheDefaults) {
+    StateFolder state;
+    IdentityAllocator identities(state / "identities.json", {"k8s:version"});
+    const Labels v1{{"k8s:app", "web"}, {"k8s:version", "1"}, {"pod-template-hash", "a"}};
+    const Labels v2{{"k8s:app", "web"}, {"k8s:version", "2"}, {"pod-template-hash", "a"}};
+    const Labels other_hash{{"k8s:app", "web"}, {"k8s:version", "2"}, {"pod-template-hash", "b"}};
+    const Labels other_source{{"k8s:app", "web"}, {"version", "2"}, {"pod-template-hash", "a"}};
+    const auto web = identities.acquire(v1);
+    EXPECT_EQ(identities.acquire(v2), web) << "k8s:version is excluded";
+    EXPECT_NE(identities.acquire(other_hash), web) << "pod-template-hash is no longer excluded";
+    EXPECT_NE(identities.acquire(other_source), web) << "a sourced entry does not match another source";
+    IdentityAllocator nothing_excluded(state / "other.json", {});
+    EXPECT_NE(nothing_excluded.acquire(replica("web")), nothing_excluded.acquire(replica("web2")));
+}
+
+TEST(IdentityAllocator, ARecordKeyedByFullLabelSetsIsBroughtInLineOnLoad) {
+    // What an agent before the filter wrote for web and web2 (and an unrelated db).
+    StateFolder state;
+    {
+        IdentityAllocator before(state / "identities.json", {});
+        ASSERT_EQ(before.acquire(replica("web")), 256u);
+        ASSERT_EQ(before.acquire(Labels{{"k8s:app", "db"}}), 257u);
+        ASSERT_EQ(before.acquire(replica("web2")), 258u);
+    }
+    IdentityAllocator upgraded(state / "identities.json", kExcluded);
+    EXPECT_EQ(upgraded.acquire(replica("web2")), 256u) << "the lowest number of the merged label sets";
+    EXPECT_EQ(upgraded.acquire(replica("web")), 256u);
+    EXPECT_EQ(upgraded.acquire(Labels{{"k8s:app", "db"}}), 257u);
+    EXPECT_THAT(upgraded.retired_at_load(), ::testing::ElementsAre(258u));
+    EXPECT_EQ(upgraded.acquire(Labels{{"k8s:app", "new"}}), 259u) << "a retired number is never handed out again";
+    IdentityAllocator again(state / "identities.json", kExcluded);
+    EXPECT_TRUE(again.retired_at_load().empty()) << "the record was rewritten in line";
+    EXPECT_EQ(again.list().size(), 4u + 3u);
+}
+
 TEST(IdentityAllocator, NumbersSurviveARestartAndAreNeverReused) {
     StateFolder state;
     std::uint32_t web = 0;
     std::uint32_t db = 0;
     {
-        IdentityAllocator identities(state / "identities.json");
+        IdentityAllocator identities(state / "identities.json", kExcluded);
         web = identities.acquire(kWeb);
         db = identities.acquire(kDb);
         identities.release(web);  // unused now, but kept
     }
-    IdentityAllocator restarted(state / "identities.json");
+    IdentityAllocator restarted(state / "identities.json", kExcluded);
     EXPECT_EQ(restarted.acquire(kDb), db);
     EXPECT_EQ(restarted.acquire(kWeb), web);
     EXPECT_EQ(restarted.acquire(Labels{{"app", "new"}}), db + 1);
@@ -48,7 +127,7 @@ TEST(IdentityAllocator, NumbersSurviveARestartAndAreNeverReused) {
 
 TEST(IdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json");
+    IdentityAllocator identities(state / "identities.json", kExcluded);
     const auto list = identities.list();
     ASSERT_GE(list.size(), 4u);
     EXPECT_EQ(list[0].id, static_cast<std::uint32_t>(MBR_IDENTITY_HOST));
@@ -68,7 +147,7 @@ TEST(IdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
 
 TEST(IdentityAllocator, CountsTheEndpointsOfEachIdentity) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json");
+    IdentityAllocator identities(state / "identities.json", kExcluded);
     const auto web = identities.acquire(kWeb);
     identities.acquire(kWeb);
     const auto db = identities.acquire(kDb);
@@ -92,23 +171,28 @@ TEST(IdentityAllocator, ACorruptRecordIsRefusedByName) {
     StateFolder state;
     state.write("identities.json", "{\"format\": 1, \"next\": 2");
     try {
-        IdentityAllocator identities(state / "identities.json");
+        IdentityAllocator identities(state / "identities.json", kExcluded);
         FAIL() << "no StateError";
     } catch (const StateError& e) {
         EXPECT_THAT(e.what(), HasSubstr((state / "identities.json").string() + ": not valid JSON"));
     }
     state.write("identities.json", R"({"format": 1, "next": 300, "identities": [{"id": 7, "labels": {}}]})");
-    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json"); }, StateError);
+    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json", kExcluded); }, StateError);
     state.write("identities.json", R"({"format": 1, "next": 300, "identities": [{"id": "x"}]})");
-    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json"); }, StateError);
+    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json", kExcluded); }, StateError);
 }
 
-TEST(IdentityAllocator, TheRecordIsReplacedAtomically) {
+TEST(IdentityAllocator, ACrashWhileANewIdentityIsRecordedLeavesTheOldRecord) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json");
-    identities.acquire(kWeb);
-    EXPECT_TRUE(std::filesystem::exists(state / "identities.json"));
-    EXPECT_FALSE(std::filesystem::exists(state / "identities.json.tmp")) << "no temporary file left behind";
+    IdentityAllocator identities(state / "identities.json", kExcluded);
+    const auto web = identities.acquire(kWeb);
+
+    ASSERT_EQ(crash_midway([&] { identities.acquire(kDb); }), kCrashedMidway) << "the agent died mid-write";
+
+    IdentityAllocator restarted(state / "identities.json", kExcluded);  // no StateError: the old record is whole
+    EXPECT_EQ(restarted.find(kWeb), web);
+    EXPECT_FALSE(restarted.find(kDb)) << "the number was never handed out";
+    EXPECT_EQ(restarted.acquire(kDb), web + 1);
 }
 
 }  // namespace

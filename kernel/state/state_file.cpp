@@ -1,4 +1,4 @@
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "bpf/unique_fd.hpp"
 
@@ -19,7 +20,12 @@ namespace {
     throw StateError(path.string() + ": " + what + ": " + std::strerror(errno));
 }
 
-void write_all(int fd, const std::string& text, const fs::path& path) {
+std::function<void()>& crash_point() {
+    static std::function<void()> crash;
+    return crash;
+}
+
+void write_all(int fd, std::string_view text, const fs::path& path) {
     std::size_t done = 0;
     while (done < text.size()) {
         const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -33,6 +39,14 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
 
 }  // namespace
 
+void set_state_write_crash_point(std::function<void()> crash) { crash_point() = std::move(crash); }
+
+StateError corrupt_record(const fs::path& path, const std::string& problem) {
+    return StateError(path.string() + ": " + problem +
+                      "; the agent does not start on a record it cannot trust (the pinned datapath keeps running): "
+                      "restore the file from a backup, or move it aside to start without what it held");
+}
+
 void write_state_file(const fs::path& path, const nlohmann::json& document) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
@@ -41,7 +55,12 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
     {
         const UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!fd) fail(temporary, "cannot create");
-        write_all(fd.get(), document.dump(2) + "\n", temporary);
+        const std::string text = document.dump(2) + "\n";
+        const std::string_view all(text);
+        // In two halves so that a test can crash between them (set_state_write_crash_point).
+        write_all(fd.get(), all.substr(0, all.size() / 2), temporary);
+        if (crash_point()) crash_point()();
+        write_all(fd.get(), all.substr(all.size() / 2), temporary);
         if (::fsync(fd.get()) != 0) fail(temporary, "cannot fsync");
     }
     if (::rename(temporary.c_str(), path.c_str()) != 0) {
@@ -65,8 +84,7 @@ std::optional<nlohmann::json> read_state_file(const fs::path& path) {
     try {
         return nlohmann::json::parse(text.str());
     } catch (const nlohmann::json::exception& e) {
-        throw StateError(path.string() + ": not valid JSON, so the agent cannot trust it (" + e.what() +
-                         "); restore it from a backup or remove it to start afresh");
+        throw corrupt_record(path, std::string("not valid JSON (") + e.what() + ")");
     }
 }
 

@@ -1,0 +1,49 @@
+// The agent's records in state_dir (identities, endpoints, address leases,
+// BPF ownership): JSON documents, each written through write_state_file and
+// read through read_state_file. Every state writer uses these two, so every
+// record gets the same guarantees:
+//
+// - Atomic replacement: the document goes to "<name>.tmp" in the same folder,
+//   which is fsynced, renamed over "<name>", and the folder is fsynced (the
+//   rename is durable only then). A crash at any instant leaves the old or
+//   the new document, never half of one; a leftover .tmp is overwritten by
+//   the next write.
+// - One policy for a corrupt record: the agent refuses to start. A record
+//   that is not JSON, or not what the agent wrote, raises a StateError that
+//   names the file, what is wrong and what to do (corrupt_record). Starting
+//   without it would act on a partial picture (forget endpoints and prune
+//   their map entries, lease an address twice, renumber identities), while a
+//   stopped agent leaves the pinned datapath running as it was.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace membrane::kernel {
+
+// A state file that cannot be read or written, or holds what the agent did
+// not write. The message starts with the file's path.
+class StateError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Throws StateError.
+void write_state_file(const std::filesystem::path& path, const nlohmann::json& document);
+// nullopt when the file does not exist; corrupt_record when it is not JSON.
+std::optional<nlohmann::json> read_state_file(const std::filesystem::path& path);
+
+// The error of the corrupt-record policy: "<path>: <problem>; " and the way out.
+StateError corrupt_record(const std::filesystem::path& path, const std::string& problem);
+
+// Test seam: `crash` runs after the first half of a temporary file is
+// written and before the rest (nothing when empty, the default). A test
+// makes it _exit() in a child process, as a crash mid-write would.
+void set_state_write_crash_point(std::function<void()> crash);
+
+}  // namespace membrane::kernel

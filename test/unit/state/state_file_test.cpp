@@ -1,0 +1,70 @@
+// write_state_file / read_state_file: the one way state records are written
+// and read. A crash mid-write leaves the old record; a corrupt record is
+// refused with the file's name and the way out.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "crash_midway.hpp"
+#include "model/state_folder.hpp"
+#include "state/state_file.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string text_of(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+TEST(StateFile, WritesReadBackAndLeaveNoTemporaryFile) {
+    StateFolder state;
+    const auto path = state / "sub" / "record.json";
+    EXPECT_FALSE(read_state_file(path)) << "absent: nullopt";
+    write_state_file(path, {{"format", 1}, {"items", {1, 2, 3}}});
+    write_state_file(path, {{"format", 1}, {"items", {4}}});
+    EXPECT_EQ(read_state_file(path), (nlohmann::json{{"format", 1}, {"items", {4}}}));
+    EXPECT_FALSE(std::filesystem::exists(state / "sub" / "record.json.tmp"));
+}
+
+TEST(StateFile, ACrashMidWriteLeavesTheOldRecordWhole) {
+    StateFolder state;
+    const auto path = state / "record.json";
+    const nlohmann::json old_record{{"format", 1}, {"items", {"old"}}};
+    write_state_file(path, old_record);
+    nlohmann::json big{{"format", 1}, {"items", nlohmann::json::array()}};
+    for (int i = 0; i < 1000; ++i) big["items"].push_back("new-" + std::to_string(i));
+
+    ASSERT_EQ(crash_midway([&] { write_state_file(path, big); }), kCrashedMidway) << "the write reached its middle";
+
+    EXPECT_EQ(read_state_file(path), old_record) << "the record a restart finds is the old one, whole";
+    const auto left = text_of(state / "record.json.tmp");
+    EXPECT_GT(left.size(), 0u) << "the crash did happen mid-write: half a temporary file is left";
+    EXPECT_LT(left.size(), big.dump(2).size());
+    write_state_file(path, big);
+    EXPECT_EQ(read_state_file(path), big) << "the next write replaces the leftover";
+}
+
+TEST(StateFile, ACorruptRecordIsRefusedByNameWithTheWayOut) {
+    StateFolder state;
+    state.write("record.json", "{\"format\": 1, \"items\": [");
+    try {
+        read_state_file(state / "record.json");
+        FAIL() << "no StateError";
+    } catch (const StateError& e) {
+        EXPECT_THAT(e.what(), StartsWith((state / "record.json").string() + ": not valid JSON"));
+        EXPECT_THAT(e.what(), HasSubstr("the agent does not start on a record it cannot trust"));
+        EXPECT_THAT(e.what(), HasSubstr("move it aside"));
+    }
+    EXPECT_TRUE(std::filesystem::exists(state / "record.json")) << "left where it is, for the operator";
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
