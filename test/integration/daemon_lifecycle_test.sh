@@ -32,6 +32,8 @@ printf '[agent]\nnode_name = 42\n' >"$bad"
 if out=$("$membraned" --check-config "$bad" 2>&1); then harness_fail "--check-config accepted a wrong type"; fi
 grep -q "$bad:2:" <<<"$out" || harness_fail "wrong type not reported at line 2: $out"
 
+# badabi's static constructor leaves this marker (and aborts) if it ever runs.
+export MEMBRANE_FIXTURE_CTOR_MARKER="$HARNESS_TMP/badabi-constructor-ran"
 harness_daemon "$node" "$config"
 daemon_pid=$HARNESS_LAST_DAEMON_PID
 
@@ -51,11 +53,14 @@ m=[m for m in json.load(sys.stdin) if m['name']=='$1']
 print(m[0]['$2'] if m else 'absent')"
 }
 
-# A module built against another SDK major is refused, naming both versions.
+# A module built against another SDK major is refused, naming both versions,
+# from its file, before dlopen: its static constructor never runs.
 if out=$(harness_ctl module load badabi 2>&1); then harness_fail "badabi was loaded"; fi
 grep -q "AbiMismatch" <<<"$out" || harness_fail "badabi refusal is not AbiMismatch: $out"
 grep -q "SDK 99.0" <<<"$out" || harness_fail "badabi refusal does not name SDK 99.0: $out"
 grep -q "provides SDK 1\." <<<"$out" || harness_fail "badabi refusal does not name the agent's SDK: $out"
+[[ ! -e "$MEMBRANE_FIXTURE_CTOR_MARKER" ]] || harness_fail "badabi's static constructor ran before the refusal"
+kill -0 "$daemon_pid" || harness_fail "the agent died loading badabi"
 
 # A module that throws in start() is reported failed; the agent keeps going.
 if out=$(harness_ctl module load thrower 2>&1); then harness_fail "thrower was loaded"; fi
