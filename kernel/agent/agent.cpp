@@ -44,11 +44,26 @@ Agent::~Agent() {
 
 int Agent::run() {
     start();
-    io_.run();
-    return 0;
+    // Code that runs modules' code contains what they throw; this is the
+    // last fence: whatever still escapes a handler is logged and the loop
+    // goes on serving (Asio allows run() to resume after a handler threw).
+    for (;;) {
+        try {
+            io_.run();
+            return 0;
+        } catch (const std::exception& e) {
+            log_->error("an event handler threw, the agent keeps running: {}", e.what());
+        } catch (...) {
+            log_->error("an event handler threw something that is not a std::exception, the agent keeps running");
+        }
+    }
 }
 
 void Agent::start() {
+    // Caught from the first instant: a SIGHUP or SIGTERM while modules start
+    // (which may take a while) waits in the signal set and is handled once
+    // the loop runs, instead of killing the agent by the default action.
+    catch_signals();
     const auto& agent = config_.agent;
     log_->info("membraned {} starting: node {}, config {}", MEMBRANE_VERSION, agent.node_name,
                config_.source.string());
@@ -85,7 +100,7 @@ void Agent::start() {
             // agent goes on with the others.
         }
     }
-    wait_for_signals();
+    arm_signals();
     state_ = "running";
     report_status();
     notifier_.ready();
@@ -150,11 +165,10 @@ void Agent::apply_nodes(const AgentConfig& next) {
     nodes_->update(node_infos(config_.nodes, config_.agent.node_name));
 }
 
-void Agent::wait_for_signals() {
+void Agent::catch_signals() {
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
-    arm_signals();
 }
 
 void Agent::arm_signals() {

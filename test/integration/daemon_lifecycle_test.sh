@@ -2,8 +2,9 @@
 # membraned as an operator meets it: under a private dbus-daemon, driven by
 # busctl and membranectl. Bad modules are refused or quarantined while the
 # agent keeps serving; a bad config is refused with file:line:column; SIGTERM
-# leaves the datapath in place, a restart re-adopts it, SIGHUP reconfigures
-# only the module whose table changed, --uninstall removes everything.
+# leaves the datapath in place, a restart re-adopts it (a SIGHUP while modules
+# start is handled once started), SIGHUP reconfigures only the module whose
+# table changed, --uninstall removes everything.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -112,8 +113,25 @@ grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "SIGTERM detached
 [[ -e "$HARNESS_PIN_DIR/mbr_pipe_v1" ]] || harness_fail "SIGTERM removed the pipeline pin"
 ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic stopped while the agent is down"
 
-# Restart: the pins are re-adopted, the module comes back.
+# Restart: the pins are re-adopted, the module comes back. Its start() takes
+# 1.5 s, and a SIGHUP arrives meanwhile: the agent must not die of it (the
+# default action) but handle it once started, re-reading its config.
+marker="$HARNESS_TMP/counter-starting.pid"
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' \
+  $'[module.counter]\nstart_marker = "'"$marker"$'"\nstart_sleep_ms = 1500'
+(
+  for _ in $(seq 100); do
+    if [[ -s "$marker" ]]; then kill -HUP "$(cat "$marker")"; exit 0; fi
+    sleep 0.05
+  done
+  exit 1
+) &
+hup_sender=$!
 harness_daemon "$node" "$config"
+wait "$hup_sender" || harness_fail "counter's start() never began, no SIGHUP was sent"
+kill -0 "$HARNESS_LAST_DAEMON_PID" || harness_fail "a SIGHUP while modules started killed the agent"
+for _ in $(seq 50); do grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" && break; sleep 0.1; done
+grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" || harness_fail "the SIGHUP sent during start-up was never handled"
 [[ $(module_field counter state) == running ]] || harness_fail "counter not running after restart"
 harness_stop_daemon "$HARNESS_LAST_DAEMON_PID"
 
