@@ -8,6 +8,7 @@
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
 #include "model/datapath_maps.hpp"
+#include "model/state_file.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
@@ -117,7 +118,12 @@ void Agent::open_model() {
     std::optional<Ipv4Cidr> pool;
     if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
     ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));
-    ipam_->restore();
+    try {
+        ipam_->restore();
+    } catch (const StateError& e) {
+        // Not fatal: the endpoints say which addresses are taken (reconcile below).
+        log_->error("{}; the leases are rebuilt from the restored endpoints", e.what());
+    }
     nodes_ = std::make_unique<NodeTable>(*datapath_, bus_, make_logger("nodes"));
     endpoints_ = std::make_unique<EndpointManager>(
         EndpointManagerParts{*datapath_, *identities_, *ipam_, *nodes_, bus_}, agent.state_dir / "endpoints.json",
@@ -125,6 +131,11 @@ void Agent::open_model() {
 
     nodes_->start(node_infos(config_.nodes, agent.node_name));
     endpoints_->restore();
+    std::vector<IpamAllocation> held;
+    for (const auto& endpoint : endpoints_->list_endpoints()) {
+        held.push_back(IpamAllocation{endpoint.container_id, endpoint.ifname, endpoint.ipv4});
+    }
+    ipam_->reconcile(held);
     // The ipcache is the model's: what neither nodes nor endpoints account
     // for is left from an earlier run (a node removed, a pod deleted while
     // the agent was down).
