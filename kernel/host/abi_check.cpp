@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -11,6 +10,8 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+
+#include "bpf/unique_fd.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -81,12 +82,6 @@ std::optional<std::string> check_library(const CrossingLibrary& library, const A
 
 // --- reading the file ----------------------------------------------------------
 
-struct FdCloser {
-    void operator()(const int* fd) const {
-        ::close(*fd);
-        delete fd;
-    }
-};
 struct ElfEnd {
     void operator()(Elf* elf) const { elf_end(elf); }
 };
@@ -181,10 +176,9 @@ std::optional<std::string> check_abi(const AbiDescriptor& host, const AbiDescrip
 
 AbiDescriptor read_abi_descriptor(const std::filesystem::path& file) {
     if (elf_version(EV_CURRENT) == EV_NONE) fail("libelf is unusable: " + elf_error());
-    const int raw_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (raw_fd < 0) fail(std::strerror(errno));
-    const std::unique_ptr<const int, FdCloser> fd(new int(raw_fd));
-    const std::unique_ptr<Elf, ElfEnd> elf(elf_begin(raw_fd, ELF_C_READ, nullptr));
+    const UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) fail(std::strerror(errno));
+    const std::unique_ptr<Elf, ElfEnd> elf(elf_begin(fd.get(), ELF_C_READ, nullptr));
     if (!elf || elf_kind(elf.get()) != ELF_K_ELF) fail("not a Membrane module: not an ELF file");
 
     // The descriptor is compared field by field as this process lays it
