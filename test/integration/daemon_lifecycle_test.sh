@@ -63,9 +63,11 @@ grep -q "provides SDK 1\." <<<"$out" || harness_fail "badabi refusal does not na
 [[ ! -e "$MEMBRANE_FIXTURE_CTOR_MARKER" ]] || harness_fail "badabi's static constructor ran before the refusal"
 kill -0 "$daemon_pid" || harness_fail "the agent died loading badabi"
 
-# A module that throws in start() is reported failed; the agent keeps going.
+# A module that throws in start() (an int, not a std::exception) is reported
+# failed; the agent keeps going.
 if out=$(harness_ctl module load thrower 2>&1); then harness_fail "thrower was loaded"; fi
 grep -q "StartFailed" <<<"$out" || harness_fail "thrower failure is not StartFailed: $out"
+grep -q "not a std::exception" <<<"$out" || harness_fail "thrower failure does not say what was thrown: $out"
 [[ $(module_field thrower state) == failed ]] || harness_fail "thrower is not listed as failed"
 [[ $(module_field counter state) == running ]] || harness_fail "counter stopped when thrower failed"
 kill -0 "$daemon_pid" || harness_fail "the agent died"
