@@ -10,6 +10,7 @@
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
 #include "model/datapath_maps.hpp"
+#include "model/state_file.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
@@ -46,11 +47,26 @@ Agent::~Agent() {
 
 int Agent::run() {
     start();
-    io_.run();
-    return 0;
+    // Code that runs modules' code contains what they throw; this is the
+    // last fence: whatever still escapes a handler is logged and the loop
+    // goes on serving (Asio allows run() to resume after a handler threw).
+    for (;;) {
+        try {
+            io_.run();
+            return 0;
+        } catch (const std::exception& e) {
+            log_->error("an event handler threw, the agent keeps running: {}", e.what());
+        } catch (...) {
+            log_->error("an event handler threw something that is not a std::exception, the agent keeps running");
+        }
+    }
 }
 
 void Agent::start() {
+    // Caught from the first instant: a SIGHUP or SIGTERM while modules start
+    // (which may take a while) waits in the signal set and is handled once
+    // the loop runs, instead of killing the agent by the default action.
+    catch_signals();
     const auto& agent = config_.agent;
     log_->info("membraned {} starting: node {}, config {}", MEMBRANE_VERSION, agent.node_name,
                config_.source.string());
@@ -87,7 +103,7 @@ void Agent::start() {
             // agent goes on with the others.
         }
     }
-    wait_for_signals();
+    arm_signals();
     state_ = "running";
     report_status();
     notifier_.ready();
@@ -109,7 +125,12 @@ void Agent::open_model() {
     std::optional<Ipv4Cidr> pool;
     if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
     ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));
-    ipam_->restore();
+    try {
+        ipam_->restore();
+    } catch (const StateError& e) {
+        // Not fatal: the endpoints say which addresses are taken (reconcile below).
+        log_->error("{}; the leases are rebuilt from the restored endpoints", e.what());
+    }
     nodes_ = std::make_unique<NodeTable>(*datapath_, bus_, make_logger("nodes"));
     endpoints_ = std::make_unique<EndpointManager>(
         EndpointManagerParts{*datapath_, *identities_, *ipam_, *nodes_, bus_}, agent.state_dir / "endpoints.json",
@@ -117,6 +138,11 @@ void Agent::open_model() {
 
     nodes_->start(node_infos(config_.nodes, agent.node_name));
     endpoints_->restore();
+    std::vector<IpamAllocation> held;
+    for (const auto& endpoint : endpoints_->list_endpoints()) {
+        held.push_back(IpamAllocation{endpoint.container_id, endpoint.ifname, endpoint.ipv4});
+    }
+    ipam_->reconcile(held);
     // The ipcache is the model's: what neither nodes nor endpoints account
     // for is left from an earlier run (a node removed, a pod deleted while
     // the agent was down).
@@ -157,11 +183,10 @@ void Agent::apply_nodes(const AgentConfig& next) {
     nodes_->update(node_infos(config_.nodes, config_.agent.node_name));
 }
 
-void Agent::wait_for_signals() {
+void Agent::catch_signals() {
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
-    arm_signals();
 }
 
 void Agent::arm_signals() {

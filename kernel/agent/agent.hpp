@@ -53,7 +53,9 @@ private:
     void apply_nodes(const AgentConfig& next);
     // [agent] mtu minus the largest encapsulation a running module declared.
     std::uint32_t pod_mtu() const;
-    void wait_for_signals();
+    // catch_signals: first thing at start, so a signal during start-up is
+    // queued; arm_signals: handles them on the loop once started.
+    void catch_signals();
     void arm_signals();
     void stop(const std::string& why);
     void reload_config();

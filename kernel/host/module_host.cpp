@@ -146,6 +146,19 @@ std::unique_ptr<ModuleHost::Generation> ModuleHost::open_generation(const std::s
         throw ControlError(ControlErrorKind::Failed, "cannot copy " + source.string() + " to " + copy.string() +
                                                          ": " + ec.message());
     }
+    // The descriptor is read from the file and checked before dlopen, which
+    // runs the library's static constructors: a refused module runs nothing.
+    // It is read from the copy, the very bytes that would be loaded.
+    try {
+        generation->abi = read_abi_descriptor(copy);
+    } catch (const AbiReadError& e) {
+        std::filesystem::remove(copy, ec);
+        throw ControlError(ControlErrorKind::AbiMismatch, "refusing module '" + name + "' (" + source.string() + "): " + e.what());
+    }
+    if (auto why = check_abi(host_abi_descriptor(), generation->abi, name)) {
+        std::filesystem::remove(copy, ec);
+        throw ControlError(ControlErrorKind::AbiMismatch, "refusing module '" + name + "': " + *why);
+    }
     try {
         // rtld_now: a missing symbol fails here, not under traffic.
         generation->library.load(copy.string(),
@@ -157,15 +170,6 @@ std::unique_ptr<ModuleHost::Generation> ModuleHost::open_generation(const std::s
     std::filesystem::remove(copy, ec);
 
     auto& library = generation->library;
-    if (!library.has("membrane_abi_descriptor")) {
-        throw ControlError(ControlErrorKind::AbiMismatch,
-                           "refusing module '" + name + "': " + source.string() +
-                               " exports no membrane_abi_descriptor (not built with MEMBRANE_MODULE)");
-    }
-    generation->abi = library.get<const AbiDescriptor>("membrane_abi_descriptor");
-    if (auto why = check_abi(host_abi_descriptor(), generation->abi, name)) {
-        throw ControlError(ControlErrorKind::AbiMismatch, "refusing module '" + name + "': " + *why);
-    }
     if (!library.has("membrane_create_module") || !library.has("membrane_destroy_module")) {
         throw ControlError(ControlErrorKind::AbiMismatch,
                            "refusing module '" + name + "': it lacks membrane_create_module/membrane_destroy_module");
@@ -182,6 +186,9 @@ std::unique_ptr<ModuleHost::Generation> ModuleHost::open_generation(const std::s
         generation->instance = library.get<CreateFn>("membrane_create_module")();
     } catch (const std::exception& e) {
         throw ControlError(ControlErrorKind::StartFailed, "module '" + name + "' failed to construct: " + e.what());
+    } catch (...) {
+        throw ControlError(ControlErrorKind::StartFailed,
+                           "module '" + name + "' failed to construct: an exception that is not a std::exception");
     }
     if (generation->instance == nullptr) {
         throw ControlError(ControlErrorKind::StartFailed, "module '" + name + "' factory returned nothing");
@@ -197,7 +204,8 @@ void ModuleHost::start_generation(Generation& generation) {
                                                               e.what());
     } catch (...) {
         throw ControlError(ControlErrorKind::StartFailed,
-                           "module '" + generation.name + "' failed to start: unknown exception");
+                           "module '" + generation.name +
+                                                              "' failed to start: an exception that is not a std::exception");
     }
 }
 
@@ -332,6 +340,10 @@ void ModuleHost::reconfigure(const std::string& name, const toml::table& config)
     } catch (const std::exception& e) {
         quarantine(name, std::string("reconfigure threw: ") + e.what());
         throw ControlError(ControlErrorKind::Failed, "module '" + name + "' failed to reconfigure: " + e.what());
+    } catch (...) {
+        const std::string what = "an exception that is not a std::exception";
+        quarantine(name, "reconfigure threw " + what);
+        throw ControlError(ControlErrorKind::Failed, "module '" + name + "' failed to reconfigure: " + what);
     }
     if (applied) {
         entry.config = config;

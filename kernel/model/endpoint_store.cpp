@@ -13,7 +13,8 @@ nlohmann::json to_json(const EndpointInfo& e) {
     // The state (ready/disconnected) is not stored: restore decides it anew.
     return {{"id", e.id},           {"container_id", e.container_id}, {"ifname", e.ifname},
             {"netns", e.netns},     {"host_ifname", e.host_ifname},   {"ipv4", e.ipv4},
-            {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity}};
+            {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity},
+            {"host_ifindex", e.host_ifindex}};
 }
 
 EndpointInfo from_json(const nlohmann::json& j) {
@@ -27,6 +28,9 @@ EndpointInfo from_json(const nlohmann::json& j) {
     e.mac = j.at("mac").get<std::string>();
     e.labels = j.at("labels").get<Labels>();
     e.identity = j.at("identity").get<std::uint32_t>();
+    // Restore compares it with the link that now has the name; records from
+    // before it was stored have none (0: not compared).
+    e.host_ifindex = j.value("host_ifindex", std::uint32_t{0});
     return e;
 }
 

@@ -62,6 +62,21 @@ void datapath_step(const std::string& what, Step&& step) {
     }
 }
 
+// Why the link behind `endpoint` is not the one it was created on, or
+// nullopt. A name alone proves little after a restart: another interface may
+// have taken it, or the pod's side may have moved elsewhere; either way its
+// traffic is not this endpoint's, and its map entries must not say so.
+std::optional<std::string> not_the_recorded_link(const EndpointInfo& endpoint) {
+    const auto ifindex = interface_index(endpoint.host_ifname);
+    if (ifindex == 0) return "host interface " + endpoint.host_ifname + " is gone";
+    if (endpoint.host_ifindex != 0 && ifindex != endpoint.host_ifindex) {
+        return "host interface " + endpoint.host_ifname + " has ifindex " + std::to_string(ifindex) +
+               ", not the recorded " + std::to_string(endpoint.host_ifindex) + " (another interface took its name)";
+    }
+    if (endpoint.netns.empty()) return std::nullopt;  // create refuses that; an old record may lack it
+    return veth_peer_outside(endpoint.host_ifname, endpoint.netns);
+}
+
 }  // namespace
 
 bool valid_container_id(const std::string& id) {
@@ -90,9 +105,9 @@ void EndpointManager::restore() {
                         key_text(endpoint.container_id, endpoint.ifname), e.what());
         }
         endpoint.state = kDisconnected;
-        const auto ifindex = interface_index(endpoint.host_ifname);
-        if (ifindex != 0) {
-            endpoint.host_ifindex = ifindex;
+        const auto why_not = not_the_recorded_link(endpoint);
+        if (!why_not) {
+            endpoint.host_ifindex = interface_index(endpoint.host_ifname);
             try {
                 write_entries(endpoint);
                 parts_.datapath.attach_endpoint(endpoint.host_ifname);
@@ -107,9 +122,9 @@ void EndpointManager::restore() {
                 }
             }
         }
-        if (endpoint.state == kDisconnected) {
-            log_->warn("endpoint {} ({}): host interface {} is gone; disconnected until it is deleted", endpoint.id,
-                       key_text(endpoint.container_id, endpoint.ifname), endpoint.host_ifname);
+        if (why_not) {
+            log_->warn("endpoint {} ({}): {}; disconnected until it is deleted", endpoint.id,
+                       key_text(endpoint.container_id, endpoint.ifname), *why_not);
         }
         endpoints_.emplace(endpoint.id, std::move(endpoint));
     }

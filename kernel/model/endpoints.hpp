@@ -46,8 +46,10 @@ public:
 
     // Agent start: reloads the recorded endpoints, takes their identities
     // again, rewrites their map entries and re-attaches the entry program if
-    // the host link still exists; an endpoint whose link is gone is kept as
-    // "disconnected" (no map entries; a later DEL removes it). Endpoints-map
+    // the host link is still the one it was created on (same name, same
+    // ifindex, its veth peer in the recorded netns); otherwise the endpoint
+    // is kept as "disconnected", the reason logged (no map entries; a later
+    // DEL removes it). Endpoints-map
     // entries no endpoint accounts for are removed. Throws StateError for an
     // unreadable record.
     void restore();

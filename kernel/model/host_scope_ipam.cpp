@@ -104,6 +104,48 @@ bool HostScopeIpam::release(const std::string& container_id, const std::string& 
     return true;
 }
 
+void HostScopeIpam::reconcile(const std::vector<IpamAllocation>& held_by_endpoints) {
+    const std::lock_guard lock(mutex_);
+    std::map<Key, std::uint32_t> leases;
+    std::map<std::uint32_t, Key> leased;
+    for (const auto& held : held_by_endpoints) {
+        const auto address = parse_ipv4(held.ipv4);
+        // Not this pool's (chained mode, or the pool changed): not ours to track.
+        if (!address || !pool_ || !pool_->contains(*address)) continue;
+        const Key key{held.container_id, held.ifname};
+        if (auto other = leased.find(*address); other != leased.end()) {
+            log_->error("{} is held by two endpoints, {}/{} and {}/{}; leased to the first", held.ipv4,
+                        other->second.first, other->second.second, key.first, key.second);
+            continue;
+        }
+        if (leases.count(key) != 0) continue;
+        leases.emplace(key, *address);
+        leased.emplace(*address, key);
+        auto recorded = leases_.find(key);
+        if (recorded == leases_.end() || recorded->second != *address) {
+            log_->warn("lease of {} to {}/{} was missing from {}; re-established from the endpoint", held.ipv4,
+                       key.first, key.second, state_file_.string());
+        }
+    }
+    for (const auto& [key, address] : leases_) {
+        auto kept = leases.find(key);
+        if (kept == leases.end() || kept->second != address) {
+            log_->warn("released the lease of {} to {}/{}: no endpoint holds it", format_ipv4(address), key.first,
+                       key.second);
+        }
+    }
+    if (leases == leases_) return;
+    // If the rewrite fails the leases still hold in memory: this run hands out
+    // no address twice, and the next start reconciles again.
+    try {
+        persist(leases);
+    } catch (const StateError& e) {
+        log_->error("cannot rewrite the reconciled leases: {}", e.what());
+    }
+    leases_ = std::move(leases);
+    leased_ = std::move(leased);
+}
+
 std::vector<IpamAllocation> HostScopeIpam::allocations() const {
     const std::lock_guard lock(mutex_);
     std::vector<IpamAllocation> out;

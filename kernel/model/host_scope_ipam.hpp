@@ -28,6 +28,7 @@ public:
     void restore() override;
     AddressLease allocate(const std::string& container_id, const std::string& ifname) override;
     bool release(const std::string& container_id, const std::string& ifname) override;
+    void reconcile(const std::vector<IpamAllocation>& held_by_endpoints) override;
     std::vector<IpamAllocation> allocations() const override;
 
     std::uint32_t gateway() const { return pool_ ? pool_->network + 1 : 0; }

@@ -106,6 +106,8 @@ private:
 
 }  // namespace
 
-// Exports the factory and the ABI descriptor the host checks before calling
-// anything. The name must match the file name: "hello" -> hello.so.
+// Exports the factory, and puts the ABI descriptor in the library's
+// .membrane_abi section, which the host reads from the file and checks
+// before it loads the library (so before any of its code, constructors
+// included, runs). The name must match the file name: "hello" -> hello.so.
 MEMBRANE_MODULE(Hello, "hello")

@@ -6,7 +6,8 @@
 #   two pods: ADD (result JSON, interface, /32 address, IPv6 disabled,
 #   routes, MTU, the node's route to the pod), one identity for both (they
 #   differ only in pod name), ping pod -> pod and pod -> node address, CHECK
-#   (and a CHECK that must fail), VERSION; every error case and its code;
+#   (and a CHECK that must fail), VERSION; a lost and a corrupt lease record
+#   (restart, ADD gets a free address); every error case and its code;
 #   DEL, DEL again, DEL of a vanished netns; then 200 ADD/DEL cycles leave no
 #   endpoint, no lease, no mbr* link, no endpoints-map entry, no ipcache /32,
 #   no mbr_from_endpoint tc filter and no device in the BPF ownership record
@@ -194,6 +195,27 @@ ip netns exec "${POD_NS[pod2]}" ping -c 3 -i 0.2 -W 2 "${POD_IP[pod1]}" >/dev/nu
 ip netns exec "${POD_NS[pod1]}" ping -c 3 -i 0.2 -W 2 "$NODE_IP" >"$HARNESS_TMP/ping-node.txt" 2>&1 ||
   harness_fail "pod1 -> node address $NODE_IP (via the gateway) failed: $(cat "$HARNESS_TMP/ping-node.txt")"
 echo "ok: ping pod1 <-> pod2, pod1 -> node $NODE_IP"
+
+# --- a lost or corrupt lease record: rebuilt from the endpoints at start --------------------
+# Without that, the next ADD gets the lowest address again, which pod1 holds,
+# and fails on every retry (lost), or the agent does not start (corrupt).
+lease_file="$HARNESS_TMP/node-$NODE_NAME/state/ipam/host-scope.json"
+[[ -f "$lease_file" ]] || harness_fail "no lease record at $lease_file"
+for damage in deleted corrupted; do
+  harness_stop_daemon || true
+  if [[ $damage == deleted ]]; then rm -f -- "$lease_file"; else printf '{"format": 1, "allocations": [' >"$lease_file"; fi
+  harness_daemon "$node" "$config"
+  ns=$(harness_netns "lease-$damage")
+  id="$HARNESS_RUN_ID-lease-$damage"
+  result=$(cni ADD "$id" "/run/netns/$ns" eth0 "$NET_CONF") || harness_fail "ADD after the lease record was $damage failed: $result"
+  ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["address"][:-3])' "$result")
+  [[ "$ip" != "${POD_IP[pod1]}" && "$ip" != "${POD_IP[pod2]}" ]] ||
+    harness_fail "ADD after the lease record was $damage got $ip, which a restored pod holds"
+  out=$(cni DEL "$id" "/run/netns/$ns" eth0 "$NET_CONF") || harness_fail "DEL $id failed: $out"
+  grep -q "lease of ${POD_IP[pod1]} to $HARNESS_RUN_ID-pod1/eth0 was missing" "$HARNESS_DAEMON_LOG" ||
+    harness_fail "the agent did not log re-establishing pod1's lease"
+  echo "ok: lease record $damage, restart: ADD -> $ip (restored pods keep ${POD_IP[pod1]}, ${POD_IP[pod2]})"
+done
 
 # --- CHECK and VERSION ---------------------------------------------------------------------
 with_prev() { python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))' "$1" "$2"; }

@@ -2,9 +2,10 @@
 # membraned as an operator meets it: under a private dbus-daemon, driven by
 # busctl and membranectl. Bad modules are refused or quarantined while the
 # agent keeps serving; a bad config is refused with file:line:column; SIGTERM
-# leaves the datapath in place, a restart re-adopts it, SIGHUP reconfigures
-# only the module whose table changed, a corrupt state record stops the start
-# by name, --uninstall removes everything.
+# leaves the datapath in place, a restart re-adopts it (a SIGHUP while modules
+# start is handled once started), SIGHUP reconfigures only the module whose
+# table changed, a corrupt state record stops the start by name, --uninstall
+# removes everything.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -33,6 +34,8 @@ printf '[agent]\nnode_name = 42\n' >"$bad"
 if out=$("$membraned" --check-config "$bad" 2>&1); then harness_fail "--check-config accepted a wrong type"; fi
 grep -q "$bad:2:" <<<"$out" || harness_fail "wrong type not reported at line 2: $out"
 
+# badabi's static constructor leaves this marker (and aborts) if it ever runs.
+export MEMBRANE_FIXTURE_CTOR_MARKER="$HARNESS_TMP/badabi-constructor-ran"
 harness_daemon "$node" "$config"
 daemon_pid=$HARNESS_LAST_DAEMON_PID
 
@@ -52,15 +55,20 @@ m=[m for m in json.load(sys.stdin) if m['name']=='$1']
 print(m[0]['$2'] if m else 'absent')"
 }
 
-# A module built against another SDK major is refused, naming both versions.
+# A module built against another SDK major is refused, naming both versions,
+# from its file, before dlopen: its static constructor never runs.
 if out=$(harness_ctl module load badabi 2>&1); then harness_fail "badabi was loaded"; fi
 grep -q "AbiMismatch" <<<"$out" || harness_fail "badabi refusal is not AbiMismatch: $out"
 grep -q "SDK 99.0" <<<"$out" || harness_fail "badabi refusal does not name SDK 99.0: $out"
 grep -q "provides SDK 1\." <<<"$out" || harness_fail "badabi refusal does not name the agent's SDK: $out"
+[[ ! -e "$MEMBRANE_FIXTURE_CTOR_MARKER" ]] || harness_fail "badabi's static constructor ran before the refusal"
+kill -0 "$daemon_pid" || harness_fail "the agent died loading badabi"
 
-# A module that throws in start() is reported failed; the agent keeps going.
+# A module that throws in start() (an int, not a std::exception) is reported
+# failed; the agent keeps going.
 if out=$(harness_ctl module load thrower 2>&1); then harness_fail "thrower was loaded"; fi
 grep -q "StartFailed" <<<"$out" || harness_fail "thrower failure is not StartFailed: $out"
+grep -q "not a std::exception" <<<"$out" || harness_fail "thrower failure does not say what was thrown: $out"
 [[ $(module_field thrower state) == failed ]] || harness_fail "thrower is not listed as failed"
 [[ $(module_field counter state) == running ]] || harness_fail "counter stopped when thrower failed"
 kill -0 "$daemon_pid" || harness_fail "the agent died"
@@ -108,8 +116,25 @@ grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "SIGTERM detached
 [[ -e "$HARNESS_PIN_DIR/mbr_pipe_v1" ]] || harness_fail "SIGTERM removed the pipeline pin"
 ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic stopped while the agent is down"
 
-# Restart: the pins are re-adopted, the module comes back.
+# Restart: the pins are re-adopted, the module comes back. Its start() takes
+# 1.5 s, and a SIGHUP arrives meanwhile: the agent must not die of it (the
+# default action) but handle it once started, re-reading its config.
+marker="$HARNESS_TMP/counter-starting.pid"
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' \
+  $'[module.counter]\nstart_marker = "'"$marker"$'"\nstart_sleep_ms = 1500'
+(
+  for _ in $(seq 100); do
+    if [[ -s "$marker" ]]; then kill -HUP "$(cat "$marker")"; exit 0; fi
+    sleep 0.05
+  done
+  exit 1
+) &
+hup_sender=$!
 harness_daemon "$node" "$config"
+wait "$hup_sender" || harness_fail "counter's start() never began, no SIGHUP was sent"
+kill -0 "$HARNESS_LAST_DAEMON_PID" || harness_fail "a SIGHUP while modules started killed the agent"
+for _ in $(seq 50); do grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" && break; sleep 0.1; done
+grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" || harness_fail "the SIGHUP sent during start-up was never handled"
 [[ $(module_field counter state) == running ]] || harness_fail "counter not running after restart"
 harness_stop_daemon "$HARNESS_LAST_DAEMON_PID"
 

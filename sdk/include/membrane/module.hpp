@@ -32,14 +32,16 @@ public:
 
 }  // namespace membrane
 
-// Exported symbols the host looks up: the ABI descriptor (read before any
-// module code runs) and the factory.
-#define MEMBRANE_MODULE(ModuleClass, module_name)                                                         \
-    extern "C" __attribute__((visibility("default"))) const ::membrane::AbiDescriptor membrane_abi_descriptor = \
-        MEMBRANE_ABI_DESCRIPTOR_INIT(module_name);                                                        \
-    extern "C" __attribute__((visibility("default"))) ::membrane::Module* membrane_create_module() {       \
-        return new ModuleClass();                                                                         \
-    }                                                                                                     \
-    extern "C" __attribute__((visibility("default"))) void membrane_destroy_module(::membrane::Module* m) {  \
-        delete m;                                                                                         \
+// The ABI descriptor goes into the ".membrane_abi" section, which the host
+// reads from the file before it loads the library (SDK 1.2; SDK 1.0 and 1.1
+// exported it as the symbol membrane_abi_descriptor, readable only after
+// dlopen had run the module's constructors). The factory pair is exported.
+#define MEMBRANE_MODULE(ModuleClass, module_name)                                                               \
+    MEMBRANE_ABI_SECTION_ATTRIBUTES const ::membrane::AbiDescriptor membrane_abi_descriptor_section =            \
+        MEMBRANE_ABI_DESCRIPTOR_INIT(module_name);                                                              \
+    extern "C" __attribute__((visibility("default"))) ::membrane::Module* membrane_create_module() {             \
+        return new ModuleClass();                                                                               \
+    }                                                                                                           \
+    extern "C" __attribute__((visibility("default"))) void membrane_destroy_module(::membrane::Module* m) {     \
+        delete m;                                                                                               \
     }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "host/module_host.hpp"
 
@@ -87,6 +89,106 @@ TEST(AbiCheck, UnterminatedFieldsAreReadWithinBounds) {
     auto why = check_abi(host_abi_descriptor(), m, "counter");
     ASSERT_TRUE(why);
     EXPECT_NE(why->find(std::string(sizeof m.stdlib, 'x')), std::string::npos);
+}
+
+TEST(AbiCheck, OtherSpdlogMinorIsRefusedNamingBothVersionsAndTheLibrary) {
+    AbiDescriptor m = module_like_host("counter");
+    m.spdlog.minor += 1;
+    auto why = check_abi(host_abi_descriptor(), m, "counter");
+    ASSERT_TRUE(why);
+    const auto& host = host_abi_descriptor().spdlog;
+    EXPECT_NE(why->find("spdlog " + std::to_string(m.spdlog.major) + "." + std::to_string(m.spdlog.minor)),
+              std::string::npos)
+        << *why;
+    EXPECT_NE(why->find("this agent uses spdlog " + std::to_string(host.major) + "." + std::to_string(host.minor)),
+              std::string::npos)
+        << *why;
+}
+
+TEST(AbiCheck, OtherTomlMinorIsRefused) {
+    AbiDescriptor m = module_like_host("counter");
+    m.tomlplusplus.minor += 1;
+    auto why = check_abi(host_abi_descriptor(), m, "counter");
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("toml++"), std::string::npos) << *why;
+}
+
+TEST(AbiCheck, FmtNeedsOnlyTheSameMajor) {
+    AbiDescriptor m = module_like_host("counter");
+    m.fmt.minor += 1;
+    m.fmt.patch += 1;
+    EXPECT_EQ(check_abi(host_abi_descriptor(), m, "counter"), std::nullopt);
+    m.fmt.major += 1;
+    auto why = check_abi(host_abi_descriptor(), m, "counter");
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("fmt " + std::to_string(m.fmt.major) + "."), std::string::npos) << *why;
+}
+
+TEST(AbiCheck, TomlPatchMayDiffer) {
+    AbiDescriptor m = module_like_host("counter");
+    m.tomlplusplus.patch += 1;
+    m.spdlog.patch += 1;
+    EXPECT_EQ(check_abi(host_abi_descriptor(), m, "counter"), std::nullopt);
+}
+
+// --- reading the descriptor from the file (test modules: unit/host/modules/) --
+
+std::filesystem::path test_module(const std::string& stem) {
+    return std::filesystem::path(MEMBRANE_TEST_MODULE_DIR) / (stem + ".so");
+}
+
+std::string read_error(const std::filesystem::path& file) {
+    try {
+        read_abi_descriptor(file);
+    } catch (const AbiReadError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(ReadAbiDescriptor, ReadsWhatMembraneModuleWroteWithoutLoadingTheFile) {
+    const AbiDescriptor d = read_abi_descriptor(test_module("good"));
+    EXPECT_EQ(d.magic, kAbiMagic);
+    EXPECT_EQ(d.size, sizeof(AbiDescriptor));
+    EXPECT_EQ(d.sdk_major, kSdkMajor);
+    EXPECT_EQ(d.sdk_minor, kSdkMinor);
+    EXPECT_EQ(descriptor_field(d.module_name, sizeof d.module_name), "good");
+    EXPECT_EQ(check_abi(host_abi_descriptor(), d, "good"), std::nullopt);
+}
+
+TEST(ReadAbiDescriptor, ReadsAnotherMajorWithoutRunningItsConstructor) {
+    // bomb.so aborts in its static constructor: reading it must not run it.
+    const AbiDescriptor d = read_abi_descriptor(test_module("bomb"));
+    EXPECT_EQ(d.sdk_major, 99u);
+    auto why = check_abi(host_abi_descriptor(), d, "bomb");
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("SDK 99.0"), std::string::npos) << *why;
+}
+
+TEST(ReadAbiDescriptor, ALibraryWithoutTheSectionIsNotAModule) {
+    EXPECT_NE(read_error(test_module("plain")).find("not a Membrane module: no .membrane_abi section"),
+              std::string::npos)
+        << read_error(test_module("plain"));
+}
+
+TEST(ReadAbiDescriptor, AnSdk11ModuleIsRefusedSayingWhichSdkBuiltIt) {
+    const std::string why = read_error(test_module("legacy"));
+    EXPECT_NE(why.find("built against Membrane SDK 1.1"), std::string::npos) << why;
+    EXPECT_NE(why.find("rebuild the module against SDK " + std::to_string(kSdkMajor) + "." +
+                       std::to_string(kSdkMinor)),
+              std::string::npos)
+        << why;
+}
+
+TEST(ReadAbiDescriptor, NonElfAndMissingFilesAreRefused) {
+    const auto text = std::filesystem::path(MEMBRANE_TEST_MODULE_DIR) / "not-elf.so";
+    {
+        std::ofstream out(text);
+        out << "#!/bin/sh\necho hello\n";
+    }
+    EXPECT_NE(read_error(text).find("not an ELF file"), std::string::npos) << read_error(text);
+    std::filesystem::remove(text);
+    EXPECT_NE(read_error(test_module("absent")), "");
 }
 
 TEST(ModuleName, AcceptsLowerCaseDigitsAndDashes) {

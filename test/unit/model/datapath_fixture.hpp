@@ -51,6 +51,11 @@ public:
         must("ip -n " + name_ + " link set " + pod + " up");
     }
     void remove_link(const std::string& link) { must("ip -n " + name_ + " link del " + link); }
+    // Moves `link` into the namespace `other` (as CNI moves a pod's side).
+    void move_link(const std::string& link, const std::string& other) {
+        must("ip -n " + name_ + " link set " + link + " netns " + other);
+        must("ip -n " + other + " link set " + link + " up");
+    }
     std::string link_mac(const std::string& link) {
         std::string out;
         must("ip -n " + name_ + " -br link show " + link + " | awk '{print $3}'", &out);

@@ -20,15 +20,17 @@ protected:
     EndpointRequest request(const std::string& container, const std::string& host, const std::string& ip) {
         return EndpointRequest{.container_id = container,
                                .ifname = "eth0",
-                               .netns = "/var/run/netns/pod-" + container,
+                               .netns = "/run/netns/" + pods.name(),
                                .host_ifname = host,
                                .ipv4 = ip,
                                .mac = "02:00:00:00:00:0" + std::to_string(++macs),
                                .labels = {{"app", "web"}}};
     }
-    // allocate + create, as membrane-cni does, in the agent's namespace.
+    // allocate + create, as membrane-cni does, in the agent's namespace; the
+    // pod's side of the veth goes into the pods' namespace.
     EndpointInfo add_pod(const std::string& container, const std::string& host, const Labels& labels = {{"app", "web"}}) {
         netns.add_veth(host, host + "p");
+        netns.move_link(host + "p", pods.name());
         EnterNetns inside(netns.name());
         const auto lease = manager->allocate_address(container, "eth0");
         auto pod = request(container, host, lease.ipv4);
@@ -42,6 +44,7 @@ protected:
         return 0;
     }
     int macs = 0;
+    AgentNetns pods;  // where the pods' sides of the veths live
 };
 
 TEST_F(EndpointsTest, CreateWritesTheMapsAttachesTheEntryAndPublishes) {
@@ -314,6 +317,37 @@ TEST_F(EndpointsTest, AfterAnUpgradeReplicasFromAnOlderRecordShareAnIdentity) {
     EXPECT_EQ(endpoints_of(web.identity), 2u);
 }
 
+TEST_F(EndpointsTest, ARestoredEndpointWhoseInterfaceNameWasTakenByAnotherIsDisconnected) {
+    const auto endpoint = add_pod("c1", "mbrhost1");
+    stop();
+    // While the agent is down the pod goes and another veth takes the name.
+    netns.remove_link("mbrhost1");
+    netns.add_veth("mbrhost1", "mbrother1");
+    netns.move_link("mbrother1", pods.name());
+    start();
+    const auto restored = manager->get_endpoint(endpoint.id);
+    EXPECT_EQ(restored.state, "disconnected");
+    EXPECT_FALSE(endpoint_entry(endpoint.ipv4)) << "the new link's traffic is not this endpoint's";
+    EXPECT_THAT(netns.ingress_filters("mbrhost1"), Not(HasSubstr(kEntryShown)));
+}
+
+TEST_F(EndpointsTest, ARestoredEndpointWhosePeerIsNotInItsNamespaceIsDisconnected) {
+    const auto moved = add_pod("c1", "mbrhost1");
+    const auto kept = add_pod("c2", "mbrhost2");
+    stop();
+    // The pod side of c1 now lives in another namespace.
+    AgentNetns elsewhere;
+    {
+        std::string ignored;
+        ASSERT_EQ(run("ip -n " + pods.name() + " link set mbrhost1p netns " + elsewhere.name(), &ignored), 0);
+    }
+    start();
+    EXPECT_EQ(manager->get_endpoint(moved.id).state, "disconnected");
+    EXPECT_FALSE(endpoint_entry(moved.ipv4));
+    EXPECT_EQ(manager->get_endpoint(kept.id).state, "ready");
+    EXPECT_TRUE(endpoint_entry(kept.ipv4));
+}
+
 TEST_F(EndpointsTest, RestorePrunesEndpointEntriesNoEndpointAccountsFor) {
     mbr_endpoint_value stale{};
     stale.ifindex = 4242;
@@ -328,6 +362,31 @@ TEST_F(EndpointsTest, ReleaseAddressRefusesWhileAnEndpointUsesIt) {
     EXPECT_THROW(manager->release_address("c1", "eth0"), ControlError);
     EXPECT_EQ(ipam->allocations().size(), 1u);
     EXPECT_NO_THROW(manager->release_address("c9", "eth0"));
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
+
+namespace membrane::kernel::test {
+namespace {
+
+TEST(VethPeer, IsFoundInItsNamespaceAndMissedElsewhere) {
+    AgentNetns agent;
+    AgentNetns pod;
+    AgentNetns other;
+    agent.add_veth("mbrv1", "mbrv1p");
+    agent.move_link("mbrv1p", pod.name());
+    agent.add_veth("mbrv2", "mbrv2p");  // both sides in the agent's namespace
+    EnterNetns inside(agent.name());
+    EXPECT_EQ(veth_peer_outside("mbrv1", "/run/netns/" + pod.name()), std::nullopt);
+    const auto elsewhere = veth_peer_outside("mbrv1", "/run/netns/" + other.name());
+    ASSERT_TRUE(elsewhere);
+    EXPECT_THAT(*elsewhere, HasSubstr("is not in /run/netns/" + other.name()));
+    EXPECT_THAT(veth_peer_outside("mbrv2", "/run/netns/" + pod.name()).value_or(""),
+                HasSubstr("in the agent's network namespace"));
+    EXPECT_EQ(veth_peer_outside("mbrv2", "/run/netns/" + agent.name()), std::nullopt);
+    EXPECT_THAT(veth_peer_outside("lo", "/run/netns/" + pod.name()).value_or(""), HasSubstr("no veth peer"));
+    EXPECT_THAT(veth_peer_outside("mbrv1", "/run/netns/no-such-ns").value_or(""), HasSubstr("is gone"));
 }
 
 }  // namespace

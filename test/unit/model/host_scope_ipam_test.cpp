@@ -1,6 +1,6 @@
 // The default IPAM provider: addresses in sequence, gateway, network and
-// broadcast never leased, exhaustion, one address per key, release, and
-// leases that survive a restart.
+// broadcast never leased, exhaustion, one address per key, release, leases
+// that survive a restart, and leases rebuilt from the endpoints at start.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -117,6 +117,46 @@ TEST_F(HostScopeIpamTest, LeasesOutsideAChangedPoolAreDropped) {
     auto moved = make("10.20.0.0/24");
     EXPECT_THAT(moved->allocations(), IsEmpty());
     EXPECT_EQ(moved->allocate("c1", "eth0").ipv4, "10.20.0.2");
+}
+
+TEST_F(HostScopeIpamTest, ALostRecordIsRebuiltFromTheEndpointsSoNoAddressIsGivenTwice) {
+    {
+        auto ipam = make();
+        ipam->allocate("c1", "eth0");
+        ipam->allocate("c2", "eth0");
+    }
+    std::filesystem::remove(state / "ipam.json");
+    auto restarted = make();
+    restarted->reconcile({{"c1", "eth0", "10.10.1.2"}, {"c2", "eth0", "10.10.1.3"}});
+    EXPECT_THAT(restarted->allocations(), ElementsAre(IpamAllocation{"c1", "eth0", "10.10.1.2"},
+                                                      IpamAllocation{"c2", "eth0", "10.10.1.3"}));
+    EXPECT_EQ(restarted->allocate("c3", "eth0").ipv4, "10.10.1.4");
+    // ... and the rebuilt record is what the next start reads.
+    auto again = make();
+    EXPECT_EQ(again->allocate("c4", "eth0").ipv4, "10.10.1.5");
+}
+
+TEST_F(HostScopeIpamTest, ACorruptRecordIsRebuiltFromTheEndpoints) {
+    state.write("ipam.json", "{\"format\": 1, \"allocations\": [");
+    HostScopeIpam ipam(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet());
+    EXPECT_THROW(ipam.restore(), StateError);
+    ipam.reconcile({{"c1", "eth0", "10.10.1.2"}});
+    EXPECT_EQ(ipam.allocate("c2", "eth0").ipv4, "10.10.1.3");
+    EXPECT_EQ(ipam.allocate("c1", "eth0").ipv4, "10.10.1.2");
+    auto restarted = make();  // the record is readable again
+    EXPECT_EQ(restarted->allocations().size(), 2u);
+}
+
+TEST_F(HostScopeIpamTest, ReconcileReleasesLeasesNoEndpointHoldsAndIgnoresOtherPools) {
+    {
+        auto ipam = make();
+        ipam->allocate("c1", "eth0");
+        ipam->allocate("stale", "eth0");  // ADD interrupted before its endpoint existed
+    }
+    auto restarted = make();
+    restarted->reconcile({{"c1", "eth0", "10.10.1.2"}, {"chained", "eth0", "192.168.7.7"}});
+    EXPECT_THAT(restarted->allocations(), ElementsAre(IpamAllocation{"c1", "eth0", "10.10.1.2"}));
+    EXPECT_EQ(restarted->allocate("c2", "eth0").ipv4, "10.10.1.3");
 }
 
 TEST_F(HostScopeIpamTest, WithoutAPoolAllocationIsRefusedWithTheReason) {
