@@ -53,8 +53,8 @@ public:
         if (name == "policy") throw ControlError(ControlErrorKind::AlreadyLoaded, "module policy is already loaded");
         if (on_load) on_load(name);
     }
-    void unload_module(const std::string& name) override {
-        record("unload " + name);
+    void unload_module(const std::string& name, bool force) override {
+        record("unload " + name + (force ? " --force" : ""));
         fail_for(name);
     }
     void reload_module(const std::string& name) override {
