@@ -116,7 +116,9 @@ sleep 0.3
 harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"$'\nfail_after_attach = true'
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do module_field counter message | grep_quiet "keeps running" && break; sleep 0.1; done
-wait "$ping_pid" || harness_fail "packets lost across the failed reload: $(cat "$HARNESS_TMP/failed-reload-ping.txt")"
+wait "$ping_pid" || true  # ping exits 0 on partial loss: read its summary
+grep -q "1000 packets transmitted, 1000 received" "$HARNESS_TMP/failed-reload-ping.txt" ||
+  harness_fail "packets lost across the failed reload: $(cat "$HARNESS_TMP/failed-reload-ping.txt")"
 [[ $(stage_missing) == "$missing_before" ]] || harness_fail "the failed reload left the fail-closed slot empty for a while"
 module_field counter message | grep_quiet "generation $gen_running keeps running" ||
   harness_fail "failed reload not reported: $(module_field counter message)"
