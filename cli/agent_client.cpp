@@ -115,8 +115,8 @@ void AgentClient::load(const std::string& module) {
     attempt("load module " + module, [&] { AgentProxy(*connection_).LoadModule(module); });
 }
 
-void AgentClient::unload(const std::string& module) {
-    attempt("unload module " + module, [&] { AgentProxy(*connection_).UnloadModule(module); });
+void AgentClient::unload(const std::string& module, bool force) {
+    attempt("unload module " + module, [&] { AgentProxy(*connection_).UnloadModule(module, force); });
 }
 
 void AgentClient::reload(const std::string& module) {

@@ -36,7 +36,7 @@ public:
     nlohmann::json status();
     nlohmann::json modules();
     void load(const std::string& module);
-    void unload(const std::string& module);
+    void unload(const std::string& module, bool force);
     void reload(const std::string& module);
     std::string call(const std::string& module, const std::string& method, const std::string& request_json);
 

@@ -1,7 +1,7 @@
 // membranectl: inspect and steer membraned over D-Bus.
 //
 //   membranectl [--bus system|session|ADDRESS] [-o table|json] status
-//   membranectl module list | load NAME | unload NAME | reload NAME
+//   membranectl module list | load NAME | unload NAME [--force] | reload NAME
 //   membranectl module call NAME METHOD [JSON]
 //   membranectl endpoint list | get ID | find CONTAINER IFNAME
 //   membranectl endpoint labels ID KEY=VALUE... | labels ID --clear
@@ -45,6 +45,7 @@ struct Options {
     std::string ifname;
     std::vector<std::string> labels;  // KEY=VALUE
     bool clear_labels = false;
+    bool force = false;  // module unload
 };
 
 int usage_error(const std::string& message) {
@@ -102,6 +103,11 @@ int main(int argc, char** argv) {
         auto* sub = module->add_subcommand(verb, help);
         sub->add_option("NAME", opt.module, "Module name")->required();
         lifecycle[sub] = verb;
+        if (verb == "unload") {
+            sub->add_flag("--force", opt.force,
+                          "Unload even if the module holds a fail-closed stage: packets through that stage are "
+                          "then dropped until a module fills it");
+        }
     }
     auto* call = module->add_subcommand("call", "Call a module's D-Bus method with a JSON request; print its JSON reply");
     call->add_option("NAME", opt.module, "Module name")->required();
@@ -190,7 +196,7 @@ int main(int argc, char** argv) {
             for (const auto& [sub, verb] : lifecycle) {
                 if (!sub->parsed()) continue;
                 if (verb == "load") agent.load(opt.module);
-                if (verb == "unload") agent.unload(opt.module);
+                if (verb == "unload") agent.unload(opt.module, opt.force);
                 if (verb == "reload") agent.reload(opt.module);
                 print_done(verb, opt.module, format);
             }

@@ -209,7 +209,7 @@ void Agent::stop(const std::string& why) {
         // Explicit request: leave nothing behind, slots and pins included.
         for (const auto& module : host_->list()) {
             try {
-                host_->unload(module.name);
+                host_->unload(module.name, /*force=*/true);
             } catch (const ControlError& e) {
                 log_->warn("{}", e.what());
             }
@@ -253,9 +253,11 @@ void Agent::reload_config() {
     // and modules report errors by position.
     config_.module_tables = std::move(next.module_tables);
     for (const auto& warning : next.warnings) log_->warn("{}", warning);
+    // Taken out of the config is the operator's explicit word: forced, so a
+    // fail-closed stage it held drops from now on (the host logs it).
     for (const auto& name : diff.modules_removed) {
         try {
-            host_->unload(name);
+            host_->unload(name, /*force=*/true);
         } catch (const ControlError& e) {
             log_->warn("{}", e.what());
         }
@@ -316,8 +318,8 @@ void Agent::load_module(const std::string& name) {
     report_status();
 }
 
-void Agent::unload_module(const std::string& name) {
-    host_->unload(name);
+void Agent::unload_module(const std::string& name, bool force) {
+    host_->unload(name, force);
     report_status();
 }
 

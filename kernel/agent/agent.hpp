@@ -42,7 +42,7 @@ public:
     AgentStatus status() const override;
     std::vector<ModuleStatus> modules() const override;
     void load_module(const std::string& name) override;
-    void unload_module(const std::string& name) override;
+    void unload_module(const std::string& name, bool force) override;
     void reload_module(const std::string& name) override;
 
 private:

@@ -17,6 +17,7 @@ enum class ControlErrorKind {
     AbiMismatch,      // descriptor refused
     StartFailed,      // start() threw; old generation (if any) still running
     InvalidArgument,  // bad name or request
+    NeedsForce,       // would drop traffic (a fail-closed stage left empty); repeat with force
     Failed,           // anything else
 };
 
@@ -60,7 +61,9 @@ public:
     virtual std::vector<ModuleStatus> modules() const = 0;
     // All throw ControlError.
     virtual void load_module(const std::string& name) = 0;
-    virtual void unload_module(const std::string& name) = 0;
+    // Refused (NeedsForce) if the module holds a fail-closed stage, whose
+    // packets would then be dropped, unless `force`.
+    virtual void unload_module(const std::string& name, bool force) = 0;
     virtual void reload_module(const std::string& name) = 0;
 };
 

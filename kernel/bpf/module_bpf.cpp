@@ -20,7 +20,12 @@ struct ModuleBpf::State {
     std::vector<std::unique_ptr<LoadedObject>> objects;
     // What this generation put in which slot, so it can take the slots back
     // after a newer generation failed to start (ModuleBpf::reclaim_stages).
-    std::map<std::uint32_t, std::pair<const LoadedObject*, std::string>> attached;
+    struct Attached {
+        const LoadedObject* object;
+        std::string program;
+        EmptySlot when_empty;
+    };
+    std::map<std::uint32_t, Attached> attached;
     // Likewise the devices it put an entry program on: ifname -> program.
     std::map<std::string, std::string> entries;
     bool closed = false;
@@ -84,6 +89,11 @@ BpfObject& ModuleBpf::load(const BpfObjectSpec& spec) {
 }
 
 void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) {
+    attach_stage(stage, object, program, EmptySlot::pass_through);
+}
+
+void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program,
+                             EmptySlot when_empty) {
     auto& registry = state_->usable_registry();
     const std::lock_guard lock(registry.mutex);
 
@@ -108,8 +118,8 @@ void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::
                                 .generation = state_->generation,
                                 .program = std::string(program),
                                 .program_id = program_id(program_fd)},
-                       program_fd);
-    state_->attached[stage] = {loaded, std::string(program)};
+                       program_fd, when_empty);
+    state_->attached[stage] = {loaded, std::string(program), when_empty};
 }
 
 void ModuleBpf::attach_entry(std::string_view ifname, std::string_view entry_program) {
@@ -132,7 +142,7 @@ void ModuleBpf::reclaim_stages() {
     const auto held = held_stages();
     for (const auto& [stage, what] : attached) {
         if (std::ranges::find(held, stage) != held.end()) continue;
-        attach_stage(stage, *what.first, what.second);
+        attach_stage(stage, *what.object, what.program, what.when_empty);
         state_->registry->log->info("{}: took stage {} back", state_->who(), stage);
     }
     const auto entries = state_->entries;

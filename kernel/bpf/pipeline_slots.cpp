@@ -59,4 +59,28 @@ std::uint32_t program_id(int program_fd) {
     return info.id;
 }
 
+void set_empty_slot_verdict(int verdicts_fd, std::uint32_t stage, EmptySlot verdict) {
+    const std::uint32_t key = stage;
+    const auto value = static_cast<std::uint32_t>(verdict);
+    if (const int err = bpf_map_update_elem(verdicts_fd, &key, &value, BPF_ANY); err) {
+        throw_bpf_error(fmt::format("cannot set the empty-slot verdict of pipeline stage {}", describe_stage(stage)),
+                        err);
+    }
+}
+
+EmptySlot empty_slot_verdict(int verdicts_fd, std::uint32_t stage) {
+    const std::uint32_t key = stage;
+    std::uint32_t value = MBR_STAGE_PASS_THROUGH;
+    if (const int err = bpf_map_lookup_elem(verdicts_fd, &key, &value); err) {
+        throw_bpf_error(fmt::format("cannot read the empty-slot verdict of pipeline stage {}", describe_stage(stage)),
+                        err);
+    }
+    // Anything but fail-closed is skipped by the datapath (pipeline.h).
+    return value == MBR_STAGE_FAIL_CLOSED ? EmptySlot::drop : EmptySlot::pass_through;
+}
+
+const char* describe_empty_slot(EmptySlot verdict) {
+    return verdict == EmptySlot::drop ? "dropped (fail-closed)" : "passed through";
+}
+
 }  // namespace membrane::kernel

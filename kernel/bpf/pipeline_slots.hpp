@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "membrane/bpf.hpp"
+
 namespace membrane::kernel {
 
 // "2 (egress-policy)", "9 (custom)": for log lines and errors.
@@ -20,5 +22,11 @@ bool empty_slot(int pipeline_fd, std::uint32_t stage);
 std::optional<std::uint32_t> slot_program_id(int pipeline_fd, std::uint32_t stage);
 
 std::uint32_t program_id(int program_fd);
+
+// The stage's empty-slot verdict in the verdict map (mbr_stage_verdicts_v1).
+void set_empty_slot_verdict(int verdicts_fd, std::uint32_t stage, EmptySlot verdict);
+EmptySlot empty_slot_verdict(int verdicts_fd, std::uint32_t stage);
+// "pass through", "dropped (fail-closed)": what packets meet at an empty slot.
+const char* describe_empty_slot(EmptySlot verdict);
 
 }  // namespace membrane::kernel

@@ -55,6 +55,11 @@ int Registry::Impl::pipeline_fd() const {
     return core->map_fd(MBR_MAP_PIPELINE);
 }
 
+int Registry::Impl::stage_verdicts_fd() const {
+    if (!core) throw BpfError("the core BPF object is not loaded (open_core first): no stage verdicts yet");
+    return core->map_fd(MBR_MAP_STAGE_VERDICTS);
+}
+
 bool Registry::Impl::module_is_live(const std::string& module) const {
     const auto first = live.lower_bound({module, 0});
     return first != live.end() && first->first.first == module;
@@ -63,7 +68,8 @@ bool Registry::Impl::module_is_live(const std::string& module) const {
 bool Registry::Impl::is_kernel_pin(const std::string& pin) const {
     // The contract's shared maps belong to the kernel even if a module object
     // happened to create them before the core was loaded.
-    return pin == MBR_MAP_PIPELINE || pin == MBR_MAP_STATS || store.record().kernel_pins.contains(pin);
+    return pin == MBR_MAP_PIPELINE || pin == MBR_MAP_STATS || pin == MBR_MAP_STAGE_VERDICTS ||
+           store.record().kernel_pins.contains(pin);
 }
 
 void Registry::Impl::record_module_pins(const std::string& module, const LoadedObject& object,
@@ -84,7 +90,7 @@ void Registry::Impl::record_module_pins(const std::string& module, const LoadedO
     if (record != before) store.save();
 }
 
-void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd) {
+void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd, EmptySlot when_empty) {
     const int pipeline = pipeline_fd();
     auto& slots = store.record().slots;
     const auto held = slots.find(holder.stage);
@@ -101,16 +107,22 @@ void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd) {
                                    held->second.program, holder.module));
     }
     fill_slot(pipeline, holder.stage, program_fd);
+    // Only now: a fail-closed stage that was empty dropped until this instant,
+    // and one turning pass-through never skips while it is empty.
+    set_empty_slot_verdict(stage_verdicts_fd(), holder.stage, when_empty);
 
     if (held == slots.end()) {
-        log->info("stage {}: {} gen {} program {} (id {}) fills the empty slot", describe_stage(holder.stage),
-                  holder.module, holder.generation, holder.program, holder.program_id);
+        log->info("stage {}: {} gen {} program {} (id {}) fills the empty slot; when empty, packets are {}",
+                  describe_stage(holder.stage), holder.module, holder.generation, holder.program, holder.program_id,
+                  describe_empty_slot(when_empty));
     } else {
         const auto& old = held->second;
-        log->info("stage {}: {} gen {} program {} (id {}) replaces {} gen {} program {} (id {}){}",
+        log->info("stage {}: {} gen {} program {} (id {}) replaces {} gen {} program {} (id {}){}; when empty, "
+                  "packets are {}",
                   describe_stage(holder.stage), holder.module, holder.generation, holder.program, holder.program_id,
                   old.module, old.generation, old.program, old.program_id,
-                  inherited_slots.contains(holder.stage) ? ", left by an earlier run" : "");
+                  inherited_slots.contains(holder.stage) ? ", left by an earlier run" : "",
+                  describe_empty_slot(when_empty));
     }
     slots[holder.stage] = holder;
     inherited_slots.erase(holder.stage);
@@ -205,8 +217,11 @@ void Registry::Impl::release_slot(std::uint32_t stage, const char* why) {
     }
     inherited_slots.erase(stage);
     if (held != slots.end()) {
-        log->info("stage {}: emptied ({} gen {} program {}: {}); packets fall through", describe_stage(stage),
-                  held->second.module, held->second.generation, held->second.program, why);
+        const auto verdict = core ? empty_slot_verdict(stage_verdicts_fd(), stage) : EmptySlot::pass_through;
+        const auto log_level = verdict == EmptySlot::drop ? spdlog::level::warn : spdlog::level::info;
+        log->log(log_level, "stage {}: emptied ({} gen {} program {}: {}); packets are {} until a module fills it",
+                 describe_stage(stage), held->second.module, held->second.generation, held->second.program, why,
+                 describe_empty_slot(verdict));
         slots.erase(held);
         store.save();
     }
@@ -258,7 +273,10 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
     for (const char* program : {MBR_ENTRY_FROM_NETDEV, MBR_ENTRY_FROM_ENDPOINT, MBR_ENTRY_FROM_OVERLAY, kDeliveryProgram}) {
         core->program(program);
     }
-    for (const char* map : {MBR_MAP_PIPELINE, MBR_MAP_STATS, MBR_MAP_ENDPOINTS, MBR_MAP_IPCACHE}) core->map_fd(map);
+    for (const char* map :
+         {MBR_MAP_PIPELINE, MBR_MAP_STATS, MBR_MAP_ENDPOINTS, MBR_MAP_IPCACHE, MBR_MAP_STAGE_VERDICTS}) {
+        core->map_fd(map);
+    }
 
     auto& record = impl.store.record();
     for (const auto& map : core->pinned_maps()) {
@@ -294,6 +312,14 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
         }
     }
     impl.store.save();
+    // The verdicts are pinned: what an earlier run declared still holds.
+    const int verdicts = impl.stage_verdicts_fd();
+    for (std::uint32_t stage = 0; stage < MBR_STAGE_MAX; ++stage) {
+        if (empty_slot_verdict(verdicts, stage) == EmptySlot::drop && !slot_program_id(pipeline, stage)) {
+            impl.log->warn("stage {}: fail-closed and empty: packets through it are dropped until a module fills it",
+                           describe_stage(stage));
+        }
+    }
 
     // Local delivery is the kernel's own stage: this core's program replaces
     // an earlier run's in one map update.
@@ -303,7 +329,7 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
                             .generation = 0,
                             .program = kDeliveryProgram,
                             .program_id = program_id(delivery)},
-                   delivery);
+                   delivery, EmptySlot::pass_through);
 }
 
 void Registry::attach_device(const std::string& ifname, const std::string& entry_program) {
@@ -411,6 +437,16 @@ void Registry::forget_module(const std::string& module) {
     impl.store.save();
     impl.log->info("module {} forgotten: unpinned [{}], kept [{}]", module, fmt::join(removed, ","),
                    fmt::join(kept, ","));
+}
+
+std::vector<std::uint32_t> Registry::fail_closed_stages() const {
+    const std::lock_guard lock(impl_->mutex);
+    const int verdicts = impl_->stage_verdicts_fd();
+    std::vector<std::uint32_t> stages;
+    for (std::uint32_t stage = 0; stage < MBR_STAGE_MAX; ++stage) {
+        if (empty_slot_verdict(verdicts, stage) == EmptySlot::drop) stages.push_back(stage);
+    }
+    return stages;
 }
 
 std::vector<SlotInfo> Registry::slots() const {

@@ -89,6 +89,11 @@ public:
     // close(keep_slots = true).
     void forget_module(const std::string& module);
 
+    // The stages whose empty slot drops (declared with EmptySlot::drop by the
+    // module that last filled them; pinned, so from any earlier run too),
+    // filled or not. Throws BpfError before open_core.
+    std::vector<std::uint32_t> fail_closed_stages() const;
+
     // Filled slots as the prog array has them, with their holders; a slot
     // filled by a program no record names is listed with an empty module.
     std::vector<SlotInfo> slots() const;
@@ -115,12 +120,15 @@ public:
     // Refuses a duplicate object name and a persistent map that is not
     // pinned by name. Pins this load creates become the module's.
     BpfObject& load(const BpfObjectSpec& spec) override;
-    // One prog array update. Refuses stage >= MBR_STAGE_MAX, a non-tc
-    // program, an object this generation did not load, and a slot held by
-    // another module that is open in this run (the error names the holder).
-    // The module's next generation takes its slots over; a slot left by an
-    // earlier run of the agent may be taken by anyone.
+    // One prog array update, then the stage's empty-slot verdict (the
+    // three-argument form: pass-through). Refuses stage >= MBR_STAGE_MAX, a
+    // non-tc program, an object this generation did not load, and a slot held
+    // by another module that is open in this run (the error names the
+    // holder). The module's next generation takes its slots over; a slot left
+    // by an earlier run of the agent may be taken by anyone.
     void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) override;
+    void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program,
+                      EmptySlot when_empty) override;
     // Empties the slot if this module (any generation) holds it; refuses if
     // another module does; nothing to do if it is empty.
     void detach_stage(std::uint32_t stage) override;

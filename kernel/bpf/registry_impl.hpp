@@ -56,6 +56,7 @@ struct Registry::Impl {
 
     // The helpers below expect `mutex` to be held.
     int pipeline_fd() const;  // throws BpfError until open_core
+    int stage_verdicts_fd() const;  // likewise
     bool module_is_live(const std::string& module) const;
     bool is_kernel_pin(const std::string& pin) const;
 
@@ -65,8 +66,9 @@ struct Registry::Impl {
                             const std::vector<std::string>& persistent_maps);
 
     // Puts the program in the slot for `holder` (refusing a slot another live
-    // module holds) and records the holder.
-    void take_slot(const SlotInfo& holder, int program_fd);
+    // module holds), then sets the stage's empty-slot verdict (while the slot
+    // is filled it is never read), and records the holder.
+    void take_slot(const SlotInfo& holder, int program_fd, EmptySlot when_empty);
     // Empties the slot and drops its record.
     void release_slot(std::uint32_t stage, const char* why);
     // The stages whose slot this run's generation (module, generation) filled.

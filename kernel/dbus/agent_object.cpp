@@ -56,8 +56,8 @@ void AgentObject::LoadModule(const std::string& name) {
     answer([&] { control_.load_module(name); });
 }
 
-void AgentObject::UnloadModule(const std::string& name) {
-    answer([&] { control_.unload_module(name); });
+void AgentObject::UnloadModule(const std::string& name, const bool& force) {
+    answer([&] { control_.unload_module(name, force); });
 }
 
 void AgentObject::ReloadModule(const std::string& name) {

@@ -29,7 +29,7 @@ private:
     std::map<std::string, sdbus::Variant> GetStatus() override;
     std::vector<ModuleEntry> ListModules() override;
     void LoadModule(const std::string& name) override;
-    void UnloadModule(const std::string& name) override;
+    void UnloadModule(const std::string& name, const bool& force) override;
     void ReloadModule(const std::string& name) override;
 
     using Dictionary = membrane::dbus::Dictionary;

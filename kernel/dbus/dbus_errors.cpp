@@ -14,6 +14,7 @@ const char* control_error_name(ControlErrorKind kind) {
         case ControlErrorKind::AbiMismatch: return "AbiMismatch";
         case ControlErrorKind::StartFailed: return "StartFailed";
         case ControlErrorKind::InvalidArgument: return "InvalidArgument";
+        case ControlErrorKind::NeedsForce: return "NeedsForce";
         case ControlErrorKind::Failed: return "Failed";
     }
     return "Failed";

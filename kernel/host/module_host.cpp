@@ -9,7 +9,10 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "bpf/pipeline_slots.hpp"
 #include "host/abi_check.hpp"
 #include "host/module_context.hpp"
 #include "membrane/events.hpp"
@@ -301,10 +304,12 @@ void ModuleHost::reload(const std::string& name, std::optional<toml::table> conf
         start_generation(*next);
     } catch (const ControlError& e) {
         // The new generation may have taken slots from the running one
-        // before it failed: give them back, so the datapath is as before.
+        // before it failed: the running one takes them back first (one map
+        // update each), so no slot is ever empty (a fail-closed one would
+        // drop); retiring the new one then releases nothing it gave back.
+        if (entry.current) entry.current->context->reclaim_stages();
         retire(std::move(next), false);
         if (entry.current) {
-            entry.current->context->reclaim_stages();
             const std::string message = std::string(e.what()) + "; generation " +
                                         std::to_string(entry.current->number) + " keeps running";
             log_->error("{}", message);
@@ -365,8 +370,27 @@ void ModuleHost::quarantine(const std::string& name, const std::string& reason) 
     set_state(entry, "failed", reason);
 }
 
-void ModuleHost::unload(const std::string& name) {
+void ModuleHost::unload(const std::string& name, bool force) {
     Entry& entry = loaded_entry(name);
+    // A quarantined or failed module holds no slot: nothing more to warn about.
+    if (entry.current) {
+        const auto fail_closed = registry_.fail_closed_stages();
+        std::vector<std::string> dropping;
+        for (const auto stage : entry.current->context->held_stages()) {
+            if (std::ranges::find(fail_closed, stage) != fail_closed.end()) {
+                dropping.push_back(fmt::format("stage {} is fail-closed: packets through it will be dropped until "
+                                               "a module fills it",
+                                               describe_stage(stage)));
+            }
+        }
+        const std::string consequence = fmt::format("{}", fmt::join(dropping, "; "));
+        if (!dropping.empty() && !force) {
+            throw ControlError(ControlErrorKind::NeedsForce,
+                               fmt::format("module {} not unloaded: {}. Unload with --force to do it anyway", name,
+                                           consequence));
+        }
+        if (!dropping.empty()) log_->warn("module {} unloaded with force: {}", name, consequence);
+    }
     methods_.set_module_methods(name, {});
     retire(std::move(entry.current), false);
     registry_.forget_module(name);

@@ -45,7 +45,9 @@ public:
     // All throw ControlError. A failed start leaves the module listed as
     // failed (load) or the previous generation running (reload).
     void load(const std::string& name, const toml::table& config);
-    void unload(const std::string& name);
+    // Refused (NeedsForce, naming the stages) if the running generation
+    // holds a fail-closed stage, unless `force`.
+    void unload(const std::string& name, bool force);
     void reload(const std::string& name, std::optional<toml::table> config = std::nullopt);
     // Applies a changed table live if the module can, else reloads with it.
     void reconfigure(const std::string& name, const toml::table& config);

@@ -50,6 +50,8 @@ public:
 
         // 3. Pipeline: put the program into a custom-range slot. One atomic
         //    map update: packets see the old program or the new one, never none.
+        //    Empty (module unloaded), the slot is skipped; a security stage
+        //    adds membrane::EmptySlot::drop so that its absence drops instead.
         ctx.bpf().attach_stage(kStage, object, "hello_stage");
 
         // 4. Events: handlers run on the agent's loop thread. Keep the

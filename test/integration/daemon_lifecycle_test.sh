@@ -6,6 +6,11 @@
 # start is handled once started), SIGHUP reconfigures only the module whose
 # table changed, a corrupt state record stops the start by name, --uninstall
 # removes everything.
+#
+# The counter fixture runs with fail_closed = true: it holds stage 2
+# (egress-policy), declared fail-closed, which every packet must pass. So a
+# quarantine drops (and counts MBR_STAT_DROP_STAGE_MISSING) instead of letting
+# traffic through, and traffic that flows proves the stage is in place.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -18,11 +23,16 @@ node=$(harness_netns node)
 harness_veth "$peer" eth-p "$node" eth-n
 ip -n "$peer" addr add 10.200.8.1/24 dev eth-p
 ip -n "$node" addr add 10.200.8.2/24 dev eth-n
+# A permanent neighbour entry: the peer's requests leave even while the node
+# drops everything (an unanswered ARP would keep them queued, uncounted).
+ip -n "$peer" neigh replace 10.200.8.2 lladdr "$(ip netns exec "$node" cat /sys/class/net/eth-n/address)" \
+  dev eth-p nud permanent
 
 harness_dbus
 HARNESS_PIN_DIR="$(harness_bpffs bpffs)/membrane/node-life"
 config="$HARNESS_TMP/membrane.toml"
-harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+guard=$'[module.counter]\nfail_closed = true'
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"
 
 # --check-config: valid, then an unknown key and a wrong type, by position.
 "$membraned" --check-config "$config" | grep_quiet ": ok" || harness_fail "--check-config refused a valid config"
@@ -73,31 +83,52 @@ grep -q "not a std::exception" <<<"$out" || harness_fail "thrower failure does n
 [[ $(module_field counter state) == running ]] || harness_fail "counter stopped when thrower failed"
 kill -0 "$daemon_pid" || harness_fail "the agent died"
 
+stage_missing() { harness_stat "$HARNESS_PIN_DIR" DROP_STAGE_MISSING; }
+echo_requests() { harness_pinned_sum "$HARNESS_PIN_DIR/counter_echo_v1"; }
+
 # SIGHUP with a changed [module.counter]: only counter is touched; its new
 # table makes its event handler throw, so it is quarantined.
 gen_before=$(module_field counter generation)
-printf '\n[module.counter]\nthrow_in_handler = true\n' >>"$config"
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"$'\nthrow_in_handler = true'
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do [[ $(module_field counter state) == failed ]] && break; sleep 0.1; done
 [[ $(module_field counter state) == failed ]] || harness_fail "counter throwing in a handler was not quarantined"
 module_field counter message | grep_quiet "threw" || harness_fail "quarantine message does not say why"
 [[ $(module_field counter generation) -gt $gen_before ]] || harness_fail "SIGHUP did not reload counter with its new table"
 harness_ctl status >/dev/null || harness_fail "agent stopped answering after a quarantine"
-# Its slot is empty again: traffic passes without it.
-ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after quarantine"
+# Its fail-closed slot is empty: packets that must pass the stage are
+# dropped and counted, not let through.
+missing_before=$(stage_missing)
+if ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null; then
+  harness_fail "traffic passed the quarantined module's fail-closed stage"
+fi
+(($(stage_missing) >= missing_before + 3)) ||
+  harness_fail "MBR_STAT_DROP_STAGE_MISSING went $missing_before -> $(stage_missing) for 3 requests"
 
 # Back to a good table; SIGTERM must leave filter and pins in place.
-harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do [[ $(module_field counter state) == running ]] && break; sleep 0.1; done
 [[ $(module_field counter state) == running ]] || harness_fail "counter did not recover after SIGHUP with a good table"
+ip netns exec "$peer" ping -q -c 3 -i 0.2 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after recovery"
 
 # A reload whose new generation fails after taking the slot leaves the
-# running one in charge, slot taken back: the counter keeps counting.
+# running one in charge, slot taken back without emptying it (the stage is
+# fail-closed: a moment empty would drop), so a flow across it loses nothing
+# and the counter keeps counting.
 gen_running=$(module_field counter generation)
-harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' $'[module.counter]\nfail_after_attach = true'
+missing_before=$(stage_missing)
+ip netns exec "$peer" ping -q -i 0.002 -c 1000 -W 1 10.200.8.2 >"$HARNESS_TMP/failed-reload-ping.txt" 2>&1 &
+ping_pid=$!
+harness_register_pid "$ping_pid"
+sleep 0.3
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"$'\nfail_after_attach = true'
 kill -HUP "$daemon_pid"
 for _ in $(seq 50); do module_field counter message | grep_quiet "keeps running" && break; sleep 0.1; done
+wait "$ping_pid" || true  # ping exits 0 on partial loss: read its summary
+grep -q "1000 packets transmitted, 1000 received" "$HARNESS_TMP/failed-reload-ping.txt" ||
+  harness_fail "packets lost across the failed reload: $(cat "$HARNESS_TMP/failed-reload-ping.txt")"
+[[ $(stage_missing) == "$missing_before" ]] || harness_fail "the failed reload left the fail-closed slot empty for a while"
 module_field counter message | grep_quiet "generation $gen_running keeps running" ||
   harness_fail "failed reload not reported: $(module_field counter message)"
 [[ $(module_field counter state) == running ]] || harness_fail "counter stopped when its new generation failed"
@@ -107,14 +138,18 @@ before=$(count)
 ip netns exec "$peer" ping -q -c 5 -i 0.05 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after a failed reload"
 after=$(count)
 (( after >= before + 5 )) || harness_fail "slot not taken back after the failed reload: count $before -> $after"
-harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]'
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"
 kill -HUP "$daemon_pid"
 
 harness_stop_daemon "$daemon_pid"
 entry_filter() { ip netns exec "$node" tc filter show dev eth-n ingress; }  # captured: grep -q + pipefail would race SIGPIPE
 grep -q "mbr_from_netdev" <<<"$(entry_filter)" || harness_fail "SIGTERM detached the entry program"
 [[ -e "$HARNESS_PIN_DIR/mbr_pipe_v1" ]] || harness_fail "SIGTERM removed the pipeline pin"
+# While down, the fail-closed stage stays in its slot and runs: the requests
+# pass and it counts exactly them.
+before=$(echo_requests)
 ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic stopped while the agent is down"
+[[ $(echo_requests) == $((before + 3)) ]] || harness_fail "the stage counted $before -> $(echo_requests) for 3 requests while down"
 
 # Restart: the pins are re-adopted, the module comes back. Its start() takes
 # 1.5 s, and a SIGHUP arrives meanwhile: the agent must not die of it (the

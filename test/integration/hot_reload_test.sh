@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The foundation's contract under real traffic: a third-party module built out
-# of tree against the installed SDK owns pipeline slot 0 and counts packets in
-# a persistent pinned map. 12,000 ICMP requests at a steady rate cross the
-# entry program while the module is reloaded 20 times: none may be lost, and
-# the counter must keep counting across generations. Unloaded, the slot falls
-# through and traffic still flows; the persistent map stays pinned.
+# of tree against the installed SDK owns pipeline slot 2 (egress-policy),
+# declared fail-closed, and counts packets in persistent pinned maps. Every
+# packet must pass that stage: while its slot is empty the datapath drops
+# (MBR_STAT_DROP_STAGE_MISSING). 12,000 ICMP requests at a steady rate cross
+# the entry program while the module is reloaded 20 times: none may be lost,
+# none may be dropped for a missing stage, and the stage must have counted
+# exactly the requests sent. Unloading it is refused without --force (it would
+# drop); with --force packets are dropped and counted, and the persistent
+# maps stay pinned.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -21,16 +25,19 @@ ip -n "$node" addr add 10.200.7.2/24 dev eth-n
 harness_dbus
 HARNESS_PIN_DIR="$(harness_bpffs bpffs)/membrane/node-reload"
 config="$HARNESS_TMP/membrane.toml"
-harness_write_config "$config" node-reload "$MEMBRANE_TEST_PREFIX/test-modules" '["eth-n"]' '["counter"]'
+harness_write_config "$config" node-reload "$MEMBRANE_TEST_PREFIX/test-modules" '["eth-n"]' '["counter"]' \
+  $'[module.counter]\nfail_closed = true'
 harness_daemon "$node" "$config"
 
-counter_packets() {
-  harness_ctl -o json module call counter Count | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])'
+echo_requests() {
+  harness_ctl -o json module call counter Count | python3 -c 'import json,sys; print(json.load(sys.stdin)["echo_requests"])'
 }
+stage_missing() { harness_stat "$HARNESS_PIN_DIR" DROP_STAGE_MISSING; }
 
 # Warm up the neighbour entries so the run measures steady traffic.
 ip netns exec "$sender" ping -q -c 3 -i 0.2 -W 1 10.200.7.2 >/dev/null || harness_fail "no connectivity before the test"
-start_count=$(counter_packets)
+start_count=$(echo_requests)
+start_missing=$(stage_missing)
 
 ip netns exec "$sender" ping -q -i 0.001 -c "$PACKETS" -W 2 10.200.7.2 >"$HARNESS_TMP/ping.txt" 2>&1 &
 ping_pid=$!
@@ -54,33 +61,44 @@ m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
 print(m.group(1), m.group(2)) if m else print("0 0")
 PY
 )
-echo "transmitted=$transmitted received=$received reloads=$RELOADS generation=$generation"
+end_count=$(echo_requests)
+counted=$((end_count - start_count))
+missing=$(($(stage_missing) - start_missing))
+echo "transmitted=$transmitted received=$received reloads=$RELOADS generation=$generation" \
+  "counted=$counted dropped_stage_missing=$missing"
 [[ "$transmitted" == "$PACKETS" ]] || harness_fail "ping sent $transmitted packets, expected $PACKETS"
+[[ "$missing" == 0 ]] || harness_fail "$missing packets met an empty fail-closed slot during $RELOADS reloads"
 [[ "$received" == "$transmitted" ]] || harness_fail "lost $((transmitted - received)) of $transmitted packets during $RELOADS reloads"
 [[ "$generation" -ge $((RELOADS + 1)) ]] || harness_fail "module generation is $generation after $RELOADS reloads"
+# Every request crossed the stage (replies leave by egress and are not seen):
+# the count proves the traffic went through it and the map kept its state.
+[[ "$counted" == "$PACKETS" ]] || harness_fail "the stage counted $counted echo requests of $PACKETS sent"
 
-end_count=$(counter_packets)
-counted=$((end_count - start_count))
-echo "counter: $start_count -> $end_count ($counted counted for $PACKETS requests)"
-# Every request crossed the slot (replies leave by egress and are not seen).
-[[ "$counted" -ge "$PACKETS" ]] || harness_fail "the counter lost state across reloads: counted $counted < $PACKETS"
+# Unload: refused without --force, naming the stage and what would happen.
+if out=$(harness_ctl module unload counter 2>&1); then harness_fail "unload of a fail-closed stage's holder was not refused"; fi
+grep -q "NeedsForce" <<<"$out" || harness_fail "refusal is not NeedsForce: $out"
+grep -q "stage 2 (egress-policy) is fail-closed: packets through it will be dropped until a module fills it" <<<"$out" ||
+  harness_fail "refusal does not say what would happen: $out"
+[[ $(echo_requests) -ge "$end_count" ]] || harness_fail "the refused unload stopped the module"
 
-# Unload: the slot falls through, traffic flows, the persistent map stays.
-harness_ctl module unload counter
-pin="$HARNESS_PIN_DIR/counter_pkts_v1"
+# With --force: packets through the stage are dropped and counted; the
+# persistent maps stay and count no more.
+harness_ctl module unload --force counter || harness_fail "unload --force failed"
+pin="$HARNESS_PIN_DIR/counter_echo_v1"
 [[ -e "$pin" ]] || harness_fail "persistent map $pin was removed on unload"
-# Sum of a per-CPU u64 map read straight from its pin (bpftool prints the
-# value as a number with BTF, as little-endian hex bytes without).
-pinned_sum() {
-  bpftool -j map dump pinned "$1" | python3 -c '
-import json, sys
-def number(v):
-    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
-print(sum(number(v["value"]) for e in json.load(sys.stdin) for v in e["values"]))'
-}
-before=$(pinned_sum "$pin")
-ip netns exec "$sender" ping -q -c 50 -i 0.01 -W 1 10.200.7.2 >"$HARNESS_TMP/after.txt" || harness_fail "traffic stopped after unload: $(cat "$HARNESS_TMP/after.txt")"
-after=$(pinned_sum "$pin")
-[[ "$before" == "$after" ]] || harness_fail "the unloaded module still counts ($before -> $after): its slot was not emptied"
+before=$(harness_pinned_sum "$pin")
+before_missing=$(stage_missing)
+if ip netns exec "$sender" ping -q -c 20 -i 0.01 -W 1 10.200.7.2 >"$HARNESS_TMP/after.txt"; then
+  harness_fail "traffic passed the empty fail-closed stage: $(cat "$HARNESS_TMP/after.txt")"
+fi
+grep -q "20 packets transmitted, 0 received" "$HARNESS_TMP/after.txt" || harness_fail "some packets passed: $(cat "$HARNESS_TMP/after.txt")"
+dropped=$(($(stage_missing) - before_missing))
+((dropped >= 20)) || harness_fail "MBR_STAT_DROP_STAGE_MISSING grew by $dropped for 20 requests"
+[[ $(harness_pinned_sum "$pin") == "$before" ]] || harness_fail "the unloaded module still counts: its slot was not emptied"
 [[ "$before" -ge "$end_count" ]] || harness_fail "pinned count $before is below the last reported $end_count"
-echo "PASS: $PACKETS packets, $RELOADS reloads, 0 lost; slot falls through after unload"
+
+# Loaded again, it fills the slot: traffic flows.
+harness_ctl module load counter >/dev/null || harness_fail "load after unload failed"
+ip netns exec "$sender" ping -q -c 5 -i 0.1 -W 1 10.200.7.2 >/dev/null || harness_fail "traffic did not come back with the module"
+echo "PASS: $PACKETS packets, $RELOADS reloads, 0 lost, all counted by the fail-closed stage;" \
+  "unload refused without --force, with --force $dropped dropped and counted"

@@ -15,8 +15,9 @@
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
- * membrane_next_stage(); an empty slot is skipped; past the last slot the
- * packet gets the default verdict (pass to the stack).
+ * membrane_next_stage(); an empty slot gets its stage's empty-slot verdict
+ * (below: skipped, or the packet dropped); past the last slot the packet gets
+ * the default verdict (pass to the stack).
  */
 enum membrane_stage {
 	MBR_STAGE_OBSERVE = 0,        /* sees every packet first, must not change it */
@@ -28,6 +29,19 @@ enum membrane_stage {
 	MBR_STAGE_DELIVERY = 6,       /* local delivery */
 	MBR_STAGE_CUSTOM_FIRST = 8,   /* 8..15: free for third-party modules */
 	MBR_STAGE_MAX = 16,
+};
+
+/*
+ * What the datapath does with a packet whose next stage's slot is empty:
+ * mbr_stage_verdicts_v1, BPF_MAP_TYPE_ARRAY indexed by stage, value __u32.
+ * Pinned like the pipeline, so the answer holds while the agent is down. A
+ * module that fills a security stage declares it fail-closed (SDK
+ * BpfRegistry::attach_stage with EmptySlot::drop), so that its unload,
+ * quarantine or failed start drops instead of allowing everything.
+ */
+enum membrane_stage_verdict {
+	MBR_STAGE_PASS_THROUGH = 0, /* skip the stage (the default) */
+	MBR_STAGE_FAIL_CLOSED = 1,  /* drop, counted as MBR_STAT_DROP_STAGE_MISSING */
 };
 
 /* Where the entry program saw the packet (membrane_ctx.flags, low byte). */
@@ -66,6 +80,7 @@ enum membrane_stat {
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
 	MBR_STAT_DROP_SPOOFED = 9,    /* from a pod, with an address or MAC not that pod's */
 	MBR_STAT_DROP_NOT_IPV4 = 10,  /* from a pod, neither IPv4 nor ARP (IPv6, VLAN...): unsupported */
+	MBR_STAT_DROP_STAGE_MISSING = 11, /* a fail-closed stage's slot was empty */
 	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on this node: answered with ICMP time exceeded */
 	MBR_STAT_MAX = 16,
 };
@@ -130,5 +145,6 @@ struct mbr_ipcache_value {
 #define MBR_MAP_STATS "mbr_stats_v1"
 #define MBR_MAP_ENDPOINTS "mbr_endpoints_v1"
 #define MBR_MAP_IPCACHE "mbr_ipcache_v1"
+#define MBR_MAP_STAGE_VERDICTS "mbr_stage_verdicts_v1"
 
 #endif /* MEMBRANE_CONTRACT_H */

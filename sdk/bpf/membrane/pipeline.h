@@ -24,6 +24,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mbr_pipe_v1 SEC(".maps");
 
+/*
+ * Each stage's empty-slot verdict (contract.h: enum membrane_stage_verdict),
+ * written by the agent when a module fills the slot; pinned, so it holds
+ * while the agent is down. A stage nobody declared is 0: pass-through.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MBR_STAGE_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_stage_verdicts_v1 SEC(".maps");
+
+static __always_inline int membrane_stage_fail_closed(__u32 stage)
+{
+	const __u32 *verdict = bpf_map_lookup_elem(&mbr_stage_verdicts_v1, &stage);
+	return verdict && *verdict == MBR_STAGE_FAIL_CLOSED;
+}
+
 static __always_inline void membrane_ctx_load(const struct __sk_buff *skb, struct membrane_ctx *ctx)
 {
 	__builtin_memcpy(ctx, (const void *)skb->cb, sizeof(*ctx));
@@ -57,10 +76,12 @@ static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
 
 /*
  * Tail-call the first filled slot after `current` (a compile-time constant in
- * each stage). bpf_tail_call returns only when the slot is empty, so the loop
- * walks on; past the last slot the packet passes to the stack. The fall-through
- * is counted here rather than in the entry program: once a stage has run, the
- * entry program never regains control (a tail call does not return).
+ * each stage). bpf_tail_call returns only when the slot is empty: then the
+ * stage's empty-slot verdict decides, so an unloaded or quarantined security
+ * stage drops instead of allowing; a pass-through stage is skipped. Past the
+ * last slot the packet passes to the stack. Both outcomes are counted here
+ * rather than in the entry program: once a stage has run, the entry program
+ * never regains control (a tail call does not return).
  */
 static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 first)
 {
@@ -68,6 +89,10 @@ static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 
 	for (__u32 stage = first; stage < MBR_STAGE_MAX; stage++) {
 		skb->cb[3] = (skb->cb[3] & 0xffff) | (stage << 16);
 		bpf_tail_call(skb, &mbr_pipe_v1, stage);
+		if (membrane_stage_fail_closed(stage)) {
+			membrane_stat_inc(MBR_STAT_DROP_STAGE_MISSING);
+			return TC_ACT_SHOT;
+		}
 	}
 	membrane_stat_inc(MBR_STAT_PIPELINE_DONE);
 	return TC_ACT_OK;

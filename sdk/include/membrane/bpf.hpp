@@ -44,6 +44,20 @@ public:
     virtual int program_fd(std::string_view program) const = 0;
 };
 
+// SDK 1.2. What the datapath does with a packet whose next stage's slot is
+// empty (the module unloaded, quarantined, or its start failed), kept in a
+// pinned map (contract.h: enum membrane_stage_verdict) so it also holds while
+// the agent is down.
+enum class EmptySlot : std::uint32_t {
+    // Skip the stage: for stages whose absence loses nothing the next stages
+    // cannot do (observe, routing-like stages).
+    pass_through = MBR_STAGE_PASS_THROUGH,
+    // Fail closed: drop and count MBR_STAT_DROP_STAGE_MISSING. For security
+    // stages (policy): without it, an unloaded policy would allow everything.
+    // `membranectl module unload` of the holder then needs --force.
+    drop = MBR_STAGE_FAIL_CLOSED,
+};
+
 class MEMBRANE_SDK_API BpfRegistry {
 public:
     virtual ~BpfRegistry() = default;
@@ -54,9 +68,12 @@ public:
     virtual BpfObject& load(const BpfObjectSpec& spec) = 0;
 
     // Puts `program` of `object` into pipeline slot `stage` (one atomic map
-    // update: packets see the old or the new program, never none).
+    // update: packets see the old or the new program, never none). The stage
+    // is pass-through when empty; see the SDK 1.2 overload below to make it
+    // fail-closed.
     virtual void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program) = 0;
-    // Empties the slot if this module holds it; packets fall through.
+    // Empties the slot if this module holds it; packets then get the stage's
+    // empty-slot verdict (pass through, or dropped if it is fail-closed).
     virtual void detach_stage(std::uint32_t stage) = 0;
 
     // SDK 1.1. Attaches one of the core's entry programs (MBR_ENTRY_* in
@@ -65,6 +82,19 @@ public:
     // next generation takes it over on reload, it stays while the agent is
     // down, and it is detached when the module is unloaded or quarantined.
     virtual void attach_entry(std::string_view ifname, std::string_view entry_program) = 0;
+
+    // SDK 1.2. attach_stage that also declares what the datapath does while
+    // the slot is empty. Every fill restates it (the holder decides), so the
+    // three-argument form above means EmptySlot::pass_through. The verdict is
+    // written after the program is in the slot, and it stays after the module
+    // is gone: a fail-closed stage drops from the module's unload, quarantine
+    // or failed start until a module fills the slot again. A reload loses
+    // nothing: the old program stays in the slot until the new one replaces it.
+    //
+    //     ctx.bpf().attach_stage(MBR_STAGE_EGRESS_POLICY, object, "egress_policy",
+    //                            membrane::EmptySlot::drop);
+    virtual void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program,
+                              EmptySlot when_empty) = 0;
 };
 
 }  // namespace membrane

@@ -50,6 +50,30 @@ TEST_F(SlotTest, TheNextGenerationTakesTheSlotOverAndTheOldOneLeavesIt) {
     EXPECT_THAT(module_slots(*registry), IsEmpty());
 }
 
+// A failed reload: the running generation takes the slot back with the
+// verdict it declared; the verdict outlives the module (forget_module).
+TEST_F(SlotTest, TheEmptySlotVerdictIsTakenBackWithTheSlotAndOutlivesTheModule) {
+    auto gen1 = registry->for_module("guard", 1);
+    gen1->attach_stage(kCountStage, gen1->load(counter_spec()), "count_packets", EmptySlot::drop);
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+    EXPECT_THAT(log.text(), HasSubstr("when empty, packets are dropped (fail-closed)"));
+
+    auto gen2 = registry->for_module("guard", 2);
+    gen2->attach_stage(kCountStage, gen2->load(counter_spec()), "count_packets");  // pass-through
+    EXPECT_THAT(registry->fail_closed_stages(), IsEmpty()) << "the holder decides";
+    gen1->reclaim_stages();  // gen2 failed to start
+    EXPECT_THAT(gen1->held_stages(), ElementsAre(kCountStage));
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+    gen2->close(false);
+    EXPECT_NE(slot(kCountStage), 0u) << "gen2 gave the slot back, so closing it releases nothing";
+
+    gen1->close(false);
+    registry->forget_module("guard");
+    EXPECT_EQ(slot(kCountStage), 0u);
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+    EXPECT_THAT(log.text(), HasSubstr("packets are dropped (fail-closed) until a module fills it"));
+}
+
 TEST_F(SlotTest, CloseKeepingSlotsLeavesTheProgramRunning) {
     auto module = registry->for_module("counter", 1);
     auto& object = module->load(counter_spec());

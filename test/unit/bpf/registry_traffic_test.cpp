@@ -13,6 +13,10 @@ class TrafficTest : public RegistryTest {
 protected:
     std::uint64_t entries() const { return sum_percpu_u64(pin(MBR_MAP_STATS), MBR_STAT_ENTRY_FROM_NETDEV); }
     std::uint64_t fell_through() const { return sum_percpu_u64(pin(MBR_MAP_STATS), MBR_STAT_PIPELINE_DONE); }
+    std::uint64_t stage_missing() const {
+        return sum_percpu_u64(pin(MBR_MAP_STATS), MBR_STAT_DROP_STAGE_MISSING);
+    }
+    std::uint64_t counted() const { return read_u64(pin("mbr_test_count_v1"), 0); }
     std::string ingress_filters() const {
         std::string output;
         run("ip netns exec " + lab.a() + " tc filter show dev veth0 ingress", &output);
@@ -95,6 +99,61 @@ TEST_F(TrafficTest, ARestartedAgentReplacesItsFilterInsteadOfAddingOne) {
         registry->uninstall();
     }
     EXPECT_THAT(ingress_filters(), IsEmpty());
+}
+
+// The empty-slot verdict: a stage declared fail-closed drops (and counts)
+// whenever its slot is empty, after the module is gone, while the agent is
+// down and after a restart, until a module fills the slot again.
+TEST_F(TrafficTest, AFailClosedStageDropsWhileItsSlotIsEmpty) {
+    {
+        EnterNetns inside(lab.a());
+        registry->attach_device("veth0");
+    }
+    std::string ping;
+    auto guard = registry->for_module("guard", 1);
+    guard->attach_stage(kCountStage, guard->load(counter_spec({"mbr_test_count_v1"})), "count_packets",
+                        EmptySlot::drop);
+    EXPECT_EQ(registry->fail_closed_stages(), std::vector<std::uint32_t>{kCountStage});
+    const auto counted_before = counted();
+    EXPECT_TRUE(lab.ping_a_from_b(3, &ping)) << ping;
+    EXPECT_GE(counted() - counted_before, 3u) << "filled, the stage runs and hands on";
+
+    // The next generation takes the slot over and the old one closes: the
+    // slot is never empty, nothing is dropped.
+    auto guard2 = registry->for_module("guard", 2);
+    guard2->attach_stage(kCountStage, guard2->load(counter_spec({"mbr_test_count_v1"})), "count_packets",
+                         EmptySlot::drop);
+    guard->close(false);
+    const auto missing_at_reload = stage_missing();
+    EXPECT_TRUE(lab.ping_a_from_b(3, &ping)) << ping;
+    EXPECT_EQ(stage_missing(), missing_at_reload);
+
+    // Gone (unload, quarantine): every packet that must pass the stage drops.
+    guard2->close(false);
+    const auto missing_before = stage_missing();
+    EXPECT_FALSE(lab.ping_a_from_b(3, &ping)) << ping;
+    EXPECT_GE(stage_missing() - missing_before, 3u);
+
+    // The verdict is pinned: it holds while the agent is down and after a restart.
+    registry.reset();
+    const auto missing_while_down = stage_missing();
+    EXPECT_FALSE(lab.ping_a_from_b(2, &ping)) << ping;
+    EXPECT_GE(stage_missing() - missing_while_down, 2u);
+    registry = make_core_registry();
+    EXPECT_EQ(registry->fail_closed_stages(), std::vector<std::uint32_t>{kCountStage});
+    EXPECT_FALSE(lab.ping_a_from_b(2, &ping)) << ping;
+    EXPECT_THAT(log.text(), HasSubstr("fail-closed and empty"));
+
+    // Filled again, traffic flows; filled without a verdict, the stage is
+    // pass-through (the holder decides), so emptying it no longer drops.
+    auto other = registry->for_module("other", 1);
+    other->attach_stage(kCountStage, other->load(counter_spec()), "count_packets");
+    EXPECT_TRUE(registry->fail_closed_stages().empty());
+    EXPECT_TRUE(lab.ping_a_from_b(3, &ping)) << ping;
+    other->close(false);
+    const auto missing_after = stage_missing();
+    EXPECT_TRUE(lab.ping_a_from_b(3, &ping)) << ping;
+    EXPECT_EQ(stage_missing(), missing_after);
 }
 
 TEST_F(TrafficTest, AnUnknownDeviceIsRefusedByName) {

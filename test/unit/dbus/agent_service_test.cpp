@@ -62,7 +62,7 @@ TEST_F(AgentServiceTest, ListModulesCarriesEveryField) {
 TEST_F(AgentServiceTest, HandlersRunOnTheLoopThread) {
     AgentProxy proxy(address());
     proxy.LoadModule("conntrack");
-    proxy.UnloadModule("conntrack");
+    proxy.UnloadModule("conntrack", false);
     proxy.ReloadModule("conntrack");
 
     const auto calls = service_.control().calls();
@@ -82,10 +82,10 @@ TEST_F(AgentServiceTest, ControlErrorsBecomeNamedDbusErrors) {
     EXPECT_EQ(error_of([&] { proxy.LoadModule("policy"); }).getName(), "org.membrane.Error.AlreadyLoaded");
     EXPECT_EQ(error_of([&] { proxy.ReloadModule("old-abi"); }).getName(), "org.membrane.Error.AbiMismatch");
     EXPECT_EQ(error_of([&] { proxy.ReloadModule("crashy"); }).getName(), "org.membrane.Error.StartFailed");
-    EXPECT_EQ(error_of([&] { proxy.UnloadModule(""); }).getName(), "org.membrane.Error.InvalidArgument");
+    EXPECT_EQ(error_of([&] { proxy.UnloadModule("", false); }).getName(), "org.membrane.Error.InvalidArgument");
 
     // Not a ControlError: still a named error, and the service keeps serving.
-    auto other = error_of([&] { proxy.UnloadModule("oops"); });
+    auto other = error_of([&] { proxy.UnloadModule("oops", false); });
     EXPECT_EQ(other.getName(), "org.membrane.Error.Failed");
     EXPECT_EQ(other.getMessage(), "disk on fire");
     EXPECT_EQ(proxy.GetStatus().at("node").get<std::string>(), "node-a");

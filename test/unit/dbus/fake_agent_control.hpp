@@ -53,9 +53,15 @@ public:
         if (name == "policy") throw ControlError(ControlErrorKind::AlreadyLoaded, "module policy is already loaded");
         if (on_load) on_load(name);
     }
-    void unload_module(const std::string& name) override {
-        record("unload " + name);
+    // "policy" holds a fail-closed stage (2): refused without force.
+    void unload_module(const std::string& name, bool force) override {
+        record("unload " + name + (force ? " --force" : ""));
         fail_for(name);
+        if (name == "policy" && !force) {
+            throw ControlError(ControlErrorKind::NeedsForce,
+                               "module policy not unloaded: stage 2 (egress-policy) is fail-closed: packets through "
+                               "it will be dropped until a module fills it. Unload with --force to do it anyway");
+        }
     }
     void reload_module(const std::string& name) override {
         record("reload " + name);

@@ -97,6 +97,21 @@ TEST_F(MembranectlTest, LifecycleCommandsReachTheAgent) {
     EXPECT_EQ(calls[2].what, "unload conntrack");
 }
 
+TEST_F(MembranectlTest, UnloadOfAFailClosedStagesHolderSaysWhyAndNeedsForce) {
+    const auto refused = ctl({"module", "unload", "policy"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_THAT(refused.err, HasSubstr("org.membrane.Error.NeedsForce"));
+    EXPECT_THAT(refused.err, HasSubstr("stage 2 (egress-policy) is fail-closed: packets through it will be dropped "
+                                       "until a module fills it"));
+    const auto forced = ctl({"module", "unload", "--force", "policy"});
+    EXPECT_EQ(forced.exit_code, 0) << forced.err;
+    EXPECT_EQ(forced.out, "module policy: unloaded\n");
+    const auto calls = service_.control().calls();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].what, "unload policy");
+    EXPECT_EQ(calls[1].what, "unload policy --force");
+}
+
 TEST_F(MembranectlTest, AgentErrorsAreOneLineAndExitOne) {
     const auto result = ctl({"module", "load", "missing"});
     EXPECT_EQ(result.exit_code, 1);

@@ -64,7 +64,7 @@ TEST_F(DbusPolicyTest, RootMayCallEverything) {
     const auto load = call_agent(kRoot, {"LoadModule", "s", "conntrack"});
     EXPECT_EQ(load.exit_code, 0) << load.err;
     EXPECT_EQ(call_agent(kRoot, {"ReloadModule", "s", "conntrack"}).exit_code, 0);
-    EXPECT_EQ(call_agent(kRoot, {"UnloadModule", "s", "conntrack"}).exit_code, 0);
+    EXPECT_EQ(call_agent(kRoot, {"UnloadModule", "sb", "conntrack", "false"}).exit_code, 0);
     const auto ping = busctl(kRoot, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
                                      "org.membrane.Module1", "Ping", "s", "{}"});
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
