@@ -10,6 +10,7 @@ namespace membrane::kernel {
 void refuse_non_ascii_outside_strings(std::string_view text, const std::filesystem::path& source) {
     std::size_t line = 1, line_start = 0;
     char last_token = '\n';  // the last character outside strings and comments that is not a space or tab
+    int equals_on_line = 0;   // '=' outside strings: only the first one on a line surely follows a key
     auto refuse = [&](std::size_t at, const char* where) {
         char byte[8];
         std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned>(static_cast<unsigned char>(text[at])));
@@ -20,6 +21,7 @@ void refuse_non_ascii_outside_strings(std::string_view text, const std::filesyst
     auto newline = [&](std::size_t at) {
         ++line;
         line_start = at + 1;
+        equals_on_line = 0;
     };
 
     const std::size_t bom = text.starts_with("\xef\xbb\xbf") ? 3 : 0;  // toml++ skips a UTF-8 byte order mark
@@ -32,7 +34,8 @@ void refuse_non_ascii_outside_strings(std::string_view text, const std::filesyst
             while (at + 1 < text.size() && text[at + 1] != '\n') ++at;  // comments may hold anything
         } else if (c == '"' || c == '\'') {
             const bool multi_line = text.substr(at, 3) == std::string(3, c);
-            const bool value = !multi_line && last_token == '=';
+            // "s =0age=\"é" is one bare value to toml++, which asks whether 'é' is whitespace.
+            const bool value = !multi_line && last_token == '=' && equals_on_line == 1;
             const char* where = multi_line ? "in a multi-line string" : "in a quoted key or a string that is not a value";
             at += multi_line ? 3 : 1;
             for (; at < text.size(); ++at) {
@@ -61,6 +64,7 @@ void refuse_non_ascii_outside_strings(std::string_view text, const std::filesyst
             refuse(at, "outside a string or comment");
         } else if (c != ' ' && c != '\t') {
             last_token = c;
+            if (c == '=') ++equals_on_line;
         }
     }
 }

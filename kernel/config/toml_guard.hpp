@@ -15,7 +15,8 @@ namespace membrane::kernel {
 
 // Throws ConfigError "file:line:column: ..." at the first byte above 0x7f
 // that is neither in a comment nor inside a one-line string value written
-// right after '=' (key = "café", key = 'café').
+// right after the first '=' of its line (key = "café", key = 'café'; not in
+// arrays or inline tables).
 void refuse_non_ascii_outside_strings(std::string_view text, const std::filesystem::path& source);
 
 }  // namespace membrane::kernel

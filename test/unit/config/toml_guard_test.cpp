@@ -20,6 +20,9 @@ TEST(TomlGuard, RefusesNonAsciiWhereTomlppWouldAskIfItIsWhitespace) {
               std::string::npos);
     EXPECT_NE(error_of("x = [\"\xc2\xa7\"]\n").find(":1:7: non-ASCII byte 0xc2 in a quoted key or a string"),
               std::string::npos);
+    // A quote after a second '=' may be inside one bare value to toml++.
+    EXPECT_NE(error_of("s =0age=\"e\xef\xbb\xbd\"\n").find(":1:11: non-ASCII byte 0xef in a quoted key or a string"),
+              std::string::npos);
 }
 
 TEST(TomlGuard, LetsNonAsciiThroughInCommentsAndStringValues) {
