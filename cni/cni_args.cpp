@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cni_error.hpp"
+#include "utf8.hpp"
 
 namespace membrane::cni {
 namespace {
@@ -34,6 +35,9 @@ Labels CniArgs::labels() const {
 }
 
 CniArgs parse_cni_args(const std::string& text) {
+    // Values become pod labels, sent over D-Bus (UTF-8 only).
+    if (auto why = invalid_utf8_problem(text); !why.empty())
+        throw CniError(ErrorCode::InvalidEnvironment, "invalid CNI_ARGS: not valid UTF-8: " + why);
     std::vector<std::pair<std::string, std::string>> pairs;
     std::size_t start = 0;
     while (start <= text.size()) {

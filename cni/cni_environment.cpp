@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cni_error.hpp"
+#include "utf8.hpp"
 
 namespace membrane::cni {
 namespace {
@@ -43,7 +44,7 @@ std::string container_id_problem(const std::string& id) {
     if (!is_alnum(id.front())) return "it must start with a letter or digit";
     for (char c : id)
         if (!is_alnum(c) && c != '_' && c != '.' && c != '-')
-            return std::string("it contains '") + c + "' (allowed: letters, digits, '_', '.', '-')";
+            return "it contains " + describe_char(c) + " (allowed: letters, digits, '_', '.', '-')";
     return {};
 }
 
@@ -52,13 +53,21 @@ std::string interface_name_problem(const std::string& name) {
     if (name == "." || name == "..") return "it is '" + name + "'";
     if (name.size() > 15) return "it is longer than 15 characters";
     for (char c : name) {
-        if (c == '/' || c == ':') return std::string("it contains '") + c + "'";
+        if (c == '/' || c == ':') return "it contains " + describe_char(c);
         if (std::isspace(static_cast<unsigned char>(c))) return "it contains whitespace";
     }
     return {};
 }
 
-Environment read_environment(const EnvLookup& lookup) {
+Environment read_environment(const EnvLookup& raw_lookup) {
+    // Every value ends up in JSON or on D-Bus, which both need UTF-8.
+    auto lookup = [&](const char* name) {
+        auto value = raw_lookup(name);
+        if (value)
+            if (auto why = invalid_utf8_problem(*value); !why.empty())
+                throw CniError(ErrorCode::InvalidEnvironment, std::string(name) + " is not valid UTF-8: " + why);
+        return value;
+    };
     Environment env;
     const auto command = lookup("CNI_COMMAND");
     if (!command || command->empty())

@@ -8,4 +8,8 @@ nlohmann::json error_json(const CniError& error, const std::string& cni_version)
     return out;
 }
 
+std::string runtime_text(const nlohmann::json& answer) {
+    return answer.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace membrane::cni

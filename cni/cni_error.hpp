@@ -45,4 +45,10 @@ private:
 // {"cniVersion", "code", "msg", "details"} ("details" only when not empty).
 nlohmann::json error_json(const CniError& error, const std::string& cni_version);
 
+// The text membrane-cni prints on stdout (a result or an error object).
+// Never throws: a byte that is not UTF-8 (an echoed input, an exception's
+// what()) is printed as U+FFFD instead of aborting the plugin, which would
+// leave the runtime without an answer.
+std::string runtime_text(const nlohmann::json& answer);
+
 }  // namespace membrane::cni

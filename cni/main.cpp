@@ -44,24 +44,26 @@ nlohmann::json run(const std::string& stdin_text) {
 }  // namespace
 
 int main() {
-    const std::string stdin_text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
     // Errors are answered in the caller's version when we speak it.
-    std::string version = peek_cni_version(stdin_text);
-    if (!is_supported_version(version)) version = kLatestVersion;
+    std::string version = kLatestVersion;
+    // Every way out prints the spec's answer: an exception escaping main
+    // would abort with nothing on stdout, and the runtime would get no error.
     try {
+        const std::string stdin_text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+        if (const std::string asked = peek_cni_version(stdin_text); is_supported_version(asked)) version = asked;
         const nlohmann::json out = run(stdin_text);
-        if (!out.is_null()) std::cout << out.dump(2) << '\n';
+        if (!out.is_null()) std::cout << runtime_text(out);
         return 0;
     } catch (const CniError& e) {
-        std::cout << error_json(e, version).dump(2) << '\n';
+        std::cout << runtime_text(error_json(e, version));
     } catch (const sdbus::Error& e) {
-        std::cout << error_json(CniError(ErrorCode::AgentRefused, "D-Bus failure: " + e.getMessage(), e.getName()), version)
-                         .dump(2)
-                  << '\n';
+        std::cout << runtime_text(
+            error_json(CniError(ErrorCode::AgentRefused, "D-Bus failure: " + e.getMessage(), e.getName()), version));
     } catch (const std::exception& e) {
-        std::cout << error_json(CniError(ErrorCode::Internal, std::string("internal error: ") + e.what()), version)
-                         .dump(2)
-                  << '\n';
+        std::cout << runtime_text(
+            error_json(CniError(ErrorCode::Internal, std::string("internal error: ") + e.what()), version));
+    } catch (...) {
+        std::cout << runtime_text(error_json(CniError(ErrorCode::Internal, "internal error: unknown exception"), version));
     }
     return 1;
 }

@@ -3,6 +3,7 @@
 #include "cni_environment.hpp"
 #include "cni_error.hpp"
 #include "cni_versions.hpp"
+#include "utf8.hpp"
 
 namespace membrane::cni {
 namespace {
@@ -33,6 +34,40 @@ void merge_label_list(const nlohmann::json& labels, const std::string& where, La
     }
 }
 
+// Which field holds U+FFFD first, in document order: "'args.labels[0].value'"
+// or "a key in 'args'"; "" when none does (or it is nested too deep to look).
+std::string path_holding_replacement(const nlohmann::ordered_json& json, const std::string& path, int depth = 0) {
+    static constexpr std::string_view kReplacement = "\xef\xbf\xbd";
+    if (depth > 64) return "";
+    if (json.is_string())
+        return json.get_ref<const std::string&>().find(kReplacement) != std::string::npos ? "'" + path + "'" : "";
+    if (json.is_object()) {
+        for (const auto& [key, value] : json.items()) {
+            const std::string here = path.empty() ? key : path + "." + key;
+            if (key.find(kReplacement) != std::string::npos)
+                return path.empty() ? "a key at the top level" : "a key in '" + path + "'";
+            if (auto found = path_holding_replacement(value, here, depth + 1); !found.empty()) return found;
+        }
+    } else if (json.is_array()) {
+        for (std::size_t i = 0; i < json.size(); ++i)
+            if (auto found = path_holding_replacement(json[i], path + "[" + std::to_string(i) + "]", depth + 1);
+                !found.empty())
+                return found;
+    }
+    return "";
+}
+
+// JSON is UTF-8; name the field that is not, so that the runtime's user
+// knows what to fix (nlohmann's parse error alone says only "ill-formed").
+void require_utf8(const std::string& text) {
+    const std::string why = invalid_utf8_problem(text);
+    if (why.empty()) return;
+    const auto readable = nlohmann::ordered_json::parse(replace_invalid_utf8(text), nullptr, false);
+    const std::string field = readable.is_discarded() ? "" : path_holding_replacement(readable, "");
+    throw CniError(ErrorCode::DecodingFailure,
+                   "the network config on stdin is not valid UTF-8: " + (field.empty() ? "" : field + " holds ") + why);
+}
+
 }  // namespace
 
 std::string network_name_problem(const std::string& name) { return container_id_problem(name); }
@@ -47,6 +82,7 @@ std::string peek_cni_version(const std::string& text) {
 NetworkConfig parse_network_config(const std::string& text) {
     if (text.find_first_not_of(" \t\r\n") == std::string::npos)
         throw CniError(ErrorCode::DecodingFailure, "no network config on stdin");
+    require_utf8(text);
     const auto json = nlohmann::json::parse(text, nullptr, false);
     if (json.is_discarded())
         throw CniError(ErrorCode::DecodingFailure, "the network config on stdin is not valid JSON",

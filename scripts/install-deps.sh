@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang llvm
+  # clang's sanitizer and libFuzzer runtimes (the fuzz build, test/fuzz)
+  libclang-rt-14-dev
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # C++ libraries

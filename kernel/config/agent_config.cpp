@@ -13,6 +13,7 @@
 
 #include "config/ipv4.hpp"
 #include "config/names.hpp"
+#include "config/toml_guard.hpp"
 #include "log/log_level.hpp"
 
 namespace membrane::kernel {
@@ -227,6 +228,7 @@ std::vector<NodeSettings> read_nodes(const toml::node& value, const std::string&
 }
 
 toml::table parse_document(std::string_view text, const fs::path& source) {
+    refuse_non_ascii_outside_strings(text, source);
     try {
         return toml::parse(text, source.string());
     } catch (const toml::parse_error& error) {
