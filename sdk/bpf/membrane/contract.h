@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 1
+#define MEMBRANE_SDK_MINOR 2
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -64,6 +64,7 @@ enum membrane_stat {
 	MBR_STAT_TO_OVERLAY = 6,      /* encapsulated towards another node */
 	MBR_STAT_FIB_FORWARDED = 7,   /* routed to another node (direct routing) */
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
+	MBR_STAT_OVERSIZE_TO_STACK = 13, /* over the path MTU: the stack answers frag-needed (DF) or fragments */
 	MBR_STAT_MAX = 16,
 };
 
