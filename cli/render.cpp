@@ -78,6 +78,7 @@ void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat 
         {"Config:", field("config_path")},
         {"Devices:", field("devices")},
         {"Modules:", field("modules_running") + " running, " + field("modules_failed") + " failed"},
+        {"Pod MTU:", field("pod_mtu")},
     };
     print_table(out, {""}, rows);
 }

@@ -108,8 +108,19 @@ nlohmann::json add_chained(const Invocation& in) {
                                                           ") is not in this network namespace");
 
     AgentClient agent(in.config.dbus_address);
+    UndoStack undo;
+    // The previous plugin sized the interface for its own network; traffic
+    // from it crosses Membrane's, so it gets Membrane's pod MTU when that is
+    // lower (the overlay's headers must fit). Never raised.
+    const std::uint32_t mtu = in.config.mtu.value_or(agent.pod_mtu());
+    if (pod.mtu > mtu) {
+        const std::uint32_t before = pod.mtu;
+        netns.run([&] { Netlink().set_mtu(pod, mtu); });
+        undo.push([&] { netns.run([&] { Netlink().set_mtu(pod, before); }); });
+    }
     agent.create_endpoint(
         {env.container_id, env.ifname, env.netns, host_link->name, ipv4_of_cidr(ip->address), pod.mac, in.labels});
+    undo.commit();
     return convert_result_json(*in.config.prev_result_json, in.config.cni_version);
 }
 

@@ -101,6 +101,13 @@ auto AgentClient::attempt(const std::string& what, Call&& call) {
     }
 }
 
+std::uint32_t AgentClient::pod_mtu() {
+    return attempt("GetStatus", [&] {
+        const Dict d = AgentProxy(*connection_).GetStatus();
+        return field<std::uint32_t>(d, "pod_mtu", "status");
+    });
+}
+
 Lease AgentClient::allocate_address(const std::string& container_id, const std::string& ifname) {
     return attempt("AllocateAddress", [&] {
         const Dict d = AgentProxy(*connection_).AllocateAddress(container_id, ifname);

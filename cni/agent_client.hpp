@@ -46,6 +46,8 @@ public:
     explicit AgentClient(std::string bus);
     ~AgentClient();
 
+    // The MTU pods get on this node now ([agent] mtu minus the encapsulation).
+    std::uint32_t pod_mtu();
     Lease allocate_address(const std::string& container_id, const std::string& ifname);
     void release_address(const std::string& container_id, const std::string& ifname);
     Endpoint create_endpoint(const EndpointRequest& request);

@@ -137,6 +137,15 @@ void Netlink::set_up(const LinkInfo& info) {
         fail("cannot bring up " + info.name, err);
 }
 
+void Netlink::set_mtu(const LinkInfo& info, std::uint32_t mtu) {
+    LinkPtr orig(rtnl_link_alloc());
+    rtnl_link_set_ifindex(orig.get(), info.ifindex);
+    LinkPtr change(rtnl_link_alloc());
+    rtnl_link_set_mtu(change.get(), mtu);
+    if (int err = rtnl_link_change(sock_, orig.get(), change.get(), 0); err < 0)
+        fail("cannot set MTU " + std::to_string(mtu) + " on " + info.name, err);
+}
+
 void Netlink::add_ipv4_address(int ifindex, const std::string& cidr) {
     RtAddrPtr addr(rtnl_addr_alloc());
     AddrPtr local = parse_ipv4(cidr);

@@ -47,6 +47,7 @@ public:
     // false when there was no such link.
     bool delete_link(const std::string& name);
     void set_up(const LinkInfo& link);
+    void set_mtu(const LinkInfo& link, std::uint32_t mtu);
 
     void add_ipv4_address(int ifindex, const std::string& cidr);
     // Main table, IPv4. gateway "" makes a link route.

@@ -155,6 +155,7 @@ void Agent::open_model() {
         .nodes = [this] { return nodes_->nodes(); },
         .endpoints = [this] { return endpoints_->list_endpoints(); },
         .identities = [this] { return identities_->list(); },
+        .underlay_mtu = [this] { return config_.agent.mtu; },
     });
     if (pool) {
         log_->info("address pool {} (gateway {}), {} leases", pool->str(), format_ipv4(ipam_->gateway()),
@@ -302,6 +303,7 @@ AgentStatus Agent::status() const {
     s.pin_dir = config_.agent.pin_dir().string();
     s.config_path = config_.source.string();
     if (registry_) s.devices = registry_->attached_devices();
+    s.pod_mtu = pod_mtu();
     if (host_) {
         for (const auto& module : host_->list()) {
             s.modules_running += module.state == "running";

@@ -52,6 +52,7 @@ struct AgentStatus {
     std::vector<std::string> devices;  // interfaces with the entry program
     std::uint32_t modules_running = 0;
     std::uint32_t modules_failed = 0;
+    std::uint32_t pod_mtu = 1500;  // what pods get now: [agent] mtu minus the encapsulation
 };
 
 class AgentControl {

@@ -39,6 +39,7 @@ std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
             {"devices", sdbus::Variant(status.devices)},
             {"modules_running", sdbus::Variant(status.modules_running)},
             {"modules_failed", sdbus::Variant(status.modules_failed)},
+            {"pod_mtu", sdbus::Variant(status.pod_mtu)},
         };
     });
 }

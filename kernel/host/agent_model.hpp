@@ -17,6 +17,7 @@ struct ModelSources {
     std::function<std::vector<NodeInfo>()> nodes;
     std::function<std::vector<EndpointInfo>()> endpoints;
     std::function<std::vector<IdentityInfo>()> identities;
+    std::function<std::uint32_t()> underlay_mtu;
 };
 
 class AgentModel final : public membrane::Model {
@@ -43,6 +44,7 @@ public:
     std::vector<IdentityInfo> identities() const override {
         return sources_.identities ? sources_.identities() : std::vector<IdentityInfo>{};
     }
+    std::uint32_t underlay_mtu() const override { return sources_.underlay_mtu ? sources_.underlay_mtu() : 1500; }
 
 private:
     std::string node_name_;

@@ -8,7 +8,6 @@
 // [module.direct-routing] keys (all optional):
 //   enable_forwarding = true  # set net.ipv4.ip_forward=1 in the agent's netns
 //                             # (bpf_fib_lookup refuses to route otherwise)
-#include <fstream>
 #include <optional>
 #include <string>
 
@@ -23,21 +22,6 @@ namespace direct_routing {
 namespace {
 
 constexpr const char* kStageProgram = "direct_routing_stage";
-constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
-
-// bpf_fib_lookup answers FWD_DISABLED on a device without forwarding; the
-// global switch also sets the default that new pod veths inherit.
-void enable_ipv4_forwarding(spdlog::logger& log) {
-    std::string current;
-    std::ifstream(kIpForward) >> current;
-    if (current == "1") return;
-    std::ofstream out(kIpForward);
-    out << "1\n";
-    out.flush();
-    if (!out) throw std::runtime_error(std::string("cannot enable IPv4 forwarding (") + kIpForward + ")");
-    log.info("direct-routing: enabled IPv4 forwarding (net.ipv4.ip_forward=1)");
-}
-
 class DirectRouting final : public membrane::Module {
 public:
     void start(membrane::Context& ctx) override {
@@ -45,7 +29,7 @@ public:
         const bool enable_forwarding = read.get<bool>("enable_forwarding", true);
         read.finish();
 
-        if (enable_forwarding) enable_ipv4_forwarding(ctx.log());
+        if (enable_forwarding) membrane::netlink::enable_ipv4_forwarding(ctx.log());
         // Routes first, then the program that relies on them.
         router_.emplace(ctx, "direct-routing", [](const membrane::NodeInfo& node) {
             return membrane::netlink::NodeRouteTarget::via(node.ip);

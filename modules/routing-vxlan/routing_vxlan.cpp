@@ -11,7 +11,9 @@
 // [module.routing-vxlan] keys (all optional):
 //   device          = "mbr_vxlan"  # name of the VXLAN device
 //   port            = 8472         # UDP port of the overlay (Linux's VXLAN default)
-//   underlay_device = "eth0"       # its MTU - 50 becomes the device's MTU (else 1500 - 50)
+//   enable_forwarding = true       # net.ipv4.ip_forward=1: the stack answers (or
+//                                  # fragments) what the stage hands it as oversized
+// The device's MTU is [agent] mtu - 50, the same as the pods' (one source).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,14 +36,13 @@ namespace {
 
 // Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8).
 constexpr std::uint32_t kVxlanOverhead = 50;
-constexpr std::uint32_t kDefaultUnderlayMtu = 1500;
 constexpr const char* kStageProgram = "routing_vxlan_stage";
 constexpr const char* kConfigMap = "routing_vxlan_cfg";
 
 struct Settings {
     std::string device;
     std::uint16_t port = 0;
-    std::optional<std::string> underlay_device;
+    bool enable_forwarding = true;
 };
 
 bool is_interface_name(const std::string& name) {
@@ -53,33 +54,31 @@ Settings read_settings(const membrane::Context& ctx) {
     Settings settings;
     settings.device = read.get<std::string>("device", "mbr_vxlan");
     settings.port = read.get<std::uint16_t>("port", 8472);
-    settings.underlay_device = read.optional<std::string>("underlay_device");
+    settings.enable_forwarding = read.get<bool>("enable_forwarding", true);
+    if (read.optional<std::string>("underlay_device")) {
+        throw read.error("underlay_device",
+                         "is no longer read: the overlay's MTU is [agent] mtu (the underlay's MTU) minus 50, "
+                         "the same as the pods'; remove the key and set [agent] mtu");
+    }
     read.finish();
     if (!is_interface_name(settings.device)) {
         throw read.error("device", "must be a Linux interface name (1 to 15 characters, no '/', ':' or spaces)");
     }
     if (settings.port == 0) throw read.error("port", "must be a UDP port (1 to 65535)");
-    if (settings.underlay_device && !is_interface_name(*settings.underlay_device)) {
-        throw read.error("underlay_device", "must be a Linux interface name");
-    }
     return settings;
 }
 
 class RoutingVxlan final : public membrane::Module {
 public:
     void start(membrane::Context& ctx) override {
-        const Settings settings = read_settings(ctx);
-        const std::uint32_t underlay_mtu =
-            settings.underlay_device ? link_mtu(*settings.underlay_device) : kDefaultUnderlayMtu;
-        if (underlay_mtu <= kVxlanOverhead + 68) {  // 68: the smallest MTU IPv4 allows
-            throw std::runtime_error("underlay MTU " + std::to_string(underlay_mtu) + " leaves no room for VXLAN");
-        }
+        settings_ = read_settings(ctx);
+        const std::uint32_t mtu = device_mtu(ctx);
 
         // The device stays across stop(): a reload adopts it, so traffic
         // keeps flowing; see README.md for how it is removed.
-        const int ifindex = ensure_vxlan_device(
-            {.name = settings.device, .port = settings.port, .mtu = underlay_mtu - kVxlanOverhead}, ctx.log());
+        const int ifindex = ensure_vxlan_device({.name = settings_.device, .port = settings_.port, .mtu = mtu}, ctx.log());
         ctx.declare_encapsulation(kVxlanOverhead);
+        if (settings_.enable_forwarding) membrane::netlink::enable_ipv4_forwarding(ctx.log());
 
         membrane::BpfObject& object = ctx.bpf().load({.name = "routing-vxlan", .elf = routing_vxlan_bpf()});
         // Before the stage is filled, so the program never sees an empty config.
@@ -90,26 +89,49 @@ public:
         }
 
         // Receive side first, then send: a packet sent is always one that can arrive.
-        ctx.bpf().attach_entry(settings.device, MBR_ENTRY_FROM_OVERLAY);
+        ctx.bpf().attach_entry(settings_.device, MBR_ENTRY_FROM_OVERLAY);
         ctx.bpf().attach_stage(MBR_STAGE_ROUTING, object, kStageProgram);
         // Last, the node's own traffic: its replies come back through the receive side.
         router_.emplace(ctx, "routing-vxlan", [ifindex](const membrane::NodeInfo& node) {
             return membrane::netlink::NodeRouteTarget::tunnel(ifindex, node.ip, MBR_IDENTITY_REMOTE_NODE);
         });
+        // [agent] mtu changed on SIGHUP: the device follows, as new pods do.
+        config_reloaded_ = ctx.bus().subscribe<membrane::events::ConfigReloaded>(
+            [this, &ctx](const membrane::events::ConfigReloaded&) { follow_underlay_mtu(ctx); });
 
-        status_ = {{"device", settings.device},
-                   {"ifindex", ifindex},
-                   {"port", settings.port},
-                   {"mtu", underlay_mtu - kVxlanOverhead}};
+        status_ = {{"device", settings_.device}, {"ifindex", ifindex}, {"port", settings_.port}, {"mtu", mtu}};
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
-        ctx.log().info("routing-vxlan: pod traffic for other nodes leaves through {} (ifindex {}, UDP {})",
-                       settings.device, ifindex, settings.port);
+        ctx.log().info("routing-vxlan: pod traffic for other nodes leaves through {} (ifindex {}, UDP {}, MTU {})",
+                       settings_.device, ifindex, settings_.port, mtu);
     }
 
     // The node routes stay (see NodeRouter): a reload finds them in place.
-    void stop() override { router_.reset(); }
+    void stop() override {
+        config_reloaded_.reset();
+        router_.reset();
+    }
 
 private:
+    // [agent] mtu minus the encapsulation: the same MTU pods get.
+    static std::uint32_t device_mtu(const membrane::Context& ctx) {
+        const std::uint32_t underlay_mtu = ctx.model().underlay_mtu();
+        if (underlay_mtu <= kVxlanOverhead + 68) {  // 68: the smallest MTU IPv4 allows
+            throw std::runtime_error("[agent] mtu " + std::to_string(underlay_mtu) + " leaves no room for VXLAN");
+        }
+        return underlay_mtu - kVxlanOverhead;
+    }
+
+    void follow_underlay_mtu(membrane::Context& ctx) {
+        try {
+            const std::uint32_t mtu = device_mtu(ctx);
+            if (status_["mtu"] == mtu) return;
+            ensure_vxlan_device({.name = settings_.device, .port = settings_.port, .mtu = mtu}, ctx.log());
+            status_["mtu"] = mtu;
+        } catch (const std::exception& error) {
+            ctx.log().error("routing-vxlan: cannot follow [agent] mtu: {}", error.what());
+        }
+    }
+
     std::string status_json() const {
         nlohmann::json status = status_;
         status["node_routes"] = nlohmann::json::array();
@@ -119,8 +141,10 @@ private:
         return status.dump();
     }
 
+    Settings settings_;
     nlohmann::json status_;
     std::optional<membrane::netlink::NodeRouter> router_;
+    membrane::Subscription config_reloaded_;
 };
 
 }  // namespace

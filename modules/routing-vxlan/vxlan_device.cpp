@@ -100,11 +100,4 @@ int ensure_vxlan_device(const VxlanDeviceSpec& spec, spdlog::logger& log) {
     return rtnl_link_get_ifindex(made.get());
 }
 
-std::uint32_t link_mtu(const std::string& name) {
-    NlSocket socket = connect_route_socket();
-    Link link = find_link(socket.get(), name);
-    if (!link) throw std::runtime_error("underlay device " + name + " does not exist");
-    return rtnl_link_get_mtu(link.get());
-}
-
 }  // namespace routing_vxlan

@@ -25,7 +25,4 @@ struct VxlanDeviceSpec {
 // refused, never deleted.
 int ensure_vxlan_device(const VxlanDeviceSpec& spec, spdlog::logger& log);
 
-// MTU of link `name`; throws if it does not exist.
-std::uint32_t link_mtu(const std::string& name);
-
 }  // namespace routing_vxlan

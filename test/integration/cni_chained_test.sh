@@ -26,7 +26,8 @@ pod=$(harness_netns pod)
 harness_dbus
 mkdir -m 0755 "$HARNESS_TMP/modules" "$HARNESS_TMP/ipam"
 config="$HARNESS_TMP/membrane.toml"
-harness_write_config "$config" "$NODE_NAME" "$HARNESS_TMP/modules" '[]' '[]' "$(cat <<EOF
+# Below the bridge's 1500, so membrane-cni must lower the chained pod's MTU.
+HARNESS_AGENT_MTU=1400 harness_write_config "$config" "$NODE_NAME" "$HARNESS_TMP/modules" '[]' '[]' "$(cat <<EOF
 [[nodes]]
 name = "$NODE_NAME"
 ip = "192.168.78.1"
@@ -95,7 +96,9 @@ assert ep["address"] == sys.argv[2], ep
 assert ep["host_ifname"] == sys.argv[3], ep
 assert ep["labels"].get("k8s:io.kubernetes.pod.name") == "p0", ep
 PY
-echo "ok: chained ADD: $pod_ip from host-local, endpoint on $host_if, prevResult passed through"
+pod_mtu=$(ip -n "$pod" -o link show eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+[[ "$pod_mtu" == 1400 ]] || harness_fail "the chained pod's eth0 has MTU $pod_mtu, not the agent's pod MTU 1400"
+echo "ok: chained ADD: $pod_ip from host-local, endpoint on $host_if, MTU lowered to 1400, prevResult passed through"
 tc -n "$node" filter show dev "$host_if" ingress | grep_quiet bpf ||
   harness_fail "no BPF program on tc ingress of $host_if: $(tc -n "$node" filter show dev "$host_if" ingress)"
 

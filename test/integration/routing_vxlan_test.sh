@@ -18,7 +18,7 @@ routing_need bpftool busctl dbus-daemon socat python3
 
 MODULE=routing-vxlan
 DEVICE=mbr_vxlan
-routing_cluster_up "$MODULE" 'underlay_device = "eth0"' 'underlay_device = "eth0"'
+routing_cluster_up "$MODULE" '' ''
 
 # --- the device -------------------------------------------------------------------------
 for node in a b; do

@@ -234,7 +234,7 @@ harness_busctl() { busctl --address="${MEMBRANE_DBUS_ADDRESS:?harness_dbus first
 
 # --- the daemon and the CLI ---------------------------------------------------------------
 
-# harness_write_config FILE NODE MODULE_DIR DEVICES_TOML_ARRAY ENABLED_TOML_ARRAY [EXTRA_TOML]
+# harness_write_config FILE NODE MODULE_DIR DEVICES_TOML_ARRAY ENABLED_TOML_ARRAY [EXTRA_TOML] ([agent] mtu: $HARNESS_AGENT_MTU, default 1500)
 # Writes a membrane.toml whose dirs all live in the temp dir and the run's bpffs
 # (mounted on first use), on the private bus. EXTRA_TOML is appended verbatim
 # (e.g. $'[module.counter]\nfail_start = true'); it must not repeat [agent],
@@ -256,6 +256,7 @@ bpffs_root = "$bpffs"
 module_dir = "$module_dir"
 devices = $devices
 log_level = "${HARNESS_LOG_LEVEL:-debug}"
+mtu = ${HARNESS_AGENT_MTU:-1500}
 
 [dbus]
 bus = "$MEMBRANE_DBUS_ADDRESS"

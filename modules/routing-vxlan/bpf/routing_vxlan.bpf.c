@@ -54,6 +54,19 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 
+	/*
+	 * Over the overlay's MTU (the pod's MTU was raised, or a chained pod
+	 * never had it lowered): the outer packet would be fragmented. The
+	 * stack routes it into the same device by the node route, so it answers
+	 * ICMP frag-needed (DF set: path MTU discovery works) or fragments the
+	 * inner packet. A GSO packet is judged by its segments.
+	 */
+	__u32 mtu_len = 0;
+	if (bpf_check_mtu(skb, config->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS) {
+		membrane_stat_inc(MBR_STAT_OVERSIZE_TO_STACK);
+		return TC_ACT_OK;
+	}
+
 	struct bpf_tunnel_key key = {
 		.remote_ipv4 = bpf_ntohl(route.tunnel_endpoint), /* the helper wants host order */
 		.tunnel_id = identity,

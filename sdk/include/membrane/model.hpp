@@ -62,6 +62,11 @@ public:
     virtual std::vector<EndpointInfo> endpoints() const = 0;
     virtual std::optional<EndpointInfo> endpoint(std::uint64_t id) const = 0;
     virtual std::vector<IdentityInfo> identities() const = 0;
+
+    // SDK 1.2. The MTU of the network between the nodes ([agent] mtu): the one
+    // source of every MTU. A module that encapsulates sizes its device to this
+    // minus its overhead, which is also what pods get (Context::declare_encapsulation).
+    virtual std::uint32_t underlay_mtu() const = 0;
 };
 
 }  // namespace membrane

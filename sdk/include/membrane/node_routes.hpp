@@ -20,6 +20,7 @@
 
 #include <array>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -40,6 +41,22 @@ extern "C" {
 }
 
 namespace membrane::netlink {
+
+// Routing modules hand the stack what it must answer or fragment (TTL
+// running out, over the path MTU) and bpf_fib_lookup answers FWD_DISABLED
+// on a device without forwarding; the global switch also sets the default
+// that new pod veths inherit.
+inline void enable_ipv4_forwarding(spdlog::logger& log) {
+    constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
+    std::string current;
+    std::ifstream(kIpForward) >> current;
+    if (current == "1") return;
+    std::ofstream out(kIpForward);
+    out << "1\n";
+    out.flush();
+    if (!out) throw std::runtime_error(std::string("cannot enable IPv4 forwarding (") + kIpForward + ")");
+    log.info("enabled IPv4 forwarding (net.ipv4.ip_forward=1)");
+}
 
 // rtnetlink protocol of Membrane's node routes: above the kernel's and
 // routing daemons' numbers (RTPROT_* stop at 192 in /etc/iproute2/rt_protos).
