@@ -66,7 +66,7 @@ void Agent::start() {
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,
-                                              config_.dbus.bus);
+                                              config_.dbus.bus, CallerAccess(config_.dbus.admin_group));
 
     HostOptions options;
     options.module_dir = agent.module_dir;

@@ -28,6 +28,7 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     live_if(a.uninstall_on_stop != b.uninstall_on_stop, "agent.uninstall_on_stop");
     live_if(a.mtu != b.mtu, "agent.mtu");
     restart_if(old.dbus.bus != now.dbus.bus, "dbus.bus");
+    restart_if(old.dbus.admin_group != now.dbus.admin_group, "dbus.admin_group");
     // The address pool: the local node's pod CIDR (none when no nodes).
     const NodeSettings* old_local = old.local_node();
     const NodeSettings* new_local = now.local_node();

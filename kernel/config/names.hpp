@@ -19,7 +19,14 @@ bool is_interface_name(std::string_view name);
 // the library file, the logger and the module's state folder).
 bool is_module_name(std::string_view name);
 
-// "system", "session", or a D-Bus address ("unix:path=...", "tcp:host=...").
+// "system", "session", or a D-Bus address ("unix:path=..."); never tcp.
 bool is_dbus_bus(std::string_view bus);
+
+// "tcp:..." or "nonce-tcp:...": SASL over TCP carries no uid the bus can
+// vouch for, so the agent could not tell root from anyone; refused.
+bool is_tcp_dbus_address(std::string_view bus);
+
+// A Unix group name as groupadd accepts it: [a-z_][a-z0-9_-]*[$]?, 1..32.
+bool is_group_name(std::string_view name);
 
 }  // namespace membrane::kernel

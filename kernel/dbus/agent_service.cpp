@@ -45,6 +45,7 @@ void request_service_name(sdbus::IConnection& connection, const std::string& bus
 struct AgentService::Impl {
     // Declared in construction order; destroyed in reverse, the connection last.
     std::unique_ptr<sdbus::IConnection> connection;
+    CallerAccess access;
     AgentObject agent;
     ModuleObjects modules;
     std::shared_ptr<AsioBusPump> pump;
@@ -52,10 +53,11 @@ struct AgentService::Impl {
     std::vector<Subscription> endpoint_events;
 
     Impl(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> conn, AgentControl& control,
-         EndpointControl& endpoints, EventBus& bus, const std::string& bus_spec)
+         EndpointControl& endpoints, EventBus& bus, const std::string& bus_spec, CallerAccess caller_access)
         : connection(std::move(conn)),
-          agent(*connection, control, endpoints),
-          modules(io, *connection),
+          access(std::move(caller_access)),
+          agent(*connection, control, endpoints, access),
+          modules(io, *connection, access),
           pump(std::make_shared<AsioBusPump>(io, *connection)) {
         state_events = bus.subscribe<membrane::events::ModuleStateChanged>(
             "dbus", [this](const membrane::events::ModuleStateChanged& event) {
@@ -94,8 +96,9 @@ struct AgentService::Impl {
 };
 
 AgentService::AgentService(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> connection,
-                           AgentControl& control, EndpointControl& endpoints, EventBus& bus, std::string bus_spec)
-    : impl_(std::make_unique<Impl>(io, std::move(connection), control, endpoints, bus, bus_spec)) {}
+                           AgentControl& control, EndpointControl& endpoints, EventBus& bus, std::string bus_spec,
+                           CallerAccess access)
+    : impl_(std::make_unique<Impl>(io, std::move(connection), control, endpoints, bus, bus_spec, std::move(access))) {}
 
 AgentService::~AgentService() = default;
 

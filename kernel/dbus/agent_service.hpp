@@ -14,6 +14,7 @@
 
 #include "agent/agent_control.hpp"
 #include "bus/event_bus.hpp"
+#include "dbus/caller_access.hpp"
 
 namespace membrane::kernel {
 
@@ -27,9 +28,10 @@ public:
     // ModuleStateChanged signal and events::Endpoint{Created,Updated,Deleted}
     // as EndpointChanged, then owns the bus name. Throws std::runtime_error
     // (naming `bus_spec`, the spec given to connect_bus) when the name is
-    // taken or denied.
+    // taken or denied. `access` decides which callers may change the agent.
     AgentService(boost::asio::io_context& io, std::unique_ptr<sdbus::IConnection> connection, AgentControl& control,
-                 EndpointControl& endpoints, EventBus& bus, std::string bus_spec = {});
+                 EndpointControl& endpoints, EventBus& bus, std::string bus_spec = {},
+                 CallerAccess access = CallerAccess{});
     ~AgentService() override;
     AgentService(const AgentService&) = delete;
     AgentService& operator=(const AgentService&) = delete;
