@@ -77,6 +77,14 @@ std::vector<AgentObject::ModuleEntry> AgentObject::ListModules() {
     });
 }
 
+std::vector<sdbus::Struct<std::string, std::uint64_t>> AgentObject::GetStats() {
+    return answer([&] {
+        std::vector<sdbus::Struct<std::string, std::uint64_t>> out;
+        for (const StatCounter& counter : control_.stats()) out.emplace_back(counter.name, counter.packets);
+        return out;
+    });
+}
+
 void AgentObject::LoadModule(const std::string& name) {
     answer([&] { control_.load_module(name); });
 }

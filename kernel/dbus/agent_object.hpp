@@ -32,6 +32,7 @@ private:
 
     std::map<std::string, sdbus::Variant> GetStatus() override;
     std::vector<ModuleEntry> ListModules() override;
+    std::vector<sdbus::Struct<std::string, std::uint64_t>> GetStats() override;
     void LoadModule(const std::string& name) override;
     void UnloadModule(const std::string& name) override;
     void ReloadModule(const std::string& name) override;

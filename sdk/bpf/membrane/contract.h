@@ -53,7 +53,10 @@ struct membrane_ctx {
 };
 #define MBR_CTX_MAGIC 0x4d425231u /* "MBR1" */
 
-/* Per-reason counters in the kernel's stats map (index = reason). */
+/*
+ * Per-reason counters in the kernel's stats map (index = reason). Each value
+ * has a stable name for people and scripts in membrane/stat_names.hpp.
+ */
 enum membrane_stat {
 	MBR_STAT_ENTRY_FROM_NETDEV = 0,
 	MBR_STAT_PIPELINE_DONE = 1, /* fell through every slot to the default verdict */
@@ -64,6 +67,10 @@ enum membrane_stat {
 	MBR_STAT_TO_OVERLAY = 6,      /* encapsulated towards another node */
 	MBR_STAT_FIB_FORWARDED = 7,   /* routed to another node (direct routing) */
 	MBR_STAT_DROP_INVALID = 8,    /* malformed or unexpected packet dropped */
+	MBR_STAT_DROP_SPOOFED = 9,    /* a pod's packet with a source address or MAC not its own */
+	MBR_STAT_DROP_NOT_IPV4 = 10,  /* a pod's packet that is neither IPv4 nor ARP */
+	MBR_STAT_DROP_STAGE_MISSING = 11, /* a fail-closed stage's slot was empty */
+	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on the way through the node */
 	MBR_STAT_MAX = 16,
 };
 

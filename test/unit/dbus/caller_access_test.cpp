@@ -137,7 +137,7 @@ TEST_F(CallerAccessTest, NobodyReadsWithoutContainerIdsOrNetns) {
         EXPECT_THAT(seen.out, Not(HasSubstr(kContainerId))) << read[0];
         EXPECT_THAT(seen.out, Not(HasSubstr(kNetns))) << read[0];
     }
-    for (const char* read : {"GetStatus", "ListModules", "ListIdentities", "ListNodes"}) {
+    for (const char* read : {"GetStatus", "ListModules", "ListIdentities", "ListNodes", "GetStats"}) {
         const auto seen = call_agent(kNobodyCaller, {read});
         EXPECT_EQ(seen.exit_code, 0) << read << ": " << seen.err;
     }
