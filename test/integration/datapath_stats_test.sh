@@ -40,7 +40,9 @@ after=$(counter entry_from_netdev)
   harness_fail "entry_from_netdev moved by $((after - before)) after $sent pings (before $before, after $after)"
 harness_log "entry_from_netdev: $before -> $after after $sent pings"
 
-# For people: a table with the same names.
-harness_ctl stats | grep -q "^entry_from_netdev  *$after$" || harness_fail "the stats table lacks entry_from_netdev $after"
+# For people: a table with the same names (the count may have moved on:
+# the node's stack also sends, e.g. ARP).
+table=$(harness_ctl stats)
+grep -Eq "^entry_from_netdev +[0-9]+$" <<<"$table" || harness_fail "the stats table lacks entry_from_netdev: $table"
 
 harness_log "PASS"
