@@ -31,6 +31,8 @@ scripts/build.sh --asan
 
 # Sanitizer build first: its unit tests are quick, and a memory error there
 # should be read before the long integration suite.
+# (It builds unit tests only, without membranectl: MembranectlTest.NotBuilt
+# is an expected skip there; the full build below runs them all.)
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest_no_skips build-asan -L unit -j 2
+  ctest --test-dir build-asan -L unit --output-on-failure -j 2
 ctest_no_skips build -j 2
