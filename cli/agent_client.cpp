@@ -170,6 +170,14 @@ nlohmann::json AgentClient::identities() {
     });
 }
 
+nlohmann::ordered_json AgentClient::stats() {
+    return attempt("stats", [&] {
+        nlohmann::ordered_json out = nlohmann::ordered_json::object();
+        for (const auto& counter : AgentProxy(*connection_).GetStats()) out[counter.get<0>()] = counter.get<1>();
+        return out;
+    });
+}
+
 nlohmann::json AgentClient::nodes() {
     return attempt("node list", [&] {
         nlohmann::json out = nlohmann::json::array();

@@ -48,6 +48,8 @@ public:
     // [{id, labels, reserved, endpoints}] and [{name, ip, pod_cidr, local}].
     nlohmann::json identities();
     nlohmann::json nodes();
+    // The datapath's counters, {name: packets} in reason order.
+    nlohmann::ordered_json stats();
 
 private:
     template <class Call>

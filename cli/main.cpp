@@ -7,6 +7,7 @@
 //   membranectl endpoint labels ID KEY=VALUE... | labels ID --clear
 //   membranectl identity list
 //   membranectl node list
+//   membranectl stats
 //
 // Exit status: 0 done, 1 the agent or the bus said no, 2 wrong usage.
 #include <cstdint>
@@ -136,6 +137,8 @@ int main(int argc, char** argv) {
     identity->require_subcommand(1);
     auto* identity_list =
         identity->add_subcommand("list", "List identities: id, reserved or not, local endpoints, labels");
+    auto* stats = app.add_subcommand(
+        "stats", "The datapath's per-reason packet counters of this node (summed over CPUs); see README, Counters");
     auto* node = app.add_subcommand("node", "Nodes of the cluster");
     node->require_subcommand(1);
     auto* node_list = node->add_subcommand("list", "List nodes: name, node IP, pod CIDR, whether it is this node");
@@ -183,6 +186,8 @@ int main(int argc, char** argv) {
             membrane::cli::print_endpoint(std::cout, agent.set_endpoint_labels(opt.endpoint_id, *new_labels), format);
         } else if (identity_list->parsed()) {
             membrane::cli::print_identities(std::cout, agent.identities(), format);
+        } else if (stats->parsed()) {
+            membrane::cli::print_stats(std::cout, agent.stats(), format);
         } else if (node_list->parsed()) {
             membrane::cli::print_nodes(std::cout, agent.nodes(), format);
         } else if (call->parsed()) {

@@ -152,4 +152,14 @@ void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat fo
     print_table(out, {"NAME", "IP", "POD CIDR", "LOCAL"}, rows);
 }
 
+void print_stats(std::ostream& out, const nlohmann::ordered_json& stats, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << stats.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [name, packets] : stats.items()) rows.push_back({name, std::to_string(packets.get<std::uint64_t>())});
+    print_table(out, {"REASON", "PACKETS"}, rows);
+}
+
 }  // namespace membrane::cli

@@ -23,5 +23,7 @@ void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputF
 void print_endpoint(std::ostream& out, const nlohmann::json& endpoint, OutputFormat format);
 void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format);
 void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat format);
+// {name: packets}: json as is, a table REASON / PACKETS for people.
+void print_stats(std::ostream& out, const nlohmann::ordered_json& stats, OutputFormat format);
 
 }  // namespace membrane::cli

@@ -11,6 +11,21 @@ if [[ $EUID -ne 0 ]]; then
   exit 2
 fi
 
+# ctest_no_skips BUILD_DIR CTEST_ARGS... : ctest, then fail on any skip. Here
+# (root, every dependency installed) nothing has a reason to skip, so a
+# skipped test is a test that did not run. CTest lists skips (GTEST_SKIP, a
+# script's exit code 77) as "(Skipped)".
+ctest_no_skips() {
+  local dir=$1
+  shift
+  ctest --test-dir "$dir" --output-on-failure "$@" | tee "$dir/ctest-last.log"
+  if grep -q '(Skipped)' "$dir/ctest-last.log"; then
+    echo "scripts/test.sh: tests skipped although running as root with every dependency:" >&2
+    grep '(Skipped)' "$dir/ctest-last.log" >&2
+    return 1
+  fi
+}
+
 scripts/install-deps.sh
 scripts/build.sh
 scripts/build.sh --asan
@@ -18,9 +33,11 @@ scripts/build.sh --fuzz
 
 # Sanitizer build first: its unit tests are quick, and a memory error there
 # should be read before the long integration suite.
+# (It builds unit tests only, without membranectl: MembranectlTest.NotBuilt
+# is an expected skip there; the full build below runs them all.)
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j 2
 # Fuzz smoke: each libFuzzer target for 20 s from its checked-in corpus
 # (test/fuzz/CMakeLists.txt); a crash or sanitizer report fails it.
 ctest --test-dir build-fuzz -L fuzz --output-on-failure -j 2
-ctest --test-dir build --output-on-failure -j 2
+ctest_no_skips build -j 2

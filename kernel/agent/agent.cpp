@@ -5,10 +5,12 @@
 #include <fmt/ranges.h>
 
 #include "config/config_diff.hpp"
+#include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"
 #include "log/logging.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
+#include "membrane/stat_names.hpp"
 #include "model/datapath_maps.hpp"
 #include "model/state_file.hpp"
 
@@ -53,7 +55,7 @@ int Agent::run() {
     for (;;) {
         try {
             io_.run();
-            return 0;
+            return exit_code_;
         } catch (const std::exception& e) {
             log_->error("an event handler threw, the agent keeps running: {}", e.what());
         } catch (...) {
@@ -84,7 +86,8 @@ void Agent::start() {
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,
-                                              config_.dbus.bus);
+                                              config_.dbus.bus, CallerAccess(config_.dbus.admin_group),
+                                              [this](const std::string& why) { fail(why); });
 
     HostOptions options;
     options.module_dir = agent.module_dir;
@@ -226,6 +229,15 @@ void Agent::stop(const std::string& why) {
     io_.stop();
 }
 
+void Agent::fail(const std::string& why) {
+    // A deaf agent must not look healthy: stop (which also stops the
+    // watchdog pings with the loop) and exit non-zero so systemd restarts it.
+    log_->critical("exiting: {}", why);
+    exit_code_ = 1;
+    notifier_.stop_watchdog();
+    stop("a fatal error");
+}
+
 void Agent::reload_config() {
     notifier_.reloading();
     log_->info("SIGHUP: re-reading {}", config_.source.string());
@@ -314,6 +326,25 @@ AgentStatus Agent::status() const {
 }
 
 std::vector<ModuleStatus> Agent::modules() const { return host_ ? host_->list() : std::vector<ModuleStatus>{}; }
+
+std::vector<StatCounter> Agent::stats() const {
+    std::vector<std::uint64_t> counts;
+    try {
+        counts = read_percpu_counters(registry_->core_map_fd(MBR_MAP_STATS), MBR_STAT_MAX);
+    } catch (const BpfError& e) {
+        throw ControlError(ControlErrorKind::Failed, e.what());
+    }
+    std::vector<StatCounter> out;
+    std::vector<bool> named(counts.size(), false);
+    for (const auto& reason : kStatReasons) {
+        if (reason.number >= counts.size()) continue;
+        named[reason.number] = true;
+        out.push_back({std::string(reason.name), counts[reason.number]});
+    }
+    for (std::uint32_t number = 0; number < counts.size(); ++number)
+        if (!named[number] && counts[number] != 0) out.push_back({stat_name(number), counts[number]});
+    return out;
+}
 
 void Agent::load_module(const std::string& name) {
     host_->load(name, module_table(name));

@@ -41,6 +41,7 @@ public:
 
     AgentStatus status() const override;
     std::vector<ModuleStatus> modules() const override;
+    std::vector<StatCounter> stats() const override;
     void load_module(const std::string& name) override;
     void unload_module(const std::string& name, bool force) override;
     void reload_module(const std::string& name) override;
@@ -58,6 +59,8 @@ private:
     void catch_signals();
     void arm_signals();
     void stop(const std::string& why);
+    // Stops as on SIGTERM, but run() returns 1.
+    void fail(const std::string& why);
     void reload_config();
     const toml::table& module_table(const std::string& name) const;
     void report_status();
@@ -79,6 +82,7 @@ private:
     std::unique_ptr<ModuleHost> host_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::string state_ = "starting";
+    int exit_code_ = 0;
 };
 
 // `membraned --uninstall`: detach every entry program and remove every pin

@@ -42,6 +42,12 @@ struct ModuleStatus {
     std::vector<std::uint32_t> stages;  // pipeline slots it holds
 };
 
+// One datapath counter (enum membrane_stat), summed over CPUs.
+struct StatCounter {
+    std::string name;  // membrane/stat_names.hpp, e.g. "drop_invalid"
+    std::uint64_t packets = 0;
+};
+
 struct AgentStatus {
     std::string node;
     std::string version;
@@ -60,6 +66,9 @@ public:
     virtual ~AgentControl() = default;
     virtual AgentStatus status() const = 0;
     virtual std::vector<ModuleStatus> modules() const = 0;
+    // Every named counter in reason order, then any other that is not zero.
+    // Throws ControlError(Failed) when the map cannot be read.
+    virtual std::vector<StatCounter> stats() const = 0;
     // All throw ControlError.
     virtual void load_module(const std::string& name) = 0;
     // Refused (NeedsForce) if the module holds a fail-closed stage, whose

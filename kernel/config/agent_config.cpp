@@ -97,9 +97,20 @@ DbusSettings read_dbus(const toml::table& table) {
     ConfigReader read(table, "dbus");
     DbusSettings dbus;
     dbus.bus = read.get<std::string>("bus", dbus.bus);
+    if (is_tcp_dbus_address(dbus.bus)) {
+        throw read.error("bus", "must not be a TCP address (" + single_quoted(dbus.bus) +
+                                "): over TCP the bus cannot vouch for a caller's uid, so the agent could not tell "
+                                "root from anyone; use \"system\" or a unix: address");
+    }
     if (!is_dbus_bus(dbus.bus)) {
         throw read.error("bus", "must be \"system\", \"session\" or a D-Bus address such as "
                                 "\"unix:path=/run/membrane/bus\", not " + single_quoted(dbus.bus));
+    }
+    // [dbus] admin_group: who besides root may change the agent.
+    dbus.admin_group = read.get<std::string>("admin_group", dbus.admin_group);
+    if (!dbus.admin_group.empty() && !is_group_name(dbus.admin_group)) {
+        throw read.error("admin_group", "must be a Unix group name ([a-z_][a-z0-9_-]*, at most 32), not " +
+                                            single_quoted(dbus.admin_group));
     }
     read.finish();
     return dbus;

@@ -18,6 +18,8 @@ namespace membrane::kernel {
 struct DbusSettings {
     // "system", "session", or a D-Bus address such as "unix:path=/run/x/bus".
     std::string bus = "system";
+    // Members of this group may call the mutating methods, as root may; "" = root only.
+    std::string admin_group;
 
     bool operator==(const DbusSettings&) const = default;
 };

@@ -41,10 +41,23 @@ bool is_label_key(std::string_view key) {
 bool is_dbus_bus(std::string_view bus) {
     if (bus == "system" || bus == "session") return true;
     // Transports sd-bus understands; the part after the colon is its business.
-    static constexpr std::array<std::string_view, 4> kTransports = {"unix:", "tcp:", "unixexec:", "x-machine-unix:"};
+    // Not tcp: there the bus cannot vouch for a caller's uid (see is_tcp_dbus_address).
+    static constexpr std::array<std::string_view, 3> kTransports = {"unix:", "unixexec:", "x-machine-unix:"};
     return std::any_of(kTransports.begin(), kTransports.end(), [&](std::string_view prefix) {
         return bus.size() > prefix.size() && bus.starts_with(prefix);
     });
+}
+
+bool is_tcp_dbus_address(std::string_view bus) { return bus.starts_with("tcp:") || bus.starts_with("nonce-tcp:"); }
+
+bool is_group_name(std::string_view name) {
+    // What shadow-utils' useradd/groupadd accept by default.
+    if (name.empty() || name.size() > 32) return false;
+    const char first = name.front();
+    if (!((first >= 'a' && first <= 'z') || first == '_')) return false;
+    std::string_view rest = name.substr(1);
+    if (rest.ends_with('$')) rest.remove_suffix(1);
+    return std::all_of(rest.begin(), rest.end(), [](char c) { return is_lower_alnum(c) || c == '_' || c == '-'; });
 }
 
 }  // namespace membrane::kernel

@@ -23,7 +23,14 @@ bool is_module_name(std::string_view name);
 // source, as in "k8s:app"). Endpoint labels and [identity] exclude_labels.
 bool is_label_key(std::string_view key);
 
-// "system", "session", or a D-Bus address ("unix:path=...", "tcp:host=...").
+// "system", "session", or a D-Bus address ("unix:path=..."); never tcp.
 bool is_dbus_bus(std::string_view bus);
+
+// "tcp:..." or "nonce-tcp:...": SASL over TCP carries no uid the bus can
+// vouch for, so the agent could not tell root from anyone; refused.
+bool is_tcp_dbus_address(std::string_view bus);
+
+// A Unix group name as groupadd accepts it: [a-z_][a-z0-9_-]*[$]?, 1..32.
+bool is_group_name(std::string_view name);
 
 }  // namespace membrane::kernel

@@ -5,26 +5,51 @@
 #include "membrane/dbus/names.hpp"
 
 namespace membrane::kernel {
+
+using membrane::dbus::endpoint_to_dictionary;
+
 namespace {
 
-// Runs one control call; whatever it throws leaves as a named D-Bus error.
+// What a caller who is not an admin may not see of an endpoint: which
+// container it is and where its namespace lives.
+membrane::EndpointInfo redacted(membrane::EndpointInfo endpoint) {
+    endpoint.container_id.clear();
+    endpoint.netns.clear();
+    return endpoint;
+}
+
+}  // namespace
+
+AgentObject::AgentObject(sdbus::IConnection& connection, AgentControl& control, EndpointControl& endpoints,
+                         const CallerAccess& access)
+    : AdaptorInterfaces(connection, membrane::dbus::kAgentObjectPath),
+      control_(control),
+      endpoints_(endpoints),
+      access_(access) {
+    registerAdaptor();
+}
+
+AgentObject::~AgentObject() { unregisterAdaptor(); }
+
+const sdbus::Message& AgentObject::current_call() const {
+    const sdbus::Message* call = getObject().getCurrentlyProcessedMessage();
+    if (!call) throw sdbus::Error(dbus_error_name("Failed"), "no D-Bus call is being processed");
+    return *call;
+}
+
 template <class Call>
-auto answer(Call&& call) {
+auto AgentObject::answer(Call&& call) {
     try {
+        access_.check(current_call());
         return call();
     } catch (...) {
         throw current_exception_as_dbus_error(dbus_error_name(control_error_name(ControlErrorKind::Failed)));
     }
 }
 
-}  // namespace
-
-AgentObject::AgentObject(sdbus::IConnection& connection, AgentControl& control, EndpointControl& endpoints)
-    : AdaptorInterfaces(connection, membrane::dbus::kAgentObjectPath), control_(control), endpoints_(endpoints) {
-    registerAdaptor();
+membrane::dbus::Dictionary AgentObject::endpoint_reply(const membrane::EndpointInfo& endpoint) const {
+    return endpoint_to_dictionary(access_.is_admin(current_call()) ? endpoint : redacted(endpoint));
 }
-
-AgentObject::~AgentObject() { unregisterAdaptor(); }
 
 std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
     return answer([&] {
@@ -53,6 +78,14 @@ std::vector<AgentObject::ModuleEntry> AgentObject::ListModules() {
     });
 }
 
+std::vector<sdbus::Struct<std::string, std::uint64_t>> AgentObject::GetStats() {
+    return answer([&] {
+        std::vector<sdbus::Struct<std::string, std::uint64_t>> out;
+        for (const StatCounter& counter : control_.stats()) out.emplace_back(counter.name, counter.packets);
+        return out;
+    });
+}
+
 void AgentObject::LoadModule(const std::string& name) {
     answer([&] { control_.load_module(name); });
 }
@@ -64,8 +97,6 @@ void AgentObject::UnloadModule(const std::string& name, const bool& force) {
 void AgentObject::ReloadModule(const std::string& name) {
     answer([&] { control_.reload_module(name); });
 }
-
-using membrane::dbus::endpoint_to_dictionary;
 
 membrane::dbus::Dictionary AgentObject::AllocateAddress(const std::string& container_id, const std::string& ifname) {
     return answer([&] { return lease_to_dictionary(endpoints_.allocate_address(container_id, ifname)); });
@@ -84,17 +115,19 @@ void AgentObject::DeleteEndpoint(const std::string& container_id, const std::str
 }
 
 membrane::dbus::Dictionary AgentObject::GetEndpoint(const std::uint64_t& id) {
-    return answer([&] { return endpoint_to_dictionary(endpoints_.get_endpoint(id)); });
+    return answer([&] { return endpoint_reply(endpoints_.get_endpoint(id)); });
 }
 
 membrane::dbus::Dictionary AgentObject::FindEndpoint(const std::string& container_id, const std::string& ifname) {
-    return answer([&] { return endpoint_to_dictionary(endpoints_.find_endpoint(container_id, ifname)); });
+    return answer([&] { return endpoint_reply(endpoints_.find_endpoint(container_id, ifname)); });
 }
 
 std::vector<membrane::dbus::Dictionary> AgentObject::ListEndpoints() {
     return answer([&] {
         std::vector<Dictionary> out;
-        for (const auto& endpoint : endpoints_.list_endpoints()) out.push_back(endpoint_to_dictionary(endpoint));
+        const bool full = access_.is_admin(current_call());
+        for (const auto& endpoint : endpoints_.list_endpoints())
+            out.push_back(endpoint_to_dictionary(full ? endpoint : redacted(endpoint)));
         return out;
     });
 }

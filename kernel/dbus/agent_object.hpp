@@ -1,6 +1,8 @@
 // The object /org/membrane/Agent1: the generated adaptor's methods answered
 // from AgentControl (modules) and EndpointControl (endpoints, identities,
-// nodes), failures turned into org.membrane.Error.<Kind>.
+// nodes), failures turned into org.membrane.Error.<Kind>. Every call passes
+// CallerAccess first; endpoint reads hide container ids and netns paths from
+// callers who are not admins.
 #pragma once
 
 #include <map>
@@ -10,6 +12,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "agent/agent_control.hpp"
+#include "dbus/caller_access.hpp"
 #include "membrane/dbus/agent1_adaptor.hpp"
 #include "membrane/dbus/model_codec.hpp"
 
@@ -17,7 +20,8 @@ namespace membrane::kernel {
 
 class AgentObject final : public sdbus::AdaptorInterfaces<::org::membrane::Agent1_adaptor> {
 public:
-    AgentObject(sdbus::IConnection& connection, AgentControl& control, EndpointControl& endpoints);
+    AgentObject(sdbus::IConnection& connection, AgentControl& control, EndpointControl& endpoints,
+                const CallerAccess& access);
     ~AgentObject();
     AgentObject(const AgentObject&) = delete;
     AgentObject& operator=(const AgentObject&) = delete;
@@ -28,6 +32,7 @@ private:
 
     std::map<std::string, sdbus::Variant> GetStatus() override;
     std::vector<ModuleEntry> ListModules() override;
+    std::vector<sdbus::Struct<std::string, std::uint64_t>> GetStats() override;
     void LoadModule(const std::string& name) override;
     void UnloadModule(const std::string& name, const bool& force) override;
     void ReloadModule(const std::string& name) override;
@@ -44,8 +49,17 @@ private:
     std::vector<membrane::dbus::IdentityEntry> ListIdentities() override;
     std::vector<membrane::dbus::NodeEntry> ListNodes() override;
 
+    // The call being answered (its sender's credentials decide access).
+    const sdbus::Message& current_call() const;
+    // Runs one control call after the access check; whatever it throws
+    // leaves as a named D-Bus error.
+    template <class Call>
+    auto answer(Call&& call);
+    membrane::dbus::Dictionary endpoint_reply(const membrane::EndpointInfo& endpoint) const;
+
     AgentControl& control_;
     EndpointControl& endpoints_;
+    const CallerAccess& access_;
 };
 
 }  // namespace membrane::kernel

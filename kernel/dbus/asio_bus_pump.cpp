@@ -7,8 +7,9 @@
 
 namespace membrane::kernel {
 
-AsioBusPump::AsioBusPump(boost::asio::io_context& io, sdbus::IConnection& connection)
-    : io_(io), connection_(connection), fd_watch_(io), timeout_(io) {}
+AsioBusPump::AsioBusPump(boost::asio::io_context& io, sdbus::IConnection& connection,
+                         std::function<void(const std::string&)> on_lost)
+    : io_(io), connection_(connection), on_lost_(std::move(on_lost)), fd_watch_(io), timeout_(io) {}
 
 AsioBusPump::~AsioBusPump() { stop(); }
 
@@ -47,19 +48,29 @@ void AsioBusPump::process_round() {
     try {
         more = connection_.processPendingRequest();
     } catch (const std::exception& e) {
-        // The connection is gone (bus daemon died); nothing more to watch.
-        spdlog::error("D-Bus: connection lost: {}", e.what());
-        stop();
+        lost(e.what());
         return;
     }
     if (stopped_) return;
     // One message per round, then back to the loop: work a handler posted
     // (bus events, deferred object changes) runs before the next message,
     // and a flood of calls cannot starve the rest of the agent.
-    if (more)
+    if (more) {
         kick();
-    else
+        return;
+    }
+    try {
         arm();
+    } catch (const std::exception& e) {
+        lost(e.what());  // sd-bus has no fd to give once the connection closed
+    }
+}
+
+void AsioBusPump::lost(const std::string& why) {
+    // The connection is gone (bus daemon died); nothing more to watch.
+    spdlog::error("D-Bus: connection lost: {}", why);
+    stop();
+    if (on_lost_) boost::asio::post(io_, [on_lost = on_lost_, why] { on_lost(why); });
 }
 
 void AsioBusPump::arm() {

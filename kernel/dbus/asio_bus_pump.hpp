@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -15,7 +17,10 @@ namespace membrane::kernel {
 
 class AsioBusPump : public std::enable_shared_from_this<AsioBusPump> {
 public:
-    AsioBusPump(boost::asio::io_context& io, sdbus::IConnection& connection);
+    // `on_lost` runs (posted to the loop, never inside sd-bus) once the
+    // connection is gone, e.g. the bus daemon died; the pump has stopped.
+    AsioBusPump(boost::asio::io_context& io, sdbus::IConnection& connection,
+                std::function<void(const std::string& why)> on_lost = {});
     ~AsioBusPump();
     AsioBusPump(const AsioBusPump&) = delete;
     AsioBusPump& operator=(const AsioBusPump&) = delete;
@@ -31,9 +36,11 @@ public:
 private:
     void process_round();
     void arm();
+    void lost(const std::string& why);
 
     boost::asio::io_context& io_;
     sdbus::IConnection& connection_;
+    std::function<void(const std::string&)> on_lost_;
     boost::asio::posix::stream_descriptor fd_watch_;
     boost::asio::steady_timer timeout_;
     // Each arm() starts a new round; completions of older rounds are ignored.

@@ -30,8 +30,8 @@ private:
 
 }  // namespace
 
-ModuleObjects::ModuleObjects(boost::asio::io_context& io, sdbus::IConnection& connection)
-    : io_(io), connection_(connection) {}
+ModuleObjects::ModuleObjects(boost::asio::io_context& io, sdbus::IConnection& connection, const CallerAccess& access)
+    : io_(io), connection_(connection), access_(access) {}
 
 ModuleObjects::~ModuleObjects() = default;
 
@@ -78,12 +78,16 @@ void ModuleObjects::apply(const std::string& module, std::map<std::string, Metho
 std::unique_ptr<sdbus::IObject> ModuleObjects::make_object(const std::string& module, const std::string& path,
                                                            std::map<std::string, MethodHandler> methods) {
     auto object = sdbus::createObject(connection_, path);
+    sdbus::IObject* self = object.get();  // the handlers live inside it
     for (auto& [name, handler] : methods) {
         object->registerMethod(name)
             .onInterface(membrane::dbus::kModuleInterface)
             .withInputParamNames("request_json")
             .withOutputParamNames("reply_json")
-            .implementedAs([this, module, handler = std::move(handler)](const std::string& request) -> std::string {
+            .implementedAs([this, self, module, handler = std::move(handler)](const std::string& request) -> std::string {
+                const sdbus::Message* call = self->getCurrentlyProcessedMessage();
+                if (!call) throw sdbus::Error(membrane::dbus::kModuleMethodError, "no D-Bus call is being processed");
+                access_.check(*call);  // throws AccessDenied for anyone but an admin
                 DispatchGuard guard(dispatching_, module);
                 try {
                     return handler(request);

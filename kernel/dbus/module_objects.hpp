@@ -1,5 +1,7 @@
 // The D-Bus objects of modules: /org/membrane/Agent1/modules/<module>, each
 // with interface org.membrane.Module1 and the module's methods (s) -> (s).
+// Every module method changes or reveals what the module decides, so each
+// call passes CallerAccess (admins only) before the module sees it.
 #pragma once
 
 #include <map>
@@ -10,13 +12,14 @@
 #include <sdbus-c++/IConnection.h>
 #include <sdbus-c++/IObject.h>
 
+#include "dbus/caller_access.hpp"
 #include "membrane/context.hpp"
 
 namespace membrane::kernel {
 
 class ModuleObjects {
 public:
-    ModuleObjects(boost::asio::io_context& io, sdbus::IConnection& connection);
+    ModuleObjects(boost::asio::io_context& io, sdbus::IConnection& connection, const CallerAccess& access);
     ~ModuleObjects();
     ModuleObjects(const ModuleObjects&) = delete;
     ModuleObjects& operator=(const ModuleObjects&) = delete;
@@ -33,6 +36,7 @@ private:
 
     boost::asio::io_context& io_;
     sdbus::IConnection& connection_;
+    const CallerAccess& access_;
     std::map<std::string, std::unique_ptr<sdbus::IObject>> objects_;  // by module
     // A module's object cannot be destroyed while one of its own methods
     // runs (that would free the running handler): such a change is deferred

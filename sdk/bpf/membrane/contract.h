@@ -67,7 +67,10 @@ struct membrane_ctx {
 };
 #define MBR_CTX_MAGIC 0x4d425231u /* "MBR1" */
 
-/* Per-reason counters in the kernel's stats map (index = reason). */
+/*
+ * Per-reason counters in the kernel's stats map (index = reason). Each value
+ * has a stable name for people and scripts in membrane/stat_names.hpp.
+ */
 enum membrane_stat {
 	MBR_STAT_ENTRY_FROM_NETDEV = 0,
 	MBR_STAT_PIPELINE_DONE = 1, /* fell through every slot to the default verdict */

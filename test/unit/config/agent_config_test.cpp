@@ -90,8 +90,13 @@ TEST(AgentConfig, DefaultNodeNameIsTheShortLowerCaseHostName) {
 
 TEST(AgentConfig, DbusBusChoices) {
     EXPECT_EQ(parse_config("[dbus]\nbus = \"session\"\n", kSource).dbus.bus, "session");
-    EXPECT_EQ(parse_config("[dbus]\nbus = \"tcp:host=127.0.0.1,port=5555\"\n", kSource).dbus.bus,
-              "tcp:host=127.0.0.1,port=5555");
+    EXPECT_EQ(parse_config("[dbus]\nbus = \"unix:abstract=x\"\n", kSource).dbus.bus, "unix:abstract=x");
+}
+
+TEST(AgentConfig, DbusAdminGroup) {
+    EXPECT_EQ(parse_config("", kSource).dbus.admin_group, "");
+    EXPECT_EQ(parse_config("[dbus]\nadmin_group = \"membrane-admin\"\n", kSource).dbus.admin_group,
+              "membrane-admin");
 }
 
 TEST(AgentConfigErrors, UnknownKeyAtTopLevel) {
@@ -134,6 +139,21 @@ TEST(AgentConfigErrors, BadEnumValue) {
     EXPECT_THAT(error_of("[dbus]\nbus = \"user\"\n"),
                 StartsWith("/etc/membrane/membrane.toml:2:7: 'bus' in [dbus] must be \"system\", \"session\" or a "
                            "D-Bus address"));
+}
+
+TEST(AgentConfigErrors, TcpBusIsRefused) {
+    // SASL over TCP carries no uid the bus can vouch for.
+    EXPECT_THAT(error_of("[dbus]\nbus = \"tcp:host=127.0.0.1,port=5555\"\n"),
+                StartsWith("/etc/membrane/membrane.toml:2:7: 'bus' in [dbus] must not be a TCP address "
+                           "('tcp:host=127.0.0.1,port=5555'): over TCP the bus cannot vouch for a caller's uid"));
+    EXPECT_THAT(error_of("[dbus]\nbus = \"nonce-tcp:host=h,port=1\"\n"),
+                StartsWith("/etc/membrane/membrane.toml:2:7: 'bus' in [dbus] must not be a TCP address"));
+}
+
+TEST(AgentConfigErrors, BadAdminGroup) {
+    EXPECT_EQ(error_of("[dbus]\nadmin_group = \"Wheel Group\"\n"),
+              "/etc/membrane/membrane.toml:2:15: 'admin_group' in [dbus] must be a Unix group name "
+              "([a-z_][a-z0-9_-]*, at most 32), not 'Wheel Group'");
 }
 
 TEST(AgentConfigErrors, RelativePath) {

@@ -128,10 +128,11 @@ log_level = "debug"
 uninstall_on_stop = true
 [dbus]
 bus = "session"
+admin_group = "wheel"
 )"));
     EXPECT_THAT(diff.settings_needing_restart,
                 ElementsAre("agent.node_name", "agent.state_dir", "agent.runtime_dir", "agent.bpffs_root",
-                            "agent.module_dir", "agent.devices", "dbus.bus"));
+                            "agent.module_dir", "agent.devices", "dbus.bus", "dbus.admin_group"));
     EXPECT_THAT(diff.settings_applied_live, ElementsAre("agent.log_level", "agent.uninstall_on_stop"));
     EXPECT_TRUE(diff.restart_needed);
 }

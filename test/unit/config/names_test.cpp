@@ -25,10 +25,18 @@ TEST(Names, ModuleName) {
 }
 
 TEST(Names, DbusBus) {
-    for (auto ok : {"system", "session", "unix:path=/run/x/bus", "unix:abstract=x", "tcp:host=h,port=1"}) {
-        EXPECT_TRUE(is_dbus_bus(ok)) << ok;
-    }
-    for (auto bad : {"", "System", "user", "unix:", "path=/run/x", "/run/x/bus"}) EXPECT_FALSE(is_dbus_bus(bad)) << bad;
+    for (auto ok : {"system", "session", "unix:path=/run/x/bus", "unix:abstract=x"}) EXPECT_TRUE(is_dbus_bus(ok)) << ok;
+    for (auto bad : {"", "System", "user", "unix:", "path=/run/x", "/run/x/bus", "tcp:host=h,port=1"})
+        EXPECT_FALSE(is_dbus_bus(bad)) << bad;
+    EXPECT_TRUE(is_tcp_dbus_address("tcp:host=h,port=1"));
+    EXPECT_TRUE(is_tcp_dbus_address("nonce-tcp:host=h,port=1"));
+    EXPECT_FALSE(is_tcp_dbus_address("unix:path=/run/tcp:x"));
+}
+
+TEST(Names, GroupName) {
+    for (auto ok : {"membrane", "_admins", "net-admin", "wheel", "machine$"}) EXPECT_TRUE(is_group_name(ok)) << ok;
+    for (auto bad : {"", "Wheel", "1group", "a b", "a:b", "a/b"}) EXPECT_FALSE(is_group_name(bad)) << bad;
+    EXPECT_FALSE(is_group_name(std::string(33, 'a')));
 }
 
 }  // namespace

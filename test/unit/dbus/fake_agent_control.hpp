@@ -47,6 +47,11 @@ public:
         };
     }
 
+    std::vector<kernel::StatCounter> stats() const override {
+        record("stats");
+        return {{"entry_from_netdev", 7}, {"pipeline_done", 0}, {"drop_invalid", 2}, {"reason_15", 1}};
+    }
+
     void load_module(const std::string& name) override {
         record("load " + name);
         fail_for(name);

@@ -313,6 +313,18 @@ TEST_F(MembranectlTest, NodeListAsJsonAndTable) {
     expect_aligned(table.out, {"NAME", "IP", "POD CIDR", "LOCAL"});
 }
 
+TEST_F(MembranectlTest, StatsAsJsonAndTable) {
+    const auto json = ctl({"-o", "json", "stats"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    // An object name -> packets, in the agent's (reason) order.
+    EXPECT_EQ(json.out, R"({"entry_from_netdev":7,"pipeline_done":0,"drop_invalid":2,"reason_15":1})"
+                        "\n");
+    const auto table = ctl({"stats"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_THAT(table.out, StartsWith("REASON"));
+    EXPECT_THAT(table.out, HasSubstr("drop_invalid       2"));
+}
+
 TEST_F(MembranectlTest, UnreachableBusNamesItAndSuggestsBus) {
     const auto result = run_process({MEMBRANECTL_PATH, "--bus", "unix:path=/nonexistent/bus", "status"});
     EXPECT_EQ(result.exit_code, 1);

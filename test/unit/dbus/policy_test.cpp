@@ -113,6 +113,8 @@ TEST_F(DbusPolicyTest, AnyoneMayReadEndpointsIdentitiesAndNodes) {
                   .exit_code,
               0);
     EXPECT_EQ(call_agent(kUnprivileged, {"ListIdentities"}).exit_code, 0);
+    const auto stats = call_agent(kUnprivileged, {"GetStats"});
+    EXPECT_EQ(stats.exit_code, 0) << stats.err;
     const auto nodes = call_agent(kUnprivileged, {"ListNodes"});
     EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
     EXPECT_THAT(nodes.out, HasSubstr("node-b"));

@@ -28,10 +28,9 @@ namespace membrane::test {
 
 class ServiceHarness {
 public:
-    explicit ServiceHarness(const std::string& bus_address)
+    explicit ServiceHarness(const std::string& bus_address, kernel::CallerAccess access = kernel::CallerAccess{})
         : service_(std::make_unique<kernel::AgentService>(io_, kernel::connect_bus(bus_address), control_,
-                                                          endpoints_, bus_,
-                                                          bus_address)),
+                                                          endpoints_, bus_, bus_address, std::move(access))),
           loop_([this] { io_.run(); }) {}
 
     ~ServiceHarness() {
