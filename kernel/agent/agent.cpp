@@ -12,7 +12,7 @@
 #include "membrane/events.hpp"
 #include "membrane/stat_names.hpp"
 #include "model/datapath_maps.hpp"
-#include "model/state_file.hpp"
+#include "state/state_file.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
