@@ -29,7 +29,7 @@ const std::string kNetns = "/var/run/netns/cni-1";
 // a module's own method, which may change what the module decides).
 const std::vector<std::vector<std::string>> kMutations{
     {"LoadModule", "s", "conntrack"},
-    {"UnloadModule", "s", "conntrack"},
+    {"UnloadModule", "sb", "conntrack", "false"},
     {"ReloadModule", "s", "conntrack"},
     {"AllocateAddress", "ss", "c9", "eth0"},
     {"ReleaseAddress", "ss", "c9", "eth0"},
