@@ -19,6 +19,7 @@
 #include <linux/if_packet.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
@@ -124,16 +125,25 @@ int mbr_from_overlay(struct __sk_buff *skb)
 		return drop_invalid();
 	/*
 	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
-	 * peer may claim to be this node's host.
+	 * peer may claim to be this node's host. A node identity is believed
+	 * only from the node itself (inner source = outer source): a pod's
+	 * packet that some node's stack forwarded into the tunnel (its routing
+	 * stage gone, or fragmented there) carries VNI 4 but the pod's address.
 	 */
 	const __u32 src_identity = tunnel.tunnel_id == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel.tunnel_id;
+	if (src_identity == MBR_IDENTITY_REMOTE_NODE && bpf_ntohl(ip->saddr) != tunnel.remote_ipv4)
+		return drop_spoofed();
+	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
 	/*
 	 * The inner frame keeps the sender's MACs, so the stack would take a
 	 * packet for this node's own address as PACKET_OTHERHOST and drop it.
-	 * Whatever the overlay brings is for this node (its pods or itself).
+	 * Only that one is made the host's: pods are delivered in BPF, and
+	 * anything else stays OTHERHOST, so the overlay cannot use this node
+	 * as a router.
 	 */
-	bpf_skb_change_type(skb, PACKET_HOST);
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, membrane_ipcache_identity(ip->daddr));
+	if (dst_identity == MBR_IDENTITY_HOST)
+		bpf_skb_change_type(skb, PACKET_HOST);
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
 	return membrane_run_from(skb, 0);
 }

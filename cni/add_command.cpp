@@ -116,7 +116,7 @@ nlohmann::json add_chained(const Invocation& in) {
     if (pod.mtu > mtu) {
         const std::uint32_t before = pod.mtu;
         netns.run([&] { Netlink().set_mtu(pod, mtu); });
-        undo.push([&] { netns.run([&] { Netlink().set_mtu(pod, before); }); });
+        undo.push([&, before] { netns.run([&] { Netlink().set_mtu(pod, before); }); });
     }
     agent.create_endpoint(
         {env.container_id, env.ifname, env.netns, host_link->name, ipv4_of_cidr(ip->address), pod.mac, in.labels});

@@ -205,11 +205,13 @@ void Agent::arm_signals() {
     });
 }
 
-void Agent::stop(const std::string& why) {
+void Agent::stop(const std::string& why) { stop(why, config_.agent.uninstall_on_stop); }
+
+void Agent::stop(const std::string& why, bool uninstall) {
     log_->info("stopping on {}", why);
     state_ = "stopping";
     notifier_.stopping();
-    if (config_.agent.uninstall_on_stop) {
+    if (uninstall) {
         // Explicit request: leave nothing behind, slots and pins included.
         for (const auto& module : host_->list()) {
             try {
@@ -235,7 +237,10 @@ void Agent::fail(const std::string& why) {
     log_->critical("exiting: {}", why);
     exit_code_ = 1;
     notifier_.stop_watchdog();
-    stop("a fatal error");
+    // Never uninstall here, whatever uninstall_on_stop says: a failure is not
+    // a request to remove the datapath (anti-spoofing, fail-closed stages);
+    // it keeps running until systemd's restart re-adopts it.
+    stop("a fatal error", /*uninstall=*/false);
 }
 
 void Agent::reload_config() {

@@ -58,8 +58,11 @@ private:
     // queued; arm_signals: handles them on the loop once started.
     void catch_signals();
     void arm_signals();
+    // As configured: uninstall_on_stop says whether the datapath goes too.
     void stop(const std::string& why);
-    // Stops as on SIGTERM, but run() returns 1.
+    void stop(const std::string& why, bool uninstall);
+    // Stops as on SIGTERM, the datapath left in place whatever
+    // uninstall_on_stop says, and run() returns 1.
     void fail(const std::string& why);
     void reload_config();
     const toml::table& module_table(const std::string& name) const;

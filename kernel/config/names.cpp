@@ -48,7 +48,17 @@ bool is_dbus_bus(std::string_view bus) {
     });
 }
 
-bool is_tcp_dbus_address(std::string_view bus) { return bus.starts_with("tcp:") || bus.starts_with("nonce-tcp:"); }
+bool is_tcp_dbus_address(std::string_view bus) {
+    // An address may be a ';'-separated list that sd-bus tries in turn: any
+    // TCP element is one the agent could end up on.
+    while (!bus.empty()) {
+        const std::size_t end = std::min(bus.find(';'), bus.size());
+        const std::string_view element = bus.substr(0, end);
+        if (element.starts_with("tcp:") || element.starts_with("nonce-tcp:")) return true;
+        bus.remove_prefix(std::min(end + 1, bus.size()));
+    }
+    return false;
+}
 
 bool is_group_name(std::string_view name) {
     // What shadow-utils' useradd/groupadd accept by default.

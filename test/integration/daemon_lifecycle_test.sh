@@ -156,7 +156,7 @@ ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_
 # default action) but handle it once started, re-reading its config.
 marker="$HARNESS_TMP/counter-starting.pid"
 harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' \
-  $'[module.counter]\nstart_marker = "'"$marker"$'"\nstart_sleep_ms = 1500'
+  "$guard"$'\nstart_marker = "'"$marker"$'"\nstart_sleep_ms = 1500'
 (
   for _ in $(seq 100); do
     if [[ -s "$marker" ]]; then kill -HUP "$(cat "$marker")"; exit 0; fi
@@ -171,6 +171,10 @@ kill -0 "$HARNESS_LAST_DAEMON_PID" || harness_fail "a SIGHUP while modules start
 for _ in $(seq 50); do grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" && break; sleep 0.1; done
 grep -q "SIGHUP: re-reading" "$HARNESS_DAEMON_LOG" || harness_fail "the SIGHUP sent during start-up was never handled"
 [[ $(module_field counter state) == running ]] || harness_fail "counter not running after restart"
+# The restarted generation holds the fail-closed stage again: traffic passes it.
+before=$(echo_requests)
+ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null || harness_fail "no traffic after the restart"
+[[ $(echo_requests) == $((before + 3)) ]] || harness_fail "after the restart the stage counted $before -> $(echo_requests) for 3 requests"
 harness_stop_daemon "$HARNESS_LAST_DAEMON_PID"
 
 # A corrupt state record stops the start, naming the file; the datapath stays.

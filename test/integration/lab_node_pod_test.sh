@@ -75,6 +75,23 @@ for routing in vxlan direct; do
         echo "direct: node2 forwarded $fib packets by FIB lookup"
         ((fib >= 6)) || labtest_fail "direct: node2 forwarded only $fib packets for node1 by FIB lookup"
     fi
+    if [[ "$routing" == vxlan ]]; then
+        # Without node2's routing stage, b1's packets fall through to node2's
+        # stack, which forwards them by the node route into the tunnel with
+        # VNI 4 ("remote node"). node1 believes a node identity only from the
+        # node's own address: they are dropped there as spoofed, never
+        # delivered to a1 with another node's identity.
+        a1=$(labtest_addr "$lab" a1)
+        lab_cmd ctl "$lab" node2 -- module unload routing-vxlan >/dev/null || labtest_fail "cannot unload routing-vxlan on node2"
+        spoofed_before=$(labtest_stat "$lab" node1 $MBR_STAT_DROP_SPOOFED)
+        echoes_before=$(labtest_echoes_received "$lab" a1)
+        lab_cmd exec "$lab" b1 -- ping -c 3 -W 1 -i 0.2 -q "$a1" >/dev/null 2>&1 || true
+        spoofed=$(($(labtest_stat "$lab" node1 $MBR_STAT_DROP_SPOOFED) - spoofed_before))
+        echoes=$(($(labtest_echoes_received "$lab" a1) - echoes_before))
+        echo "vxlan, node2's routing stage gone: node1 dropped $spoofed as spoofed, a1 got $echoes echo requests"
+        ((echoes == 0 && spoofed >= 3)) ||
+            labtest_fail "a pod's packets forwarded into the tunnel by node2's stack reached a1 ($echoes) or were not counted as spoofed ($spoofed)"
+    fi
     unset forwarded_before
     lab_cmd down "$lab"
     echo "PASS: $routing: node <-> pod on another node, carried by Membrane's datapath"

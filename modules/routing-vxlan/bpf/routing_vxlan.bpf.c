@@ -7,7 +7,10 @@
  * pipeline untouched. The receiving node's core reads the identity back
  * (mbr_from_overlay) and delivers.
  */
+#include <stddef.h>
+
 #include <linux/bpf.h>
+#include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -22,6 +25,9 @@
 /* A VXLAN network identifier has 24 bits; an identity beyond cannot travel. */
 #define VXLAN_VNI_MAX 0xffffffu
 #define OUTER_TTL 64
+#ifndef IP_DF
+#define IP_DF 0x4000 /* don't fragment (frag_off) */
+#endif
 
 /*
  * Written by the module after load and before the stage is filled, so the
@@ -56,13 +62,22 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 
 	/*
 	 * Over the overlay's MTU (the pod's MTU was raised, or a chained pod
-	 * never had it lowered): the outer packet would be fragmented. The
-	 * stack routes it into the same device by the node route, so it answers
-	 * ICMP frag-needed (DF set: path MTU discovery works) or fragments the
-	 * inner packet. A GSO packet is judged by its segments.
+	 * never had it lowered): the outer packet would be fragmented. With DF
+	 * set (TCP, and any GSO packet, judged by its segments) the stack
+	 * answers ICMP frag-needed and forwards nothing, so path MTU discovery
+	 * works through the overlay. Without DF it is dropped: the stack would
+	 * fragment it into the node route, whose VNI says "remote node", and
+	 * the receiving node refuses a node identity with a pod's address.
 	 */
 	__u32 mtu_len = 0;
 	if (bpf_check_mtu(skb, config->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS) {
+		__be16 frag_off = 0;
+		if (bpf_skb_load_bytes(skb, route.l3_offset + offsetof(struct iphdr, frag_off), &frag_off,
+				       sizeof(frag_off)) < 0 ||
+		    !(frag_off & bpf_htons(IP_DF))) {
+			membrane_stat_inc(MBR_STAT_DROP_OVERSIZE);
+			return TC_ACT_SHOT;
+		}
 		membrane_stat_inc(MBR_STAT_OVERSIZE_TO_STACK);
 		return TC_ACT_OK;
 	}

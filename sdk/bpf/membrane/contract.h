@@ -85,7 +85,8 @@ enum membrane_stat {
 	MBR_STAT_DROP_NOT_IPV4 = 10,  /* from a pod, neither IPv4 nor ARP (IPv6, VLAN...): unsupported */
 	MBR_STAT_DROP_STAGE_MISSING = 11, /* a fail-closed stage's slot was empty */
 	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on this node: answered with ICMP time exceeded */
-	MBR_STAT_OVERSIZE_TO_STACK = 13, /* over the path MTU: the stack answers frag-needed (DF) or fragments */
+	MBR_STAT_OVERSIZE_TO_STACK = 13, /* over the overlay's MTU with DF set: the stack answers frag-needed */
+	MBR_STAT_DROP_OVERSIZE = 14,  /* over the overlay's MTU without DF: dropped (Membrane does not fragment) */
 	MBR_STAT_MAX = 16,
 };
 

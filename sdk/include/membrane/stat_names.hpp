@@ -19,7 +19,7 @@ struct StatReason {
     std::string_view meaning;  // one line for people
 };
 
-inline constexpr std::array<StatReason, 14> kStatReasons{{
+inline constexpr std::array<StatReason, 15> kStatReasons{{
     {MBR_STAT_ENTRY_FROM_NETDEV, "entry_from_netdev", "packets the node's devices received (agent.devices)"},
     {MBR_STAT_PIPELINE_DONE, "pipeline_done", "packets that fell through every pipeline slot to the default verdict"},
     {MBR_STAT_ENTRY_FROM_ENDPOINT, "entry_from_endpoint", "packets a pod sent"},
@@ -34,7 +34,8 @@ inline constexpr std::array<StatReason, 14> kStatReasons{{
     {MBR_STAT_DROP_STAGE_MISSING, "drop_stage_missing", "packets dropped because a fail-closed stage's slot was empty"},
     {MBR_STAT_TTL_EXCEEDED, "ttl_exceeded", "packets whose TTL ran out at this node, answered with ICMP time exceeded"},
     {MBR_STAT_OVERSIZE_TO_STACK, "oversize_to_stack",
-     "packets over the overlay's MTU, handed to the stack (ICMP frag-needed with DF, else fragmented)"},
+     "packets over the overlay's MTU with DF set, handed to the stack, which answers ICMP frag-needed"},
+    {MBR_STAT_DROP_OVERSIZE, "drop_oversize", "packets over the overlay's MTU without DF, dropped (no fragmentation)"},
 }};
 
 // The name of reason `number`; "reason_<number>" for a number without one

@@ -31,6 +31,8 @@ TEST(Names, DbusBus) {
     EXPECT_TRUE(is_tcp_dbus_address("tcp:host=h,port=1"));
     EXPECT_TRUE(is_tcp_dbus_address("nonce-tcp:host=h,port=1"));
     EXPECT_FALSE(is_tcp_dbus_address("unix:path=/run/tcp:x"));
+    EXPECT_TRUE(is_tcp_dbus_address("unix:path=/nope;tcp:host=h,port=1")) << "an address list with a TCP element";
+    EXPECT_FALSE(is_tcp_dbus_address("unix:path=/a;unix:path=/b"));
 }
 
 TEST(Names, GroupName) {
