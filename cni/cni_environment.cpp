@@ -48,17 +48,6 @@ std::string container_id_problem(const std::string& id) {
     return {};
 }
 
-std::string interface_name_problem(const std::string& name) {
-    if (name.empty()) return "it is empty";
-    if (name == "." || name == "..") return "it is '" + name + "'";
-    if (name.size() > 15) return "it is longer than 15 characters";
-    for (char c : name) {
-        if (c == '/' || c == ':') return "it contains " + describe_char(c);
-        if (std::isspace(static_cast<unsigned char>(c))) return "it contains whitespace";
-    }
-    return {};
-}
-
 Environment read_environment(const EnvLookup& raw_lookup) {
     // Every value ends up in JSON or on D-Bus, which both need UTF-8.
     auto lookup = [&](const char* name) {

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "membrane/names.hpp"
+
 namespace membrane::cni {
 
 // GC and STATUS (spec 1.1) are recognised so that they can be refused with
@@ -29,9 +31,10 @@ EnvLookup process_environment();
 // variable. An unknown CNI_COMMAND is InvalidEnvironment too.
 Environment read_environment(const EnvLookup& lookup);
 
-// The spec's rules, exposed for tests. Both return "" when valid, else why not.
+// The spec's rule for CNI_CONTAINERID, exposed for tests: "" when valid,
+// else why not. CNI_IFNAME: membrane::interface_name_problem (SDK).
 std::string container_id_problem(const std::string& id);
-std::string interface_name_problem(const std::string& name);
+using membrane::interface_name_problem;
 
 const char* command_name(Command command);
 

@@ -141,7 +141,7 @@ IdentitySettings read_identity(const toml::table& table) {
 std::vector<std::string> read_enabled_modules(const toml::table& table) {
     ConfigReader read(table, "modules");
     auto enabled = read_name_list(read, table, "enabled", is_module_name,
-                                  "a module name (lower-case letters, digits and '-', starting with a letter or digit)");
+                                  "a module name (1 to 48 lower-case letters, digits and '-', starting with a letter or digit)");
     read.finish();
     return enabled;
 }

@@ -16,19 +16,6 @@ bool is_dns_label(std::string_view name) {
     return std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
 }
 
-bool is_interface_name(std::string_view name) {
-    constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
-    if (name.empty() || name.size() > kMaxInterfaceName || name == "." || name == "..") return false;
-    return std::none_of(name.begin(), name.end(), [](char c) {
-        return c == '/' || c == ':' || c == '\0' || c == ' ' || (c >= '\t' && c <= '\r');
-    });
-}
-
-bool is_module_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || !is_lower_alnum(name.front())) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
-}
-
 bool is_label_key(std::string_view key) {
     constexpr std::size_t kMaxLabelKey = 253;
     if (key.empty() || key.size() > kMaxLabelKey) return false;

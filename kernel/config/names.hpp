@@ -5,19 +5,18 @@
 
 #include <string_view>
 
+#include "membrane/names.hpp"
+
 namespace membrane::kernel {
+
+// Interface and module names: the SDK's validators (membrane/names.hpp),
+// shared with membrane-cni and modules.
+using membrane::is_interface_name;
+using membrane::is_module_name;
 
 // RFC 1123 label, lower case, 1..63: [a-z0-9]([a-z0-9-]*[a-z0-9])?
 // (node_name names the pin folder <bpffs>/membrane/<node>/).
 bool is_dns_label(std::string_view name);
-
-// What the Linux kernel accepts as an interface name (dev_valid_name):
-// 1..15 bytes, not "." or "..", no '/', ':' or white space.
-bool is_interface_name(std::string_view name);
-
-// A module name: [a-z0-9-], 1..64, starting with a letter or digit (it names
-// the library file, the logger and the module's state folder).
-bool is_module_name(std::string_view name);
 
 // A label key: 1..253 of letters, digits and "._/-:" (':' separates a
 // source, as in "k8s:app"). Endpoint labels and [identity] exclude_labels.

@@ -1,5 +1,7 @@
 #include "host/module_host.hpp"
 
+#include "membrane/names.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -58,11 +60,6 @@ struct ModuleHost::Entry {
     std::uint64_t last_generation = 0;
 };
 
-bool valid_module_name(const std::string& name) {
-    if (name.empty() || name.size() > 48) return false;
-    for (char c : name) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-    }
     return true;
 }
 
@@ -120,9 +117,9 @@ ModuleHost::~ModuleHost() {
 
 std::unique_ptr<ModuleHost::Generation> ModuleHost::open_generation(const std::string& name,
                                                                     const toml::table& config) {
-    if (!valid_module_name(name)) {
+    if (!is_module_name(name)) {
         throw ControlError(ControlErrorKind::InvalidArgument,
-                           "'" + name + "' is not a module name (lower-case letters, digits and '-')");
+                           "'" + name + "' is not a module name (1 to 48 lower-case letters, digits and '-')");
     }
     const auto source = options_.module_dir / (name + ".so");
     if (!std::filesystem::exists(source)) {

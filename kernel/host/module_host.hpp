@@ -93,7 +93,4 @@ private:
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-// [a-z0-9-]+, at most 48 characters: module names name files and pin owners.
-bool valid_module_name(const std::string& name);
-
 }  // namespace membrane::kernel

@@ -19,11 +19,11 @@
 #include <string>
 
 #include <bpf/bpf.h>
-#include <net/if.h>
 
 #include <nlohmann/json.hpp>
 
 #include <membrane/membrane.hpp>
+#include <membrane/names.hpp>
 #include <membrane/node_routes.hpp>
 
 #include "bpf/routing_vxlan_config.h"
@@ -45,10 +45,6 @@ struct Settings {
     bool enable_forwarding = true;
 };
 
-bool is_interface_name(const std::string& name) {
-    return !name.empty() && name.size() < IFNAMSIZ && name.find_first_of("/: \t\n\"\\") == std::string::npos;
-}
-
 Settings read_settings(const membrane::Context& ctx) {
     membrane::ConfigReader read(ctx.config(), "module." + ctx.module_name());
     Settings settings;
@@ -61,8 +57,8 @@ Settings read_settings(const membrane::Context& ctx) {
                          "the same as the pods'; remove the key and set [agent] mtu");
     }
     read.finish();
-    if (!is_interface_name(settings.device)) {
-        throw read.error("device", "must be a Linux interface name (1 to 15 characters, no '/', ':' or spaces)");
+    if (const std::string why = membrane::interface_name_problem(settings.device); !why.empty()) {
+        throw read.error("device", "must be a Linux interface name: " + why);
     }
     if (settings.port == 0) throw read.error("port", "must be a UDP port (1 to 65535)");
     return settings;

@@ -20,8 +20,8 @@ TEST(Names, InterfaceName) {
 TEST(Names, ModuleName) {
     for (auto ok : {"counter", "policy-l4", "1x", "a"}) EXPECT_TRUE(is_module_name(ok)) << ok;
     for (auto bad : {"", "-x", "Counter", "a_b", "a.b", "a/b"}) EXPECT_FALSE(is_module_name(bad)) << bad;
-    EXPECT_TRUE(is_module_name(std::string(64, 'a')));
-    EXPECT_FALSE(is_module_name(std::string(65, 'a')));
+    EXPECT_TRUE(is_module_name(std::string(48, 'a')));
+    EXPECT_FALSE(is_module_name(std::string(49, 'a'))) << "one limit for the config and the module host";
 }
 
 TEST(Names, DbusBus) {

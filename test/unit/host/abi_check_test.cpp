@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "host/module_host.hpp"
+#include "membrane/names.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -192,12 +193,12 @@ TEST(ReadAbiDescriptor, NonElfAndMissingFilesAreRefused) {
 }
 
 TEST(ModuleName, AcceptsLowerCaseDigitsAndDashes) {
-    EXPECT_TRUE(valid_module_name("routing-vxlan"));
-    EXPECT_TRUE(valid_module_name("eni2"));
-    EXPECT_FALSE(valid_module_name(""));
-    EXPECT_FALSE(valid_module_name("../etc/passwd"));
-    EXPECT_FALSE(valid_module_name("Counter"));
-    EXPECT_FALSE(valid_module_name(std::string(49, 'a')));
+    EXPECT_TRUE(is_module_name("routing-vxlan"));
+    EXPECT_TRUE(is_module_name("eni2"));
+    EXPECT_FALSE(is_module_name(""));
+    EXPECT_FALSE(is_module_name("../etc/passwd"));
+    EXPECT_FALSE(is_module_name("Counter"));
+    EXPECT_FALSE(is_module_name(std::string(49, 'a')));
 }
 
 }  // namespace
