@@ -60,9 +60,6 @@ struct ModuleHost::Entry {
     std::uint64_t last_generation = 0;
 };
 
-    return true;
-}
-
 namespace {
 
 // A module runs as root inside the agent: only root may have written it.
