@@ -44,7 +44,7 @@ harness_write_config "$config" bench-node "$MEMBRANE_TEST_PREFIX/test-modules" '
 harness_daemon "$node" "$config"
 pin_dir="$(harness_bpffs bpffs)/membrane/bench-node"
 ip netns exec "$sender" ping -q -c 3 -i 0.2 -W 1 10.200.9.2 >/dev/null
-echo_before=$(harness_pinned_sum "$pin_dir/counter_echo_v1")
+echo_before=$(pinned_sum "$pin_dir/counter_echo_v1")
 missing_before=$(harness_stat "$pin_dir" DROP_STAGE_MISSING)
 
 ip netns exec "$sender" ping -q -i 0.001 -c 600000 -W 2 10.200.9.2 >"$HARNESS_TMP/ping.txt" 2>&1 &
@@ -61,7 +61,7 @@ for ((i = 0; i < RELOADS; i++)); do
 done
 kill -INT "$ping_pid"; wait "$ping_pid" || true
 reload_lost=$(python3 -c 'import re,sys; m=re.search(r"(\d+) packets transmitted, (\d+) received", open(sys.argv[1]).read()); print(int(m.group(1))-int(m.group(2)), m.group(1))' "$HARNESS_TMP/ping.txt")
-stage_counted=$(($(harness_pinned_sum "$pin_dir/counter_echo_v1") - echo_before))
+stage_counted=$(($(pinned_sum "$pin_dir/counter_echo_v1") - echo_before))
 stage_missing=$(($(harness_stat "$pin_dir" DROP_STAGE_MISSING) - missing_before))
 baseline_lost=$(lost_during 5)
 harness_ctl module unload --force counter >/dev/null

@@ -18,7 +18,6 @@ PLUGINS=/usr/lib/cni
 command -v bpftool >/dev/null || harness_skip "bpftool is not installed"
 
 NODE_NAME=node-chain
-MBR_STAT_ENTRY_FROM_ENDPOINT=2  # sdk/bpf/membrane/contract.h
 BRIDGE="br-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 
 node=$(harness_netns node)
@@ -58,20 +57,7 @@ run_plugin() {  # run_plugin BINARY COMMAND STDIN
 }
 with_prev() { python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))' "$1" "$2"; }
 
-entry_from_endpoint() {
-  bpftool -j map dump pinned "$PIN_DIR/mbr_stats_v1" | python3 -c '
-import json, sys
-def number(v):
-    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
-def key(k):
-    return k if isinstance(k, int) else int.from_bytes(bytes(int(b, 16) for b in k), "little")
-total = 0
-for e in json.load(sys.stdin):
-    e = e.get("formatted", e)
-    if key(e["key"]) == int(sys.argv[1]):
-        total += sum(number(v["value"]) for v in e["values"])
-print(total)' "$MBR_STAT_ENTRY_FROM_ENDPOINT"
-}
+entry_from_endpoint() { membrane_stat "$PIN_DIR" "$MBR_STAT_ENTRY_FROM_ENDPOINT"; }
 
 # --- ADD: bridge (+ host-local), then membrane with prevResult -------------------------------
 bridge_result=$(run_plugin "$PLUGINS/bridge" ADD "$BRIDGE_CONF") || harness_fail "bridge ADD failed: $bridge_result"

@@ -84,7 +84,7 @@ grep -q "not a std::exception" <<<"$out" || harness_fail "thrower failure does n
 kill -0 "$daemon_pid" || harness_fail "the agent died"
 
 stage_missing() { harness_stat "$HARNESS_PIN_DIR" DROP_STAGE_MISSING; }
-echo_requests() { harness_pinned_sum "$HARNESS_PIN_DIR/counter_echo_v1"; }
+echo_requests() { pinned_sum "$HARNESS_PIN_DIR/counter_echo_v1"; }
 
 # SIGHUP with a changed [module.counter]: only counter is touched; its new
 # table makes its event handler throw, so it is quarantined.

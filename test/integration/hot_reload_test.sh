@@ -86,7 +86,7 @@ grep -q "stage 2 (egress-policy) is fail-closed: packets through it will be drop
 harness_ctl module unload --force counter || harness_fail "unload --force failed"
 pin="$HARNESS_PIN_DIR/counter_echo_v1"
 [[ -e "$pin" ]] || harness_fail "persistent map $pin was removed on unload"
-before=$(harness_pinned_sum "$pin")
+before=$(pinned_sum "$pin")
 before_missing=$(stage_missing)
 if ip netns exec "$sender" ping -q -c 20 -i 0.01 -W 1 10.200.7.2 >"$HARNESS_TMP/after.txt"; then
   harness_fail "traffic passed the empty fail-closed stage: $(cat "$HARNESS_TMP/after.txt")"
@@ -94,7 +94,7 @@ fi
 grep -q "20 packets transmitted, 0 received" "$HARNESS_TMP/after.txt" || harness_fail "some packets passed: $(cat "$HARNESS_TMP/after.txt")"
 dropped=$(($(stage_missing) - before_missing))
 ((dropped >= 20)) || harness_fail "MBR_STAT_DROP_STAGE_MISSING grew by $dropped for 20 requests"
-[[ $(harness_pinned_sum "$pin") == "$before" ]] || harness_fail "the unloaded module still counts: its slot was not emptied"
+[[ $(pinned_sum "$pin") == "$before" ]] || harness_fail "the unloaded module still counts: its slot was not emptied"
 [[ "$before" -ge "$end_count" ]] || harness_fail "pinned count $before is below the last reported $end_count"
 
 # Loaded again, it fills the slot: traffic flows.

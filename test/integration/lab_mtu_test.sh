@@ -10,8 +10,6 @@ source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
 command -v bpftool >/dev/null || labtest_skip "bpftool is not installed (scripts/install-deps.sh)"
 
-STAT_OVERSIZE_TO_STACK=13 # enum membrane_stat (sdk/bpf/membrane/contract.h)
-STAT_DROP_OVERSIZE=14
 AGENT_MTU=1500
 OVERLAY_MTU=$((AGENT_MTU - 50))
 ICMP_HEADERS=28 # IPv4 20 + ICMP 8
@@ -47,20 +45,20 @@ print(data[0]["host_ifname"])')
 ip -n "ml-$lab-node1" link set "$host_if" mtu $AGENT_MTU
 lab_cmd exec "$lab" a1 -- ip link set eth0 mtu $AGENT_MTU
 # Without DF: dropped and counted, never fragmented into the node route.
-dropped_before=$(labtest_stat "$lab" node1 $STAT_DROP_OVERSIZE)
+dropped_before=$(labtest_stat "$lab" node1 $MBR_STAT_DROP_OVERSIZE)
 echoes_before=$(labtest_echoes_received "$lab" b1)
 lab_cmd exec "$lab" a1 -- ping -M dont -c 2 -W 1 -i 0.2 -s $((AGENT_MTU - ICMP_HEADERS)) "$peer" >/dev/null 2>&1 || true
-dropped=$(($(labtest_stat "$lab" node1 $STAT_DROP_OVERSIZE) - dropped_before))
+dropped=$(($(labtest_stat "$lab" node1 $MBR_STAT_DROP_OVERSIZE) - dropped_before))
 echoes=$(($(labtest_echoes_received "$lab" b1) - echoes_before))
 ((dropped == 2 && echoes == 0)) ||
     labtest_fail "without DF: $dropped of 2 oversized packets dropped, $echoes reached b1"
 echo "raised pod MTU, no DF: 2 of 2 dropped and counted"
-oversize_before=$(labtest_stat "$lab" node1 $STAT_OVERSIZE_TO_STACK)
+oversize_before=$(labtest_stat "$lab" node1 $MBR_STAT_OVERSIZE_TO_STACK)
 lab_cmd exec "$lab" a1 -- ping -M do -c 3 -W 1 -i 0.2 -s $((AGENT_MTU - ICMP_HEADERS)) "$peer" >"$LABTEST_TMP/ping.out" 2>&1 || true
 cat "$LABTEST_TMP/ping.out"
 grep_quiet -E "mtu ?= ?$OVERLAY_MTU" "$LABTEST_TMP/ping.out" ||
     labtest_fail "no ICMP frag-needed with MTU $OVERLAY_MTU for a $AGENT_MTU-byte packet with DF set"
-oversize=$(($(labtest_stat "$lab" node1 $STAT_OVERSIZE_TO_STACK) - oversize_before))
+oversize=$(($(labtest_stat "$lab" node1 $MBR_STAT_OVERSIZE_TO_STACK) - oversize_before))
 ((oversize >= 1)) || labtest_fail "MBR_STAT_OVERSIZE_TO_STACK did not count the oversized packet"
 # The pod learnt the path MTU: the same size is now refused at the source, and the exact size still crosses.
 lab_cmd exec "$lab" a1 -- ping -M do -c 2 -W 1 -i 0.2 -s $((OVERLAY_MTU - ICMP_HEADERS)) "$peer" >/dev/null 2>&1 ||

@@ -11,10 +11,6 @@ source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
 command -v bpftool >/dev/null || labtest_skip "bpftool is not installed (scripts/install-deps.sh)"
 
-# enum membrane_stat (sdk/bpf/membrane/contract.h)
-STAT_ENTRY_FROM_OVERLAY=3
-STAT_TO_OVERLAY=6
-STAT_FIB_FORWARDED=7
 NODE_PORT=7003
 
 in_node() { local lab=$1 node=$2; shift 2; ip netns exec "ml-$lab-$node" "$@"; }
@@ -36,9 +32,9 @@ for routing in vxlan direct; do
 
     declare -A forwarded_before=()
     for node in node1 node2; do forwarded_before[$node]=$(labtest_forwarded "$lab" "$node"); done
-    to_overlay_before=$(labtest_stat "$lab" node2 $STAT_TO_OVERLAY)
-    from_overlay_before=$(labtest_stat "$lab" node1 $STAT_ENTRY_FROM_OVERLAY)
-    fib_before=$(labtest_stat "$lab" node2 $STAT_FIB_FORWARDED)
+    to_overlay_before=$(labtest_stat "$lab" node2 $MBR_STAT_TO_OVERLAY)
+    from_overlay_before=$(labtest_stat "$lab" node1 $MBR_STAT_ENTRY_FROM_OVERLAY)
+    fib_before=$(labtest_stat "$lab" node2 $MBR_STAT_FIB_FORWARDED)
 
     # node1's stack -> the pod on node2
     in_node "$lab" node1 ping -c 3 -W 1 -i 0.2 -q "$pod" >"$LABTEST_TMP/ping.out" 2>&1 ||
@@ -65,13 +61,13 @@ for routing in vxlan direct; do
     done
     # What b1 sent (3 echo replies + 3 echo requests + TCP/UDP replies) left node2 through Membrane.
     if [[ "$routing" == vxlan ]]; then
-        to_overlay=$(($(labtest_stat "$lab" node2 $STAT_TO_OVERLAY) - to_overlay_before))
-        from_overlay=$(($(labtest_stat "$lab" node1 $STAT_ENTRY_FROM_OVERLAY) - from_overlay_before))
+        to_overlay=$(($(labtest_stat "$lab" node2 $MBR_STAT_TO_OVERLAY) - to_overlay_before))
+        from_overlay=$(($(labtest_stat "$lab" node1 $MBR_STAT_ENTRY_FROM_OVERLAY) - from_overlay_before))
         echo "vxlan: node2 encapsulated $to_overlay packets, node1 took $from_overlay from the overlay"
         ((to_overlay >= 6)) || labtest_fail "vxlan: node2 encapsulated only $to_overlay packets for node1"
         ((from_overlay >= 6)) || labtest_fail "vxlan: node1 took only $from_overlay packets from the overlay"
     else
-        fib=$(($(labtest_stat "$lab" node2 $STAT_FIB_FORWARDED) - fib_before))
+        fib=$(($(labtest_stat "$lab" node2 $MBR_STAT_FIB_FORWARDED) - fib_before))
         echo "direct: node2 forwarded $fib packets by FIB lookup"
         ((fib >= 6)) || labtest_fail "direct: node2 forwarded only $fib packets for node1 by FIB lookup"
     fi

@@ -11,7 +11,6 @@ source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
 command -v bpftool >/dev/null || labtest_skip "bpftool is not installed"
 
-STAT_DROP_SPOOFED=9  # enum membrane_stat (sdk/bpf/membrane/contract.h)
 PINGS=5
 
 lab=$(labtest_name sp)
@@ -21,7 +20,7 @@ a2_ip=$(labtest_addr "$lab" a2)
 b1_ip=$(labtest_addr "$lab" b1)
 labtest_expect_ping "$lab" a1 b1  # a1 knows its gateway; the path works
 
-spoofed_before=$(labtest_stat "$lab" node1 "$STAT_DROP_SPOOFED")
+spoofed_before=$(labtest_stat "$lab" node1 "$MBR_STAT_DROP_SPOOFED")
 echoes_before=$(labtest_echoes_received "$lab" b1)
 lab_cmd exec "$lab" a1 -- ip addr add "$a2_ip/32" dev eth0
 if lab_cmd exec "$lab" a1 -- ping -n -c "$PINGS" -i 0.2 -W 1 -I "$a2_ip" "$b1_ip" >"$LABTEST_TMP/spoof.out" 2>&1; then
@@ -29,7 +28,7 @@ if lab_cmd exec "$lab" a1 -- ping -n -c "$PINGS" -i 0.2 -W 1 -I "$a2_ip" "$b1_ip
     labtest_fail "a1 pinged b1 ($b1_ip) with a2's address $a2_ip as source and got answers"
 fi
 sleep 0.5  # the last request's drop is counted
-spoofed_after=$(labtest_stat "$lab" node1 "$STAT_DROP_SPOOFED")
+spoofed_after=$(labtest_stat "$lab" node1 "$MBR_STAT_DROP_SPOOFED")
 echoes_after=$(labtest_echoes_received "$lab" b1)
 echo "a1 as $a2_ip -> b1: MBR_STAT_DROP_SPOOFED on node1 $spoofed_before -> $spoofed_after, b1 InEchos $echoes_before -> $echoes_after"
 ((spoofed_after >= spoofed_before + PINGS)) || labtest_fail "node1 counted $((spoofed_after - spoofed_before)) spoofed drops for $PINGS requests"

@@ -335,32 +335,12 @@ harness_ctl() {
 
 # --- the datapath's counters ---------------------------------------------------------------
 
-# harness_pinned_sum PIN [INDEX] : a pinned per-CPU u64 array's entry INDEX
-# (default 0) summed over the CPUs, read straight from the pin, so it also
-# works while the agent is down. bpftool prints the value as a number with
-# BTF, as little-endian hex bytes without.
-harness_pinned_sum() {
-    local pin=$1 index=${2:-0} key
-    key=$(python3 -c 'import sys; print(" ".join(str(b) for b in int(sys.argv[1]).to_bytes(4, "little")))' "$index")
-    # shellcheck disable=SC2086  # the key is four separate bytes
-    bpftool -j map lookup pinned "$pin" key $key | python3 -c '
-import json, sys
-def number(v):
-    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
-print(sum(number(v["value"]) for v in json.load(sys.stdin)["values"]))'
-}
-
 # harness_stat PIN_DIR REASON : the counter MBR_STAT_<REASON> of the node whose
-# pins are in PIN_DIR. Only the reasons the tests use are named here.
+# pins are in PIN_DIR (numbers and reader: common.sh).
 harness_stat() {
-    local index
-    case "$2" in  # enum membrane_stat, sdk/bpf/membrane/contract.h
-    ENTRY_FROM_NETDEV) index=0 ;;
-    PIPELINE_DONE) index=1 ;;
-    DROP_STAGE_MISSING) index=11 ;;
-    *) harness_fail "harness_stat: unknown reason $2 (add it from contract.h)" ;;
-    esac
-    harness_pinned_sum "$1/mbr_stats_v1" "$index"
+    local number="MBR_STAT_$2"
+    [[ -n "${!number:-}" ]] || harness_fail "harness_stat: unknown reason $2 (add it to test/lib/common.sh from contract.h)"
+    membrane_stat "$1" "${!number}"
 }
 
 # --- internals ----------------------------------------------------------------------------
