@@ -4,7 +4,9 @@
  * per-packet context and hands the packet to the pipeline. Read it as the
  * table of contents of the datapath; the details live in lib/.
  *
- *   mbr_from_netdev    tc ingress of the node's devices (agent.devices)
+ *   mbr_from_netdev    tc ingress of the node's devices (agent.devices): IPv4
+ *                      identified from the ipcache, this node's own pods and
+ *                      address refused as sources
  *   mbr_from_endpoint  tc ingress of a pod's host veth: the pod's own address
  *                      and MAC checked (anti-spoofing), ARP answered here,
  *                      IPv4 identified (endpoints map, ipcache) and piped,
@@ -62,11 +64,30 @@ static __always_inline int drop_not_ipv4(void)
 	return TC_ACT_SHOT;
 }
 
-/* tc ingress of a node device (agent.devices). */
+/*
+ * tc ingress of a node device (agent.devices). An IPv4 packet's identities
+ * come from the ipcache: with direct routing another node's pod arrives here
+ * with its own address, which the ipcache maps to that pod's identity (the
+ * underlay is trusted to say who sent it, as with any unencrypted direct
+ * routing). What the underlay can never be is this node: a packet arriving
+ * from outside with the source of a local pod or of this node's own address
+ * is spoofed, and would otherwise carry that identity into every stage.
+ */
 SEC("tc")
 int mbr_from_netdev(struct __sk_buff *skb)
 {
-	ctx_init(skb, MBR_DIR_FROM_NETDEV, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN);
+	__u32 src_identity = MBR_IDENTITY_UNKNOWN;
+	__u32 dst_identity = MBR_IDENTITY_UNKNOWN;
+	if (eth_protocol(skb) == ETH_P_IP) {
+		const struct iphdr *ip = ipv4_header(skb);
+		if (!ip)
+			return drop_invalid();
+		src_identity = membrane_ipcache_identity(ip->saddr);
+		if (src_identity == MBR_IDENTITY_HOST || membrane_endpoint_lookup(ip->saddr))
+			return drop_spoofed();
+		dst_identity = membrane_ipcache_identity(ip->daddr);
+	}
+	ctx_init(skb, MBR_DIR_FROM_NETDEV, src_identity, dst_identity);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
 	return membrane_run_from(skb, 0);
 }

@@ -4,6 +4,8 @@
 // stack (forwarding is off there); what is no endpoint falls through to the
 // stack; an endpoint taken out of the map is no longer reached. A pod is
 // trusted only with its own address and MAC, and only with IPv4 and ARP.
+// Packets from the underlay (direct routing) are identified by the
+// ipcache, and may not claim a local pod's or the node's address.
 #include <bpf/bpf.h>
 
 #include "pod_frames.hpp"
@@ -253,6 +255,82 @@ TEST_F(OverlayDeliveryTest, ATunnelledPacketIsDeliveredWithTheTunnelsIdentity) {
     const auto identities = seen(MBR_DIR_FROM_OVERLAY);
     EXPECT_EQ(identities.src_identity, kRemoteIdentity);
     EXPECT_EQ(identities.dst_identity, kIdentityA);
+}
+
+// Direct routing: a second node's pod (an address on the peer's loopback)
+// reaches pod A through the node's underlay device, which carries
+// mbr_from_netdev; the ipcache tells who the source is.
+class DirectDeliveryTest : public PodDatapathTest {
+protected:
+    static constexpr std::uint32_t kRemoteIdentity = 301;
+
+    void SetUp() override {
+        PodDatapathTest::SetUp();
+        if (HasFatalFailure()) return;
+        peer = lab.add_namespace("peer");
+        const std::string underlay = "10.214." + lab.subnet().substr(7);  // 10.214.<n>.
+        node_underlay = underlay + "1";
+        peer_underlay = underlay + "2";
+        remote_pod = "10.98." + lab.subnet().substr(7) + "1";
+        const std::string& node = lab.node();
+        lab.must("ip -n " + node + " link add ul0 type veth peer name ul1 netns " + peer);
+        lab.must("ip -n " + node + " addr add " + node_underlay + "/24 dev ul0");
+        lab.must("ip -n " + peer + " addr add " + peer_underlay + "/24 dev ul1");
+        lab.must("ip -n " + node + " link set ul0 up");
+        lab.must("ip -n " + peer + " link set ul1 up");
+        lab.must("ip -n " + peer + " addr add " + remote_pod + "/32 dev lo");
+        lab.must("ip -n " + peer + " route add " + lab.subnet() + "0/24 via " + node_underlay);
+        // Replies leave through the node's stack (no routing stage here).
+        lab.must("ip -n " + node + " route add " + remote_pod + "/32 via " + peer_underlay);
+        lab.must("ip netns exec " + node + " sysctl -qw net.ipv4.ip_forward=1");
+        set_ipcache(remote_pod, 32, kRemoteIdentity, ipv4_be(peer_underlay));
+        EnterNetns inside(node);
+        registry->attach_device("ul0", MBR_ENTRY_FROM_NETDEV);
+    }
+
+    // `count` echo requests from the peer with source `source` to pod A.
+    bool peer_pings_a(const std::string& source, int count, std::string* output) const {
+        return run(fmt::format("ip netns exec {} ping -n -c {} -i 0.2 -W 1 -I {} {}", peer, count, source, pod_a.ip),
+                   output) == 0 &&
+               output->find(" 0% packet loss") != std::string::npos;
+    }
+
+    std::string peer, node_underlay, peer_underlay, remote_pod;
+};
+
+TEST_F(DirectDeliveryTest, ARoutedPacketGetsItsSourcesIdentityFromTheIpcache) {
+    const auto probe = start_probe();
+    const auto netdev_before = stat(MBR_STAT_ENTRY_FROM_NETDEV);
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    std::string output;
+    EXPECT_TRUE(eventually([&] { return peer_pings_a(remote_pod, 3, &output); }, 5)) << output;
+    EXPECT_GE(stat(MBR_STAT_ENTRY_FROM_NETDEV) - netdev_before, 3u);
+    EXPECT_GE(stat(MBR_STAT_DELIVERED_LOCAL) - delivered_before, 3u);
+    auto identities = seen(MBR_DIR_FROM_NETDEV);
+    EXPECT_EQ(identities.src_identity, kRemoteIdentity);
+    EXPECT_EQ(identities.dst_identity, kIdentityA);
+
+    // An address the ipcache does not know is the world.
+    EXPECT_TRUE(peer_pings_a(peer_underlay, 1, &output)) << output;
+    identities = seen(MBR_DIR_FROM_NETDEV);
+    EXPECT_EQ(identities.src_identity, static_cast<std::uint32_t>(MBR_IDENTITY_WORLD));
+}
+
+TEST_F(DirectDeliveryTest, NobodyOnTheUnderlayCanBeALocalPodOrThisNode) {
+    std::string output;
+    ASSERT_TRUE(eventually([&] { return peer_pings_a(remote_pod, 1, &output); }, 5)) << output;
+    set_ipcache(lab.node_address(), 32, MBR_IDENTITY_HOST);
+    const auto spoofed_before = stat(MBR_STAT_DROP_SPOOFED);
+    const auto delivered_before = stat(MBR_STAT_DELIVERED_LOCAL);
+    // The peer takes pod B's address, then this node's, and pings A with each.
+    for (const std::string& borrowed : {pod_b.ip, lab.node_address()}) {
+        lab.must("ip -n " + peer + " addr add " + borrowed + "/32 dev lo");
+        EXPECT_FALSE(peer_pings_a(borrowed, 2, &output)) << "from " << borrowed << ": " << output;
+    }
+    EXPECT_EQ(stat_reaching(MBR_STAT_DROP_SPOOFED, spoofed_before + 4) - spoofed_before, 4u);
+    EXPECT_EQ(stat(MBR_STAT_DELIVERED_LOCAL), delivered_before);
+    // The real remote pod still gets through.
+    EXPECT_TRUE(peer_pings_a(remote_pod, 1, &output)) << output;
 }
 
 // A third pod C on the node, and what C's kernel says it received.
