@@ -137,21 +137,29 @@ labtest_expect_ping() {
     labtest_log "ICMP $from -> $to ($addr): ok"
 }
 
-# labtest_serve LAB POD : TCP (7001) and UDP (7002) echo servers in the pod, each answering
-# "pong <pod> <line>"; they end by themselves after 120 s (and with the lab).
-labtest_serve() {
-    local lab=$1 pod=$2
-    lab_cmd exec "$lab" "$pod" -- timeout 120 socat TCP4-LISTEN:7001,reuseaddr,fork \
-        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
-    lab_cmd exec "$lab" "$pod" -- timeout 120 socat -T 2 UDP4-RECVFROM:7002,fork \
-        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
-    local tries
-    for tries in $(seq 50); do
-        lab_cmd exec "$lab" "$pod" -- ss -Hltn 'sport = :7001' 2>/dev/null | grep_quiet LISTEN &&
-            lab_cmd exec "$lab" "$pod" -- ss -Hlun 'sport = :7002' 2>/dev/null | grep_quiet 7002 && return 0
+# labtest_wait_listen LAB POD PORT [tcp|udp] : waits until a socket listens on PORT in POD;
+# fails after 60 s (a server that never came up, not a slow machine).
+labtest_wait_listen() {
+    local lab=$1 pod=$2 port=$3 kind=${4:-tcp} deadline=$((SECONDS + 60)) flags=-Hltn
+    [[ $kind == udp ]] && flags=-Hlun
+    while ((SECONDS < deadline)); do
+        lab_cmd exec "$lab" "$pod" -- ss "$flags" "sport = :$port" 2>/dev/null | grep_quiet ":$port" && return 0
         sleep 0.1
     done
-    labtest_fail "echo servers did not start in pod $pod of lab $lab"
+    labtest_fail "nothing listens on $kind port $port in pod $pod of lab $lab"
+}
+
+# labtest_serve LAB POD : TCP (7001) and UDP (7002) echo servers in the pod, each answering
+# "pong <pod> <line>"; they end with the lab, or by themselves after 10 min (long
+# enough for a loaded machine, where each lab command can take seconds).
+labtest_serve() {
+    local lab=$1 pod=$2
+    lab_cmd exec "$lab" "$pod" -- timeout 600 socat TCP4-LISTEN:7001,reuseaddr,fork \
+        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
+    lab_cmd exec "$lab" "$pod" -- timeout 600 socat -T 2 UDP4-RECVFROM:7002,fork \
+        SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
+    labtest_wait_listen "$lab" "$pod" 7001 tcp
+    labtest_wait_listen "$lab" "$pod" 7002 udp
 }
 
 # labtest_expect_tcp LAB FROM TO : a TCP exchange from FROM to TO's echo server (labtest_serve).
@@ -245,11 +253,8 @@ labtest_expect_bpf_routed() {
 labtest_stream() {
     local lab=$1 from=$2 to=$3 seconds=$4 addr
     addr=$(labtest_addr "$lab" "$to")
-    lab_cmd exec "$lab" "$to" -- timeout $((seconds + 20)) iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
-    for _ in $(seq 50); do
-        lab_cmd exec "$lab" "$to" -- ss -Hltn 'sport = :5202' | grep_quiet LISTEN && break
-        sleep 0.1
-    done
+    lab_cmd exec "$lab" "$to" -- timeout $((seconds + 300)) iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
+    labtest_wait_listen "$lab" "$to" 5202
     lab_cmd exec "$lab" "$from" -- timeout $((seconds + 15)) iperf3 -c "$addr" -p 5202 -t "$seconds" \
         >"$LABTEST_TMP/stream.out" 2>&1 || { cat "$LABTEST_TMP/stream.out" >&2; labtest_fail "iperf3 $from -> $to in lab $lab failed"; }
     labtest_log "TCP stream $from -> $to ($addr): $(grep sender "$LABTEST_TMP/stream.out" | awk '{print $7, $8}')"

@@ -23,7 +23,7 @@ for routing in vxlan direct; do
     node1=$(labtest_node_ip "$lab" node1)
     labtest_serve "$lab" b1
     # A host-network server on node1's own address.
-    in_node "$lab" node1 timeout 120 socat TCP4-LISTEN:$NODE_PORT,bind="$node1",reuseaddr,fork \
+    in_node "$lab" node1 timeout 600 socat TCP4-LISTEN:$NODE_PORT,bind="$node1",reuseaddr,fork \
         SYSTEM:"read line; echo pong node1 \$line" </dev/null >/dev/null 2>&1 &
     for _ in $(seq 50); do
         in_node "$lab" node1 ss -Hltn "sport = :$NODE_PORT" | grep_quiet LISTEN && break

@@ -26,11 +26,8 @@ for routing in vxlan direct; do
         labtest_fail "$victim should have 2 endpoints: $endpoints_before"
 
     server=$(labtest_addr "$lab" b1)
-    lab_cmd exec "$lab" b1 -- timeout $((stream_seconds + 30)) iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-    for _ in $(seq 50); do
-        lab_cmd exec "$lab" b1 -- ss -Hltn 'sport = :5201' | grep_quiet LISTEN && break
-        sleep 0.1
-    done
+    lab_cmd exec "$lab" b1 -- timeout $((stream_seconds + 300)) iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+    labtest_wait_listen "$lab" b1 5201
     labtest_mark "$lab" a1 b1
     lab_cmd exec "$lab" a1 -- timeout $((stream_seconds + 20)) \
         iperf3 -c "$server" -p 5201 -t "$stream_seconds" -i 1 -J >"$LABTEST_TMP/iperf.json" 2>&1 &
