@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import ipaddress
 import json
 import os
@@ -37,203 +36,15 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-LAB_ROOT = Path("/run/membrane-lab")
-NETNS_DIR = Path("/run/netns")
-PREFIX = "ml-"
-SWITCH = "sw"
-UNDERLAY_IF = "eth0"           # the node's underlay device, inside its namespace
-POD_IF = "eth0"                # CNI_IFNAME
-MAX_NAME = 12                  # keeps namespace and interface names short
-ROUTING_MODULES = {"vxlan": "routing-vxlan", "direct": "direct-routing"}
-VXLAN_OVERHEAD = 50
-LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,%d}$" % (MAX_NAME - 1))
-MEMBER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,%d}[a-z0-9])?$" % (MAX_NAME - 2))
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$")
-
-
-class LabError(Exception):
-    """A failure with a message meant for the user (no traceback)."""
-
-
-def log(message: str) -> None:
-    print(f"membrane-lab: {message}", file=sys.stderr, flush=True)
-
-
-# --- the topology ----------------------------------------------------------------
-
-
-@dataclass
-class PodSpec:
-    name: str
-    node: str
-    labels: dict[str, str] = field(default_factory=dict)
-    namespace: str = "default"
-
-
-@dataclass
-class Topology:
-    name: str
-    routing: str
-    index: int
-    nodes: list[str]
-    pods: list[PodSpec]
-
-
-def _check_keys(where: str, table: dict, allowed: set[str], required: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise LabError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
-    for key in sorted(required):
-        if key not in table:
-            raise LabError(f"{where}: missing key '{key}'")
-
-
-def _check_type(where: str, key: str, value, kind: type, what: str):
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise LabError(f"{where}: '{key}' must be {what}, not {value!r}")
-    return value
-
-
-def validate_member_name(where: str, key: str, name) -> str:
-    _check_type(where, key, name, str, "a string")
-    if not MEMBER_NAME_RE.match(name):
-        raise LabError(f"{where}: '{key}' = {name!r} must be 1 to {MAX_NAME} lower-case letters, digits "
-                       "or '-', starting and ending with a letter or digit")
-    if name == SWITCH:
-        raise LabError(f"{where}: '{key}' = {name!r} is reserved for the lab's switch namespace")
-    return name
-
-
-def validate_k8s_namespace(where: str, name) -> str:
-    _check_type(where, "namespace", name, str, "a string")
-    if not DNS_LABEL_RE.match(name):
-        raise LabError(f"{where}: 'namespace' = {name!r} must be a DNS label (lower-case letters, digits, '-', "
-                       "at most 63)")
-    return name
-
-
-def validate_labels(where: str, labels) -> dict[str, str]:
-    _check_type(where, "labels", labels, dict, "a table of strings, e.g. { app = \"web\" }")
-    for key, value in labels.items():
-        if not LABEL_KEY_RE.match(key):
-            raise LabError(f"{where}: labels: key {key!r} is not a label key (letters, digits, '.', '_', '/', '-')")
-        if not isinstance(value, str) or len(value) > 63:
-            raise LabError(f"{where}: labels.{key} must be a string of at most 63 characters, not {value!r}")
-    return dict(labels)
-
-
-def default_index(lab_name: str) -> int:
-    # Labs are isolated by their namespaces, so two labs sharing a number is
-    # harmless; a per-name number only makes addresses tell labs apart.
-    return 1 + zlib.crc32(lab_name.encode()) % 254
-
-
-def parse_topology(text: str, source: str) -> Topology:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise LabError(f"{source}: not valid TOML: {error}") from None
-    _check_keys(source, doc, {"name", "routing", "index", "nodes", "pods"}, {"name", "routing", "nodes"})
-    name = _check_type(source, "name", doc["name"], str, "a string")
-    if not LAB_NAME_RE.match(name):
-        raise LabError(f"{source}: 'name' = {name!r} must be 1 to {MAX_NAME} lower-case letters or digits, "
-                       "starting with a letter (no '-': it separates the lab from its members in names)")
-    routing = _check_type(source, "routing", doc["routing"], str, "a string")
-    if routing not in ROUTING_MODULES:
-        raise LabError(f"{source}: 'routing' = {routing!r} must be one of: {', '.join(ROUTING_MODULES)}")
-    index = doc.get("index", default_index(name))
-    _check_type(source, "index", index, int, "an integer")
-    if not 1 <= index <= 254:
-        raise LabError(f"{source}: 'index' = {index} must be between 1 and 254")
-
-    nodes_raw = _check_type(source, "nodes", doc["nodes"], list, "an array of tables ([[nodes]])")
-    if not nodes_raw:
-        raise LabError(f"{source}: 'nodes' must list at least one node")
-    if len(nodes_raw) > 250:
-        raise LabError(f"{source}: 'nodes' lists {len(nodes_raw)} nodes; at most 250")
-    nodes: list[str] = []
-    seen: dict[str, str] = {}
-    for i, node in enumerate(nodes_raw, 1):
-        where = f"{source}: nodes[{i}]"
-        _check_type(source, f"nodes[{i}]", node, dict, "a table")
-        _check_keys(where, node, {"name"}, {"name"})
-        node_name = validate_member_name(where, "name", node["name"])
-        if node_name in seen:
-            raise LabError(f"{where}: 'name' = {node_name!r} is already used by {seen[node_name]}")
-        seen[node_name] = f"nodes[{i}]"
-        nodes.append(node_name)
-
-    pods: list[PodSpec] = []
-    pods_raw = _check_type(source, "pods", doc.get("pods", []), list, "an array of tables ([[pods]])")
-    for i, pod in enumerate(pods_raw, 1):
-        where = f"{source}: pods[{i}]"
-        _check_type(source, f"pods[{i}]", pod, dict, "a table")
-        _check_keys(where, pod, {"name", "node", "labels", "namespace"}, {"name", "node"})
-        pod_name = validate_member_name(where, "name", pod["name"])
-        if pod_name in seen:
-            raise LabError(f"{where}: 'name' = {pod_name!r} is already used by {seen[pod_name]} "
-                           "(node and pod names share the lab's namespace names)")
-        seen[pod_name] = f"pods[{i}]"
-        node_name = _check_type(where, "node", pod["node"], str, "a string")
-        if node_name not in nodes:
-            raise LabError(f"{where}: 'node' = {node_name!r} is not a node in [[nodes]] ({', '.join(nodes)})")
-        labels = validate_labels(where, pod.get("labels", {}))
-        k8s_ns = validate_k8s_namespace(where, pod.get("namespace", "default"))
-        pods.append(PodSpec(pod_name, node_name, labels, k8s_ns))
-    return Topology(name, routing, index, nodes, pods)
-
-
-def load_topology(path: str) -> Topology:
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise LabError(f"{path}: cannot read the topology: {error.strerror}") from None
-    return parse_topology(text, path)
-
-
-# --- derived names and addresses ---------------------------------------------------
-
-
-def netns_name(lab: str, member: str) -> str:
-    return f"{PREFIX}{lab}-{member}"
-
-
-def lab_prefix(lab: str) -> str:
-    return f"{PREFIX}{lab}-"
-
-
-def lab_dir(lab: str) -> Path:
-    return LAB_ROOT / lab
-
-
-def node_ip(index: int, node_number: int) -> str:
-    return f"192.168.{index}.{node_number}"
-
-
-def node_pod_cidr(index: int, node_number: int) -> str:
-    return f"10.{index}.{node_number}.0/24"
-
-
-def gateway_of(pod_cidr: str) -> str:
-    return str(ipaddress.ip_network(pod_cidr).network_address + 1)
-
-
-def switch_port(node: str) -> str:
-    return f"n-{node}"  # inside the switch namespace; <= 15 characters
-
-
-def baseline_host_if(lab: str, pod: str) -> str:
-    return "bl" + hashlib.sha256(f"{lab}/{pod}".encode()).hexdigest()[:11]
-
-
-def bus_address(socket_path: str) -> str:
-    return f"unix:path={socket_path}"
+from membrane_lab.errors import LabError, log
+from membrane_lab.names import (LAB_NAME_RE, LAB_ROOT, NETNS_DIR, POD_IF, ROUTING_MODULES, SWITCH, UNDERLAY_IF,
+                                VXLAN_OVERHEAD, baseline_host_if, bus_address, gateway_of, lab_dir, lab_prefix,
+                                netns_name, node_ip, node_pod_cidr, switch_port, vtep_ip, vtep_mac)
+from membrane_lab.topology import (PodSpec, Topology, load_topology, validate_k8s_namespace, validate_labels,
+                                   validate_member_name)
 
 
 # --- running things ------------------------------------------------------------------
@@ -710,14 +521,6 @@ def wire_baseline_nodes(lab: Lab) -> None:
             for other_name, other in lab.data["nodes"].items():
                 if other_name != name:
                     ip("-n", ns, "route", "add", other["pod_cidr"], "via", other["ip"], "dev", UNDERLAY_IF)
-
-
-def vtep_mac(index: int, number: int) -> str:
-    return f"02:4c:{index:02x}:{number:02x}:00:01"
-
-
-def vtep_ip(pod_cidr: str) -> str:
-    return str(ipaddress.ip_network(pod_cidr).network_address)  # flannel's .0 convention
 
 
 def add_pod(lab: Lab, spec: PodSpec) -> dict:
