@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import ipaddress
 import json
 import os
 import re
@@ -41,98 +39,14 @@ from pathlib import Path
 
 from membrane_lab.errors import LabError, log
 from membrane_lab.names import (LAB_NAME_RE, LAB_ROOT, NETNS_DIR, POD_IF, ROUTING_MODULES, SWITCH, UNDERLAY_IF,
-                                VXLAN_OVERHEAD, baseline_host_if, bus_address, gateway_of, lab_dir, lab_prefix,
-                                netns_name, node_ip, node_pod_cidr, switch_port, vtep_ip, vtep_mac)
+                                bus_address, lab_dir, lab_prefix, netns_name, node_ip, node_pod_cidr)
+from membrane_lab.processes import (ip, is_alive, proc_start_time, run, start_detached, stop_processes, tail,
+                                    wait_until)
+from membrane_lab.record import Lab
 from membrane_lab.topology import (PodSpec, Topology, load_topology, validate_k8s_namespace, validate_labels,
                                    validate_member_name)
-
-
-# --- running things ------------------------------------------------------------------
-
-
-def run(cmd: list[str], *, check: bool = True, input: str | None = None, env: dict | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess:
-    try:
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout)
-    except FileNotFoundError:
-        raise LabError(f"'{cmd[0]}' is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise LabError(f"'{' '.join(cmd)}' did not finish within {timeout:.0f}s") from None
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        raise LabError(f"'{' '.join(cmd)}' failed (exit {result.returncode}): {detail}")
-    return result
-
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(["ip", *args], check=check)
-
-
-def ns_run(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(["ip", "netns", "exec", ns, *args], check=check)
-
-
-def sysctl(ns: str, key: str, value: str) -> None:
-    ns_run(ns, "sysctl", "-qw", f"{key}={value}")
-
-
-def proc_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat, which tells a recycled pid apart; None when gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
-
-
-def is_alive(process: dict | None) -> bool:
-    return bool(process) and proc_start_time(process["pid"]) == process["start"]
-
-
-def start_detached(cmd: list[str], log_path: Path, env: dict | None = None) -> dict:
-    """Starts CMD in its own session (it outlives this tool); returns {pid, start}."""
-    with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   env=env, start_new_session=True, close_fds=True)
-    start = None
-    for _ in range(50):
-        start = proc_start_time(process.pid)
-        if start:
-            break
-        time.sleep(0.01)
-    return {"pid": process.pid, "start": start or "", "cmd": cmd[0]}
-
-
-def stop_processes(processes: list[dict], sig: int = signal.SIGTERM, timeout: float = 10) -> None:
-    """Sends SIG to each live process, waits (bounded), then SIGKILLs what is left."""
-    alive = [p for p in processes if is_alive(p)]
-    for process in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process["pid"], sig)
-    deadline = time.monotonic() + timeout
-    while any(is_alive(p) for p in alive) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for process in alive:
-        if is_alive(process):
-            log(f"pid {process['pid']} ({process.get('cmd', '?')}) ignored signal {sig}: SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(is_alive(p) for p in alive) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+from membrane_lab.wiring import (add_netns, list_netns, mount_bpffs, wire_baseline_nodes, wire_baseline_pod,
+                                 wire_underlay)
 
 
 # --- binaries -------------------------------------------------------------------------
@@ -185,116 +99,6 @@ def find_binaries(build_dir: str | None, require_cni: bool = True) -> Binaries:
         raise LabError(f"no build in {build} and not installed (PATH): {', '.join(missing)}; "
                        "pass --build-dir or install Membrane")
     return Binaries(found["membraned"], found["membranectl"], found["membrane-cni"], {}, "install")
-
-
-# --- the record of a lab ------------------------------------------------------------------
-
-
-class Lab:
-    """The record of what `up` made (lab.json in the lab folder), kept exact so `down` is.
-
-    Every change is written atomically, and each thing is recorded before it is
-    made, so a half-made thing is still found and removed."""
-
-    def __init__(self, name: str, data: dict):
-        self.name = name
-        self.data = data
-
-    @property
-    def dir(self) -> Path:
-        return lab_dir(self.name)
-
-    @property
-    def record_path(self) -> Path:
-        return self.dir / "lab.json"
-
-    @staticmethod
-    def load(name: str) -> "Lab":
-        if not LAB_NAME_RE.match(name):
-            raise LabError(f"{name!r} is not a lab name")
-        path = lab_dir(name) / "lab.json"
-        try:
-            return Lab(name, json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise LabError(f"no lab named {name!r} (no {path}); see `membrane-lab list`") from None
-        except (OSError, json.JSONDecodeError) as error:
-            raise LabError(f"{path}: unreadable record ({error}); `membrane-lab down {name}` still works") from None
-
-    def save(self) -> None:
-        tmp = self.record_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        os.replace(tmp, self.record_path)
-
-    def note(self, kind: str, value: str) -> None:
-        made = self.data.setdefault("made", {}).setdefault(kind, [])
-        if value not in made:
-            made.append(value)
-            self.save()
-
-    @contextlib.contextmanager
-    def locked(self):
-        """Serialises commands that change the lab (pod add/del, node start/stop) across processes."""
-        with open(self.dir / ".lock", "w") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                fresh = json.loads(self.record_path.read_text())
-                self.data = fresh
-                yield self
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-    @property
-    def baseline(self) -> bool:
-        return bool(self.data.get("baseline"))
-
-    def node(self, name: str) -> dict:
-        try:
-            return self.data["nodes"][name]
-        except KeyError:
-            raise LabError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.data['nodes'])})") from None
-
-    def pod(self, name: str) -> dict:
-        try:
-            return self.data["pods"][name]
-        except KeyError:
-            pods = ", ".join(self.data["pods"]) or "none"
-            raise LabError(f"lab {self.name} has no pod {name!r} (pods: {pods})") from None
-
-    def binaries(self) -> dict:
-        return self.data["binaries"]
-
-
-def add_netns(lab: Lab, ns: str) -> None:
-    lab.note("netns", ns)
-    ip("netns", "add", ns)
-    ip("-n", ns, "link", "set", "lo", "up")
-
-
-def mount_bpffs(lab: Lab, path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    lab.note("mounts", str(path))
-    run(["mount", "-t", "bpf", "bpf", str(path)])
-
-
-# --- nodes: underlay, bus, daemon ------------------------------------------------------------
-
-
-def wire_underlay(lab: Lab) -> None:
-    """A bridge in the switch namespace and one veth per node: the nodes are L2 neighbours."""
-    switch = netns_name(lab.name, SWITCH)
-    add_netns(lab, switch)
-    ip("-n", switch, "link", "add", "br0", "type", "bridge")
-    ip("-n", switch, "link", "set", "br0", "up")
-    for name, node in lab.data["nodes"].items():
-        ns = node["namespace"]
-        add_netns(lab, ns)
-        port = switch_port(name)
-        # Made directly inside the two namespaces: no name ever exists on the host.
-        ip("link", "add", UNDERLAY_IF, "netns", ns, "type", "veth", "peer", "name", port, "netns", switch)
-        ip("-n", switch, "link", "set", port, "master", "br0", "up")
-        ip("-n", ns, "addr", "add", f"{node['ip']}/24", "dev", UNDERLAY_IF)
-        ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
-        sysctl(ns, "net.ipv4.ip_forward", "1")
 
 
 DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -398,13 +202,6 @@ def wait_ready(lab: Lab, names: list[str], timeout: float) -> None:
             time.sleep(0.2)
 
 
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 # --- pods -----------------------------------------------------------------------------------------
 
 
@@ -454,73 +251,6 @@ def address_from_result(result: dict) -> str:
         if address:
             return address.split("/")[0]
     raise LabError(f"membrane-cni ADD returned no address: {json.dumps(result)}")
-
-
-def next_baseline_address(lab: Lab, node_name: str) -> str:
-    node = lab.node(node_name)
-    network = ipaddress.ip_network(node["pod_cidr"])
-    used = {p["address"] for p in lab.data["pods"].values() if p["node"] == node_name}
-    for host in list(network.hosts())[9:]:  # .10 and up; .1 is the gateway
-        if str(host) not in used:
-            return str(host)
-    raise LabError(f"node {node_name}: pod CIDR {node['pod_cidr']} is full")
-
-
-def wire_baseline_pod(lab: Lab, pod: dict) -> None:
-    """Plain kernel wiring, no BPF: the reference the benchmarks compare Membrane with."""
-    node = lab.node(pod["node"])
-    ns, node_ns = pod["namespace"], node["namespace"]
-    host_if = baseline_host_if(lab.name, pod["name"])
-    address = next_baseline_address(lab, pod["node"])
-    gateway = gateway_of(node["pod_cidr"])
-    ip("link", "add", POD_IF, "netns", ns, "type", "veth", "peer", "name", host_if, "netns", node_ns)
-    if lab.data["routing"] == "vxlan":
-        mtu = str(1500 - VXLAN_OVERHEAD)
-        ip("-n", node_ns, "link", "set", host_if, "mtu", mtu, "master", "cbr0", "up")
-        ip("-n", ns, "link", "set", POD_IF, "mtu", mtu, "up")
-        ip("-n", ns, "addr", "add", f"{address}/24", "dev", POD_IF)
-        ip("-n", ns, "route", "add", "default", "via", gateway)
-    else:
-        ip("-n", node_ns, "link", "set", host_if, "up")
-        ip("-n", node_ns, "addr", "add", f"{gateway}/32", "dev", host_if, "noprefixroute")
-        ip("-n", node_ns, "route", "add", f"{address}/32", "dev", host_if, "scope", "link")
-        ip("-n", ns, "link", "set", POD_IF, "up")
-        ip("-n", ns, "addr", "add", f"{address}/32", "dev", POD_IF)
-        ip("-n", ns, "route", "add", gateway, "dev", POD_IF, "scope", "link")
-        ip("-n", ns, "route", "add", "default", "via", gateway)
-    pod["address"] = address
-    pod["host_if"] = host_if
-
-
-def wire_baseline_nodes(lab: Lab) -> None:
-    """vxlan: a pod bridge and a VXLAN device per node, routes + static FDB/neighbours (flannel-like);
-    direct: routes to each remote pod CIDR via its node IP (routed veths, calico-like)."""
-    index = lab.data["index"]
-    for name, node in lab.data["nodes"].items():
-        ns = node["namespace"]
-        if lab.data["routing"] == "vxlan":
-            mtu = str(1500 - VXLAN_OVERHEAD)
-            ip("-n", ns, "link", "add", "cbr0", "type", "bridge")
-            ip("-n", ns, "addr", "add", f"{gateway_of(node['pod_cidr'])}/24", "dev", "cbr0")
-            ip("-n", ns, "link", "set", "cbr0", "mtu", mtu, "up")
-            ip("-n", ns, "link", "add", "vxlan0", "address", vtep_mac(index, node["number"]), "mtu", mtu,
-               "type", "vxlan", "id", "1", "local", node["ip"], "dev", UNDERLAY_IF, "dstport", "4789",
-               "nolearning")
-            ip("-n", ns, "addr", "add", f"{vtep_ip(node['pod_cidr'])}/32", "dev", "vxlan0")
-            ip("-n", ns, "link", "set", "vxlan0", "up")
-            for other_name, other in lab.data["nodes"].items():
-                if other_name == name:
-                    continue
-                mac = vtep_mac(index, other["number"])
-                ip("-n", ns, "route", "add", other["pod_cidr"], "via", vtep_ip(other["pod_cidr"]),
-                   "dev", "vxlan0", "onlink")
-                ip("-n", ns, "neigh", "add", vtep_ip(other["pod_cidr"]), "lladdr", mac, "dev", "vxlan0",
-                   "nud", "permanent")
-                run(["bridge", "-n", ns, "fdb", "append", mac, "dev", "vxlan0", "dst", other["ip"]])
-        else:
-            for other_name, other in lab.data["nodes"].items():
-                if other_name != name:
-                    ip("-n", ns, "route", "add", other["pod_cidr"], "via", other["ip"], "dev", UNDERLAY_IF)
 
 
 def add_pod(lab: Lab, spec: PodSpec) -> dict:
@@ -686,13 +416,6 @@ def bring_up(lab: Lab, topo: Topology, args) -> None:
         wait_ready(lab, list(lab.data["nodes"]), args.timeout)
     for spec in topo.pods:
         add_pod(lab, spec)
-
-
-def list_netns() -> list[str]:
-    try:
-        return sorted(os.listdir(NETNS_DIR))
-    except FileNotFoundError:
-        return []
 
 
 def lab_mounts(folder: Path) -> list[str]:

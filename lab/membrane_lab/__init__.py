@@ -21,6 +21,9 @@ One concern a module (the rest is still in lab/membrane_lab.py):
   errors     LabError (a message for the user) and log()
   names      constants, name rules, and every name and address derived from the lab's
   topology   the topology file: TOML parsed and validated into a Topology
+  processes  running commands, detached processes, bounded waits
+  record     the lab's record (lab.json): Lab
+  wiring     the kernel plumbing: namespaces, bpffs, underlay, baseline links and routes
 
 Only the Python 3.11 standard library is used.
 """
