@@ -34,172 +34,19 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from membrane_lab.binaries import Binaries, find_binaries
+from membrane_lab.daemons import agent_config, daemon_answers, start_bus, start_daemon, wait_ready
 from membrane_lab.errors import LabError, log
-from membrane_lab.names import (LAB_NAME_RE, LAB_ROOT, NETNS_DIR, POD_IF, ROUTING_MODULES, SWITCH, UNDERLAY_IF,
-                                bus_address, lab_dir, lab_prefix, netns_name, node_ip, node_pod_cidr)
-from membrane_lab.processes import (ip, is_alive, proc_start_time, run, start_detached, stop_processes, tail,
-                                    wait_until)
+from membrane_lab.names import (LAB_NAME_RE, LAB_ROOT, NETNS_DIR, POD_IF, ROUTING_MODULES, SWITCH, bus_address,
+                                lab_dir, lab_prefix, netns_name, node_ip, node_pod_cidr)
+from membrane_lab.processes import ip, is_alive, proc_start_time, run, stop_processes
 from membrane_lab.record import Lab
 from membrane_lab.topology import (PodSpec, Topology, load_topology, validate_k8s_namespace, validate_labels,
                                    validate_member_name)
 from membrane_lab.wiring import (add_netns, list_netns, mount_bpffs, wire_baseline_nodes, wire_baseline_pod,
                                  wire_underlay)
-
-
-# --- binaries -------------------------------------------------------------------------
-
-
-@dataclass
-class Binaries:
-    membraned: str
-    membranectl: str
-    cni: str | None
-    module_files: dict[str, str]   # module name -> .so, when taken from a build
-    source: str                    # "build <dir>" or "install"
-
-    def to_json(self) -> dict:
-        return self.__dict__.copy()
-
-
-def find_binaries(build_dir: str | None, require_cni: bool = True) -> Binaries:
-    """The build's binaries (--build-dir, default ./build when it has them), else the install's (PATH)."""
-    explicit = build_dir is not None
-    build = Path(build_dir or "build").resolve()
-    in_build = {
-        "membraned": build / "kernel" / "membraned",
-        "membranectl": build / "cli" / "membranectl",
-        "cni": build / "cni" / "membrane-cni",
-    }
-    if in_build["membraned"].is_file():
-        modules = {}
-        for name in ROUTING_MODULES.values():
-            so = build / "modules" / name / f"{name}.so"
-            if so.is_file():
-                modules[name] = str(so)
-        missing = [str(p) for key, p in in_build.items() if not p.is_file() and (key != "cni" or require_cni)]
-        if missing:
-            raise LabError(f"the build in {build} lacks {', '.join(missing)} (build it, e.g. scripts/build.sh)")
-        cni = str(in_build["cni"]) if in_build["cni"].is_file() else None
-        return Binaries(str(in_build["membraned"]), str(in_build["membranectl"]), cni, modules, f"build {build}")
-    if explicit:
-        raise LabError(f"--build-dir {build}: no membraned at {in_build['membraned']}")
-    found = {name: shutil.which(name) for name in ("membraned", "membranectl", "membrane-cni")}
-    if found["membraned"] and not found["membrane-cni"]:
-        # The plugin is installed where runtimes look for plugins, not on PATH.
-        prefix = Path(found["membraned"]).resolve().parent.parent
-        for candidate in (prefix / "libexec" / "cni" / "membrane-cni", Path("/opt/cni/bin/membrane-cni")):
-            if candidate.is_file():
-                found["membrane-cni"] = str(candidate)
-                break
-    missing = [n for n, p in found.items() if not p and (n != "membrane-cni" or require_cni)]
-    if missing:
-        raise LabError(f"no build in {build} and not installed (PATH): {', '.join(missing)}; "
-                       "pass --build-dir or install Membrane")
-    return Binaries(found["membraned"], found["membranectl"], found["membrane-cni"], {}, "install")
-
-
-DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <!-- membrane-lab: the private bus of node {node} in lab {lab} -->
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
-def toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
-
-
-def agent_config(lab: Lab, name: str) -> str:
-    node = lab.data["nodes"][name]
-    module = ROUTING_MODULES[lab.data["routing"]]
-    lines = [
-        f"# Written by membrane-lab for node {name} of lab {lab.name}",
-        "[agent]",
-        f"node_name = {toml_string(name)}",
-        f"state_dir = {toml_string(node['state_dir'])}",
-        f"runtime_dir = {toml_string(node['runtime_dir'])}",
-        f"bpffs_root = {toml_string(lab.data['bpffs'])}",
-    ]
-    if lab.data.get("module_dir"):
-        lines.append(f"module_dir = {toml_string(lab.data['module_dir'])}")
-    lines += [
-        f"devices = [{toml_string(UNDERLAY_IF)}]",
-        f"log_level = {toml_string(lab.data.get('log_level', 'info'))}",
-        "",
-        "[dbus]",
-        f"bus = {toml_string(node['bus'])}",
-        "",
-        "[modules]",
-        f"enabled = [{toml_string(module)}]",
-    ]
-    for other_name, other in lab.data["nodes"].items():
-        lines += ["", "[[nodes]]", f"name = {toml_string(other_name)}", f"ip = {toml_string(other['ip'])}",
-                  f"pod_cidr = {toml_string(other['pod_cidr'])}"]
-    return "\n".join(lines) + "\n"
-
-
-def start_bus(lab: Lab, name: str) -> None:
-    node = lab.data["nodes"][name]
-    folder = Path(node["dir"])
-    conf = folder / "dbus.conf"
-    conf.write_text(DBUS_CONFIG.format(node=name, lab=lab.name, socket=node["bus_socket"]))
-    node["dbus"] = start_detached(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
-                                  folder / "dbus.log")
-    lab.save()
-    answered = wait_until(lambda: run(["busctl", f"--address={node['bus']}", "list"], check=False,
-                                      timeout=5).returncode == 0, 10)
-    if not answered:
-        raise LabError(f"node {name}: the private dbus-daemon did not answer (log {folder / 'dbus.log'})")
-
-
-def start_daemon(lab: Lab, name: str) -> None:
-    node = lab.data["nodes"][name]
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=node["bus"], MEMBRANE_DBUS_ADDRESS=node["bus"])
-    log_path = Path(node["dir"]) / "membraned.log"
-    with open(log_path, "a") as log_file:
-        log_file.write(f"--- membrane-lab: start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
-    # `ip netns exec` execs membraned, so the pid recorded is the daemon's.
-    node["daemon"] = start_detached(["ip", "netns", "exec", node["namespace"], lab.binaries()["membraned"],
-                                     "--config", node["config"]], log_path, env)
-    node["daemon"]["cmd"] = "membraned"
-    lab.save()
-
-
-def daemon_answers(lab: Lab, name: str) -> bool:
-    node = lab.data["nodes"][name]
-    result = run([lab.binaries()["membranectl"], "--bus", node["bus"], "status"], check=False, timeout=10)
-    return result.returncode == 0
-
-
-def wait_ready(lab: Lab, names: list[str], timeout: float) -> None:
-    """Each daemon alive and answering `membranectl status` (one daemon per bus, so alive matters)."""
-    deadline = time.monotonic() + timeout
-    pending = list(names)
-    while pending:
-        for name in list(pending):
-            node = lab.data["nodes"][name]
-            if not is_alive(node.get("daemon")):
-                raise LabError(f"node {name}: membraned exited before it answered; last lines of "
-                               f"{node['dir']}/membraned.log:\n{tail(Path(node['dir']) / 'membraned.log')}")
-            if daemon_answers(lab, name):
-                pending.remove(name)
-        if pending and time.monotonic() > deadline:
-            raise LabError(f"membraned did not answer `membranectl status` within {timeout:.0f}s on: "
-                           f"{', '.join(pending)}")
-        if pending:
-            time.sleep(0.2)
 
 
 # --- pods -----------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ One concern a module (the rest is still in lab/membrane_lab.py):
   topology   the topology file: TOML parsed and validated into a Topology
   processes  running commands, detached processes, bounded waits
   record     the lab's record (lab.json): Lab
+  binaries   where membraned, membranectl, membrane-cni and the modules come from
   wiring     the kernel plumbing: namespaces, bpffs, underlay, baseline links and routes
+  daemons    per node: membrane.toml, the private dbus-daemon, membraned, readiness
 
 Only the Python 3.11 standard library is used.
 """
