@@ -17,7 +17,7 @@ one lab's prefix is never another's):
   pod CIDR        10.<n>.<i>.0/24 for node i (gateway 10.<n>.<i>.1)
 where n is the lab's number: `index` in the topology, else derived from the name.
 
-One concern a module (the rest is still in lab/membrane_lab.py):
+One concern a module:
   errors     LabError (a message for the user) and log()
   names      constants, name rules, and every name and address derived from the lab's
   topology   the topology file: TOML parsed and validated into a Topology
@@ -26,6 +26,10 @@ One concern a module (the rest is still in lab/membrane_lab.py):
   binaries   where membraned, membranectl, membrane-cni and the modules come from
   wiring     the kernel plumbing: namespaces, bpffs, underlay, baseline links and routes
   daemons    per node: membrane.toml, the private dbus-daemon, membraned, readiness
+  pods       pods added and deleted through membrane-cni (or baseline wiring)
+  lifecycle  bring a lab up, take one down (also after a crash)
+  status     what a running lab looks like (`status`)
+  cli        the command line (argparse, subcommands, output)
 
 Only the Python 3.11 standard library is used.
 """
