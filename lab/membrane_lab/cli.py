@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 from .binaries import Binaries, find_binaries
-from .daemons import start_daemon, wait_ready
+from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
 from .names import (LAB_NAME_RE, LAB_ROOT, ROUTING_MODULES, bus_address, lab_dir, lab_prefix, netns_name, node_ip,
@@ -167,8 +168,7 @@ def cmd_ctl(args) -> int:
         raise LabError(f"lab {lab.name} is a baseline lab: no membraned to talk to")
     command = command_after_dashes(args, "membranectl arguments")
     ctl = lab.binaries()["membranectl"]
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=node["bus"], MEMBRANE_DBUS_ADDRESS=node["bus"])
-    os.execvpe(ctl, [ctl, "--bus", node["bus"], *command], env)
+    os.execvpe(ctl, [ctl, "--bus", node["bus"], *command], bus_environment(node))
     return 127
 
 
@@ -179,10 +179,25 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def cmd_pod_add(args) -> int:
+@contextlib.contextmanager
+def changing(args):
+    """The lab named by ARGS, loaded and locked for a change (root only)."""
     need_root()
     lab = Lab.load(args.name)
     with lab.locked():
+        yield lab
+
+
+def membraned_node(lab: Lab, name: str) -> dict:
+    """The node NAME, which runs a membraned (not in a baseline lab)."""
+    node = lab.node(name)
+    if lab.baseline:
+        raise LabError("a baseline lab runs no membraned")
+    return node
+
+
+def cmd_pod_add(args) -> int:
+    with changing(args) as lab:
         where = f"pod {args.pod}"
         validate_member_name(where, "name", args.pod)
         labels = validate_labels(where, dict(args.label or []))
@@ -193,21 +208,15 @@ def cmd_pod_add(args) -> int:
 
 
 def cmd_pod_del(args) -> int:
-    need_root()
-    lab = Lab.load(args.name)
-    with lab.locked():
+    with changing(args) as lab:
         delete_pod(lab, args.pod)
     print(f"pod {args.pod} deleted")
     return 0
 
 
 def cmd_node_stop(args) -> int:
-    need_root()
-    lab = Lab.load(args.name)
-    with lab.locked():
-        node = lab.node(args.node)
-        if lab.baseline:
-            raise LabError("a baseline lab runs no membraned")
+    with changing(args) as lab:
+        node = membraned_node(lab, args.node)
         sig = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
         if not is_alive(node.get("daemon")):
             print(f"node {args.node}: membraned is not running")
@@ -218,12 +227,8 @@ def cmd_node_stop(args) -> int:
 
 
 def cmd_node_start(args) -> int:
-    need_root()
-    lab = Lab.load(args.name)
-    with lab.locked():
-        node = lab.node(args.node)
-        if lab.baseline:
-            raise LabError("a baseline lab runs no membraned")
+    with changing(args) as lab:
+        node = membraned_node(lab, args.node)
         if is_alive(node.get("daemon")):
             raise LabError(f"node {args.node}: membraned is running (pid {node['daemon']['pid']})")
         start_daemon(lab, args.node)

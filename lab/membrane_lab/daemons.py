@@ -76,9 +76,14 @@ def start_bus(lab: Lab, name: str) -> None:
         raise LabError(f"node {name}: the private dbus-daemon did not answer (log {folder / 'dbus.log'})")
 
 
+def bus_environment(node: dict) -> dict:
+    """This process's environment, pointed at the node's private bus (for membraned and membranectl)."""
+    return dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=node["bus"], MEMBRANE_DBUS_ADDRESS=node["bus"])
+
+
 def start_daemon(lab: Lab, name: str) -> None:
     node = lab.data["nodes"][name]
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=node["bus"], MEMBRANE_DBUS_ADDRESS=node["bus"])
+    env = bus_environment(node)
     log_path = Path(node["dir"]) / "membraned.log"
     with open(log_path, "a") as log_file:
         log_file.write(f"--- membrane-lab: start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")

@@ -75,17 +75,17 @@ def stop_processes(processes: list[dict], sig: int = signal.SIGTERM, timeout: fl
     for process in alive:
         with contextlib.suppress(ProcessLookupError):
             os.kill(process["pid"], sig)
-    deadline = time.monotonic() + timeout
-    while any(is_alive(p) for p in alive) and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+    def all_gone() -> bool:
+        return not any(is_alive(p) for p in alive)
+
+    wait_until(all_gone, timeout, 0.05)
     for process in alive:
         if is_alive(process):
             log(f"pid {process['pid']} ({process.get('cmd', '?')}) ignored signal {sig}: SIGKILL")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(is_alive(p) for p in alive) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(all_gone, 5, 0.05)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
