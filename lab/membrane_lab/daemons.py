@@ -1,0 +1,119 @@
+"""Per node: its membrane.toml, its private dbus-daemon, its membraned, and waiting until it answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .errors import LabError
+from .names import ROUTING_MODULES, UNDERLAY_IF
+from .processes import is_alive, run, start_detached, tail, wait_until
+from .record import Lab
+
+
+DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <!-- membrane-lab: the private bus of node {node} in lab {lab} -->
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def agent_config(lab: Lab, name: str) -> str:
+    node = lab.data["nodes"][name]
+    module = ROUTING_MODULES[lab.data["routing"]]
+    lines = [
+        f"# Written by membrane-lab for node {name} of lab {lab.name}",
+        "[agent]",
+        f"node_name = {toml_string(name)}",
+        f"state_dir = {toml_string(node['state_dir'])}",
+        f"runtime_dir = {toml_string(node['runtime_dir'])}",
+        f"bpffs_root = {toml_string(lab.data['bpffs'])}",
+    ]
+    if lab.data.get("module_dir"):
+        lines.append(f"module_dir = {toml_string(lab.data['module_dir'])}")
+    lines += [
+        f"devices = [{toml_string(UNDERLAY_IF)}]",
+        f"log_level = {toml_string(lab.data.get('log_level', 'info'))}",
+        "",
+        "[dbus]",
+        f"bus = {toml_string(node['bus'])}",
+        "",
+        "[modules]",
+        f"enabled = [{toml_string(module)}]",
+    ]
+    for other_name, other in lab.data["nodes"].items():
+        lines += ["", "[[nodes]]", f"name = {toml_string(other_name)}", f"ip = {toml_string(other['ip'])}",
+                  f"pod_cidr = {toml_string(other['pod_cidr'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def start_bus(lab: Lab, name: str) -> None:
+    node = lab.data["nodes"][name]
+    folder = Path(node["dir"])
+    conf = folder / "dbus.conf"
+    conf.write_text(DBUS_CONFIG.format(node=name, lab=lab.name, socket=node["bus_socket"]))
+    node["dbus"] = start_detached(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
+                                  folder / "dbus.log")
+    lab.save()
+    answered = wait_until(lambda: run(["busctl", f"--address={node['bus']}", "list"], check=False,
+                                      timeout=5).returncode == 0, 10)
+    if not answered:
+        raise LabError(f"node {name}: the private dbus-daemon did not answer (log {folder / 'dbus.log'})")
+
+
+def bus_environment(node: dict) -> dict:
+    """This process's environment, pointed at the node's private bus (for membraned and membranectl)."""
+    return dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=node["bus"], MEMBRANE_DBUS_ADDRESS=node["bus"])
+
+
+def start_daemon(lab: Lab, name: str) -> None:
+    node = lab.data["nodes"][name]
+    env = bus_environment(node)
+    log_path = Path(node["dir"]) / "membraned.log"
+    with open(log_path, "a") as log_file:
+        log_file.write(f"--- membrane-lab: start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
+    # `ip netns exec` execs membraned, so the pid recorded is the daemon's.
+    node["daemon"] = start_detached(["ip", "netns", "exec", node["namespace"], lab.binaries()["membraned"],
+                                     "--config", node["config"]], log_path, env)
+    node["daemon"]["cmd"] = "membraned"
+    lab.save()
+
+
+def daemon_answers(lab: Lab, name: str) -> bool:
+    node = lab.data["nodes"][name]
+    result = run([lab.binaries()["membranectl"], "--bus", node["bus"], "status"], check=False, timeout=10)
+    return result.returncode == 0
+
+
+def wait_ready(lab: Lab, names: list[str], timeout: float) -> None:
+    """Each daemon alive and answering `membranectl status` (one daemon per bus, so alive matters)."""
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while pending:
+        for name in list(pending):
+            node = lab.data["nodes"][name]
+            if not is_alive(node.get("daemon")):
+                raise LabError(f"node {name}: membraned exited before it answered; last lines of "
+                               f"{node['dir']}/membraned.log:\n{tail(Path(node['dir']) / 'membraned.log')}")
+            if daemon_answers(lab, name):
+                pending.remove(name)
+        if pending and time.monotonic() > deadline:
+            raise LabError(f"membraned did not answer `membranectl status` within {timeout:.0f}s on: "
+                           f"{', '.join(pending)}")
+        if pending:
+            time.sleep(0.2)
