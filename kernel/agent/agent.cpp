@@ -107,7 +107,7 @@ void Agent::start() {
         }
     }
     arm_signals();
-    state_ = "running";
+    state_ = AgentState::running;
     report_status();
     notifier_.ready();
     notifier_.start_watchdog();
@@ -209,7 +209,7 @@ void Agent::stop(const std::string& why) { stop(why, config_.agent.uninstall_on_
 
 void Agent::stop(const std::string& why, bool uninstall) {
     log_->info("stopping on {}", why);
-    state_ = "stopping";
+    state_ = AgentState::stopping;
     notifier_.stopping();
     if (uninstall) {
         // Explicit request: leave nothing behind, slots and pins included.
@@ -304,8 +304,8 @@ void Agent::report_status() {
     std::uint32_t running = 0;
     std::uint32_t failed = 0;
     for (const auto& module : host_->list()) {
-        running += module.state == "running";
-        failed += module.state == "failed";
+        running += module.state == ModuleState::running;
+        failed += module.state == ModuleState::failed;
     }
     notifier_.status(std::to_string(running) + " modules running, " + std::to_string(failed) + " failed");
 }
@@ -323,8 +323,8 @@ AgentStatus Agent::status() const {
     s.pod_mtu = pod_mtu();
     if (host_) {
         for (const auto& module : host_->list()) {
-            s.modules_running += module.state == "running";
-            s.modules_failed += module.state == "failed";
+            s.modules_running += module.state == ModuleState::running;
+            s.modules_failed += module.state == ModuleState::failed;
         }
     }
     return s;
