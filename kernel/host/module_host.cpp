@@ -206,6 +206,16 @@ void ModuleHost::start_generation(Generation& generation) {
     }
 }
 
+void ModuleHost::settle_empty_slots(Generation& generation) {
+    try {
+        generation.context->settle_empty_slots();
+    } catch (const std::exception& e) {
+        // The verdict stays as it was (drop at worst): safe, so the module runs.
+        log_->error("module {} generation {}: cannot settle its empty-slot verdicts: {}", generation.name,
+                    generation.number, e.what());
+    }
+}
+
 void ModuleHost::retire(std::unique_ptr<Generation> generation, bool keep_slots) {
     if (!generation) return;
     if (generation->instance != nullptr) {
@@ -280,6 +290,7 @@ void ModuleHost::load(const std::string& name, const toml::table& config) {
         set_state(entry, ModuleState::failed, e.what());
         throw;
     }
+    settle_empty_slots(*generation);
     methods_.set_module_methods(name, generation->context->methods());
     log_->info("module {} generation {} running (SDK {}, {}, {})", name, generation->number,
                sdk_version(generation->abi),
@@ -314,7 +325,9 @@ void ModuleHost::reload(const std::string& name, std::optional<toml::table> conf
         throw;
     }
     // Swap: the new generation holds its slots already (one map update
-    // each); the old one now stops and releases what it still holds.
+    // each); the old one now stops and releases what it still holds, after
+    // the stages the module no longer fills stopped being fail-closed.
+    settle_empty_slots(*next);
     methods_.set_module_methods(name, next->context->methods());
     auto old = std::move(entry.current);
     entry.current = std::move(next);
