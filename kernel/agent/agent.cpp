@@ -4,6 +4,7 @@
 
 #include <fmt/ranges.h>
 
+#include "agent/serve_loop.hpp"
 #include "config/config_diff.hpp"
 #include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"
@@ -49,19 +50,8 @@ Agent::~Agent() {
 
 int Agent::run() {
     start();
-    // Code that runs modules' code contains what they throw; this is the
-    // last fence: whatever still escapes a handler is logged and the loop
-    // goes on serving (Asio allows run() to resume after a handler threw).
-    for (;;) {
-        try {
-            io_.run();
-            return exit_code_;
-        } catch (const std::exception& e) {
-            log_->error("an event handler threw, the agent keeps running: {}", e.what());
-        } catch (...) {
-            log_->error("an event handler threw something that is not a std::exception, the agent keeps running");
-        }
-    }
+    serve_until_stopped(io_, *log_);
+    return exit_code_;
 }
 
 void Agent::start() {
