@@ -13,6 +13,7 @@
 #include "host_veth_name.hpp"
 #include "netlink.hpp"
 #include "netns.hpp"
+#include "membrane/model.hpp"
 
 namespace membrane::cni {
 namespace {
@@ -119,8 +120,16 @@ void check(const Invocation& in) {
         if (!host_name.empty() && endpoint->host_ifname != host_name)
             problems.push_back("the agent's endpoint is on host interface " + endpoint->host_ifname + ", expected " +
                                host_name);
-        if (!endpoint->state.empty() && endpoint->state != "ready")
-            problems.push_back("the agent's endpoint is " + endpoint->state);
+        // An agent too old to report a state says nothing; a name this
+        // plugin does not know is not taken for ready.
+        if (!endpoint->state.empty()) {
+            const auto state = parse_endpoint_state(endpoint->state);
+            if (!state)
+                problems.push_back("the agent's endpoint is in state '" + endpoint->state +
+                                   "', which this plugin does not know");
+            else if (*state != EndpointState::ready)
+                problems.push_back("the agent's endpoint is " + endpoint->state);
+        }
     }
     if (!problems.empty()) throw CniError(ErrorCode::CheckMismatch, "CHECK failed: " + join(problems));
 }

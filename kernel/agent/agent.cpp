@@ -4,6 +4,7 @@
 
 #include <fmt/ranges.h>
 
+#include "agent/serve_loop.hpp"
 #include "config/config_diff.hpp"
 #include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"
@@ -49,19 +50,8 @@ Agent::~Agent() {
 
 int Agent::run() {
     start();
-    // Code that runs modules' code contains what they throw; this is the
-    // last fence: whatever still escapes a handler is logged and the loop
-    // goes on serving (Asio allows run() to resume after a handler threw).
-    for (;;) {
-        try {
-            io_.run();
-            return exit_code_;
-        } catch (const std::exception& e) {
-            log_->error("an event handler threw, the agent keeps running: {}", e.what());
-        } catch (...) {
-            log_->error("an event handler threw something that is not a std::exception, the agent keeps running");
-        }
-    }
+    serve_until_stopped(io_, *log_);
+    return exit_code_;
 }
 
 void Agent::start() {
@@ -107,7 +97,7 @@ void Agent::start() {
         }
     }
     arm_signals();
-    state_ = "running";
+    state_ = AgentState::running;
     report_status();
     notifier_.ready();
     notifier_.start_watchdog();
@@ -209,7 +199,7 @@ void Agent::stop(const std::string& why) { stop(why, config_.agent.uninstall_on_
 
 void Agent::stop(const std::string& why, bool uninstall) {
     log_->info("stopping on {}", why);
-    state_ = "stopping";
+    state_ = AgentState::stopping;
     notifier_.stopping();
     if (uninstall) {
         // Explicit request: leave nothing behind, slots and pins included.
@@ -304,8 +294,8 @@ void Agent::report_status() {
     std::uint32_t running = 0;
     std::uint32_t failed = 0;
     for (const auto& module : host_->list()) {
-        running += module.state == "running";
-        failed += module.state == "failed";
+        running += module.state == ModuleState::running;
+        failed += module.state == ModuleState::failed;
     }
     notifier_.status(std::to_string(running) + " modules running, " + std::to_string(failed) + " failed");
 }
@@ -323,8 +313,8 @@ AgentStatus Agent::status() const {
     s.pod_mtu = pod_mtu();
     if (host_) {
         for (const auto& module : host_->list()) {
-            s.modules_running += module.state == "running";
-            s.modules_failed += module.state == "failed";
+            s.modules_running += module.state == ModuleState::running;
+            s.modules_failed += module.state == ModuleState::failed;
         }
     }
     return s;

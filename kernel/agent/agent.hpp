@@ -84,7 +84,7 @@ private:
     std::unique_ptr<AgentService> service_;
     std::unique_ptr<ModuleHost> host_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-    std::string state_ = "starting";
+    AgentState state_ = AgentState::starting;
     int exit_code_ = 0;
 };
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/states.hpp"
+
 namespace membrane::kernel {
 
 // Failure classes that map one-to-one onto D-Bus error names
@@ -34,7 +36,7 @@ const char* control_error_name(ControlErrorKind kind);  // "NotFound" etc.
 
 struct ModuleStatus {
     std::string name;
-    std::string state;  // loading | running | stopped | failed
+    ModuleState state = ModuleState::loading;
     std::uint64_t generation = 0;
     std::string path;     // the library it was loaded from
     std::string sdk;      // "1.0"
@@ -51,7 +53,7 @@ struct StatCounter {
 struct AgentStatus {
     std::string node;
     std::string version;
-    std::string state;  // starting | running | stopping
+    AgentState state = AgentState::starting;
     std::uint64_t uptime_seconds = 0;
     std::string pin_dir;
     std::string config_path;

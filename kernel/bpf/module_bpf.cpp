@@ -154,6 +154,12 @@ void ModuleBpf::reclaim_stages() {
     }
 }
 
+void ModuleBpf::settle_empty_slots() {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    registry.settle_verdicts(state_->module, state_->generation);
+}
+
 void ModuleBpf::detach_stage(std::uint32_t stage) {
     auto& registry = state_->usable_registry();
     const std::lock_guard lock(registry.mutex);

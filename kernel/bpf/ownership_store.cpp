@@ -11,7 +11,9 @@ namespace membrane::kernel {
 
 // The format carries a version so that a later layout can read this one.
 // 1: devices were a list of names (all carrying mbr_from_netdev, the kernel's).
-// 2: devices are objects naming the entry program and its holder.
+// 2: devices are objects naming the entry program and its holder; later
+//    "fail_closed" (stage, module) was added, optional: a record without it
+//    names no declarer, and an older agent ignores it.
 constexpr int kRecordFormat = 2;
 
 void to_json(nlohmann::json& json, const SlotInfo& slot) {
@@ -64,11 +66,16 @@ nlohmann::json to_document(const OwnershipRecord& record) {
     for (const auto& [stage, slot] : record.slots) slots.push_back(slot);
     nlohmann::json devices = nlohmann::json::array();
     for (const auto& [ifname, device] : record.devices) devices.push_back(device);
+    nlohmann::json fail_closed = nlohmann::json::array();
+    for (const auto& [stage, module] : record.fail_closed_by) {
+        fail_closed.push_back({{"stage", stage}, {"module", module}});
+    }
     return {{"format", kRecordFormat},
             {"kernel_pins", record.kernel_pins},
             {"modules", record.modules},
             {"devices", devices},
-            {"slots", slots}};
+            {"slots", slots},
+            {"fail_closed", fail_closed}};
 }
 
 OwnershipRecord from_document(const nlohmann::json& json) {
@@ -86,6 +93,11 @@ OwnershipRecord from_document(const nlohmann::json& json) {
     for (const auto& slot_json : json.at("slots")) {
         auto slot = slot_json.get<SlotInfo>();
         record.slots[slot.stage] = slot;
+    }
+    if (json.contains("fail_closed")) {
+        for (const auto& item : json.at("fail_closed")) {
+            record.fail_closed_by[item.at("stage").get<std::uint32_t>()] = item.at("module").get<std::string>();
+        }
     }
     return record;
 }

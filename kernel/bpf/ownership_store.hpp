@@ -1,8 +1,8 @@
 // Who owns what, kept in <state_dir>/bpf-ownership.json so that it survives a
 // daemon restart: which module created which pin (and which of those it
 // declared persistent), which pins belong to the kernel, which devices carry
-// an entry program (which one, and who holds it), and which module holds
-// which pipeline slot.
+// an entry program (which one, and who holds it), which module holds
+// which pipeline slot, and which module declared which stage fail-closed.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +48,10 @@ struct OwnershipRecord {
     std::map<std::string, ModulePins> modules;
     std::map<std::string, DeviceAttachment> devices;  // by ifname: devices with our tc filter
     std::map<std::uint32_t, SlotInfo> slots;
+    // Stage -> the module whose fill declared it fail-closed (EmptySlot::drop).
+    // Outlives the slot and the module: only that module relaxes it
+    // (Registry::Impl::settle_verdicts), or a later fill restates it.
+    std::map<std::uint32_t, std::string> fail_closed_by;
     bool operator==(const OwnershipRecord&) const = default;
 };
 

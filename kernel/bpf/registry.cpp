@@ -110,6 +110,13 @@ void Registry::Impl::take_slot(const SlotInfo& holder, int program_fd, EmptySlot
     // Only now: a fail-closed stage that was empty dropped until this instant,
     // and one turning pass-through never skips while it is empty.
     set_empty_slot_verdict(stage_verdicts_fd(), holder.stage, when_empty);
+    // The holder decides, and is the one to take it back (settle_verdicts).
+    auto& declared = store.record().fail_closed_by;
+    if (when_empty == EmptySlot::drop) {
+        declared[holder.stage] = holder.module;
+    } else {
+        declared.erase(holder.stage);
+    }
 
     if (held == slots.end()) {
         log->info("stage {}: {} gen {} program {} (id {}) fills the empty slot; when empty, packets are {}",
@@ -225,6 +232,27 @@ void Registry::Impl::release_slot(std::uint32_t stage, const char* why) {
         slots.erase(held);
         store.save();
     }
+}
+
+void Registry::Impl::settle_verdicts(const std::string& module, std::uint64_t generation) {
+    // Only the declaring module's own running generation relaxes a verdict:
+    // a fail-closed stage whose module is gone (unload, also forced;
+    // quarantine; failed start) keeps dropping, which is its point.
+    const auto held = stages_held_by(module, generation);
+    auto& declared = store.record().fail_closed_by;
+    std::vector<std::uint32_t> relaxed;
+    for (const auto& [stage, declarer] : declared) {
+        if (declarer == module && std::ranges::find(held, stage) == held.end()) relaxed.push_back(stage);
+    }
+    for (const auto stage : relaxed) {
+        // Set while the old generation may still fill the slot (a reload):
+        // its close then empties a slot that passes, never one that drops.
+        set_empty_slot_verdict(stage_verdicts_fd(), stage, EmptySlot::pass_through);
+        declared.erase(stage);
+        log->info("stage {}: no longer fail-closed: {} gen {} does not fill it (the module no longer declares it)",
+                  describe_stage(stage), module, generation);
+    }
+    if (!relaxed.empty()) store.save();
 }
 
 // ---- Registry ---------------------------------------------------------------

@@ -161,6 +161,15 @@ public:
     // one goes on as before).
     void reclaim_stages();
 
+    // This generation started and is now its module's running one (load,
+    // reload): a stage the module declared fail-closed (any earlier
+    // generation or run) that this one does not fill goes back to
+    // pass-through, since the module no longer declares it. Called before
+    // the previous generation closes, so emptying its slots drops nothing.
+    // Unload, quarantine and a failed start never call it: their fail-closed
+    // stages keep dropping.
+    void settle_empty_slots();
+
 private:
     friend class Registry;
     ModuleBpf(Registry::Impl& registry, std::string module, std::uint64_t generation);

@@ -71,6 +71,10 @@ struct Registry::Impl {
     void take_slot(const SlotInfo& holder, int program_fd, EmptySlot when_empty);
     // Empties the slot and drops its record.
     void release_slot(std::uint32_t stage, const char* why);
+    // (module, generation) is now the module's running generation: a stage
+    // the module declared fail-closed that this generation does not fill is
+    // no longer declared by anyone, and passes through again.
+    void settle_verdicts(const std::string& module, std::uint64_t generation);
     // The stages whose slot this run's generation (module, generation) filled.
     std::vector<std::uint32_t> stages_held_by(const std::string& module, std::uint64_t generation) const;
 

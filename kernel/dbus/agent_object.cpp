@@ -57,7 +57,7 @@ std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
         return std::map<std::string, sdbus::Variant>{
             {"node", sdbus::Variant(status.node)},
             {"version", sdbus::Variant(status.version)},
-            {"state", sdbus::Variant(status.state)},
+            {"state", sdbus::Variant(std::string(agent_state_name(status.state)))},
             {"uptime_seconds", sdbus::Variant(status.uptime_seconds)},
             {"pin_dir", sdbus::Variant(status.pin_dir)},
             {"config_path", sdbus::Variant(status.config_path)},
@@ -73,7 +73,7 @@ std::vector<AgentObject::ModuleEntry> AgentObject::ListModules() {
     return answer([&] {
         std::vector<ModuleEntry> entries;
         for (const ModuleStatus& m : control_.modules())
-            entries.emplace_back(m.name, m.state, m.generation, m.path, m.sdk, m.message, m.stages);
+            entries.emplace_back(m.name, std::string(module_state_name(m.state)), m.generation, m.path, m.sdk, m.message, m.stages);
         return entries;
     });
 }

@@ -53,7 +53,7 @@ struct ModuleHost::Generation {
 
 struct ModuleHost::Entry {
     std::string name;
-    std::string state = "loading";
+    ModuleState state = ModuleState::loading;
     std::string message;
     toml::table config;
     std::unique_ptr<Generation> current;
@@ -206,6 +206,16 @@ void ModuleHost::start_generation(Generation& generation) {
     }
 }
 
+void ModuleHost::settle_empty_slots(Generation& generation) {
+    try {
+        generation.context->settle_empty_slots();
+    } catch (const std::exception& e) {
+        // The verdict stays as it was (drop at worst): safe, so the module runs.
+        log_->error("module {} generation {}: cannot settle its empty-slot verdicts: {}", generation.name,
+                    generation.number, e.what());
+    }
+}
+
 void ModuleHost::retire(std::unique_ptr<Generation> generation, bool keep_slots) {
     if (!generation) return;
     if (generation->instance != nullptr) {
@@ -228,10 +238,10 @@ void ModuleHost::retire(std::unique_ptr<Generation> generation, bool keep_slots)
     });
 }
 
-void ModuleHost::set_state(Entry& entry, const std::string& state, const std::string& message) {
+void ModuleHost::set_state(Entry& entry, ModuleState state, const std::string& message) {
     entry.state = state;
     entry.message = message;
-    bus_.publish(events::ModuleStateChanged{entry.name, state, message});
+    bus_.publish(events::ModuleStateChanged{entry.name, std::string(module_state_name(state)), message});
 }
 
 ModuleHost::Entry& ModuleHost::loaded_entry(const std::string& name) {
@@ -261,7 +271,7 @@ void ModuleHost::load(const std::string& name, const toml::table& config) {
             if (!entry) entry = std::make_unique<Entry>();
             entry->name = name;
             entry->config = config;
-            set_state(*entry, "failed", e.what());
+            set_state(*entry, ModuleState::failed, e.what());
         }
         throw;
     }
@@ -271,22 +281,23 @@ void ModuleHost::load(const std::string& name, const toml::table& config) {
     entry.name = name;
     entry.config = config;
     entry.last_generation = generation->number;
-    set_state(entry, "loading", "");
+    set_state(entry, ModuleState::loading, "");
     try {
         start_generation(*generation);
     } catch (const ControlError& e) {
         log_->error("{}", e.what());
         retire(std::move(generation), false);
-        set_state(entry, "failed", e.what());
+        set_state(entry, ModuleState::failed, e.what());
         throw;
     }
+    settle_empty_slots(*generation);
     methods_.set_module_methods(name, generation->context->methods());
     log_->info("module {} generation {} running (SDK {}, {}, {})", name, generation->number,
                sdk_version(generation->abi),
                descriptor_field(generation->abi.compiler, sizeof generation->abi.compiler),
                descriptor_field(generation->abi.stdlib, sizeof generation->abi.stdlib));
     entry.current = std::move(generation);
-    set_state(entry, "running", "");
+    set_state(entry, ModuleState::running, "");
 }
 
 void ModuleHost::reload(const std::string& name, std::optional<toml::table> config) {
@@ -310,11 +321,13 @@ void ModuleHost::reload(const std::string& name, std::optional<toml::table> conf
             entry.message = message;
             throw ControlError(ControlErrorKind::StartFailed, message);
         }
-        set_state(entry, "failed", e.what());
+        set_state(entry, ModuleState::failed, e.what());
         throw;
     }
     // Swap: the new generation holds its slots already (one map update
-    // each); the old one now stops and releases what it still holds.
+    // each); the old one now stops and releases what it still holds, after
+    // the stages the module no longer fills stopped being fail-closed.
+    settle_empty_slots(*next);
     methods_.set_module_methods(name, next->context->methods());
     auto old = std::move(entry.current);
     entry.current = std::move(next);
@@ -322,7 +335,7 @@ void ModuleHost::reload(const std::string& name, std::optional<toml::table> conf
     const auto old_number = old ? old->number : 0;
     retire(std::move(old), false);
     log_->info("module {} reloaded: generation {} replaced {}", name, entry.current->number, old_number);
-    set_state(entry, "running", "");
+    set_state(entry, ModuleState::running, "");
 }
 
 void ModuleHost::reconfigure(const std::string& name, const toml::table& config) {
@@ -361,7 +374,7 @@ void ModuleHost::quarantine(const std::string& name, const std::string& reason) 
     log_->error("quarantining module {}: {}", name, reason);
     methods_.set_module_methods(name, {});
     retire(std::move(entry.current), false);
-    set_state(entry, "failed", reason);
+    set_state(entry, ModuleState::failed, reason);
 }
 
 void ModuleHost::unload(const std::string& name, bool force) {
@@ -389,7 +402,7 @@ void ModuleHost::unload(const std::string& name, bool force) {
     retire(std::move(entry.current), false);
     registry_.forget_module(name);
     entries_.erase(name);
-    bus_.publish(events::ModuleStateChanged{name, "unloaded", ""});
+    bus_.publish(events::ModuleStateChanged{name, std::string(module_state_name(ModuleState::unloaded)), ""});
     log_->info("module {} unloaded", name);
 }
 
@@ -398,7 +411,7 @@ void ModuleHost::shutdown() {
         if (!entry->current) continue;
         methods_.set_module_methods(name, {});
         retire(std::move(entry->current), true);
-        entry->state = "stopped";
+        entry->state = ModuleState::stopped;
     }
 }
 

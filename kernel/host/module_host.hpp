@@ -72,8 +72,11 @@ public:
 private:
     std::unique_ptr<Generation> open_generation(const std::string& name, const toml::table& config);
     void start_generation(Generation& generation);
+    // The started generation is the module's running one: stages the module
+    // declared fail-closed and no longer fills pass through again.
+    void settle_empty_slots(Generation& generation);
     void retire(std::unique_ptr<Generation> generation, bool keep_slots);
-    void set_state(Entry& entry, const std::string& state, const std::string& message);
+    void set_state(Entry& entry, ModuleState state, const std::string& message);
     Entry& loaded_entry(const std::string& name);
 
     boost::asio::io_context& io_;

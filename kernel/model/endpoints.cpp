@@ -15,8 +15,15 @@
 namespace membrane::kernel {
 namespace {
 
-constexpr const char* kReady = "ready";
-constexpr const char* kDisconnected = "disconnected";
+// EndpointInfo::state is a name (SDK layout); the kernel sets and reads it
+// through the enum only.
+void set_state(EndpointInfo& endpoint, EndpointState state) {
+    endpoint.state = std::string(endpoint_state_name(state));
+}
+
+bool is_ready(const EndpointInfo& endpoint) {
+    return parse_endpoint_state(endpoint.state) == EndpointState::ready;
+}
 
 [[noreturn]] void invalid(const std::string& message) { throw ControlError(ControlErrorKind::InvalidArgument, message); }
 
@@ -104,14 +111,14 @@ void EndpointManager::restore() {
             log_->error("endpoint {} ({}): cannot take its identity again: {}", endpoint.id,
                         key_text(endpoint.container_id, endpoint.ifname), e.what());
         }
-        endpoint.state = kDisconnected;
+        set_state(endpoint, EndpointState::disconnected);
         const auto why_not = not_the_recorded_link(endpoint);
         if (!why_not) {
             endpoint.host_ifindex = interface_index(endpoint.host_ifname);
             try {
                 write_entries(endpoint);
                 parts_.datapath.attach_endpoint(endpoint.host_ifname);
-                endpoint.state = kReady;
+                set_state(endpoint, EndpointState::ready);
                 live.insert(address_of(endpoint));
             } catch (const std::exception& e) {
                 log_->error("endpoint {} ({}): cannot restore its datapath: {}", endpoint.id,
@@ -138,7 +145,7 @@ std::set<Ipv4Cidr> EndpointManager::ipcache_prefixes() const {
     const std::lock_guard lock(mutex_);
     std::set<Ipv4Cidr> out;
     for (const auto& [id, endpoint] : endpoints_) {
-        if (endpoint.state == kReady) out.insert(Ipv4Cidr{address_of(endpoint), 32});
+        if (is_ready(endpoint)) out.insert(Ipv4Cidr{address_of(endpoint), 32});
     }
     return out;
 }
@@ -165,7 +172,7 @@ EndpointInfo EndpointManager::create_endpoint(const EndpointRequest& request) {
     check_key(request.container_id, request.ifname);
     const std::lock_guard lock(mutex_);
     if (const auto* existing = find_locked(request.container_id, request.ifname)) {
-        if (existing->state == kReady) {
+        if (is_ready(*existing)) {
             if (same_request(*existing, request)) return *existing;
             invalid("endpoint " + std::to_string(existing->id) + " exists for " +
                     key_text(request.container_id, request.ifname) + " with other settings (" + existing->ipv4 +
@@ -244,7 +251,7 @@ EndpointInfo EndpointManager::create_locked(const EndpointRequest& request) {
     endpoint.ipv4 = format_ipv4(*address);
     endpoint.mac = format_mac(*mac);
     endpoint.labels = request.labels;
-    endpoint.state = kReady;
+    set_state(endpoint, EndpointState::ready);
     try {
         endpoint.identity = parts_.identities.acquire(request.labels);
     } catch (const std::exception& e) {
@@ -353,7 +360,7 @@ EndpointInfo EndpointManager::set_endpoint_labels(std::uint64_t id, const Labels
         throw ControlError(ControlErrorKind::Failed, who + ": cannot allocate an identity: " + e.what());
     }
     undo.add([this, identity = updated.identity] { parts_.identities.release(identity); });
-    if (updated.state == kReady) {
+    if (is_ready(updated)) {
         datapath_step(who + ": updating its map entries", [&] { write_entries(updated); });
         undo.add([this, old] { write_entries(old); });
     }

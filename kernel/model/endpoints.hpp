@@ -48,7 +48,7 @@ public:
     // again, rewrites their map entries and re-attaches the entry program if
     // the host link is still the one it was created on (same name, same
     // ifindex, its veth peer in the recorded netns); otherwise the endpoint
-    // is kept as "disconnected", the reason logged (no map entries; a later
+    // is kept as EndpointState::disconnected, the reason logged (no map entries; a later
     // DEL removes it). Endpoints-map
     // entries no endpoint accounts for are removed. Throws StateError for an
     // unreadable record.

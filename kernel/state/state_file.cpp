@@ -25,10 +25,21 @@ std::function<void()>& crash_point() {
     return crash;
 }
 
+StateFileCalls real_calls() {
+    return {[](int fd, const void* data, std::size_t size) { return static_cast<long>(::write(fd, data, size)); },
+            [](int fd) { return ::fsync(fd); },
+            [](const char* from, const char* to) { return ::rename(from, to); }};
+}
+
+StateFileCalls& calls() {
+    static StateFileCalls current = real_calls();
+    return current;
+}
+
 void write_all(int fd, std::string_view text, const fs::path& path) {
     std::size_t done = 0;
     while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        const long n = calls().write(fd, text.data() + done, text.size() - done);
         if (n < 0) {
             if (errno == EINTR) continue;
             fail(path, "cannot write");
@@ -40,6 +51,13 @@ void write_all(int fd, std::string_view text, const fs::path& path) {
 }  // namespace
 
 void set_state_write_crash_point(std::function<void()> crash) { crash_point() = std::move(crash); }
+
+void set_state_file_calls(StateFileCalls replacement) {
+    const auto real = real_calls();
+    calls().write = replacement.write ? std::move(replacement.write) : real.write;
+    calls().fsync = replacement.fsync ? std::move(replacement.fsync) : real.fsync;
+    calls().rename = replacement.rename ? std::move(replacement.rename) : real.rename;
+}
 
 StateError corrupt_record(const fs::path& path, const std::string& problem) {
     return StateError(path.string() + ": " + problem +
@@ -61,9 +79,9 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
         write_all(fd.get(), all.substr(0, all.size() / 2), temporary);
         if (crash_point()) crash_point()();
         write_all(fd.get(), all.substr(all.size() / 2), temporary);
-        if (::fsync(fd.get()) != 0) fail(temporary, "cannot fsync");
+        if (calls().fsync(fd.get()) != 0) fail(temporary, "cannot fsync");
     }
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    if (calls().rename(temporary.c_str(), path.c_str()) != 0) {
         const int saved = errno;
         ::unlink(temporary.c_str());
         errno = saved;
@@ -71,7 +89,7 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
     }
     // The rename itself is durable only once the folder is.
     const UniqueFd folder(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!folder || ::fsync(folder.get()) != 0) fail(path.parent_path(), "cannot fsync the folder");
+    if (!folder || calls().fsync(folder.get()) != 0) fail(path.parent_path(), "cannot fsync the folder");
 }
 
 std::optional<nlohmann::json> read_state_file(const fs::path& path) {

@@ -16,6 +16,7 @@
 //   stopped agent leaves the pinned datapath running as it was.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -45,5 +46,16 @@ StateError corrupt_record(const std::filesystem::path& path, const std::string& 
 // written and before the rest (nothing when empty, the default). A test
 // makes it _exit() in a child process, as a crash mid-write would.
 void set_state_write_crash_point(std::function<void()> crash);
+
+// Test seam: the system calls a write goes through, in the order the
+// guarantees above need them: write(temporary)..., fsync(temporary),
+// rename(temporary, name), fsync(folder). A test wraps them to record that
+// order or to make one fail; set_state_file_calls({}) restores the real ones.
+struct StateFileCalls {
+    std::function<long(int fd, const void* data, std::size_t size)> write;
+    std::function<int(int fd)> fsync;
+    std::function<int(const char* from, const char* to)> rename;
+};
+void set_state_file_calls(StateFileCalls calls);
 
 }  // namespace membrane::kernel

@@ -138,8 +138,24 @@ before=$(count)
 ip netns exec "$peer" ping -q -c 5 -i 0.05 -W 1 10.200.8.2 >/dev/null || harness_fail "traffic blocked after a failed reload"
 after=$(count)
 (( after >= before + 5 )) || harness_fail "slot not taken back after the failed reload: count $before -> $after"
+
+# Reconfigured fail_closed = false, counter's new generation fills stage 0
+# (observe) instead: stage 2 is no longer declared fail-closed by anyone, so
+# its empty slot passes traffic rather than dropping it until --uninstall.
+gen_running=$(module_field counter generation)
+harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' $'[module.counter]\nfail_closed = false'
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do [[ $(module_field counter generation) -gt $gen_running ]] && break; sleep 0.1; done
+[[ $(module_field counter state) == running ]] || harness_fail "counter not running with fail_closed = false"
+[[ $(module_field counter generation) -gt $gen_running ]] || harness_fail "SIGHUP did not reload counter fail-open"
+missing_before=$(stage_missing)
+ip netns exec "$peer" ping -q -c 3 -i 0.1 -W 1 10.200.8.2 >/dev/null ||
+  harness_fail "stage 2 still drops after its module stopped declaring it fail-closed"
+[[ $(stage_missing) == "$missing_before" ]] || harness_fail "packets met a fail-closed stage 2 that nobody declares"
+
 harness_write_config "$config" node-life "$modules" '["eth-n"]' '["counter"]' "$guard"
 kill -HUP "$daemon_pid"
+for _ in $(seq 50); do [[ $(module_field counter generation) -gt $((gen_running + 1)) ]] && break; sleep 0.1; done
 
 harness_stop_daemon "$daemon_pid"
 entry_filter() { ip netns exec "$node" tc filter show dev eth-n ingress; }  # captured: grep -q + pipefail would race SIGPIPE

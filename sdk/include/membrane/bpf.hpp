@@ -87,9 +87,15 @@ public:
     // the slot is empty. Every fill restates it (the holder decides), so the
     // three-argument form above means EmptySlot::pass_through. The verdict is
     // written after the program is in the slot, and it stays after the module
-    // is gone: a fail-closed stage drops from the module's unload, quarantine
-    // or failed start until a module fills the slot again. A reload loses
-    // nothing: the old program stays in the slot until the new one replaces it.
+    // is gone: a fail-closed stage drops from the module's unload (also with
+    // --force), quarantine or failed start until a module fills the slot
+    // again. A reload loses nothing: the old program stays in the slot until
+    // the new one replaces it. The verdict follows the module that declared
+    // it: once a generation of that module that does not fill the stage has
+    // started (a reload with a new config, a load after an unload, also after
+    // a restart), the stage passes through again, since nobody declares it.
+    // Another module that fills the slot later restates the verdict; filling
+    // the slot already decides what its packets meet, so that widens nothing.
     //
     //     ctx.bpf().attach_stage(MBR_STAGE_EGRESS_POLICY, object, "egress_policy",
     //                            membrane::EmptySlot::drop);

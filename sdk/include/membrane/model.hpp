@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "membrane/api.hpp"
@@ -24,6 +25,33 @@ struct NodeInfo {
     bool operator==(const NodeInfo&) const = default;
 };
 
+// An endpoint's state. EndpointInfo::state holds its name: the field stays a
+// std::string because EndpointInfo crosses the module boundary by value and
+// its layout is fixed for every SDK 1.x (a module built against 1.0 reads the
+// same struct); the enum and its two functions are header-only, so they need
+// nothing from the agent and change no layout.
+enum class EndpointState {
+    ready,         // its map entries are written, the entry program attached
+    disconnected,  // restored, but its host link is gone or not the recorded one
+};
+
+// The name used on D-Bus, by membranectl and in EndpointInfo::state.
+constexpr std::string_view endpoint_state_name(EndpointState state) {
+    switch (state) {
+        case EndpointState::ready: return "ready";
+        case EndpointState::disconnected: return "disconnected";
+    }
+    return "unknown";
+}
+
+// nullopt for a name this SDK does not know (e.g. a newer agent's).
+constexpr std::optional<EndpointState> parse_endpoint_state(std::string_view name) {
+    for (const auto state : {EndpointState::ready, EndpointState::disconnected}) {
+        if (endpoint_state_name(state) == name) return state;
+    }
+    return std::nullopt;
+}
+
 // A pod (or any workload) on this node, wired by membrane-cni.
 struct EndpointInfo {
     std::uint64_t id = 0;
@@ -36,7 +64,7 @@ struct EndpointInfo {
     std::string mac;          // pod side MAC, "aa:bb:cc:dd:ee:ff"
     Labels labels;
     std::uint32_t identity = 0;
-    std::string state;  // "ready" | "disconnected" (restored, link gone)
+    std::string state;  // endpoint_state_name(EndpointState): "ready" | "disconnected"
     bool operator==(const EndpointInfo&) const = default;
 };
 

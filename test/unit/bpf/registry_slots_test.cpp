@@ -74,6 +74,83 @@ TEST_F(SlotTest, TheEmptySlotVerdictIsTakenBackWithTheSlotAndOutlivesTheModule) 
     EXPECT_THAT(log.text(), HasSubstr("packets are dropped (fail-closed) until a module fills it"));
 }
 
+// The verdict follows the module that declared it: once a generation that
+// no longer fills a fail-closed stage is the module's running one (the
+// counter fixture reconfigured fail_closed true -> false and reloaded), the
+// stage passes through again, before the old generation empties it.
+TEST_F(SlotTest, ARunningGenerationThatNoLongerFillsAFailClosedStageMakesItPassThrough) {
+    constexpr std::uint32_t kOtherStage = kCountStage + 1;
+    auto gen1 = registry->for_module("guard", 1);
+    gen1->attach_stage(kCountStage, gen1->load(counter_spec()), "count_packets", EmptySlot::drop);
+    ASSERT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+
+    auto gen2 = registry->for_module("guard", 2);
+    gen2->attach_stage(kOtherStage, gen2->load(counter_spec()), "count_packets");
+    gen2->settle_empty_slots();  // gen2 started: the swap
+    EXPECT_THAT(registry->fail_closed_stages(), IsEmpty()) << "relaxed while gen1 still fills it";
+    EXPECT_NE(slot(kCountStage), 0u);
+    EXPECT_THAT(log.text(), HasSubstr("no longer fail-closed: guard gen 2 does not fill it"));
+    gen1->close(false);
+    EXPECT_EQ(slot(kCountStage), 0u);
+    EXPECT_THAT(log.text(), HasSubstr("packets are passed through until a module fills it"));
+
+    gen2->close(false);  // and unloaded: nothing drops
+    registry->forget_module("guard");
+    EXPECT_THAT(registry->fail_closed_stages(), IsEmpty());
+}
+
+// A generation that fills the stage again keeps it fail-closed.
+TEST_F(SlotTest, ARunningGenerationThatStillDeclaresTheStageKeepsIt) {
+    auto gen1 = registry->for_module("guard", 1);
+    gen1->attach_stage(kCountStage, gen1->load(counter_spec()), "count_packets", EmptySlot::drop);
+    auto gen2 = registry->for_module("guard", 2);
+    gen2->attach_stage(kCountStage, gen2->load(counter_spec()), "count_packets", EmptySlot::drop);
+    gen2->settle_empty_slots();
+    gen1->close(false);
+    gen2->close(false);
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+}
+
+// Quarantined or unloaded, the module leaves its stage dropping (that is the
+// point); loaded again without declaring it, across a restart too (the
+// declarer is in the ownership record), the stage passes again.
+TEST_F(SlotTest, AModuleBackWithoutTheFailClosedStageRelaxesWhatItLeftDropping) {
+    auto gen1 = registry->for_module("guard", 1);
+    gen1->attach_stage(kCountStage, gen1->load(counter_spec()), "count_packets", EmptySlot::drop);
+    gen1->settle_empty_slots();
+    gen1->close(false);  // quarantine
+    registry->forget_module("guard");  // unload --force
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage));
+
+    registry.reset();
+    registry = make_core_registry();
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage)) << "a restart keeps it";
+    auto other = registry->for_module("other", 1);
+    other->attach_stage(kCountStage + 1, other->load(counter_spec()), "count_packets");
+    other->settle_empty_slots();
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kCountStage)) << "another module relaxes nothing";
+
+    auto gen2 = registry->for_module("guard", 2);
+    gen2->attach_stage(kCountStage + 2, gen2->load(counter_spec()), "count_packets");
+    gen2->settle_empty_slots();
+    EXPECT_THAT(registry->fail_closed_stages(), IsEmpty());
+}
+
+// A generation that failed to start (never settled; an older one goes on)
+// leaves its fail-closed declaration behind, like a failed first start.
+TEST_F(SlotTest, AFailedGenerationLeavesItsFailClosedVerdict) {
+    constexpr std::uint32_t kOtherStage = kCountStage + 1;
+    auto gen1 = registry->for_module("guard", 1);
+    gen1->attach_stage(kCountStage, gen1->load(counter_spec()), "count_packets");
+    gen1->settle_empty_slots();
+    auto gen2 = registry->for_module("guard", 2);
+    gen2->attach_stage(kOtherStage, gen2->load(counter_spec()), "count_packets", EmptySlot::drop);
+    gen1->reclaim_stages();
+    gen2->close(false);  // gen2 failed to start; gen1 goes on
+    EXPECT_EQ(slot(kOtherStage), 0u);
+    EXPECT_THAT(registry->fail_closed_stages(), ElementsAre(kOtherStage));
+}
+
 TEST_F(SlotTest, CloseKeepingSlotsLeavesTheProgramRunning) {
     auto module = registry->for_module("counter", 1);
     auto& object = module->load(counter_spec());

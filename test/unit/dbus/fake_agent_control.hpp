@@ -29,7 +29,7 @@ public:
         kernel::AgentStatus s;
         s.node = "node-a";
         s.version = "0.1.0-test";
-        s.state = "running";
+        s.state = kernel::AgentState::running;
         s.uptime_seconds = 42;
         s.pin_dir = "/run/membrane/bpffs/membrane/node-a";
         s.config_path = "/etc/membrane/membrane.toml";
@@ -42,8 +42,8 @@ public:
     std::vector<kernel::ModuleStatus> modules() const override {
         record("modules");
         return {
-            {"policy", "running", 3, "/usr/lib/membrane/modules/policy.so", "1.0", "", {2, 4}},
-            {"lb-maglev", "failed", 1, "/usr/lib/membrane/modules/lb-maglev.so", "1.0", "start threw: boom", {}},
+            {"policy", kernel::ModuleState::running, 3, "/usr/lib/membrane/modules/policy.so", "1.0", "", {2, 4}},
+            {"lb-maglev", kernel::ModuleState::failed, 1, "/usr/lib/membrane/modules/lb-maglev.so", "1.0", "start threw: boom", {}},
         };
     }
 

@@ -65,7 +65,7 @@ protected:
 
 TEST_F(ModuleHostTest, AGoodModuleLoads) {
     host->load("good", {});
-    EXPECT_EQ(status("good").state, "running");
+    EXPECT_EQ(status("good").state, ModuleState::running);
 }
 
 TEST_F(ModuleHostTest, AWrongAbiIsRefusedBeforeTheLibrarysConstructorRuns) {
@@ -75,7 +75,7 @@ TEST_F(ModuleHostTest, AWrongAbiIsRefusedBeforeTheLibrarysConstructorRuns) {
     EXPECT_EQ(kind, ControlErrorKind::AbiMismatch);
     EXPECT_THAT(what, HasSubstr("SDK 99.0"));
     EXPECT_THAT(what, HasSubstr("provides SDK " + std::to_string(kSdkMajor) + "." + std::to_string(kSdkMinor)));
-    EXPECT_EQ(status("bomb").state, "failed");
+    EXPECT_EQ(status("bomb").state, ModuleState::failed);
     // Nothing is left in the runtime folder either.
     EXPECT_TRUE(std::filesystem::is_empty(sandbox.root() / "runtime"));
 }
@@ -98,8 +98,8 @@ TEST_F(ModuleHostTest, ANonStdExceptionFromStartFailsOnlyThatModule) {
     const auto [kind, what] = load_error("nonstd", toml::table{{"throw_in", "start"}});
     EXPECT_EQ(kind, ControlErrorKind::StartFailed);
     EXPECT_THAT(what, HasSubstr("not a std::exception"));
-    EXPECT_EQ(status("nonstd").state, "failed");
-    EXPECT_EQ(status("good").state, "running");
+    EXPECT_EQ(status("nonstd").state, ModuleState::failed);
+    EXPECT_EQ(status("good").state, ModuleState::running);
 }
 
 TEST_F(ModuleHostTest, ANonStdExceptionFromAHandlerQuarantinesTheModule) {
@@ -107,13 +107,13 @@ TEST_F(ModuleHostTest, ANonStdExceptionFromAHandlerQuarantinesTheModule) {
     host->load("nonstd", toml::table{{"throw_in", "handler"}});
     // Its own "running" event reaches its handler, which throws 42.
     drain();
-    EXPECT_EQ(status("nonstd").state, "failed");
+    EXPECT_EQ(status("nonstd").state, ModuleState::failed);
     EXPECT_THAT(status("nonstd").message, HasSubstr("threw"));
-    EXPECT_EQ(status("good").state, "running");
+    EXPECT_EQ(status("good").state, ModuleState::running);
     // The loop keeps serving: the host still loads and reloads.
     host->reload("good");
     drain();
-    EXPECT_EQ(status("good").state, "running");
+    EXPECT_EQ(status("good").state, ModuleState::running);
 }
 
 TEST_F(ModuleHostTest, ANonStdExceptionFromReconfigureQuarantinesTheModule) {
@@ -124,7 +124,7 @@ TEST_F(ModuleHostTest, ANonStdExceptionFromReconfigureQuarantinesTheModule) {
     } catch (const ControlError& e) {
         EXPECT_THAT(e.what(), HasSubstr("not a std::exception"));
     }
-    EXPECT_EQ(status("nonstd").state, "failed");
+    EXPECT_EQ(status("nonstd").state, ModuleState::failed);
     drain();
 }
 

@@ -4,8 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "crash_midway.hpp"
 #include "model/state_folder.hpp"
@@ -15,6 +21,7 @@ namespace membrane::kernel::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::ElementsAre;
 using ::testing::StartsWith;
 
 std::string text_of(const std::filesystem::path& path) {
@@ -50,6 +57,68 @@ TEST(StateFile, ACrashMidWriteLeavesTheOldRecordWhole) {
     EXPECT_LT(left.size(), big.dump(2).size());
     write_state_file(path, big);
     EXPECT_EQ(read_state_file(path), big) << "the next write replaces the leftover";
+}
+
+// What the file or folder behind an open fd is, for the recorded calls.
+std::string path_of(int fd) {
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
+}
+
+// Records every system call a write makes, then makes the real one.
+struct RecordedCalls {
+    std::vector<std::string> calls;
+    RecordedCalls() {
+        set_state_file_calls({[this](int fd, const void* data, std::size_t size) {
+                                  calls.push_back("write " + path_of(fd));
+                                  return static_cast<long>(::write(fd, data, size));
+                              },
+                              [this](int fd) {
+                                  calls.push_back("fsync " + path_of(fd));
+                                  return ::fsync(fd);
+                              },
+                              [this](const char* from, const char* to) {
+                                  calls.push_back(std::string("rename ") + from + " " + to);
+                                  return std::rename(from, to);
+                              }});
+    }
+    ~RecordedCalls() { set_state_file_calls({}); }
+    RecordedCalls(const RecordedCalls&) = delete;
+    RecordedCalls& operator=(const RecordedCalls&) = delete;
+};
+
+// The durability order: the temporary file's data is on disk before it
+// replaces the record, and the rename is on disk (the folder fsynced) before
+// write_state_file returns.
+TEST(StateFile, WritesFsyncsRenamesThenFsyncsTheFolder) {
+    StateFolder state;
+    const auto path = state / "record.json";
+    const auto temporary = path.string() + ".tmp";
+    RecordedCalls recorded;
+    write_state_file(path, {{"format", 1}});
+    // Two halves (the crash seam splits the text), each one write here.
+    EXPECT_THAT(recorded.calls, ElementsAre("write " + temporary, "write " + temporary, "fsync " + temporary,
+                                            "rename " + temporary + " " + path.string(),
+                                            "fsync " + state.path().string()));
+}
+
+TEST(StateFile, AFolderThatCannotBeFsyncedIsAnErrorNamingIt) {
+    StateFolder state;
+    const auto path = state / "record.json";
+    const auto fail_on_folder = [&](int fd) {
+        if (path_of(fd) != state.path().string()) return ::fsync(fd);
+        errno = EIO;
+        return -1;
+    };
+    set_state_file_calls({{}, fail_on_folder, {}});
+    try {
+        write_state_file(path, {{"format", 1}});
+        set_state_file_calls({});
+        FAIL() << "no StateError";
+    } catch (const StateError& e) {
+        set_state_file_calls({});
+        EXPECT_THAT(e.what(), StartsWith(state.path().string() + ": cannot fsync the folder"));
+    }
 }
 
 TEST(StateFile, ACorruptRecordIsRefusedByNameWithTheWayOut) {
