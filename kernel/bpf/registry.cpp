@@ -253,6 +253,17 @@ void Registry::Impl::settle_verdicts(const std::string& module, std::uint64_t ge
                   describe_stage(stage), module, generation);
     }
     if (!relaxed.empty()) store.save();
+    // A slot an earlier run of the agent left filled for this module, which
+    // its first generation of this run did not take again: the module no
+    // longer runs that stage, so the old program must not go on running it.
+    // Emptied after the relaxing above, so it meets the verdict the module
+    // declares now.
+    std::vector<std::uint32_t> stale;
+    for (const auto stage : inherited_slots) {
+        const auto holder = store.record().slots.find(stage);
+        if (holder != store.record().slots.end() && holder->second.module == module) stale.push_back(stage);
+    }
+    for (const auto stage : stale) release_slot(stage, fmt::format("{} gen {} no longer fills it", module, generation).c_str());
 }
 
 // ---- Registry ---------------------------------------------------------------

@@ -167,7 +167,9 @@ public:
     // pass-through, since the module no longer declares it. Called before
     // the previous generation closes, so emptying its slots drops nothing.
     // Unload, quarantine and a failed start never call it: their fail-closed
-    // stages keep dropping.
+    // stages keep dropping. Slots an earlier run of the agent left filled
+    // for the module, which this generation did not take again, are
+    // emptied then too (the old run's program must not go on running).
     void settle_empty_slots();
 
 private:

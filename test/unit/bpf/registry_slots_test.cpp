@@ -136,6 +136,34 @@ TEST_F(SlotTest, AModuleBackWithoutTheFailClosedStageRelaxesWhatItLeftDropping) 
     EXPECT_THAT(registry->fail_closed_stages(), IsEmpty());
 }
 
+// After a restart, the slots the previous run left filled stay filled until
+// their module starts again; a stage its new generation does not take is
+// then emptied, so the old run's program stops running it.
+TEST_F(SlotTest, AStageLeftByAnEarlierRunThatTheModuleNoLongerFillsIsEmptied) {
+    constexpr std::uint32_t kOtherStage = kCountStage + 1;
+    auto before = registry->for_module("guard", 1);
+    auto& object = before->load(counter_spec());
+    before->attach_stage(kCountStage, object, "count_packets", EmptySlot::drop);
+    before->attach_stage(kOtherStage, object, "count_packets");
+    before->settle_empty_slots();
+    before->close(/*keep_slots=*/true);  // SIGTERM
+    before.reset();
+    registry.reset();
+
+    registry = make_core_registry();
+    ASSERT_NE(slot(kCountStage), 0u) << "kept across the restart";
+    ASSERT_NE(slot(kOtherStage), 0u);
+    auto after = registry->for_module("guard", 1);
+    after->attach_stage(kOtherStage, after->load(counter_spec()), "count_packets");
+    const auto other_id = slot(kOtherStage);
+    after->settle_empty_slots();
+    EXPECT_EQ(slot(kCountStage), 0u) << "the earlier run's program still runs a stage its module left";
+    EXPECT_EQ(slot(kOtherStage), other_id);
+    EXPECT_THAT(registry->fail_closed_stages(), IsEmpty()) << "emptied into pass-through, not into a drop";
+    EXPECT_THAT(module_slots(*registry), ElementsAre(SlotInfo{kOtherStage, "guard", 1, "count_packets", other_id}));
+    EXPECT_THAT(log.text(), HasSubstr("guard gen 1 no longer fills it"));
+}
+
 // A generation that failed to start (never settled; an older one goes on)
 // leaves its fail-closed declaration behind, like a failed first start.
 TEST_F(SlotTest, AFailedGenerationLeavesItsFailClosedVerdict) {
