@@ -34,7 +34,7 @@ while (($#)); do
         --routing)
             [[ $2 == vxlan || $2 == direct ]] || { echo "pod_network_bench: --routing is vxlan or direct, not '$2'" >&2; exit 2; }
             modes=("$2"); shift 2 ;;
-        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "pod_network_bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
