@@ -138,12 +138,13 @@ labtest_expect_ping() {
 }
 
 # labtest_serve LAB POD : TCP (7001) and UDP (7002) echo servers in the pod, each answering
-# "pong <pod> <line>"; they end by themselves after 120 s (and with the lab).
+# "pong <pod> <line>"; they end by themselves after 600 s (and with the lab: `down` stops its
+# processes). 120 s was too short on a loaded 2-core machine: the last checks of a test found them gone.
 labtest_serve() {
     local lab=$1 pod=$2
-    lab_cmd exec "$lab" "$pod" -- timeout 120 socat TCP4-LISTEN:7001,reuseaddr,fork \
+    lab_cmd exec "$lab" "$pod" -- timeout 600 socat TCP4-LISTEN:7001,reuseaddr,fork \
         SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
-    lab_cmd exec "$lab" "$pod" -- timeout 120 socat -T 2 UDP4-RECVFROM:7002,fork \
+    lab_cmd exec "$lab" "$pod" -- timeout 600 socat -T 2 UDP4-RECVFROM:7002,fork \
         SYSTEM:"read line; echo pong $pod \$line" </dev/null >/dev/null 2>&1 &
     local tries
     for tries in $(seq 50); do
