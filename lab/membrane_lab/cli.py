@@ -37,6 +37,10 @@ def cmd_up(args) -> int:
     folder = lab_dir(topo.name)
     if folder.exists() or any(n.startswith(lab_prefix(topo.name)) for n in list_netns()):
         raise LabError(f"lab {topo.name!r} exists (or left remains): `membrane-lab down {topo.name}` first")
+    if args.baseline_l2:
+        if topo.routing != "vxlan":
+            raise LabError(f"--baseline-l2 wires a VXLAN overlay; {args.file} has routing {topo.routing!r}")
+        args.baseline = True
     if args.baseline:  # plain kernel wiring: no Membrane binary is run
         binaries = Binaries("", "", None, {}, "none (baseline)")
     else:
@@ -50,6 +54,7 @@ def cmd_up(args) -> int:
         "routing": topo.routing,
         "index": topo.index,
         "baseline": bool(args.baseline),
+        "baseline_wiring": "l2" if args.baseline_l2 else "routed",
         "topology": str(Path(args.file).resolve()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "binaries": binaries.to_json(),
@@ -98,7 +103,8 @@ def cmd_up(args) -> int:
         if isinstance(error, LabError):
             return 1
         raise
-    kind = "baseline (plain kernel, no BPF)" if lab.baseline else f"Membrane {topo.routing}"
+    kind = ("baseline (plain kernel, no BPF" + (", one L2 segment)" if lab.baseline_l2 else ")")
+            if lab.baseline else f"Membrane {topo.routing}")
     print(f"lab {topo.name} up: {len(topo.nodes)} nodes, {len(topo.pods)} pods, {kind}")
     print(f"  membrane-lab status {topo.name}    membrane-lab down {topo.name}")
     return 0
@@ -127,7 +133,8 @@ def cmd_status(args) -> int:
     if args.output == "json":
         print(json.dumps(status, indent=2))
         return 0
-    mode = "baseline, plain kernel" if lab.baseline else "membrane"
+    mode = ("baseline, plain kernel" + (", one L2 segment" if lab.baseline_l2 else "")
+            if lab.baseline else "membrane")
     print(f"lab {status['name']}: routing {status['routing']} ({mode}); binaries from {status['binaries']}")
     print()
     print_table(["NODE", "IP", "POD CIDR", "DAEMON"],
@@ -309,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--baseline", action="store_true",
                     help="wire the same topology with the plain kernel, no Membrane (vxlan: a pod bridge and a "
                          "VXLAN device per node; direct: routed veths): the benchmarks' reference")
+    up.add_argument("--baseline-l2", action="store_true",
+                    help="(vxlan only; implies --baseline) the leanest hand-wired overlay instead: per node a "
+                         "bridge with the VXLAN device as a port, static FDB entries, no learning, no routing "
+                         "hop; the pods of all nodes on one L2 segment (a /16, no gateway)")
     up.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
                     help="how long to wait for each membraned to answer (default 60)")
     up.add_argument("--log-level", default="info", choices=["trace", "debug", "info", "warn", "error"],

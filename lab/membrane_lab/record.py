@@ -69,6 +69,11 @@ class Lab:
     def baseline(self) -> bool:
         return bool(self.data.get("baseline"))
 
+    @property
+    def baseline_l2(self) -> bool:
+        """The L2 variant of the VXLAN baseline (`up --baseline-l2`): one bridge segment across nodes."""
+        return self.baseline and self.data.get("baseline_wiring") == "l2"
+
     def node(self, name: str) -> dict:
         try:
             return self.data["nodes"][name]

@@ -4,6 +4,7 @@ Every link is made directly inside the lab's namespaces; the host gets no link, 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 from pathlib import Path
@@ -34,10 +35,19 @@ def mount_bpffs(lab: Lab, path: Path) -> None:
     run(["mount", "-t", "bpf", "bpf", str(path)])
 
 
+def no_bridge_netfilter(ns: str) -> None:
+    """Bridged IPv4/IPv6/ARP frames skip iptables in NS (br_netfilter's sysctls are per namespace and
+    default to on once the module is loaded); nothing to do without br_netfilter."""
+    for family in ("iptables", "ip6tables", "arptables"):
+        with contextlib.suppress(LabError):
+            sysctl(ns, f"net.bridge.bridge-nf-call-{family}", "0")
+
+
 def wire_underlay(lab: Lab) -> None:
     """A bridge in the switch namespace and one veth per node: the nodes are L2 neighbours."""
     switch = netns_name(lab.name, SWITCH)
     add_netns(lab, switch)
+    no_bridge_netfilter(switch)  # the switch stands for a wire: it should cost no node's CPU
     ip("-n", switch, "link", "add", "br0", "type", "bridge")
     ip("-n", switch, "link", "set", "br0", "up")
     for name, node in lab.data["nodes"].items():
@@ -55,6 +65,9 @@ def wire_underlay(lab: Lab) -> None:
 def wire_baseline_nodes(lab: Lab) -> None:
     """vxlan: a pod bridge and a VXLAN device per node, routes + static FDB/neighbours (flannel-like);
     direct: routes to each remote pod CIDR via its node IP (routed veths, calico-like)."""
+    if lab.baseline_l2:
+        wire_baseline_l2_nodes(lab)
+        return
     index = lab.data["index"]
     for name, node in lab.data["nodes"].items():
         ns = node["namespace"]
@@ -100,6 +113,9 @@ def wire_baseline_pod(lab: Lab, pod: dict) -> None:
     host_if = baseline_host_if(lab.name, pod["name"])
     address = next_baseline_address(lab, pod["node"])
     gateway = gateway_of(node["pod_cidr"])
+    if lab.baseline_l2:
+        wire_baseline_l2_pod(lab, pod, host_if, address)
+        return
     ip("link", "add", POD_IF, "netns", ns, "type", "veth", "peer", "name", host_if, "netns", node_ns)
     if lab.data["routing"] == "vxlan":
         mtu = str(1500 - VXLAN_OVERHEAD)
@@ -115,5 +131,58 @@ def wire_baseline_pod(lab: Lab, pod: dict) -> None:
         ip("-n", ns, "addr", "add", f"{address}/32", "dev", POD_IF)
         ip("-n", ns, "route", "add", gateway, "dev", POD_IF, "scope", "link")
         ip("-n", ns, "route", "add", "default", "via", gateway)
+    pod["address"] = address
+    pod["host_if"] = host_if
+
+
+def wire_baseline_l2_nodes(lab: Lab) -> None:
+    """The leanest VXLAN a user wires by hand: per node a bridge with the VXLAN device as a port, no
+    address, no routing hop; the pods of every node share one L2 segment. No learning anywhere: the
+    bridge ports and the VXLAN device get static FDB entries (wire_baseline_l2_pod), and broadcast
+    (ARP) is flooded to every other node by the all-zeros entry. Bridge netfilter is off on the nodes
+    (a hand-wired node without kube-proxy needs none)."""
+    mtu = str(1500 - VXLAN_OVERHEAD)
+    index = lab.data["index"]
+    for name, node in lab.data["nodes"].items():
+        ns = node["namespace"]
+        no_bridge_netfilter(ns)
+        ip("-n", ns, "link", "add", "cbr0", "mtu", mtu, "type", "bridge")
+        ip("-n", ns, "link", "add", "vxlan0", "address", vtep_mac(index, node["number"]), "mtu", mtu,
+           "type", "vxlan", "id", "1", "local", node["ip"], "dev", UNDERLAY_IF, "dstport", "4789",
+           "nolearning")
+        ip("-n", ns, "link", "set", "vxlan0", "master", "cbr0", "up")
+        run(["bridge", "-n", ns, "link", "set", "dev", "vxlan0", "learning", "off"])
+        ip("-n", ns, "link", "set", "cbr0", "up")
+        for other_name, other in lab.data["nodes"].items():
+            if other_name != name:
+                run(["bridge", "-n", ns, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan0",
+                     "dst", other["ip"], "self", "permanent"])
+
+
+def l2_pod_mac(address: str) -> str:
+    return "02:42:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+
+
+def wire_baseline_l2_pod(lab: Lab, pod: dict, host_if: str, address: str) -> None:
+    """A pod of the L2 baseline: its host veth a port of the node's bridge, its address in one /16
+    with the pods of every node (on-link, no gateway), its MAC known to every bridge and VXLAN FDB."""
+    node = lab.node(pod["node"])
+    ns, node_ns = pod["namespace"], node["namespace"]
+    mtu = str(1500 - VXLAN_OVERHEAD)
+    mac = l2_pod_mac(address)
+    segment = ipaddress.ip_network(f"{address}/16", strict=False).prefixlen
+    ip("link", "add", POD_IF, "netns", ns, "address", mac, "type", "veth", "peer", "name", host_if,
+       "netns", node_ns)
+    ip("-n", node_ns, "link", "set", host_if, "mtu", mtu, "master", "cbr0", "up")
+    run(["bridge", "-n", node_ns, "link", "set", "dev", host_if, "learning", "off"])
+    run(["bridge", "-n", node_ns, "fdb", "add", mac, "dev", host_if, "master", "static"])
+    ip("-n", ns, "link", "set", POD_IF, "mtu", mtu, "up")
+    ip("-n", ns, "addr", "add", f"{address}/{segment}", "dev", POD_IF)
+    for other_name, other in lab.data["nodes"].items():
+        if other_name != pod["node"]:
+            other_ns = other["namespace"]
+            run(["bridge", "-n", other_ns, "fdb", "add", mac, "dev", "vxlan0", "master", "static"])
+            run(["bridge", "-n", other_ns, "fdb", "append", mac, "dev", "vxlan0", "dst", node["ip"],
+                 "self", "permanent"])
     pod["address"] = address
     pod["host_if"] = host_if

@@ -5,12 +5,18 @@
 # membraned. The nodes' kernels forward nothing: the BPF datapath carries it
 # all, a bulk TCP stream (GSO super-packets) included, and the routing stage's
 # counter accounts for every packet the pods sent. LAB_BASELINE=1 runs the
-# same checks on the plain-kernel baseline.
+# same checks on the plain-kernel baseline, LAB_BASELINE=l2 on the L2 VXLAN
+# baseline (`up --baseline-l2`, VXLAN only).
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
-if [[ "${LAB_BASELINE:-0}" == 1 ]]; then labtest_init --baseline-only; up_args=(--baseline); else labtest_init; up_args=(); fi
+modes=(vxlan direct)
+case "${LAB_BASELINE:-0}" in
+    1) labtest_init --baseline-only; up_args=(--baseline) ;;
+    l2) labtest_init --baseline-only; up_args=(--baseline-l2); modes=(vxlan) ;;
+    *) labtest_init; up_args=() ;;
+esac
 
-for routing in vxlan direct; do
+for routing in "${modes[@]}"; do
     lab=$(labtest_name "c${routing:0:1}")
     # a1, a2 on node1; b1 on node2.
     labtest_topology "$lab" "$routing" a1:node1 a2:node1 b1:node2 >"$LABTEST_TMP/$lab.toml"
@@ -25,7 +31,7 @@ for routing in vxlan direct; do
         labtest_expect_tcp "$lab" "$from" "$to"
         labtest_expect_udp "$lab" "$from" "$to"
     done
-    if [[ "${LAB_BASELINE:-0}" != 1 ]]; then
+    if ((${#up_args[@]} == 0)); then
         # The packets were redirected by Membrane's BPF datapath, never forwarded by a node's IP stack.
         for node in node1 node2; do
             forwarded=$(labtest_forwarded "$lab" "$node")
