@@ -61,6 +61,22 @@ void print_table(std::ostream& out, const std::vector<std::string>& headers,
     for (const auto& row : rows) print_row(row);
 }
 
+// "off", "connected to URL (revision N)", "disconnected from URL: error".
+std::string kvstore_summary(const nlohmann::json& status) {
+    auto text = [&](const char* key) {
+        return status.contains(key) && status[key].is_string() ? status[key].get<std::string>() : std::string();
+    };
+    const std::string state = text("kvstore_state");
+    if (state.empty() || state == "off") return "off (state on this node only)";
+    std::string out = state == "connected" ? "connected to " + text("kvstore_endpoint")
+                                           : state + " (" + text("kvstore_endpoint") + ")";
+    if (status.contains("kvstore_revision") && status["kvstore_revision"].is_number()) {
+        out += ", revision " + std::to_string(status["kvstore_revision"].get<std::int64_t>());
+    }
+    if (state != "connected" && !text("kvstore_error").empty()) out += ": " + text("kvstore_error");
+    return out;
+}
+
 void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat format) {
     if (format == OutputFormat::Json) {
         out << status.dump() << '\n';
@@ -79,6 +95,7 @@ void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat 
         {"Devices:", field("devices")},
         {"Modules:", field("modules_running") + " running, " + field("modules_failed") + " failed"},
         {"Pod MTU:", field("pod_mtu")},
+        {"KV store:", kvstore_summary(status)},
     };
     print_table(out, {""}, rows);
 }

@@ -16,9 +16,15 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libnl-3-dev libnl-route-3-dev libssl-dev
   libgtest-dev libgmock-dev googletest
+  # the etcd client (kernel/etcd): gRPC, protobuf, and etcd's .proto files
+  # with the two packages they import
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   # runtime and test tools
   iproute2 iputils-ping iputils-tracepath dbus-daemon dbus-bin systemd procps psmisc
   iperf3 netcat-openbsd socat containernetworking-plugins util-linux python3
+  # the cluster store's tests: a real etcd, and openssl for their certificates
+  etcd-server etcd-client openssl
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include "config/config_diff.hpp"
 #include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"
+#include "etcd/etcd_store.hpp"
 #include "log/logging.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
@@ -39,6 +40,7 @@ Agent::~Agent() {
     // Modules first (they hold registry objects and D-Bus methods), then the
     // D-Bus service, then the registry.
     host_.reset();
+    store_.reset();
     service_.reset();
     endpoints_.reset();
     nodes_.reset();
@@ -73,6 +75,7 @@ void Agent::start() {
 
     notifier_.status("restoring endpoints");
     open_model();
+    open_store();
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,
@@ -104,6 +107,24 @@ void Agent::start() {
     log_->info("ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now() - started_)
                                      .count());
+}
+
+void Agent::open_store() {
+    if (!config_.kvstore) return;
+    const auto& kv = *config_.kvstore;
+    log_->info("cluster '{}' (id {}): kvstore etcd at {}{}, lease TTL {} s", config_.cluster.name, config_.cluster.id,
+               fmt::join(kv.endpoints, ", "), kv.tls() ? (kv.cert.empty() ? " (TLS)" : " (TLS, client certificate)") : "",
+               kv.lease_ttl);
+    store_ = std::make_unique<EtcdStore>(io_, kv, make_logger("kvstore"));
+    store_->on_state_change([this](const StoreStatus& status) {
+        // EtcdStore logs the details (endpoint, error); this is the agent's view.
+        if (status.state == StoreState::Connected) {
+            log_->info("kvstore connected ({}), revision {}", status.endpoint, status.revision);
+        } else if (status.state == StoreState::Disconnected) {
+            log_->warn("kvstore disconnected; the datapath keeps its last state until it is back");
+        }
+    });
+    store_->start();
 }
 
 void Agent::open_model() {
@@ -200,6 +221,8 @@ void Agent::stop(const std::string& why) { stop(why, config_.agent.uninstall_on_
 void Agent::stop(const std::string& why, bool uninstall) {
     log_->info("stopping on {}", why);
     state_ = AgentState::stopping;
+    // Leases are left to run out: a restart within their TTL changes nothing.
+    if (store_) store_->close();
     notifier_.stopping();
     if (uninstall) {
         // Explicit request: leave nothing behind, slots and pins included.
@@ -311,6 +334,13 @@ AgentStatus Agent::status() const {
     s.config_path = config_.source.string();
     if (registry_) s.devices = registry_->attached_devices();
     s.pod_mtu = pod_mtu();
+    if (store_) {
+        const StoreStatus store = store_->status();
+        s.kvstore_state = store_state_name(store.state);
+        s.kvstore_endpoint = store.endpoint;
+        s.kvstore_revision = store.revision;
+        s.kvstore_error = store.last_error;
+    }
     if (host_) {
         for (const auto& module : host_->list()) {
             s.modules_running += module.state == ModuleState::running;

@@ -24,6 +24,7 @@
 #include "model/identity_allocator.hpp"
 #include "model/node_table.hpp"
 #include "model/registry_datapath.hpp"
+#include "store/store.hpp"
 #include "systemd/notify.hpp"
 
 namespace membrane::kernel {
@@ -67,6 +68,9 @@ private:
     void reload_config();
     const toml::table& module_table(const std::string& name) const;
     void report_status();
+    // [kvstore]: the cluster store, connected in the background. Nothing
+    // is kept in it yet; its state shows in the log and in GetStatus.
+    void open_store();
 
     AgentConfig config_;
     std::shared_ptr<spdlog::logger> log_;
@@ -83,6 +87,7 @@ private:
     std::unique_ptr<EndpointManager> endpoints_;
     std::unique_ptr<AgentService> service_;
     std::unique_ptr<ModuleHost> host_;
+    std::unique_ptr<Store> store_;  // null without [kvstore]
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

@@ -61,6 +61,13 @@ struct AgentStatus {
     std::uint32_t modules_running = 0;
     std::uint32_t modules_failed = 0;
     std::uint32_t pod_mtu = 1500;  // what pods get now: [agent] mtu minus the encapsulation
+    // The cluster store ([kvstore]): "off" without one, else connecting,
+    // connected, disconnected or closed; the endpoint in use or being
+    // tried, the newest revision seen, and the latest connection error.
+    std::string kvstore_state = "off";
+    std::string kvstore_endpoint;
+    std::int64_t kvstore_revision = 0;
+    std::string kvstore_error;
 };
 
 class AgentControl {

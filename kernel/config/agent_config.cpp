@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/cluster_config.hpp"
 #include "config/ipv4.hpp"
 #include "config/names.hpp"
 #include "config/toml_guard.hpp"
@@ -285,6 +286,8 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
     }
     config.dbus = read_dbus(top.table("dbus"));
     config.identity = read_identity(top.table("identity"));
+    config.cluster = read_cluster(top.table("cluster"));
+    if (document.contains("kvstore")) config.kvstore = read_kvstore(top.table("kvstore"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

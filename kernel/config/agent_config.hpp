@@ -2,9 +2,11 @@
 // The layout, every key and its default are documented in configs/membrane.toml.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,11 +74,41 @@ struct NodeSettings {
     bool operator==(const NodeSettings&) const = default;
 };
 
+// [cluster]: which cluster this node belongs to. The name prefixes the
+// cluster's keys in the store (membrane/v1/<name>/...); the id goes into
+// identity numbers (id << 16 | n), so meshed clusters need different ids.
+struct ClusterSettings {
+    std::string name = "default";  // a DNS label
+    std::uint32_t id = 1;          // 1..255
+
+    bool operator==(const ClusterSettings&) const = default;
+};
+
+// [kvstore]: the etcd v3 cluster that holds the cluster's shared state.
+// Validated: endpoints are http:// or https:// URLs of one scheme; https needs
+// ca; cert and key go together; the files exist and are readable.
+struct KvstoreSettings {
+    std::vector<std::string> endpoints;  // "https://10.0.0.1:2379", tried in turn
+    std::filesystem::path ca;            // PEM CA bundle that signed etcd's server certificate
+    std::filesystem::path cert;          // PEM client certificate (etcd --client-cert-auth)
+    std::filesystem::path key;           // its PEM private key
+    std::uint32_t lease_ttl = 30;        // seconds this node's keys outlive its agent (5..3600)
+    std::chrono::milliseconds dial_timeout{5000};     // one connection attempt
+    std::chrono::milliseconds request_timeout{5000};  // one request (range, put, txn, grant)
+
+    bool tls() const { return !endpoints.empty() && endpoints.front().starts_with("https://"); }
+
+    bool operator==(const KvstoreSettings&) const = default;
+};
+
 struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
     DbusSettings dbus;
     IdentitySettings identity;
+    ClusterSettings cluster;
+    // [kvstore]; without it the agent keeps its state on this node only.
+    std::optional<KvstoreSettings> kvstore;
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
     // [[nodes]], in file order. When not empty it lists this node (agent.node_name).

@@ -65,6 +65,10 @@ std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
             {"modules_running", sdbus::Variant(status.modules_running)},
             {"modules_failed", sdbus::Variant(status.modules_failed)},
             {"pod_mtu", sdbus::Variant(status.pod_mtu)},
+            {"kvstore_state", sdbus::Variant(status.kvstore_state)},
+            {"kvstore_endpoint", sdbus::Variant(status.kvstore_endpoint)},
+            {"kvstore_revision", sdbus::Variant(status.kvstore_revision)},
+            {"kvstore_error", sdbus::Variant(status.kvstore_error)},
         };
     });
 }
