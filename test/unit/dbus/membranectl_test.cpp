@@ -62,10 +62,12 @@ TEST_F(MembranectlTest, StatusAsJsonParses) {
 TEST_F(MembranectlTest, StatusAsTableIsAligned) {
     const auto result = ctl({"status"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_THAT(result.out, HasSubstr("Node:     node-a\n"));
-    EXPECT_THAT(result.out, HasSubstr("Uptime:   42s\n"));
-    EXPECT_THAT(result.out, HasSubstr("Devices:  eth0,vxlan0\n"));
-    EXPECT_THAT(result.out, HasSubstr("Modules:  1 running, 1 failed\n"));
+    // Values start one column after the longest label ("KV store:").
+    EXPECT_THAT(result.out, HasSubstr("Node:      node-a\n"));
+    EXPECT_THAT(result.out, HasSubstr("Uptime:    42s\n"));
+    EXPECT_THAT(result.out, HasSubstr("Devices:   eth0,vxlan0\n"));
+    EXPECT_THAT(result.out, HasSubstr("Modules:   1 running, 1 failed\n"));
+    EXPECT_THAT(result.out, HasSubstr("KV store:  off (state on this node only)\n"));
 }
 
 TEST_F(MembranectlTest, ModuleListAsJsonAndTable) {
