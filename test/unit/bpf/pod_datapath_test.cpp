@@ -198,27 +198,40 @@ TEST_F(PodDatapathTest, TheEntryProgramFindsSourceAndDestinationIdentities) {
     EXPECT_GE(identities.packets, 3u);
 }
 
-// A second node sends into a VXLAN tunnel (VNI = its pod's identity); this
-// node's collect-metadata VXLAN device carries mbr_from_overlay, which takes
-// the source identity from the tunnel key and hands the packet to delivery.
-class OverlayDeliveryTest : public PodDatapathTest {
+// A second node: namespace `peer`, wired to this node by a veth (ul0 here,
+// ul1 there) on 10.<octet>.<n>.0/24, this node .1 and the peer .2; its pod
+// is 10.<pod_octet>.<n>.1.
+class TwoNodeTest : public PodDatapathTest {
 protected:
-    static constexpr std::uint32_t kRemoteIdentity = 300;
-
-    void SetUp() override {
-        PodDatapathTest::SetUp();
-        if (HasFatalFailure()) return;
+    void wire_peer(int octet, int pod_octet) {
         peer = lab.add_namespace("peer");
-        const std::string underlay = "10.213." + lab.subnet().substr(7);  // 10.213.<n>.
-        node_underlay = underlay + "1";
-        peer_underlay = underlay + "2";
-        remote_pod = "10.99." + lab.subnet().substr(7) + "1";
+        const std::string lab_number = lab.subnet().substr(7);  // "<n>."
+        node_underlay = fmt::format("10.{}.{}1", octet, lab_number);
+        peer_underlay = fmt::format("10.{}.{}2", octet, lab_number);
+        remote_pod = fmt::format("10.{}.{}1", pod_octet, lab_number);
         const std::string& node = lab.node();
         lab.must("ip -n " + node + " link add ul0 type veth peer name ul1 netns " + peer);
         lab.must("ip -n " + node + " addr add " + node_underlay + "/24 dev ul0");
         lab.must("ip -n " + peer + " addr add " + peer_underlay + "/24 dev ul1");
         lab.must("ip -n " + node + " link set ul0 up");
         lab.must("ip -n " + peer + " link set ul1 up");
+    }
+
+    std::string peer, node_underlay, peer_underlay, remote_pod;
+};
+
+// A second node sends into a VXLAN tunnel (VNI = its pod's identity); this
+// node's collect-metadata VXLAN device carries mbr_from_overlay, which takes
+// the source identity from the tunnel key and hands the packet to delivery.
+class OverlayDeliveryTest : public TwoNodeTest {
+protected:
+    static constexpr std::uint32_t kRemoteIdentity = 300;
+
+    void SetUp() override {
+        PodDatapathTest::SetUp();
+        if (HasFatalFailure()) return;
+        wire_peer(213, 99);
+        const std::string& node = lab.node();
         // The peer: a plain VXLAN device with a fixed VNI, its pod address on it.
         lab.must(fmt::format("ip -n {} link add vx0 type vxlan id {} remote {} local {} dstport 4789 dev ul1", peer,
                              kRemoteIdentity, node_underlay, peer_underlay));
@@ -236,8 +249,6 @@ protected:
         EnterNetns inside(node);
         registry->attach_device("mbrvx", MBR_ENTRY_FROM_OVERLAY);
     }
-
-    std::string peer, node_underlay, peer_underlay, remote_pod;
 };
 
 TEST_F(OverlayDeliveryTest, ATunnelledPacketIsDeliveredWithTheTunnelsIdentity) {
@@ -260,24 +271,15 @@ TEST_F(OverlayDeliveryTest, ATunnelledPacketIsDeliveredWithTheTunnelsIdentity) {
 // Direct routing: a second node's pod (an address on the peer's loopback)
 // reaches pod A through the node's underlay device, which carries
 // mbr_from_netdev; the ipcache tells who the source is.
-class DirectDeliveryTest : public PodDatapathTest {
+class DirectDeliveryTest : public TwoNodeTest {
 protected:
     static constexpr std::uint32_t kRemoteIdentity = 301;
 
     void SetUp() override {
         PodDatapathTest::SetUp();
         if (HasFatalFailure()) return;
-        peer = lab.add_namespace("peer");
-        const std::string underlay = "10.214." + lab.subnet().substr(7);  // 10.214.<n>.
-        node_underlay = underlay + "1";
-        peer_underlay = underlay + "2";
-        remote_pod = "10.98." + lab.subnet().substr(7) + "1";
+        wire_peer(214, 98);
         const std::string& node = lab.node();
-        lab.must("ip -n " + node + " link add ul0 type veth peer name ul1 netns " + peer);
-        lab.must("ip -n " + node + " addr add " + node_underlay + "/24 dev ul0");
-        lab.must("ip -n " + peer + " addr add " + peer_underlay + "/24 dev ul1");
-        lab.must("ip -n " + node + " link set ul0 up");
-        lab.must("ip -n " + peer + " link set ul1 up");
         lab.must("ip -n " + peer + " addr add " + remote_pod + "/32 dev lo");
         lab.must("ip -n " + peer + " route add " + lab.subnet() + "0/24 via " + node_underlay);
         // Replies leave through the node's stack (no routing stage here).
@@ -294,8 +296,6 @@ protected:
                    output) == 0 &&
                output->find(" 0% packet loss") != std::string::npos;
     }
-
-    std::string peer, node_underlay, peer_underlay, remote_pod;
 };
 
 TEST_F(DirectDeliveryTest, ARoutedPacketGetsItsSourcesIdentityFromTheIpcache) {
