@@ -543,91 +543,95 @@ StoreError EtcdStore::failure(std::uint64_t generation, int code, const std::str
 
 // --- KV ---------------------------------------------------------------------
 
-#define MEMBRANE_ETCD_REFUSE_IF_DOWN(T, done)                                                        \
-    if (!done) done = [](StoreResult<T>) {};                                                         \
-    if (!up()) {                                                                                     \
-        StoreError error{state_ == StoreState::Closed ? StoreErrorKind::Closed : StoreErrorKind::Unavailable, \
-                         "etcd: not connected" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")")}; \
-        shared_->post([done = std::move(done), error] { if (done) done(failed<T>(error)); });       \
-        return;                                                                                      \
+// One unary call on the current connection. Refused at once (on the loop)
+// when down; a failed status goes through failure(); otherwise the response's
+// revision is noted and `answer(response)` is what `done` gets.
+template <class T, class Req, class Resp, class Invoke, class Answer>
+void EtcdStore::call(StoreCallback<T> done, Req request, Invoke invoke, Answer answer) {
+    if (!done) done = [](StoreResult<T>) {};
+    if (!up()) {
+        StoreError error{state_ == StoreState::Closed ? StoreErrorKind::Closed : StoreErrorKind::Unavailable,
+                         "etcd: not connected" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")")};
+        shared_->post([done = std::move(done), error] { done(failed<T>(error)); });
+        return;
     }
+    const auto generation = connection_->generation;
+    unary<Req, Resp>(
+        shared_, settings_.request_timeout, std::move(request),
+        [connection = connection_.get(), invoke](auto* ctx, auto* req, auto* resp, auto cb) {
+            invoke(*connection, ctx, req, resp, std::move(cb));
+        },
+        [this, generation, done = std::move(done), answer](const grpc::Status& status, Resp& response) {
+            if (!status.ok()) return done(failed<T>(failure(generation, status.error_code(), status.error_message())));
+            saw_revision(response.header().revision());
+            done(answer(response));
+        });
+}
+
+namespace {
+
+template <class T>
+StoreResult<T> answered(T value) {
+    return StoreResult<T>{std::nullopt, std::move(value)};
+}
+
+StoreResult<RangeResult> range_answer(const pb::RangeResponse& response) {
+    return answered(RangeResult{from_pb(response.kvs()), response.header().revision()});
+}
+
+template <class Resp>
+StoreResult<WriteResult> write_answer(const Resp& response) {
+    return answered(WriteResult{response.header().revision(), 0});
+}
+
+StoreResult<WriteResult> delete_answer(const pb::DeleteRangeResponse& response) {
+    return answered(WriteResult{response.header().revision(), response.deleted()});
+}
+
+void invoke_range(etcd_detail::Connection& c, grpc::ClientContext* ctx, const pb::RangeRequest* req,
+                  pb::RangeResponse* resp, std::function<void(grpc::Status)> cb) {
+    c.kv->async()->Range(ctx, req, resp, std::move(cb));
+}
+
+void invoke_delete(etcd_detail::Connection& c, grpc::ClientContext* ctx, const pb::DeleteRangeRequest* req,
+                   pb::DeleteRangeResponse* resp, std::function<void(grpc::Status)> cb) {
+    c.kv->async()->DeleteRange(ctx, req, resp, std::move(cb));
+}
+
+}  // namespace
 
 void EtcdStore::get(std::string key, StoreCallback<RangeResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(RangeResult, done)
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::RangeRequest, pb::RangeResponse>(
-        shared_, settings_.request_timeout, range_request(std::move(key), false),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->Range(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::RangeResponse& response) {
-            if (!status.ok()) return done(failed<RangeResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<RangeResult>{std::nullopt, RangeResult{from_pb(response.kvs()), response.header().revision()}});
-        });
+    call<RangeResult, pb::RangeRequest, pb::RangeResponse>(std::move(done), range_request(std::move(key), false),
+                                                           invoke_range, range_answer);
 }
 
 void EtcdStore::range(std::string prefix, StoreCallback<RangeResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(RangeResult, done)
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::RangeRequest, pb::RangeResponse>(
-        shared_, settings_.request_timeout, range_request(std::move(prefix), true),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->Range(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::RangeResponse& response) {
-            if (!status.ok()) return done(failed<RangeResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<RangeResult>{std::nullopt, RangeResult{from_pb(response.kvs()), response.header().revision()}});
-        });
+    call<RangeResult, pb::RangeRequest, pb::RangeResponse>(std::move(done), range_request(std::move(prefix), true),
+                                                           invoke_range, range_answer);
 }
 
 void EtcdStore::put(std::string key, std::string value, LeaseId lease, StoreCallback<WriteResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(WriteResult, done)
     pb::PutRequest request;
     request.set_key(std::move(key));
     request.set_value(std::move(value));
     request.set_lease(lease);
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::PutRequest, pb::PutResponse>(
-        shared_, settings_.request_timeout, std::move(request),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->Put(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::PutResponse& response) {
-            if (!status.ok()) return done(failed<WriteResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<WriteResult>{std::nullopt, WriteResult{response.header().revision(), 0}});
-        });
+    call<WriteResult, pb::PutRequest, pb::PutResponse>(
+        std::move(done), std::move(request),
+        [](auto& c, auto* ctx, auto* req, auto* resp, auto cb) { c.kv->async()->Put(ctx, req, resp, std::move(cb)); },
+        write_answer<pb::PutResponse>);
 }
 
 void EtcdStore::erase(std::string key, StoreCallback<WriteResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(WriteResult, done)
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
-        shared_, settings_.request_timeout, delete_request(std::move(key), false),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->DeleteRange(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::DeleteRangeResponse& response) {
-            if (!status.ok()) return done(failed<WriteResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<WriteResult>{std::nullopt, WriteResult{response.header().revision(), response.deleted()}});
-        });
+    call<WriteResult, pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
+        std::move(done), delete_request(std::move(key), false), invoke_delete, delete_answer);
 }
 
 void EtcdStore::erase_prefix(std::string prefix, StoreCallback<WriteResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(WriteResult, done)
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
-        shared_, settings_.request_timeout, delete_request(std::move(prefix), true),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->DeleteRange(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::DeleteRangeResponse& response) {
-            if (!status.ok()) return done(failed<WriteResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<WriteResult>{std::nullopt, WriteResult{response.header().revision(), response.deleted()}});
-        });
+    call<WriteResult, pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
+        std::move(done), delete_request(std::move(prefix), true), invoke_delete, delete_answer);
 }
 
 void EtcdStore::txn(Txn txn, StoreCallback<TxnResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(TxnResult, done)
     pb::TxnRequest request;
     for (const auto& compare : txn.compare) {
         auto* c = request.add_compare();
@@ -650,38 +654,27 @@ void EtcdStore::txn(Txn txn, StoreCallback<TxnResult> done) {
     }
     for (const auto& op : txn.then) to_pb(op, *request.add_success());
     for (const auto& op : txn.otherwise) to_pb(op, *request.add_failure());
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::TxnRequest, pb::TxnResponse>(
-        shared_, settings_.request_timeout, std::move(request),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->Txn(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::TxnResponse& response) {
-            if (!status.ok()) return done(failed<TxnResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
+    call<TxnResult, pb::TxnRequest, pb::TxnResponse>(
+        std::move(done), std::move(request),
+        [](auto& c, auto* ctx, auto* req, auto* resp, auto cb) { c.kv->async()->Txn(ctx, req, resp, std::move(cb)); },
+        [](const pb::TxnResponse& response) {
             TxnResult result;
             result.succeeded = response.succeeded();
             result.revision = response.header().revision();
             for (const auto& op : response.responses()) {
                 if (op.has_response_range()) result.gets.push_back(from_pb(op.response_range().kvs()));
             }
-            done(StoreResult<TxnResult>{std::nullopt, std::move(result)});
+            return answered(std::move(result));
         });
 }
 
 void EtcdStore::compact(Revision revision, StoreCallback<WriteResult> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(WriteResult, done)
     pb::CompactionRequest request;
     request.set_revision(revision);
-    auto* kv = connection_->kv.get();
-    const auto generation = connection_->generation;
-    unary<pb::CompactionRequest, pb::CompactionResponse>(
-        shared_, settings_.request_timeout, std::move(request),
-        [kv](auto* ctx, auto* req, auto* resp, auto cb) { kv->async()->Compact(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::CompactionResponse& response) {
-            if (!status.ok()) return done(failed<WriteResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<WriteResult>{std::nullopt, WriteResult{response.header().revision(), 0}});
-        });
+    call<WriteResult, pb::CompactionRequest, pb::CompactionResponse>(
+        std::move(done), std::move(request),
+        [](auto& c, auto* ctx, auto* req, auto* resp, auto cb) { c.kv->async()->Compact(ctx, req, resp, std::move(cb)); },
+        write_answer<pb::CompactionResponse>);
 }
 
 // --- watches ----------------------------------------------------------------
@@ -821,19 +814,14 @@ void EtcdStore::deliver(const std::shared_ptr<Watch>& watch, const WatchBatch& b
 // --- leases -----------------------------------------------------------------
 
 void EtcdStore::grant_lease(std::chrono::seconds ttl, StoreCallback<LeaseGrant> done) {
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(LeaseGrant, done)
     pb::LeaseGrantRequest request;
     request.set_ttl(ttl.count());
-    auto* lease = connection_->lease.get();
-    const auto generation = connection_->generation;
-    unary<pb::LeaseGrantRequest, pb::LeaseGrantResponse>(
-        shared_, settings_.request_timeout, std::move(request),
-        [lease](auto* ctx, auto* req, auto* resp, auto cb) { lease->async()->LeaseGrant(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::LeaseGrantResponse& response) {
-            if (!status.ok()) return done(failed<LeaseGrant>(failure(generation, status.error_code(), status.error_message())));
-            if (!response.error().empty()) return done(failed<LeaseGrant>(StoreError{StoreErrorKind::Failed, "etcd: " + response.error()}));
-            saw_revision(response.header().revision());
-            done(StoreResult<LeaseGrant>{std::nullopt, LeaseGrant{response.id(), std::chrono::seconds(response.ttl())}});
+    call<LeaseGrant, pb::LeaseGrantRequest, pb::LeaseGrantResponse>(
+        std::move(done), std::move(request),
+        [](auto& c, auto* ctx, auto* req, auto* resp, auto cb) { c.lease->async()->LeaseGrant(ctx, req, resp, std::move(cb)); },
+        [](const pb::LeaseGrantResponse& response) {
+            if (!response.error().empty()) return failed<LeaseGrant>(StoreError{StoreErrorKind::Failed, "etcd: " + response.error()});
+            return answered(LeaseGrant{response.id(), std::chrono::seconds(response.ttl())});
         });
 }
 
@@ -849,19 +837,12 @@ void EtcdStore::stop_keep_alive(LeaseId lease) { kept_.erase(lease); }
 
 void EtcdStore::revoke_lease(LeaseId id, StoreCallback<WriteResult> done) {
     kept_.erase(id);
-    MEMBRANE_ETCD_REFUSE_IF_DOWN(WriteResult, done)
     pb::LeaseRevokeRequest request;
     request.set_id(id);
-    auto* lease = connection_->lease.get();
-    const auto generation = connection_->generation;
-    unary<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(
-        shared_, settings_.request_timeout, std::move(request),
-        [lease](auto* ctx, auto* req, auto* resp, auto cb) { lease->async()->LeaseRevoke(ctx, req, resp, std::move(cb)); },
-        [this, generation, done = std::move(done)](const grpc::Status& status, pb::LeaseRevokeResponse& response) {
-            if (!status.ok()) return done(failed<WriteResult>(failure(generation, status.error_code(), status.error_message())));
-            saw_revision(response.header().revision());
-            done(StoreResult<WriteResult>{std::nullopt, WriteResult{response.header().revision(), 0}});
-        });
+    call<WriteResult, pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(
+        std::move(done), std::move(request),
+        [](auto& c, auto* ctx, auto* req, auto* resp, auto cb) { c.lease->async()->LeaseRevoke(ctx, req, resp, std::move(cb)); },
+        write_answer<pb::LeaseRevokeResponse>);
 }
 
 // Every tick: refresh the leases that are due over the keep-alive stream

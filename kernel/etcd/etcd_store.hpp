@@ -86,6 +86,9 @@ private:
     // A call's failure, in words and kind; UNAVAILABLE also drops the connection.
     StoreError failure(std::uint64_t generation, int code, const std::string& message);
     void saw_revision(Revision revision);
+    // One unary call on the current connection (etcd_store.cpp).
+    template <class T, class Req, class Resp, class Invoke, class Answer>
+    void call(StoreCallback<T> done, Req request, Invoke invoke, Answer answer);
     // While connected: a small Range every few seconds, so that a lost etcd
     // shows in the state even when no watch or request would notice.
     void check_health();
