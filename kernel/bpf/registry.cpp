@@ -263,7 +263,8 @@ void Registry::Impl::settle_verdicts(const std::string& module, std::uint64_t ge
         const auto holder = store.record().slots.find(stage);
         if (holder != store.record().slots.end() && holder->second.module == module) stale.push_back(stage);
     }
-    for (const auto stage : stale) release_slot(stage, fmt::format("{} gen {} no longer fills it", module, generation).c_str());
+    const auto why = fmt::format("{} gen {} no longer fills it", module, generation);
+    for (const auto stage : stale) release_slot(stage, why.c_str());
 }
 
 // ---- Registry ---------------------------------------------------------------
