@@ -8,12 +8,14 @@
 #include "config/config_diff.hpp"
 #include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"
+#include "cluster/cluster_identity_allocator.hpp"
 #include "etcd/etcd_store.hpp"
 #include "log/logging.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
 #include "membrane/stat_names.hpp"
 #include "model/datapath_maps.hpp"
+#include "model/local_identity_allocator.hpp"
 #include "state/state_file.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
@@ -40,12 +42,13 @@ Agent::~Agent() {
     // Modules first (they hold registry objects and D-Bus methods), then the
     // D-Bus service, then the registry.
     host_.reset();
-    store_.reset();
     service_.reset();
     endpoints_.reset();
     nodes_.reset();
     ipam_.reset();
     identities_.reset();
+    node_lease_.reset();
+    store_.reset();
     datapath_.reset();
     registry_.reset();
 }
@@ -74,6 +77,7 @@ void Agent::start() {
     }
 
     notifier_.status("restoring endpoints");
+    make_store();
     open_model();
     open_store();
 
@@ -109,13 +113,42 @@ void Agent::start() {
                                      .count());
 }
 
-void Agent::open_store() {
+void Agent::make_store() {
     if (!config_.kvstore) return;
     const auto& kv = *config_.kvstore;
     log_->info("cluster '{}' (id {}): kvstore etcd at {}{}, lease TTL {} s", config_.cluster.name, config_.cluster.id,
                fmt::join(kv.endpoints, ", "), kv.tls() ? (kv.cert.empty() ? " (TLS)" : " (TLS, client certificate)") : "",
                kv.lease_ttl);
     store_ = std::make_unique<EtcdStore>(io_, kv, make_logger("kvstore"));
+    node_lease_ = std::make_unique<NodeLease>(io_, *store_, std::chrono::seconds(kv.lease_ttl), make_logger("kvstore"));
+}
+
+std::unique_ptr<IdentityAllocator> Agent::make_identities() {
+    const auto& state_dir = config_.agent.state_dir;
+    if (!store_) {
+        auto local = std::make_unique<LocalIdentityAllocator>(io_, state_dir / "identities.json",
+                                                              config_.identity.exclude_labels);
+        if (const auto& retired = local->retired_at_load(); !retired.empty()) {
+            log_->info("identities {} retired: their label sets are the same as a lower number's without "
+                       "[identity] exclude_labels; endpoints take the lower number", fmt::join(retired, ", "));
+        }
+        return local;
+    }
+    ClusterIdentityOptions options;
+    options.node = config_.agent.node_name;
+    options.cluster_id = config_.cluster.id;
+    options.excluded_label_keys = config_.identity.exclude_labels;
+    options.cache_file = state_dir / "cluster-identities.json";
+    options.gc_grace = config_.cluster.identity_gc_grace;
+    auto cluster = std::make_unique<ClusterIdentityAllocator>(io_, *store_, *node_lease_,
+                                                              ClusterKeys(config_.cluster.name), std::move(options),
+                                                              make_logger("identities"));
+    cluster_identities_ = cluster.get();
+    return cluster;
+}
+
+void Agent::open_store() {
+    if (!store_) return;
     store_->on_state_change([this](const StoreStatus& status) {
         // EtcdStore logs the details (endpoint, error); this is the agent's view.
         if (status.state == StoreState::Connected) {
@@ -124,18 +157,17 @@ void Agent::open_store() {
             log_->warn("kvstore disconnected; the datapath keeps its last state until it is back");
         }
     });
+    // The endpoints have taken their cached identities again: the rest of
+    // the cache goes, and the cluster's identities are watched.
+    cluster_identities_->start();
+    node_lease_->start();
     store_->start();
 }
 
 void Agent::open_model() {
     const auto& agent = config_.agent;
     datapath_ = std::make_unique<RegistryDatapath>(*registry_);
-    identities_ =
-        std::make_unique<IdentityAllocator>(agent.state_dir / "identities.json", config_.identity.exclude_labels);
-    if (const auto& retired = identities_->retired_at_load(); !retired.empty()) {
-        log_->info("identities {} retired: their label sets are the same as a lower number's without "
-                   "[identity] exclude_labels; endpoints take the lower number", fmt::join(retired, ", "));
-    }
+    identities_ = make_identities();
     std::optional<Ipv4Cidr> pool;
     if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
     ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));

@@ -16,6 +16,8 @@
 #include "agent/agent_control.hpp"
 #include "bpf/registry.hpp"
 #include "bus/event_bus.hpp"
+#include "cluster/cluster_identity_allocator.hpp"
+#include "cluster/node_lease.hpp"
 #include "config/agent_config.hpp"
 #include "host/agent_model.hpp"
 #include "host/module_host.hpp"
@@ -68,9 +70,12 @@ private:
     void reload_config();
     const toml::table& module_table(const std::string& name) const;
     void report_status();
-    // [kvstore]: the cluster store, connected in the background. Nothing
-    // is kept in it yet; its state shows in the log and in GetStatus.
+    // [kvstore]: the cluster store and this node's lease in it, made before
+    // the model (cluster-wide identities need them) and connected after it,
+    // in the background; its state shows in the log and in GetStatus.
+    void make_store();
     void open_store();
+    std::unique_ptr<IdentityAllocator> make_identities();
 
     AgentConfig config_;
     std::shared_ptr<spdlog::logger> log_;
@@ -88,6 +93,8 @@ private:
     std::unique_ptr<AgentService> service_;
     std::unique_ptr<ModuleHost> host_;
     std::unique_ptr<Store> store_;  // null without [kvstore]
+    std::unique_ptr<NodeLease> node_lease_;  // with store_
+    ClusterIdentityAllocator* cluster_identities_ = nullptr;  // identities_, with store_
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

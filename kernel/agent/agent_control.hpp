@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -141,6 +143,13 @@ public:
     // EndpointCreated. A repeated request for the same (container, ifname)
     // returns the existing endpoint if it matches, else InvalidArgument.
     virtual membrane::EndpointInfo create_endpoint(const EndpointRequest& request) = 0;
+    // Runs `ready` on the loop once an endpoint with `labels` can take its
+    // identity without waiting (at once for a node alone; after an
+    // allocation in the kvstore in a cluster), or with why it cannot. The
+    // D-Bus methods that create or relabel an endpoint ask this first.
+    // Throws InvalidArgument (at once) for labels an endpoint may not have.
+    virtual void prepare_identity(const membrane::Labels& labels,
+                                  std::function<void(std::optional<std::string> problem)> ready) = 0;
     // Idempotent: succeeds when already gone. Releases the address too.
     virtual void delete_endpoint(const std::string& container_id, const std::string& ifname) = 0;
     virtual std::vector<membrane::EndpointInfo> list_endpoints() const = 0;

@@ -80,6 +80,10 @@ struct NodeSettings {
 struct ClusterSettings {
     std::string name = "default";  // a DNS label
     std::uint32_t id = 1;          // 1..255
+    // How long an identity no node uses stays in the store before it is
+    // deleted (with a store). Its number is not handed out again after that
+    // until the cluster's whole range of numbers has been used.
+    std::chrono::seconds identity_gc_grace{15 * 60};
 
     bool operator==(const ClusterSettings&) const = default;
 };

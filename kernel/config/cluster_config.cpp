@@ -23,6 +23,8 @@ namespace {
 
 constexpr std::int64_t kMinClusterId = 1;
 constexpr std::int64_t kMaxClusterId = 255;  // 8 bits above an identity's 16
+constexpr std::int64_t kMinIdentityGrace = 1;
+constexpr std::int64_t kMaxIdentityGrace = 7 * 24 * 3600;
 constexpr std::int64_t kMinLeaseTtl = 5;     // etcd's own floor is about 1.5 s; below 5 a slow loop loses its keys
 constexpr std::int64_t kMaxLeaseTtl = 3600;
 constexpr double kMinTimeout = 0.1;    // seconds
@@ -134,6 +136,12 @@ ClusterSettings read_cluster(const toml::table& table) {
                                "not " + std::to_string(id));
     }
     cluster.id = static_cast<std::uint32_t>(id);
+    const auto grace = read.get<std::int64_t>("identity_gc_grace", cluster.identity_gc_grace.count());
+    if (grace < kMinIdentityGrace || grace > kMaxIdentityGrace) {
+        throw read.error("identity_gc_grace", "must be between 1 and 604800 (seconds an identity no node uses is kept), "
+                                              "not " + std::to_string(grace));
+    }
+    cluster.identity_gc_grace = std::chrono::seconds(grace);
     read.finish();
     return cluster;
 }

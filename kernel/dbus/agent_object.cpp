@@ -47,6 +47,26 @@ auto AgentObject::answer(Call&& call) {
     }
 }
 
+template <class Change>
+void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels,
+                                        Change change) {
+    const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
+    auto reply = std::make_shared<sdbus::Result<Dictionary>>(std::move(result));
+    try {
+        access_.check(current_call());
+        endpoints_.prepare_identity(labels, [reply, change = std::move(change), failed](std::optional<std::string> problem) {
+            try {
+                if (problem) throw ControlError(ControlErrorKind::Failed, *problem);
+                reply->returnResults(endpoint_to_dictionary(change()));
+            } catch (...) {
+                reply->returnError(current_exception_as_dbus_error(failed));
+            }
+        });
+    } catch (...) {
+        reply->returnError(current_exception_as_dbus_error(failed));
+    }
+}
+
 membrane::dbus::Dictionary AgentObject::endpoint_reply(const membrane::EndpointInfo& endpoint) const {
     return endpoint_to_dictionary(access_.is_admin(current_call()) ? endpoint : redacted(endpoint));
 }
@@ -110,8 +130,18 @@ void AgentObject::ReleaseAddress(const std::string& container_id, const std::str
     answer([&] { endpoints_.release_address(container_id, ifname); });
 }
 
-membrane::dbus::Dictionary AgentObject::CreateEndpoint(const Dictionary& request) {
-    return answer([&] { return endpoint_to_dictionary(endpoints_.create_endpoint(request_from_dictionary(request))); });
+void AgentObject::CreateEndpoint(sdbus::Result<Dictionary>&& result, Dictionary request) {
+    EndpointRequest parsed;
+    try {
+        access_.check(current_call());  // before the request is read, as for every method
+        parsed = request_from_dictionary(request);
+    } catch (...) {
+        result.returnError(current_exception_as_dbus_error(dbus_error_name(control_error_name(ControlErrorKind::Failed))));
+        return;
+    }
+    const membrane::Labels labels = parsed.labels;
+    answer_after_identity(std::move(result), labels,
+                          [this, parsed = std::move(parsed)] { return endpoints_.create_endpoint(parsed); });
 }
 
 void AgentObject::DeleteEndpoint(const std::string& container_id, const std::string& ifname) {
@@ -136,9 +166,10 @@ std::vector<membrane::dbus::Dictionary> AgentObject::ListEndpoints() {
     });
 }
 
-membrane::dbus::Dictionary AgentObject::SetEndpointLabels(const std::uint64_t& id,
-                                                          const std::map<std::string, std::string>& labels) {
-    return answer([&] { return endpoint_to_dictionary(endpoints_.set_endpoint_labels(id, labels)); });
+void AgentObject::SetEndpointLabels(sdbus::Result<Dictionary>&& result, std::uint64_t id,
+                                    std::map<std::string, std::string> labels) {
+    answer_after_identity(std::move(result), labels,
+                          [this, id, labels] { return endpoints_.set_endpoint_labels(id, labels); });
 }
 
 std::vector<membrane::dbus::IdentityEntry> AgentObject::ListIdentities() {

@@ -40,12 +40,13 @@ private:
     using Dictionary = membrane::dbus::Dictionary;
     Dictionary AllocateAddress(const std::string& container_id, const std::string& ifname) override;
     void ReleaseAddress(const std::string& container_id, const std::string& ifname) override;
-    Dictionary CreateEndpoint(const Dictionary& request) override;
+    void CreateEndpoint(sdbus::Result<Dictionary>&& result, Dictionary request) override;
     void DeleteEndpoint(const std::string& container_id, const std::string& ifname) override;
     Dictionary GetEndpoint(const std::uint64_t& id) override;
     Dictionary FindEndpoint(const std::string& container_id, const std::string& ifname) override;
     std::vector<Dictionary> ListEndpoints() override;
-    Dictionary SetEndpointLabels(const std::uint64_t& id, const std::map<std::string, std::string>& labels) override;
+    void SetEndpointLabels(sdbus::Result<Dictionary>&& result, std::uint64_t id,
+                           std::map<std::string, std::string> labels) override;
     std::vector<membrane::dbus::IdentityEntry> ListIdentities() override;
     std::vector<membrane::dbus::NodeEntry> ListNodes() override;
 
@@ -55,6 +56,11 @@ private:
     // leaves as a named D-Bus error.
     template <class Call>
     auto answer(Call&& call);
+    // An endpoint change whose labels may need a cluster-wide identity first:
+    // the caller is checked now, `change` runs once prepare_identity is done,
+    // and the reply goes out then (the loop serves others meanwhile).
+    template <class Change>
+    void answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels, Change change);
     membrane::dbus::Dictionary endpoint_reply(const membrane::EndpointInfo& endpoint) const;
 
     AgentControl& control_;

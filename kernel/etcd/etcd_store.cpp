@@ -636,6 +636,7 @@ void EtcdStore::txn(Txn txn, StoreCallback<TxnResult> done) {
     for (const auto& compare : txn.compare) {
         auto* c = request.add_compare();
         c->set_key(compare.key);
+        if (compare.whole_prefix) c->set_range_end(prefix_range_end(compare.key));
         c->set_result(pb::Compare_CompareResult_EQUAL);
         switch (compare.target) {
             case Compare::Target::CreateRevision:

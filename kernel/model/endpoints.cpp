@@ -375,6 +375,11 @@ EndpointInfo EndpointManager::set_endpoint_labels(std::uint64_t id, const Labels
     return updated;
 }
 
+void EndpointManager::prepare_identity(const Labels& labels, std::function<void(std::optional<std::string>)> ready) {
+    if (auto problem = label_problem(labels)) invalid(*problem);
+    parts_.identities.prepare(labels, std::move(ready));
+}
+
 std::vector<IdentityInfo> EndpointManager::list_identities() const { return parts_.identities.list(); }
 
 std::vector<NodeInfo> EndpointManager::list_nodes() const { return parts_.nodes.nodes(); }

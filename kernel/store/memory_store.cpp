@@ -193,8 +193,16 @@ void MemoryStore::erase_prefix(std::string prefix, StoreCallback<WriteResult> do
 }
 
 bool MemoryStore::holds(const Compare& compare) const {
+    if (compare.whole_prefix) {
+        const auto kvs = read(compare.key, true);
+        if (kvs.empty()) return holds_for(compare, nullptr);
+        return std::all_of(kvs.begin(), kvs.end(), [&](const KeyValue& kv) { return holds_for(compare, &kv); });
+    }
     auto it = data_.find(compare.key);
-    const KeyValue* kv = it == data_.end() ? nullptr : &it->second;
+    return holds_for(compare, it == data_.end() ? nullptr : &it->second);
+}
+
+bool MemoryStore::holds_for(const Compare& compare, const KeyValue* kv) {
     switch (compare.target) {
         case Compare::Target::CreateRevision: return (kv ? kv->create_revision : 0) == compare.revision;
         case Compare::Target::ModRevision: return (kv ? kv->mod_revision : 0) == compare.revision;

@@ -77,6 +77,7 @@ private:
     void do_put(Writes& writes, const std::string& key, const std::string& value, LeaseId lease);
     void do_erase(Writes& writes, const std::string& key, bool prefix, std::int64_t* deleted);
     bool holds(const Compare& compare) const;
+    static bool holds_for(const Compare& compare, const KeyValue* kv);  // kv null: absent
     // Raises the revision (if anything changed), records history, feeds watches.
     Revision commit(Writes writes);
     void deliver(const std::shared_ptr<Watcher>& watcher, std::vector<WatchEvent> events, Revision revision);

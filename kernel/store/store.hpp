@@ -89,15 +89,23 @@ struct Compare {
     Target target = Target::CreateRevision;
     Revision revision = 0;  // CreateRevision, ModRevision
     std::string value;      // Value
+    // The condition must hold for every key starting with `key` (etcd's
+    // range_end); with no such key, it is compared with an absent key (a
+    // Value condition then fails, as in etcd).
+    bool whole_prefix = false;
 
     // The key does not exist (create-if-absent).
-    static Compare absent(std::string key) { return {std::move(key), Target::CreateRevision, 0, {}}; }
+    static Compare absent(std::string key) { return {std::move(key), Target::CreateRevision, 0, {}, false}; }
     // The key was last written at `revision` (compare-and-swap).
     static Compare mod_revision_is(std::string key, Revision revision) {
-        return {std::move(key), Target::ModRevision, revision, {}};
+        return {std::move(key), Target::ModRevision, revision, {}, false};
     }
     static Compare value_is(std::string key, std::string value) {
-        return {std::move(key), Target::Value, 0, std::move(value)};
+        return {std::move(key), Target::Value, 0, std::move(value), false};
+    }
+    // No key starts with `prefix` (e.g. nobody holds a reference any more).
+    static Compare none_under(std::string prefix) {
+        return {std::move(prefix), Target::CreateRevision, 0, {}, true};
     }
 };
 

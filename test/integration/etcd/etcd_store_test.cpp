@@ -111,7 +111,15 @@ TEST_F(EtcdStoreTest, CreateIfAbsentRaceHasOneWinner) {
     EXPECT_FALSE(b->sync.txn(Txn{{Compare::mod_revision_is("membrane/t/counter", rev - 1)}, {TxnOp::put("membrane/t/counter", "2")}, {}})
                      .value.succeeded);
     EXPECT_TRUE(b->sync.txn(Txn{{Compare::mod_revision_is("membrane/t/counter", rev)}, {TxnOp::put("membrane/t/counter", "2")}, {}})
-                    .value.succeeded);
+                    .value.succeeded);    // A condition over a whole prefix (range_end): no key under it.
+    const Txn release{{Compare::none_under("membrane/t/refs/7/")}, {TxnOp::erase("membrane/t/id/7")}, {}};
+    ASSERT_TRUE(a->sync.put("membrane/t/id/7", "x").ok());
+    ASSERT_TRUE(a->sync.put("membrane/t/refs/7/n1", "").ok());
+    ASSERT_TRUE(a->sync.put("membrane/t/refs/70/n1", "").ok());
+    EXPECT_FALSE(b->sync.txn(release).value.succeeded) << "n1 still refers to 7";
+    ASSERT_TRUE(a->sync.erase("membrane/t/refs/7/n1").ok());
+    EXPECT_TRUE(b->sync.txn(release).value.succeeded);
+    EXPECT_TRUE(b->sync.get("membrane/t/id/7").value.kvs.empty());
 }
 
 TEST_F(EtcdStoreTest, WatchSeesEventsInOrder) {

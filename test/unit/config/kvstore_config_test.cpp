@@ -42,7 +42,9 @@ TEST(ClusterConfig, DefaultsWithoutTheTables) {
 
 TEST(ClusterConfig, NameAndId) {
     const auto config = parse_config(std::string(kHead) + "[cluster]\nname = \"prod-eu\"\nid = 255\n", kSource);
-    EXPECT_EQ(config.cluster, (ClusterSettings{"prod-eu", 255}));
+    EXPECT_EQ(config.cluster, (ClusterSettings{"prod-eu", 255, std::chrono::minutes(15)}));
+    const auto quick = parse_config(std::string(kHead) + "[cluster]\nidentity_gc_grace = 30\n", kSource);
+    EXPECT_EQ(quick.cluster.identity_gc_grace, std::chrono::seconds(30));
 }
 
 TEST(ClusterConfigErrors, BadNameAndIdArePointedAt) {
@@ -55,6 +57,9 @@ TEST(ClusterConfigErrors, BadNameAndIdArePointedAt) {
     EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nid = 256\n"), HasSubstr(":4:6: 'id' in [cluster] must be between 1 and 255"));
     EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nid = \"1\"\n"), HasSubstr(":4:6: 'id' in [cluster] must be an integer"));
     EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nzone = \"a\"\n"), HasSubstr(":4:1: unknown key 'zone' in [cluster]"));
+    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\nidentity_gc_grace = 0\n"),
+              "/etc/membrane/membrane.toml:4:21: 'identity_gc_grace' in [cluster] must be between 1 and 604800 "
+              "(seconds an identity no node uses is kept), not 0");
 }
 
 TEST(KvstoreConfig, PlainEndpointsAndDefaults) {

@@ -139,7 +139,7 @@ TEST_F(EndpointServiceTest, MutatingCallsReachTheControlOnTheLoopThread) {
         whats.push_back(call.what);
         EXPECT_EQ(call.thread, service_.loop_thread());
     }
-    EXPECT_THAT(whats, ElementsAre("release c3/eth0", "delete c3/eth0", "labels 1"));
+    EXPECT_THAT(whats, ElementsAre("release c3/eth0", "delete c3/eth0", "prepare 1 labels", "labels 1"));
 }
 
 TEST_F(EndpointServiceTest, CreateEndpointPassesTheRequestThrough) {
@@ -205,6 +205,21 @@ TEST_F(EndpointServiceTest, BadRequestDictionaryIsInvalidArgumentNamingTheKey) {
     const auto conflict = error_of([&] { proxy.CreateEndpoint(conflicting); });
     EXPECT_EQ(conflict.getName(), "org.membrane.Error.InvalidArgument");
     EXPECT_THAT(conflict.getMessage(), HasSubstr("exists with another address"));
+}
+
+TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadFailsTheChangeWithTheReason) {
+    service_.endpoints().identity_problem = "no cluster-wide identity for app=db: the kvstore did not answer";
+    AgentProxy proxy(address());
+    for (const auto& error : {error_of([&] { proxy.CreateEndpoint(valid_request()); }),
+                              error_of([&] { proxy.SetEndpointLabels(1, {{"app", "db"}}); })}) {
+        EXPECT_EQ(error.getName(), "org.membrane.Error.Failed");
+        EXPECT_THAT(error.getMessage(), HasSubstr("the kvstore did not answer"));
+    }
+    // Asked first, and nothing was changed.
+    EXPECT_FALSE(service_.endpoints().last_request().has_value());
+    std::vector<std::string> whats;
+    for (const auto& call : service_.endpoints().calls()) whats.push_back(call.what);
+    EXPECT_THAT(whats, ElementsAre("prepare 1 labels", "prepare 1 labels"));
 }
 
 TEST_F(EndpointServiceTest, ListIdentitiesAndNodes) {

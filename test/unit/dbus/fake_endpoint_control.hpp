@@ -43,6 +43,13 @@ public:
         record("release " + container_id + "/" + ifname);
     }
 
+    // Answers at once with identity_problem (as a store that is away would).
+    void prepare_identity(const Labels& labels, std::function<void(std::optional<std::string>)> ready) override {
+        record("prepare " + std::to_string(labels.size()) + " labels");
+        ready(identity_problem);
+    }
+    std::optional<std::string> identity_problem;
+
     EndpointInfo create_endpoint(const kernel::EndpointRequest& request) override {
         record("create " + request.container_id + "/" + request.ifname);
         if (request.container_id == kConflictingContainer)

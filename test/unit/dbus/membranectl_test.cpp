@@ -254,7 +254,8 @@ TEST_F(MembranectlTest, EndpointLabelsReplacesThem) {
 
     std::vector<std::string> whats;
     for (const auto& call : service_.endpoints().calls()) whats.push_back(call.what);
-    EXPECT_EQ(whats, (std::vector<std::string>{"labels 1", "labels 1", "labels 1"}));
+    EXPECT_EQ(whats, (std::vector<std::string>{"prepare 2 labels", "labels 1", "prepare 1 labels", "labels 1",
+                                                "prepare 0 labels", "labels 1"}));
 }
 
 TEST_F(MembranectlTest, EndpointUsageErrorsExitTwoAndNeverCallTheAgent) {

@@ -22,11 +22,11 @@
 #include "model/datapath_maps.hpp"
 #include "model/endpoints.hpp"
 #include "model/host_scope_ipam.hpp"
-#include "model/identity_allocator.hpp"
+#include "model/local_identity_allocator.hpp"
 #include "model/link_info.hpp"
 #include "model/node_table.hpp"
 #include "model/registry_datapath.hpp"
-#include "state_folder.hpp"
+#include "support/state_folder.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
@@ -107,7 +107,7 @@ protected:
         registry = std::make_unique<Registry>(sandbox.bpffs(), sandbox.pin_dir(), sandbox.state_dir(), log.logger);
         registry->open_core(membrane_core_bpf());
         datapath = std::make_unique<SwitchableDatapath>(*registry);
-        identities = std::make_unique<IdentityAllocator>(state / "identities.json", exclude_labels);
+        identities = std::make_unique<LocalIdentityAllocator>(io, state / "identities.json", exclude_labels);
         ipam = std::make_unique<HostScopeIpam>(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet_logger());
         ipam->restore();
         nodes = std::make_unique<NodeTable>(*datapath, bus, quiet_logger());
@@ -161,7 +161,7 @@ protected:
     std::vector<std::string> exclude_labels = IdentitySettings{}.exclude_labels;  // [identity] at the next start()
     std::unique_ptr<Registry> registry;
     std::unique_ptr<SwitchableDatapath> datapath;
-    std::unique_ptr<IdentityAllocator> identities;
+    std::unique_ptr<LocalIdentityAllocator> identities;
     std::unique_ptr<HostScopeIpam> ipam;
     std::unique_ptr<NodeTable> nodes;
     std::unique_ptr<EndpointManager> manager;

@@ -9,7 +9,7 @@
 
 #include "model/host_scope_ipam.hpp"
 #include "state/state_file.hpp"
-#include "state_folder.hpp"
+#include "support/state_folder.hpp"
 
 namespace membrane::kernel::test {
 namespace {

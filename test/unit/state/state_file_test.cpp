@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "crash_midway.hpp"
-#include "model/state_folder.hpp"
+#include "support/state_folder.hpp"
 #include "state/state_file.hpp"
 
 namespace membrane::kernel::test {

@@ -86,6 +86,17 @@ TEST_F(MemoryStoreTest, CompareAndSwapOnModRevision) {
     EXPECT_TRUE(sync.get("counter").value.kvs.empty());
 }
 
+TEST_F(MemoryStoreTest, NoneUnderHoldsOnlyForAnEmptyPrefix) {
+    const Txn release{{Compare::none_under("refs/7/")}, {TxnOp::erase("id/7")}, {}};
+    sync.put("id/7", "x");
+    sync.put("refs/7/n1", "");
+    sync.put("refs/70/n1", "");  // another number: not under "refs/7/"
+    EXPECT_FALSE(sync.txn(release).value.succeeded) << "n1 still refers to 7";
+    sync.erase("refs/7/n1");
+    EXPECT_TRUE(sync.txn(release).value.succeeded);
+    EXPECT_TRUE(sync.get("id/7").value.kvs.empty());
+}
+
 TEST_F(MemoryStoreTest, WatchListsThenReportsInOrder) {
     sync.put("p/old", "1");
     sync.put("q/other", "1");

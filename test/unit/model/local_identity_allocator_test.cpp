@@ -8,23 +8,24 @@ extern "C" {
 #include "membrane/contract.h"
 }
 #include "config/agent_config.hpp"
-#include "model/identity_allocator.hpp"
+#include "model/local_identity_allocator.hpp"
 #include "state/crash_midway.hpp"
 #include "state/state_file.hpp"
-#include "state_folder.hpp"
+#include "support/state_folder.hpp"
 
 namespace membrane::kernel::test {
 namespace {
 
 using ::testing::HasSubstr;
 
+boost::asio::io_context io;  // prepare() posts to it; these tests only acquire
 const std::vector<std::string> kExcluded = IdentitySettings{}.exclude_labels;  // the defaults
 const Labels kWeb{{"app", "web"}, {"tier", "front"}};
 const Labels kDb{{"app", "db"}};
 
-TEST(IdentityAllocator, SameLabelsSameNumberFromTheFirstAllocated) {
+TEST(LocalIdentityAllocator, SameLabelsSameNumberFromTheFirstAllocated) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto web = identities.acquire(kWeb);
     EXPECT_EQ(web, static_cast<std::uint32_t>(MBR_IDENTITY_FIRST_ALLOCATED));
     EXPECT_EQ(identities.acquire(Labels{{"tier", "front"}, {"app", "web"}}), web) << "order of insertion is irrelevant";
@@ -43,9 +44,9 @@ Labels replica(const std::string& name, const std::string& ns = "default") {
                   {"k8s:pod-template-hash", "5d4f" + name}};
 }
 
-TEST(IdentityAllocator, ReplicasDifferingOnlyInPodNameAndHashShareOneIdentity) {
+TEST(LocalIdentityAllocator, ReplicasDifferingOnlyInPodNameAndHashShareOneIdentity) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto web = identities.acquire(replica("web"));
     EXPECT_EQ(identities.acquire(replica("web2")), web);
     EXPECT_EQ(identities.find(replica("web3")), web) << "found by its identity-relevant labels";
@@ -56,9 +57,9 @@ TEST(IdentityAllocator, ReplicasDifferingOnlyInPodNameAndHashShareOneIdentity) {
     EXPECT_EQ(list.back().endpoints, 2u);
 }
 
-TEST(IdentityAllocator, EveryDefaultExclusionIsLeftOutWithOrWithoutASource) {
+TEST(LocalIdentityAllocator, EveryDefaultExclusionIsLeftOutWithOrWithoutASource) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto web = identities.acquire(Labels{{"app", "web"}});
     for (const auto& key : kExcluded) {
         EXPECT_EQ(identities.acquire(Labels{{"app", "web"}, {key, "x"}}), web) << key;
@@ -68,15 +69,15 @@ TEST(IdentityAllocator, EveryDefaultExclusionIsLeftOutWithOrWithoutASource) {
         << "a key that only starts like an excluded one stays";
 }
 
-TEST(IdentityAllocator, ANamespaceDifferenceGivesTwoIdentities) {
+TEST(LocalIdentityAllocator, ANamespaceDifferenceGivesTwoIdentities) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     EXPECT_NE(identities.acquire(replica("web", "default")), identities.acquire(replica("web", "prod")));
 }
 
-TEST(IdentityAllocator, AConfiguredExclusionListReplacesTheDefaults) {
+TEST(LocalIdentityAllocator, AConfiguredExclusionListReplacesTheDefaults) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", {"k8s:version"});
+    LocalIdentityAllocator identities(io, state / "identities.json", {"k8s:version"});
     const Labels v1{{"k8s:app", "web"}, {"k8s:version", "1"}, {"pod-template-hash", "a"}};
     const Labels v2{{"k8s:app", "web"}, {"k8s:version", "2"}, {"pod-template-hash", "a"}};
     const Labels other_hash{{"k8s:app", "web"}, {"k8s:version", "2"}, {"pod-template-hash", "b"}};
@@ -85,49 +86,49 @@ TEST(IdentityAllocator, AConfiguredExclusionListReplacesTheDefaults) {
     EXPECT_EQ(identities.acquire(v2), web) << "k8s:version is excluded";
     EXPECT_NE(identities.acquire(other_hash), web) << "pod-template-hash is no longer excluded";
     EXPECT_NE(identities.acquire(other_source), web) << "a sourced entry does not match another source";
-    IdentityAllocator nothing_excluded(state / "other.json", {});
+    LocalIdentityAllocator nothing_excluded(io, state / "other.json", {});
     EXPECT_NE(nothing_excluded.acquire(replica("web")), nothing_excluded.acquire(replica("web2")));
 }
 
-TEST(IdentityAllocator, ARecordKeyedByFullLabelSetsIsBroughtInLineOnLoad) {
+TEST(LocalIdentityAllocator, ARecordKeyedByFullLabelSetsIsBroughtInLineOnLoad) {
     // What an agent before the filter wrote for web and web2 (and an unrelated db).
     StateFolder state;
     {
-        IdentityAllocator before(state / "identities.json", {});
+        LocalIdentityAllocator before(io, state / "identities.json", {});
         ASSERT_EQ(before.acquire(replica("web")), 256u);
         ASSERT_EQ(before.acquire(Labels{{"k8s:app", "db"}}), 257u);
         ASSERT_EQ(before.acquire(replica("web2")), 258u);
     }
-    IdentityAllocator upgraded(state / "identities.json", kExcluded);
+    LocalIdentityAllocator upgraded(io, state / "identities.json", kExcluded);
     EXPECT_EQ(upgraded.acquire(replica("web2")), 256u) << "the lowest number of the merged label sets";
     EXPECT_EQ(upgraded.acquire(replica("web")), 256u);
     EXPECT_EQ(upgraded.acquire(Labels{{"k8s:app", "db"}}), 257u);
     EXPECT_THAT(upgraded.retired_at_load(), ::testing::ElementsAre(258u));
     EXPECT_EQ(upgraded.acquire(Labels{{"k8s:app", "new"}}), 259u) << "a retired number is never handed out again";
-    IdentityAllocator again(state / "identities.json", kExcluded);
+    LocalIdentityAllocator again(io, state / "identities.json", kExcluded);
     EXPECT_TRUE(again.retired_at_load().empty()) << "the record was rewritten in line";
     EXPECT_EQ(again.list().size(), 4u + 3u);
 }
 
-TEST(IdentityAllocator, NumbersSurviveARestartAndAreNeverReused) {
+TEST(LocalIdentityAllocator, NumbersSurviveARestartAndAreNeverReused) {
     StateFolder state;
     std::uint32_t web = 0;
     std::uint32_t db = 0;
     {
-        IdentityAllocator identities(state / "identities.json", kExcluded);
+        LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
         web = identities.acquire(kWeb);
         db = identities.acquire(kDb);
         identities.release(web);  // unused now, but kept
     }
-    IdentityAllocator restarted(state / "identities.json", kExcluded);
+    LocalIdentityAllocator restarted(io, state / "identities.json", kExcluded);
     EXPECT_EQ(restarted.acquire(kDb), db);
     EXPECT_EQ(restarted.acquire(kWeb), web);
     EXPECT_EQ(restarted.acquire(Labels{{"app", "new"}}), db + 1);
 }
 
-TEST(IdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
+TEST(LocalIdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto list = identities.list();
     ASSERT_GE(list.size(), 4u);
     EXPECT_EQ(list[0].id, static_cast<std::uint32_t>(MBR_IDENTITY_HOST));
@@ -145,9 +146,26 @@ TEST(IdentityAllocator, ReservedIdentitiesAreListedAndCannotBeAcquired) {
         << "source-prefixed keys, as membrane-cni sends them";
 }
 
-TEST(IdentityAllocator, CountsTheEndpointsOfEachIdentity) {
+TEST(LocalIdentityAllocator, PrepareAnswersOnTheLoopAndNamesBadLabels) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    boost::asio::io_context loop;
+    LocalIdentityAllocator identities(loop, state / "identities.json", kExcluded);
+    std::vector<std::optional<std::string>> answers;
+    identities.prepare(kWeb, [&](std::optional<std::string> problem) { answers.push_back(std::move(problem)); });
+    identities.prepare(Labels{{"reserved", "host"}}, [&](std::optional<std::string> problem) {
+        answers.push_back(std::move(problem));
+    });
+    EXPECT_TRUE(answers.empty()) << "never inside the call";
+    loop.run();
+    ASSERT_EQ(answers.size(), 2u);
+    EXPECT_EQ(answers[0], std::nullopt);
+    ASSERT_TRUE(answers[1].has_value());
+    EXPECT_THAT(*answers[1], HasSubstr("'reserved'"));
+}
+
+TEST(LocalIdentityAllocator, CountsTheEndpointsOfEachIdentity) {
+    StateFolder state;
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto web = identities.acquire(kWeb);
     identities.acquire(kWeb);
     const auto db = identities.acquire(kDb);
@@ -167,29 +185,29 @@ TEST(IdentityAllocator, CountsTheEndpointsOfEachIdentity) {
     identities.release(12345);  // unknown: nothing
 }
 
-TEST(IdentityAllocator, ACorruptRecordIsRefusedByName) {
+TEST(LocalIdentityAllocator, ACorruptRecordIsRefusedByName) {
     StateFolder state;
     state.write("identities.json", "{\"format\": 1, \"next\": 2");
     try {
-        IdentityAllocator identities(state / "identities.json", kExcluded);
+        LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
         FAIL() << "no StateError";
     } catch (const StateError& e) {
         EXPECT_THAT(e.what(), HasSubstr((state / "identities.json").string() + ": not valid JSON"));
     }
     state.write("identities.json", R"({"format": 1, "next": 300, "identities": [{"id": 7, "labels": {}}]})");
-    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json", kExcluded); }, StateError);
+    EXPECT_THROW({ LocalIdentityAllocator identities(io, state / "identities.json", kExcluded); }, StateError);
     state.write("identities.json", R"({"format": 1, "next": 300, "identities": [{"id": "x"}]})");
-    EXPECT_THROW({ IdentityAllocator identities(state / "identities.json", kExcluded); }, StateError);
+    EXPECT_THROW({ LocalIdentityAllocator identities(io, state / "identities.json", kExcluded); }, StateError);
 }
 
-TEST(IdentityAllocator, ACrashWhileANewIdentityIsRecordedLeavesTheOldRecord) {
+TEST(LocalIdentityAllocator, ACrashWhileANewIdentityIsRecordedLeavesTheOldRecord) {
     StateFolder state;
-    IdentityAllocator identities(state / "identities.json", kExcluded);
+    LocalIdentityAllocator identities(io, state / "identities.json", kExcluded);
     const auto web = identities.acquire(kWeb);
 
     ASSERT_EQ(crash_midway([&] { identities.acquire(kDb); }), kCrashedMidway) << "the agent died mid-write";
 
-    IdentityAllocator restarted(state / "identities.json", kExcluded);  // no StateError: the old record is whole
+    LocalIdentityAllocator restarted(io, state / "identities.json", kExcluded);  // no StateError: the old record is whole
     EXPECT_EQ(restarted.find(kWeb), web);
     EXPECT_FALSE(restarted.find(kDb)) << "the number was never handed out";
     EXPECT_EQ(restarted.acquire(kDb), web + 1);

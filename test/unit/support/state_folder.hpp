@@ -15,7 +15,7 @@ public:
     StateFolder() {
         static std::atomic<int> counter{0};
         path_ = std::filesystem::temp_directory_path() /
-                ("membrane-model-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+                ("membrane-state-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
         std::filesystem::remove_all(path_);
         std::filesystem::create_directories(path_);
     }
