@@ -4,7 +4,7 @@
 
 #include <fmt/ranges.h>
 
-#include "agent/serve_loop.hpp"
+#include "loop/serve_loop.hpp"
 #include "config/config_diff.hpp"
 #include "bpf/stats_map.hpp"
 #include "dbus/agent_service.hpp"

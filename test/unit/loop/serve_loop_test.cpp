@@ -10,7 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
-#include "agent/serve_loop.hpp"
+#include "loop/serve_loop.hpp"
 
 namespace membrane::kernel::test {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/serve_loop.hpp"
+#include "loop/serve_loop.hpp"
 
 #include <exception>
 

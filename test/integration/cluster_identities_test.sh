@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Cluster-wide identities end to end: two agents (node-a, node-b), each on its
+# own private bus, share one etcd (Debian's etcd-server, inside the test's
+# namespace on 127.0.0.1). Pods are added with membrane-cni exactly as a
+# runtime does, in opposite orders on the two nodes:
+#   - the same identity-relevant labels get the same number on both nodes
+#     (pod names differ), other labels another number, all of them
+#     [cluster] id << 16 | n;
+#   - `membranectl identity list` on either node shows the other's numbers;
+#   - with etcd down, a pod with known labels is still added (from what the
+#     node holds), a pod with new labels is refused with a message naming the
+#     kvstore, and nothing of it is left behind;
+#   - after an agent restart with etcd still down, its pods keep their numbers.
+set -euo pipefail
+source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
+harness_init
+command -v etcd >/dev/null || harness_skip "etcd is not installed (apt-get install etcd-server)"
+CNI_BIN="$MEMBRANE_BUILD_DIR/cni/membrane-cni"
+[[ -x "$CNI_BIN" ]] || harness_fail "no membrane-cni at $CNI_BIN (is the build complete?)"
+
+CLUSTER_ID=3
+ns=$(harness_netns cluster)
+
+etcd_pid=
+start_etcd() {
+    ip netns exec "$ns" etcd --name kv --data-dir "$HARNESS_TMP/etcd" \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster kv=http://127.0.0.1:2380 --logger zap --log-outputs "$HARNESS_TMP/etcd.log" \
+        --log-level error </dev/null >/dev/null 2>&1 &
+    etcd_pid=$!
+    harness_register_pid "$etcd_pid"
+}
+stop_etcd() {
+    kill -KILL "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+}
+start_etcd
+
+# Per node: its bus, config and daemon. The agent's functions below take the
+# node and point MEMBRANE_DBUS_ADDRESS at that node's bus.
+declare -A BUS PID CONFIG
+NODES_TOML=$'[[nodes]]\nname = "node-a"\nip = "192.168.78.1"\npod_cidr = "10.30.1.0/24"\n\n[[nodes]]\nname = "node-b"\nip = "192.168.78.2"\npod_cidr = "10.30.2.0/24"'
+mkdir -m 0755 "$HARNESS_TMP/modules"
+for node in node-a node-b; do
+    harness_private_bus "bus-$node"
+    BUS[$node]=$HARNESS_BUS_ADDRESS
+    export MEMBRANE_DBUS_ADDRESS=${BUS[$node]}
+    CONFIG[$node]="$HARNESS_TMP/$node.toml"
+    harness_write_config "${CONFIG[$node]}" "$node" "$HARNESS_TMP/modules" '[]' '[]' \
+        "$(printf '[cluster]\nname = "e2e"\nid = %s\n\n[kvstore]\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = 5\ndial_timeout = 1\nrequest_timeout = 2\n\n%s' "$CLUSTER_ID" "$NODES_TOML")"
+done
+start_agent() {  # start_agent NODE
+    export MEMBRANE_DBUS_ADDRESS=${BUS[$1]}
+    harness_daemon "$ns" "${CONFIG[$1]}"
+    PID[$1]=$HARNESS_DAEMON_PID
+}
+on() {  # on NODE CMD... : runs CMD with NODE's bus
+    local node=$1
+    shift
+    MEMBRANE_DBUS_ADDRESS=${BUS[$node]} "$@"
+}
+wait_connected() {  # wait_connected NODE
+    local deadline=$((SECONDS + 20))
+    until on "$1" harness_ctl -o json status | grep -q '"kvstore_state": *"connected"'; do
+        ((SECONDS < deadline)) || harness_fail "$1 did not connect to etcd: $(on "$1" harness_ctl status)"
+        sleep 0.2
+    done
+}
+for node in node-a node-b; do start_agent "$node"; done
+for node in node-a node-b; do wait_connected "$node"; done
+
+# cni_add NODE POD APP : ADD of pod POD (namespace shop, label app=APP) on NODE;
+# prints the result; fails like the plugin.
+cni_add() {
+    local node=$1 pod=$2 app=$3
+    local pod_ns
+    pod_ns=$(harness_netns "$pod")
+    local conf="{\"cniVersion\": \"1.0.0\", \"name\": \"membrane-test\", \"type\": \"membrane\", \"dbus_address\": \"${BUS[$node]}\", \"labels\": {\"app\": \"$app\"}}"
+    ip netns exec "$ns" env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID="$HARNESS_RUN_ID-$pod" \
+        CNI_NETNS="/run/netns/$pod_ns" CNI_IFNAME=eth0 CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=$pod" \
+        CNI_PATH="$MEMBRANE_BUILD_DIR/cni" "$CNI_BIN" <<<"$conf"
+}
+# identity_of NODE POD : the identity of POD's endpoint on NODE.
+identity_of() {
+    on "$1" harness_ctl -o json endpoint list | python3 -c '
+import json, sys
+pod = sys.argv[1]
+for e in json.load(sys.stdin):
+    if e["labels"].get("k8s:io.kubernetes.pod.name") == pod:
+        print(e["identity"])
+        break
+else:
+    sys.exit(f"no endpoint for pod {pod}")' "$2"
+}
+
+# --- the same labels, the same number, on both nodes ---------------------------------
+for spec in "node-a web-1 web" "node-a db-1 db" "node-b db-2 db" "node-b web-2 web" "node-b cache-1 cache"; do
+    read -r node pod app <<<"$spec"
+    out=$(cni_add "$node" "$pod" "$app") || harness_fail "ADD $pod on $node failed: $out"
+done
+web_a=$(identity_of node-a web-1) web_b=$(identity_of node-b web-2)
+db_a=$(identity_of node-a db-1) db_b=$(identity_of node-b db-2)
+cache=$(identity_of node-b cache-1)
+[[ "$web_a" == "$web_b" ]] || harness_fail "app=web has $web_a on node-a but $web_b on node-b"
+[[ "$db_a" == "$db_b" ]] || harness_fail "app=db has $db_a on node-a but $db_b on node-b"
+[[ "$web_a" != "$db_a" && "$cache" != "$web_a" && "$cache" != "$db_a" ]] ||
+    harness_fail "different labels share a number: web $web_a, db $db_a, cache $cache"
+for id in "$web_a" "$db_a" "$cache"; do
+    ((id >> 16 == CLUSTER_ID && (id & 0xFFFF) >= 256)) || harness_fail "identity $id is not cluster $CLUSTER_ID's"
+done
+echo "ok: web $web_a, db $db_a on both nodes (added in opposite orders), cache $cache"
+
+# node-a lists node-b's identity too.
+on node-a harness_ctl -o json identity list | python3 -c '
+import json, sys
+ids = {i["id"]: i for i in json.load(sys.stdin)}
+cache = int(sys.argv[1])
+assert cache in ids and ids[cache]["labels"].get("app") == "cache", ids.get(cache)
+assert ids[cache]["endpoints"] == 0, ids[cache]
+print(f"ok: node-a lists identity {cache} (app=cache) of node-b, with 0 local endpoints")' "$cache" ||
+    harness_fail "node-a does not list node-b's identity $cache"
+
+# --- etcd away -----------------------------------------------------------------------------
+stop_etcd
+out=$(cni_add node-a web-3 web) || harness_fail "ADD of a pod with known labels failed while etcd is down: $out"
+[[ "$(identity_of node-a web-3)" == "$web_a" ]] || harness_fail "web-3 did not get $web_a"
+rc=0
+out=$(cni_add node-a new-1 brand-new) || rc=$?
+((rc != 0)) || harness_fail "ADD of a pod with new labels succeeded while etcd is down: $out"
+grep -q "no cluster-wide identity for .*app=brand-new.*kvstore" <<<"$out" ||
+    harness_fail "the refusal does not name the labels and the kvstore: $out"
+if on node-a harness_ctl -o json endpoint list | grep -q '"new-1"'; then
+    harness_fail "the refused pod left an endpoint behind"
+fi
+echo "ok: etcd down: known labels added (identity $web_a), new labels refused: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["msg"])' "$out")"
+
+# A restart while etcd is down: the pods keep their numbers (the node's cache).
+harness_stop_daemon "${PID[node-a]}" || harness_fail "node-a did not stop cleanly"
+start_agent node-a
+[[ "$(identity_of node-a web-1)" == "$web_a" && "$(identity_of node-a db-1)" == "$db_a" ]] ||
+    harness_fail "after a restart without etcd, node-a's pods changed identity"
+echo "ok: node-a restarted without etcd; its pods kept $web_a and $db_a"
+
+for node in node-a node-b; do harness_stop_daemon "${PID[$node]}" || harness_fail "$node did not stop cleanly"; done
+stop_etcd
+harness_log "cluster identities: agreed across nodes, kept without etcd"
