@@ -72,7 +72,11 @@ labtest_cleanup() {
 }
 
 # lab_cmd ARGS... : membrane-lab with this build.
-lab_cmd() { python3 "$LABTEST_SOURCE/lab/membrane_lab.py" --build-dir "$LABTEST_BUILD" "$@"; }
+lab_cmd() {
+    # What changes pods forgets the addresses labtest_addr remembered.
+    case "${1:-}" in up | down | pod) [[ -z "${LABTEST_TMP:-}" ]] || rm -f "$LABTEST_TMP"/addr.* ;; esac
+    python3 "$LABTEST_SOURCE/lab/membrane_lab.py" --build-dir "$LABTEST_BUILD" "$@"
+}
 
 # labtest_name PREFIX : a lab name unique to this run (letters and digits, <= 12), registered for
 # `down` at exit. Call it directly or in $(...): the name is also recorded in a file.
@@ -120,11 +124,18 @@ labtest_json() {
     lab_cmd status "$1" -o json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
 }
 
-# labtest_addr LAB POD : the pod's address.
+# labtest_addr LAB POD : the pod's address. Remembered until lab_cmd adds or
+# removes pods: asking `status` (every node's membranectl) each time made up
+# a good part of the lab tests' run time.
 labtest_addr() {
-    local addr
+    local addr remembered="$LABTEST_TMP/addr.$1.$2"
+    if [[ -s "$remembered" ]]; then
+        cat "$remembered"
+        return 0
+    fi
     addr=$(labtest_json "$1" "next(p['address'] for p in s['pods'] if p['name'] == '$2')") ||
         labtest_fail "no address for pod $2 in lab $1"
+    echo "$addr" >"$remembered"
     echo "$addr"
 }
 
