@@ -43,6 +43,8 @@ Agent::~Agent() {
     // D-Bus service, then the registry.
     host_.reset();
     service_.reset();
+    cluster_endpoints_.reset();
+    cluster_nodes_.reset();
     endpoints_.reset();
     nodes_.reset();
     ipam_.reset();
@@ -160,6 +162,8 @@ void Agent::open_store() {
     // The endpoints have taken their cached identities again: the rest of
     // the cache goes, and the cluster's identities are watched.
     cluster_identities_->start();
+    cluster_endpoints_->start();
+    cluster_nodes_->start([this] { nodes_->update(node_list()); });
     node_lease_->start();
     store_->start();
 }
@@ -182,7 +186,15 @@ void Agent::open_model() {
         EndpointManagerParts{*datapath_, *identities_, *ipam_, *nodes_, bus_}, agent.state_dir / "endpoints.json",
         [this] { return pod_mtu(); }, make_logger("endpoints"));
 
-    nodes_->start(node_infos(config_.nodes, agent.node_name));
+    if (store_) {
+        // The other nodes from the store (as last known) join [[nodes]].
+        std::optional<NodeInfo> self;
+        if (const NodeSettings* local = config_.local_node()) self = NodeInfo{local->name, local->ip, local->pod_cidr, true};
+        cluster_nodes_ = std::make_unique<ClusterNodes>(*store_, *node_lease_, ClusterKeys(config_.cluster.name),
+                                                        agent.node_name, std::move(self),
+                                                        agent.state_dir / "cluster-nodes.json", make_logger("nodes"));
+    }
+    nodes_->start(node_list());
     endpoints_->restore();
     std::vector<IpamAllocation> held;
     for (const auto& endpoint : endpoints_->list_endpoints()) {
@@ -194,6 +206,17 @@ void Agent::open_model() {
     // the agent was down).
     auto keep = nodes_->ipcache_prefixes();
     keep.merge(endpoints_->ipcache_prefixes());
+    if (store_) {
+        // Other nodes' endpoints, as last known: kept until the store says otherwise.
+        const NodeSettings* local = config_.local_node();
+        cluster_endpoints_ = std::make_unique<ClusterEndpoints>(
+            io_, *store_, *node_lease_, ClusterKeys(config_.cluster.name), *datapath_, bus_,
+            [this] { return endpoints_->list_endpoints(); },
+            ClusterEndpointsOptions{agent.node_name, local ? parse_ipv4(local->ip).value_or(0) : 0,
+                                    agent.state_dir / "cluster-endpoints.json"},
+            make_logger("endpoints"));
+        keep.merge(cluster_endpoints_->ipcache_prefixes());
+    }
     if (const auto removed = prune_ipcache(datapath_->ipcache_map(), keep); removed != 0) {
         log_->info("removed {} stale ipcache entries", removed);
     }
@@ -227,7 +250,16 @@ void Agent::apply_nodes(const AgentConfig& next) {
     for (auto& node : config_.nodes) {
         if (node.name == config_.agent.node_name && !pool.empty()) node.pod_cidr = pool;
     }
-    nodes_->update(node_infos(config_.nodes, config_.agent.node_name));
+    nodes_->update(node_list());
+}
+
+std::vector<NodeInfo> Agent::node_list() const {
+    const auto configured = node_infos(config_.nodes, config_.agent.node_name);
+    if (!cluster_nodes_) return configured;
+    std::vector<std::string> refused;
+    auto merged = merge_nodes(configured, cluster_nodes_->discovered(), &refused);
+    for (const auto& why : refused) log_->warn("{}", why);
+    return merged;
 }
 
 void Agent::catch_signals() {

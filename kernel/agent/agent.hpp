@@ -16,7 +16,9 @@
 #include "agent/agent_control.hpp"
 #include "bpf/registry.hpp"
 #include "bus/event_bus.hpp"
+#include "cluster/cluster_endpoints.hpp"
 #include "cluster/cluster_identity_allocator.hpp"
+#include "cluster/cluster_nodes.hpp"
 #include "cluster/node_lease.hpp"
 #include "config/agent_config.hpp"
 #include "host/agent_model.hpp"
@@ -74,6 +76,8 @@ private:
     // the model (cluster-wide identities need them) and connected after it,
     // in the background; its state shows in the log and in GetStatus.
     void make_store();
+    // [[nodes]], then the other nodes the store knows (merge_nodes).
+    std::vector<NodeInfo> node_list() const;
     void open_store();
     std::unique_ptr<IdentityAllocator> make_identities();
 
@@ -95,6 +99,8 @@ private:
     std::unique_ptr<Store> store_;  // null without [kvstore]
     std::unique_ptr<NodeLease> node_lease_;  // with store_
     ClusterIdentityAllocator* cluster_identities_ = nullptr;  // identities_, with store_
+    std::unique_ptr<ClusterEndpoints> cluster_endpoints_;     // with store_
+    std::unique_ptr<ClusterNodes> cluster_nodes_;             // with store_
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

@@ -18,6 +18,12 @@ std::string ClusterKeys::identity_by_labels(const Labels& labels) const {
     return identities() + "labels/" + format_labels(labels);
 }
 
+std::optional<std::string> ClusterKeys::endpoint_of(std::string_view key) const {
+    const std::string prefix = endpoints();
+    if (!key.starts_with(prefix) || key.size() == prefix.size()) return std::nullopt;
+    return std::string(key.substr(prefix.size()));
+}
+
 std::optional<std::uint32_t> ClusterKeys::identity_of(std::string_view key) const {
     const std::string prefix = identity_ids();
     if (!key.starts_with(prefix)) return std::nullopt;

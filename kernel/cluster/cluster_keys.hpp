@@ -5,6 +5,8 @@
 //   membrane/v1/<cluster>/identities/id/<number>           {"labels": {...}}   shared
 //   membrane/v1/<cluster>/identities/labels/<a=b,c=d>      "<number>"          shared
 //   membrane/v1/<cluster>/identities/refs/<number>/<node>  ""    the node's lease
+//   membrane/v1/<cluster>/nodes/<name>                     {"ip", "pod_cidr"}   the node's lease
+//   membrane/v1/<cluster>/endpoints/<ipv4>                 {"node", "node_ip", "identity"}  the node's lease
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,13 @@ public:
     std::string identity_refs() const { return identities() + "refs/"; }
     std::string identity_refs(std::uint32_t id) const { return identity_refs() + std::to_string(id) + "/"; }
     std::string identity_ref(std::uint32_t id, const std::string& node) const { return identity_refs(id) + node; }
+
+    std::string nodes() const { return root_ + "nodes/"; }
+    std::string node(const std::string& name) const { return nodes() + name; }
+    std::string endpoints() const { return root_ + "endpoints/"; }
+    std::string endpoint(const std::string& ipv4) const { return endpoints() + ipv4; }
+    // The address text of ".../endpoints/<ipv4>", or nullopt for another key.
+    std::optional<std::string> endpoint_of(std::string_view key) const;
 
     // The number of ".../id/<number>", or nullopt for another key.
     std::optional<std::uint32_t> identity_of(std::string_view key) const;

@@ -1,6 +1,7 @@
-// The cluster's nodes (for now [[nodes]] of membrane.toml) and what the
-// ipcache says about them: another node's pod CIDR -> WORLD with tunnel =
-// that node's IP (cluster-wide identities come with clustermesh), another
+// The cluster's nodes ([[nodes]] of membrane.toml, and with a kvstore the
+// nodes it holds: ClusterNodes) and what the ipcache says about them:
+// another node's pod CIDR -> WORLD with tunnel = that node's IP (its pods'
+// own /32s with their identities come from the store: ClusterEndpoints), another
 // node's IP/32 -> REMOTE_NODE with tunnel = itself (a pod's packet for a
 // node takes the same way as one for its pods), this node's IP/32 -> HOST. Every change is
 // an event on the bus.

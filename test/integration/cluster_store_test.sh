@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Cluster-wide identities end to end: two agents (node-a, node-b), each on its
-# own private bus, share one etcd (Debian's etcd-server, inside the test's
-# namespace on 127.0.0.1). Pods are added with membrane-cni exactly as a
+# The cluster store end to end (nodes, identities and endpoints): two agents
+# (node-a, node-b), each on its own private bus, share one etcd (Debian's
+# etcd-server, inside the test's namespace on 127.0.0.1). Each membrane.toml lists only its own node: each
+# learns the other from etcd. Pods are added with membrane-cni exactly as a
 # runtime does, in opposite orders on the two nodes:
 #   - the same identity-relevant labels get the same number on both nodes
 #     (pod names differ), other labels another number, all of them
@@ -10,7 +11,10 @@
 #   - with etcd down, a pod with known labels is still added (from what the
 #     node holds), a pod with new labels is refused with a message naming the
 #     kvstore, and nothing of it is left behind;
-#   - after an agent restart with etcd still down, its pods keep their numbers.
+#   - each node's ipcache holds the other node's pods (/32, their identity,
+#     their node's address as tunnel endpoint), published in etcd;
+#   - after an agent restart with etcd still down, its pods keep their numbers
+#     and the other node's pods stay in its ipcache.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -40,7 +44,11 @@ start_etcd
 # Per node: its bus, config and daemon. The agent's functions below take the
 # node and point MEMBRANE_DBUS_ADDRESS at that node's bus.
 declare -A BUS PID CONFIG
-NODES_TOML=$'[[nodes]]\nname = "node-a"\nip = "192.168.78.1"\npod_cidr = "10.30.1.0/24"\n\n[[nodes]]\nname = "node-b"\nip = "192.168.78.2"\npod_cidr = "10.30.2.0/24"'
+# Each membrane.toml lists only its own node: the other comes from etcd.
+declare -A NODE_TOML=(
+    [node-a]=$'[[nodes]]\nname = "node-a"\nip = "192.168.78.1"\npod_cidr = "10.30.1.0/24"'
+    [node-b]=$'[[nodes]]\nname = "node-b"\nip = "192.168.78.2"\npod_cidr = "10.30.2.0/24"'
+)
 mkdir -m 0755 "$HARNESS_TMP/modules"
 for node in node-a node-b; do
     harness_private_bus "bus-$node"
@@ -48,7 +56,7 @@ for node in node-a node-b; do
     export MEMBRANE_DBUS_ADDRESS=${BUS[$node]}
     CONFIG[$node]="$HARNESS_TMP/$node.toml"
     harness_write_config "${CONFIG[$node]}" "$node" "$HARNESS_TMP/modules" '[]' '[]' \
-        "$(printf '[cluster]\nname = "e2e"\nid = %s\n\n[kvstore]\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = 5\ndial_timeout = 1\nrequest_timeout = 2\n\n%s' "$CLUSTER_ID" "$NODES_TOML")"
+        "$(printf '[cluster]\nname = "e2e"\nid = %s\n\n[kvstore]\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = 5\ndial_timeout = 1\nrequest_timeout = 2\n\n%s' "$CLUSTER_ID" "${NODE_TOML[$node]}")"
 done
 start_agent() {  # start_agent NODE
     export MEMBRANE_DBUS_ADDRESS=${BUS[$1]}
@@ -94,6 +102,20 @@ else:
     sys.exit(f"no endpoint for pod {pod}")' "$2"
 }
 
+# --- nodes: each learns the other from etcd -------------------------------------------
+deadline=$((SECONDS + 10))
+until on node-a harness_ctl -o json node list | grep -q '"node-b"' && on node-b harness_ctl -o json node list | grep -q '"node-a"'; do
+    ((SECONDS < deadline)) || harness_fail "the nodes did not learn of each other: node-a: $(on node-a harness_ctl node list); node-b: $(on node-b harness_ctl node list)"
+    sleep 0.2
+done
+on node-a harness_ctl -o json node list | python3 -c '
+import json, sys
+nodes = {n["name"]: n for n in json.load(sys.stdin)}
+b = nodes["node-b"]
+assert b["ip"] == "192.168.78.2" and b["pod_cidr"] == "10.30.2.0/24" and not b["local"], b
+print("ok: node-a knows node-b (192.168.78.2, 10.30.2.0/24) from etcd; its membrane.toml lists only itself")' ||
+    harness_fail "node-a's view of node-b is wrong: $(on node-a harness_ctl -o json node list)"
+
 # --- the same labels, the same number, on both nodes ---------------------------------
 for spec in "node-a web-1 web" "node-a db-1 db" "node-b db-2 db" "node-b web-2 web" "node-b cache-1 cache"; do
     read -r node pod app <<<"$spec"
@@ -121,6 +143,40 @@ assert ids[cache]["endpoints"] == 0, ids[cache]
 print(f"ok: node-a lists identity {cache} (app=cache) of node-b, with 0 local endpoints")' "$cache" ||
     harness_fail "node-a does not list node-b's identity $cache"
 
+# Each node's ipcache holds the other node's pods as /32s with their identity
+# and that node's address as the tunnel endpoint (published in etcd).
+BPFFS=$(harness_bpffs bpffs)
+remote_entry() {  # remote_entry NODE POD_IP : "identity tunnel" of the /32, or nothing
+    bpftool -j map dump pinned "$BPFFS/membrane/$1/mbr_ipcache_v1" | python3 -c '
+import ipaddress, json, sys
+want = ipaddress.IPv4Address(sys.argv[1])
+def raw(field):
+    return bytes(int(b, 16) for b in field)
+for e in json.load(sys.stdin):
+    key, value = e["key"], e["value"]
+    if isinstance(key, list):
+        k, v = raw(key), raw(value)
+        plen, ip = int.from_bytes(k[:4], "little"), ipaddress.IPv4Address(k[4:8])
+        identity, tunnel = int.from_bytes(v[:4], "little"), ipaddress.IPv4Address(v[4:8])
+    else:
+        plen, ip = key["prefixlen"], ipaddress.IPv4Address(key["ip4"].to_bytes(4, "little"))
+        identity, tunnel = value["identity"], ipaddress.IPv4Address(value["tunnel_endpoint"].to_bytes(4, "little"))
+    if plen == 32 and ip == want:
+        print(identity, tunnel)' "$2"
+}
+pod_ip() {  # pod_ip NODE POD
+    on "$1" harness_ctl -o json endpoint list | python3 -c '
+import json, sys
+print(next(e["address"] for e in json.load(sys.stdin) if e["labels"].get("k8s:io.kubernetes.pod.name") == sys.argv[1]))' "$2"
+}
+web2_ip=$(pod_ip node-b web-2) web1_ip=$(pod_ip node-a web-1)
+deadline=$((SECONDS + 10))
+until [[ "$(remote_entry node-a "$web2_ip")" == "$web_a 192.168.78.2" && "$(remote_entry node-b "$web1_ip")" == "$web_a 192.168.78.1" ]]; do
+    ((SECONDS < deadline)) || harness_fail "the ipcaches lack the other node's pods: node-a has '$(remote_entry node-a "$web2_ip")' for $web2_ip, node-b has '$(remote_entry node-b "$web1_ip")' for $web1_ip"
+    sleep 0.2
+done
+echo "ok: node-a's ipcache has web-2 ($web2_ip) as identity $web_a behind 192.168.78.2, and node-b has web-1"
+
 # --- etcd away -----------------------------------------------------------------------------
 stop_etcd
 out=$(cni_add node-a web-3 web) || harness_fail "ADD of a pod with known labels failed while etcd is down: $out"
@@ -135,13 +191,18 @@ if on node-a harness_ctl -o json endpoint list | grep -q '"new-1"'; then
 fi
 echo "ok: etcd down: known labels added (identity $web_a), new labels refused: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["msg"])' "$out")"
 
-# A restart while etcd is down: the pods keep their numbers (the node's cache).
+
+
+# A restart while etcd is down: the pods keep their numbers, and the other
+# node's pods stay in the ipcache (the node's caches).
 harness_stop_daemon "${PID[node-a]}" || harness_fail "node-a did not stop cleanly"
 start_agent node-a
 [[ "$(identity_of node-a web-1)" == "$web_a" && "$(identity_of node-a db-1)" == "$db_a" ]] ||
     harness_fail "after a restart without etcd, node-a's pods changed identity"
-echo "ok: node-a restarted without etcd; its pods kept $web_a and $db_a"
+[[ "$(remote_entry node-a "$web2_ip")" == "$web_a 192.168.78.2" ]] ||
+    harness_fail "after a restart without etcd, node-a lost node-b's web-2: '$(remote_entry node-a "$web2_ip")'"
+echo "ok: node-a restarted without etcd; its pods kept $web_a and $db_a, and node-b's pods stayed in its ipcache"
 
 for node in node-a node-b; do harness_stop_daemon "${PID[$node]}" || harness_fail "$node did not stop cleanly"; done
 stop_etcd
-harness_log "cluster identities: agreed across nodes, kept without etcd"
+harness_log "cluster store: identities agreed and endpoints shared across nodes, both kept without etcd"

@@ -1,0 +1,250 @@
+#include "cluster/cluster_endpoints.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "membrane/events.hpp"
+#include "model/datapath_maps.hpp"
+#include "state/state_file.hpp"
+
+namespace membrane::kernel {
+namespace {
+
+constexpr int kCacheFormat = 1;
+constexpr auto kPersistDelay = std::chrono::seconds(1);
+
+bool ready(const EndpointInfo& endpoint) { return endpoint.state == endpoint_state_name(EndpointState::ready); }
+
+}  // namespace
+
+ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
+                                   EndpointDatapath& datapath, EventBus& bus, LocalEndpoints local,
+                                   ClusterEndpointsOptions options, std::shared_ptr<spdlog::logger> log)
+    : io_(io),
+      store_(store),
+      lease_(lease),
+      keys_(std::move(keys)),
+      datapath_(datapath),
+      bus_(bus),
+      local_(std::move(local)),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      persist_timer_(io) {
+    const auto document = read_state_file(options_.cache_file);
+    if (!document) return;
+    try {
+        if (document->value("format", 0) != kCacheFormat || document->at("root").get<std::string>() != keys_.root()) {
+            throw corrupt_record(options_.cache_file, "not a record of " + keys_.root() + " (format " +
+                                                          std::to_string(kCacheFormat) + ")");
+        }
+        for (const auto& item : document->at("endpoints")) {
+            const auto ip = parse_ipv4(item.at("ip").get<std::string>());
+            const auto node_ip = parse_ipv4(item.at("node_ip").get<std::string>());
+            if (!ip || !node_ip) throw corrupt_record(options_.cache_file, "an address is not IPv4");
+            remote_[*ip] = Remote{item.at("node").get<std::string>(), *node_ip, item.at("identity").get<std::uint32_t>()};
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw corrupt_record(options_.cache_file, std::string("not an endpoint cache the agent wrote (") + e.what() + ")");
+    }
+}
+
+ClusterEndpoints::~ClusterEndpoints() {
+    *alive_ = false;
+    if (persist_pending_) persist();  // what the ipcache holds, for the next start
+}
+
+std::set<Ipv4Cidr> ClusterEndpoints::ipcache_prefixes() const {
+    std::set<Ipv4Cidr> out;
+    for (const auto& [ip, remote] : remote_) out.insert(Ipv4Cidr{ip, 32});
+    return out;
+}
+
+void ClusterEndpoints::start() {
+    for (const auto& [ip, remote] : remote_) {
+        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32}, ipcache_value(remote.identity, remote.node_ip));
+    }
+    auto changed = [this](const auto&) { publish_local(); };
+    subscriptions_.push_back(bus_.subscribe<events::EndpointCreated>("cluster", changed));
+    subscriptions_.push_back(bus_.subscribe<events::EndpointUpdated>("cluster", changed));
+    subscriptions_.push_back(bus_.subscribe<events::EndpointDeleted>("cluster", [this](const events::EndpointDeleted& gone) {
+        // Its /32 went with it; if another node holds the address now, that node's entry comes back.
+        const auto ip = parse_ipv4(gone.endpoint.ipv4);
+        if (auto it = ip ? remote_.find(*ip) : remote_.end(); it != remote_.end()) {
+            put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{it->first, 32},
+                              ipcache_value(it->second.identity, it->second.node_ip));
+        }
+        publish_local();
+    }));
+    lease_.on_granted([this, alive = std::weak_ptr<bool>(alive_)](LeaseId) {
+        if (!alive.expired()) publish_local();
+    });
+    if (options_.node_ip == 0) {
+        log_->warn("this node has no address in [[nodes]]: its endpoints are not published to the other nodes");
+    }
+    watch_ = store_.watch(keys_.endpoints(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
+}
+
+void ClusterEndpoints::on_watch(const WatchBatch& batch) {
+    if (batch.kind == WatchBatchKind::Snapshot) {
+        // The whole truth: remote entries it does not list are gone.
+        std::set<std::uint32_t> listed;
+        for (const auto& event : batch.events) {
+            if (auto ip = keys_.endpoint_of(event.kv.key)) {
+                if (auto address = parse_ipv4(*ip)) listed.insert(*address);
+            }
+        }
+        std::vector<std::uint32_t> gone;
+        for (const auto& [ip, remote] : remote_) {
+            if (!listed.contains(ip)) gone.push_back(ip);
+        }
+        for (const auto ip : gone) set_remote(ip, std::nullopt);
+        published_.clear();
+        others_.clear();
+    }
+    for (const auto& event : batch.events) apply(event);
+    publish_local();
+}
+
+void ClusterEndpoints::apply(const WatchEvent& event) {
+    const auto text = keys_.endpoint_of(event.kv.key);
+    const auto ip = text ? parse_ipv4(*text) : std::nullopt;
+    if (!ip) return;
+    if (event.type == WatchEvent::Type::Delete) {
+        published_.erase(event.kv.key);
+        others_.erase(event.kv.key);
+        set_remote(*ip, std::nullopt);
+        return;
+    }
+    const auto value = nlohmann::json::parse(event.kv.value, nullptr, false);
+    std::optional<Remote> remote;
+    try {
+        const auto node_ip = parse_ipv4(value.at("node_ip").get<std::string>());
+        if (node_ip) remote = Remote{value.at("node").get<std::string>(), *node_ip, value.at("identity").get<std::uint32_t>()};
+    } catch (const nlohmann::json::exception&) {
+    }
+    if (!remote) {
+        log_->warn("ignoring {}: not an endpoint record ({})", event.kv.key, event.kv.value);
+        return;
+    }
+    if (remote->node == options_.node) {
+        others_.erase(event.kv.key);
+        published_[event.kv.key] = {event.kv.value, event.kv.lease};
+        set_remote(*ip, std::nullopt);
+        return;
+    }
+    published_.erase(event.kv.key);
+    others_[event.kv.key] = remote->node;
+    set_remote(*ip, remote);
+}
+
+void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote) {
+    auto it = remote_.find(ip);
+    if (!remote) {
+        if (it == remote_.end()) return;
+        // A local endpoint's own /32 (the address moved here) stays.
+        if (!is_local(ip)) delete_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32});
+        log_->debug("remote endpoint {} of {} gone", format_ipv4(ip), it->second.node);
+        remote_.erase(it);
+        persist_soon();
+        return;
+    }
+    if (it != remote_.end() && it->second == *remote) return;
+    if (is_local(ip)) {
+        log_->warn("{} claims {}, which is one of this node's endpoints: ignored; this node publishes its own once "
+                   "that claim is gone", remote->node, format_ipv4(ip));
+        return;
+    }
+    try {
+        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32}, ipcache_value(remote->identity, remote->node_ip));
+    } catch (const std::exception& e) {
+        log_->error("remote endpoint {} of {} not written to the ipcache: {}", format_ipv4(ip), remote->node, e.what());
+        return;
+    }
+    log_->debug("remote endpoint {} of {} ({}), identity {}", format_ipv4(ip), remote->node,
+                format_ipv4(remote->node_ip), remote->identity);
+    remote_[ip] = *remote;
+    persist_soon();
+}
+
+bool ClusterEndpoints::is_local(std::uint32_t ip) const {
+    const std::string text = format_ipv4(ip);
+    for (const auto& endpoint : local_()) {
+        if (endpoint.ipv4 == text) return true;
+    }
+    return false;
+}
+
+std::map<std::string, std::string> ClusterEndpoints::wanted() const {
+    std::map<std::string, std::string> out;
+    if (options_.node_ip == 0) return out;
+    for (const auto& endpoint : local_()) {
+        if (!ready(endpoint)) continue;
+        out[keys_.endpoint(endpoint.ipv4)] =
+            nlohmann::json{{"node", options_.node}, {"node_ip", format_ipv4(options_.node_ip)}, {"identity", endpoint.identity}}
+                .dump();
+    }
+    return out;
+}
+
+void ClusterEndpoints::publish_local() {
+    const LeaseId lease = lease_.id();
+    if (lease == 0 || store_.status().state != StoreState::Connected) return;
+    const auto want = wanted();
+    for (const auto& [key, value] : want) {
+        auto it = published_.find(key);
+        if (in_flight_.contains(key) || (it != published_.end() && it->second == std::pair{value, lease})) continue;
+        // Never a tug of war: another node's record goes first (that node
+        // deletes it, or its lease expires if it is dead); set_remote warned.
+        if (others_.contains(key)) continue;
+        in_flight_.insert(key);
+        store_.put(key, value, lease, [this, alive = std::weak_ptr<bool>(alive_), key, value, lease](StoreResult<WriteResult> r) {
+            if (alive.expired()) return;
+            in_flight_.erase(key);
+            if (!r.ok()) {
+                log_->warn("cannot publish {}: {}", key, r.error->message);
+                return;  // the next watch batch, lease or endpoint event tries again
+            }
+            published_[key] = {value, lease};
+            publish_local();
+        });
+    }
+    for (const auto& [key, record] : published_) {
+        if (want.contains(key) || in_flight_.contains(key)) continue;
+        in_flight_.insert(key);
+        // Only our own record: a pod that moved to another node keeps its new one.
+        Txn txn{{Compare::value_is(key, record.first)}, {TxnOp::erase(key)}, {}};
+        store_.txn(std::move(txn), [this, alive = std::weak_ptr<bool>(alive_), key](StoreResult<TxnResult> r) {
+            if (alive.expired()) return;
+            in_flight_.erase(key);
+            if (r.ok()) {
+                published_.erase(key);
+                publish_local();
+            }
+        });
+    }
+}
+
+void ClusterEndpoints::persist_soon() {
+    if (persist_pending_) return;
+    persist_pending_ = true;
+    persist_timer_.expires_after(kPersistDelay);
+    persist_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        persist_pending_ = false;
+        persist();
+    });
+}
+
+void ClusterEndpoints::persist() {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& [ip, remote] : remote_) {
+        items.push_back({{"ip", format_ipv4(ip)}, {"node", remote.node}, {"node_ip", format_ipv4(remote.node_ip)},
+                         {"identity", remote.identity}});
+    }
+    try {
+        write_state_file(options_.cache_file, {{"format", kCacheFormat}, {"root", keys_.root()}, {"endpoints", items}});
+    } catch (const StateError& e) {
+        log_->error("{}", e.what());
+    }
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,221 @@
+// Endpoints shared through the store, over the in-memory store: two nodes,
+// each with its own ipcache (a real BPF LPM trie, as the datapath's), its
+// own lease and its own local endpoints.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/null_sink.h>
+
+extern "C" {
+#include "membrane/contract.h"
+}
+
+#include "cluster/cluster_endpoints.hpp"
+#include "membrane/events.hpp"
+#include "store/memory_store.hpp"
+#include "store/store_test_support.hpp"
+#include "support/state_folder.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using testing::run_until;
+using testing::SyncStore;
+using namespace std::chrono_literals;
+
+const ClusterKeys kKeys("test");
+constexpr std::uint32_t kNode1Ip = 0xC0A84D01;  // 192.168.77.1
+constexpr std::uint32_t kNode2Ip = 0xC0A84D02;
+
+std::shared_ptr<spdlog::logger> quiet() {
+    return std::make_shared<spdlog::logger>("cluster-test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+// An ipcache of the datapath's shape, unpinned, gone with the test.
+class IpcacheOnly final : public EndpointDatapath {
+public:
+    IpcacheOnly() {
+        LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+        fd_ = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "test_ipcache", sizeof(mbr_ipcache_key), sizeof(mbr_ipcache_value),
+                             1024, &opts);
+    }
+    ~IpcacheOnly() override {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool ok() const { return fd_ >= 0; }
+    int endpoints_map() override { return -1; }
+    int ipcache_map() override { return fd_; }
+    void attach_endpoint(const std::string&) override {}
+    void detach_endpoint(const std::string&) override {}
+
+    // The /32 entry of `ip` (host order), if any.
+    std::optional<mbr_ipcache_value> entry(std::uint32_t ip) const {
+        mbr_ipcache_key key{32, htonl(ip)};
+        mbr_ipcache_value value{};
+        if (bpf_map_lookup_elem(fd_, &key, &value) != 0) return std::nullopt;
+        return value;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+EndpointInfo pod(std::uint64_t id, const std::string& ip, std::uint32_t identity) {
+    EndpointInfo endpoint;
+    endpoint.id = id;
+    endpoint.ipv4 = ip;
+    endpoint.identity = identity;
+    endpoint.state = std::string(endpoint_state_name(EndpointState::ready));
+    return endpoint;
+}
+
+class ClusterEndpointsTest : public ::testing::Test {
+protected:
+    struct Node {
+        Node(boost::asio::io_context& io, Store& store, const std::string& name, std::uint32_t ip,
+             const std::filesystem::path& cache)
+            : bus(io),
+              lease(io, store, 30s, quiet()),
+              endpoints(io, store, lease, kKeys, ipcache, bus, [this] { return pods; },
+                        ClusterEndpointsOptions{name, ip, cache}, quiet()) {}
+        void start() {
+            endpoints.start();
+            lease.start();
+        }
+        void add(EndpointInfo endpoint) {
+            pods.push_back(endpoint);
+            bus.publish(events::EndpointCreated{endpoint});
+        }
+        void remove(const std::string& ip) {
+            auto it = std::find_if(pods.begin(), pods.end(), [&](const auto& p) { return p.ipv4 == ip; });
+            const EndpointInfo gone = *it;
+            pods.erase(it);
+            bus.publish(events::EndpointDeleted{gone});
+        }
+
+        IpcacheOnly ipcache;
+        EventBus bus;
+        std::vector<EndpointInfo> pods;
+        NodeLease lease;
+        ClusterEndpoints endpoints;
+    };
+
+    void SetUp() override {
+        if (!IpcacheOnly().ok()) GTEST_SKIP() << "cannot create a BPF map (not root?)";
+        store.start();
+    }
+
+    std::unique_ptr<Node> node(const std::string& name, std::uint32_t ip) {
+        auto made = std::make_unique<Node>(io, store, name, ip, state / (name + "-endpoints.json"));
+        made->start();
+        EXPECT_TRUE(run_until(io, [&] { return made->lease.id() != 0; }));
+        return made;
+    }
+
+    StateFolder state;
+    boost::asio::io_context io;
+    MemoryStore store{io};
+    SyncStore sync{io, store};
+};
+
+TEST_F(ClusterEndpointsTest, AnotherNodesPodIsInTheIpcacheWithItsIdentityAndNode) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102).has_value(); }));
+    const auto entry = *n2->ipcache.entry(0x0A010102);
+    EXPECT_EQ(entry.identity, 0x10100u);
+    EXPECT_EQ(entry.tunnel_endpoint, htonl(kNode1Ip));
+    EXPECT_FALSE(n1->ipcache.entry(0x0A010102)) << "a node's own pods are the endpoint manager's to write";
+    const auto record = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.at(0);
+    EXPECT_EQ(record.lease, n1->lease.id());
+    EXPECT_EQ(record.value, R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1"})");
+}
+
+TEST_F(ClusterEndpointsTest, ANewIdentityAndADeletedPodFollow) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102).has_value(); }));
+    n1->pods[0].identity = 0x10101;
+    n1->bus.publish(events::EndpointUpdated{n1->pods[0]});
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102)->identity == 0x10101; }));
+    n1->remove("10.1.1.2");
+    ASSERT_TRUE(run_until(io, [&] { return !n2->ipcache.entry(0x0A010102).has_value(); }));
+    EXPECT_TRUE(sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.empty());
+}
+
+TEST_F(ClusterEndpointsTest, ADeadNodesPodsLeaveWithItsLease) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102).has_value(); }));
+    const LeaseId dead = n1->lease.id();
+    n1.reset();  // the agent is gone: nobody keeps its lease alive
+    store.expire_lease(dead);
+    ASSERT_TRUE(run_until(io, [&] { return !n2->ipcache.entry(0x0A010102).has_value(); }));
+}
+
+TEST_F(ClusterEndpointsTest, AnExpiredLeaseIsReplacedAndThePodsPublishedAgain) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102).has_value(); }));
+    const LeaseId first = n1->lease.id();
+    store.expire_lease(first);  // n1 was cut off too long, but it lives on
+    ASSERT_TRUE(run_until(io, [&] {
+        const auto kvs = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs;
+        return !kvs.empty() && kvs[0].lease != first && kvs[0].lease == n1->lease.id();
+    }));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010102).has_value(); }));
+}
+
+TEST_F(ClusterEndpointsTest, WithTheStoreAwayARestartKeepsTheLastKnownEntriesUntilTheStoreSaysOtherwise) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    n1->add(pod(2, "10.1.1.3", 0x10101));
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010103).has_value(); }));
+    io.restart();
+    io.run_for(1500ms);  // the cache is written a second after a change
+    n2.reset();
+    n1->remove("10.1.1.3");  // while n2's agent is down
+    ASSERT_TRUE(run_until(io, [&] { return sync.get(kKeys.endpoint("10.1.1.3")).value.kvs.empty(); }));
+
+    store.set_available(false);
+    Node again(io, store, "n2", kNode2Ip, state / "n2-endpoints.json");
+    EXPECT_EQ(again.endpoints.ipcache_prefixes(), (std::set<Ipv4Cidr>{{0x0A010102, 32}, {0x0A010103, 32}}));
+    again.start();
+    EXPECT_TRUE(again.ipcache.entry(0x0A010102).has_value()) << "written at start, from the cache";
+    EXPECT_TRUE(again.ipcache.entry(0x0A010103).has_value()) << "the store is away: the last known state stays";
+    store.set_available(true);
+    ASSERT_TRUE(run_until(io, [&] { return !again.ipcache.entry(0x0A010103).has_value(); }));
+    EXPECT_TRUE(again.ipcache.entry(0x0A010102).has_value());
+}
+
+TEST_F(ClusterEndpointsTest, AClaimOnALocalPodsAddressIsIgnored) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n2->pods.push_back(pod(7, "10.1.1.2", 0x10105));  // n2's own pod, its /32 the endpoint manager's
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return !sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.empty(); }));
+    io.restart();
+    io.run_for(200ms);
+    EXPECT_FALSE(n2->ipcache.entry(0x0A010102).has_value());
+    const auto record = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.at(0);
+    EXPECT_EQ(record.lease, n1->lease.id()) << "no tug of war: the first record stays";
+    EXPECT_EQ(record.version, 1) << "written once";
+    // Once n1's pod is gone, n2's takes the address.
+    n1->remove("10.1.1.2");
+    ASSERT_TRUE(run_until(io, [&] {
+        const auto kvs = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs;
+        return !kvs.empty() && kvs[0].lease == n2->lease.id();
+    }));
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
