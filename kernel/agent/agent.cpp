@@ -190,7 +190,7 @@ void Agent::open_model() {
         // The other nodes from the store (as last known) join [[nodes]].
         std::optional<NodeInfo> self;
         if (const NodeSettings* local = config_.local_node()) self = NodeInfo{local->name, local->ip, local->pod_cidr, true};
-        cluster_nodes_ = std::make_unique<ClusterNodes>(*store_, *node_lease_, ClusterKeys(config_.cluster.name),
+        cluster_nodes_ = std::make_unique<ClusterNodes>(io_, *store_, *node_lease_, ClusterKeys(config_.cluster.name),
                                                         agent.node_name, std::move(self),
                                                         agent.state_dir / "cluster-nodes.json", make_logger("nodes"));
     }

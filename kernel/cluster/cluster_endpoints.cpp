@@ -28,7 +28,8 @@ ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, No
       local_(std::move(local)),
       options_(std::move(options)),
       log_(std::move(log)),
-      persist_timer_(io) {
+      persist_timer_(io),
+      retry_publish_(io, [this] { publish_local(); }) {
     const auto document = read_state_file(options_.cache_file);
     if (!document) return;
     try {
@@ -59,8 +60,14 @@ std::set<Ipv4Cidr> ClusterEndpoints::ipcache_prefixes() const {
 }
 
 void ClusterEndpoints::start() {
-    for (const auto& [ip, remote] : remote_) {
-        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32}, ipcache_value(remote.identity, remote.node_ip));
+    for (auto it = remote_.begin(); it != remote_.end();) {
+        if (is_local(it->first)) {  // the address moved here: the local pod's /32 stays
+            it = remote_.erase(it);
+            continue;
+        }
+        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{it->first, 32},
+                          ipcache_value(it->second.identity, it->second.node_ip));
+        ++it;
     }
     auto changed = [this](const auto&) { publish_local(); };
     subscriptions_.push_back(bus_.subscribe<events::EndpointCreated>("cluster", changed));
@@ -76,6 +83,10 @@ void ClusterEndpoints::start() {
     }));
     lease_.on_granted([this, alive = std::weak_ptr<bool>(alive_)](LeaseId) {
         if (!alive.expired()) publish_local();
+    });
+    // Back after an outage: pods added or deleted meanwhile are published now.
+    store_.on_state_change([this, alive = std::weak_ptr<bool>(alive_)](const StoreStatus& status) {
+        if (!alive.expired() && status.state == StoreState::Connected) publish_local();
     });
     if (options_.node_ip == 0) {
         log_->warn("this node has no address in [[nodes]]: its endpoints are not published to the other nodes");
@@ -196,15 +207,23 @@ void ClusterEndpoints::publish_local() {
         // deletes it, or its lease expires if it is dead); set_remote warned.
         if (others_.contains(key)) continue;
         in_flight_.insert(key);
-        store_.put(key, value, lease, [this, alive = std::weak_ptr<bool>(alive_), key, value, lease](StoreResult<WriteResult> r) {
+        // Create, or change our own record; never another node's (one seen
+        // only after this was sent fails the compare, and the watch says whose).
+        Txn txn{{it != published_.end() ? Compare::value_is(key, it->second.first) : Compare::absent(key)},
+                {TxnOp::put(key, value, lease)},
+                {}};
+        store_.txn(std::move(txn), [this, alive = std::weak_ptr<bool>(alive_), key, value, lease](StoreResult<TxnResult> r) {
             if (alive.expired()) return;
             in_flight_.erase(key);
             if (!r.ok()) {
                 log_->warn("cannot publish {}: {}", key, r.error->message);
-                return;  // the next watch batch, lease or endpoint event tries again
+                retry_publish_.ask();
+                return;
             }
-            published_[key] = {value, lease};
-            publish_local();
+            if (r.value.succeeded) {
+                published_[key] = {value, lease};
+                publish_local();
+            }
         });
     }
     for (const auto& [key, record] : published_) {
@@ -215,10 +234,9 @@ void ClusterEndpoints::publish_local() {
         store_.txn(std::move(txn), [this, alive = std::weak_ptr<bool>(alive_), key](StoreResult<TxnResult> r) {
             if (alive.expired()) return;
             in_flight_.erase(key);
-            if (r.ok()) {
-                published_.erase(key);
-                publish_local();
-            }
+            if (!r.ok()) return retry_publish_.ask();
+            published_.erase(key);
+            publish_local();
         });
     }
 }

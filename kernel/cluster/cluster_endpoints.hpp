@@ -29,6 +29,7 @@
 #include "bus/event_bus.hpp"
 #include "cluster/cluster_keys.hpp"
 #include "cluster/node_lease.hpp"
+#include "cluster/retry_soon.hpp"
 #include "config/ipv4.hpp"
 #include "membrane/model.hpp"
 #include "model/datapath.hpp"
@@ -87,6 +88,7 @@ private:
     ClusterEndpointsOptions options_;
     std::shared_ptr<spdlog::logger> log_;
     boost::asio::steady_timer persist_timer_;
+    RetrySoon retry_publish_;
     bool persist_pending_ = false;
     std::vector<Subscription> subscriptions_;
     WatchHandle watch_;

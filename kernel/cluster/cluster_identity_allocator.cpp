@@ -49,7 +49,8 @@ ClusterIdentityAllocator::ClusterIdentityAllocator(boost::asio::io_context& io, 
       keys_(std::move(keys)),
       options_(std::move(options)),
       log_(std::move(log)),
-      gc_timer_(io) {
+      gc_timer_(io),
+      retry_refs_(io, [this] { reconcile_refs(); }) {
     const auto document = read_state_file(options_.cache_file);
     if (!document) return;
     try {
@@ -102,6 +103,11 @@ void ClusterIdentityAllocator::start() {
     }
     lease_.on_granted([this, alive = std::weak_ptr<bool>(alive_)](LeaseId) {
         if (!alive.expired()) reconcile_refs();
+    });
+    // Back after an outage: what changed here meanwhile is written now (a
+    // resumed watch of a quiet cluster brings no batch to trigger it).
+    store_.on_state_change([this, alive = std::weak_ptr<bool>(alive_)](const StoreStatus& status) {
+        if (!alive.expired() && status.state == StoreState::Connected) reconcile_refs();
     });
     watch_ = store_.watch(keys_.identities(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
     schedule_collection();
@@ -336,8 +342,9 @@ void ClusterIdentityAllocator::put_ref(std::uint32_t id) {
         if (!result.ok()) {
             if (result.error->kind != StoreErrorKind::LeaseNotFound) {
                 log_->warn("cannot record this node's use of identity {}: {}", id, result.error->message);
+                retry_refs_.ask();
             }
-            return;  // the next reconnect, lease or watch batch tries again
+            return;  // else the new lease tries again
         }
         if (!result.value.succeeded) {
             if (held_.contains(id)) reclaim(id, lease);
@@ -359,7 +366,7 @@ void ClusterIdentityAllocator::reclaim(std::uint32_t id, LeaseId lease) {
     store_.txn(std::move(txn), [this, alive = std::weak_ptr<bool>(alive_), id, lease, labels](StoreResult<TxnResult> result) {
         if (alive.expired()) return;
         ref_in_flight_.erase(id);
-        if (!result.ok()) return;
+        if (!result.ok()) return retry_refs_.ask();
         if (result.value.succeeded) {
             log_->warn("identity {} ({}) was missing from the kvstore; recorded it again", id, format_labels(labels));
             ref_written_[id] = lease;
@@ -378,10 +385,9 @@ void ClusterIdentityAllocator::erase_ref(std::uint32_t id) {
     store_.erase(keys_.identity_ref(id, options_.node), [this, alive = std::weak_ptr<bool>(alive_), id](StoreResult<WriteResult> result) {
         if (alive.expired()) return;
         ref_in_flight_.erase(id);
-        if (result.ok()) {
-            ref_written_.erase(id);
-            reconcile_refs();  // taken again meanwhile?
-        }
+        if (!result.ok()) return retry_refs_.ask();
+        ref_written_.erase(id);
+        reconcile_refs();  // taken again meanwhile?
     });
 }
 

@@ -71,7 +71,7 @@ std::vector<NodeInfo> merge_nodes(const std::vector<NodeInfo>& configured, const
     return out;
 }
 
-ClusterNodes::ClusterNodes(Store& store, NodeLease& lease, ClusterKeys keys,
+ClusterNodes::ClusterNodes(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
                            std::string node_name, std::optional<NodeInfo> self, std::filesystem::path cache_file,
                            std::shared_ptr<spdlog::logger> log)
     : store_(store),
@@ -80,7 +80,8 @@ ClusterNodes::ClusterNodes(Store& store, NodeLease& lease, ClusterKeys keys,
       name_(std::move(node_name)),
       self_(std::move(self)),
       cache_file_(std::move(cache_file)),
-      log_(std::move(log)) {
+      log_(std::move(log)),
+      retry_publish_(io, [this] { publish_self(); }) {
     const auto document = read_state_file(cache_file_);
     if (!document) return;
     try {
@@ -111,6 +112,9 @@ void ClusterNodes::start(std::function<void()> changed) {
     changed_ = std::move(changed);
     lease_.on_granted([this, alive = std::weak_ptr<bool>(alive_)](LeaseId) {
         if (!alive.expired()) publish_self();
+    });
+    store_.on_state_change([this, alive = std::weak_ptr<bool>(alive_)](const StoreStatus& status) {
+        if (!alive.expired() && status.state == StoreState::Connected) publish_self();
     });
     if (!self_) log_->warn("this node is not in [[nodes]]: the other nodes do not learn of it from the kvstore");
     watch_ = store_.watch(keys_.nodes(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
@@ -177,7 +181,8 @@ void ClusterNodes::publish_self() {
         in_flight_ = false;
         if (!result.ok()) {
             log_->warn("cannot publish this node: {}", result.error->message);
-            return;  // the next lease or watch batch tries again
+            retry_publish_.ask();
+            return;
         }
         if (result.value.succeeded) {
             log_->info("this node is published: {}", value);

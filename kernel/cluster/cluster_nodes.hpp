@@ -22,10 +22,13 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 #include <spdlog/logger.h>
 
 #include "cluster/cluster_keys.hpp"
 #include "cluster/node_lease.hpp"
+#include "cluster/retry_soon.hpp"
 #include "membrane/model.hpp"
 #include "store/store.hpp"
 
@@ -40,7 +43,7 @@ class ClusterNodes {
 public:
     // Loads the cache file (StateError if it is corrupt). `self`: this
     // node's [[nodes]] entry, nullopt if it has none (then it is not published).
-    ClusterNodes(Store& store, NodeLease& lease, ClusterKeys keys,
+    ClusterNodes(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
                  std::string node_name, std::optional<NodeInfo> self, std::filesystem::path cache_file,
                  std::shared_ptr<spdlog::logger> log);
     ~ClusterNodes();
@@ -65,6 +68,7 @@ private:
     std::filesystem::path cache_file_;
     std::shared_ptr<spdlog::logger> log_;
     std::function<void()> changed_;
+    RetrySoon retry_publish_;
     WatchHandle watch_;
 
     std::map<std::string, NodeInfo> others_;

@@ -29,7 +29,19 @@ AgentObject::AgentObject(sdbus::IConnection& connection, AgentControl& control, 
     registerAdaptor();
 }
 
-AgentObject::~AgentObject() { unregisterAdaptor(); }
+AgentObject::~AgentObject() {
+    *alive_ = false;
+    for (auto& [id, result] : pending_) {
+        try {
+            result.returnError(sdbus::Error(dbus_error_name(control_error_name(ControlErrorKind::Failed)),
+                                            "the agent stopped before the call was done; nothing was changed"));
+        } catch (...) {
+            // The bus is gone already: there is nobody to answer.
+        }
+    }
+    pending_.clear();
+    unregisterAdaptor();
+}
 
 const sdbus::Message& AgentObject::current_call() const {
     const sdbus::Message* call = getObject().getCurrentlyProcessedMessage();
@@ -51,10 +63,28 @@ template <class Change>
 void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels,
                                         Change change) {
     const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
-    auto reply = std::make_shared<sdbus::Result<Dictionary>>(std::move(result));
     try {
         access_.check(current_call());
-        endpoints_.prepare_identity(labels, [reply, change = std::move(change), failed](std::optional<std::string> problem) {
+    } catch (...) {
+        result.returnError(current_exception_as_dbus_error(failed));
+        return;
+    }
+    const std::uint64_t id = next_pending_++;
+    pending_.emplace(id, std::move(result));
+    // Takes the call's reply out of pending_ (nullopt if it was answered already).
+    auto take = [this](std::uint64_t which) -> std::optional<sdbus::Result<Dictionary>> {
+        auto it = pending_.find(which);
+        if (it == pending_.end()) return std::nullopt;
+        auto reply = std::move(it->second);
+        pending_.erase(it);
+        return reply;
+    };
+    try {
+        endpoints_.prepare_identity(labels, [this, alive = std::weak_ptr<bool>(alive_), id, take, failed,
+                                             change = std::move(change)](std::optional<std::string> problem) {
+            if (alive.expired()) return;
+            auto reply = take(id);
+            if (!reply) return;
             try {
                 if (problem) throw ControlError(ControlErrorKind::Failed, *problem);
                 reply->returnResults(endpoint_to_dictionary(change()));
@@ -63,7 +93,7 @@ void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, cons
             }
         });
     } catch (...) {
-        reply->returnError(current_exception_as_dbus_error(failed));
+        if (auto reply = take(id)) reply->returnError(current_exception_as_dbus_error(failed));
     }
 }
 

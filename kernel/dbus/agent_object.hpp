@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ private:
 
     AgentControl& control_;
     EndpointControl& endpoints_;
+    // Calls waiting for an identity. Each is answered by its callback, or
+    // with an error when this object goes (agent stopping, bus lost), so no
+    // reply outlives the connection it belongs to.
+    std::map<std::uint64_t, sdbus::Result<Dictionary>> pending_;
+    std::uint64_t next_pending_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     const CallerAccess& access_;
 };
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The cluster store end to end (nodes, identities and endpoints): two agents
 # (node-a, node-b), each on its own private bus, share one etcd (Debian's
-# etcd-server, inside the test's namespace on 127.0.0.1). Each membrane.toml lists only its own node: each
-# learns the other from etcd. Pods are added with membrane-cni exactly as a
+# etcd-server, inside the test's namespace on 127.0.0.1). Each membrane.toml
+# lists only its own node: each learns the other from etcd. Pods are added with membrane-cni exactly as a
 # runtime does, in opposite orders on the two nodes:
 #   - the same identity-relevant labels get the same number on both nodes
 #     (pod names differ), other labels another number, all of them
@@ -10,7 +10,8 @@
 #   - `membranectl identity list` on either node shows the other's numbers;
 #   - with etcd down, a pod with known labels is still added (from what the
 #     node holds), a pod with new labels is refused with a message naming the
-#     kvstore, and nothing of it is left behind;
+#     kvstore, and nothing of it is left behind; once etcd is back, the pod
+#     added meanwhile is published;
 #   - each node's ipcache holds the other node's pods (/32, their identity,
 #     their node's address as tunnel endpoint), published in etcd;
 #   - after an agent restart with etcd still down, its pods keep their numbers
@@ -18,28 +19,13 @@
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
-command -v etcd >/dev/null || harness_skip "etcd is not installed (apt-get install etcd-server)"
 CNI_BIN="$MEMBRANE_BUILD_DIR/cni/membrane-cni"
 [[ -x "$CNI_BIN" ]] || harness_fail "no membrane-cni at $CNI_BIN (is the build complete?)"
 
 CLUSTER_ID=3
 ns=$(harness_netns cluster)
 
-etcd_pid=
-start_etcd() {
-    ip netns exec "$ns" etcd --name kv --data-dir "$HARNESS_TMP/etcd" \
-        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-        --initial-cluster kv=http://127.0.0.1:2380 --logger zap --log-outputs "$HARNESS_TMP/etcd.log" \
-        --log-level error </dev/null >/dev/null 2>&1 &
-    etcd_pid=$!
-    harness_register_pid "$etcd_pid"
-}
-stop_etcd() {
-    kill -KILL "$etcd_pid" 2>/dev/null || true
-    wait "$etcd_pid" 2>/dev/null || true
-}
-start_etcd
+harness_etcd "$ns"
 
 # Per node: its bus, config and daemon. The agent's functions below take the
 # node and point MEMBRANE_DBUS_ADDRESS at that node's bus.
@@ -178,7 +164,7 @@ done
 echo "ok: node-a's ipcache has web-2 ($web2_ip) as identity $web_a behind 192.168.78.2, and node-b has web-1"
 
 # --- etcd away -----------------------------------------------------------------------------
-stop_etcd
+harness_stop_etcd
 out=$(cni_add node-a web-3 web) || harness_fail "ADD of a pod with known labels failed while etcd is down: $out"
 [[ "$(identity_of node-a web-3)" == "$web_a" ]] || harness_fail "web-3 did not get $web_a"
 rc=0
@@ -193,6 +179,19 @@ echo "ok: etcd down: known labels added (identity $web_a), new labels refused: $
 
 
 
+# etcd back (same data, node-a's lease kept): web-3, added while it was away,
+# is published on reconnection, and node-b has it. Nothing else happens in
+# the cluster meanwhile, so no watch event could have set it off.
+harness_etcd "$ns"
+web3_ip=$(pod_ip node-a web-3)
+deadline=$((SECONDS + 20))
+until [[ "$(remote_entry node-b "$web3_ip")" == "$web_a 192.168.78.1" ]]; do
+    ((SECONDS < deadline)) || harness_fail "web-3 ($web3_ip), added while etcd was away, never reached node-b: '$(remote_entry node-b "$web3_ip")'"
+    sleep 0.2
+done
+echo "ok: etcd back: web-3 ($web3_ip), added while it was away, published and in node-b's ipcache"
+harness_stop_etcd
+
 # A restart while etcd is down: the pods keep their numbers, and the other
 # node's pods stay in the ipcache (the node's caches).
 harness_stop_daemon "${PID[node-a]}" || harness_fail "node-a did not stop cleanly"
@@ -204,5 +203,5 @@ start_agent node-a
 echo "ok: node-a restarted without etcd; its pods kept $web_a and $db_a, and node-b's pods stayed in its ipcache"
 
 for node in node-a node-b; do harness_stop_daemon "${PID[$node]}" || harness_fail "$node did not stop cleanly"; done
-stop_etcd
+harness_stop_etcd
 harness_log "cluster store: identities agreed and endpoints shared across nodes, both kept without etcd"

@@ -6,7 +6,6 @@
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
-command -v etcd >/dev/null || harness_skip "etcd is not installed (apt-get install etcd-server)"
 
 node=$(harness_netns node)
 harness_dbus
@@ -14,20 +13,6 @@ mkdir -p "$HARNESS_TMP/modules"
 config="$HARNESS_TMP/membrane.toml"
 harness_write_config "$config" node-kv "$HARNESS_TMP/modules" '[]' '[]' $'[cluster]\nname = "test"\nid = 7\n\n[kvstore]\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = 5\ndial_timeout = 1\nrequest_timeout = 2'
 
-etcd_pid=
-start_etcd() {
-    ip netns exec "$node" etcd --name kv --data-dir "$HARNESS_TMP/etcd" \
-        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-        --initial-cluster kv=http://127.0.0.1:2380 --logger zap --log-outputs "$HARNESS_TMP/etcd.log" \
-        --log-level error </dev/null >/dev/null 2>&1 &
-    etcd_pid=$!
-    harness_register_pid "$etcd_pid"
-}
-stop_etcd() {
-    kill -KILL "$etcd_pid" 2>/dev/null || true
-    wait "$etcd_pid" 2>/dev/null || true
-}
 field() {  # field KEY : a value of `membranectl -o json status`
     harness_ctl -o json status | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', ''))"
 }
@@ -46,7 +31,7 @@ wait_state connecting 1
 [[ -n "$(field kvstore_error)" ]] || { sleep 1.5; [[ -n "$(field kvstore_error)" ]]; } ||
     harness_fail "no connection error reported while etcd is down"
 
-start_etcd
+harness_etcd "$node"
 wait_state connected 15
 status=$(harness_ctl status)
 grep -q "KV store: *connected to http://127.0.0.1:2379, revision [0-9]" <<<"$status" ||
@@ -55,12 +40,12 @@ grep -q "cluster 'test' (id 7): kvstore etcd at http://127.0.0.1:2379" "$HARNESS
     harness_fail "the agent did not log its cluster and kvstore"
 
 # etcd goes away: noticed within the health check's period and its timeout.
-stop_etcd
+harness_stop_etcd
 wait_state disconnected 10
 grep -q "KV store: *disconnected" <<<"$(harness_ctl status)" || harness_fail "status does not say disconnected"
 grep -q "kvstore disconnected" "$HARNESS_DAEMON_LOG" || harness_fail "the loss is not logged"
 
 # (Reconnecting and resuming watches: integration.etcd.*, without a daemon.)
 harness_stop_daemon || harness_fail "membraned did not stop cleanly on SIGTERM with a store"
-stop_etcd
+harness_stop_etcd
 harness_log "kvstore agent: start without etcd, connect and loss all seen"

@@ -232,6 +232,29 @@ EOF
 # harness_busctl ARGS... : busctl on the private bus.
 harness_busctl() { busctl --address="${MEMBRANE_DBUS_ADDRESS:?harness_dbus first}" "$@"; }
 
+# --- etcd ----------------------------------------------------------------------------------
+
+# harness_etcd NS : starts etcd (Debian's etcd-server) inside netns NS on
+# 127.0.0.1:2379 (peer 2380), its data in $HARNESS_TMP/etcd (kept across a
+# harness_stop_etcd, so a restart is the same etcd), logging to
+# $HARNESS_TMP/etcd.log. Sets HARNESS_ETCD_PID. Skips the test without etcd.
+harness_etcd() {
+    command -v etcd >/dev/null || harness_skip "etcd is not installed (apt-get install etcd-server)"
+    ip netns exec "$1" etcd --name kv --data-dir "$HARNESS_TMP/etcd" \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster kv=http://127.0.0.1:2380 --logger zap --log-outputs "$HARNESS_TMP/etcd.log" \
+        --log-level error </dev/null >/dev/null 2>&1 &
+    HARNESS_ETCD_PID=$!
+    harness_register_pid "$HARNESS_ETCD_PID"
+}
+
+# harness_stop_etcd : kills the etcd of harness_etcd (as a crash would) and waits for it.
+harness_stop_etcd() {
+    kill -KILL "${HARNESS_ETCD_PID:?harness_etcd first}" 2>/dev/null || true
+    wait "$HARNESS_ETCD_PID" 2>/dev/null || true
+}
+
 # --- the daemon and the CLI ---------------------------------------------------------------
 
 # harness_write_config FILE NODE MODULE_DIR DEVICES_TOML_ARRAY ENABLED_TOML_ARRAY [EXTRA_TOML] ([agent] mtu: $HARNESS_AGENT_MTU, default 1500)

@@ -50,7 +50,7 @@ class ClusterNodesTest : public ::testing::Test {
 protected:
     struct Node {
         Node(boost::asio::io_context& io, Store& store, const NodeInfo& self, const std::filesystem::path& cache)
-            : lease(io, store, 30s, quiet()), nodes(store, lease, kKeys, self.name, self, cache, quiet()) {}
+            : lease(io, store, 30s, quiet()), nodes(io, store, lease, kKeys, self.name, self, cache, quiet()) {}
         void start() {
             nodes.start([this] { ++changes; });
             lease.start();
