@@ -136,10 +136,19 @@ void ClusterEndpoints::apply(const WatchEvent& event) {
         log_->warn("ignoring {}: not an endpoint record ({})", event.kv.key, event.kv.value);
         return;
     }
-    if (remote->node == options_.node) {
+    if (remote->node == options_.node && remote->node_ip == options_.node_ip) {
         others_.erase(event.kv.key);
         published_[event.kv.key] = {event.kv.value, event.kv.lease};
         set_remote(*ip, std::nullopt);
+        return;
+    }
+    if (remote->node == options_.node) {
+        // Another agent that runs under this node's name (a misconfiguration
+        // ClusterNodes reports): its records are neither ours to delete nor a remote pod's.
+        log_->warn("{} names this node ({}) but another address ({}): left alone", event.kv.key, options_.node,
+                   format_ipv4(remote->node_ip));
+        published_.erase(event.kv.key);
+        others_[event.kv.key] = remote->node;
         return;
     }
     published_.erase(event.kv.key);

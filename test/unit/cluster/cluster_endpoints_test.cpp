@@ -217,5 +217,18 @@ TEST_F(ClusterEndpointsTest, AClaimOnALocalPodsAddressIsIgnored) {
     }));
 }
 
+TEST_F(ClusterEndpointsTest, AnAgentUnderTheSameNameWithAnotherAddressLeavesTheRecordsAlone) {
+    auto n1 = node("n1", kNode1Ip);
+    auto twin = node("n1", kNode2Ip);  // misconfigured: same name, no pods
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return !sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.empty(); }));
+    io.restart();
+    io.run_for(300ms);
+    const auto kvs = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs;
+    ASSERT_EQ(kvs.size(), 1u) << "the twin deleted n1's record";
+    EXPECT_EQ(kvs[0].version, 1) << "written once: no delete-and-put loop";
+    EXPECT_FALSE(twin->ipcache.entry(0x0A010102).has_value());
+}
+
 }  // namespace
 }  // namespace membrane::kernel::test
