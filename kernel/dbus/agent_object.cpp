@@ -80,7 +80,7 @@ void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, cons
         return reply;
     };
     try {
-        endpoints_.prepare_identity(labels, [this, alive = std::weak_ptr<bool>(alive_), id, take, failed,
+        endpoints_.prepare_identity(labels, [alive = std::weak_ptr<bool>(alive_), id, take, failed,
                                              change = std::move(change)](std::optional<std::string> problem) {
             if (alive.expired()) return;
             auto reply = take(id);
