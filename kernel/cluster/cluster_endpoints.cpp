@@ -28,8 +28,8 @@ ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, No
       local_(std::move(local)),
       options_(std::move(options)),
       log_(std::move(log)),
-      persist_timer_(io),
-      retry_publish_(io, [this] { publish_local(); }) {
+      retry_publish_(io, [this] { publish_local(); }),
+      persist_soon_(io, [this] { persist(); }, kPersistDelay) {
     const auto document = read_state_file(options_.cache_file);
     if (!document) return;
     try {
@@ -50,7 +50,7 @@ ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, No
 
 ClusterEndpoints::~ClusterEndpoints() {
     *alive_ = false;
-    if (persist_pending_) persist();  // what the ipcache holds, for the next start
+    if (persist_soon_.pending()) persist();  // what the ipcache holds, for the next start
 }
 
 std::set<Ipv4Cidr> ClusterEndpoints::ipcache_prefixes() const {
@@ -164,7 +164,7 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
         if (!is_local(ip)) delete_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32});
         log_->debug("remote endpoint {} of {} gone", format_ipv4(ip), it->second.node);
         remote_.erase(it);
-        persist_soon();
+        persist_soon_.ask();
         return;
     }
     if (it != remote_.end() && it->second == *remote) return;
@@ -182,7 +182,7 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
     log_->debug("remote endpoint {} of {} ({}), identity {}", format_ipv4(ip), remote->node,
                 format_ipv4(remote->node_ip), remote->identity);
     remote_[ip] = *remote;
-    persist_soon();
+    persist_soon_.ask();
 }
 
 bool ClusterEndpoints::is_local(std::uint32_t ip) const {
@@ -248,17 +248,6 @@ void ClusterEndpoints::publish_local() {
             publish_local();
         });
     }
-}
-
-void ClusterEndpoints::persist_soon() {
-    if (persist_pending_) return;
-    persist_pending_ = true;
-    persist_timer_.expires_after(kPersistDelay);
-    persist_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-        if (ec || alive.expired()) return;
-        persist_pending_ = false;
-        persist();
-    });
 }
 
 void ClusterEndpoints::persist() {

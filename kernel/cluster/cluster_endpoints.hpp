@@ -29,7 +29,7 @@
 #include "bus/event_bus.hpp"
 #include "cluster/cluster_keys.hpp"
 #include "cluster/node_lease.hpp"
-#include "cluster/retry_soon.hpp"
+#include "cluster/run_soon.hpp"
 #include "config/ipv4.hpp"
 #include "membrane/model.hpp"
 #include "model/datapath.hpp"
@@ -75,7 +75,6 @@ private:
     void publish_local();
     bool is_local(std::uint32_t ip) const;
     std::map<std::string, std::string> wanted() const;  // key -> value of this node's endpoints
-    void persist_soon();
     void persist();
 
     boost::asio::io_context& io_;
@@ -87,9 +86,8 @@ private:
     LocalEndpoints local_;
     ClusterEndpointsOptions options_;
     std::shared_ptr<spdlog::logger> log_;
-    boost::asio::steady_timer persist_timer_;
-    RetrySoon retry_publish_;
-    bool persist_pending_ = false;
+    RunSoon retry_publish_;
+    RunSoon persist_soon_;  // the cache, a second after a burst of changes
     std::vector<Subscription> subscriptions_;
     WatchHandle watch_;
 

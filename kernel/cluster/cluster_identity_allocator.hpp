@@ -45,7 +45,7 @@
 
 #include "cluster/cluster_keys.hpp"
 #include "cluster/node_lease.hpp"
-#include "cluster/retry_soon.hpp"
+#include "cluster/run_soon.hpp"
 #include "model/identity_allocator.hpp"
 #include "store/store.hpp"
 
@@ -105,7 +105,7 @@ private:
     ClusterIdentityOptions options_;
     std::shared_ptr<spdlog::logger> log_;
     boost::asio::steady_timer gc_timer_;
-    RetrySoon retry_refs_;
+    RunSoon retry_refs_;
     WatchHandle watch_;
 
     std::map<std::uint32_t, Stored> stored_;                    // the store's identities (watched)

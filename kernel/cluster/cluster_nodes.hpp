@@ -28,7 +28,7 @@
 
 #include "cluster/cluster_keys.hpp"
 #include "cluster/node_lease.hpp"
-#include "cluster/retry_soon.hpp"
+#include "cluster/run_soon.hpp"
 #include "membrane/model.hpp"
 #include "store/store.hpp"
 
@@ -68,7 +68,7 @@ private:
     std::filesystem::path cache_file_;
     std::shared_ptr<spdlog::logger> log_;
     std::function<void()> changed_;
-    RetrySoon retry_publish_;
+    RunSoon retry_publish_;
     WatchHandle watch_;
 
     std::map<std::string, NodeInfo> others_;

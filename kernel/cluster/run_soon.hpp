@@ -1,7 +1,8 @@
-// One more try of a reconciliation, a moment after a write failed (a
-// timeout while connected: the reconnect that follows an outage is heard
-// through the store's state instead). Any number of asks before it runs
-// make one run.
+// An action run once, a moment after it was asked for, however many times
+// it was asked meanwhile: one more try of a reconciliation after a failed
+// write (a timeout while connected; the reconnect after an outage is heard
+// through the store's state instead), or one cache write for a burst of
+// changes.
 #pragma once
 
 #include <chrono>
@@ -13,15 +14,16 @@
 
 namespace membrane::kernel {
 
-class RetrySoon {
+class RunSoon {
 public:
-    RetrySoon(boost::asio::io_context& io, std::function<void()> action,
+    RunSoon(boost::asio::io_context& io, std::function<void()> action,
               std::chrono::milliseconds delay = std::chrono::seconds(1))
         : timer_(io), action_(std::move(action)), delay_(delay) {}
-    ~RetrySoon() { *alive_ = false; }
-    RetrySoon(const RetrySoon&) = delete;
-    RetrySoon& operator=(const RetrySoon&) = delete;
+    ~RunSoon() { *alive_ = false; }
+    RunSoon(const RunSoon&) = delete;
+    RunSoon& operator=(const RunSoon&) = delete;
 
+    bool pending() const { return pending_; }
     void ask() {
         if (pending_) return;
         pending_ = true;
