@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_cache.hpp"
 #include "membrane/events.hpp"
 #include "model/datapath_maps.hpp"
 #include "state/state_file.hpp"
@@ -9,18 +10,27 @@
 namespace membrane::kernel {
 namespace {
 
-constexpr int kCacheFormat = 1;
 constexpr auto kPersistDelay = std::chrono::seconds(1);
 
 bool ready(const EndpointInfo& endpoint) { return endpoint.state == endpoint_state_name(EndpointState::ready); }
 
 }  // namespace
 
+// {"node", "node_ip", "identity"}: a store record, or an item of the cache.
+std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohmann::json& record) {
+    try {
+        const auto node_ip = parse_ipv4(record.at("node_ip").get<std::string>());
+        if (!node_ip) return std::nullopt;
+        return Remote{record.at("node").get<std::string>(), *node_ip, record.at("identity").get<std::uint32_t>()};
+    } catch (const nlohmann::json::exception&) {
+        return std::nullopt;
+    }
+}
+
 ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
                                    EndpointDatapath& datapath, EventBus& bus, LocalEndpoints local,
                                    ClusterEndpointsOptions options, std::shared_ptr<spdlog::logger> log)
-    : io_(io),
-      store_(store),
+    : store_(store),
       lease_(lease),
       keys_(std::move(keys)),
       datapath_(datapath),
@@ -30,21 +40,13 @@ ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, No
       log_(std::move(log)),
       retry_publish_(io, [this] { publish_local(); }),
       persist_soon_(io, [this] { persist(); }, kPersistDelay) {
-    const auto document = read_state_file(options_.cache_file);
-    if (!document) return;
-    try {
-        if (document->value("format", 0) != kCacheFormat || document->at("root").get<std::string>() != keys_.root()) {
-            throw corrupt_record(options_.cache_file, "not a record of " + keys_.root() + " (format " +
-                                                          std::to_string(kCacheFormat) + ")");
-        }
-        for (const auto& item : document->at("endpoints")) {
-            const auto ip = parse_ipv4(item.at("ip").get<std::string>());
-            const auto node_ip = parse_ipv4(item.at("node_ip").get<std::string>());
-            if (!ip || !node_ip) throw corrupt_record(options_.cache_file, "an address is not IPv4");
-            remote_[*ip] = Remote{item.at("node").get<std::string>(), *node_ip, item.at("identity").get<std::uint32_t>()};
-        }
-    } catch (const nlohmann::json::exception& e) {
-        throw corrupt_record(options_.cache_file, std::string("not an endpoint cache the agent wrote (") + e.what() + ")");
+    const auto items = read_cluster_cache(options_.cache_file, keys_, "endpoints");
+    if (!items) return;
+    for (const auto& item : *items) {
+        const auto ip = item.is_object() ? parse_ipv4(item.value("ip", std::string())) : std::nullopt;
+        const auto remote = remote_of(item);
+        if (!ip || !remote) throw corrupt_record(options_.cache_file, "not an endpoint record: " + item.dump());
+        remote_[*ip] = *remote;
     }
 }
 
@@ -65,8 +67,7 @@ void ClusterEndpoints::start() {
             it = remote_.erase(it);
             continue;
         }
-        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{it->first, 32},
-                          ipcache_value(it->second.identity, it->second.node_ip));
+        write_remote(it->first, it->second);
         ++it;
     }
     auto changed = [this](const auto&) { publish_local(); };
@@ -75,10 +76,7 @@ void ClusterEndpoints::start() {
     subscriptions_.push_back(bus_.subscribe<events::EndpointDeleted>("cluster", [this](const events::EndpointDeleted& gone) {
         // Its /32 went with it; if another node holds the address now, that node's entry comes back.
         const auto ip = parse_ipv4(gone.endpoint.ipv4);
-        if (auto it = ip ? remote_.find(*ip) : remote_.end(); it != remote_.end()) {
-            put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{it->first, 32},
-                              ipcache_value(it->second.identity, it->second.node_ip));
-        }
+        if (auto it = ip ? remote_.find(*ip) : remote_.end(); it != remote_.end()) write_remote(it->first, it->second);
         publish_local();
     }));
     lease_.on_granted([this, alive = std::weak_ptr<bool>(alive_)](LeaseId) {
@@ -125,13 +123,7 @@ void ClusterEndpoints::apply(const WatchEvent& event) {
         set_remote(*ip, std::nullopt);
         return;
     }
-    const auto value = nlohmann::json::parse(event.kv.value, nullptr, false);
-    std::optional<Remote> remote;
-    try {
-        const auto node_ip = parse_ipv4(value.at("node_ip").get<std::string>());
-        if (node_ip) remote = Remote{value.at("node").get<std::string>(), *node_ip, value.at("identity").get<std::uint32_t>()};
-    } catch (const nlohmann::json::exception&) {
-    }
+    const auto remote = remote_of(nlohmann::json::parse(event.kv.value, nullptr, false));
     if (!remote) {
         log_->warn("ignoring {}: not an endpoint record ({})", event.kv.key, event.kv.value);
         return;
@@ -174,7 +166,7 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
         return;
     }
     try {
-        put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32}, ipcache_value(remote->identity, remote->node_ip));
+        write_remote(ip, *remote);
     } catch (const std::exception& e) {
         log_->error("remote endpoint {} of {} not written to the ipcache: {}", format_ipv4(ip), remote->node, e.what());
         return;
@@ -183,6 +175,10 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
                 format_ipv4(remote->node_ip), remote->identity);
     remote_[ip] = *remote;
     persist_soon_.ask();
+}
+
+void ClusterEndpoints::write_remote(std::uint32_t ip, const Remote& remote) {
+    put_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32}, ipcache_value(remote.identity, remote.node_ip));
 }
 
 bool ClusterEndpoints::is_local(std::uint32_t ip) const {
@@ -257,7 +253,7 @@ void ClusterEndpoints::persist() {
                          {"identity", remote.identity}});
     }
     try {
-        write_state_file(options_.cache_file, {{"format", kCacheFormat}, {"root", keys_.root()}, {"endpoints", items}});
+        write_cluster_cache(options_.cache_file, keys_, "endpoints", std::move(items));
     } catch (const StateError& e) {
         log_->error("{}", e.what());
     }

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
 #include "bus/event_bus.hpp"
@@ -69,6 +69,8 @@ private:
         bool operator==(const Remote&) const = default;
     };
 
+    static std::optional<Remote> remote_of(const nlohmann::json& record);
+    void write_remote(std::uint32_t ip, const Remote& remote);  // its /32 in the ipcache
     void on_watch(const WatchBatch& batch);
     void apply(const WatchEvent& event);
     void set_remote(std::uint32_t ip, std::optional<Remote> remote);
@@ -77,7 +79,6 @@ private:
     std::map<std::string, std::string> wanted() const;  // key -> value of this node's endpoints
     void persist();
 
-    boost::asio::io_context& io_;
     Store& store_;
     NodeLease& lease_;
     ClusterKeys keys_;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_cache.hpp"
 #include "model/labels.hpp"
 #include "state/state_file.hpp"
 
@@ -15,7 +16,6 @@ extern "C" {
 namespace membrane::kernel {
 namespace {
 
-constexpr int kCacheFormat = 1;
 // Lost compare-and-swap races before prepare gives up (each re-reads).
 constexpr int kAttempts = 16;
 constexpr std::uint32_t kNumbersPerCluster = 0x10000;
@@ -51,18 +51,10 @@ ClusterIdentityAllocator::ClusterIdentityAllocator(boost::asio::io_context& io, 
       log_(std::move(log)),
       gc_timer_(io),
       retry_refs_(io, [this] { reconcile_refs(); }) {
-    const auto document = read_state_file(options_.cache_file);
-    if (!document) return;
+    const auto items = read_cluster_cache(options_.cache_file, keys_, "identities");
+    if (!items) return;
     try {
-        if (document->value("format", 0) != kCacheFormat) {
-            throw corrupt_record(options_.cache_file, "unknown format (expected " + std::to_string(kCacheFormat) + ")");
-        }
-        if (document->at("root").get<std::string>() != keys_.root()) {
-            throw corrupt_record(options_.cache_file, "it holds the identities of " + document->at("root").get<std::string>() +
-                                                          ", not of " + keys_.root() +
-                                                          " ([cluster] changed: remove the file and recreate the pods)");
-        }
-        for (const auto& item : document->at("identities")) {
+        for (const auto& item : *items) {
             const auto id = item.at("id").get<std::uint32_t>();
             const auto labels = item.at("labels").get<Labels>();
             if (id >> 16 != options_.cluster_id || (id & 0xFFFF) < MBR_IDENTITY_FIRST_ALLOCATED) {
@@ -248,14 +240,7 @@ std::optional<std::uint32_t> ClusterIdentityAllocator::find(const Labels& endpoi
 }
 
 std::vector<IdentityInfo> ClusterIdentityAllocator::list() const {
-    std::vector<IdentityInfo> out = reserved_identities();
-    std::map<std::uint32_t, const Labels*> by_number;
-    for (const auto& [labels, id] : numbers_) by_number.emplace(id, &labels);
-    for (const auto& [id, labels] : by_number) {
-        auto used = uses_.find(id);
-        out.push_back(IdentityInfo{id, *labels, false, used == uses_.end() ? 0 : used->second});
-    }
-    return out;
+    return list_identities(numbers_, uses_);
 }
 
 void ClusterIdentityAllocator::on_watch(const WatchBatch& batch) {
@@ -422,7 +407,7 @@ void ClusterIdentityAllocator::collect_garbage() {
 void ClusterIdentityAllocator::persist() const {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& [id, labels] : held_) items.push_back({{"id", id}, {"labels", labels}});
-    write_state_file(options_.cache_file, {{"format", kCacheFormat}, {"root", keys_.root()}, {"identities", items}});
+    write_cluster_cache(options_.cache_file, keys_, "identities", std::move(items));
 }
 
 }  // namespace membrane::kernel

@@ -4,14 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_cache.hpp"
 #include "config/ipv4.hpp"
 #include "config/names.hpp"
 #include "state/state_file.hpp"
 
 namespace membrane::kernel {
 namespace {
-
-constexpr int kCacheFormat = 1;
 
 std::string record_of(const NodeInfo& node) {
     return nlohmann::json{{"ip", node.ip}, {"pod_cidr", node.pod_cidr}}.dump();
@@ -82,21 +81,13 @@ ClusterNodes::ClusterNodes(boost::asio::io_context& io, Store& store, NodeLease&
       cache_file_(std::move(cache_file)),
       log_(std::move(log)),
       retry_publish_(io, [this] { publish_self(); }) {
-    const auto document = read_state_file(cache_file_);
-    if (!document) return;
-    try {
-        if (document->value("format", 0) != kCacheFormat || document->at("root").get<std::string>() != keys_.root()) {
-            throw corrupt_record(cache_file_, "not a record of " + keys_.root() + " (format " +
-                                                  std::to_string(kCacheFormat) + ")");
-        }
-        for (const auto& item : document->at("nodes")) {
-            const auto name = item.at("name").get<std::string>();
-            auto node = node_of(name, item.at("record").get<std::string>());
-            if (!node) throw corrupt_record(cache_file_, "node " + name + " is not well formed");
-            others_[name] = *node;
-        }
-    } catch (const nlohmann::json::exception& e) {
-        throw corrupt_record(cache_file_, std::string("not a node cache the agent wrote (") + e.what() + ")");
+    const auto items = read_cluster_cache(cache_file_, keys_, "nodes");
+    if (!items) return;
+    for (const auto& item : *items) {
+        const auto name = item.is_object() ? item.value("name", std::string()) : std::string();
+        auto node = item.is_object() ? node_of(name, item.value("record", std::string())) : std::nullopt;
+        if (!node) throw corrupt_record(cache_file_, "not a node record: " + item.dump());
+        others_[name] = *node;
     }
 }
 
@@ -195,7 +186,7 @@ void ClusterNodes::publish_self() {
 void ClusterNodes::persist() const {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& [name, node] : others_) items.push_back({{"name", name}, {"record", record_of(node)}});
-    write_state_file(cache_file_, {{"format", kCacheFormat}, {"root", keys_.root()}, {"nodes", items}});
+    write_cluster_cache(cache_file_, keys_, "nodes", std::move(items));
 }
 
 }  // namespace membrane::kernel

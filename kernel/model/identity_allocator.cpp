@@ -8,7 +8,8 @@ extern "C" {
 
 namespace membrane::kernel {
 
-std::vector<IdentityInfo> reserved_identities() {
+std::vector<IdentityInfo> list_identities(const std::map<Labels, std::uint32_t>& numbers,
+                                          const std::map<std::uint32_t, std::uint32_t>& uses) {
     struct Reserved {
         std::uint32_t id;
         const char* name;
@@ -22,6 +23,12 @@ std::vector<IdentityInfo> reserved_identities() {
     std::vector<IdentityInfo> out;
     for (const auto& reserved : kReserved) {
         out.push_back(IdentityInfo{reserved.id, Labels{{kReservedLabelKey, reserved.name}}, true, 0});
+    }
+    std::map<std::uint32_t, const Labels*> by_number;
+    for (const auto& [labels, id] : numbers) by_number.emplace(id, &labels);
+    for (const auto& [id, labels] : by_number) {
+        auto used = uses.find(id);
+        out.push_back(IdentityInfo{id, *labels, false, used == uses.end() ? 0 : used->second});
     }
     return out;
 }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,7 +47,9 @@ public:
     virtual std::vector<IdentityInfo> list() const = 0;
 };
 
-// The reserved identities, as list() shows them.
-std::vector<IdentityInfo> reserved_identities();
+// What list() shows: the reserved identities, then `numbers` by number,
+// each with its local endpoints counted in `uses` (id -> endpoints).
+std::vector<IdentityInfo> list_identities(const std::map<Labels, std::uint32_t>& numbers,
+                                          const std::map<std::uint32_t, std::uint32_t>& uses);
 
 }  // namespace membrane::kernel

@@ -109,14 +109,7 @@ std::optional<std::uint32_t> LocalIdentityAllocator::find(const Labels& endpoint
 
 std::vector<IdentityInfo> LocalIdentityAllocator::list() const {
     const std::lock_guard lock(mutex_);
-    std::vector<IdentityInfo> out = reserved_identities();
-    std::map<std::uint32_t, const Labels*> by_number;
-    for (const auto& [labels, id] : numbers_) by_number.emplace(id, &labels);
-    for (const auto& [id, labels] : by_number) {
-        auto used = endpoints_.find(id);
-        out.push_back(IdentityInfo{id, *labels, false, used == endpoints_.end() ? 0 : used->second});
-    }
-    return out;
+    return list_identities(numbers_, endpoints_);
 }
 
 void LocalIdentityAllocator::persist(const std::map<Labels, std::uint32_t>& numbers, std::uint32_t next) const {

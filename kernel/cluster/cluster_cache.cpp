@@ -1,0 +1,38 @@
+#include "cluster/cluster_cache.hpp"
+
+#include "state/state_file.hpp"
+
+namespace membrane::kernel {
+namespace {
+
+constexpr int kFormat = 1;
+
+}  // namespace
+
+std::optional<nlohmann::json> read_cluster_cache(const std::filesystem::path& file, const ClusterKeys& keys,
+                                                 const char* field) {
+    const auto document = read_state_file(file);
+    if (!document) return std::nullopt;
+    try {
+        if (document->value("format", 0) != kFormat) {
+            throw corrupt_record(file, "unknown format (expected " + std::to_string(kFormat) + ")");
+        }
+        const auto root = document->at("root").get<std::string>();
+        if (root != keys.root()) {
+            throw corrupt_record(file, "it holds the state of " + root + ", not of " + keys.root() +
+                                           " ([cluster] changed: remove the file and recreate the pods)");
+        }
+        auto items = document->at(field);
+        if (!items.is_array()) throw corrupt_record(file, std::string("'") + field + "' is not a list");
+        return items;
+    } catch (const nlohmann::json::exception& e) {
+        throw corrupt_record(file, std::string("not a cache the agent wrote (") + e.what() + ")");
+    }
+}
+
+void write_cluster_cache(const std::filesystem::path& file, const ClusterKeys& keys, const char* field,
+                         nlohmann::json items) {
+    write_state_file(file, {{"format", kFormat}, {"root", keys.root()}, {field, std::move(items)}});
+}
+
+}  // namespace membrane::kernel
