@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
     auto* node = app.add_subcommand("node", "Nodes of the cluster");
     node->require_subcommand(1);
     auto* node_list = node->add_subcommand("list", "List nodes: name, node IP, pod CIDR, whether it is this node");
+    auto* kvstore = app.add_subcommand("kvstore", "The cluster store (etcd) as this node sees it");
+    kvstore->require_subcommand(1);
+    auto* kvstore_status = kvstore->add_subcommand(
+        "status", "Connection, since when, newest revision, lag (time since etcd last answered), lease, watches");
 
     try {
         app.parse(argc, argv);
@@ -190,6 +194,8 @@ int main(int argc, char** argv) {
             membrane::cli::print_stats(std::cout, agent.stats(), format);
         } else if (node_list->parsed()) {
             membrane::cli::print_nodes(std::cout, agent.nodes(), format);
+        } else if (kvstore_status->parsed()) {
+            membrane::cli::print_kvstore(std::cout, agent.status(), format);
         } else if (call->parsed()) {
             const std::string reply = agent.call(opt.module, opt.method, opt.request);
             // Pretty for people when the reply is JSON; as sent otherwise.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ctime>
 
 namespace membrane::cli {
 namespace {
@@ -34,6 +35,11 @@ std::string labels_of(const nlohmann::json& labels) {
         if (!value.get<std::string>().empty()) joined += "=" + value.get<std::string>();
     }
     return joined.empty() ? "-" : joined;
+}
+
+// "0.8 s", "12.0 s"
+std::string seconds_of(std::int64_t milliseconds) {
+    return std::to_string(milliseconds / 1000) + "." + std::to_string(milliseconds % 1000 / 100) + " s";
 }
 
 std::string yes_no(const nlohmann::json& flag) { return flag.get<bool>() ? "yes" : "no"; }
@@ -97,6 +103,66 @@ void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat 
         {"Pod MTU:", field("pod_mtu")},
         {"KV store:", kvstore_summary(status)},
     };
+    print_table(out, {""}, rows);
+}
+
+void print_kvstore(std::ostream& out, const nlohmann::json& status, OutputFormat format) {
+    auto text = [&](const char* key) {
+        return status.contains(key) && status[key].is_string() ? status[key].get<std::string>() : std::string();
+    };
+    auto number = [&](const char* key, std::int64_t fallback) {
+        return status.contains(key) && status[key].is_number() ? status[key].get<std::int64_t>() : fallback;
+    };
+    const std::string state = text("kvstore_state");
+    const bool off = state.empty() || state == "off";
+    if (format == OutputFormat::Json) {
+        nlohmann::json kv = {{"state", off ? "off" : state}};
+        if (!off) {
+            kv.update({{"cluster", text("cluster_name")},
+                       {"cluster_id", number("cluster_id", 0)},
+                       {"endpoint", text("kvstore_endpoint")},
+                       {"since", number("kvstore_since", 0)},
+                       {"connects", number("kvstore_connects", 0)},
+                       {"revision", number("kvstore_revision", 0)},
+                       {"lag_ms", number("kvstore_lag_ms", -1)},
+                       {"lease", text("kvstore_lease")},
+                       {"lease_ttl", number("kvstore_lease_ttl", 0)},
+                       {"watches", status.value("kvstore_watches", nlohmann::json::object())},
+                       {"error", text("kvstore_error")}});
+        }
+        out << kv.dump() << '\n';
+        return;
+    }
+    if (off) {
+        out << "off: no [kvstore] in membrane.toml, so this node keeps its state to itself\n";
+        return;
+    }
+    const std::time_t since = static_cast<std::time_t>(number("kvstore_since", 0));
+    std::tm utc{};
+    gmtime_r(&since, &utc);
+    char since_text[32];
+    std::strftime(since_text, sizeof since_text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+    const std::int64_t connects = number("kvstore_connects", 0);
+    const std::int64_t lag = number("kvstore_lag_ms", -1);
+    const std::string lease = text("kvstore_lease");
+    std::vector<std::vector<std::string>> rows{
+        {"Cluster:", text("cluster_name") + " (id " + std::to_string(number("cluster_id", 0)) + ")"},
+        {"Store:", state + (state == "disconnected" ? " from " : state == "closed" ? " " : " to ") + text("kvstore_endpoint") + " since " +
+                       since_text + " (" + std::to_string(connects) + (connects == 1 ? " connection)" : " connections)")},
+        {"Revision:", std::to_string(number("kvstore_revision", 0)) + " (the newest seen)"},
+        {"Lag:", lag < 0 ? "- (the store never answered)"
+                         : seconds_of(lag) + " since the store last answered"},
+        {"Lease:", (lease.empty() ? std::string("none yet") : lease) + " (TTL " +
+                       std::to_string(number("kvstore_lease_ttl", 0)) + " s)"},
+    };
+    bool first = true;
+    const nlohmann::json watches = status.value("kvstore_watches", nlohmann::json::object());
+    for (const auto& [prefix, revision] : watches.items()) {
+        const std::int64_t at = revision.is_number() ? revision.get<std::int64_t>() : 0;
+        rows.push_back({first ? "Watches:" : "", prefix + " " + (at > 0 ? "at revision " + std::to_string(at) : "listing")});
+        first = false;
+    }
+    if (!text("kvstore_error").empty()) rows.push_back({"Last error:", text("kvstore_error")});
     print_table(out, {""}, rows);
 }
 

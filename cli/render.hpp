@@ -16,6 +16,8 @@ void print_table(std::ostream& out, const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows);
 
 void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat format);
+// `kvstore status`: the cluster store's part of GetStatus, in detail.
+void print_kvstore(std::ostream& out, const nlohmann::json& status, OutputFormat format);
 void print_modules(std::ostream& out, const nlohmann::json& modules, OutputFormat format);
 // One row per endpoint (container id shortened to 12 characters).
 void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputFormat format);

@@ -93,6 +93,9 @@ auto AgentClient::attempt(const std::string& what, Call&& call) {
                            "the membrane agent is unreachable on " + membrane::dbus::describe_bus(bus_) + " (" + what +
                                "): is membraned running?",
                            e.getName() + ": " + e.getMessage());
+        if (e.getName() == std::string(membrane::dbus::kErrorPrefix) + "Unavailable")
+            throw CniError(ErrorCode::TryAgainLater, "the membrane agent cannot do " + what + " now: " + e.getMessage(),
+                           e.getName());
         std::string hint;
         if (e.getName() == "org.freedesktop.DBus.Error.UnknownMethod")
             hint = " (this membraned predates the endpoint API)";

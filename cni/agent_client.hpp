@@ -1,7 +1,8 @@
 // membrane-cni's side of org.membrane.Agent1: the endpoint methods, through
 // the proxy generated from dbus/org.membrane.Agent1.xml. An agent that
-// cannot be reached is TryAgainLater (11); an error the agent answers is
-// AgentRefused (100) carrying its D-Bus error name and message.
+// cannot be reached, or answers Unavailable (it needs the cluster store,
+// which is away), is TryAgainLater (11); any other error the agent answers
+// is AgentRefused (100) carrying its D-Bus error name and message.
 #pragma once
 
 #include <cstdint>

@@ -404,6 +404,18 @@ AgentStatus Agent::status() const {
         s.kvstore_endpoint = store.endpoint;
         s.kvstore_revision = store.revision;
         s.kvstore_error = store.last_error;
+        s.cluster_name = config_.cluster.name;
+        s.cluster_id = config_.cluster.id;
+        s.kvstore_since = std::chrono::duration_cast<std::chrono::seconds>(store.since.time_since_epoch()).count();
+        s.kvstore_connects = store.connects;
+        if (store.last_contact) {
+            s.kvstore_lag_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - *store.last_contact)
+                                   .count();
+        }
+        if (node_lease_ && node_lease_->id() != 0) s.kvstore_lease = fmt::format("{:x}", node_lease_->id());
+        if (config_.kvstore) s.kvstore_lease_ttl = config_.kvstore->lease_ttl;
+        for (const auto& watch : store.watches) s.kvstore_watches[watch.prefix] = watch.revision;
     }
     if (host_) {
         for (const auto& module : host_->list()) {

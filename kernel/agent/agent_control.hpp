@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -22,6 +23,7 @@ enum class ControlErrorKind {
     StartFailed,      // start() threw; old generation (if any) still running
     InvalidArgument,  // bad name or request
     NeedsForce,       // would drop traffic (a fail-closed stage left empty); repeat with force
+    Unavailable,      // needs the cluster store, which is away or did not answer; try again later
     Failed,           // anything else
 };
 
@@ -70,6 +72,16 @@ struct AgentStatus {
     std::string kvstore_endpoint;
     std::int64_t kvstore_revision = 0;
     std::string kvstore_error;
+    std::string cluster_name;             // [cluster] name and id (with a store)
+    std::uint32_t cluster_id = 0;
+    std::int64_t kvstore_since = 0;       // unix seconds when kvstore_state began
+    std::uint64_t kvstore_connects = 0;   // successful connections (1 + reconnects)
+    // Milliseconds since the store last answered anything (a keep-alive too):
+    // how stale this node's view of the cluster may be. -1: it never has.
+    std::int64_t kvstore_lag_ms = -1;
+    std::string kvstore_lease;            // this node's lease, hex ("" while it has none)
+    std::uint32_t kvstore_lease_ttl = 0;  // seconds
+    std::map<std::string, std::int64_t> kvstore_watches;  // prefix -> revision delivered up to
 };
 
 class AgentControl {

@@ -86,7 +86,8 @@ void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, cons
             auto reply = take(id);
             if (!reply) return;
             try {
-                if (problem) throw ControlError(ControlErrorKind::Failed, *problem);
+                // The identity comes from the cluster store: a problem there passes.
+                if (problem) throw ControlError(ControlErrorKind::Unavailable, *problem);
                 reply->returnResults(endpoint_to_dictionary(change()));
             } catch (...) {
                 reply->returnError(current_exception_as_dbus_error(failed));
@@ -119,6 +120,14 @@ std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
             {"kvstore_endpoint", sdbus::Variant(status.kvstore_endpoint)},
             {"kvstore_revision", sdbus::Variant(status.kvstore_revision)},
             {"kvstore_error", sdbus::Variant(status.kvstore_error)},
+            {"cluster_name", sdbus::Variant(status.cluster_name)},
+            {"cluster_id", sdbus::Variant(status.cluster_id)},
+            {"kvstore_since", sdbus::Variant(status.kvstore_since)},
+            {"kvstore_connects", sdbus::Variant(status.kvstore_connects)},
+            {"kvstore_lag_ms", sdbus::Variant(status.kvstore_lag_ms)},
+            {"kvstore_lease", sdbus::Variant(status.kvstore_lease)},
+            {"kvstore_lease_ttl", sdbus::Variant(status.kvstore_lease_ttl)},
+            {"kvstore_watches", sdbus::Variant(status.kvstore_watches)},
         };
     });
 }

@@ -15,6 +15,7 @@ const char* control_error_name(ControlErrorKind kind) {
         case ControlErrorKind::StartFailed: return "StartFailed";
         case ControlErrorKind::InvalidArgument: return "InvalidArgument";
         case ControlErrorKind::NeedsForce: return "NeedsForce";
+        case ControlErrorKind::Unavailable: return "Unavailable";
         case ControlErrorKind::Failed: return "Failed";
     }
     return "Failed";

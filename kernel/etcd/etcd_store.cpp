@@ -343,6 +343,11 @@ StoreStatus EtcdStore::status() const {
     s.revision = revision_;
     s.last_error = last_error_;
     s.connects = connects_;
+    s.since = since_;
+    s.last_contact = last_contact_;
+    for (const auto& watch : watches_) {
+        if (!watch->cancelled) s.watches.push_back({watch->tracker.prefix(), watch->tracker.delivered_revision()});
+    }
     return s;
 }
 
@@ -352,6 +357,7 @@ void EtcdStore::on_state_change(std::function<void(const StoreStatus&)> listener
 
 void EtcdStore::set_state(StoreState state) {
     if (state_ == state && state != StoreState::Connected) return;
+    if (state_ != state) since_ = std::chrono::system_clock::now();
     state_ = state;
     const StoreStatus now = status();
     for (const auto& listener : listeners_) {
@@ -513,7 +519,11 @@ void EtcdStore::schedule_connect() {
     });
 }
 
-void EtcdStore::saw_revision(Revision revision) { revision_ = std::max(revision_, revision); }
+// Every answer from etcd passes here.
+void EtcdStore::saw_revision(Revision revision) {
+    revision_ = std::max(revision_, revision);
+    last_contact_ = std::chrono::steady_clock::now();
+}
 
 StoreError EtcdStore::failure(std::uint64_t generation, int code, const std::string& message) {
     const std::string endpoint = connection_ ? connection_->endpoint : status().endpoint;

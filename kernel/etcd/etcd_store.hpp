@@ -118,6 +118,8 @@ private:
     std::string last_error_;
     std::uint64_t connects_ = 0;
     Revision revision_ = 0;
+    std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();  // of state_
+    std::optional<std::chrono::steady_clock::time_point> last_contact_;
     std::chrono::milliseconds backoff_{0};
     boost::asio::steady_timer reconnect_timer_;
     boost::asio::steady_timer lease_timer_;

@@ -48,6 +48,12 @@ StoreStatus MemoryStore::status() const {
     s.revision = revision_;
     s.last_error = available_ ? "" : "unavailable (test)";
     s.connects = connects_;
+    s.since = since_;
+    // In-process: it answers whenever it is available.
+    if (state_ == StoreState::Connected) s.last_contact = std::chrono::steady_clock::now();
+    for (const auto& watcher : watchers_) {
+        if (!watcher->cancelled) s.watches.push_back({watcher->tracker.prefix(), watcher->tracker.delivered_revision()});
+    }
     return s;
 }
 
@@ -57,6 +63,7 @@ void MemoryStore::on_state_change(std::function<void(const StoreStatus&)> listen
 
 void MemoryStore::set_state(StoreState state) {
     if (state_ == state) return;
+    if (state_ != state) since_ = std::chrono::system_clock::now();
     state_ = state;
     const StoreStatus now = status();
     for (const auto& listener : listeners_) {

@@ -89,6 +89,7 @@ private:
     boost::asio::io_context& io_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     StoreState state_ = StoreState::Connecting;
+    std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();  // of state_
     bool available_ = true;
     std::uint64_t connects_ = 0;
     std::vector<std::function<void(const StoreStatus&)>> listeners_;

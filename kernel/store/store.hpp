@@ -223,6 +223,15 @@ struct StoreStatus {
     Revision revision = 0;  // the newest revision seen from the store
     std::string last_error;  // the latest connection error, kept after a reconnect
     std::uint64_t connects = 0;  // successful connections so far (1 + reconnects)
+    std::chrono::system_clock::time_point since{};  // when `state` began
+    // The newest answer of any kind from the store (a keep-alive too): how
+    // stale this node's view may be. Empty before the first.
+    std::optional<std::chrono::steady_clock::time_point> last_contact;
+    struct WatchProgress {
+        std::string prefix;
+        Revision revision = 0;  // delivered up to (0: not listed yet)
+    };
+    std::vector<WatchProgress> watches;
 };
 
 class Store {

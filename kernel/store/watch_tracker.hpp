@@ -17,6 +17,8 @@ public:
     const std::string& prefix() const { return prefix_; }
     // Where the watch goes on from: 0 = list first (no revision delivered yet).
     Revision next_revision() const { return next_revision_; }
+    // The revision the handler has seen everything up to (0: nothing yet).
+    Revision delivered_revision() const { return next_revision_ > 0 ? next_revision_ - 1 : 0; }
     const std::map<std::string, Revision>& known() const { return known_; }
 
     // Events as they arrive (revision order); returns the batch to deliver.

@@ -207,12 +207,12 @@ TEST_F(EndpointServiceTest, BadRequestDictionaryIsInvalidArgumentNamingTheKey) {
     EXPECT_THAT(conflict.getMessage(), HasSubstr("exists with another address"));
 }
 
-TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadFailsTheChangeWithTheReason) {
+TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadFailsTheChangeAsUnavailableWithTheReason) {
     service_.endpoints().identity_problem = "no cluster-wide identity for app=db: the kvstore did not answer";
     AgentProxy proxy(address());
     for (const auto& error : {error_of([&] { proxy.CreateEndpoint(valid_request()); }),
                               error_of([&] { proxy.SetEndpointLabels(1, {{"app", "db"}}); })}) {
-        EXPECT_EQ(error.getName(), "org.membrane.Error.Failed");
+        EXPECT_EQ(error.getName(), "org.membrane.Error.Unavailable");
         EXPECT_THAT(error.getMessage(), HasSubstr("the kvstore did not answer"));
     }
     // Asked first, and nothing was changed.

@@ -36,8 +36,24 @@ public:
         s.devices = {"eth0", "vxlan0"};
         s.modules_running = 1;
         s.modules_failed = 1;
+        if (with_kvstore) {
+            s.kvstore_state = "connected";
+            s.kvstore_endpoint = "https://192.168.50.254:2379";
+            s.kvstore_revision = 153;
+            s.cluster_name = "lab";
+            s.cluster_id = 3;
+            s.kvstore_since = 1796245384;  // 2026-12-02 21:03:04 UTC
+            s.kvstore_connects = 2;
+            s.kvstore_lag_ms = 1234;
+            s.kvstore_lease = "6a6ca2388e9e0e12";
+            s.kvstore_lease_ttl = 30;
+            s.kvstore_watches = {{"membrane/v1/lab/endpoints/", 150}, {"membrane/v1/lab/nodes/", 0}};
+            s.kvstore_error = "https://192.168.50.254:2379: connection refused";
+        }
         return s;
     }
+    // status() reports a connected cluster store (set before the call, on the loop).
+    bool with_kvstore = false;
 
     std::vector<kernel::ModuleStatus> modules() const override {
         record("modules");

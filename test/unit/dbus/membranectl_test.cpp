@@ -69,6 +69,38 @@ TEST_F(MembranectlTest, StatusAsTableIsAligned) {
     EXPECT_THAT(result.out, HasSubstr("KV store:  off (state on this node only)\n"));
 }
 
+TEST_F(MembranectlTest, KvstoreStatusWithoutAStoreSaysOff) {
+    const auto table = ctl({"kvstore", "status"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out, "off: no [kvstore] in membrane.toml, so this node keeps its state to itself\n");
+    const auto json = ctl({"-o", "json", "kvstore", "status"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out), nlohmann::json::parse(R"({"state":"off"})"));
+}
+
+TEST_F(MembranectlTest, KvstoreStatusShowsConnectionRevisionLagLeaseAndWatches) {
+    service_.run_on_loop([this] { service_.control().with_kvstore = true; });
+    const auto table = ctl({"kvstore", "status"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out,
+              "Cluster:     lab (id 3)\n"
+              "Store:       connected to https://192.168.50.254:2379 since 2026-12-02 21:03:04 UTC (2 connections)\n"
+              "Revision:    153 (the newest seen)\n"
+              "Lag:         1.2 s since the store last answered\n"
+              "Lease:       6a6ca2388e9e0e12 (TTL 30 s)\n"
+              "Watches:     membrane/v1/lab/endpoints/ at revision 150\n"
+              "             membrane/v1/lab/nodes/ listing\n"
+              "Last error:  https://192.168.50.254:2379: connection refused\n");
+
+    const auto json = ctl({"-o", "json", "kvstore", "status"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out), nlohmann::json::parse(R"({
+        "state": "connected", "cluster": "lab", "cluster_id": 3, "endpoint": "https://192.168.50.254:2379",
+        "since": 1796245384, "connects": 2, "revision": 153, "lag_ms": 1234, "lease": "6a6ca2388e9e0e12",
+        "lease_ttl": 30, "watches": {"membrane/v1/lab/endpoints/": 150, "membrane/v1/lab/nodes/": 0},
+        "error": "https://192.168.50.254:2379: connection refused"})"));
+}
+
 TEST_F(MembranectlTest, ModuleListAsJsonAndTable) {
     const auto json = ctl({"--output", "json", "module", "list"});
     ASSERT_EQ(json.exit_code, 0) << json.err;
