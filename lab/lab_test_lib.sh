@@ -302,14 +302,25 @@ labtest_node_ip() {
         labtest_fail "no address for node $2 in lab $1"
 }
 
+# labtest_pins LAB NODE : the folder of the node's pins (lab/membrane_lab/names.py: LAB_ROOT; the
+# lab's bpffs is <lab folder>/bpffs). Without asking `status`, which needs every node's agent.
+labtest_pins() { echo "/run/membrane-lab/$1/bpffs/membrane/$2"; }
+
 # labtest_stat LAB NODE INDEX : the node's datapath counter INDEX (membrane_stat).
-labtest_stat() {
-    membrane_stat "$(labtest_json "$1" "s['folder']")/bpffs/membrane/$2" "$3"
-}
+labtest_stat() { membrane_stat "$(labtest_pins "$1" "$2")" "$3"; }
 
 # labtest_echoes_received LAB POD : echo requests the pod's kernel took in (Icmp InEchos).
 labtest_echoes_received() {
     lab_cmd exec "$1" "$2" -- cat /proc/net/snmp | awk '
         $1 == "Icmp:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
         $1 == "Icmp:" && header { print $col["InEchos"]; exit }'
+}
+
+# labtest_ipcache LAB NODE IPV4 : "identity tunnel_endpoint" of NODE's /32 ipcache entry for
+# IPV4, or nothing (ipcache_entry, read from the pin).
+labtest_ipcache() { ipcache_entry "$(labtest_pins "$1" "$2")" "$3"; }
+
+# labtest_identity LAB POD : the pod's identity number as its node's membraned reports it.
+labtest_identity() {
+    labtest_json "$1" "next(p['identity'] for p in s['pods'] if p['name'] == '$2')"
 }

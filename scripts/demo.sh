@@ -2,9 +2,11 @@
 # The README's main job: installs what is missing, builds, then runs
 # membrane-lab: a two-node cluster on this machine (each node a network
 # namespace with its own membraned, each pod wired by the real membrane-cni),
-# once with the VXLAN overlay and once with direct routing. For each it shows
-# `membrane-lab status`, pings and a short TCP exchange between pods across
-# nodes, then takes the lab down. Every address lives inside namespaces the
+# once with the VXLAN overlay and once with direct routing. The nodes share
+# the lab's etcd (TLS), where they agree on identities and learn each other
+# and each other's pods. For each it shows `membrane-lab status`, pings and a
+# short TCP exchange between pods across nodes, the identities and etcd's
+# keys, then takes the lab down. Every address lives inside namespaces the
 # lab made. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,10 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
 
   say "node1's endpoints, as its membraned sees them"
   lab ctl "$name" node1 -- endpoint list
+  say "node2's identities: the same numbers, agreed in the lab's etcd"
+  lab ctl "$name" node2 -- identity list
+  say "the cluster store: what etcd holds for the lab"
+  lab etcd ctl "$name" -- get --prefix --keys-only "membrane/v1/$name/" | grep -v '^$'
 
   say "membrane-lab down $name"
   lab down "$name"

@@ -16,12 +16,13 @@ from .binaries import Binaries, find_binaries
 from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
-from .names import (LAB_NAME_RE, LAB_ROOT, ROUTING_MODULES, bus_address, lab_dir, lab_prefix, netns_name, node_ip,
-                    node_pod_cidr)
+from .names import (LAB_NAME_RE, LAB_ROOT, ROUTING_MODULES, STORE, bus_address, etcd_ip, lab_dir, lab_prefix,
+                    netns_name, node_ip, node_pod_cidr)
 from .pods import add_pod, delete_pod
 from .processes import is_alive, stop_processes
 from .record import Lab
 from .status import lab_status
+from .store import etcd_record, etcdctl_command, plan_etcd, start_etcd
 from .topology import PodSpec, load_topology, validate_k8s_namespace, validate_labels, validate_member_name
 from .wiring import list_netns
 
@@ -88,6 +89,8 @@ def cmd_up(args) -> int:
     os.chmod(LAB_ROOT, 0o755)
     os.chmod(folder, 0o755)  # root-owned, not group/world writable: a valid module_dir parent
     lab = Lab(topo.name, data)
+    if not args.baseline and topo.store == "etcd":
+        plan_etcd(lab, netns_name(topo.name, STORE), topo.lease_ttl)
     lab.save()
     shutil.copyfile(args.file, folder / "topology.toml")
     try:
@@ -104,7 +107,8 @@ def cmd_up(args) -> int:
             return 1
         raise
     kind = ("baseline (plain kernel, no BPF" + (", one L2 segment)" if lab.baseline_l2 else ")")
-            if lab.baseline else f"Membrane {topo.routing}")
+            if lab.baseline else f"Membrane {topo.routing}, " +
+            (f"store etcd at {lab.data['etcd']['url']}" if lab.data.get("etcd") else "static store"))
     print(f"lab {topo.name} up: {len(topo.nodes)} nodes, {len(topo.pods)} pods, {kind}")
     print(f"  membrane-lab status {topo.name}    membrane-lab down {topo.name}")
     return 0
@@ -136,6 +140,12 @@ def cmd_status(args) -> int:
     mode = ("baseline, plain kernel" + (", one L2 segment" if lab.baseline_l2 else "")
             if lab.baseline else "membrane")
     print(f"lab {status['name']}: routing {status['routing']} ({mode}); binaries from {status['binaries']}")
+    etcd = status["etcd"]
+    if etcd:
+        state = "healthy" if etcd["healthy"] else "alive, NOT HEALTHY" if etcd["alive"] else "DOWN"
+        print(f"store: etcd at {etcd['url']} (pid {etcd['pid']}, {state})")
+    elif not lab.baseline:
+        print("store: static (each node knows the others from its [[nodes]] list)")
     print()
     print_table(["NODE", "IP", "POD CIDR", "DAEMON"],
                 [[n["name"], n["ip"], n["pod_cidr"],
@@ -244,6 +254,34 @@ def cmd_node_start(args) -> int:
     return 0
 
 
+def cmd_etcd_stop(args) -> int:
+    with changing(args) as lab:
+        store = etcd_record(lab)
+        sig = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
+        if not is_alive(store.get("process")):
+            print(f"lab {lab.name}: etcd is not running")
+            return 0
+        stop_processes([store["process"]], sig, timeout=args.timeout)
+    print(f"lab {args.name}: etcd (pid {store['process']['pid']}) stopped with {sig.name}")
+    return 0
+
+
+def cmd_etcd_start(args) -> int:
+    with changing(args) as lab:
+        store = etcd_record(lab)
+        start_etcd(lab, args.timeout)
+    print(f"lab {args.name}: etcd healthy at {store['url']} (pid {store['process']['pid']})")
+    return 0
+
+
+def cmd_etcd_ctl(args) -> int:
+    need_root()
+    lab = Lab.load(args.name)
+    command = etcdctl_command(lab, *command_after_dashes(args, "etcdctl arguments"))
+    os.execvp(command[0], command)
+    return 127
+
+
 def cmd_list(args) -> int:
     names = set()
     if LAB_ROOT.is_dir():
@@ -265,7 +303,8 @@ def cmd_list(args) -> int:
 
 def cmd_check(args) -> int:
     topo = load_topology(args.file)
-    print(f"{args.file}: lab {topo.name}, routing {topo.routing}, index {topo.index}")
+    store = f"etcd at https://{etcd_ip(topo.index)}:2379" if topo.store == "etcd" else "static"
+    print(f"{args.file}: lab {topo.name}, routing {topo.routing}, index {topo.index}, store {store}")
     for number, name in enumerate(topo.nodes, 1):
         pods = [p.name for p in topo.pods if p.node == name]
         print(f"  node {name}: {node_ip(topo.index, number)}, pods {node_pod_cidr(topo.index, number)}: "
@@ -277,6 +316,9 @@ TOPOLOGY_HELP = """topology file (TOML):
   name = "demo"              # the lab: lower-case letters and digits, at most 12
   routing = "vxlan"          # "vxlan" (module routing-vxlan) or "direct" (module direct-routing)
   # index = 42               # optional, 1..254: 192.168.<index>.0/24, 10.<index>.<node>.0/24
+  # store = "etcd"           # optional: "etcd" (default) runs an etcd with TLS at 192.168.<index>.254 that
+                             # the nodes share; "static": each node lists all nodes, no cluster store
+  # lease_ttl = 30           # optional, with etcd: seconds a stopped node's keys outlive it (5..3600)
 
   [[nodes]]
   name = "node1"             # lower-case letters, digits, '-'; at most 12
@@ -308,9 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     up = sub.add_parser("up", help="build a lab from a topology file", formatter_class=raw,
-                        description="Builds the lab: switch and node namespaces, underlay, per node a private "
-                                    "dbus-daemon and membraned\n(waits until each answers), then each pod through "
-                                    "membrane-cni ADD. On failure removes what it made.",
+                        description="Builds the lab: switch and node namespaces, underlay, the lab's etcd (TLS, "
+                                    "certificates made with openssl;\nnot with store = \"static\"), per node a "
+                                    "private dbus-daemon and membraned (waits until each answers\nand is connected "
+                                    "to etcd), then each pod through membrane-cni ADD. On failure removes what it "
+                                    "made.",
                         epilog=TOPOLOGY_HELP)
     up.add_argument("file", metavar="FILE", help="topology file (TOML)")
     up.add_argument("--baseline", action="store_true",
@@ -398,6 +442,33 @@ def build_parser() -> argparse.ArgumentParser:
     node_start.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
                             help="how long to wait (default 60)")
     node_start.set_defaults(func=cmd_node_start)
+
+    etcd = sub.add_parser("etcd", help="stop or start the lab's etcd (fault tests)",
+                          description="Stops or starts the lab's etcd; its data, certificates and address stay, "
+                                      "so a start is the same store.")
+    etcd_sub = etcd.add_subparsers(dest="etcd_command", metavar="ACTION", required=True)
+    etcd_stop = etcd_sub.add_parser("stop", help="signal etcd and wait until it is gone",
+                                    description="Sends SIGNAL (default TERM; KILL simulates a crash) and waits.")
+    etcd_stop.add_argument("name", metavar="NAME", help="lab name")
+    etcd_stop.add_argument("--signal", default="TERM", choices=["TERM", "KILL", "INT"],
+                           help="signal to send (default TERM)")
+    etcd_stop.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
+                           help="then SIGKILL (default 10)")
+    etcd_stop.set_defaults(func=cmd_etcd_stop)
+    etcd_start = etcd_sub.add_parser("start", help="start etcd again and wait until it is healthy",
+                                     description="Starts etcd on its data and waits for `etcdctl endpoint "
+                                                 "health`.")
+    etcd_start.add_argument("name", metavar="NAME", help="lab name")
+    etcd_start.add_argument("--timeout", type=float, default=30, metavar="SECONDS",
+                            help="how long to wait (default 30)")
+    etcd_start.set_defaults(func=cmd_etcd_start)
+    etcd_ctl = etcd_sub.add_parser("ctl", help="run etcdctl against the lab's etcd",
+                                   description="Runs etcdctl in the etcd's namespace with the lab's CA and the "
+                                               "first node's client certificate,\ne.g. `membrane-lab etcd ctl "
+                                               "LAB -- get --prefix membrane/v1/`.")
+    etcd_ctl.add_argument("name", metavar="NAME", help="lab name")
+    etcd_ctl.add_argument("command", nargs=argparse.REMAINDER, metavar="-- ARGS...", help="etcdctl arguments")
+    etcd_ctl.set_defaults(func=cmd_etcd_ctl)
 
     lst = sub.add_parser("list", help="the labs on this machine (and remains of crashed ones)",
                          description="Lists labs found under /run/membrane-lab or by their namespaces.")

@@ -56,7 +56,17 @@ def agent_config(lab: Lab, name: str) -> str:
         "[modules]",
         f"enabled = [{toml_string(module)}]",
     ]
-    for other_name, other in lab.data["nodes"].items():
+    store = lab.data.get("etcd")
+    if store:
+        # The node names only itself: it learns the others, and their pods, from the store.
+        listed = {name: node}
+        lines += ["", "[cluster]", f"name = {toml_string(lab.name)}", "id = 1", "",
+                  "[kvstore]", f"endpoints = [{toml_string(store['url'])}]", f"ca = {toml_string(store['ca'])}",
+                  f"cert = {toml_string(node['etcd_cert'])}", f"key = {toml_string(node['etcd_key'])}",
+                  f"lease_ttl = {store['lease_ttl']}"]
+    else:
+        listed = lab.data["nodes"]
+    for other_name, other in listed.items():
         lines += ["", "[[nodes]]", f"name = {toml_string(other_name)}", f"ip = {toml_string(other['ip'])}",
                   f"pod_cidr = {toml_string(other['pod_cidr'])}"]
     return "\n".join(lines) + "\n"
@@ -94,14 +104,35 @@ def start_daemon(lab: Lab, name: str) -> None:
     lab.save()
 
 
-def daemon_answers(lab: Lab, name: str) -> bool:
+def daemon_status(lab: Lab, name: str) -> dict | None:
+    """`membranectl -o json status` of the node, or None when it does not answer."""
     node = lab.data["nodes"][name]
-    result = run([lab.binaries()["membranectl"], "--bus", node["bus"], "status"], check=False, timeout=10)
-    return result.returncode == 0
+    result = run([lab.binaries()["membranectl"], "--bus", node["bus"], "-o", "json", "status"], check=False,
+                 timeout=10)
+    if result.returncode != 0:
+        return None
+    try:
+        status = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def daemon_answers(lab: Lab, name: str) -> bool:
+    return daemon_status(lab, name) is not None
+
+
+def daemon_ready(lab: Lab, name: str) -> bool:
+    """Answers, and with a store is connected to it (a pod's first identity needs the store)."""
+    status = daemon_status(lab, name)
+    if status is None:
+        return False
+    return not lab.data.get("etcd") or status.get("kvstore_state") == "connected"
 
 
 def wait_ready(lab: Lab, names: list[str], timeout: float) -> None:
-    """Each daemon alive and answering `membranectl status` (one daemon per bus, so alive matters)."""
+    """Each daemon alive, answering `membranectl status` (one daemon per bus, so alive matters) and
+    connected to the lab's store when it has one."""
     deadline = time.monotonic() + timeout
     pending = list(names)
     while pending:
@@ -110,10 +141,10 @@ def wait_ready(lab: Lab, names: list[str], timeout: float) -> None:
             if not is_alive(node.get("daemon")):
                 raise LabError(f"node {name}: membraned exited before it answered; last lines of "
                                f"{node['dir']}/membraned.log:\n{tail(Path(node['dir']) / 'membraned.log')}")
-            if daemon_answers(lab, name):
+            if daemon_ready(lab, name):
                 pending.remove(name)
         if pending and time.monotonic() > deadline:
-            raise LabError(f"membraned did not answer `membranectl status` within {timeout:.0f}s on: "
-                           f"{', '.join(pending)}")
+            what = "answer `membranectl status`" + (" connected to etcd" if lab.data.get("etcd") else "")
+            raise LabError(f"membraned did not {what} within {timeout:.0f}s on: {', '.join(pending)}")
         if pending:
             time.sleep(0.2)

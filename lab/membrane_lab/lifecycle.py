@@ -15,8 +15,9 @@ from .names import NETNS_DIR, lab_dir, lab_prefix
 from .pods import add_pod
 from .processes import ip, is_alive, proc_start_time, run, stop_processes
 from .record import Lab
+from .store import make_certificates, start_etcd, wire_etcd
 from .topology import Topology
-from .wiring import list_netns, mount_bpffs, wire_baseline_nodes, wire_underlay
+from .wiring import add_netns, list_netns, mount_bpffs, wire_baseline_nodes, wire_underlay
 
 
 def bring_up(lab: Lab, topo: Topology, args) -> None:
@@ -25,7 +26,12 @@ def bring_up(lab: Lab, topo: Topology, args) -> None:
         for key in ("dir", "state_dir", "runtime_dir"):
             Path(node[key]).mkdir(mode=0o755, parents=True, exist_ok=True)
             os.chmod(node[key], 0o755)
-    wire_underlay(lab)
+    switch = wire_underlay(lab)
+    if lab.data.get("etcd"):
+        add_netns(lab, lab.data["etcd"]["namespace"])
+        wire_etcd(lab, switch)
+        make_certificates(lab)
+        start_etcd(lab, args.timeout)
     if lab.baseline:
         wire_baseline_nodes(lab)
     else:
@@ -99,6 +105,8 @@ def tear_down(name: str, quiet: bool = False) -> dict:
         data = json.loads((folder / "lab.json").read_text())
         for node in data.get("nodes", {}).values():
             recorded += [node[key] for key in ("daemon", "dbus") if node.get(key)]
+        if data.get("etcd", {}).get("process"):
+            recorded.append(data["etcd"]["process"])
     # Daemons first (TERM: they leave pins, which go with the bpffs), then whatever is left in our namespaces.
     processes = {p["pid"]: p for p in recorded + processes_of_lab(name) if is_alive(p)}
     stop_processes(list(processes.values()))

@@ -11,6 +11,8 @@ LAB_ROOT = Path("/run/membrane-lab")
 NETNS_DIR = Path("/run/netns")
 PREFIX = "ml-"
 SWITCH = "sw"
+STORE = "kv"                   # the namespace of the lab's etcd
+STORES = ("etcd", "static")     # topology `store`: the cluster store nodes use
 UNDERLAY_IF = "eth0"           # the node's underlay device, inside its namespace
 POD_IF = "eth0"                # CNI_IFNAME
 MAX_NAME = 12                  # keeps namespace and interface names short
@@ -36,6 +38,10 @@ def lab_dir(lab: str) -> Path:
 
 def node_ip(index: int, node_number: int) -> str:
     return f"192.168.{index}.{node_number}"
+
+
+def etcd_ip(index: int) -> str:
+    return f"192.168.{index}.254"  # above every node (at most 250)
 
 
 def node_pod_cidr(index: int, node_number: int) -> str:

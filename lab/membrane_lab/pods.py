@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import LabError
-from .names import POD_IF, SWITCH, netns_name
+from .names import POD_IF, STORE, SWITCH, netns_name
 from .processes import ip
 from .record import Lab
 from .topology import PodSpec
@@ -67,7 +67,7 @@ def address_from_result(result: dict) -> str:
 
 
 def add_pod(lab: Lab, spec: PodSpec) -> dict:
-    if spec.name in lab.data["pods"] or spec.name in lab.data["nodes"] or spec.name == SWITCH:
+    if spec.name in lab.data["pods"] or spec.name in lab.data["nodes"] or spec.name in (SWITCH, STORE):
         raise LabError(f"lab {lab.name} already has a node or pod named {spec.name!r}")
     lab.node(spec.node)
     pod = {

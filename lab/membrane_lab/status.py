@@ -7,6 +7,7 @@ import json
 from .daemons import daemon_answers
 from .processes import is_alive, run
 from .record import Lab
+from .store import etcd_status
 
 
 def endpoints_of(lab: Lab, node_name: str) -> list[dict] | None:
@@ -65,6 +66,7 @@ def lab_status(lab: Lab) -> dict:
         "mode": "baseline" if lab.baseline else "membrane",
         "binaries": lab.binaries()["source"],
         "folder": str(lab.dir),
+        "etcd": etcd_status(lab),
         "nodes": nodes,
         "pods": pods,
     }

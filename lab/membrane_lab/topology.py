@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LabError
-from .names import DNS_LABEL_RE, LAB_NAME_RE, LABEL_KEY_RE, MAX_NAME, MEMBER_NAME_RE, ROUTING_MODULES, SWITCH
+from .names import (DNS_LABEL_RE, LAB_NAME_RE, LABEL_KEY_RE, MAX_NAME, MEMBER_NAME_RE, ROUTING_MODULES, STORE,
+                    STORES, SWITCH)
 
 
 @dataclass
@@ -24,8 +25,10 @@ class Topology:
     name: str
     routing: str
     index: int
+    store: str               # "etcd" or "static"
     nodes: list[str]
     pods: list[PodSpec]
+    lease_ttl: int = 30      # [kvstore] lease_ttl of every node (store "etcd")
 
 
 def _check_keys(where: str, table: dict, allowed: set[str], required: set[str]) -> None:
@@ -48,8 +51,9 @@ def validate_member_name(where: str, key: str, name) -> str:
     if not MEMBER_NAME_RE.match(name):
         raise LabError(f"{where}: '{key}' = {name!r} must be 1 to {MAX_NAME} lower-case letters, digits "
                        "or '-', starting and ending with a letter or digit")
-    if name == SWITCH:
-        raise LabError(f"{where}: '{key}' = {name!r} is reserved for the lab's switch namespace")
+    if name in (SWITCH, STORE):
+        what = "switch" if name == SWITCH else "etcd"
+        raise LabError(f"{where}: '{key}' = {name!r} is reserved for the lab's {what} namespace")
     return name
 
 
@@ -82,7 +86,7 @@ def parse_topology(text: str, source: str) -> Topology:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise LabError(f"{source}: not valid TOML: {error}") from None
-    _check_keys(source, doc, {"name", "routing", "index", "nodes", "pods"}, {"name", "routing", "nodes"})
+    _check_keys(source, doc, {"name", "routing", "index", "store", "lease_ttl", "nodes", "pods"}, {"name", "routing", "nodes"})
     name = _check_type(source, "name", doc["name"], str, "a string")
     if not LAB_NAME_RE.match(name):
         raise LabError(f"{source}: 'name' = {name!r} must be 1 to {MAX_NAME} lower-case letters or digits, "
@@ -90,6 +94,14 @@ def parse_topology(text: str, source: str) -> Topology:
     routing = _check_type(source, "routing", doc["routing"], str, "a string")
     if routing not in ROUTING_MODULES:
         raise LabError(f"{source}: 'routing' = {routing!r} must be one of: {', '.join(ROUTING_MODULES)}")
+    store = _check_type(source, "store", doc.get("store", "etcd"), str, "a string")
+    if store not in STORES:
+        raise LabError(f"{source}: 'store' = {store!r} must be one of: {', '.join(STORES)}")
+    lease_ttl = _check_type(source, "lease_ttl", doc.get("lease_ttl", 30), int, "an integer (seconds)")
+    if not 5 <= lease_ttl <= 3600:
+        raise LabError(f"{source}: 'lease_ttl' = {lease_ttl} must be between 5 and 3600 seconds")
+    if "lease_ttl" in doc and store != "etcd":
+        raise LabError(f"{source}: 'lease_ttl' is the nodes' etcd lease; it needs store = \"etcd\"")
     index = doc.get("index", default_index(name))
     _check_type(source, "index", index, int, "an integer")
     if not 1 <= index <= 254:
@@ -129,7 +141,7 @@ def parse_topology(text: str, source: str) -> Topology:
         labels = validate_labels(where, pod.get("labels", {}))
         k8s_ns = validate_k8s_namespace(where, pod.get("namespace", "default"))
         pods.append(PodSpec(pod_name, node_name, labels, k8s_ns))
-    return Topology(name, routing, index, nodes, pods)
+    return Topology(name, routing, index, store, nodes, pods, lease_ttl)
 
 
 def load_topology(path: str) -> Topology:

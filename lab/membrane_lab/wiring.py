@@ -43,8 +43,9 @@ def no_bridge_netfilter(ns: str) -> None:
             sysctl(ns, f"net.bridge.bridge-nf-call-{family}", "0")
 
 
-def wire_underlay(lab: Lab) -> None:
-    """A bridge in the switch namespace and one veth per node: the nodes are L2 neighbours."""
+def wire_underlay(lab: Lab) -> str:
+    """A bridge in the switch namespace and one veth per node: the nodes are L2 neighbours. Returns the
+    switch namespace."""
     switch = netns_name(lab.name, SWITCH)
     add_netns(lab, switch)
     no_bridge_netfilter(switch)  # the switch stands for a wire: it should cost no node's CPU
@@ -60,6 +61,7 @@ def wire_underlay(lab: Lab) -> None:
         ip("-n", ns, "addr", "add", f"{node['ip']}/24", "dev", UNDERLAY_IF)
         ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
         sysctl(ns, "net.ipv4.ip_forward", "1")
+    return switch
 
 
 def wire_baseline_nodes(lab: Lab) -> None:

@@ -132,24 +132,7 @@ print(f"ok: node-a lists identity {cache} (app=cache) of node-b, with 0 local en
 # Each node's ipcache holds the other node's pods as /32s with their identity
 # and that node's address as the tunnel endpoint (published in etcd).
 BPFFS=$(harness_bpffs bpffs)
-remote_entry() {  # remote_entry NODE POD_IP : "identity tunnel" of the /32, or nothing
-    bpftool -j map dump pinned "$BPFFS/membrane/$1/mbr_ipcache_v1" | python3 -c '
-import ipaddress, json, sys
-want = ipaddress.IPv4Address(sys.argv[1])
-def raw(field):
-    return bytes(int(b, 16) for b in field)
-for e in json.load(sys.stdin):
-    key, value = e["key"], e["value"]
-    if isinstance(key, list):
-        k, v = raw(key), raw(value)
-        plen, ip = int.from_bytes(k[:4], "little"), ipaddress.IPv4Address(k[4:8])
-        identity, tunnel = int.from_bytes(v[:4], "little"), ipaddress.IPv4Address(v[4:8])
-    else:
-        plen, ip = key["prefixlen"], ipaddress.IPv4Address(key["ip4"].to_bytes(4, "little"))
-        identity, tunnel = value["identity"], ipaddress.IPv4Address(value["tunnel_endpoint"].to_bytes(4, "little"))
-    if plen == 32 and ip == want:
-        print(identity, tunnel)' "$2"
-}
+remote_entry() { ipcache_entry "$BPFFS/membrane/$1" "$2"; }  # remote_entry NODE POD_IP
 pod_ip() {  # pod_ip NODE POD
     on "$1" harness_ctl -o json endpoint list | python3 -c '
 import json, sys
@@ -172,11 +155,12 @@ out=$(cni_add node-a new-1 brand-new) || rc=$?
 ((rc != 0)) || harness_fail "ADD of a pod with new labels succeeded while etcd is down: $out"
 grep -q "no cluster-wide identity for .*app=brand-new.*kvstore" <<<"$out" ||
     harness_fail "the refusal does not name the labels and the kvstore: $out"
+python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]).get("code") != 11)' "$out" ||
+    harness_fail "the refusal is not CNI code 11 (try again later): $out"
 if on node-a harness_ctl -o json endpoint list | grep -q '"new-1"'; then
     harness_fail "the refused pod left an endpoint behind"
 fi
 echo "ok: etcd down: known labels added (identity $web_a), new labels refused: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["msg"])' "$out")"
-
 
 
 # etcd back (same data, node-a's lease kept): web-3, added while it was away,

@@ -48,3 +48,24 @@ kernel_forwarded() {
         $1 == "Ip:" && !header { for (i = 2; i <= NF; i++) col[$i] = i; header = 1; next }
         $1 == "Ip:" && header { print $col["ForwDatagrams"]; exit }'
 }
+
+# ipcache_entry PIN_FOLDER IPV4 : "identity tunnel_endpoint" of the node's /32 ipcache entry for
+# IPV4 (pins in PIN_FOLDER, <bpffs>/membrane/<node>), or nothing without one. Read from the pin.
+ipcache_entry() {
+    bpftool -j map dump pinned "$1/mbr_ipcache_v1" | python3 -c '
+import ipaddress, json, sys
+want = ipaddress.IPv4Address(sys.argv[1])
+def raw(field):
+    return bytes(int(b, 16) for b in field)
+for e in json.load(sys.stdin):
+    key, value = e["key"], e["value"]
+    if isinstance(key, list):
+        k, v = raw(key), raw(value)
+        plen, ip = int.from_bytes(k[:4], "little"), ipaddress.IPv4Address(k[4:8])
+        identity, tunnel = int.from_bytes(v[:4], "little"), ipaddress.IPv4Address(v[4:8])
+    else:
+        plen, ip = key["prefixlen"], ipaddress.IPv4Address(key["ip4"].to_bytes(4, "little"))
+        identity, tunnel = value["identity"], ipaddress.IPv4Address(value["tunnel_endpoint"].to_bytes(4, "little"))
+    if plen == 32 and ip == want:
+        print(identity, tunnel)' "$2"
+}

@@ -47,7 +47,8 @@ class BothForms(unittest.TestCase):
     def test_check_example(self):
         code, out, err = self.same("check", "lab/examples/two-nodes-vxlan.toml")
         self.assertEqual((code, err), (0, ""))
-        self.assertEqual(out, "lab/examples/two-nodes-vxlan.toml: lab vxdemo, routing vxlan, index 71\n"
+        self.assertEqual(out, "lab/examples/two-nodes-vxlan.toml: lab vxdemo, routing vxlan, index 71, "
+                              "store etcd at https://192.168.71.254:2379\n"
                               "  node node1: 192.168.71.1, pods 10.71.1.0/24: web1, db1\n"
                               "  node node2: 192.168.71.2, pods 10.71.2.0/24: web2, db2\n")
 

@@ -29,7 +29,8 @@ class Accepted(unittest.TestCase):
             '[[pods]]\nname = "web1"\nnode = "node-2"\nlabels = { app = "web", "k8s.io/tier" = "front" }\n'
             'namespace = "shop"\n'
             '[[pods]]\nname = "db1"\nnode = "node1"\n', "t.toml")
-        self.assertEqual((topo.name, topo.routing, topo.index), ("demo", "direct", 42))
+        self.assertEqual((topo.name, topo.routing, topo.index, topo.store, topo.lease_ttl),
+                         ("demo", "direct", 42, "etcd", 30))
         self.assertEqual(topo.nodes, ["node1", "node-2"])
         self.assertEqual(topo.pods, [PodSpec("web1", "node-2", {"app": "web", "k8s.io/tier": "front"}, "shop"),
                                      PodSpec("db1", "node1", {}, "default")])
@@ -38,6 +39,11 @@ class Accepted(unittest.TestCase):
         topo = parse_topology(HEAD + NODE, "t.toml")
         self.assertEqual(topo.index, 1 + zlib.crc32(b"demo") % 254)
         self.assertEqual(topo.pods, [])
+
+    def test_store_and_lease(self):
+        topo = parse_topology(HEAD + 'store = "etcd"\nlease_ttl = 5\n' + NODE, "t.toml")
+        self.assertEqual((topo.store, topo.lease_ttl), ("etcd", 5))
+        self.assertEqual(parse_topology(HEAD + 'store = "static"\n' + NODE, "t.toml").store, "static")
 
     def test_examples(self):
         for path in sorted((SOURCE / "lab" / "examples").glob("*.toml")):
@@ -55,7 +61,7 @@ class Refused(unittest.TestCase):
 
     def test_unknown_keys(self):
         self.refused(HEAD + 'cidr = "10.0.0.0/8"\n' + NODE,
-                     "t.toml: unknown key 'cidr' (allowed: index, name, nodes, pods, routing)")
+                     "t.toml: unknown key 'cidr' (allowed: index, lease_ttl, name, nodes, pods, routing, store)")
         self.refused(HEAD + NODE + 'ip = "192.168.1.1"\n', "t.toml: nodes[1]: unknown key 'ip' (allowed: name)")
         self.refused(HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node1"\naddress = "10.1.1.5/24"\n',
                      "t.toml: pods[1]: unknown key 'address' (allowed: labels, name, namespace, node)")
@@ -90,6 +96,8 @@ class Refused(unittest.TestCase):
                      "starting and ending with a letter or digit")
         self.refused(HEAD + '[[nodes]]\nname = "sw"\n',
                      "t.toml: nodes[1]: 'name' = 'sw' is reserved for the lab's switch namespace")
+        self.refused(HEAD + '[[nodes]]\nname = "kv"\n',
+                     "t.toml: nodes[1]: 'name' = 'kv' is reserved for the lab's etcd namespace")
         self.refused(HEAD + NODE + NODE, "t.toml: nodes[2]: 'name' = 'node1' is already used by nodes[1]")
         self.refused(HEAD + NODE + '[[pods]]\nname = "node1"\nnode = "node1"\n',
                      "t.toml: pods[1]: 'name' = 'node1' is already used by nodes[1] (node and pod names share "
@@ -102,6 +110,17 @@ class Refused(unittest.TestCase):
         self.refused(HEAD + 'nodes = "node1"\n', "t.toml: 'nodes' must be an array of tables ([[nodes]]), not 'node1'")
         self.refused(HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node9"\n',
                      "t.toml: pods[1]: 'node' = 'node9' is not a node in [[nodes]] (node1)")
+
+    def test_store(self):
+        self.refused(HEAD + 'store = "consul"\n' + NODE, "t.toml: 'store' = 'consul' must be one of: etcd, static")
+        self.refused(HEAD + 'store = "static"\nlease_ttl = 10\n' + NODE,
+                     "t.toml: 'lease_ttl' is the nodes' etcd lease; it needs store = \"etcd\"")
+        for ttl in (4, 3601):
+            with self.subTest(ttl=ttl):
+                self.refused(HEAD + f"lease_ttl = {ttl}\n" + NODE,
+                             f"t.toml: 'lease_ttl' = {ttl} must be between 5 and 3600 seconds")
+        self.refused(HEAD + 'lease_ttl = "30s"\n' + NODE,
+                     "t.toml: 'lease_ttl' must be an integer (seconds), not '30s'")
 
     def test_labels_and_namespace(self):
         pod = HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node1"\n'
