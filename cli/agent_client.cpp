@@ -190,4 +190,29 @@ nlohmann::json AgentClient::nodes() {
     });
 }
 
+nlohmann::json AgentClient::apply(const std::string& source, const std::string& manifests) {
+    return attempt("apply", [&] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& o : AgentProxy(*connection_).Apply(source, manifests)) {
+            out.push_back({{"kind", std::get<0>(o)}, {"namespace", std::get<1>(o)}, {"name", std::get<2>(o)},
+                           {"action", std::get<3>(o)}});
+        }
+        return out;
+    });
+}
+
+void AgentClient::delete_object(const std::string& kind, const std::string& namespace_, const std::string& name) {
+    attempt("delete", [&] { AgentProxy(*connection_).DeleteObject(kind, namespace_, name); });
+}
+
+nlohmann::json AgentClient::objects(const std::string& kind, const std::string& namespace_, const std::string& name) {
+    return attempt("get", [&] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& document : AgentProxy(*connection_).ListObjects(kind, namespace_, name)) {
+            out.push_back(nlohmann::json::parse(document));
+        }
+        return out;
+    });
+}
+
 }  // namespace membrane::cli

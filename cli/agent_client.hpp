@@ -48,6 +48,11 @@ public:
     // [{id, labels, reserved, endpoints}] and [{name, ip, pod_cidr, local}].
     nlohmann::json identities();
     nlohmann::json nodes();
+
+    // Applied objects. apply: [{kind, namespace, name, action}]; objects: the documents.
+    nlohmann::json apply(const std::string& source, const std::string& manifests);
+    void delete_object(const std::string& kind, const std::string& namespace_, const std::string& name);
+    nlohmann::json objects(const std::string& kind, const std::string& namespace_, const std::string& name);
     // The datapath's counters, {name: packets} in reason order.
     nlohmann::ordered_json stats();
 

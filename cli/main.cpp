@@ -8,11 +8,19 @@
 //   membranectl identity list
 //   membranectl node list
 //   membranectl stats
+//   membranectl kvstore status
+//   membranectl apply -f FILE|-
+//   membranectl get KIND [NAME] [-n NAMESPACE]
+//   membranectl delete KIND NAME [-n NAMESPACE]
 //
 // Exit status: 0 done, 1 the agent or the bus said no, 2 wrong usage.
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,7 +55,24 @@ struct Options {
     std::vector<std::string> labels;  // KEY=VALUE
     bool clear_labels = false;
     bool force = false;  // module unload
+    std::string file;      // apply -f
+    std::string kind;      // get, delete
+    std::string name;
+    std::string namespace_;
 };
+
+// The manifests to apply: the file's text, or stdin for "-".
+std::string read_manifests(const std::string& file) {
+    std::stringstream text;
+    if (file == "-") {
+        text << std::cin.rdbuf();
+        return text.str();
+    }
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error("apply: cannot read " + file + ": " + std::strerror(errno));
+    text << in.rdbuf();
+    return text.str();
+}
 
 int usage_error(const std::string& message) {
     std::cerr << "membranectl: " << message << "\n";
@@ -85,6 +110,8 @@ int main(int argc, char** argv) {
     Options opt;
     CLI::App app{"membranectl: inspect and steer membraned, the Membrane agent, over D-Bus"};
     app.require_subcommand(1);
+    // -o and --bus also after the command (`get ns -o json`, as kubectl users type it).
+    app.fallthrough();
     app.add_option("--bus", opt.bus,
                    "Bus of the agent: system, session, or a D-Bus address (unix:path=...); default: $" +
                        std::string(membrane::dbus::kBusAddressEnv) + ", else system")
@@ -142,6 +169,19 @@ int main(int argc, char** argv) {
     auto* node = app.add_subcommand("node", "Nodes of the cluster");
     node->require_subcommand(1);
     auto* node_list = node->add_subcommand("list", "List nodes: name, node IP, pod CIDR, whether it is this node");
+    auto* apply = app.add_subcommand(
+        "apply", "Apply Kubernetes-style manifests (YAML, several documents): all of them or none");
+    apply->add_option("-f,--filename", opt.file, "The manifest file, or - for stdin")->required();
+    apply->footer("Kinds: Namespace. Each object is created, configured or unchanged; a problem anywhere in the\n"
+                  "file is refused naming the document, line and field, and nothing is applied.");
+    auto* get = app.add_subcommand("get", "List applied objects of a kind (Namespace, namespaces, ns), or one");
+    get->add_option("KIND", opt.kind, "The kind: Namespace (or namespaces, ns)")->required();
+    get->add_option("NAME", opt.name, "One object's name; default: all");
+    get->add_option("-n,--namespace", opt.namespace_, "Only this namespace (namespaced kinds)");
+    auto* remove = app.add_subcommand("delete", "Delete an applied object");
+    remove->add_option("KIND", opt.kind, "The kind: Namespace (or namespaces, ns)")->required();
+    remove->add_option("NAME", opt.name, "The object's name")->required();
+    remove->add_option("-n,--namespace", opt.namespace_, "Its namespace (namespaced kinds; default: default)");
     auto* kvstore = app.add_subcommand("kvstore", "The cluster store (etcd) as this node sees it");
     kvstore->require_subcommand(1);
     auto* kvstore_status = kvstore->add_subcommand(
@@ -194,6 +234,18 @@ int main(int argc, char** argv) {
             membrane::cli::print_stats(std::cout, agent.stats(), format);
         } else if (node_list->parsed()) {
             membrane::cli::print_nodes(std::cout, agent.nodes(), format);
+        } else if (apply->parsed()) {
+            const std::string source = opt.file == "-" ? "stdin" : opt.file;
+            membrane::cli::print_applied(std::cout, agent.apply(source, read_manifests(opt.file)), format);
+        } else if (get->parsed()) {
+            membrane::cli::print_objects(std::cout, agent.objects(opt.kind, opt.namespace_, opt.name), format);
+        } else if (remove->parsed()) {
+            agent.delete_object(opt.kind, opt.namespace_, opt.name);
+            if (format == OutputFormat::Json) {
+                std::cout << nlohmann::json{{"kind", opt.kind}, {"name", opt.name}, {"action", "deleted"}}.dump() << '\n';
+            } else {
+                std::cout << opt.kind << "/" << opt.name << " deleted\n";
+            }
         } else if (kvstore_status->parsed()) {
             membrane::cli::print_kvstore(std::cout, agent.status(), format);
         } else if (call->parsed()) {

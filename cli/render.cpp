@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cctype>
 #include <ctime>
 
 namespace membrane::cli {
@@ -164,6 +165,46 @@ void print_kvstore(std::ostream& out, const nlohmann::json& status, OutputFormat
     }
     if (!text("kvstore_error").empty()) rows.push_back({"Last error:", text("kvstore_error")});
     print_table(out, {""}, rows);
+}
+
+void print_applied(std::ostream& out, const nlohmann::json& outcomes, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << outcomes.dump() << '\n';
+        return;
+    }
+    for (const auto& o : outcomes) {
+        std::string kind = o.value("kind", "");
+        std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
+        const std::string ns = o.value("namespace", "");
+        out << kind << "/" << o.value("name", "") << (ns.empty() ? "" : " -n " + ns) << " " << o.value("action", "")
+            << '\n';
+    }
+}
+
+void print_objects(std::ostream& out, const nlohmann::json& documents, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << documents.dump() << '\n';
+        return;
+    }
+    bool namespaced = false;
+    for (const auto& d : documents) namespaced = namespaced || d["metadata"].contains("namespace");
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : documents) {
+        const auto& meta = d["metadata"];
+        std::vector<std::string> row{text_of(d["kind"])};
+        if (namespaced) row.push_back(meta.value("namespace", "-"));
+        row.push_back(text_of(meta["name"]));
+        row.push_back(labels_of(meta.value("labels", nlohmann::json::object())));
+        rows.push_back(std::move(row));
+    }
+    std::vector<std::string> headers{"KIND"};
+    if (namespaced) headers.push_back("NAMESPACE");
+    headers.insert(headers.end(), {"NAME", "LABELS"});
+    if (rows.empty()) {
+        out << "no objects\n";
+        return;
+    }
+    print_table(out, headers, rows);
 }
 
 void print_modules(std::ostream& out, const nlohmann::json& modules, OutputFormat format) {

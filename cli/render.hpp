@@ -25,6 +25,10 @@ void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputF
 void print_endpoint(std::ostream& out, const nlohmann::json& endpoint, OutputFormat format);
 void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format);
 void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat format);
+// What an apply did, one line per object as kubectl says it ("namespace/shop created").
+void print_applied(std::ostream& out, const nlohmann::json& outcomes, OutputFormat format);
+// Objects: NAMESPACE (for namespaced kinds), NAME, LABELS, or the documents as JSON.
+void print_objects(std::ostream& out, const nlohmann::json& documents, OutputFormat format);
 // {name: packets}: json as is, a table REASON / PACKETS for people.
 void print_stats(std::ostream& out, const nlohmann::ordered_json& stats, OutputFormat format);
 

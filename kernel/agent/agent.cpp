@@ -43,6 +43,8 @@ Agent::~Agent() {
     // D-Bus service, then the registry.
     host_.reset();
     service_.reset();
+    objects_.reset();
+    local_store_.reset();
     cluster_endpoints_.reset();
     cluster_nodes_.reset();
     endpoints_.reset();
@@ -82,6 +84,7 @@ void Agent::start() {
     make_store();
     open_model();
     open_store();
+    open_objects();
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,

@@ -19,6 +19,7 @@
 #include "cluster/cluster_endpoints.hpp"
 #include "cluster/cluster_identity_allocator.hpp"
 #include "cluster/cluster_nodes.hpp"
+#include "cluster/cluster_objects.hpp"
 #include "cluster/node_lease.hpp"
 #include "config/agent_config.hpp"
 #include "host/agent_model.hpp"
@@ -50,6 +51,12 @@ public:
     void load_module(const std::string& name) override;
     void unload_module(const std::string& name, bool force) override;
     void reload_module(const std::string& name) override;
+    // Applied objects (agent_objects.cpp).
+    void apply_objects(const std::string& source, const std::string& text, ApplyDone done) override;
+    void delete_object(const std::string& kind, const std::string& namespace_, const std::string& name,
+                       std::function<void(std::optional<ControlError>)> done) override;
+    std::vector<std::string> list_objects(const std::string& kind, const std::string& namespace_,
+                                          const std::string& name) const override;
 
 private:
     void start();
@@ -80,6 +87,9 @@ private:
     std::vector<NodeInfo> node_list() const;
     void open_store();
     std::unique_ptr<IdentityAllocator> make_identities();
+    // Applied objects: in the cluster store, or (without one) in this node's
+    // own in-process store backed by state_dir/objects.json.
+    void open_objects();
 
     AgentConfig config_;
     std::shared_ptr<spdlog::logger> log_;
@@ -101,6 +111,8 @@ private:
     ClusterIdentityAllocator* cluster_identities_ = nullptr;  // identities_, with store_
     std::unique_ptr<ClusterEndpoints> cluster_endpoints_;     // with store_
     std::unique_ptr<ClusterNodes> cluster_nodes_;             // with store_
+    std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
+    std::unique_ptr<ClusterObjects> objects_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

@@ -84,6 +84,14 @@ struct AgentStatus {
     std::map<std::string, std::int64_t> kvstore_watches;  // prefix -> revision delivered up to
 };
 
+// What an apply did to one object (kubectl's words).
+struct ObjectOutcome {
+    std::string kind;
+    std::string namespace_;  // "" for a cluster-scoped kind
+    std::string name;
+    std::string action;      // "created", "configured" or "unchanged"
+};
+
 class AgentControl {
 public:
     virtual ~AgentControl() = default;
@@ -98,6 +106,20 @@ public:
     // packets would then be dropped, unless `force`.
     virtual void unload_module(const std::string& name, bool force) = 0;
     virtual void reload_module(const std::string& name) = 0;
+
+    // Applied objects (kernel/objects). `text` is checked whole first: a
+    // problem throws ControlError(InvalidArgument) with the parser's message
+    // and nothing is applied. Then every object is written, or none; `done`
+    // runs on the loop, with Unavailable when the cluster store is away.
+    using ApplyDone = std::function<void(std::optional<ControlError>, std::vector<ObjectOutcome>)>;
+    virtual void apply_objects(const std::string& source, const std::string& text, ApplyDone done) = 0;
+    // `kind` as a user types it (Namespace, namespaces, ns); InvalidArgument
+    // for a kind Membrane does not keep, NotFound (through done) for an absent object.
+    virtual void delete_object(const std::string& kind, const std::string& namespace_, const std::string& name,
+                               std::function<void(std::optional<ControlError>)> done) = 0;
+    // The objects as JSON documents, sorted; an empty kind, namespace or name matches all.
+    virtual std::vector<std::string> list_objects(const std::string& kind, const std::string& namespace_,
+                                                  const std::string& name) const = 0;
 };
 
 }  // namespace membrane::kernel

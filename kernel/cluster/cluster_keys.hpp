@@ -7,6 +7,7 @@
 //   membrane/v1/<cluster>/identities/refs/<number>/<node>  ""    the node's lease
 //   membrane/v1/<cluster>/nodes/<name>                     {"ip", "pod_cidr"}   the node's lease
 //   membrane/v1/<cluster>/endpoints/<ipv4>                 {"node", "node_ip", "identity"}  the node's lease
+//   membrane/v1/<cluster>/objects/<Kind>/[<namespace>/]<name>  the manifest (JSON)           shared
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,7 @@ public:
     std::string endpoint(const std::string& ipv4) const { return endpoints() + ipv4; }
     // The address text of ".../endpoints/<ipv4>", or nullopt for another key.
     std::optional<std::string> endpoint_of(std::string_view key) const;
+    std::string objects() const { return root_ + "objects/"; }
 
     // The number of ".../id/<number>", or nullopt for another key.
     std::optional<std::uint32_t> identity_of(std::string_view key) const;

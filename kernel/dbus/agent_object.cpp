@@ -29,9 +29,12 @@ AgentObject::AgentObject(sdbus::IConnection& connection, AgentControl& control, 
     registerAdaptor();
 }
 
-AgentObject::~AgentObject() {
-    *alive_ = false;
-    for (auto& [id, result] : pending_) {
+namespace {
+
+// Answers every call still waiting with an error, as the object goes.
+template <class Pending>
+void abandon(Pending& pending) {
+    for (auto& [id, result] : pending) {
         try {
             result.returnError(sdbus::Error(dbus_error_name(control_error_name(ControlErrorKind::Failed)),
                                             "the agent stopped before the call was done; nothing was changed"));
@@ -39,7 +42,30 @@ AgentObject::~AgentObject() {
             // The bus is gone already: there is nobody to answer.
         }
     }
-    pending_.clear();
+    pending.clear();
+}
+
+// Takes a waiting call's reply out of `pending` (nullopt if it was answered already).
+template <class Pending>
+auto take(Pending& pending, std::uint64_t which) -> std::optional<typename Pending::mapped_type> {
+    auto it = pending.find(which);
+    if (it == pending.end()) return std::nullopt;
+    auto reply = std::move(it->second);
+    pending.erase(it);
+    return reply;
+}
+
+sdbus::Error dbus_error_of(const ControlError& error) {
+    return sdbus::Error(dbus_error_name(control_error_name(error.kind())), error.what());
+}
+
+}  // namespace
+
+AgentObject::~AgentObject() {
+    *alive_ = false;
+    abandon(pending_);
+    abandon(pending_applies_);
+    abandon(pending_deletes_);
     unregisterAdaptor();
 }
 
@@ -71,19 +97,11 @@ void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, cons
     }
     const std::uint64_t id = next_pending_++;
     pending_.emplace(id, std::move(result));
-    // Takes the call's reply out of pending_ (nullopt if it was answered already).
-    auto take = [this](std::uint64_t which) -> std::optional<sdbus::Result<Dictionary>> {
-        auto it = pending_.find(which);
-        if (it == pending_.end()) return std::nullopt;
-        auto reply = std::move(it->second);
-        pending_.erase(it);
-        return reply;
-    };
     try {
-        endpoints_.prepare_identity(labels, [alive = std::weak_ptr<bool>(alive_), id, take, failed,
+        endpoints_.prepare_identity(labels, [this, alive = std::weak_ptr<bool>(alive_), id, failed,
                                              change = std::move(change)](std::optional<std::string> problem) {
             if (alive.expired()) return;
-            auto reply = take(id);
+            auto reply = take(pending_, id);
             if (!reply) return;
             try {
                 // The identity comes from the cluster store: a problem there passes.
@@ -94,8 +112,72 @@ void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, cons
             }
         });
     } catch (...) {
-        if (auto reply = take(id)) reply->returnError(current_exception_as_dbus_error(failed));
+        if (auto reply = take(pending_, id)) reply->returnError(current_exception_as_dbus_error(failed));
     }
+}
+
+void AgentObject::Apply(sdbus::Result<std::vector<OutcomeEntry>>&& result, std::string source, std::string manifests) {
+    const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
+    const std::uint64_t id = next_pending_++;
+    try {
+        access_.check(current_call());
+        pending_applies_.emplace(id, std::move(result));
+        control_.apply_objects(source, manifests, [this, alive = std::weak_ptr<bool>(alive_), id](
+                                                      std::optional<ControlError> problem,
+                                                      std::vector<ObjectOutcome> outcomes) {
+            if (alive.expired()) return;
+            auto reply = take(pending_applies_, id);
+            if (!reply) return;
+            if (problem) {
+                reply->returnError(dbus_error_of(*problem));
+                return;
+            }
+            std::vector<OutcomeEntry> entries;
+            for (const auto& o : outcomes) entries.emplace_back(o.kind, o.namespace_, o.name, o.action);
+            reply->returnResults(entries);
+        });
+    } catch (...) {
+        auto reply = take(pending_applies_, id);
+        const sdbus::Error error = current_exception_as_dbus_error(failed);
+        if (reply) {
+            reply->returnError(error);
+        } else {
+            result.returnError(error);  // refused before it was held
+        }
+    }
+}
+
+void AgentObject::DeleteObject(sdbus::Result<>&& result, std::string kind, std::string namespace_, std::string name) {
+    const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
+    const std::uint64_t id = next_pending_++;
+    try {
+        access_.check(current_call());
+        pending_deletes_.emplace(id, std::move(result));
+        control_.delete_object(kind, namespace_, name,
+                               [this, alive = std::weak_ptr<bool>(alive_), id](std::optional<ControlError> problem) {
+                                   if (alive.expired()) return;
+                                   auto reply = take(pending_deletes_, id);
+                                   if (!reply) return;
+                                   if (problem) {
+                                       reply->returnError(dbus_error_of(*problem));
+                                   } else {
+                                       reply->returnResults();
+                                   }
+                               });
+    } catch (...) {
+        auto reply = take(pending_deletes_, id);
+        const sdbus::Error error = current_exception_as_dbus_error(failed);
+        if (reply) {
+            reply->returnError(error);
+        } else {
+            result.returnError(error);
+        }
+    }
+}
+
+std::vector<std::string> AgentObject::ListObjects(const std::string& kind, const std::string& namespace_,
+                                                  const std::string& name) {
+    return answer([&] { return control_.list_objects(kind, namespace_, name); });
 }
 
 membrane::dbus::Dictionary AgentObject::endpoint_reply(const membrane::EndpointInfo& endpoint) const {

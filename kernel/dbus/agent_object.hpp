@@ -51,6 +51,12 @@ private:
     std::vector<membrane::dbus::IdentityEntry> ListIdentities() override;
     std::vector<membrane::dbus::NodeEntry> ListNodes() override;
 
+    using OutcomeEntry = sdbus::Struct<std::string, std::string, std::string, std::string>;
+    void Apply(sdbus::Result<std::vector<OutcomeEntry>>&& result, std::string source, std::string manifests) override;
+    void DeleteObject(sdbus::Result<>&& result, std::string kind, std::string namespace_, std::string name) override;
+    std::vector<std::string> ListObjects(const std::string& kind, const std::string& namespace_,
+                                         const std::string& name) override;
+
     // The call being answered (its sender's credentials decide access).
     const sdbus::Message& current_call() const;
     // Runs one control call after the access check; whatever it throws
@@ -70,6 +76,8 @@ private:
     // with an error when this object goes (agent stopping, bus lost), so no
     // reply outlives the connection it belongs to.
     std::map<std::uint64_t, sdbus::Result<Dictionary>> pending_;
+    std::map<std::uint64_t, sdbus::Result<std::vector<OutcomeEntry>>> pending_applies_;
+    std::map<std::uint64_t, sdbus::Result<>> pending_deletes_;
     std::uint64_t next_pending_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     const CallerAccess& access_;

@@ -21,9 +21,9 @@ namespace {
 // org.membrane.Agent1 methods anyone may call, plus the standard interfaces
 // sd-bus answers itself (they never reach a handler). Keep in step with the
 // reads the policy file (systemd/org.membrane.Agent1.conf) allows.
-constexpr std::array<std::string_view, 8> kReadMethods = {
+constexpr std::array<std::string_view, 9> kReadMethods = {
     "GetStatus", "ListModules", "GetEndpoint", "FindEndpoint", "ListEndpoints", "ListIdentities", "ListNodes",
-    "GetStats",
+    "GetStats", "ListObjects",
 };
 
 bool is_read(const sdbus::Message& call) {

@@ -7,7 +7,8 @@
 #   - Every node's ipcache holds every other node's pods as /32s with their
 #     identity and their node's address; a new pod appears there, and a
 #     deleted one goes, on every other node (the time is printed).
-#   - Each node lists the other two (node list), learned from etcd.
+#   - Each node lists the other two (node list), learned from etcd; a
+#     Namespace applied on node1 is listed by node2 and node3.
 #   - etcd stopped for 30 s under a ping stream across nodes: no echo is lost;
 #     a pod with known labels is added meanwhile, one with new labels is
 #     refused with CNI code 11 and a message naming the kvstore and leaves no
@@ -84,6 +85,15 @@ for node in node1 node2 node3; do
     [[ "$(node_names "$node")" == "node1 node2 node3" ]] || labtest_fail "$node lists nodes: $(node_names "$node")"
 done
 echo "ok: each node lists node1 node2 node3, its config only itself"
+
+# Objects applied on one node are every node's (objects/ in etcd).
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {team: payments}\n' >"$LABTEST_TMP/shop.yaml"
+lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/shop.yaml" >/dev/null || labtest_fail "apply on node1 failed"
+shop_on() { lab_cmd ctl "$lab" "$1" -- -o json get ns shop 2>/dev/null | grep_quiet '"team":"payments"'; }
+for node in node2 node3; do
+    wait_ms 10 shop_on "$node" >/dev/null || labtest_fail "Namespace shop, applied on node1, never reached $node"
+done
+echo "ok: Namespace shop applied on node1 is listed by node2 and node3"
 for pod in web1 db1 db2 cache2 cache3 web3; do
     for node in node1 node2 node3; do
         [[ $node == "${NODE[$pod]}" ]] && continue

@@ -53,4 +53,23 @@ struct EndpointDeleted {
     EndpointInfo endpoint;
 };
 
+// Applied objects (`membranectl apply`, the cluster store): a Kubernetes-
+// style object was created or changed, or deleted, anywhere in the cluster.
+// `document` is the object as the agent keeps it, JSON text (apiVersion,
+// kind, metadata, spec...), already checked for its kind. At start every
+// object known is published as applied.
+struct ObjectApplied {
+    static constexpr std::string_view kTopic = "object.applied";
+    std::string kind;        // "Namespace"
+    std::string namespace_;  // "" for a cluster-scoped kind
+    std::string name;
+    std::string document;
+};
+struct ObjectDeleted {
+    static constexpr std::string_view kTopic = "object.deleted";
+    std::string kind;
+    std::string namespace_;
+    std::string name;
+};
+
 }  // namespace membrane::events

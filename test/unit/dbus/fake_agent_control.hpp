@@ -89,6 +89,39 @@ public:
         fail_for(name);
     }
 
+    // Objects: "bad" in the text is refused as the parser would, "away" as a
+    // store away; otherwise each call succeeds with a fixed answer.
+    void apply_objects(const std::string& source, const std::string& text, ApplyDone done) override {
+        record("apply " + source);
+        if (text.find("bad") != std::string::npos) {
+            throw ControlError(ControlErrorKind::InvalidArgument,
+                               source + ": document 2 (line 7): metadata.name: \"Bad\" must be a DNS label");
+        }
+        if (text.find("away") != std::string::npos) {
+            done(ControlError(ControlErrorKind::Unavailable, "the kvstore did not take it (unavailable: etcd: not connected)"),
+                 {});
+            return;
+        }
+        done(std::nullopt, {{"Namespace", "", "shop", "created"}, {"Namespace", "", "bank", "unchanged"}});
+    }
+    void delete_object(const std::string& kind, const std::string& namespace_, const std::string& name,
+                       std::function<void(std::optional<ControlError>)> done) override {
+        record("delete " + kind + " " + namespace_ + "/" + name);
+        if (kind == "pods") throw ControlError(ControlErrorKind::InvalidArgument, "'pods' is not a kind Membrane keeps");
+        if (name == "missing") {
+            done(ControlError(ControlErrorKind::NotFound, "Namespace missing does not exist"));
+            return;
+        }
+        done(std::nullopt);
+    }
+    std::vector<std::string> list_objects(const std::string& kind, const std::string& namespace_,
+                                          const std::string& name) const override {
+        record("list " + kind + " " + namespace_ + "/" + name);
+        if (name == "missing") throw ControlError(ControlErrorKind::NotFound, "Namespace missing does not exist");
+        return {R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bank"}})",
+                R"({"apiVersion":"v1","kind":"Namespace","metadata":{"labels":{"team":"a"},"name":"shop"}})"};
+    }
+
     std::vector<Call> calls() const {
         std::lock_guard lock(mutex_);
         return calls_;

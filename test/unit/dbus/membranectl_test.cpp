@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -99,6 +100,57 @@ TEST_F(MembranectlTest, KvstoreStatusShowsConnectionRevisionLagLeaseAndWatches) 
         "since": 1796245384, "connects": 2, "revision": 153, "lag_ms": 1234, "lease": "6a6ca2388e9e0e12",
         "lease_ttl": 30, "watches": {"membrane/v1/lab/endpoints/": 150, "membrane/v1/lab/nodes/": 0},
         "error": "https://192.168.50.254:2379: connection refused"})"));
+}
+
+TEST_F(MembranectlTest, ApplyReadsTheFileAndSaysWhatItDidToEachObject) {
+    const std::string file = ::testing::TempDir() + "/membranectl-apply.yaml";
+    std::ofstream(file) << "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+    const auto table = ctl({"apply", "-f", file});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out, "namespace/shop created\nnamespace/bank unchanged\n");
+    const auto json = ctl({"apply", "-f", file, "-o", "json"});  // -o after the command too
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out)[0],
+              nlohmann::json::parse(R"({"kind":"Namespace","namespace":"","name":"shop","action":"created"})"));
+    EXPECT_EQ(service_.control().calls().back().what, "apply " + file) << "the file is named in the agent's messages";
+}
+
+TEST_F(MembranectlTest, ApplyRefusalsSayWhyAndExitOne) {
+    const std::string file = ::testing::TempDir() + "/membranectl-bad.yaml";
+    std::ofstream(file) << "bad\n";
+    const auto bad = ctl({"apply", "-f", file});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_EQ(bad.err, "membranectl: apply: org.membrane.Error.InvalidArgument: " + file +
+                           ": document 2 (line 7): metadata.name: \"Bad\" must be a DNS label\n");
+    std::ofstream(file) << "away\n";
+    const auto away = ctl({"apply", "-f", file});
+    EXPECT_EQ(away.exit_code, 1);
+    EXPECT_THAT(away.err, HasSubstr("org.membrane.Error.Unavailable: the kvstore did not take it"));
+    const auto missing = ctl({"apply", "-f", ::testing::TempDir() + "/no-such-file.yaml"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_THAT(missing.err, HasSubstr("apply: cannot read"));
+    EXPECT_EQ(ctl({"apply"}).exit_code, 2) << "-f is required";
+}
+
+TEST_F(MembranectlTest, GetListsObjectsAndDeleteRemovesOne) {
+    const auto table = ctl({"get", "ns"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out,
+              "KIND       NAME  LABELS\n"
+              "Namespace  bank  -\n"
+              "Namespace  shop  team=a\n");
+    const auto json = ctl({"-o", "json", "get", "ns", "shop"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out).size(), 2u);
+    EXPECT_EQ(service_.control().calls().back().what, "list ns /shop");
+
+    const auto deleted = ctl({"delete", "ns", "shop"});
+    ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+    EXPECT_EQ(deleted.out, "ns/shop deleted\n");
+    const auto missing = ctl({"delete", "ns", "missing"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.err, "membranectl: delete: org.membrane.Error.NotFound: Namespace missing does not exist\n");
+    EXPECT_EQ(ctl({"delete", "ns"}).exit_code, 2) << "NAME is required";
 }
 
 TEST_F(MembranectlTest, ModuleListAsJsonAndTable) {

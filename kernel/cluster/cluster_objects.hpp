@@ -1,0 +1,103 @@
+// Applied objects (Kubernetes-style manifests: Namespace now, policies and
+// services later) shared by every node:
+//   objects/<Kind>/<name>               a cluster-scoped object
+//   objects/<Kind>/<namespace>/<name>   a namespaced one
+// Values are the checked manifest as JSON (objects/manifest.hpp); they are
+// the cluster's, bound to no lease. An apply is one transaction: every
+// object of it is written, or none. Every node watches objects/ and
+// publishes ObjectApplied / ObjectDeleted on the bus for what changes.
+//
+// The last known objects are kept in a cache file. With a cluster store
+// (etcd) it bridges a restart while the store is away; without one the
+// agent gives this class its own in-process store, and the file is the
+// truth: loaded into that store at start, written before an apply or a
+// delete is answered.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include <spdlog/logger.h>
+
+#include "bus/event_bus.hpp"
+#include "cluster/cluster_keys.hpp"
+#include "cluster/run_soon.hpp"
+#include "objects/manifest.hpp"
+#include "store/store.hpp"
+
+namespace membrane::kernel {
+
+// What an apply did to one object (kubectl's words).
+struct ApplyOutcome {
+    ObjectRef ref;
+    std::string action;  // "created", "configured" or "unchanged"
+    bool operator==(const ApplyOutcome&) const = default;
+};
+
+enum class ObjectsProblemKind {
+    Unavailable,  // the store is away or did not answer: nothing was changed, try again later
+    NotFound,     // delete of an object that does not exist
+    Failed,       // anything else (the cache could not be written, ...)
+};
+
+struct ObjectsProblem {
+    ObjectsProblemKind kind = ObjectsProblemKind::Failed;
+    std::string message;
+};
+
+struct ClusterObjectsOptions {
+    std::filesystem::path cache_file;
+    // The store is this node's own (no cluster store): the cache file is
+    // the truth (see above).
+    bool local = false;
+};
+
+class ClusterObjects {
+public:
+    // Loads the cache file (StateError if it is corrupt).
+    ClusterObjects(boost::asio::io_context& io, Store& store, ClusterKeys keys, EventBus& bus,
+                   ClusterObjectsOptions options, std::shared_ptr<spdlog::logger> log);
+    ~ClusterObjects();
+    ClusterObjects(const ClusterObjects&) = delete;
+    ClusterObjects& operator=(const ClusterObjects&) = delete;
+
+    // Watches the store (after the local store got the file's objects).
+    void start();
+
+    // Every manifest or none; `done` runs on the loop with one outcome per
+    // manifest, in order, or with the problem.
+    void apply(std::vector<Manifest> manifests,
+               std::function<void(std::optional<ObjectsProblem>, std::vector<ApplyOutcome>)> done);
+    void remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done);
+
+    // The objects as last known, sorted by namespace and name; `kind` empty: all.
+    std::vector<Manifest> list(const std::string& kind = {}) const;
+    std::optional<Manifest> find(const ObjectRef& ref) const;
+
+private:
+    std::string key_of(const ObjectRef& ref) const;
+    void on_watch(const WatchBatch& batch);
+    // Takes `manifest` as the object's state; publishes if it changed.
+    void learn(const std::string& key, Manifest manifest);
+    void forget(const std::string& key);
+    void persist() const;
+
+    Store& store_;
+    ClusterKeys keys_;
+    EventBus& bus_;
+    ClusterObjectsOptions options_;
+    std::shared_ptr<spdlog::logger> log_;
+    RunSoon persist_soon_;
+    WatchHandle watch_;
+    std::map<std::string, Manifest> objects_;  // by key
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace membrane::kernel

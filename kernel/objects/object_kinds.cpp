@@ -1,0 +1,63 @@
+#include "objects/object_kinds.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace membrane::kernel {
+namespace {
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+// v1 Namespace: spec.finalizers (strings) is kept; status is the server's and dropped.
+nlohmann::json check_namespace(std::string_view field, const nlohmann::json& value, const FieldFailure& fail) {
+    if (field == "status") return nullptr;
+    if (!value.is_object()) fail("spec", "must be a mapping");
+    for (const auto& [key, item] : value.items()) {
+        if (key != "finalizers") fail("spec." + key, "unknown field (a Namespace's spec has: finalizers)");
+        if (!item.is_array()) fail("spec.finalizers", "must be a list of strings");
+        for (std::size_t i = 0; i < item.size(); ++i) {
+            if (!item[i].is_string()) fail("spec.finalizers[" + std::to_string(i) + "]", "must be a string");
+        }
+    }
+    return value;
+}
+
+const std::vector<ObjectKind>& kinds() {
+    static const std::vector<ObjectKind> all = {
+        ObjectKind{"Namespace", "v1", "namespaces", {"ns"}, false, NameRule::dns_label, {"spec", "status"},
+                   check_namespace},
+    };
+    return all;
+}
+
+}  // namespace
+
+const ObjectKind* find_kind(std::string_view kind) {
+    for (const auto& k : kinds()) {
+        if (k.kind == kind) return &k;
+    }
+    return nullptr;
+}
+
+const ObjectKind* find_kind_by_name(std::string_view name) {
+    const std::string wanted = lower(name);
+    for (const auto& k : kinds()) {
+        if (lower(k.kind) == wanted || k.plural == wanted) return &k;
+        for (const auto& short_name : k.short_names) {
+            if (short_name == wanted) return &k;
+        }
+    }
+    return nullptr;
+}
+
+std::string known_kinds() {
+    std::string out;
+    for (const auto& k : kinds()) out += (out.empty() ? "" : ", ") + std::string(k.kind);
+    return out;
+}
+
+}  // namespace membrane::kernel

@@ -1,0 +1,188 @@
+// Applied objects shared through the store, over the in-memory store: all or
+// nothing, seen by every node with events, kept across a restart.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <spdlog/sinks/null_sink.h>
+
+#include "bus/event_bus.hpp"
+#include "cluster/cluster_objects.hpp"
+#include "membrane/events.hpp"
+#include "store/memory_store.hpp"
+#include "store/store_test_support.hpp"
+#include "support/state_folder.hpp"
+
+namespace membrane::kernel::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using testing::run_until;
+using testing::SyncStore;
+
+const ClusterKeys kKeys("test");
+
+std::shared_ptr<spdlog::logger> quiet() {
+    return std::make_shared<spdlog::logger>("objects-test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+std::vector<Manifest> namespaces(const std::string& yaml) { return parse_manifests(yaml, "t.yaml"); }
+
+const char* kShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: a}}\n";
+const char* kBank = "apiVersion: v1\nkind: Namespace\nmetadata: {name: bank}\n";
+
+class ClusterObjectsTest : public ::testing::Test {
+protected:
+    // A node's view: its own ClusterObjects and bus, recording the events.
+    struct Node {
+        Node(boost::asio::io_context& io, Store& store, const std::filesystem::path& cache, bool local)
+            : bus(io), objects(io, store, kKeys, bus, {cache, local}, quiet()) {
+            subscriptions.push_back(bus.subscribe<events::ObjectApplied>("test", [this](const events::ObjectApplied& e) {
+                seen.push_back("applied " + e.kind + " " + e.name);
+            }));
+            subscriptions.push_back(bus.subscribe<events::ObjectDeleted>("test", [this](const events::ObjectDeleted& e) {
+                seen.push_back("deleted " + e.kind + " " + e.name);
+            }));
+            objects.start();
+        }
+        EventBus bus;
+        ClusterObjects objects;
+        std::vector<Subscription> subscriptions;
+        std::vector<std::string> seen;
+    };
+
+    ClusterObjectsTest() { store.start(); }
+
+    std::unique_ptr<Node> node(const std::string& name, bool local = false) {
+        return std::make_unique<Node>(io, store, state / (name + ".json"), local);
+    }
+
+    // Runs an apply to its end: the problem's message, or the outcomes as "<action> <object>".
+    std::vector<std::string> apply(Node& n, const std::string& yaml) {
+        std::optional<std::vector<std::string>> result;
+        n.objects.apply(namespaces(yaml), [&](std::optional<ObjectsProblem> problem, std::vector<ApplyOutcome> done) {
+            result.emplace();
+            if (problem) result->push_back("problem: " + problem->message);
+            for (const auto& o : done) result->push_back(o.action + " " + o.ref.str());
+        });
+        EXPECT_TRUE(run_until(io, [&] { return result.has_value(); }));
+        return result.value_or(std::vector<std::string>{});
+    }
+
+    std::optional<ObjectsProblem> remove(Node& n, const ObjectRef& ref) {
+        bool finished = false;
+        std::optional<ObjectsProblem> out;
+        n.objects.remove(ref, [&](std::optional<ObjectsProblem> problem) {
+            out = std::move(problem);
+            finished = true;
+        });
+        EXPECT_TRUE(run_until(io, [&] { return finished; }));
+        return out;
+    }
+
+    static std::vector<std::string> names(const Node& n) {
+        std::vector<std::string> out;
+        for (const auto& m : n.objects.list("Namespace")) out.push_back(m.ref.name);
+        return out;
+    }
+
+    StateFolder state;
+    boost::asio::io_context io;
+    MemoryStore store{io};
+    SyncStore sync{io, store};
+};
+
+TEST_F(ClusterObjectsTest, AnApplyIsSeenByEveryNodeAndSaysWhatItDid) {
+    auto n1 = node("n1");
+    auto n2 = node("n2");
+    EXPECT_THAT(apply(*n1, std::string(kShop) + "---\n" + kBank),
+                ElementsAre("created Namespace shop", "created Namespace bank"));
+    EXPECT_THAT(names(*n1), ElementsAre("bank", "shop")) << "known at once on the applying node";
+    ASSERT_TRUE(run_until(io, [&] { return names(*n2).size() == 2; }));
+    EXPECT_EQ(n2->objects.find({"Namespace", "", "shop"})->labels, (Labels{{"team", "a"}}));
+    EXPECT_THAT(n2->seen, UnorderedElementsAre("applied Namespace bank", "applied Namespace shop"));
+
+    // Again: unchanged (nothing written); changed labels: configured, and n2 hears of it.
+    const auto revision = store.revision();
+    EXPECT_THAT(apply(*n1, kShop), ElementsAre("unchanged Namespace shop"));
+    EXPECT_EQ(store.revision(), revision);
+    EXPECT_THAT(apply(*n1, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: b}}\n"),
+                ElementsAre("configured Namespace shop"));
+    ASSERT_TRUE(run_until(io, [&] { return n2->objects.find({"Namespace", "", "shop"})->labels.at("team") == "b"; }));
+    EXPECT_EQ(n2->seen.back(), "applied Namespace shop");
+}
+
+TEST_F(ClusterObjectsTest, AnApplyWhileTheStoreIsAwayChangesNothingAndSaysTryAgain) {
+    auto n1 = node("n1");
+    EXPECT_THAT(apply(*n1, kShop), ElementsAre("created Namespace shop"));
+    store.set_available(false);
+    const auto outcome = apply(*n1, std::string(kBank) + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+    ASSERT_EQ(outcome.size(), 1u);
+    EXPECT_THAT(outcome[0], HasSubstr("problem: the kvstore did not take it (unavailable"));
+    store.set_available(true);
+    EXPECT_THAT(names(*n1), ElementsAre("shop"));
+    EXPECT_EQ(n1->objects.find({"Namespace", "", "shop"})->labels, (Labels{{"team", "a"}})) << "not half-applied";
+    EXPECT_TRUE(sync.range(kKeys.objects()).value.kvs.size() == 1);
+}
+
+TEST_F(ClusterObjectsTest, ADeleteIsSeenByEveryNodeAndAMissingObjectIsNotFound) {
+    auto n1 = node("n1");
+    auto n2 = node("n2");
+    apply(*n1, std::string(kShop) + "---\n" + kBank);
+    ASSERT_TRUE(run_until(io, [&] { return names(*n2).size() == 2; }));
+    EXPECT_EQ(remove(*n2, {"Namespace", "", "shop"}), std::nullopt);
+    EXPECT_THAT(names(*n2), ElementsAre("bank"));
+    ASSERT_TRUE(run_until(io, [&] { return names(*n1).size() == 1; }));
+    EXPECT_EQ(n1->seen.back(), "deleted Namespace shop");
+    const auto missing = remove(*n1, {"Namespace", "", "shop"});
+    ASSERT_TRUE(missing.has_value());
+    EXPECT_EQ(missing->kind, ObjectsProblemKind::NotFound);
+    EXPECT_EQ(missing->message, "Namespace shop does not exist");
+}
+
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreTheFileIsTheTruthAcrossARestart) {
+    {
+        auto alone = node("alone", /*local=*/true);
+        apply(*alone, std::string(kShop) + "---\n" + kBank);
+        EXPECT_EQ(remove(*alone, {"Namespace", "", "bank"}), std::nullopt);
+    }
+    // A new agent: a new, empty in-process store; the file brings the objects back.
+    MemoryStore fresh(io);
+    fresh.start();
+    Node again(io, fresh, state / "alone.json", true);
+    EXPECT_THAT(names(again), ElementsAre("shop"));
+    ASSERT_TRUE(run_until(io, [&] { return !again.seen.empty(); }));
+    EXPECT_THAT(again.seen, ElementsAre("applied Namespace shop")) << "modules hear of what is known at start";
+    SyncStore fresh_sync(io, fresh);
+    ASSERT_TRUE(run_until(io, [&] { return fresh_sync.range(kKeys.objects()).value.kvs.size() == 1; }))
+        << "the file's objects are put into the local store";
+    EXPECT_THAT(apply(again, kShop), ElementsAre("unchanged Namespace shop"));
+}
+
+TEST_F(ClusterObjectsTest, TheWatchsFirstBatchRemovesWhatVanishedWhileTheNodeWasAway) {
+    {
+        auto n1 = node("n1");
+        apply(*n1, std::string(kShop) + "---\n" + kBank);
+    }
+    sync.erase(kKeys.objects() + "Namespace/bank");
+    auto again = node("n1");  // its cache (written as it stopped) still has bank
+    EXPECT_THAT(names(*again), ElementsAre("bank", "shop"));
+    ASSERT_TRUE(run_until(io, [&] { return names(*again).size() == 1; }));
+    EXPECT_THAT(names(*again), ElementsAre("shop"));
+    EXPECT_EQ(again->seen.back(), "deleted Namespace bank");
+}
+
+TEST_F(ClusterObjectsTest, ABrokenRecordInTheStoreIsIgnoredNotHalfUsed) {
+    auto n1 = node("n1");
+    sync.put(kKeys.objects() + "Namespace/odd", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"Odd"}})");
+    sync.put(kKeys.objects() + "Namespace/elsewhere",
+             R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"other"}})");
+    apply(*n1, kShop);
+    ASSERT_TRUE(run_until(io, [&] { return sync.range(kKeys.objects()).value.kvs.size() == 3; }));
+    io.run_for(std::chrono::milliseconds(50));
+    EXPECT_THAT(names(*n1), ElementsAre("shop"));
+}
+
+}  // namespace
+}  // namespace membrane::kernel::test
