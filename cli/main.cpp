@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -68,6 +69,8 @@ std::string read_manifests(const std::string& file) {
         text << std::cin.rdbuf();
         return text.str();
     }
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) throw std::runtime_error("apply: " + file + " is a folder; give a file");
     std::ifstream in(file);
     if (!in) throw std::runtime_error("apply: cannot read " + file + ": " + std::strerror(errno));
     text << in.rdbuf();

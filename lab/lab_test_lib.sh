@@ -40,7 +40,8 @@ labtest_fail() {
 labtest_init() {
     [[ $EUID -eq 0 ]] || labtest_skip "lab tests need root (network namespaces, BPF)"
     local tool
-    for tool in python3 ip socat iperf3 ping timeout dbus-daemon busctl; do
+    # etcd, etcdctl and openssl: a lab keeps its cluster store in its own etcd (TLS).
+    for tool in python3 ip socat iperf3 ping timeout dbus-daemon busctl etcd etcdctl openssl; do
         command -v "$tool" >/dev/null || labtest_skip "'$tool' is not installed (scripts/install-deps.sh)"
     done
     LABTEST_BUILD=${MEMBRANE_BUILD_DIR:?set MEMBRANE_BUILD_DIR to the build folder}

@@ -82,6 +82,7 @@ void Agent::start() {
 
     notifier_.status("restoring endpoints");
     make_store();
+    take_pod_cidr();
     open_model();
     open_store();
     open_objects();
@@ -253,6 +254,8 @@ void Agent::apply_nodes(const AgentConfig& next) {
     for (auto& node : config_.nodes) {
         if (node.name == config_.agent.node_name && !pool.empty()) node.pod_cidr = pool;
     }
+    // A pod CIDR from the pool is not in the file: it stays this node's.
+    if (allocated_self_ && !config_.local_node()) config_.nodes.push_back(*allocated_self_);
     nodes_->update(node_list());
 }
 

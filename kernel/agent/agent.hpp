@@ -22,6 +22,7 @@
 #include "cluster/cluster_objects.hpp"
 #include "cluster/node_lease.hpp"
 #include "config/agent_config.hpp"
+#include "config/ipv4.hpp"
 #include "host/agent_model.hpp"
 #include "host/module_host.hpp"
 #include "model/endpoints.hpp"
@@ -87,6 +88,10 @@ private:
     std::vector<NodeInfo> node_list() const;
     void open_store();
     std::unique_ptr<IdentityAllocator> make_identities();
+    // A node [[nodes]] does not list takes its pod CIDR from [cluster]
+    // pod_cidr_pool through the store, before the model opens (agent_pod_cidr.cpp).
+    void take_pod_cidr();
+    Ipv4Cidr allocate_pod_cidr_now(const std::string& ip);
     // Applied objects: in the cluster store, or (without one) in this node's
     // own in-process store backed by state_dir/objects.json.
     void open_objects();
@@ -111,6 +116,7 @@ private:
     ClusterIdentityAllocator* cluster_identities_ = nullptr;  // identities_, with store_
     std::unique_ptr<ClusterEndpoints> cluster_endpoints_;     // with store_
     std::unique_ptr<ClusterNodes> cluster_nodes_;             // with store_
+    std::optional<NodeSettings> allocated_self_;  // this node, its pod CIDR from the pool
     std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
     std::unique_ptr<ClusterObjects> objects_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -46,11 +46,24 @@ void Agent::open_objects() {
 }
 
 void Agent::apply_objects(const std::string& source, const std::string& text, ApplyDone done) {
+    // etcd takes at most 1.5 MiB and 128 operations in one request: say so
+    // here, by name, rather than pass on its refusal.
+    constexpr std::size_t kMaxText = 1024 * 1024;
+    constexpr std::size_t kMaxObjects = 100;
+    const std::string name = source.empty() ? "the manifests" : source;
+    if (text.size() > kMaxText) {
+        throw ControlError(ControlErrorKind::InvalidArgument, name + ": " + std::to_string(text.size()) +
+                                                                  " bytes; one apply takes at most 1 MiB: split it");
+    }
     std::vector<Manifest> manifests;
     try {
-        manifests = parse_manifests(text, source.empty() ? "the manifests" : source);
+        manifests = parse_manifests(text, name);
     } catch (const ManifestError& e) {
         throw ControlError(ControlErrorKind::InvalidArgument, e.what());
+    }
+    if (manifests.size() > kMaxObjects) {
+        throw ControlError(ControlErrorKind::InvalidArgument, name + ": " + std::to_string(manifests.size()) +
+                                                                  " objects; one apply takes at most 100: split it");
     }
     objects_->apply(std::move(manifests), [done = std::move(done)](std::optional<ObjectsProblem> problem,
                                                                    std::vector<ApplyOutcome> outcomes) {

@@ -8,6 +8,7 @@
 //   membrane/v1/<cluster>/nodes/<name>                     {"ip", "pod_cidr"}   the node's lease
 //   membrane/v1/<cluster>/endpoints/<ipv4>                 {"node", "node_ip", "identity"}  the node's lease
 //   membrane/v1/<cluster>/objects/<Kind>/[<namespace>/]<name>  the manifest (JSON)           shared
+//   membrane/v1/<cluster>/podcidrs/<a.b.c.d>/<len>         "<node>"   shared: a node keeps its block
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,7 @@ public:
     // The address text of ".../endpoints/<ipv4>", or nullopt for another key.
     std::optional<std::string> endpoint_of(std::string_view key) const;
     std::string objects() const { return root_ + "objects/"; }
+    std::string pod_cidrs() const { return root_ + "podcidrs/"; }
 
     // The number of ".../id/<number>", or nullopt for another key.
     std::optional<std::uint32_t> identity_of(std::string_view key) const;

@@ -16,7 +16,8 @@ std::string record_of(const NodeInfo& node) {
     return nlohmann::json{{"ip", node.ip}, {"pod_cidr", node.pod_cidr}}.dump();
 }
 
-// A store record as a node, if it is a well-formed one.
+}  // namespace
+
 std::optional<NodeInfo> node_of(const std::string& name, const std::string& value) {
     const auto json = nlohmann::json::parse(value, nullptr, false);
     if (!is_dns_label(name) || !json.is_object()) return std::nullopt;
@@ -25,8 +26,6 @@ std::optional<NodeInfo> node_of(const std::string& name, const std::string& valu
     if (!parse_ipv4(ip) || !parse_ipv4_cidr(pod_cidr)) return std::nullopt;
     return NodeInfo{name, ip, pod_cidr, false};
 }
-
-}  // namespace
 
 std::vector<NodeInfo> merge_nodes(const std::vector<NodeInfo>& configured, const std::vector<NodeInfo>& discovered,
                                   std::vector<std::string>* refused) {

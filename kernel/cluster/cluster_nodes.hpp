@@ -34,6 +34,9 @@
 
 namespace membrane::kernel {
 
+// A store record (nodes/<name>) as a node, if it is a well-formed one.
+std::optional<NodeInfo> node_of(const std::string& name, const std::string& value);
+
 // `configured` (local flag set) then the acceptable ones of `discovered`;
 // `refused` (if given) gets one line per discovered node left out, with why.
 std::vector<NodeInfo> merge_nodes(const std::vector<NodeInfo>& configured, const std::vector<NodeInfo>& discovered,

@@ -15,8 +15,11 @@ constexpr const char* kCacheField = "objects";
 ObjectsProblem problem_of(const StoreError& error) {
     // Nothing was written on Unavailable; on a timeout the write may have
     // happened: the watch will tell, and a repeated apply is harmless.
-    const bool transient = error.kind == StoreErrorKind::Unavailable || error.kind == StoreErrorKind::Timeout;
-    return {transient ? ObjectsProblemKind::Unavailable : ObjectsProblemKind::Failed,
+    if (error.kind == StoreErrorKind::Timeout) {
+        return {ObjectsProblemKind::Unavailable, "the kvstore did not answer in time (" + error.message +
+                                                     "): the change may or may not have been made; apply again"};
+    }
+    return {error.kind == StoreErrorKind::Unavailable ? ObjectsProblemKind::Unavailable : ObjectsProblemKind::Failed,
             std::string("the kvstore did not take it (") + store_error_name(error.kind) + ": " + error.message + ")"};
 }
 
@@ -31,7 +34,7 @@ ClusterObjects::ClusterObjects(boost::asio::io_context& io, Store& store, Cluste
       log_(std::move(log)),
       persist_soon_(io, [this] {
           try {
-              persist();
+              persist(objects_);
           } catch (const StateError& e) {
               log_->error("{}", e.what());
           }
@@ -40,13 +43,19 @@ ClusterObjects::ClusterObjects(boost::asio::io_context& io, Store& store, Cluste
     if (!items) return;
     for (const auto& item : *items) {
         const std::string key = item.is_object() ? item.value("key", std::string()) : std::string();
-        if (!key.starts_with(keys_.objects()) || !item.contains("document")) {
-            throw corrupt_record(options_.cache_file, "not an object record: " + item.dump());
-        }
+        std::string problem;
         try {
-            objects_.emplace(key, manifest_from_document(item["document"], options_.cache_file.string() + ": " + key));
+            if (!key.starts_with(keys_.objects()) || !item.contains("document")) {
+                throw ManifestError("not an object record: " + item.dump());
+            }
+            Manifest manifest = manifest_from_document(item["document"], key);
+            if (key != key_of(manifest.ref)) throw ManifestError(key + " holds " + manifest.ref.str());
+            objects_.emplace(key, Known{std::move(manifest), 0});
         } catch (const ManifestError& e) {
-            throw corrupt_record(options_.cache_file, e.what());
+            // Without a cluster store the file is the truth: a broken one is
+            // not guessed around. With one, the store brings the truth soon.
+            if (options_.local) throw corrupt_record(options_.cache_file, e.what());
+            log_->warn("{}: {}; skipped (the kvstore has the object)", options_.cache_file.string(), e.what());
         }
     }
 }
@@ -56,7 +65,7 @@ ClusterObjects::~ClusterObjects() {
     // A stop does not lose what the watch brought in the last second.
     if (persist_soon_.pending()) {
         try {
-            persist();
+            persist(objects_);
         } catch (const StateError& e) {
             log_->error("{}", e.what());
         }
@@ -69,9 +78,9 @@ std::string ClusterObjects::key_of(const ObjectRef& ref) const {
 
 void ClusterObjects::start() {
     // Modules learn what is known now; the watch's first batch corrects it.
-    for (const auto& [key, manifest] : objects_) {
-        bus_.publish(events::ObjectApplied{manifest.ref.kind, manifest.ref.namespace_, manifest.ref.name,
-                                           manifest.document.dump()});
+    for (const auto& [key, known] : objects_) {
+        const Manifest& m = known.manifest;
+        bus_.publish(events::ObjectApplied{m.ref.kind, m.ref.namespace_, m.ref.name, m.document.dump()});
     }
     auto watch = [this] {
         watch_ = store_.watch(keys_.objects(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
@@ -82,7 +91,7 @@ void ClusterObjects::start() {
     }
     // The file is the truth: into the local store first, then watched.
     Txn txn;
-    for (const auto& [key, manifest] : objects_) txn.then.push_back(TxnOp::put(key, manifest.document.dump()));
+    for (const auto& [key, known] : objects_) txn.then.push_back(TxnOp::put(key, known.manifest.document.dump()));
     store_.txn(std::move(txn), [this, watch, alive = std::weak_ptr<bool>(alive_)](StoreResult<TxnResult> result) {
         if (alive.expired()) return;
         if (!result.ok()) log_->error("objects: the local store refused the saved objects: {}", result.error->message);
@@ -92,80 +101,99 @@ void ClusterObjects::start() {
 
 void ClusterObjects::apply(std::vector<Manifest> manifests,
                            std::function<void(std::optional<ObjectsProblem>, std::vector<ApplyOutcome>)> done) {
+    // What this node knows decides what is written; the store checks it:
+    // an object this node holds as unchanged must still be so there, or the
+    // other branch writes every object (it changed or went elsewhere).
     std::vector<ApplyOutcome> outcomes;
     Txn txn;
+    auto next = objects_;
     for (const auto& manifest : manifests) {
         const std::string key = key_of(manifest.ref);
         const auto it = objects_.find(key);
-        const char* action = it == objects_.end()                       ? "created"
-                             : it->second.document == manifest.document ? "unchanged"
-                                                                        : "configured";
+        const char* action = it == objects_.end()                               ? "created"
+                             : it->second.manifest.document == manifest.document ? "unchanged"
+                                                                                 : "configured";
         outcomes.push_back({manifest.ref, action});
-        if (std::string_view(action) != "unchanged") txn.then.push_back(TxnOp::put(key, manifest.document.dump()));
+        const std::string value = manifest.document.dump();
+        if (std::string_view(action) == "unchanged") {
+            txn.compare.push_back(Compare::value_is(key, value));
+        } else {
+            txn.then.push_back(TxnOp::put(key, value));
+        }
+        txn.otherwise.push_back(TxnOp::put(key, value));
+        next.insert_or_assign(key, Known{manifest, 0});
     }
-    if (txn.then.empty()) {
-        done(std::nullopt, std::move(outcomes));
-        return;
+    if (options_.local) {
+        // The file first: if it cannot be written, nothing happened.
+        try {
+            persist(next);
+        } catch (const StateError& e) {
+            done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()}, {});
+            return;
+        }
     }
     store_.txn(std::move(txn), [this, manifests = std::move(manifests), outcomes = std::move(outcomes),
                                 done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
                                    StoreResult<TxnResult> result) mutable {
         if (alive.expired()) return;
         if (!result.ok()) {
+            if (options_.local) persist_soon_.ask();  // the file back to what is
             done(problem_of(*result.error), {});
             return;
+        }
+        if (!result.value.succeeded) {
+            for (auto& o : outcomes) {
+                if (o.action == "unchanged") o.action = "configured";  // it had changed elsewhere
+            }
         }
         // Known at once, so that a `get` right after sees it; the watch's
         // event for it then changes nothing.
         for (auto& manifest : manifests) {
             const std::string key = key_of(manifest.ref);
-            learn(key, std::move(manifest));
+            learn(key, std::move(manifest), result.value.revision);
         }
         for (const auto& outcome : outcomes) log_->info("{} {} (apply)", outcome.ref.str(), outcome.action);
-        if (options_.local) {
-            try {
-                persist();
-            } catch (const StateError& e) {
-                done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()}, {});
-                return;
-            }
-        }
+        if (options_.local) store_.compact(result.value.revision, [](StoreResult<WriteResult>) {});
         done(std::nullopt, std::move(outcomes));
     });
 }
 
 void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done) {
     const std::string key = key_of(ref);
+    if (options_.local && objects_.contains(key)) {
+        auto next = objects_;
+        next.erase(key);
+        try {
+            persist(next);
+        } catch (const StateError& e) {
+            done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()});
+            return;
+        }
+    }
     store_.erase(key, [this, key, ref, done = std::move(done),
                        alive = std::weak_ptr<bool>(alive_)](StoreResult<WriteResult> result) {
         if (alive.expired()) return;
         if (!result.ok()) {
+            if (options_.local) persist_soon_.ask();
             done(problem_of(*result.error));
             return;
         }
+        forget(key, result.value.revision);  // gone either way; a cached copy goes too
+        persist_soon_.ask();
         if (result.value.deleted == 0) {
-            forget(key);  // gone already: whatever was cached of it goes too
             done(ObjectsProblem{ObjectsProblemKind::NotFound, ref.str() + " does not exist"});
             return;
         }
-        forget(key);
         log_->info("{} deleted", ref.str());
-        if (options_.local) {
-            try {
-                persist();
-            } catch (const StateError& e) {
-                done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()});
-                return;
-            }
-        }
+        if (options_.local) store_.compact(result.value.revision, [](StoreResult<WriteResult>) {});
         done(std::nullopt);
     });
 }
 
 std::vector<Manifest> ClusterObjects::list(const std::string& kind) const {
     std::vector<Manifest> out;
-    for (const auto& [key, manifest] : objects_) {
-        if (kind.empty() || manifest.ref.kind == kind) out.push_back(manifest);
+    for (const auto& [key, known] : objects_) {
+        if (kind.empty() || known.manifest.ref.kind == kind) out.push_back(known.manifest);
     }
     std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) { return a.ref < b.ref; });
     return out;
@@ -174,24 +202,29 @@ std::vector<Manifest> ClusterObjects::list(const std::string& kind) const {
 std::optional<Manifest> ClusterObjects::find(const ObjectRef& ref) const {
     const auto it = objects_.find(key_of(ref));
     if (it == objects_.end()) return std::nullopt;
-    return it->second;
+    return it->second.manifest;
 }
 
 void ClusterObjects::on_watch(const WatchBatch& batch) {
     if (batch.kind == WatchBatchKind::Snapshot) {
-        // Everything not in the snapshot is gone.
         std::set<std::string> listed;
         for (const auto& event : batch.events) listed.insert(event.kv.key);
-        std::vector<std::string> gone;
-        for (const auto& [key, manifest] : objects_) {
-            if (!listed.contains(key)) gone.push_back(key);
-        }
-        for (const auto& key : gone) forget(key);
+        prune_unlisted(listed, batch.revision);
+    } else if (batch.kind == WatchBatchKind::Resync) {
+        // Its deletes cover only keys the watch reported; an object this node
+        // learnt from its own apply may also have gone meanwhile.
+        store_.range(keys_.objects(), [this, alive = std::weak_ptr<bool>(alive_)](StoreResult<RangeResult> result) {
+            if (alive.expired() || !result.ok()) return;
+            std::set<std::string> listed;
+            for (const auto& kv : result.value.kvs) listed.insert(kv.key);
+            prune_unlisted(listed, result.value.revision);
+            persist_soon_.ask();
+        });
     }
     for (const auto& event : batch.events) {
         const std::string& key = event.kv.key;
         if (event.type == WatchEvent::Type::Delete) {
-            forget(key);
+            forget(key, event.kv.mod_revision);
             continue;
         }
         try {
@@ -200,7 +233,7 @@ void ClusterObjects::on_watch(const WatchBatch& batch) {
                 throw ManifestError("kvstore key " + key + " holds " + manifest.ref.str() + ", whose key is " +
                                     key_of(manifest.ref));
             }
-            learn(key, std::move(manifest));
+            learn(key, std::move(manifest), event.kv.mod_revision);
         } catch (const nlohmann::json::exception& e) {
             log_->error("objects: kvstore key {} is not JSON ({}); ignored", key, e.what());
         } catch (const ManifestError& e) {
@@ -210,25 +243,39 @@ void ClusterObjects::on_watch(const WatchBatch& batch) {
     persist_soon_.ask();
 }
 
-void ClusterObjects::learn(const std::string& key, Manifest manifest) {
-    const auto it = objects_.find(key);
-    if (it != objects_.end() && it->second.document == manifest.document) return;
-    bus_.publish(events::ObjectApplied{manifest.ref.kind, manifest.ref.namespace_, manifest.ref.name,
-                                       manifest.document.dump()});
-    objects_.insert_or_assign(key, std::move(manifest));
+void ClusterObjects::prune_unlisted(const std::set<std::string>& listed, Revision revision) {
+    std::vector<std::string> gone;
+    for (const auto& [key, known] : objects_) {
+        if (!listed.contains(key) && known.revision <= revision) gone.push_back(key);
+    }
+    for (const auto& key : gone) forget(key, revision);
 }
 
-void ClusterObjects::forget(const std::string& key) {
+void ClusterObjects::learn(const std::string& key, Manifest manifest, Revision revision) {
     const auto it = objects_.find(key);
-    if (it == objects_.end()) return;
-    const ObjectRef ref = it->second.ref;
+    if (it != objects_.end()) {
+        if (revision != 0 && it->second.revision > revision) return;  // older than what is known
+        if (it->second.manifest.document == manifest.document) {
+            it->second.revision = std::max(it->second.revision, revision);
+            return;
+        }
+    }
+    bus_.publish(events::ObjectApplied{manifest.ref.kind, manifest.ref.namespace_, manifest.ref.name,
+                                       manifest.document.dump()});
+    objects_.insert_or_assign(key, Known{std::move(manifest), revision});
+}
+
+void ClusterObjects::forget(const std::string& key, Revision revision) {
+    const auto it = objects_.find(key);
+    if (it == objects_.end() || it->second.revision > revision) return;  // absent, or written after
+    const ObjectRef ref = it->second.manifest.ref;
     objects_.erase(it);
     bus_.publish(events::ObjectDeleted{ref.kind, ref.namespace_, ref.name});
 }
 
-void ClusterObjects::persist() const {
+void ClusterObjects::persist(const std::map<std::string, Known>& objects) const {
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& [key, manifest] : objects_) items.push_back({{"key", key}, {"document", manifest.document}});
+    for (const auto& [key, known] : objects) items.push_back({{"key", key}, {"document", known.manifest.document}});
     write_cluster_cache(options_.cache_file, keys_, kCacheField, std::move(items));
 }
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,12 +83,20 @@ public:
     std::optional<Manifest> find(const ObjectRef& ref) const;
 
 private:
+    struct Known {
+        Manifest manifest;
+        Revision revision = 0;  // of the write this node last saw of it (0: from the cache)
+    };
+
     std::string key_of(const ObjectRef& ref) const;
     void on_watch(const WatchBatch& batch);
-    // Takes `manifest` as the object's state; publishes if it changed.
-    void learn(const std::string& key, Manifest manifest);
-    void forget(const std::string& key);
-    void persist() const;
+    // Forgets what `listed` (the store at `revision`) lacks, unless written since.
+    void prune_unlisted(const std::set<std::string>& listed, Revision revision);
+    // Takes `manifest`, written at `revision`, as the object's state unless a
+    // newer one is known (an apply's reply and the watch race); publishes a change.
+    void learn(const std::string& key, Manifest manifest, Revision revision);
+    void forget(const std::string& key, Revision revision);
+    void persist(const std::map<std::string, Known>& objects) const;
 
     Store& store_;
     ClusterKeys keys_;
@@ -96,7 +105,7 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     RunSoon persist_soon_;
     WatchHandle watch_;
-    std::map<std::string, Manifest> objects_;  // by key
+    std::map<std::string, Known> objects_;  // by key
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

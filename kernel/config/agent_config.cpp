@@ -90,6 +90,10 @@ AgentSettings read_agent(const toml::table& table, const fs::path& source) {
                                     " (the underlay's MTU in bytes), not " + std::to_string(mtu));
     }
     agent.mtu = static_cast<std::uint32_t>(mtu);
+    agent.node_ip = read.get<std::string>("node_ip", "");
+    if (!agent.node_ip.empty() && !parse_ipv4(agent.node_ip)) {
+        throw read.error("node_ip", "must be an IPv4 address, e.g. \"192.168.50.2\", not " + single_quoted(agent.node_ip));
+    }
     read.finish();
     return agent;
 }
@@ -288,6 +292,10 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
     config.identity = read_identity(top.table("identity"));
     config.cluster = read_cluster(top.table("cluster"));
     if (document.contains("kvstore")) config.kvstore = read_kvstore(top.table("kvstore"));
+    if (!config.cluster.pod_cidr_pool.empty() && !config.kvstore) {
+        throw ConfigError(source.string() + ": [cluster] pod_cidr_pool needs a [kvstore]: the store hands out its "
+                          "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
+    }
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

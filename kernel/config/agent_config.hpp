@@ -36,6 +36,10 @@ struct AgentSettings {
     std::string log_level = "info";                         // trace, debug, info, warn, error
     bool uninstall_on_stop = false;                         // remove pins and attachments on SIGTERM
     std::uint32_t mtu = 1500;  // the underlay's MTU; pods get it minus the encapsulation overhead (576..9000)
+    // This node's underlay address when [[nodes]] does not list it (a node
+    // that takes its pod CIDR from [cluster] pod_cidr_pool); "" = the first
+    // IPv4 address of the first of `devices`.
+    std::string node_ip;
 
     std::filesystem::path pin_dir() const { return bpffs_root / "membrane" / node_name; }
 
@@ -84,6 +88,10 @@ struct ClusterSettings {
     // deleted (with a store). Its number is not handed out again after that
     // until the cluster's whole range of numbers has been used.
     std::chrono::seconds identity_gc_grace{15 * 60};
+    // With a store: a node [[nodes]] does not list takes a block of this
+    // size (prefix length) from the pool, by transaction, and keeps it.
+    std::string pod_cidr_pool;   // "" = none, e.g. "10.30.0.0/16"
+    std::uint32_t pod_cidr_size = 24;
 
     bool operator==(const ClusterSettings&) const = default;
 };

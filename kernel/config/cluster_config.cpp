@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "config/ipv4.hpp"
 #include "config/names.hpp"
 #include "membrane/config.hpp"
 
@@ -142,6 +143,22 @@ ClusterSettings read_cluster(const toml::table& table) {
                                               "not " + std::to_string(grace));
     }
     cluster.identity_gc_grace = std::chrono::seconds(grace);
+    cluster.pod_cidr_pool = read.get<std::string>("pod_cidr_pool", "");
+    const auto size = read.get<std::int64_t>("pod_cidr_size", cluster.pod_cidr_size);
+    if (!cluster.pod_cidr_pool.empty()) {
+        std::string problem;
+        const auto pool = parse_ipv4_cidr(cluster.pod_cidr_pool, &problem);
+        if (!pool) throw read.error("pod_cidr_pool", single_quoted(cluster.pod_cidr_pool) + " " + problem);
+        if (size < pool->prefix_len || size > 29) {
+            throw read.error("pod_cidr_size", "must be between the pool's prefix length (" +
+                                                  std::to_string(pool->prefix_len) +
+                                                  ") and 29 (a node's block needs room for a gateway and pods), not " +
+                                                  std::to_string(size));
+        }
+    } else if (size < 8 || size > 29) {
+        throw read.error("pod_cidr_size", "must be between 8 and 29, not " + std::to_string(size));
+    }
+    cluster.pod_cidr_size = static_cast<std::uint32_t>(size);
     read.finish();
     return cluster;
 }

@@ -33,11 +33,10 @@ namespace {
 
 // Answers every call still waiting with an error, as the object goes.
 template <class Pending>
-void abandon(Pending& pending) {
+void abandon(Pending& pending, const char* message) {
     for (auto& [id, result] : pending) {
         try {
-            result.returnError(sdbus::Error(dbus_error_name(control_error_name(ControlErrorKind::Failed)),
-                                            "the agent stopped before the call was done; nothing was changed"));
+            result.returnError(sdbus::Error(dbus_error_name(control_error_name(ControlErrorKind::Failed)), message));
         } catch (...) {
             // The bus is gone already: there is nobody to answer.
         }
@@ -55,17 +54,25 @@ auto take(Pending& pending, std::uint64_t which) -> std::optional<typename Pendi
     return reply;
 }
 
-sdbus::Error dbus_error_of(const ControlError& error) {
-    return sdbus::Error(dbus_error_name(control_error_name(error.kind())), error.what());
+// A reply that cannot be sent (the caller or the bus went) is nobody's loss;
+// it must not escape into the loop.
+template <class Reply>
+void send_error(Reply& reply, const sdbus::Error& error) {
+    try {
+        reply.returnError(error);
+    } catch (...) {
+    }
 }
 
 }  // namespace
 
 AgentObject::~AgentObject() {
     *alive_ = false;
-    abandon(pending_);
-    abandon(pending_applies_);
-    abandon(pending_deletes_);
+    // An endpoint change waits before it changes anything; an object's write
+    // may be on its way to the store.
+    abandon(pending_, "the agent stopped before the call was done; nothing was changed");
+    abandon(pending_applies_, "the agent stopped before the store answered; `membranectl get` shows what is applied");
+    abandon(pending_deletes_, "the agent stopped before the store answered; `membranectl get` shows what is left");
     unregisterAdaptor();
 }
 
@@ -85,94 +92,75 @@ auto AgentObject::answer(Call&& call) {
     }
 }
 
-template <class Change>
-void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels,
-                                        Change change) {
+template <class Result, class Start>
+void AgentObject::answer_later(std::map<std::uint64_t, Result>& pending, Result&& result, Start start) {
     const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
     try {
         access_.check(current_call());
     } catch (...) {
-        result.returnError(current_exception_as_dbus_error(failed));
+        send_error(result, current_exception_as_dbus_error(failed));
         return;
     }
     const std::uint64_t id = next_pending_++;
-    pending_.emplace(id, std::move(result));
+    pending.emplace(id, std::move(result));
+    // Sends the reply once, if it is still waiting (not answered by ~AgentObject).
+    auto answer = [alive = std::weak_ptr<bool>(alive_), &pending, id, failed](auto fill) {
+        if (alive.expired()) return;
+        auto reply = take(pending, id);
+        if (!reply) return;
+        try {
+            fill(*reply);
+        } catch (...) {
+            send_error(*reply, current_exception_as_dbus_error(failed));
+        }
+    };
     try {
-        endpoints_.prepare_identity(labels, [this, alive = std::weak_ptr<bool>(alive_), id, failed,
-                                             change = std::move(change)](std::optional<std::string> problem) {
-            if (alive.expired()) return;
-            auto reply = take(pending_, id);
-            if (!reply) return;
-            try {
+        start(answer);
+    } catch (...) {
+        // Refused before anything was started (a bad request, manifests that do not parse).
+        if (auto reply = take(pending, id)) send_error(*reply, current_exception_as_dbus_error(failed));
+    }
+}
+
+template <class Change>
+void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels,
+                                        Change change) {
+    answer_later(pending_, std::move(result), [&](auto answer) {
+        endpoints_.prepare_identity(labels, [answer, change = std::move(change)](std::optional<std::string> problem) {
+            answer([&](sdbus::Result<Dictionary>& reply) {
                 // The identity comes from the cluster store: a problem there passes.
                 if (problem) throw ControlError(ControlErrorKind::Unavailable, *problem);
-                reply->returnResults(endpoint_to_dictionary(change()));
-            } catch (...) {
-                reply->returnError(current_exception_as_dbus_error(failed));
-            }
+                reply.returnResults(endpoint_to_dictionary(change()));
+            });
         });
-    } catch (...) {
-        if (auto reply = take(pending_, id)) reply->returnError(current_exception_as_dbus_error(failed));
-    }
+    });
 }
 
 void AgentObject::Apply(sdbus::Result<std::vector<OutcomeEntry>>&& result, std::string source, std::string manifests) {
-    const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
-    const std::uint64_t id = next_pending_++;
-    try {
-        access_.check(current_call());
-        pending_applies_.emplace(id, std::move(result));
-        control_.apply_objects(source, manifests, [this, alive = std::weak_ptr<bool>(alive_), id](
-                                                      std::optional<ControlError> problem,
-                                                      std::vector<ObjectOutcome> outcomes) {
-            if (alive.expired()) return;
-            auto reply = take(pending_applies_, id);
-            if (!reply) return;
-            if (problem) {
-                reply->returnError(dbus_error_of(*problem));
-                return;
-            }
-            std::vector<OutcomeEntry> entries;
-            for (const auto& o : outcomes) entries.emplace_back(o.kind, o.namespace_, o.name, o.action);
-            reply->returnResults(entries);
-        });
-    } catch (...) {
-        auto reply = take(pending_applies_, id);
-        const sdbus::Error error = current_exception_as_dbus_error(failed);
-        if (reply) {
-            reply->returnError(error);
-        } else {
-            result.returnError(error);  // refused before it was held
-        }
-    }
+    answer_later(pending_applies_, std::move(result), [&](auto answer) {
+        control_.apply_objects(source, manifests,
+                               [answer](std::optional<ControlError> problem, std::vector<ObjectOutcome> outcomes) {
+                                   answer([&](sdbus::Result<std::vector<OutcomeEntry>>& reply) {
+                                       if (problem) throw *problem;
+                                       std::vector<OutcomeEntry> entries;
+                                       for (const auto& o : outcomes) {
+                                           entries.emplace_back(o.kind, o.namespace_, o.name, o.action);
+                                       }
+                                       reply.returnResults(entries);
+                                   });
+                               });
+    });
 }
 
 void AgentObject::DeleteObject(sdbus::Result<>&& result, std::string kind, std::string namespace_, std::string name) {
-    const auto failed = dbus_error_name(control_error_name(ControlErrorKind::Failed));
-    const std::uint64_t id = next_pending_++;
-    try {
-        access_.check(current_call());
-        pending_deletes_.emplace(id, std::move(result));
-        control_.delete_object(kind, namespace_, name,
-                               [this, alive = std::weak_ptr<bool>(alive_), id](std::optional<ControlError> problem) {
-                                   if (alive.expired()) return;
-                                   auto reply = take(pending_deletes_, id);
-                                   if (!reply) return;
-                                   if (problem) {
-                                       reply->returnError(dbus_error_of(*problem));
-                                   } else {
-                                       reply->returnResults();
-                                   }
-                               });
-    } catch (...) {
-        auto reply = take(pending_deletes_, id);
-        const sdbus::Error error = current_exception_as_dbus_error(failed);
-        if (reply) {
-            reply->returnError(error);
-        } else {
-            result.returnError(error);
-        }
-    }
+    answer_later(pending_deletes_, std::move(result), [&](auto answer) {
+        control_.delete_object(kind, namespace_, name, [answer](std::optional<ControlError> problem) {
+            answer([&](sdbus::Result<>& reply) {
+                if (problem) throw *problem;
+                reply.returnResults();
+            });
+        });
+    });
 }
 
 std::vector<std::string> AgentObject::ListObjects(const std::string& kind, const std::string& namespace_,

@@ -68,6 +68,12 @@ private:
     // and the reply goes out then (the loop serves others meanwhile).
     template <class Change>
     void answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels, Change change);
+    // A call answered later: the caller checked now, the reply held in
+    // `pending` (answered with an error if this object goes first), and
+    // `start(answer)` run; answer(fill) sends it once, fill(reply) giving
+    // the results or throwing the error.
+    template <class Result, class Start>
+    void answer_later(std::map<std::uint64_t, Result>& pending, Result&& result, Start start);
     membrane::dbus::Dictionary endpoint_reply(const membrane::EndpointInfo& endpoint) const;
 
     AgentControl& control_;

@@ -1,5 +1,7 @@
 #include "objects/manifest.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -27,9 +29,14 @@ bool is_utf8(const std::string& text) {
 }
 
 // A field's path as kubectl prints it: metadata.labels["app.kubernetes.io/name"], spec.ports[0].
+// (By hand, not std::regex: libstdc++'s matcher recurses once per character,
+// and a key can be as long as the text.)
 std::string child_path(const std::string& parent, const std::string& key) {
-    static const std::regex plain(R"([A-Za-z_][A-Za-z0-9_-]*)");
-    if (!std::regex_match(key, plain)) return parent + "[" + nlohmann::json(key).dump() + "]";
+    const bool plain = !key.empty() && (std::isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_') &&
+                       std::all_of(key.begin(), key.end(), [](unsigned char c) {
+                           return std::isalnum(c) || c == '_' || c == '-';
+                       });
+    if (!plain) return parent + "[" + nlohmann::json(key).dump() + "]";
     return parent.empty() ? key : parent + "." + key;
 }
 
@@ -67,8 +74,20 @@ private:
 
 // --- YAML to JSON -------------------------------------------------------------------------
 
-// A plain (unquoted) scalar resolved as the YAML 1.2 core schema does.
-nlohmann::json plain_scalar(const std::string& text) {
+// A plain (unquoted) scalar resolved as the YAML 1.2 core schema does;
+// nullopt for a number beyond what JSON holds here (int64, double).
+std::optional<nlohmann::json> plain_scalar(const std::string& text) {
+    // No number or keyword is longer; the regexes below then never see a long text.
+    constexpr std::size_t kLongest = 64;
+    if (text.size() > kLongest) {
+        const bool numeric = std::all_of(text.begin(), text.end(), [](unsigned char c) {
+            return std::isdigit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+        });
+        if (numeric && std::any_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
+            return std::nullopt;
+        }
+        return text;
+    }
     static const std::regex null_re("~|null|Null|NULL|");
     static const std::regex true_re("true|True|TRUE");
     static const std::regex false_re("false|False|FALSE");
@@ -79,7 +98,7 @@ nlohmann::json plain_scalar(const std::string& text) {
     if (std::regex_match(text, null_re)) return nullptr;
     if (std::regex_match(text, true_re)) return true;
     if (std::regex_match(text, false_re)) return false;
-    auto integer = [&](std::string_view digits, int base) -> nlohmann::json {
+    auto integer = [&](std::string_view digits, int base) -> std::optional<nlohmann::json> {
         bool negative = false;
         if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) {
             negative = digits[0] == '-';
@@ -89,7 +108,7 @@ nlohmann::json plain_scalar(const std::string& text) {
         const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
         if (ec != std::errc() || end != digits.data() + digits.size() ||
             value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-            return text;  // too large for an integer: kept as written, a check will say so
+            return std::nullopt;
         }
         return negative ? -static_cast<std::int64_t>(value) : static_cast<std::int64_t>(value);
     };
@@ -100,7 +119,7 @@ nlohmann::json plain_scalar(const std::string& text) {
         try {
             return std::stod(text);
         } catch (const std::out_of_range&) {
-            return text;  // beyond a double (found by fuzz.manifest): kept as written
+            return std::nullopt;  // beyond a double (found by fuzz.manifest)
         }
     }
     return text;
@@ -219,7 +238,10 @@ private:
         if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;  // quoted, or !!str
         if (tag == "?" || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
             tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
-            return plain_scalar(text);
+            auto value = plain_scalar(text);
+            if (!value) fail_at(mark, "the number " + (text.size() > 40 ? text.substr(0, 40) + "..." : text) +
+                                          " is too large (quote it if it is text)");
+            return *value;
         }
         fail_at(mark, "the YAML tag '" + tag + "' is not supported");
     }

@@ -90,6 +90,8 @@ def etcdctl_command(lab: Lab, *args: str) -> list[str]:
     """etcdctl in the store's namespace, as the lab's first node (any lab client certificate will do)."""
     store = etcd_record(lab)
     first = next(iter(lab.data["nodes"].values()))
+    if "etcd_cert" not in first:
+        raise LabError(f"lab {lab.name}: its certificates were never made (a failed `up`)")
     return ["ip", "netns", "exec", store["namespace"], "etcdctl", f"--endpoints={store['url']}",
             f"--cacert={store['ca']}", f"--cert={first['etcd_cert']}", f"--key={first['etcd_key']}", *args]
 
@@ -133,5 +135,6 @@ def etcd_status(lab: Lab) -> dict | None:
     if not store:
         return None
     alive = is_alive(store.get("process"))
+    certified = all("etcd_cert" in node for node in lab.data["nodes"].values())  # a half-made lab may lack them
     return {"url": store["url"], "pid": (store.get("process") or {}).get("pid"), "alive": alive,
-            "healthy": alive and etcd_healthy(lab)}
+            "healthy": alive and certified and etcd_healthy(lab)}

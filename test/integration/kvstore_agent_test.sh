@@ -50,7 +50,7 @@ assert kv["endpoint"] == "http://127.0.0.1:2379" and kv["connects"] == 1 and kv[
 assert 0 <= kv["lag_ms"] < 6000, f"connected, yet etcd last answered {kv['lag_ms']} ms ago: {kv}"
 assert len(kv["lease"]) > 0 and kv["lease_ttl"] == 5, kv
 watches = kv["watches"]
-assert sorted(watches) == [f"membrane/v1/test/{p}/" for p in ("endpoints", "identities", "nodes")], watches
+assert sorted(watches) == [f"membrane/v1/test/{p}/" for p in ("endpoints", "identities", "nodes", "objects")], watches
 assert all(0 < r <= kv["revision"] for r in watches.values()), kv
 PY
 do

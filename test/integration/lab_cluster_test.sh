@@ -135,7 +135,8 @@ grep_quiet "code 11" <<<"$out" || labtest_fail "the refusal is not CNI code 11 (
 grep_quiet -i "kvstore\|etcd" <<<"$out" || labtest_fail "the refusal does not name the store: $out"
 [[ "$(labtest_endpoints "$lab" node2)" != *brand-new* ]] || labtest_fail "the refused pod left an endpoint on node2"
 echo "ok: with etcd away, new labels are refused: ${out##*: membrane-cni ADD failed}"
-sleep $((30 - (SECONDS - stopped)))
+away=$((30 - (SECONDS - stopped)))
+((away <= 0)) || sleep "$away"
 lab_cmd etcd start "$lab" >/dev/null
 wait "$pinger" || true
 grep_quiet " 0% packet loss" "$LABTEST_TMP/ping-etcd.out" ||
@@ -178,7 +179,10 @@ node3_gone() {
         no_remote "$node" "$cache3_addr" || return 1
         [[ -z "$(ip -n "ml-$lab-$node" route show "$node3_cidr")" ]] || return 1
     done
-    ! lab_cmd etcd ctl "$lab" -- get --prefix --keys-only "membrane/v1/$lab/identities/refs/" | grep_quiet "/node3$"
+    local refs
+    refs=$(lab_cmd etcd ctl "$lab" -- get --prefix --keys-only "membrane/v1/$lab/identities/refs/") || return 1
+    [[ -n "$refs" ]] || return 1  # node1's and node2's references are there: an empty answer is a failure
+    ! grep_quiet "/node3$" <<<"$refs"
 }
 wait_ms $((lease_ttl + 20)) node3_gone >/dev/null ||
     labtest_fail "node3 dead for $((SECONDS - killed)) s: node1 lists '$(node_names node1)', has '$(labtest_ipcache "$lab" node1 "$cache3_addr")' for cache3, route '$(ip -n "ml-$lab-node1" route show "$node3_cidr")'"

@@ -50,8 +50,8 @@ labtest_topology "$crashed" vxlan a1:node1 a2:node1 b1:node2 b2:node2 >"$LABTEST
 _labtest_register_labs
 lab_cmd up "$LABTEST_TMP/c.toml" >/dev/null 2>&1 &
 up_pid=$!
-for _ in $(seq 100); do  # until the first daemon of the lab runs
-    grep -lqs "/run/membrane-lab/$crashed/" /proc/[0-9]*/cmdline && break
+for _ in $(seq 200); do  # until the first membraned of the lab runs (etcd starts before them)
+    pgrep -f "membraned --config /run/membrane-lab/$crashed/" >/dev/null && break
     sleep 0.05
 done
 kill -KILL "$up_pid"

@@ -58,12 +58,17 @@ protected:
         return std::make_unique<Node>(io, store, state / (name + ".json"), local);
     }
 
-    // Runs an apply to its end: the problem's message, or the outcomes as "<action> <object>".
+    // Runs an apply to its end: the problem's kind and message, or the outcomes as "<action> <object>".
     std::vector<std::string> apply(Node& n, const std::string& yaml) {
         std::optional<std::vector<std::string>> result;
         n.objects.apply(namespaces(yaml), [&](std::optional<ObjectsProblem> problem, std::vector<ApplyOutcome> done) {
             result.emplace();
-            if (problem) result->push_back("problem: " + problem->message);
+            if (problem) {
+                const char* kind = problem->kind == ObjectsProblemKind::Unavailable ? "unavailable"
+                                   : problem->kind == ObjectsProblemKind::NotFound  ? "not found"
+                                                                                    : "failed";
+                result->push_back(std::string("problem (") + kind + "): " + problem->message);
+            }
             for (const auto& o : done) result->push_back(o.action + " " + o.ref.str());
         });
         EXPECT_TRUE(run_until(io, [&] { return result.has_value(); }));
@@ -101,6 +106,7 @@ TEST_F(ClusterObjectsTest, AnApplyIsSeenByEveryNodeAndSaysWhatItDid) {
     EXPECT_THAT(names(*n1), ElementsAre("bank", "shop")) << "known at once on the applying node";
     ASSERT_TRUE(run_until(io, [&] { return names(*n2).size() == 2; }));
     EXPECT_EQ(n2->objects.find({"Namespace", "", "shop"})->labels, (Labels{{"team", "a"}}));
+    ASSERT_TRUE(run_until(io, [&] { return n2->seen.size() == 2; })) << "bus delivery is posted to the loop";
     EXPECT_THAT(n2->seen, UnorderedElementsAre("applied Namespace bank", "applied Namespace shop"));
 
     // Again: unchanged (nothing written); changed labels: configured, and n2 hears of it.
@@ -110,6 +116,7 @@ TEST_F(ClusterObjectsTest, AnApplyIsSeenByEveryNodeAndSaysWhatItDid) {
     EXPECT_THAT(apply(*n1, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: b}}\n"),
                 ElementsAre("configured Namespace shop"));
     ASSERT_TRUE(run_until(io, [&] { return n2->objects.find({"Namespace", "", "shop"})->labels.at("team") == "b"; }));
+    ASSERT_TRUE(run_until(io, [&] { return n2->seen.size() == 3; }));
     EXPECT_EQ(n2->seen.back(), "applied Namespace shop");
 }
 
@@ -119,7 +126,11 @@ TEST_F(ClusterObjectsTest, AnApplyWhileTheStoreIsAwayChangesNothingAndSaysTryAga
     store.set_available(false);
     const auto outcome = apply(*n1, std::string(kBank) + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
     ASSERT_EQ(outcome.size(), 1u);
-    EXPECT_THAT(outcome[0], HasSubstr("problem: the kvstore did not take it (unavailable"));
+    EXPECT_THAT(outcome[0], HasSubstr("problem (unavailable): the kvstore did not take it (unavailable"));
+    // Nothing to write as far as this node knows: the store is still asked (it is the judge).
+    const auto unchanged = apply(*n1, kShop);
+    ASSERT_EQ(unchanged.size(), 1u);
+    EXPECT_THAT(unchanged[0], HasSubstr("problem (unavailable)"));
     store.set_available(true);
     EXPECT_THAT(names(*n1), ElementsAre("shop"));
     EXPECT_EQ(n1->objects.find({"Namespace", "", "shop"})->labels, (Labels{{"team", "a"}})) << "not half-applied";
@@ -134,7 +145,8 @@ TEST_F(ClusterObjectsTest, ADeleteIsSeenByEveryNodeAndAMissingObjectIsNotFound) 
     EXPECT_EQ(remove(*n2, {"Namespace", "", "shop"}), std::nullopt);
     EXPECT_THAT(names(*n2), ElementsAre("bank"));
     ASSERT_TRUE(run_until(io, [&] { return names(*n1).size() == 1; }));
-    EXPECT_EQ(n1->seen.back(), "deleted Namespace shop");
+    ASSERT_TRUE(run_until(io, [&] { return !n1->seen.empty() && n1->seen.back() == "deleted Namespace shop"; }))
+        << (n1->seen.empty() ? "(nothing)" : n1->seen.back());
     const auto missing = remove(*n1, {"Namespace", "", "shop"});
     ASSERT_TRUE(missing.has_value());
     EXPECT_EQ(missing->kind, ObjectsProblemKind::NotFound);
@@ -160,6 +172,19 @@ TEST_F(ClusterObjectsTest, WithoutAClusterStoreTheFileIsTheTruthAcrossARestart) 
     EXPECT_THAT(apply(again, kShop), ElementsAre("unchanged Namespace shop"));
 }
 
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreAFileThatCannotBeWrittenAppliesNothing) {
+    // A folder where the writer's temporary file should go: every write fails.
+    std::filesystem::create_directories(state / "blocked.json.tmp" / "x");
+    auto alone = node("blocked", /*local=*/true);
+    const auto outcome = apply(*alone, kShop);
+    ASSERT_EQ(outcome.size(), 1u);
+    EXPECT_THAT(outcome[0], HasSubstr("problem (failed)"));
+    EXPECT_TRUE(names(*alone).empty());
+    EXPECT_TRUE(sync.range(kKeys.objects()).value.kvs.empty()) << "the file is written first";
+    io.run_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(alone->seen.empty()) << "modules heard of nothing";
+}
+
 TEST_F(ClusterObjectsTest, TheWatchsFirstBatchRemovesWhatVanishedWhileTheNodeWasAway) {
     {
         auto n1 = node("n1");
@@ -170,7 +195,8 @@ TEST_F(ClusterObjectsTest, TheWatchsFirstBatchRemovesWhatVanishedWhileTheNodeWas
     EXPECT_THAT(names(*again), ElementsAre("bank", "shop"));
     ASSERT_TRUE(run_until(io, [&] { return names(*again).size() == 1; }));
     EXPECT_THAT(names(*again), ElementsAre("shop"));
-    EXPECT_EQ(again->seen.back(), "deleted Namespace bank");
+    ASSERT_TRUE(run_until(io, [&] { return !again->seen.empty() && again->seen.back() == "deleted Namespace bank"; }))
+        << (again->seen.empty() ? "(nothing)" : again->seen.back());
 }
 
 TEST_F(ClusterObjectsTest, ABrokenRecordInTheStoreIsIgnoredNotHalfUsed) {

@@ -62,6 +62,33 @@ TEST(ClusterConfigErrors, BadNameAndIdArePointedAt) {
               "(seconds an identity no node uses is kept), not 0");
 }
 
+TEST(ClusterConfig, PodCidrPoolAndNodeIp) {
+    const auto config = parse_config(std::string("[agent]\nnode_name = \"n1\"\nnode_ip = \"192.168.9.4\"\n") +
+                                         "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\npod_cidr_size = 26\n"
+                                         "[kvstore]\nendpoints = [\"http://127.0.0.1:2379\"]\n",
+                                     kSource);
+    EXPECT_EQ(config.cluster.pod_cidr_pool, "10.30.0.0/16");
+    EXPECT_EQ(config.cluster.pod_cidr_size, 26u);
+    EXPECT_EQ(config.agent.node_ip, "192.168.9.4");
+    EXPECT_EQ(parse_config(kHead, kSource).cluster.pod_cidr_size, 24u);
+}
+
+TEST(ClusterConfigErrors, PodCidrPoolAndNodeIpArePointedAt) {
+    const std::string kv = "[kvstore]\nendpoints = [\"http://127.0.0.1:2379\"]\n";
+    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.1/16\"\n" + kv),
+              "/etc/membrane/membrane.toml:4:17: 'pod_cidr_pool' in [cluster] '10.30.0.1/16' has host bits set "
+              "(did you mean \"10.30.0.0/16\"?)");
+    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\npod_cidr_size = 8\n" + kv),
+              "/etc/membrane/membrane.toml:5:17: 'pod_cidr_size' in [cluster] must be between the pool's prefix length "
+              "(16) and 29 (a node's block needs room for a gateway and pods), not 8");
+    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\n"),
+              "/etc/membrane/membrane.toml: [cluster] pod_cidr_pool needs a [kvstore]: the store hands out its "
+              "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
+    EXPECT_EQ(error_of("[agent]\nnode_name = \"n1\"\nnode_ip = \"node-1\"\n"),
+              "/etc/membrane/membrane.toml:3:11: 'node_ip' in [agent] must be an IPv4 address, e.g. "
+              "\"192.168.50.2\", not 'node-1'");
+}
+
 TEST(KvstoreConfig, PlainEndpointsAndDefaults) {
     const auto config = parse_config(std::string(kHead) +
                                          "[kvstore]\nendpoints = [\"http://10.0.0.1:2379\", \"http://etcd-2.lab\"]\n",

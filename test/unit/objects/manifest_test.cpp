@@ -137,11 +137,17 @@ TEST(ManifestTest, QuotedScalarsStayStringsAndPlainOnesAreTyped) {
               "80");
     EXPECT_THAT(refusal("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {on: true}}\n"),
                 HasSubstr("metadata.labels.on: true must be a string (quote it)"));
-    // Found by fuzz.manifest: a float beyond a double threw std::out_of_range; it stays text.
-    EXPECT_EQ(parse_manifests("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nspec: {finalizers: [13331331e333]}\n",
-                              "t.yaml")[0]
-                  .document["spec"]["finalizers"][0],
-              "13331331e333");
+    // Found by fuzz.manifest: a float beyond a double threw std::out_of_range. Too large is refused.
+    EXPECT_EQ(refusal("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nspec: {finalizers: [13331331e333]}\n"),
+              "t.yaml: document 1 (line 4): the number 13331331e333 is too large (quote it if it is text)");
+    EXPECT_EQ(refusal("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {b: 123456789012345678901}}\n"),
+              "t.yaml: document 1 (line 3): the number 123456789012345678901 is too large (quote it if it is text)");
+    // Long keys and values go through no recursive matcher (libstdc++'s regex recurses per character).
+    EXPECT_THAT(refusal("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n? " + std::string(200000, 'k') + "\n: 1\n"),
+                HasSubstr("unknown field"));
+    EXPECT_THAT(refusal("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nspec: {finalizers: [" +
+                        std::string(200000, '7') + "]}\n"),
+                HasSubstr("is too large"));
 }
 
 TEST(ObjectKindsTest, KindsAreFoundByKindPluralOrShortNameInAnyCase) {
