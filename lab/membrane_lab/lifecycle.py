@@ -110,9 +110,15 @@ def tear_down(name: str, quiet: bool = False) -> dict:
     # Daemons first (TERM: they leave pins, which go with the bpffs), then whatever is left in our namespaces.
     processes = {p["pid"]: p for p in recorded + processes_of_lab(name) if is_alive(p)}
     stop_processes(list(processes.values()))
-    leftovers = processes_of_lab(name)
-    stop_processes(leftovers, signal.SIGKILL, timeout=5)
-    removed["processes"] = len(processes) + len(leftovers)
+    removed["processes"] = len(processes)
+    # What a killed `up` left running may still start a last child (an
+    # etcdctl probe, an openssl step): scan again until a scan finds nothing.
+    for _ in range(5):
+        leftovers = processes_of_lab(name)
+        if not leftovers:
+            break
+        stop_processes(leftovers, signal.SIGKILL, timeout=5)
+        removed["processes"] += len(leftovers)
     for ns in list_netns():
         if ns.startswith(prefix):
             result = ip("netns", "del", ns, check=False)

@@ -15,7 +15,9 @@ nothing_left() {
     ! ip netns list | grep_quiet "^ml-$lab-" || labtest_fail "namespaces of $lab left: $(ip netns list | grep "^ml-$lab-" | tr '\n' ' ')"
     [[ ! -e /run/membrane-lab/$lab ]] || labtest_fail "/run/membrane-lab/$lab left"
     ! grep -q " /run/membrane-lab/$lab/" /proc/self/mountinfo || labtest_fail "mounts of $lab left"
-    ! grep -lqs "/run/membrane-lab/$lab/" /proc/[0-9]*/cmdline || labtest_fail "processes of $lab left"
+    local left
+    left=$(grep -ls "/run/membrane-lab/$lab/" /proc/[0-9]*/cmdline || true)
+    [[ -z "$left" ]] || labtest_fail "processes of $lab left: $(for f in $left; do printf '%s: %s; ' "${f//[^0-9]/}" "$(tr '\0' ' ' <"$f" 2>/dev/null)"; done)"
 }
 
 # 1. A running lab and a second one whose name extends the first's.
