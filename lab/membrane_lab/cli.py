@@ -231,15 +231,19 @@ def cmd_pod_del(args) -> int:
     return 0
 
 
+def stop_recorded(process: dict | None, what: str, args) -> None:
+    """Signals a recorded process (args.signal, then SIGKILL after args.timeout) and says what it did."""
+    sig = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
+    if not is_alive(process):
+        print(f"{what} is not running")
+        return
+    stop_processes([process], sig, timeout=args.timeout)
+    print(f"{what} (pid {process['pid']}) stopped with {sig.name}")
+
+
 def cmd_node_stop(args) -> int:
     with changing(args) as lab:
-        node = membraned_node(lab, args.node)
-        sig = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
-        if not is_alive(node.get("daemon")):
-            print(f"node {args.node}: membraned is not running")
-            return 0
-        stop_processes([node["daemon"]], sig, timeout=args.timeout)
-    print(f"node {args.node}: membraned (pid {node['daemon']['pid']}) stopped with {sig.name}")
+        stop_recorded(membraned_node(lab, args.node).get("daemon"), f"node {args.node}: membraned", args)
     return 0
 
 
@@ -256,13 +260,7 @@ def cmd_node_start(args) -> int:
 
 def cmd_etcd_stop(args) -> int:
     with changing(args) as lab:
-        store = etcd_record(lab)
-        sig = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
-        if not is_alive(store.get("process")):
-            print(f"lab {lab.name}: etcd is not running")
-            return 0
-        stop_processes([store["process"]], sig, timeout=args.timeout)
-    print(f"lab {args.name}: etcd (pid {store['process']['pid']}) stopped with {sig.name}")
+        stop_recorded(etcd_record(lab).get("process"), f"lab {lab.name}: etcd", args)
     return 0
 
 
