@@ -77,6 +77,19 @@ std::string read_manifests(const std::string& file) {
     return text.str();
 }
 
+// D-Bus carries only UTF-8 strings: a file that is not would fail in sd-bus
+// with a message that names neither the file nor the byte.
+void check_utf8(const std::string& text, const std::string& source) {
+    try {
+        (void)nlohmann::json(text).dump();
+    } catch (const nlohmann::json::type_error& e) {
+        const std::string why = e.what();
+        const auto at = why.find("invalid UTF-8");
+        throw std::runtime_error("apply: " + source + " is not UTF-8 text (" +
+                                 (at == std::string::npos ? why : why.substr(at)) + ")");
+    }
+}
+
 int usage_error(const std::string& message) {
     std::cerr << "membranectl: " << message << "\n";
     return kExitUsage;
@@ -239,7 +252,9 @@ int main(int argc, char** argv) {
             membrane::cli::print_nodes(std::cout, agent.nodes(), format);
         } else if (apply->parsed()) {
             const std::string source = opt.file == "-" ? "stdin" : opt.file;
-            membrane::cli::print_applied(std::cout, agent.apply(source, read_manifests(opt.file)), format);
+            const std::string text = read_manifests(opt.file);
+            check_utf8(text, source);
+            membrane::cli::print_applied(std::cout, agent.apply(source, text), format);
         } else if (get->parsed()) {
             membrane::cli::print_objects(std::cout, agent.objects(opt.kind, opt.namespace_, opt.name), format);
         } else if (remove->parsed()) {

@@ -130,6 +130,14 @@ TEST_F(MembranectlTest, ApplyRefusalsSayWhyAndExitOne) {
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_THAT(missing.err, HasSubstr("apply: cannot read"));
     EXPECT_EQ(ctl({"apply"}).exit_code, 2) << "-f is required";
+    const auto folder = ctl({"apply", "-f", ::testing::TempDir()});
+    EXPECT_EQ(folder.exit_code, 1);
+    EXPECT_THAT(folder.err, HasSubstr("is a folder; give a file"));
+    std::ofstream(file) << "name: caf\xe9\n";  // Latin-1, not UTF-8
+    const auto latin1 = ctl({"apply", "-f", file});
+    EXPECT_EQ(latin1.exit_code, 1);
+    // nlohmann names the first byte that cannot continue the sequence 0xE9 starts.
+    EXPECT_EQ(latin1.err, "membranectl: apply: " + file + " is not UTF-8 text (invalid UTF-8 byte at index 10: 0x0A)\n");
 }
 
 TEST_F(MembranectlTest, GetListsObjectsAndDeleteRemovesOne) {
