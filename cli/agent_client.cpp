@@ -49,6 +49,7 @@ nlohmann::json variant_to_json(const sdbus::Variant& value) {
     if (type == "d") return value.get<double>();
     if (type == "as") return value.get<std::vector<std::string>>();
     if (type == "a{sx}") return value.get<std::map<std::string, std::int64_t>>();
+    if (type == "a{ss}") return value.get<std::map<std::string, std::string>>();
     return "<" + type + ">";
 }
 

@@ -84,6 +84,24 @@ std::string kvstore_summary(const nlohmann::json& status) {
     return out;
 }
 
+// "off", "/etc/membrane/manifests: 3 files applied", then one line per problem.
+static std::vector<std::vector<std::string>> manifests_rows(const nlohmann::json& status) {
+    const std::string folder =
+        status.contains("manifests_dir") && status["manifests_dir"].is_string() ? status["manifests_dir"].get<std::string>() : "";
+    if (folder.empty()) return {{"Manifests:", "off"}};
+    const auto applied = status.value("manifests_files", nlohmann::json(0));
+    const nlohmann::json problems = status.value("manifests_problems", nlohmann::json::object());
+    std::string summary = folder + ": " + text_of(applied) + (applied == 1 ? " file" : " files") + " applied";
+    if (!problems.empty()) summary += ", " + std::to_string(problems.size()) + " not";
+    std::vector<std::vector<std::string>> rows{{"Manifests:", summary}};
+    for (const auto& [file, problem] : problems.items()) {
+        const std::string text = problem.is_string() ? problem.get<std::string>() : problem.dump();
+        // A parser message already starts with the file's path.
+        rows.push_back({"", file.empty() || text.starts_with(file) ? text : file + ": " + text});
+    }
+    return rows;
+}
+
 void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat format) {
     if (format == OutputFormat::Json) {
         out << status.dump() << '\n';
@@ -104,6 +122,7 @@ void print_status(std::ostream& out, const nlohmann::json& status, OutputFormat 
         {"Pod MTU:", field("pod_mtu")},
         {"KV store:", kvstore_summary(status)},
     };
+    for (auto& row : manifests_rows(status)) rows.push_back(std::move(row));
     print_table(out, {""}, rows);
 }
 

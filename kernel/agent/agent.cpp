@@ -43,6 +43,7 @@ Agent::~Agent() {
     // D-Bus service, then the registry.
     host_.reset();
     service_.reset();
+    manifests_folder_.reset();
     objects_.reset();
     local_store_.reset();
     cluster_endpoints_.reset();
@@ -422,6 +423,12 @@ AgentStatus Agent::status() const {
         if (node_lease_ && node_lease_->id() != 0) s.kvstore_lease = fmt::format("{:x}", node_lease_->id());
         if (config_.kvstore) s.kvstore_lease_ttl = config_.kvstore->lease_ttl;
         for (const auto& watch : store.watches) s.kvstore_watches[watch.prefix] = watch.revision;
+    }
+    if (manifests_folder_) {
+        const ManifestsFolderStatus folder = manifests_folder_->status();
+        s.manifests_dir = folder.folder.string();
+        s.manifests_files = folder.files_applied;
+        s.manifests_problems = folder.problems;
     }
     if (host_) {
         for (const auto& module : host_->list()) {

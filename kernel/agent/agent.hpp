@@ -30,6 +30,7 @@
 #include "model/identity_allocator.hpp"
 #include "model/node_table.hpp"
 #include "model/registry_datapath.hpp"
+#include "sources/manifests_folder.hpp"
 #include "store/store.hpp"
 #include "systemd/notify.hpp"
 
@@ -93,7 +94,8 @@ private:
     void take_pod_cidr();
     Ipv4Cidr allocate_pod_cidr_now(const std::string& ip);
     // Applied objects: in the cluster store, or (without one) in this node's
-    // own in-process store backed by state_dir/objects.json.
+    // own in-process store backed by state_dir/objects.json; and the
+    // [sources] manifests_dir that keeps its files applied.
     void open_objects();
 
     AgentConfig config_;
@@ -119,6 +121,7 @@ private:
     std::optional<NodeSettings> allocated_self_;  // this node, its pod CIDR from the pool
     std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
     std::unique_ptr<ClusterObjects> objects_;
+    std::unique_ptr<ManifestsFolder> manifests_folder_;  // [sources] manifests_dir
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

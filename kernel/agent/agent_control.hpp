@@ -82,6 +82,11 @@ struct AgentStatus {
     std::string kvstore_lease;            // this node's lease, hex ("" while it has none)
     std::uint32_t kvstore_lease_ttl = 0;  // seconds
     std::map<std::string, std::int64_t> kvstore_watches;  // prefix -> revision delivered up to
+    // [sources] manifests_dir ("" without one): files applied as they are
+    // now, and what is wrong with the others (file path, or "" for the folder).
+    std::string manifests_dir;
+    std::uint32_t manifests_files = 0;
+    std::map<std::string, std::string> manifests_problems;
 };
 
 // What an apply did to one object (kubectl's words).

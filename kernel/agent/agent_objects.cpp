@@ -12,6 +12,7 @@ ControlError control_error(const ObjectsProblem& problem) {
     switch (problem.kind) {
         case ObjectsProblemKind::Unavailable: return ControlError(ControlErrorKind::Unavailable, problem.message);
         case ObjectsProblemKind::NotFound: return ControlError(ControlErrorKind::NotFound, problem.message);
+        case ObjectsProblemKind::Changed:  // only a conditional delete (the manifests folder's)
         case ObjectsProblemKind::Failed: break;
     }
     return ControlError(ControlErrorKind::Failed, problem.message);
@@ -43,27 +44,21 @@ void Agent::open_objects() {
     objects_ = std::make_unique<ClusterObjects>(io_, *store, ClusterKeys(config_.cluster.name), bus_,
                                                 std::move(options), make_logger("objects"));
     objects_->start();
+    if (config_.sources.manifests_dir.empty()) return;
+    ManifestsFolderOptions folder;
+    folder.folder = config_.sources.manifests_dir;
+    folder.record_file = config_.agent.state_dir / "manifests-folder.json";
+    manifests_folder_ = std::make_unique<ManifestsFolder>(io_, *objects_, std::move(folder), make_logger("manifests"));
+    manifests_folder_->start();
+    log_->info("manifests: keeping the files of {} applied", config_.sources.manifests_dir.string());
 }
 
 void Agent::apply_objects(const std::string& source, const std::string& text, ApplyDone done) {
-    // etcd takes at most 1.5 MiB and 128 operations in one request: say so
-    // here, by name, rather than pass on its refusal.
-    constexpr std::size_t kMaxText = 1024 * 1024;
-    constexpr std::size_t kMaxObjects = 100;
-    const std::string name = source.empty() ? "the manifests" : source;
-    if (text.size() > kMaxText) {
-        throw ControlError(ControlErrorKind::InvalidArgument, name + ": " + std::to_string(text.size()) +
-                                                                  " bytes; one apply takes at most 1 MiB: split it");
-    }
     std::vector<Manifest> manifests;
     try {
-        manifests = parse_manifests(text, name);
+        manifests = parse_apply(text, source.empty() ? "the manifests" : source);
     } catch (const ManifestError& e) {
         throw ControlError(ControlErrorKind::InvalidArgument, e.what());
-    }
-    if (manifests.size() > kMaxObjects) {
-        throw ControlError(ControlErrorKind::InvalidArgument, name + ": " + std::to_string(manifests.size()) +
-                                                                  " objects; one apply takes at most 100: split it");
     }
     objects_->apply(std::move(manifests), [done = std::move(done)](std::optional<ObjectsProblem> problem,
                                                                    std::vector<ApplyOutcome> outcomes) {

@@ -158,7 +158,8 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
     });
 }
 
-void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done) {
+void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done,
+                            std::optional<nlohmann::json> only_if) {
     const std::string key = key_of(ref);
     if (options_.local && objects_.contains(key)) {
         auto next = objects_;
@@ -170,23 +171,44 @@ void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::option
             return;
         }
     }
-    store_.erase(key, [this, key, ref, done = std::move(done),
-                       alive = std::weak_ptr<bool>(alive_)](StoreResult<WriteResult> result) {
+    // The one outcome of both kinds of delete: the revision it happened at,
+    // or why it did not.
+    auto finish = [this, key, ref, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+                      std::optional<StoreError> error, bool deleted, bool changed, Revision revision) {
         if (alive.expired()) return;
-        if (!result.ok()) {
+        if (error) {
             if (options_.local) persist_soon_.ask();
-            done(problem_of(*result.error));
+            done(problem_of(*error));
             return;
         }
-        forget(key, result.value.revision);  // gone either way; a cached copy goes too
+        if (changed) {
+            if (options_.local) persist_soon_.ask();  // the file back to what is
+            done(ObjectsProblem{ObjectsProblemKind::Changed, ref.str() + " has changed since: left as it is"});
+            return;
+        }
+        forget(key, revision);  // gone either way; a cached copy goes too
         persist_soon_.ask();
-        if (result.value.deleted == 0) {
+        if (!deleted) {
             done(ObjectsProblem{ObjectsProblemKind::NotFound, ref.str() + " does not exist"});
             return;
         }
         log_->info("{} deleted", ref.str());
-        if (options_.local) store_.compact(result.value.revision, [](StoreResult<WriteResult>) {});
+        if (options_.local) store_.compact(revision, [](StoreResult<WriteResult>) {});
         done(std::nullopt);
+    };
+    if (!only_if) {
+        store_.erase(key, [finish = std::move(finish)](StoreResult<WriteResult> result) {
+            if (!result.ok()) return finish(result.error, false, false, 0);
+            finish(std::nullopt, result.value.deleted != 0, false, result.value.revision);
+        });
+        return;
+    }
+    Txn txn;
+    txn.compare.push_back(Compare::value_is(key, only_if->dump()));
+    txn.then.push_back(TxnOp::erase(key));
+    store_.txn(std::move(txn), [finish = std::move(finish)](StoreResult<TxnResult> result) {
+        if (!result.ok()) return finish(result.error, false, false, 0);
+        finish(std::nullopt, result.value.succeeded, !result.value.succeeded, result.value.revision);
     });
 }
 

@@ -45,6 +45,7 @@ struct ApplyOutcome {
 enum class ObjectsProblemKind {
     Unavailable,  // the store is away or did not answer: nothing was changed, try again later
     NotFound,     // delete of an object that does not exist
+    Changed,      // a conditional delete found the object changed: it was left as it is
     Failed,       // anything else (the cache could not be written, ...)
 };
 
@@ -76,7 +77,10 @@ public:
     // manifest, in order, or with the problem.
     void apply(std::vector<Manifest> manifests,
                std::function<void(std::optional<ObjectsProblem>, std::vector<ApplyOutcome>)> done);
-    void remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done);
+    // With `only_if`, only while the stored object is still that document
+    // (one transaction), else Changed.
+    void remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done,
+                std::optional<nlohmann::json> only_if = std::nullopt);
 
     // The objects as last known, sorted by namespace and name; `kind` empty: all.
     std::vector<Manifest> list(const std::string& kind = {}) const;

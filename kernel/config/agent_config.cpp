@@ -143,6 +143,27 @@ IdentitySettings read_identity(const toml::table& table) {
     return identity;
 }
 
+SourcesSettings read_sources(const toml::table& table) {
+    ConfigReader read(table, "sources");
+    SourcesSettings sources;
+    sources.manifests_dir = read_absolute_path(read, "manifests_dir", {});
+    if (!sources.manifests_dir.empty()) {
+        // A typo here would otherwise apply nothing, silently.
+        std::error_code ec;
+        const auto status = fs::status(sources.manifests_dir, ec);
+        if (!fs::exists(status)) {
+            throw read.error("manifests_dir", "names " + single_quoted(sources.manifests_dir.string()) +
+                                                  ", which does not exist (create the folder first)");
+        }
+        if (!fs::is_directory(status)) {
+            throw read.error("manifests_dir", "names " + single_quoted(sources.manifests_dir.string()) +
+                                                  ", which is not a folder");
+        }
+    }
+    read.finish();
+    return sources;
+}
+
 std::vector<std::string> read_enabled_modules(const toml::table& table) {
     ConfigReader read(table, "modules");
     auto enabled = read_name_list(read, table, "enabled", is_module_name,
@@ -296,6 +317,7 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
         throw ConfigError(source.string() + ": [cluster] pod_cidr_pool needs a [kvstore]: the store hands out its "
                           "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
     }
+    config.sources = read_sources(top.table("sources"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

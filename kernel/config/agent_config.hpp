@@ -113,6 +113,15 @@ struct KvstoreSettings {
     bool operator==(const KvstoreSettings&) const = default;
 };
 
+// [sources]: where objects come from besides membranectl apply.
+struct SourcesSettings {
+    // A folder of manifest files kept applied (kernel/sources/manifests_folder.hpp);
+    // "" = none. Validated: absolute, an existing folder.
+    std::filesystem::path manifests_dir;
+
+    bool operator==(const SourcesSettings&) const = default;
+};
+
 struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
@@ -121,6 +130,7 @@ struct AgentConfig {
     ClusterSettings cluster;
     // [kvstore]; without it the agent keeps its state on this node only.
     std::optional<KvstoreSettings> kvstore;
+    SourcesSettings sources;
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
     // [[nodes]], in file order. When not empty it lists this node (agent.node_name).

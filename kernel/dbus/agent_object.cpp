@@ -198,6 +198,9 @@ std::map<std::string, sdbus::Variant> AgentObject::GetStatus() {
             {"kvstore_lease", sdbus::Variant(status.kvstore_lease)},
             {"kvstore_lease_ttl", sdbus::Variant(status.kvstore_lease_ttl)},
             {"kvstore_watches", sdbus::Variant(status.kvstore_watches)},
+            {"manifests_dir", sdbus::Variant(status.manifests_dir)},
+            {"manifests_files", sdbus::Variant(status.manifests_files)},
+            {"manifests_problems", sdbus::Variant(status.manifests_problems)},
         };
     });
 }

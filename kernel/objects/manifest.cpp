@@ -432,6 +432,21 @@ std::vector<Manifest> parse_manifests(std::string_view text, const std::string& 
     return out;
 }
 
+std::vector<Manifest> parse_apply(std::string_view text, const std::string& source) {
+    constexpr std::size_t kMaxText = 1024 * 1024;
+    constexpr std::size_t kMaxObjects = 100;
+    if (text.size() > kMaxText) {
+        throw ManifestError(source + ": " + std::to_string(text.size()) +
+                            " bytes; one apply takes at most 1 MiB: split it");
+    }
+    auto manifests = parse_manifests(text, source);
+    if (manifests.size() > kMaxObjects) {
+        throw ManifestError(source + ": " + std::to_string(manifests.size()) +
+                            " objects; one apply takes at most 100: split it");
+    }
+    return manifests;
+}
+
 Manifest manifest_from_document(const nlohmann::json& document, const std::string& where) {
     return check_document(document, DocumentChecker(where, {}));
 }

@@ -50,6 +50,12 @@ struct Manifest {
 // same object are refused. Throws ManifestError at the first problem.
 std::vector<Manifest> parse_manifests(std::string_view text, const std::string& source);
 
+// The manifests of one apply (membranectl apply, one file of a manifests
+// folder): parse_manifests within an apply's limits, at most 1 MiB of text
+// and 100 objects, because etcd takes at most 1.5 MiB and 128 operations in
+// one request: refused here, by name, rather than by etcd.
+std::vector<Manifest> parse_apply(std::string_view text, const std::string& source);
+
 // A stored document read back (from the store or a cache): checked again,
 // so that what a newer or broken writer left is refused, not half-used.
 Manifest manifest_from_document(const nlohmann::json& document, const std::string& where);

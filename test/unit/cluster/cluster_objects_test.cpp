@@ -75,13 +75,17 @@ protected:
         return result.value_or(std::vector<std::string>{});
     }
 
-    std::optional<ObjectsProblem> remove(Node& n, const ObjectRef& ref) {
+    std::optional<ObjectsProblem> remove(Node& n, const ObjectRef& ref,
+                                         std::optional<nlohmann::json> only_if = std::nullopt) {
         bool finished = false;
         std::optional<ObjectsProblem> out;
-        n.objects.remove(ref, [&](std::optional<ObjectsProblem> problem) {
-            out = std::move(problem);
-            finished = true;
-        });
+        n.objects.remove(
+            ref,
+            [&](std::optional<ObjectsProblem> problem) {
+                out = std::move(problem);
+                finished = true;
+            },
+            std::move(only_if));
         EXPECT_TRUE(run_until(io, [&] { return finished; }));
         return out;
     }
@@ -151,6 +155,24 @@ TEST_F(ClusterObjectsTest, ADeleteIsSeenByEveryNodeAndAMissingObjectIsNotFound) 
     ASSERT_TRUE(missing.has_value());
     EXPECT_EQ(missing->kind, ObjectsProblemKind::NotFound);
     EXPECT_EQ(missing->message, "Namespace shop does not exist");
+}
+
+TEST_F(ClusterObjectsTest, AConditionalDeleteLeavesAnObjectThatChangedSince) {
+    auto n1 = node("n1");
+    auto n2 = node("n2");
+    EXPECT_THAT(apply(*n1, kShop), ElementsAre("created Namespace shop"));
+    const nlohmann::json seen_by_n1 = n1->objects.find({"Namespace", "", "shop"})->document;
+    ASSERT_TRUE(run_until(io, [&] { return n2->objects.find({"Namespace", "", "shop"}).has_value(); }));
+    EXPECT_THAT(apply(*n2, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: b}}\n"),
+                ElementsAre("configured Namespace shop"));
+    const auto changed = remove(*n1, {"Namespace", "", "shop"}, seen_by_n1);
+    ASSERT_TRUE(changed.has_value());
+    EXPECT_EQ(changed->kind, ObjectsProblemKind::Changed);
+    EXPECT_EQ(sync.range(kKeys.objects()).value.kvs.size(), 1u);
+
+    ASSERT_TRUE(run_until(io, [&] { return n1->objects.find({"Namespace", "", "shop"})->labels.at("team") == "b"; }));
+    EXPECT_FALSE(remove(*n1, {"Namespace", "", "shop"}, n1->objects.find({"Namespace", "", "shop"})->document));
+    EXPECT_TRUE(sync.range(kKeys.objects()).value.kvs.empty());
 }
 
 TEST_F(ClusterObjectsTest, WithoutAClusterStoreTheFileIsTheTruthAcrossARestart) {

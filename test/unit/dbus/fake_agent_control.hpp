@@ -50,10 +50,19 @@ public:
             s.kvstore_watches = {{"membrane/v1/lab/endpoints/", 150}, {"membrane/v1/lab/nodes/", 0}};
             s.kvstore_error = "https://192.168.50.254:2379: connection refused";
         }
+        if (with_manifests) {
+            s.manifests_dir = "/etc/membrane/manifests";
+            s.manifests_files = 2;
+            s.manifests_problems = {{"/etc/membrane/manifests/shop.yaml",
+                                     "/etc/membrane/manifests/shop.yaml: document 2 (line 13): kind: missing"},
+                                    {"/etc/membrane/manifests/bank.yaml", "not applied yet, tried again in a moment"}};
+        }
         return s;
     }
     // status() reports a connected cluster store (set before the call, on the loop).
     bool with_kvstore = false;
+    // status() reports a manifests folder with two problems.
+    bool with_manifests = false;
 
     std::vector<kernel::ModuleStatus> modules() const override {
         record("modules");

@@ -62,12 +62,25 @@ TEST_F(MembranectlTest, StatusAsJsonParses) {
 TEST_F(MembranectlTest, StatusAsTableIsAligned) {
     const auto result = ctl({"status"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    // Values start one column after the longest label ("KV store:").
-    EXPECT_THAT(result.out, HasSubstr("Node:      node-a\n"));
-    EXPECT_THAT(result.out, HasSubstr("Uptime:    42s\n"));
-    EXPECT_THAT(result.out, HasSubstr("Devices:   eth0,vxlan0\n"));
-    EXPECT_THAT(result.out, HasSubstr("Modules:   1 running, 1 failed\n"));
-    EXPECT_THAT(result.out, HasSubstr("KV store:  off (state on this node only)\n"));
+    // Values start two columns after the longest label ("Manifests:").
+    EXPECT_THAT(result.out, HasSubstr("Node:       node-a\n"));
+    EXPECT_THAT(result.out, HasSubstr("Uptime:     42s\n"));
+    EXPECT_THAT(result.out, HasSubstr("Devices:    eth0,vxlan0\n"));
+    EXPECT_THAT(result.out, HasSubstr("Modules:    1 running, 1 failed\n"));
+    EXPECT_THAT(result.out, HasSubstr("KV store:   off (state on this node only)\n"));
+    EXPECT_THAT(result.out, HasSubstr("Manifests:  off\n"));
+}
+
+TEST_F(MembranectlTest, StatusShowsTheManifestsFolderAndEachProblemOnItsLine) {
+    service_.run_on_loop([this] { service_.control().with_manifests = true; });
+    const auto result = ctl({"status"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_THAT(result.out, HasSubstr("Manifests:  /etc/membrane/manifests: 2 files applied, 2 not\n"
+                                      "            /etc/membrane/manifests/bank.yaml: not applied yet, tried again in a moment\n"
+                                      "            /etc/membrane/manifests/shop.yaml: document 2 (line 13): kind: missing\n"));
+    const auto json = nlohmann::json::parse(ctl({"-o", "json", "status"}).out);
+    EXPECT_EQ(json["manifests_problems"].size(), 2u);
+    EXPECT_EQ(json["manifests_files"], 2);
 }
 
 TEST_F(MembranectlTest, KvstoreStatusWithoutAStoreSaysOff) {
