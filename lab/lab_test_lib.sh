@@ -90,10 +90,12 @@ labtest_name() {
 }
 
 # labtest_topology NAME ROUTING POD:NODE... : a topology on stdout (nodes in order of first use).
+# LABTEST_TOPOLOGY_EXTRA, when set, is added as top-level lines (e.g. modules = [...]).
 labtest_topology() {
     local name=$1 routing=$2
     shift 2
     printf 'name = "%s"\nrouting = "%s"\n' "$name" "$routing"
+    [[ -z "${LABTEST_TOPOLOGY_EXTRA:-}" ]] || printf '%s\n' "$LABTEST_TOPOLOGY_EXTRA"
     local -a nodes=()
     local spec node
     for spec in "$@"; do

@@ -57,3 +57,13 @@ def find_binaries(build_dir: str | None, require_cni: bool = True) -> Binaries:
         raise LabError(f"no build in {build} and not installed (PATH): {', '.join(missing)}; "
                        "pass --build-dir or install Membrane")
     return Binaries(found["membraned"], found["membranectl"], found["membrane-cni"], {}, "install")
+
+
+def installed_module(membraned: str, name: str) -> str:
+    """An installed module's library: <prefix>/lib[/<multiarch>]/membrane/modules/<name>.so."""
+    prefix = Path(membraned).resolve().parent.parent
+    for candidate in sorted(prefix.glob(f"lib*/membrane/modules/{name}.so")) + \
+            sorted(prefix.glob(f"lib*/*/membrane/modules/{name}.so")):
+        return str(candidate)
+    raise LabError(f"cannot find the installed {name}.so under {prefix}/lib*/ (needed beside the topology's "
+                   "modules); pass --build-dir with a build that has it")

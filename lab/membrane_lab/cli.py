@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from .binaries import Binaries, find_binaries
+from .binaries import Binaries, find_binaries, installed_module
 from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
@@ -49,6 +49,13 @@ def cmd_up(args) -> int:
     module = ROUTING_MODULES[topo.routing]
     if not args.baseline and binaries.source != "install" and module not in binaries.module_files:
         raise LabError(f"the build has no {module}.so (modules/{module}): build it first")
+    if topo.modules:
+        if args.baseline:
+            raise LabError(f"{args.file}: 'modules' are Membrane modules; a baseline runs no Membrane")
+        if binaries.source == "install":
+            # The lab's module folder replaces the daemon's: the routing module goes there too.
+            binaries.module_files[module] = installed_module(binaries.membraned, module)
+        binaries.module_files.update(topo.modules)
 
     data = {
         "name": topo.name,
@@ -62,6 +69,7 @@ def cmd_up(args) -> int:
         "log_level": args.log_level,
         "bpffs": str(folder / "bpffs"),
         "module_dir": "",
+        "extra_modules": list(topo.modules),
         "nodes": {},
         "pods": {},
         "made": {"netns": [], "mounts": []},

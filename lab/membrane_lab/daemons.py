@@ -54,7 +54,7 @@ def agent_config(lab: Lab, name: str) -> str:
         f"bus = {toml_string(node['bus'])}",
         "",
         "[modules]",
-        f"enabled = [{toml_string(module)}]",
+        f"enabled = [{', '.join(toml_string(m) for m in [module] + lab.data.get('extra_modules', []))}]",
     ]
     store = lab.data.get("etcd")
     if store:

@@ -21,6 +21,7 @@ VXLAN_OVERHEAD = 50
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,%d}$" % (MAX_NAME - 1))
 MEMBER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,%d}[a-z0-9])?$" % (MAX_NAME - 2))
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MODULE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")  # as membraned's [modules] enabled (membrane/names.hpp)
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$")
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LabError
-from .names import (DNS_LABEL_RE, LAB_NAME_RE, LABEL_KEY_RE, MAX_NAME, MEMBER_NAME_RE, ROUTING_MODULES, STORE,
-                    STORES, SWITCH)
+from .names import (DNS_LABEL_RE, LAB_NAME_RE, LABEL_KEY_RE, MAX_NAME, MEMBER_NAME_RE, MODULE_NAME_RE,
+                    ROUTING_MODULES, STORE, STORES, SWITCH)
 
 
 @dataclass
@@ -29,6 +29,9 @@ class Topology:
     nodes: list[str]
     pods: list[PodSpec]
     lease_ttl: int = 30      # [kvstore] lease_ttl of every node (store "etcd")
+    # Extra modules (a third party's, a test fixture): module name -> its .so,
+    # loaded on every node after the routing module.
+    modules: dict[str, str] = field(default_factory=dict)
 
 
 def _check_keys(where: str, table: dict, allowed: set[str], required: set[str]) -> None:
@@ -86,7 +89,8 @@ def parse_topology(text: str, source: str) -> Topology:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise LabError(f"{source}: not valid TOML: {error}") from None
-    _check_keys(source, doc, {"name", "routing", "index", "store", "lease_ttl", "nodes", "pods"}, {"name", "routing", "nodes"})
+    _check_keys(source, doc, {"name", "routing", "index", "store", "lease_ttl", "modules", "nodes", "pods"},
+                {"name", "routing", "nodes"})
     name = _check_type(source, "name", doc["name"], str, "a string")
     if not LAB_NAME_RE.match(name):
         raise LabError(f"{source}: 'name' = {name!r} must be 1 to {MAX_NAME} lower-case letters or digits, "
@@ -141,7 +145,31 @@ def parse_topology(text: str, source: str) -> Topology:
         labels = validate_labels(where, pod.get("labels", {}))
         k8s_ns = validate_k8s_namespace(where, pod.get("namespace", "default"))
         pods.append(PodSpec(pod_name, node_name, labels, k8s_ns))
-    return Topology(name, routing, index, store, nodes, pods, lease_ttl)
+    modules = parse_modules(source, doc.get("modules", []))
+    return Topology(name, routing, index, store, nodes, pods, lease_ttl, modules)
+
+
+def parse_modules(source: str, raw) -> dict[str, str]:
+    """`modules = ["path/to/name.so", ...]`: paths relative to the topology file's folder."""
+    _check_type(source, "modules", raw, list, "an array of module library paths")
+    base = Path(source).resolve().parent
+    modules: dict[str, str] = {}
+    for i, item in enumerate(raw, 1):
+        where = f"{source}: modules[{i}]"
+        path_text = _check_type(source, f"modules[{i}]", item, str, "a string (a module library path)")
+        path = (base / path_text).resolve()
+        name = path.name[:-3] if path.name.endswith(".so") else ""
+        if not MODULE_NAME_RE.match(name):
+            raise LabError(f"{where}: {path_text!r} must name a module library <name>.so, <name> (the module's name) being 1 to "
+                           "48 lower-case letters, digits and '-', starting with a letter or digit")
+        if name in ROUTING_MODULES.values():
+            raise LabError(f"{where}: {name!r} is a routing module; 'routing' chooses it")
+        if name in modules:
+            raise LabError(f"{where}: a module named {name!r} is already listed")
+        if not path.is_file():
+            raise LabError(f"{where}: {path} does not exist (build the module first)")
+        modules[name] = str(path)
+    return modules
 
 
 def load_topology(path: str) -> Topology:

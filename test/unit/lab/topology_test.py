@@ -45,6 +45,14 @@ class Accepted(unittest.TestCase):
         self.assertEqual((topo.store, topo.lease_ttl), ("etcd", 5))
         self.assertEqual(parse_topology(HEAD + 'store = "static"\n' + NODE, "t.toml").store, "static")
 
+    def test_modules_are_named_by_their_file_relative_to_the_topology(self):
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "build").mkdir()
+            (Path(folder) / "build" / "my-mod.so").write_text("")
+            topo = parse_topology(HEAD + 'modules = ["build/my-mod.so"]\n' + NODE, f"{folder}/t.toml")
+            self.assertEqual(topo.modules, {"my-mod": str(Path(folder).resolve() / "build" / "my-mod.so")})
+        self.assertEqual(parse_topology(HEAD + NODE, "t.toml").modules, {})
+
     def test_examples(self):
         for path in sorted((SOURCE / "lab" / "examples").glob("*.toml")):
             with self.subTest(path=path.name):
@@ -61,10 +69,27 @@ class Refused(unittest.TestCase):
 
     def test_unknown_keys(self):
         self.refused(HEAD + 'cidr = "10.0.0.0/8"\n' + NODE,
-                     "t.toml: unknown key 'cidr' (allowed: index, lease_ttl, name, nodes, pods, routing, store)")
+                     "t.toml: unknown key 'cidr' (allowed: index, lease_ttl, modules, name, nodes, pods, routing, store)")
         self.refused(HEAD + NODE + 'ip = "192.168.1.1"\n', "t.toml: nodes[1]: unknown key 'ip' (allowed: name)")
         self.refused(HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node1"\naddress = "10.1.1.5/24"\n',
                      "t.toml: pods[1]: unknown key 'address' (allowed: labels, name, namespace, node)")
+
+    def test_bad_modules(self):
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "Bad.so").write_text("")
+            (Path(folder) / "routing-vxlan.so").write_text("")
+            source = f"{folder}/t.toml"
+
+            def refused(value: str, message: str) -> None:
+                with self.assertRaises(LabError) as caught:
+                    parse_topology(HEAD + f"modules = {value}\n" + NODE, source)
+                self.assertEqual(str(caught.exception), f"{source}: " + message)
+
+            refused('"x.so"', "'modules' must be an array of module library paths, not 'x.so'")
+            refused('["Bad.so"]', "modules[1]: 'Bad.so' must name a module library <name>.so, <name> (the module's "
+                                  "name) being 1 to 48 lower-case letters, digits and '-', starting with a letter or digit")
+            refused('["routing-vxlan.so"]', "modules[1]: 'routing-vxlan' is a routing module; 'routing' chooses it")
+            refused('["gone.so"]', f"modules[1]: {Path(folder).resolve()}/gone.so does not exist (build the module first)")
 
     def test_missing_keys(self):
         self.refused('routing = "vxlan"\n' + NODE, "t.toml: missing key 'name'")
