@@ -230,6 +230,15 @@ void Agent::open_model() {
         .endpoints = [this] { return endpoints_->list_endpoints(); },
         .identities = [this] { return identities_->list(); },
         .underlay_mtu = [this] { return config_.agent.mtu; },
+        // objects_ opens after the model (open_objects): empty until then.
+        .objects = [this](const std::string& kind) {
+            std::vector<ObjectInfo> out;
+            if (!objects_) return out;
+            for (const auto& m : objects_->list(kind)) {
+                out.push_back({m.ref.kind, m.ref.namespace_, m.ref.name, m.document.dump()});
+            }
+            return out;
+        },
     });
     if (pool) {
         log_->info("address pool {} (gateway {}), {} leases", pool->str(), format_ipv4(ipam_->gateway()),

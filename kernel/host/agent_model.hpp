@@ -18,6 +18,7 @@ struct ModelSources {
     std::function<std::vector<EndpointInfo>()> endpoints;
     std::function<std::vector<IdentityInfo>()> identities;
     std::function<std::uint32_t()> underlay_mtu;
+    std::function<std::vector<ObjectInfo>(const std::string& kind)> objects;
 };
 
 class AgentModel final : public membrane::Model {
@@ -45,6 +46,9 @@ public:
         return sources_.identities ? sources_.identities() : std::vector<IdentityInfo>{};
     }
     std::uint32_t underlay_mtu() const override { return sources_.underlay_mtu ? sources_.underlay_mtu() : 1500; }
+    std::vector<ObjectInfo> objects(const std::string& kind) const override {
+        return sources_.objects ? sources_.objects(kind) : std::vector<ObjectInfo>{};
+    }
 
 private:
     std::string node_name_;

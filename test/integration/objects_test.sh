@@ -5,7 +5,8 @@
 # naming the document, line and field path, and none of its objects is
 # applied; `get` lists them (table and JSON); they survive an agent restart
 # (state_dir/objects.json); `delete` removes one, and a second delete is
-# NotFound; an unknown kind is refused with the kinds Membrane keeps.
+# NotFound; an unknown kind is refused with the kinds Membrane keeps; a
+# module loaded after the start reads them from the model.
 set -euo pipefail
 source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
@@ -73,3 +74,13 @@ if out=$(harness_ctl get pods 2>&1); then harness_fail "get pods succeeded: $out
 [[ "$out" == *"'pods' is not a kind Membrane keeps (it keeps: Namespace)"* ]] || harness_fail "get pods: $out"
 harness_stop_daemon || harness_fail "membraned did not stop cleanly"
 echo "ok: objects kept across a restart; delete, NotFound, unknown kinds refused"
+
+# A module loaded after the start reads the objects from the model (SDK 1.3).
+harness_write_config "$config" node-obj "$MEMBRANE_TEST_PREFIX/test-modules" '[]' '[]'
+harness_daemon "$node" "$config"
+harness_ctl module load counter >/dev/null || harness_fail "load counter failed"
+out=$(harness_ctl -o json module call counter Objects | python3 -c 'import json,sys; print(json.load(sys.stdin))') ||
+    harness_fail "counter Objects failed"
+[[ "$out" == "['Namespace shop']" ]] || harness_fail "a module loaded late reads the objects as: $out"
+harness_stop_daemon || harness_fail "membraned did not stop cleanly"
+echo "ok: a module loaded after the start reads the applied objects from the model"

@@ -76,6 +76,16 @@ struct IdentityInfo {
     std::uint32_t endpoints = 0;  // local endpoints that have it
 };
 
+// An applied object (kernel/objects: Namespace, later policies and
+// services), as events::ObjectApplied carries it.
+struct ObjectInfo {
+    std::string kind;        // "Namespace"
+    std::string namespace_;  // "" for a cluster-scoped kind
+    std::string name;
+    std::string document;    // JSON text, checked for its kind
+    bool operator==(const ObjectInfo&) const = default;
+};
+
 class MEMBRANE_SDK_API Model {
 public:
     virtual ~Model() = default;
@@ -95,6 +105,11 @@ public:
     // source of every MTU. A module that encapsulates sizes its device to this
     // minus its overhead, which is also what pods get (Context::declare_encapsulation).
     virtual std::uint32_t underlay_mtu() const = 0;
+
+    // SDK 1.3. The applied objects of `kind` ("" = every kind), sorted by
+    // namespace and name: what a module loaded after the start reads once,
+    // then follows through events::ObjectApplied / ObjectDeleted.
+    virtual std::vector<ObjectInfo> objects(const std::string& kind) const = 0;
 };
 
 }  // namespace membrane

@@ -53,6 +53,7 @@ TEST(AgentModel, ReadsTheModelThroughItsSources) {
     EXPECT_THAT(model.nodes(), IsEmpty());
     EXPECT_THAT(model.endpoints(), IsEmpty());
     EXPECT_FALSE(model.endpoint(1));
+    EXPECT_THAT(model.objects(""), IsEmpty());
 
     EndpointInfo web;
     web.id = 7;
@@ -61,7 +62,13 @@ TEST(AgentModel, ReadsTheModelThroughItsSources) {
         .nodes = [] { return std::vector<NodeInfo>{{"node-a", "192.168.50.1", "10.10.1.0/24", true}}; },
         .endpoints = [web] { return std::vector<EndpointInfo>{web}; },
         .identities = [] { return std::vector<IdentityInfo>{{256, {{"app", "web"}}, false, 1}}; },
+        .objects = [](const std::string& kind) {
+            std::vector<ObjectInfo> all{{"Namespace", "", "shop", R"({"kind":"Namespace"})"}};
+            return kind.empty() || kind == "Namespace" ? all : std::vector<ObjectInfo>{};
+        },
     });
+    EXPECT_EQ(model.objects("Namespace").at(0).name, "shop");
+    EXPECT_THAT(model.objects("NetworkPolicy"), IsEmpty());
     ASSERT_EQ(model.nodes().size(), 1u);
     EXPECT_TRUE(model.nodes()[0].local);
     EXPECT_EQ(model.endpoint(7), web);
