@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/states.hpp"
+#include "model/identity_allocator.hpp"
 
 namespace membrane::kernel {
 
@@ -188,7 +189,7 @@ public:
     // D-Bus methods that create or relabel an endpoint ask this first.
     // Throws InvalidArgument (at once) for labels an endpoint may not have.
     virtual void prepare_identity(const membrane::Labels& labels,
-                                  std::function<void(std::optional<std::string> problem)> ready) = 0;
+                                  std::function<void(std::optional<IdentityProblem> problem)> ready) = 0;
     // Idempotent: succeeds when already gone. Releases the address too.
     virtual void delete_endpoint(const std::string& container_id, const std::string& ifname) = 0;
     virtual std::vector<membrane::EndpointInfo> list_endpoints() const = 0;

@@ -34,8 +34,8 @@ std::optional<Labels> labels_of_value(const std::string& value) {
     }
 }
 
-std::string unavailable(const StoreError& error) {
-    return std::string("the kvstore did not answer (") + store_error_name(error.kind) + ": " + error.message + ")";
+IdentityProblem unavailable(const StoreError& error) {
+    return {true, std::string("the kvstore did not answer (") + store_error_name(error.kind) + ": " + error.message + ")"};
 }
 
 }  // namespace
@@ -107,7 +107,7 @@ void ClusterIdentityAllocator::start() {
 
 void ClusterIdentityAllocator::prepare(const Labels& endpoint_labels, Prepared done) {
     if (auto problem = label_problem(endpoint_labels)) {
-        boost::asio::post(io_, [done = std::move(done), problem] { done(problem); });
+        boost::asio::post(io_, [done = std::move(done), problem] { done(IdentityProblem{false, *problem}); });
         return;
     }
     const Labels labels = identity_labels(endpoint_labels, options_.excluded_label_keys);
@@ -134,8 +134,8 @@ void ClusterIdentityAllocator::allocate(const Labels& labels, int attempt) {
                 learn(*id, labels);
                 return finish(labels, std::nullopt);
             }
-            return finish(labels, "the kvstore's " + label_key + " holds '" + existing.front().value +
-                                      "', not an identity number");
+            return finish(labels, IdentityProblem{false, "the kvstore's " + label_key + " holds '" +
+                                                             existing.front().value + "', not an identity number"});
         }
         const auto& counter = result.value.gets.at(1);
         std::uint32_t candidate = first_number();
@@ -146,7 +146,9 @@ void ClusterIdentityAllocator::allocate(const Labels& labels, int attempt) {
         }
         // Skip numbers known to be in use (only after a wrap).
         for (std::uint32_t tried = 0; stored_.contains(candidate) || held_.contains(candidate); ++tried) {
-            if (tried == kNumbersPerCluster) return finish(labels, "no identity numbers left in this cluster");
+            if (tried == kNumbersPerCluster) {
+                return finish(labels, IdentityProblem{false, "no identity numbers left in this cluster"});
+            }
             candidate = after(candidate);
         }
         Txn claim;
@@ -173,19 +175,20 @@ void ClusterIdentityAllocator::allocate(const Labels& labels, int attempt) {
                 }
             }
             if (attempt + 1 == kAttempts) {
-                return finish(labels, "lost " + std::to_string(kAttempts) + " allocation races in a row");
+                return finish(labels, IdentityProblem{true, "lost " + std::to_string(kAttempts) +
+                                                                " allocation races in a row"});
             }
             allocate(labels, attempt + 1);
         });
     });
 }
 
-void ClusterIdentityAllocator::finish(const Labels& labels, std::optional<std::string> problem) {
+void ClusterIdentityAllocator::finish(const Labels& labels, std::optional<IdentityProblem> problem) {
     auto waiting = std::move(waiting_[labels]);
     waiting_.erase(labels);
     if (problem) {
-        problem = "no cluster-wide identity for " + format_labels(labels) + ": " + *problem;
-        log_->warn("{}", *problem);
+        problem->message = "no cluster-wide identity for " + format_labels(labels) + ": " + problem->message;
+        log_->warn("{}", problem->message);
     }
     for (auto& done : waiting) done(problem);
 }

@@ -86,7 +86,7 @@ private:
     std::uint32_t first_number() const;
     std::uint32_t after(std::uint32_t number) const;  // the counter's next value, wrapping
     void allocate(const Labels& labels, int attempt);
-    void finish(const Labels& labels, std::optional<std::string> problem);
+    void finish(const Labels& labels, std::optional<IdentityProblem> problem);
     void learn(std::uint32_t id, const Labels& labels);
     void on_watch(const WatchBatch& batch);
     void apply(const WatchEvent& event);

@@ -126,10 +126,14 @@ template <class Change>
 void AgentObject::answer_after_identity(sdbus::Result<Dictionary>&& result, const membrane::Labels& labels,
                                         Change change) {
     answer_later(pending_, std::move(result), [&](auto answer) {
-        endpoints_.prepare_identity(labels, [answer, change = std::move(change)](std::optional<std::string> problem) {
+        endpoints_.prepare_identity(labels, [answer, change = std::move(change)](std::optional<IdentityProblem> problem) {
             answer([&](sdbus::Result<Dictionary>& reply) {
-                // The identity comes from the cluster store: a problem there passes.
-                if (problem) throw ControlError(ControlErrorKind::Unavailable, *problem);
+                // The identity comes from the cluster store: the store away
+                // passes (membrane-cni: try again later); no numbers left does not.
+                if (problem) {
+                    throw ControlError(problem->transient ? ControlErrorKind::Unavailable : ControlErrorKind::Failed,
+                                       problem->message);
+                }
                 reply.returnResults(endpoint_to_dictionary(change()));
             });
         });

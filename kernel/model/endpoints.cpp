@@ -375,7 +375,8 @@ EndpointInfo EndpointManager::set_endpoint_labels(std::uint64_t id, const Labels
     return updated;
 }
 
-void EndpointManager::prepare_identity(const Labels& labels, std::function<void(std::optional<std::string>)> ready) {
+void EndpointManager::prepare_identity(const Labels& labels,
+                                       std::function<void(std::optional<IdentityProblem>)> ready) {
     if (auto problem = label_problem(labels)) invalid(*problem);
     parts_.identities.prepare(labels, std::move(ready));
 }

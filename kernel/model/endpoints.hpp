@@ -64,7 +64,7 @@ public:
     EndpointInfo get_endpoint(std::uint64_t id) const override;
     EndpointInfo find_endpoint(const std::string& container_id, const std::string& ifname) const override;
     EndpointInfo set_endpoint_labels(std::uint64_t id, const Labels& labels) override;
-    void prepare_identity(const Labels& labels, std::function<void(std::optional<std::string>)> ready) override;
+    void prepare_identity(const Labels& labels, std::function<void(std::optional<IdentityProblem>)> ready) override;
     std::vector<IdentityInfo> list_identities() const override;
     std::vector<NodeInfo> list_nodes() const override;
 

@@ -23,10 +23,19 @@
 
 namespace membrane::kernel {
 
+// Why a label set cannot have a number now.
+struct IdentityProblem {
+    // The store is away, slow or busy (lost allocation races): the same
+    // request may succeed later (CNI: "try again later"). Else it will not
+    // (bad labels, no numbers left, a corrupt record in the store).
+    bool transient = false;
+    std::string message;
+};
+
 class IdentityAllocator {
 public:
     // nullopt: acquire() of those labels will not wait; else why it cannot have a number now.
-    using Prepared = std::function<void(std::optional<std::string> problem)>;
+    using Prepared = std::function<void(std::optional<IdentityProblem> problem)>;
 
     virtual ~IdentityAllocator() = default;
 

@@ -71,7 +71,8 @@ LocalIdentityAllocator::LocalIdentityAllocator(boost::asio::io_context& io, std:
 }
 
 void LocalIdentityAllocator::prepare(const Labels& labels, Prepared done) {
-    auto problem = label_problem(labels);
+    std::optional<IdentityProblem> problem;
+    if (auto why = label_problem(labels)) problem = IdentityProblem{false, std::move(*why)};
     boost::asio::post(io_, [done = std::move(done), problem = std::move(problem)] { done(problem); });
 }
 

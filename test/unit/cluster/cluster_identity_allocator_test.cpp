@@ -57,15 +57,15 @@ protected:
         return made;
     }
 
-    std::optional<std::string> prepare(Node& n, const Labels& labels) {
-        std::optional<std::optional<std::string>> answer;
-        n.identities.prepare(labels, [&](std::optional<std::string> problem) { answer = std::move(problem); });
+    std::optional<IdentityProblem> prepare(Node& n, const Labels& labels) {
+        std::optional<std::optional<IdentityProblem>> answer;
+        n.identities.prepare(labels, [&](std::optional<IdentityProblem> problem) { answer = std::move(problem); });
         EXPECT_TRUE(run_until(io, [&] { return answer.has_value(); })) << "prepare never answered";
-        return answer.value_or("no answer");
+        return answer.value_or(IdentityProblem{false, "no answer"});
     }
 
     std::uint32_t take(Node& n, const Labels& labels) {
-        EXPECT_EQ(prepare(n, labels), std::nullopt);
+        EXPECT_FALSE(prepare(n, labels).has_value());
         return n.identities.acquire(labels);
     }
 
@@ -98,12 +98,12 @@ TEST_F(ClusterIdentityTest, NodesRacingForOneLabelSetAgreeOnOneNumber) {
     auto n1 = node("n1");
     auto n2 = node("n2");
     auto n3 = node("n3");
-    std::vector<std::optional<std::string>> answers;
+    std::vector<std::optional<IdentityProblem>> answers;
     for (Node* n : {n1.get(), n2.get(), n3.get()}) {
-        n->identities.prepare(kWeb, [&](std::optional<std::string> problem) { answers.push_back(problem); });
+        n->identities.prepare(kWeb, [&](std::optional<IdentityProblem> problem) { answers.push_back(problem); });
     }
     ASSERT_TRUE(run_until(io, [&] { return answers.size() == 3; }));
-    for (const auto& answer : answers) EXPECT_EQ(answer, std::nullopt);
+    for (const auto& answer : answers) EXPECT_FALSE(answer.has_value());
     const auto web = n1->identities.acquire(kWeb);
     EXPECT_EQ(n2->identities.acquire(kWeb), web);
     EXPECT_EQ(n3->identities.acquire(kWeb), web);
@@ -114,8 +114,8 @@ TEST_F(ClusterIdentityTest, NodesRacingForDifferentLabelSetsGetDifferentNumbers)
     auto n1 = node("n1");
     auto n2 = node("n2");
     int answered = 0;
-    n1->identities.prepare(kWeb, [&](std::optional<std::string> problem) { answered += !problem; });
-    n2->identities.prepare(kDb, [&](std::optional<std::string> problem) { answered += !problem; });
+    n1->identities.prepare(kWeb, [&](std::optional<IdentityProblem> problem) { answered += !problem; });
+    n2->identities.prepare(kDb, [&](std::optional<IdentityProblem> problem) { answered += !problem; });
     ASSERT_TRUE(run_until(io, [&] { return answered == 2; }));
     const auto web = n1->identities.acquire(kWeb);
     const auto db = n2->identities.acquire(kDb);
@@ -188,12 +188,13 @@ TEST_F(ClusterIdentityTest, WhileTheStoreIsAwayKnownIdentitiesStayAndNewOnesWait
     auto n1 = node("n1");
     const auto web = take(*n1, kWeb);
     store.set_available(false);
-    EXPECT_EQ(prepare(*n1, kWeb), std::nullopt);
+    EXPECT_FALSE(prepare(*n1, kWeb).has_value());
     EXPECT_EQ(n1->identities.acquire(kWeb), web);
     const auto problem = prepare(*n1, kDb);
     ASSERT_TRUE(problem.has_value());
-    EXPECT_THAT(*problem, HasSubstr("no cluster-wide identity for k8s:app=db"));
-    EXPECT_THAT(*problem, HasSubstr("the kvstore did not answer"));
+    EXPECT_TRUE(problem->transient) << "the store away: try again later";
+    EXPECT_THAT(problem->message, HasSubstr("no cluster-wide identity for k8s:app=db"));
+    EXPECT_THAT(problem->message, HasSubstr("the kvstore did not answer"));
     EXPECT_THROW(n1->identities.acquire(kDb), StateError);
 }
 

@@ -208,7 +208,8 @@ TEST_F(EndpointServiceTest, BadRequestDictionaryIsInvalidArgumentNamingTheKey) {
 }
 
 TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadFailsTheChangeAsUnavailableWithTheReason) {
-    service_.endpoints().identity_problem = "no cluster-wide identity for app=db: the kvstore did not answer";
+    service_.endpoints().identity_problem =
+        kernel::IdentityProblem{true, "no cluster-wide identity for app=db: the kvstore did not answer"};
     AgentProxy proxy(address());
     for (const auto& error : {error_of([&] { proxy.CreateEndpoint(valid_request()); }),
                               error_of([&] { proxy.SetEndpointLabels(1, {{"app", "db"}}); })}) {
@@ -220,6 +221,16 @@ TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadFailsTheChangeAsUnavailable
     std::vector<std::string> whats;
     for (const auto& call : service_.endpoints().calls()) whats.push_back(call.what);
     EXPECT_THAT(whats, ElementsAre("prepare 1 labels", "prepare 1 labels"));
+}
+
+TEST_F(EndpointServiceTest, AnIdentityThatCannotBeHadAtAllFailsTheChangeAsFailed) {
+    service_.endpoints().identity_problem =
+        kernel::IdentityProblem{false, "no cluster-wide identity for app=db: no identity numbers left in this cluster"};
+    AgentProxy proxy(address());
+    const auto error = error_of([&] { proxy.CreateEndpoint(valid_request()); });
+    EXPECT_EQ(error.getName(), "org.membrane.Error.Failed");
+    EXPECT_THAT(error.getMessage(), HasSubstr("no identity numbers left"));
+    EXPECT_FALSE(service_.endpoints().last_request().has_value());
 }
 
 TEST_F(EndpointServiceTest, ListIdentitiesAndNodes) {

@@ -44,11 +44,11 @@ public:
     }
 
     // Answers at once with identity_problem (as a store that is away would).
-    void prepare_identity(const Labels& labels, std::function<void(std::optional<std::string>)> ready) override {
+    void prepare_identity(const Labels& labels, std::function<void(std::optional<kernel::IdentityProblem>)> ready) override {
         record("prepare " + std::to_string(labels.size()) + " labels");
         ready(identity_problem);
     }
-    std::optional<std::string> identity_problem;
+    std::optional<kernel::IdentityProblem> identity_problem;
 
     EndpointInfo create_endpoint(const kernel::EndpointRequest& request) override {
         record("create " + request.container_id + "/" + request.ifname);

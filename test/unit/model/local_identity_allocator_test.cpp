@@ -150,17 +150,18 @@ TEST(LocalIdentityAllocator, PrepareAnswersOnTheLoopAndNamesBadLabels) {
     StateFolder state;
     boost::asio::io_context loop;
     LocalIdentityAllocator identities(loop, state / "identities.json", kExcluded);
-    std::vector<std::optional<std::string>> answers;
-    identities.prepare(kWeb, [&](std::optional<std::string> problem) { answers.push_back(std::move(problem)); });
-    identities.prepare(Labels{{"reserved", "host"}}, [&](std::optional<std::string> problem) {
+    std::vector<std::optional<IdentityProblem>> answers;
+    identities.prepare(kWeb, [&](std::optional<IdentityProblem> problem) { answers.push_back(std::move(problem)); });
+    identities.prepare(Labels{{"reserved", "host"}}, [&](std::optional<IdentityProblem> problem) {
         answers.push_back(std::move(problem));
     });
     EXPECT_TRUE(answers.empty()) << "never inside the call";
     loop.run();
     ASSERT_EQ(answers.size(), 2u);
-    EXPECT_EQ(answers[0], std::nullopt);
+    EXPECT_FALSE(answers[0].has_value());
     ASSERT_TRUE(answers[1].has_value());
-    EXPECT_THAT(*answers[1], HasSubstr("'reserved'"));
+    EXPECT_FALSE(answers[1]->transient) << "bad labels stay bad";
+    EXPECT_THAT(answers[1]->message, HasSubstr("'reserved'"));
 }
 
 TEST(LocalIdentityAllocator, CountsTheEndpointsOfEachIdentity) {
