@@ -12,6 +12,7 @@ ControlError control_error(const ObjectsProblem& problem) {
     switch (problem.kind) {
         case ObjectsProblemKind::Unavailable: return ControlError(ControlErrorKind::Unavailable, problem.message);
         case ObjectsProblemKind::NotFound: return ControlError(ControlErrorKind::NotFound, problem.message);
+        case ObjectsProblemKind::Invalid: return ControlError(ControlErrorKind::InvalidArgument, problem.message);
         case ObjectsProblemKind::Changed:  // only a conditional delete (the manifests folder's)
         case ObjectsProblemKind::Failed: break;
     }

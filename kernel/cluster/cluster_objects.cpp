@@ -123,6 +123,19 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
         txn.otherwise.push_back(TxnOp::put(key, value));
         next.insert_or_assign(key, Known{manifest, 0});
     }
+    // etcd refuses a request above 1.5 MiB; every value is in the
+    // transaction twice (compare or then, and otherwise).
+    constexpr std::size_t kMaxTxnBytes = 1400 * 1024;
+    std::size_t bytes = 0;
+    for (const auto& op : txn.otherwise) bytes += 2 * (op.key.size() + op.value.size());
+    if (bytes > kMaxTxnBytes) {
+        done(ObjectsProblem{ObjectsProblemKind::Invalid,
+                            std::to_string(manifests.size()) + " objects come to " + std::to_string(bytes / 1024) +
+                                " KiB in the kvstore's transaction; one apply may write at most " +
+                                std::to_string(kMaxTxnBytes / 1024) + " KiB: split it"},
+             {});
+        return;
+    }
     if (options_.local) {
         // The file first: if it cannot be written, nothing happened.
         try {
@@ -161,6 +174,19 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
 void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::optional<ObjectsProblem>)> done,
                             std::optional<nlohmann::json> only_if) {
     const std::string key = key_of(ref);
+    if (options_.local && only_if) {
+        // This node's store is the truth here: the condition is checked
+        // before the file is written without the object.
+        const auto it = objects_.find(key);
+        if (it == objects_.end()) {
+            done(ObjectsProblem{ObjectsProblemKind::NotFound, ref.str() + " does not exist"});
+            return;
+        }
+        if (it->second.manifest.document != *only_if) {
+            done(ObjectsProblem{ObjectsProblemKind::Changed, ref.str() + " has changed since: left as it is"});
+            return;
+        }
+    }
     if (options_.local && objects_.contains(key)) {
         auto next = objects_;
         next.erase(key);
@@ -206,9 +232,11 @@ void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::option
     Txn txn;
     txn.compare.push_back(Compare::value_is(key, only_if->dump()));
     txn.then.push_back(TxnOp::erase(key));
+    txn.otherwise.push_back(TxnOp::get(key));  // changed, or gone?
     store_.txn(std::move(txn), [finish = std::move(finish)](StoreResult<TxnResult> result) {
         if (!result.ok()) return finish(result.error, false, false, 0);
-        finish(std::nullopt, result.value.succeeded, !result.value.succeeded, result.value.revision);
+        const bool changed = !result.value.succeeded && !result.value.gets.at(0).empty();
+        finish(std::nullopt, result.value.succeeded, changed, result.value.revision);
     });
 }
 

@@ -46,6 +46,7 @@ enum class ObjectsProblemKind {
     Unavailable,  // the store is away or did not answer: nothing was changed, try again later
     NotFound,     // delete of an object that does not exist
     Changed,      // a conditional delete found the object changed: it was left as it is
+    Invalid,      // the apply itself cannot be taken (too large for one transaction)
     Failed,       // anything else (the cache could not be written, ...)
 };
 

@@ -143,21 +143,34 @@ IdentitySettings read_identity(const toml::table& table) {
     return identity;
 }
 
-SourcesSettings read_sources(const toml::table& table) {
+SourcesSettings read_sources(const toml::table& table, const fs::path& state_dir, std::vector<std::string>& warnings) {
     ConfigReader read(table, "sources");
     SourcesSettings sources;
     sources.manifests_dir = read_absolute_path(read, "manifests_dir", {});
     if (!sources.manifests_dir.empty()) {
-        // A typo here would otherwise apply nothing, silently.
+        const std::string named = single_quoted(sources.manifests_dir.string());
+        auto inside = [](const fs::path& inner, const fs::path& outer) {
+            const auto rel = inner.lexically_relative(outer);
+            return !rel.empty() && *rel.begin() != "..";
+        };
+        // The agent writes its records there: each write would be a change to read.
+        if (inside(sources.manifests_dir, state_dir) || inside(state_dir, sources.manifests_dir)) {
+            throw read.error("manifests_dir", "names " + named + ", which overlaps [agent] state_dir " +
+                                                  single_quoted(state_dir.string()) + ": give it a folder of its own");
+        }
         std::error_code ec;
         const auto status = fs::status(sources.manifests_dir, ec);
-        if (!fs::exists(status)) {
-            throw read.error("manifests_dir", "names " + single_quoted(sources.manifests_dir.string()) +
-                                                  ", which does not exist (create the folder first)");
+        if (fs::exists(status) && !fs::is_directory(status)) {
+            throw read.error("manifests_dir", "names " + named + ", which is not a folder");
         }
-        if (!fs::is_directory(status)) {
-            throw read.error("manifests_dir", "names " + single_quoted(sources.manifests_dir.string()) +
-                                                  ", which is not a folder");
+        if (!fs::exists(status)) {
+            // A mount may come later: the agent starts, and reports the folder until it is there.
+            const toml::node* node = table.get("manifests_dir");
+            warnings.push_back(source_position(node->source()) + ": 'manifests_dir' in [sources] names " + named +
+                               ", which " + (ec && ec != std::errc::no_such_file_or_directory
+                                                 ? "cannot be read: " + ec.message()
+                                                 : std::string("does not exist (yet)")) +
+                               "; `membranectl status` reports it until it can be read");
         }
     }
     read.finish();
@@ -317,7 +330,7 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
         throw ConfigError(source.string() + ": [cluster] pod_cidr_pool needs a [kvstore]: the store hands out its "
                           "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
     }
-    config.sources = read_sources(top.table("sources"));
+    config.sources = read_sources(top.table("sources"), config.agent.state_dir, config.warnings);
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

@@ -116,7 +116,8 @@ struct KvstoreSettings {
 // [sources]: where objects come from besides membranectl apply.
 struct SourcesSettings {
     // A folder of manifest files kept applied (kernel/sources/manifests_folder.hpp);
-    // "" = none. Validated: absolute, an existing folder.
+    // "" = none. Validated: absolute, not a file, apart from state_dir; a
+    // folder that does not exist yet is a warning (the agent reports it).
     std::filesystem::path manifests_dir;
 
     bool operator==(const SourcesSettings&) const = default;

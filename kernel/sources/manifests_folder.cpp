@@ -1,6 +1,7 @@
 #include "sources/manifests_folder.hpp"
 
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,28 +34,26 @@ bool is_manifest_name(const std::string& name) {
     return false;
 }
 
-nlohmann::json ref_json(const ObjectRef& ref) {
-    return {{"kind", ref.kind}, {"namespace", ref.namespace_}, {"name", ref.name}};
-}
-
-ObjectRef ref_of(const nlohmann::json& item, const fs::path& record) {
-    if (!item.is_object() || !item.contains("kind") || !item["kind"].is_string() || !item.contains("namespace") ||
-        !item["namespace"].is_string() || !item.contains("name") || !item["name"].is_string()) {
-        throw corrupt_record(record, "not an object reference: " + item.dump());
+nlohmann::json documents_json(const std::map<ObjectRef, std::string>& documents) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [ref, document] : documents) {
+        out.push_back({{"kind", ref.kind}, {"namespace", ref.namespace_}, {"name", ref.name}, {"document", document}});
     }
-    return {item["kind"].get<std::string>(), item["namespace"].get<std::string>(), item["name"].get<std::string>()};
-}
-
-std::set<ObjectRef> refs_of(const nlohmann::json& items, const fs::path& record) {
-    if (!items.is_array()) throw corrupt_record(record, "expected a list of objects, found " + items.dump());
-    std::set<ObjectRef> out;
-    for (const auto& item : items) out.insert(ref_of(item, record));
     return out;
 }
 
-nlohmann::json refs_json(const std::set<ObjectRef>& refs) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& ref : refs) out.push_back(ref_json(ref));
+std::map<ObjectRef, std::string> documents_of(const nlohmann::json& items, const fs::path& record) {
+    if (!items.is_array()) throw corrupt_record(record, "expected a list of objects, found " + items.dump());
+    std::map<ObjectRef, std::string> out;
+    for (const auto& item : items) {
+        auto text = [&](const char* key) {
+            if (!item.is_object() || !item.contains(key) || !item[key].is_string()) {
+                throw corrupt_record(record, std::string("an object without '") + key + "': " + item.dump());
+            }
+            return item[key].get<std::string>();
+        };
+        out.emplace(ObjectRef{text("kind"), text("namespace"), text("name")}, text("document"));
+    }
     return out;
 }
 
@@ -71,32 +70,31 @@ std::optional<std::string> read_text(const fs::path& path, std::string& problem)
         return std::nullopt;
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        problem = std::string("cannot read it: ") + std::strerror(errno);
-        return std::nullopt;
-    }
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad()) {
+    if (!in || in.bad()) {
         problem = std::string("cannot read it: ") + std::strerror(errno);
         return std::nullopt;
     }
     return text.str();
 }
 
-std::string annotation_of(const Manifest& manifest) {
-    const auto& meta = manifest.document["metadata"];
-    if (!meta.contains("annotations")) return {};
-    const auto& annotations = meta["annotations"];
-    const auto it = annotations.find(kManifestsFileAnnotation);
-    return it != annotations.end() && it->is_string() ? it->get<std::string>() : std::string();
+std::optional<std::pair<dev_t, ino_t>> identity_of(const fs::path& folder) {
+    struct stat st {};
+    if (::stat(folder.c_str(), &st) != 0) return std::nullopt;
+    return std::make_pair(st.st_dev, st.st_ino);
 }
 
 }  // namespace
 
 ManifestsFolder::ManifestsFolder(boost::asio::io_context& io, ClusterObjects& objects,
                                  ManifestsFolderOptions options, std::shared_ptr<spdlog::logger> log)
-    : objects_(objects), options_(std::move(options)), log_(std::move(log)), inotify_(io), timer_(io) {
+    : objects_(objects),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      inotify_(io),
+      settle_timer_(io),
+      timer_(io) {
     const auto record = read_state_file(options_.record_file);
     if (!record) return;
     if (!record->is_object() || !record->contains("files") || !(*record)["files"].is_object()) {
@@ -105,10 +103,11 @@ ManifestsFolder::ManifestsFolder(boost::asio::io_context& io, ClusterObjects& ob
     for (const auto& [path, item] : (*record)["files"].items()) {
         if (!item.is_object()) throw corrupt_record(options_.record_file, path + ": not a file record");
         FileState state;
-        state.objects = refs_of(item.value("objects", nlohmann::json::array()), options_.record_file);
-        state.to_remove = refs_of(item.value("to_remove", nlohmann::json::array()), options_.record_file);
+        state.applied = documents_of(item.value("objects", nlohmann::json::array()), options_.record_file);
+        state.to_remove = documents_of(item.value("to_remove", nlohmann::json::array()), options_.record_file);
         files_.emplace(path, std::move(state));
     }
+    persisted_ = *record;
 }
 
 ManifestsFolder::~ManifestsFolder() { *alive_ = false; }
@@ -117,8 +116,8 @@ void ManifestsFolder::start() {
     const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         // Not fatal: the periodic read still applies changes, only later.
-        log_->error("inotify_init1: {}; {} is read every {} s instead", std::strerror(errno),
-                    options_.folder.string(), options_.rescan.count() / 1000);
+        report("", std::string("inotify_init1: ") + std::strerror(errno) + "; read every " +
+                       std::to_string(options_.rescan.count() / 1000) + " s instead");
     } else {
         inotify_.assign(fd);
         read_events();
@@ -127,18 +126,30 @@ void ManifestsFolder::start() {
 }
 
 void ManifestsFolder::watch_folder() {
-    if (!inotify_.is_open()) return;
-    if (::inotify_add_watch(inotify_.native_handle(), options_.folder.c_str(), kWatchMask) < 0) {
-        // The folder is reported by the reconciliation that follows.
+    const auto identity = identity_of(options_.folder);
+    if (!inotify_.is_open() || !identity || identity == watched_) return;
+    // A new folder at the path (created again, or a file system mounted over
+    // it): the old watch sees nothing of it.
+    if (watch_ >= 0) ::inotify_rm_watch(inotify_.native_handle(), watch_);
+    watch_ = ::inotify_add_watch(inotify_.native_handle(), options_.folder.c_str(), kWatchMask);
+    if (watch_ < 0) {
+        log_->error("{}: inotify_add_watch: {}; read every {} s instead", options_.folder.string(),
+                    std::strerror(errno), options_.rescan.count() / 1000);
+        watched_.reset();
         return;
     }
-    watching_ = true;
+    watched_ = identity;
 }
 
 void ManifestsFolder::read_events() {
     inotify_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                         [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-                            if (ec || alive.expired()) return;
+                            if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
+                            if (ec) {
+                                log_->error("{}: inotify: {}; read every {} s instead", options_.folder.string(),
+                                            ec.message(), options_.rescan.count() / 1000);
+                                return;
+                            }
                             alignas(inotify_event) std::array<char, 16 * 1024> buffer;
                             bool changed = false;
                             for (;;) {
@@ -146,15 +157,31 @@ void ManifestsFolder::read_events() {
                                 if (n <= 0) break;
                                 for (ssize_t at = 0; at < n;) {
                                     const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
-                                    // The folder was deleted or moved away: watched again when it is back.
-                                    if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) watching_ = false;
-                                    changed = true;
+                                    // The folder went (deleted, moved, unmounted): watched again once back.
+                                    if (event->mask & IN_IGNORED) {
+                                        watch_ = -1;
+                                        watched_.reset();
+                                    }
+                                    changed = true;  // IN_Q_OVERFLOW too: the folder is read whole anyway
                                     at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
                                 }
                             }
-                            if (changed) schedule(options_.settle);
+                            if (changed) settle();
                             read_events();
                         });
+}
+
+void ManifestsFolder::settle() {
+    // Quiet for `settle`, or `settle_limit` after the burst began: a checkout
+    // writing many files is read once it is done, not half-way.
+    const auto now = std::chrono::steady_clock::now();
+    if (!burst_start_) burst_start_ = now;
+    settle_timer_.expires_at(std::min(now + options_.settle, *burst_start_ + options_.settle_limit));
+    settle_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        burst_start_.reset();
+        reconcile();
+    });
 }
 
 void ManifestsFolder::schedule(std::chrono::milliseconds delay) {
@@ -175,46 +202,80 @@ void ManifestsFolder::reconcile() {
         return;
     }
     busy_ = true;
-    if (!watching_) watch_folder();
-    run(plan(), 0);
+    watch_folder();
+    auto applies = plan();
+    if (!applies) {
+        finish();
+        return;
+    }
+    run_applies(std::move(*applies), 0);
 }
 
-std::vector<ManifestsFolder::Step> ManifestsFolder::plan() {
+std::optional<std::vector<ManifestsFolder::Apply>> ManifestsFolder::plan() {
     std::error_code ec;
-    std::map<std::string, fs::path> listed;  // by path, so files apply in name order
+    std::map<std::string, std::string> listed;  // path -> "" or why it cannot be read; in name order
     fs::directory_iterator it(options_.folder, ec);
+    for (const fs::directory_iterator end; !ec && it != end; it.increment(ec)) {
+        if (!is_manifest_name(it->path().filename().string())) continue;
+        std::error_code file_ec;
+        if (fs::is_regular_file(it->path(), file_ec)) {
+            listed.emplace(it->path().string(), "");
+        } else if (file_ec && file_ec != std::errc::no_such_file_or_directory) {
+            // Unreadable is not gone: what it applied stays.
+            listed.emplace(it->path().string(), "cannot read it: " + file_ec.message());
+        }  // else a subfolder, a dangling link, or gone since the listing
+    }
     if (ec) {
-        // The files it had are not taken as gone: a folder that vanished for
-        // a moment (a remount, a checkout) must not delete the cluster's objects.
+        // What it applied is not taken as gone: a folder that is away for a
+        // moment (a remount, a checkout) must not delete the cluster's objects.
         report("", "cannot read the folder: " + ec.message() + "; what it applied stays");
         schedule(options_.retry);  // and watched again as soon as it is back
-        return {};
+        return std::nullopt;
     }
+    const bool had_objects = std::any_of(files_.begin(), files_.end(),
+                                         [](const auto& file) { return !file.second.applied.empty(); });
+    if (listed.empty() && had_objects) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!empty_since_) empty_since_ = now;
+        const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - *empty_since_);
+        if (waited < options_.empty_grace) {
+            report("", "has no manifest files; what it applied is deleted if it stays so for " +
+                           std::to_string(options_.empty_grace.count() / 1000) + " s");
+            schedule(options_.empty_grace - waited);
+            return std::nullopt;
+        }
+        log_->warn("{} has stayed empty for {} s: deleting what it applied", options_.folder.string(),
+                   waited.count() / 1000);
+    }
+    empty_since_.reset();
     resolved("");
-    for (const auto& entry : it) {
-        const std::string name = entry.path().filename().string();
-        if (!is_manifest_name(name)) continue;
-        if (!fs::is_regular_file(entry.path(), ec)) continue;  // a subfolder, a dangling link
-        listed.emplace(entry.path().string(), entry.path());
-    }
 
-    std::vector<Step> steps;
-    std::map<ObjectRef, std::string> declared;  // object -> the file (path) that keeps it
-    auto keep_declared = [&](const std::string& path, const std::set<ObjectRef>& refs) {
-        for (const auto& ref : refs) declared.emplace(ref, path);
+    // Who declares what, in name order: the first file keeps an object.
+    std::vector<Apply> applies;
+    std::map<ObjectRef, std::string> claims;
+    std::map<std::string, Documents> declared_by;  // files that parse and clash with nobody
+    // A file with a problem keeps what it applied, except what an earlier
+    // file now declares: that file's apply takes it over, and this one
+    // applies it again once it may have it back.
+    auto keep_what_it_applied = [&](const std::string& path, FileState& state) {
+        state.current = false;
+        std::erase_if(state.applied, [&](const auto& item) {
+            const auto [claim, added] = claims.emplace(item.first, path);
+            return !added && claim->second != path;
+        });
     };
-    for (const auto& [path, file] : listed) {
+    for (const auto& [path, unreadable] : listed) {
         FileState& state = files_[path];
-        std::string problem;
-        const auto text = read_text(file, problem);
-        if (!text) {
+        std::string problem = unreadable;
+        if (!problem.empty()) {
             report(path, problem);
-            keep_declared(path, state.objects);
+            keep_what_it_applied(path, state);
             continue;
         }
-        if (state.applied && *text == state.applied_text) {
-            keep_declared(path, state.objects);
-            if (!state.to_remove.empty()) steps.push_back(Step{path, *text, {}, false, false});
+        const auto text = read_text(path, problem);
+        if (!text) {
+            report(path, problem);
+            keep_what_it_applied(path, state);
             continue;
         }
         std::vector<Manifest> manifests;
@@ -222,138 +283,138 @@ std::vector<ManifestsFolder::Step> ManifestsFolder::plan() {
             manifests = parse_apply(*text, path);
         } catch (const ManifestError& e) {
             report(path, e.what());
-            keep_declared(path, state.objects);
+            keep_what_it_applied(path, state);
             continue;
         }
+        Documents declared;
         std::string clash;
-        for (const auto& manifest : manifests) {
-            const auto other = declared.find(manifest.ref);
-            if (other != declared.end()) {
+        for (auto& manifest : manifests) {
+            if (const auto other = claims.find(manifest.ref); other != claims.end() && clash.empty()) {
                 clash = manifest.ref.str() + " is also in " + other->second + ", which keeps it (files apply in name order)";
-                break;
             }
+            manifest.document["metadata"]["annotations"][kManifestsFileAnnotation] = path;
+            declared.emplace(manifest.ref, manifest.document.dump());
         }
         if (!clash.empty()) {
             report(path, clash);
-            keep_declared(path, state.objects);
+            keep_what_it_applied(path, state);
             continue;
         }
-        for (auto& manifest : manifests) {
-            manifest.document["metadata"]["annotations"][kManifestsFileAnnotation] = path;
-            declared.emplace(manifest.ref, path);
+        for (const auto& [ref, document] : declared) claims.emplace(ref, path);
+        if (declared == state.applied) {
+            state.current = true;
+            resolved(path);
+        } else {
+            applies.push_back(Apply{path, std::move(manifests), declared});
         }
-        steps.push_back(Step{path, *text, std::move(manifests), true, false});
+        declared_by.emplace(path, std::move(declared));
     }
-    for (const auto& [path, state] : files_) {
-        if (!listed.contains(path)) steps.push_back(Step{path, {}, {}, false, true});
+    // What a file no longer declares goes to its to_remove, unless another
+    // file now declares it (its apply takes the object over): a gone file
+    // at once, a changed one once its new version is applied (run_applies).
+    for (auto& [path, state] : files_) {
+        if (listed.contains(path)) continue;
+        state.current = false;
+        state.to_remove.merge(state.applied);
+        state.applied.clear();
+        resolved(path);
     }
-    return steps;
+    claims_ = std::move(claims);
+    return applies;
 }
 
-void ManifestsFolder::run(std::vector<Step> steps, std::size_t index) {
-    if (index == steps.size()) {
-        busy_ = false;
-        persist();
-        if (again_) {
-            again_ = false;
-            schedule(options_.settle);
-        } else {
-            schedule(options_.rescan);
-        }
+void ManifestsFolder::run_applies(std::vector<Apply> applies, std::size_t index) {
+    if (index == applies.size()) {
+        run_deletes();
         return;
     }
-    Step step = std::move(steps[index]);
-    auto next = [this, steps = std::move(steps), index, path = step.file, gone = step.gone]() mutable {
-        const auto it = files_.find(path);
-        if (gone && it != files_.end() && it->second.objects.empty() && it->second.to_remove.empty()) {
-            files_.erase(it);
-            resolved(path);
-        }
-        run(std::move(steps), index + 1);
-    };
-    FileState& state = files_[step.file];
-    if (step.gone) {
-        log_->info("{} is gone: deleting the {} object(s) it applied", step.file, state.objects.size());
-        state.to_remove.insert(state.objects.begin(), state.objects.end());
-        state.objects.clear();
-        state.applied = false;
-        remove_objects(step.file, std::move(next));
-        return;
-    }
-    if (!step.apply) {
-        remove_objects(step.file, std::move(next));
-        return;
-    }
-    std::set<ObjectRef> now;
-    for (const auto& manifest : step.manifests) now.insert(manifest.ref);
-    std::vector<Manifest> manifests = std::move(step.manifests);
-    objects_.apply(std::move(manifests), [this, path = step.file, text = std::move(step.text), now = std::move(now),
-                                          next = std::move(next), alive = std::weak_ptr<bool>(alive_)](
-                                             std::optional<ObjectsProblem> problem,
-                                             std::vector<ApplyOutcome> outcomes) mutable {
-        if (alive.expired()) return;
-        if (problem) {
-            if (problem->kind == ObjectsProblemKind::Unavailable) {
-                report(path, "not applied yet, tried again in a moment: " + problem->message);
-                schedule(options_.retry);
-            } else {
-                report(path, problem->message);
+    Apply& apply = applies[index];
+    std::string file = apply.file;
+    Documents declared = std::move(apply.declared);
+    objects_.apply(std::move(apply.manifests),
+                   [this, applies = std::move(applies), index, file = std::move(file), declared = std::move(declared),
+                    alive = std::weak_ptr<bool>(alive_)](std::optional<ObjectsProblem> problem,
+                                                         std::vector<ApplyOutcome> outcomes) mutable {
+                       if (alive.expired()) return;
+                       FileState& state = files_[file];
+                       if (problem) {
+                           if (problem->kind == ObjectsProblemKind::Unavailable) {
+                               report(file, "not applied yet, tried again in a moment: " + problem->message);
+                               schedule(options_.retry);
+                           } else {
+                               report(file, problem->message);
+                           }
+                           state.current = false;
+                       } else {
+                           for (auto& [ref, document] : state.applied) {
+                               if (!declared.contains(ref)) state.to_remove.insert_or_assign(ref, std::move(document));
+                           }
+                           for (const auto& [ref, document] : declared) state.to_remove.erase(ref);
+                           state.applied = std::move(declared);
+                           state.current = true;
+                           resolved(file);
+                           std::size_t changed = 0;
+                           for (const auto& outcome : outcomes) changed += outcome.action != "unchanged";
+                           log_->info("{} applied ({} of {} object(s) changed)", file, changed, outcomes.size());
+                       }
+                       run_applies(std::move(applies), index + 1);
+                   });
+}
+
+void ManifestsFolder::run_deletes() {
+    // One at a time, in file and object order; each only while the stored
+    // object is still what this folder applied.
+    for (auto& [path, state] : files_) {
+        for (auto it = state.to_remove.begin(); it != state.to_remove.end();) {
+            const auto claim = claims_.find(it->first);
+            if (claim != claims_.end() && claim->second != path) {
+                it = state.to_remove.erase(it);  // another file declares it now: its to keep
+                continue;
             }
-            next();
+            const ObjectRef ref = it->first;
+            nlohmann::json document = nlohmann::json::parse(it->second, nullptr, false);
+            objects_.remove(
+                ref,
+                [this, path, ref, alive = std::weak_ptr<bool>(alive_)](std::optional<ObjectsProblem> problem) {
+                    if (alive.expired()) return;
+                    if (problem && problem->kind != ObjectsProblemKind::NotFound &&
+                        problem->kind != ObjectsProblemKind::Changed) {
+                        // Kept in to_remove: the next reconciliation tries again.
+                        report(path + " (deletes)", ref.str() + ", which " + path +
+                                                        " no longer declares, is not deleted yet: " + problem->message);
+                        schedule(options_.retry);
+                        finish();
+                        return;
+                    }
+                    if (!problem) log_->info("{} deleted: {} no longer declares it", ref.str(), path);
+                    if (problem && problem->kind == ObjectsProblemKind::Changed) {
+                        log_->info("{} left in place: it changed since {} applied it", ref.str(), path);
+                    }
+                    FileState& state = files_[path];
+                    state.to_remove.erase(ref);
+                    if (state.to_remove.empty()) resolved(path + " (deletes)");
+                    run_deletes();
+                },
+                document.is_discarded() ? std::nullopt : std::optional<nlohmann::json>(std::move(document)));
             return;
         }
-        FileState& state = files_[path];
-        for (const auto& ref : state.objects) {
-            if (!now.contains(ref)) state.to_remove.insert(ref);
-        }
-        for (const auto& ref : now) state.to_remove.erase(ref);
-        state.objects = std::move(now);
-        state.applied_text = std::move(text);
-        state.applied = true;
-        resolved(path);
-        std::size_t changed = 0;
-        for (const auto& outcome : outcomes) changed += outcome.action != "unchanged";
-        if (changed > 0) log_->info("{} applied ({} of {} object(s) changed)", path, changed, outcomes.size());
-        remove_objects(path, std::move(next));
-    });
+    }
+    finish();
 }
 
-void ManifestsFolder::remove_objects(std::string file, std::function<void()> next) {
-    FileState& state = files_[file];
-    if (state.to_remove.empty()) {
-        next();
-        return;
+void ManifestsFolder::finish() {
+    for (auto it = files_.begin(); it != files_.end();) {
+        const bool empty = it->second.applied.empty() && it->second.to_remove.empty();
+        it = empty && !it->second.current && !problems_.contains(it->first) ? files_.erase(it) : std::next(it);
     }
-    const ObjectRef ref = *state.to_remove.begin();
-    const auto current = objects_.find(ref);
-    if (!current || annotation_of(*current) != file) {
-        // Gone already, or applied since from elsewhere (membranectl apply,
-        // another file): no longer this file's to delete.
-        if (current) log_->info("{} left in place: it was applied since from elsewhere", ref.str());
-        state.to_remove.erase(ref);
-        remove_objects(std::move(file), std::move(next));
-        return;
+    persist();
+    busy_ = false;
+    if (again_) {
+        again_ = false;
+        schedule(options_.settle);
+    } else {
+        schedule(options_.rescan);
     }
-    objects_.remove(
-        ref,
-        [this, file, ref, next = std::move(next), alive = std::weak_ptr<bool>(alive_)](
-            std::optional<ObjectsProblem> problem) mutable {
-            if (alive.expired()) return;
-            if (problem && problem->kind != ObjectsProblemKind::NotFound &&
-                problem->kind != ObjectsProblemKind::Changed) {
-                // Kept in to_remove: the next reconciliation tries again.
-                log_->warn("{} (no longer in {}) not deleted yet: {}", ref.str(), file, problem->message);
-                schedule(options_.retry);
-                next();
-                return;
-            }
-            if (problem && problem->kind == ObjectsProblemKind::Changed) {
-                log_->info("{} left in place: it changed since {} applied it", ref.str(), file);
-            }
-            files_[file].to_remove.erase(ref);
-            remove_objects(std::move(file), std::move(next));
-        },
-        current->document);
 }
 
 void ManifestsFolder::report(const std::string& file, const std::string& problem) {
@@ -372,14 +433,17 @@ void ManifestsFolder::resolved(const std::string& file) {
     log_->info("{}: fine again", file.empty() ? options_.folder.string() : file);
 }
 
-void ManifestsFolder::persist() const {
+void ManifestsFolder::persist() {
     nlohmann::json files = nlohmann::json::object();
     for (const auto& [path, state] : files_) {
-        if (state.objects.empty() && state.to_remove.empty()) continue;
-        files[path] = {{"objects", refs_json(state.objects)}, {"to_remove", refs_json(state.to_remove)}};
+        if (state.applied.empty() && state.to_remove.empty()) continue;
+        files[path] = {{"objects", documents_json(state.applied)}, {"to_remove", documents_json(state.to_remove)}};
     }
+    nlohmann::json record = {{"folder", options_.folder.string()}, {"files", std::move(files)}};
+    if (record == persisted_) return;
     try {
-        write_state_file(options_.record_file, {{"folder", options_.folder.string()}, {"files", std::move(files)}});
+        write_state_file(options_.record_file, record);
+        persisted_ = std::move(record);
     } catch (const StateError& e) {
         log_->error("{}", e.what());
     }
@@ -388,7 +452,7 @@ void ManifestsFolder::persist() const {
 ManifestsFolderStatus ManifestsFolder::status() const {
     ManifestsFolderStatus out;
     out.folder = options_.folder;
-    for (const auto& [path, state] : files_) out.files_applied += state.applied && !problems_.contains(path);
+    for (const auto& [path, state] : files_) out.files_applied += state.current && !problems_.contains(path);
     out.problems = problems_;
     return out;
 }

@@ -157,8 +157,10 @@ def parse_modules(source: str, raw) -> dict[str, str]:
     for i, item in enumerate(raw, 1):
         where = f"{source}: modules[{i}]"
         path_text = _check_type(source, f"modules[{i}]", item, str, "a string (a module library path)")
-        path = (base / path_text).resolve()
-        name = path.name[:-3] if path.name.endswith(".so") else ""
+        given = base / path_text
+        path = given.resolve()
+        # Named as written: a symlink "mod.so" to "libmod.so.1" is module "mod".
+        name = given.name[:-3] if given.name.endswith(".so") else ""
         if not MODULE_NAME_RE.match(name):
             raise LabError(f"{where}: {path_text!r} must name a module library <name>.so, <name> (the module's name) being 1 to "
                            "48 lower-case letters, digits and '-', starting with a letter or digit")

@@ -32,13 +32,25 @@ for routing in vxlan direct; do
     a1=$(labtest_identity "$lab" a1)
     c1=$(labtest_identity "$lab" c1)
     ((a1 >= 65536 && c1 >= 65536 && a1 != c1)) || labtest_fail "identities a1=$a1 c1=$c1: not cluster-wide (1 << 16 | n) and distinct"
-    # The remote /32s arrive through etcd shortly after the pods.
+    # The remote /32s arrive through etcd shortly after the pods: until node2
+    # has them, a1's packets would be counted under the pod CIDR's identity.
+    for pod in a1 c1; do
+        want="${!pod} $(labtest_node_ip "$lab" node1)"
+        deadline=$((SECONDS + 20))
+        until [[ "$(labtest_ipcache "$lab" node2 "$(labtest_addr "$lab" "$pod")")" == "$want" ]]; do
+            ((SECONDS < deadline)) || labtest_fail "$routing: node2's ipcache never got $pod as '$want'"
+            sleep 0.1
+        done
+    done
     labtest_expect_ping "$lab" a1 b1
     labtest_expect_ping "$lab" c1 b1
     base_remote=$(sources "$lab" node2 "$([[ $routing == vxlan ]] && echo from-overlay || echo from-netdev)")
     target=$(labtest_addr "$lab" b1)
-    lab_cmd exec "$lab" a1 -- ping -c 3 -i 0.2 -W 2 -q "$target" >/dev/null || labtest_fail "$routing: a1 -> b1 lost packets"
-    lab_cmd exec "$lab" c1 -- ping -c 5 -i 0.2 -W 2 -q "$target" >/dev/null || labtest_fail "$routing: c1 -> b1 lost packets"
+    for pod in a1 c1; do
+        count=$([[ $pod == a1 ]] && echo 3 || echo 5)
+        out=$(lab_cmd exec "$lab" "$pod" -- ping -c "$count" -i 0.2 -W 2 -q "$target" 2>&1) || true
+        grep -q "$count packets transmitted, $count received" <<<"$out" || labtest_fail "$routing: $pod -> b1: $out"
+    done
 
     # count_of "id:n ..." ID : n for ID (0 when absent)
     count_of() { local entry; for entry in $1; do [[ ${entry%%:*} == "$2" ]] && { echo "${entry#*:}"; return; }; done; echo 0; }

@@ -34,24 +34,24 @@ grep -q "^Manifests:  $folder: 1 file applied$" <<<"$status" || harness_fail "st
 echo "ok: the folder applied at start, each object naming its file"
 
 namespace tools | put tools.yaml
-harness_retry 3 names_are "bank shop tools" || harness_fail "a new file was not applied: $(names)"
+harness_retry 10 names_are "bank shop tools" || harness_fail "a new file was not applied: $(names)"
 echo "ok: a file dropped in is applied"
 
 # Broken: an invalid label value in document 2. Reported whole, last good version kept.
 { namespace shop b; echo ---; namespace bank "front end"; } | put shop.yaml
 broken() { harness_ctl status | grep -q "document 2 (line 13): metadata.labels.team: \"front end\" must be"; }
-harness_retry 3 broken || harness_fail "the broken file is not reported: $(harness_ctl status)"
+harness_retry 10 broken || harness_fail "the broken file is not reported: $(harness_ctl status)"
 status=$(harness_ctl status)
 grep -q "^Manifests:  $folder: 1 file applied, 1 not$" <<<"$status" || harness_fail "status: $status"
 grep -q "\[manifests\] $folder/shop.yaml: document 2 (line 13)" "$HARNESS_DAEMON_LOG" || harness_fail "not in the log"
 harness_ctl -o json get ns shop | grep_quiet '"team":"a"' || harness_fail "shop lost its last good version"
 namespace misc | put misc.yaml
-harness_retry 3 names_are "bank misc shop tools" || harness_fail "with a broken file, others stopped working: $(names)"
+harness_retry 10 names_are "bank misc shop tools" || harness_fail "with a broken file, others stopped working: $(names)"
 echo "ok: a broken file reported ($(grep "line 13" <<<"$status" | sed 's/^ *//')), the rest keeps working"
 
 # Fixed, without bank: shop configured, bank deleted, the problem gone.
 namespace shop b | put shop.yaml
-harness_retry 3 names_are "misc shop tools" || harness_fail "bank was not deleted: $(names)"
+harness_retry 10 names_are "misc shop tools" || harness_fail "bank was not deleted: $(names)"
 harness_ctl -o json get ns shop | grep_quiet '"team":"b"' || harness_fail "shop was not configured"
 status=$(harness_ctl status)
 grep -q "^Manifests:  $folder: 3 files applied$" <<<"$status" || harness_fail "after the fix, status: $status"

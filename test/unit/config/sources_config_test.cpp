@@ -42,12 +42,23 @@ TEST(SourcesConfigErrors, ARelativeMissingOrNonFolderPathIsPointedAt) {
     Folder folder;
     EXPECT_EQ(error_of(with_dir("manifests")),
               "/etc/membrane/membrane.toml:4:17: 'manifests_dir' in [sources] must be an absolute path, not 'manifests'");
-    EXPECT_EQ(error_of(with_dir(folder.dir.string() + "/nope")),
-              "/etc/membrane/membrane.toml:4:17: 'manifests_dir' in [sources] names '" + folder.dir.string() +
-                  "/nope', which does not exist (create the folder first)");
     EXPECT_THAT(error_of(with_dir(folder.dir.string() + "/file.yaml")), HasSubstr("which is not a folder"));
+    EXPECT_THAT(error_of(with_dir("/var/lib/membrane/manifests")),
+                HasSubstr(":4:17: 'manifests_dir' in [sources] names '/var/lib/membrane/manifests', which overlaps "
+                          "[agent] state_dir '/var/lib/membrane'"));
+    EXPECT_THAT(error_of(with_dir("/var/lib")), HasSubstr("which overlaps [agent] state_dir"));
     EXPECT_THAT(error_of(std::string(kHead) + "[sources]\nmanifest_dir = \"/x\"\n"),
                 HasSubstr(":4:1: unknown key 'manifest_dir' in [sources]"));
+}
+
+TEST(SourcesConfig, AFolderNotThereYetIsAWarning) {
+    Folder folder;
+    const auto config = parse_config(with_dir(folder.dir.string() + "/later"), kSource);
+    EXPECT_EQ(config.sources.manifests_dir, folder.dir / "later");
+    ASSERT_EQ(config.warnings.size(), 1u);
+    EXPECT_EQ(config.warnings[0], "/etc/membrane/membrane.toml:4:17: 'manifests_dir' in [sources] names '" +
+                                      folder.dir.string() + "/later', which does not exist (yet); `membranectl "
+                                      "status` reports it until it can be read");
 }
 
 TEST(SourcesConfig, ChangingTheFolderNeedsARestart) {

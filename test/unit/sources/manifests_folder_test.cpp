@@ -11,6 +11,7 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include "bus/event_bus.hpp"
+#include "membrane/events.hpp"
 #include "cluster/cluster_objects.hpp"
 #include "sources/manifests_folder.hpp"
 #include "store/memory_store.hpp"
@@ -44,6 +45,17 @@ protected:
         fs::create_directories(folder());
         store.start();
         objects.start();
+        subscriptions.push_back(bus.subscribe<events::ObjectDeleted>(
+            "test", [this](const events::ObjectDeleted& e) { deleted.push_back(e.name); }));
+    }
+
+    // Applies `yaml` as membranectl apply would.
+    void apply_over(const std::string& yaml) {
+        std::optional<std::optional<ObjectsProblem>> applied;
+        objects.apply(parse_manifests(yaml, "cli"),
+                      [&](std::optional<ObjectsProblem> p, std::vector<ApplyOutcome>) { applied = p; });
+        ASSERT_TRUE(run_until(io, [&] { return applied.has_value(); }));
+        ASSERT_FALSE(applied->has_value());
     }
 
     fs::path folder() const { return state / "manifests"; }
@@ -60,8 +72,10 @@ protected:
         options.folder = folder();
         options.record_file = state / "manifests-folder.json";
         options.settle = std::chrono::milliseconds(20);
+        options.settle_limit = std::chrono::milliseconds(200);
         options.rescan = std::chrono::hours(1);  // only inotify tells of a change
         options.retry = std::chrono::milliseconds(100);
+        options.empty_grace = std::chrono::milliseconds(600);
         manifests = std::make_unique<ManifestsFolder>(io, objects, std::move(options), quiet());
         manifests->start();
     }
@@ -80,6 +94,8 @@ protected:
     EventBus bus;
     ClusterObjects objects;
     std::unique_ptr<ManifestsFolder> manifests;
+    std::vector<Subscription> subscriptions;
+    std::vector<std::string> deleted;  // ObjectDeleted, by name
 };
 
 TEST_F(ManifestsFolderTest, AppliesEachManifestFileAndIgnoresOthers) {
@@ -148,9 +164,9 @@ TEST_F(ManifestsFolderTest, AnObjectInTwoFilesIsKeptByTheFirstByName) {
     put("b.yaml", ns("shop", "b") + "---\n" + ns("bank"));
     start_folder();
     const std::string b = (folder() / "b.yaml").string();
-    ASSERT_TRUE(run_until(io, [&] { return problems().contains(b); }));
+    ASSERT_TRUE(run_until(io, [&] { return problems().contains(b) && has("shop", "a"); }));
     EXPECT_THAT(problems()[b], HasSubstr("Namespace shop is also in " + (folder() / "a.yaml").string()));
-    EXPECT_TRUE(has("shop", "a"));
+    io.run_for(std::chrono::milliseconds(100));
     EXPECT_FALSE(has("bank"));  // b.yaml is one apply: none of it
 }
 
@@ -160,16 +176,81 @@ TEST_F(ManifestsFolderTest, ARemovedFileDeletesOnlyWhatItStillOwns) {
     ASSERT_TRUE(run_until(io, [&] { return has("shop") && has("bank"); }));
 
     // Someone applies bank over it (membranectl apply): no longer the file's.
-    std::optional<std::optional<ObjectsProblem>> applied;
-    objects.apply(parse_manifests(ns("bank", "z"), "cli"),
-                  [&](std::optional<ObjectsProblem> p, std::vector<ApplyOutcome>) { applied = p; });
-    ASSERT_TRUE(run_until(io, [&] { return applied.has_value(); }));
-    ASSERT_FALSE(applied->has_value());
+    apply_over(ns("bank", "z"));
+    // And shop too, from `get -o json`, edited, annotation and all: still changed since.
+    auto edited = objects.find(ref("shop"))->document;
+    edited["metadata"]["labels"]["team"] = "y";
+    apply_over(edited.dump());
 
+    put("other.yaml", ns("other"));
     fs::remove(folder() / "shop.yaml");
-    EXPECT_TRUE(run_until(io, [&] { return !has("shop"); }, std::chrono::seconds(2)));
-    io.run_for(std::chrono::milliseconds(200));
+    ASSERT_TRUE(run_until(io, [&] { return has("other"); }, std::chrono::seconds(2)));
+    io.run_for(std::chrono::milliseconds(300));
     EXPECT_TRUE(has("bank", "z"));
+    EXPECT_TRUE(has("shop", "y"));
+    EXPECT_THAT(deleted, IsEmpty());
+}
+
+TEST_F(ManifestsFolderTest, AnObjectMovedToAnotherFileIsNeverDeleted) {
+    put("a.yaml", ns("shop") + "---\n" + ns("bank"));
+    start_folder();
+    ASSERT_TRUE(run_until(io, [&] { return has("shop") && has("bank"); }));
+    // In one checkout: bank leaves a.yaml for b.yaml.
+    put("b.yaml", ns("bank", "b"));
+    put("a.yaml", ns("shop"));
+    ASSERT_TRUE(run_until(io, [&] { return has("bank", "b"); }, std::chrono::seconds(2)));
+    io.run_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(has("bank", "b"));
+    EXPECT_THAT(deleted, IsEmpty());
+    EXPECT_EQ(objects.find(ref("bank"))->document["metadata"]["annotations"][kManifestsFileAnnotation],
+              (folder() / "b.yaml").string());
+    // Gone with b.yaml now.
+    fs::remove(folder() / "b.yaml");
+    EXPECT_TRUE(run_until(io, [&] { return !has("bank"); }, std::chrono::seconds(2)));
+}
+
+TEST_F(ManifestsFolderTest, AnEarlierFileTakesAnObjectOverAndGivesItBack) {
+    put("b.yaml", ns("shop", "b"));
+    start_folder();
+    ASSERT_TRUE(run_until(io, [&] { return has("shop", "b"); }));
+    put("a.yaml", ns("shop", "a"));  // a comes first by name: it keeps shop, b is reported
+    const std::string b = (folder() / "b.yaml").string();
+    ASSERT_TRUE(run_until(io, [&] { return has("shop", "a") && problems().contains(b); }, std::chrono::seconds(2)));
+    EXPECT_THAT(problems()[b], HasSubstr("Namespace shop is also in " + (folder() / "a.yaml").string()));
+    fs::remove(folder() / "a.yaml");  // b's again, not deleted
+    EXPECT_TRUE(run_until(io, [&] { return has("shop", "b") && problems().empty(); }, std::chrono::seconds(2)));
+    EXPECT_THAT(deleted, IsEmpty());
+}
+
+TEST_F(ManifestsFolderTest, AnEmptiedFolderDeletesOnlyAfterItStaysEmpty) {
+    put("shop.yaml", ns("shop"));
+    start_folder();
+    ASSERT_TRUE(run_until(io, [&] { return has("shop"); }));
+    fs::remove(folder() / "shop.yaml");  // a sync tool emptying the folder before writing it again
+    ASSERT_TRUE(run_until(io, [&] { return problems().contains(""); }, std::chrono::seconds(2)));
+    EXPECT_THAT(problems()[""], HasSubstr("has no manifest files"));
+    put("shop.yaml", ns("shop"));
+    EXPECT_TRUE(run_until(io, [&] { return problems().empty(); }, std::chrono::seconds(2)));
+    io.run_for(std::chrono::milliseconds(800));  // past the grace
+    EXPECT_TRUE(has("shop"));
+    EXPECT_THAT(deleted, IsEmpty());
+
+    fs::remove(folder() / "shop.yaml");  // and for good
+    EXPECT_TRUE(run_until(io, [&] { return !has("shop"); }, std::chrono::seconds(3)));
+}
+
+TEST_F(ManifestsFolderTest, AnUnchangedFileIsNotAppliedAgainAfterARestart) {
+    put("shop.yaml", ns("shop"));
+    start_folder();
+    ASSERT_TRUE(run_until(io, [&] { return has("shop"); }));
+    manifests.reset();
+    apply_over(ns("shop", "z"));  // while the agent was down, or between changes
+    start_folder();
+    io.run_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(has("shop", "z"));
+    EXPECT_EQ(manifests->status().files_applied, 1u);
+    put("shop.yaml", ns("shop", "c"));  // the file changes: applied
+    EXPECT_TRUE(run_until(io, [&] { return has("shop", "c"); }, std::chrono::seconds(2)));
 }
 
 TEST_F(ManifestsFolderTest, WhatVanishedWhileDownIsDeletedAtStart) {
