@@ -153,6 +153,17 @@ TEST_F(EtcdStoreTest, WatchSeesEventsInOrder) {
     EXPECT_EQ(put, 20);
 }
 
+TEST_F(EtcdStoreTest, AnEndpointThatDoesNotAnswerIsPassedOverForTheNext) {
+    // Nothing listens on `dead` (a port just free): the client moves on to the live member.
+    const std::string dead = "http://127.0.0.1:" + std::to_string(testing::free_port());
+    KvstoreSettings settings = settings_for(etcd->url());
+    settings.endpoints = {dead, etcd->url()};
+    Client c(settings, "failover");
+    ASSERT_TRUE(c.connected(20s)) << c.store.status().last_error;
+    EXPECT_EQ(c.store.status().endpoint, etcd->url());
+    EXPECT_TRUE(c.sync.put("membrane/t/f/a", "1").ok());
+}
+
 TEST_F(EtcdStoreTest, WatchResumesAfterEtcdRestartWithoutLosingEvents) {
     auto watcher = client("watcher");
     auto writer = client("writer");
