@@ -110,7 +110,10 @@ ManifestsFolder::ManifestsFolder(boost::asio::io_context& io, ClusterObjects& ob
     persisted_ = *record;
 }
 
-ManifestsFolder::~ManifestsFolder() { *alive_ = false; }
+ManifestsFolder::~ManifestsFolder() {
+    *alive_ = false;
+    persist();  // what finished before the stop (an apply whose run was cut short)
+}
 
 void ManifestsFolder::start() {
     const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -328,10 +331,10 @@ void ManifestsFolder::run_applies(std::vector<Apply> applies, std::size_t index)
         run_deletes();
         return;
     }
-    Apply& apply = applies[index];
-    std::string file = apply.file;
-    Documents declared = std::move(apply.declared);
-    objects_.apply(std::move(apply.manifests),
+    std::vector<Manifest> manifests = std::move(applies[index].manifests);
+    std::string file = applies[index].file;
+    Documents declared = std::move(applies[index].declared);
+    objects_.apply(std::move(manifests),
                    [this, applies = std::move(applies), index, file = std::move(file), declared = std::move(declared),
                     alive = std::weak_ptr<bool>(alive_)](std::optional<ObjectsProblem> problem,
                                                          std::vector<ApplyOutcome> outcomes) mutable {
