@@ -256,7 +256,6 @@ std::optional<std::vector<ManifestsFolder::Apply>> ManifestsFolder::plan() {
     // Who declares what, in name order: the first file keeps an object.
     std::vector<Apply> applies;
     std::map<ObjectRef, std::string> claims;
-    std::map<std::string, Documents> declared_by;  // files that parse and clash with nobody
     // A file with a problem keeps what it applied, except what an earlier
     // file now declares: that file's apply takes it over, and this one
     // applies it again once it may have it back.
@@ -267,26 +266,27 @@ std::optional<std::vector<ManifestsFolder::Apply>> ManifestsFolder::plan() {
             return !added && claim->second != path;
         });
     };
+    auto refuse = [&](const std::string& path, FileState& state, const std::string& problem) {
+        report(path, problem);
+        keep_what_it_applied(path, state);
+    };
     for (const auto& [path, unreadable] : listed) {
         FileState& state = files_[path];
         std::string problem = unreadable;
         if (!problem.empty()) {
-            report(path, problem);
-            keep_what_it_applied(path, state);
+            refuse(path, state, problem);
             continue;
         }
         const auto text = read_text(path, problem);
         if (!text) {
-            report(path, problem);
-            keep_what_it_applied(path, state);
+            refuse(path, state, problem);
             continue;
         }
         std::vector<Manifest> manifests;
         try {
             manifests = parse_apply(*text, path);
         } catch (const ManifestError& e) {
-            report(path, e.what());
-            keep_what_it_applied(path, state);
+            refuse(path, state, e.what());
             continue;
         }
         Documents declared;
@@ -299,8 +299,7 @@ std::optional<std::vector<ManifestsFolder::Apply>> ManifestsFolder::plan() {
             declared.emplace(manifest.ref, manifest.document.dump());
         }
         if (!clash.empty()) {
-            report(path, clash);
-            keep_what_it_applied(path, state);
+            refuse(path, state, clash);
             continue;
         }
         for (const auto& [ref, document] : declared) claims.emplace(ref, path);
@@ -308,9 +307,8 @@ std::optional<std::vector<ManifestsFolder::Apply>> ManifestsFolder::plan() {
             state.current = true;
             resolved(path);
         } else {
-            applies.push_back(Apply{path, std::move(manifests), declared});
+            applies.push_back(Apply{path, std::move(manifests), std::move(declared)});
         }
-        declared_by.emplace(path, std::move(declared));
     }
     // What a file no longer declares goes to its to_remove, unless another
     // file now declares it (its apply takes the object over): a gone file
