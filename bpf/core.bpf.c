@@ -24,6 +24,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "membrane/conntrack.h"
 #include "membrane/contract.h"
 #include "membrane/endpoints.h"
 #include "membrane/ipcache.h"
@@ -35,15 +36,25 @@
 #include "lib/eth.h"
 #include "lib/source_check.h"
 
-static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 src_identity, __u32 dst_identity)
+static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 src_identity, __u32 dst_identity,
+				    __u32 ct_state)
 {
 	struct membrane_ctx ctx = {
 		.src_identity = src_identity,
 		.dst_identity = dst_identity,
-		.flags = direction,
+		.flags = direction | (ct_state << MBR_CTX_CT_SHIFT),
 		.magic = MBR_CTX_MAGIC,
 	};
 	membrane_ctx_store(skb, &ctx);
+}
+
+/* The connection tracking state of an IPv4 packet (conntrack.h); its entry's lifetime moves on. */
+static __always_inline __u32 ct_state_of(struct __sk_buff *skb)
+{
+	struct membrane_flow flow;
+	if (membrane_flow_of(skb, &flow) != 0)
+		return MBR_CT_UNTRACKED;
+	return membrane_ct_lookup(&flow);
 }
 
 static __always_inline int drop_invalid(void)
@@ -78,6 +89,7 @@ int mbr_from_netdev(struct __sk_buff *skb)
 {
 	__u32 src_identity = MBR_IDENTITY_UNKNOWN;
 	__u32 dst_identity = MBR_IDENTITY_UNKNOWN;
+	__u32 ct_state = MBR_CT_UNTRACKED;
 	if (eth_protocol(skb) == ETH_P_IP) {
 		const struct iphdr *ip = ipv4_header(skb);
 		if (!ip)
@@ -86,8 +98,11 @@ int mbr_from_netdev(struct __sk_buff *skb)
 		if (src_identity == MBR_IDENTITY_HOST || membrane_endpoint_lookup(ip->saddr))
 			return drop_spoofed();
 		dst_identity = membrane_ipcache_identity(ip->daddr);
+		/* What is for this node's own stack (the overlay's UDP among it) meets no stage that tracks. */
+		if (dst_identity != MBR_IDENTITY_HOST)
+			ct_state = ct_state_of(skb);
 	}
-	ctx_init(skb, MBR_DIR_FROM_NETDEV, src_identity, dst_identity);
+	ctx_init(skb, MBR_DIR_FROM_NETDEV, src_identity, dst_identity, ct_state);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
 	return membrane_run_from(skb, 0);
 }
@@ -126,7 +141,8 @@ int mbr_from_endpoint(struct __sk_buff *skb)
 	const struct mbr_endpoint_value *source = endpoint_owning_source(skb, ip->saddr, eth->h_source);
 	if (!source)
 		return drop_spoofed();
-	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, membrane_ipcache_identity(ip->daddr));
+	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
+	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, dst_identity, ct_state_of(skb));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
 	return membrane_run_from(skb, 0);
 }
@@ -164,7 +180,7 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	 */
 	if (dst_identity == MBR_IDENTITY_HOST)
 		bpf_skb_change_type(skb, PACKET_HOST);
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity);
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity, ct_state_of(skb));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
 	return membrane_run_from(skb, 0);
 }

@@ -54,6 +54,7 @@ Agent::~Agent() {
     identities_.reset();
     node_lease_.reset();
     store_.reset();
+    conntrack_gc_.reset();
     datapath_.reset();
     registry_.reset();
 }
@@ -80,6 +81,7 @@ void Agent::start() {
         registry_->attach_device(device);
         log_->info("entry program attached to {}", device);
     }
+    conntrack_gc_ = std::make_unique<ConntrackGc>(io_, registry_->core_map_fd(MBR_MAP_CT), log_);
 
     notifier_.status("restoring endpoints");
     make_store();

@@ -14,6 +14,7 @@
 #include <spdlog/logger.h>
 
 #include "agent/agent_control.hpp"
+#include "bpf/conntrack_gc.hpp"
 #include "bpf/registry.hpp"
 #include "bus/event_bus.hpp"
 #include "cluster/cluster_endpoints.hpp"
@@ -107,6 +108,7 @@ private:
     boost::asio::signal_set signals_;
     std::unique_ptr<Registry> registry_;
     std::unique_ptr<RegistryDatapath> datapath_;
+    std::unique_ptr<ConntrackGc> conntrack_gc_;
     std::unique_ptr<IdentityAllocator> identities_;
     std::unique_ptr<HostScopeIpam> ipam_;
     std::unique_ptr<NodeTable> nodes_;

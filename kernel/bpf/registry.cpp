@@ -68,7 +68,7 @@ bool Registry::Impl::module_is_live(const std::string& module) const {
 bool Registry::Impl::is_kernel_pin(const std::string& pin) const {
     // The contract's shared maps belong to the kernel even if a module object
     // happened to create them before the core was loaded.
-    return pin == MBR_MAP_PIPELINE || pin == MBR_MAP_STATS || pin == MBR_MAP_STAGE_VERDICTS ||
+    return pin == MBR_MAP_PIPELINE || pin == MBR_MAP_STATS || pin == MBR_MAP_STAGE_VERDICTS || pin == MBR_MAP_CT ||
            store.record().kernel_pins.contains(pin);
 }
 
@@ -314,7 +314,7 @@ void Registry::open_core(std::span<const std::byte> core_elf) {
         core->program(program);
     }
     for (const char* map :
-         {MBR_MAP_PIPELINE, MBR_MAP_STATS, MBR_MAP_ENDPOINTS, MBR_MAP_IPCACHE, MBR_MAP_STAGE_VERDICTS}) {
+         {MBR_MAP_PIPELINE, MBR_MAP_STATS, MBR_MAP_ENDPOINTS, MBR_MAP_IPCACHE, MBR_MAP_STAGE_VERDICTS, MBR_MAP_CT}) {
         core->map_fd(map);
     }
 

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 3
+#define MEMBRANE_SDK_MINOR 4
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -44,7 +44,7 @@ enum membrane_stage_verdict {
 	MBR_STAGE_FAIL_CLOSED = 1,  /* drop, counted as MBR_STAT_DROP_STAGE_MISSING */
 };
 
-/* Where the entry program saw the packet (membrane_ctx.flags, low byte). */
+/* Where the entry program saw the packet (membrane_ctx.flags, bits 0-7). */
 enum membrane_direction {
 	MBR_DIR_FROM_NETDEV = 1,
 	MBR_DIR_TO_NETDEV = 2,
@@ -54,13 +54,27 @@ enum membrane_direction {
 };
 
 /*
+ * What connection tracking knew of the packet when the entry program saw it
+ * (membrane_ctx.flags, bits 8-15; SDK 1.4, conntrack.h). 0 before 1.4, and
+ * for what is not IPv4: treat like MBR_CT_NEW.
+ */
+enum membrane_ct_state {
+	MBR_CT_UNTRACKED = 0,   /* not looked up: not IPv4, or a later fragment */
+	MBR_CT_NEW = 1,         /* no live entry: opens a connection */
+	MBR_CT_ESTABLISHED = 2, /* an entry in this packet's direction */
+	MBR_CT_REPLY = 3,       /* an entry in the other direction: an answer */
+	MBR_CT_RELATED = 4,     /* an ICMP error about a tracked connection */
+};
+#define MBR_CTX_CT_SHIFT 8
+
+/*
  * Per-packet context, carried in skb->cb[0..4] (20 bytes) from the entry
  * program through every stage. `magic` proves the entry program filled it.
  */
 struct membrane_ctx {
 	__u32 src_identity;
 	__u32 dst_identity;
-	__u32 flags;      /* low byte: enum membrane_direction */
+	__u32 flags;      /* bits 0-7: enum membrane_direction; 8-15: enum membrane_ct_state */
 	__u16 proxy_port; /* host byte order; 0 = none */
 	__u16 stage;      /* stage currently running */
 	__u32 magic;
@@ -87,6 +101,7 @@ enum membrane_stat {
 	MBR_STAT_TTL_EXCEEDED = 12,   /* TTL ran out on this node: answered with ICMP time exceeded */
 	MBR_STAT_OVERSIZE_TO_STACK = 13, /* over the overlay's MTU with DF set: the stack answers frag-needed */
 	MBR_STAT_DROP_OVERSIZE = 14,  /* over the overlay's MTU without DF: dropped (Membrane does not fragment) */
+	MBR_STAT_DROP_POLICY = 15,    /* denied by network policy (SDK 1.4) */
 	MBR_STAT_MAX = 16,
 };
 
@@ -145,11 +160,39 @@ struct mbr_ipcache_value {
 };
 #define MBR_IPCACHE_MAX 65536
 
+/*
+ * Connection tracking (SDK 1.4, conntrack.h): mbr_ct_v1, BPF_MAP_TYPE_LRU_HASH
+ * keyed by the tuple of a connection's first packet. ICMP echo carries its
+ * identifier in both ports. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC).
+ */
+struct mbr_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad[3];
+};
+struct mbr_ct_value {
+	__u64 expires_ns; /* the entry is dead from then on */
+	__u32 flags;      /* MBR_CT_F_* */
+	__u32 reserved;
+};
+#define MBR_CT_F_SEEN_REPLY 0x1 /* the other side answered */
+#define MBR_CT_F_CLOSING 0x2    /* TCP FIN or RST seen */
+#define MBR_CT_MAX 131072
+/* Lifetimes past the last packet, in seconds (docs/conntrack.md). */
+#define MBR_CT_TIMEOUT_TCP_SYN_S 60           /* TCP until the other side answers */
+#define MBR_CT_TIMEOUT_TCP_ESTABLISHED_S 21600 /* TCP answered: 6 hours, as Cilium */
+#define MBR_CT_TIMEOUT_TCP_CLOSING_S 10       /* TCP after FIN or RST */
+#define MBR_CT_TIMEOUT_OTHER_S 60             /* UDP, SCTP, ICMP and the rest */
+
 /* Names under <bpffs>/membrane/<node>/; the version suffix guards reuse. */
 #define MBR_MAP_PIPELINE "mbr_pipe_v1"
 #define MBR_MAP_STATS "mbr_stats_v1"
 #define MBR_MAP_ENDPOINTS "mbr_endpoints_v1"
 #define MBR_MAP_IPCACHE "mbr_ipcache_v1"
 #define MBR_MAP_STAGE_VERDICTS "mbr_stage_verdicts_v1"
+#define MBR_MAP_CT "mbr_ct_v1"
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -58,6 +58,12 @@ static __always_inline __u32 membrane_ctx_direction(const struct __sk_buff *skb)
 	return skb->cb[2] & 0xff;
 }
 
+/* What connection tracking knew of the packet (contract.h: enum membrane_ct_state; SDK 1.4). */
+static __always_inline __u32 membrane_ctx_ct_state(const struct __sk_buff *skb)
+{
+	return (skb->cb[2] >> MBR_CTX_CT_SHIFT) & 0xff;
+}
+
 /* Security identities the entry program found (contract.h: MBR_IDENTITY_*). */
 static __always_inline __u32 membrane_ctx_src_identity(const struct __sk_buff *skb)
 {

@@ -19,7 +19,7 @@ struct StatReason {
     std::string_view meaning;  // one line for people
 };
 
-inline constexpr std::array<StatReason, 15> kStatReasons{{
+inline constexpr std::array<StatReason, 16> kStatReasons{{
     {MBR_STAT_ENTRY_FROM_NETDEV, "entry_from_netdev", "packets the node's devices received (agent.devices)"},
     {MBR_STAT_PIPELINE_DONE, "pipeline_done", "packets that fell through every pipeline slot to the default verdict"},
     {MBR_STAT_ENTRY_FROM_ENDPOINT, "entry_from_endpoint", "packets a pod sent"},
@@ -36,6 +36,7 @@ inline constexpr std::array<StatReason, 15> kStatReasons{{
     {MBR_STAT_OVERSIZE_TO_STACK, "oversize_to_stack",
      "packets over the overlay's MTU with DF set, handed to the stack, which answers ICMP frag-needed"},
     {MBR_STAT_DROP_OVERSIZE, "drop_oversize", "packets over the overlay's MTU without DF, dropped (no fragmentation)"},
+    {MBR_STAT_DROP_POLICY, "drop_policy", "packets denied by network policy, dropped"},
 }};
 
 // The name of reason `number`; "reason_<number>" for a number without one

@@ -40,11 +40,12 @@ TEST_F(RegistryTest, CoreLoadCreatesThePins) {
 
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_PIPELINE)));
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_STATS)));
+    EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_CT)));
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_ENDPOINTS)));
     EXPECT_TRUE(std::filesystem::exists(pin(MBR_MAP_IPCACHE)));
     EXPECT_EQ(registry->pin_dir(), sandbox.pin_dir());
     EXPECT_THAT(log.text(),
-                HasSubstr("pins reused [], created [mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,"
+                HasSubstr("pins reused [], created [mbr_ct_v1,mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,"
                           "mbr_stage_verdicts_v1,mbr_stats_v1]"));
     // The kernel's delivery program is the only filled slot.
     const auto slots = registry->slots();
@@ -68,7 +69,7 @@ TEST_F(RegistryTest, ASecondRegistryReadoptsThePinnedMaps) {
     EXPECT_EQ(pinned_map_id(pin(MBR_MAP_PIPELINE)), pipeline_id);
     EXPECT_EQ(pinned_map_id(pin(MBR_MAP_STATS)), stats_id);
     EXPECT_THAT(log.text(),
-                HasSubstr("pins reused [mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,mbr_stage_verdicts_v1,"
+                HasSubstr("pins reused [mbr_ct_v1,mbr_endpoints_v1,mbr_ipcache_v1,mbr_pipe_v1,mbr_stage_verdicts_v1,"
                           "mbr_stats_v1], created []"));
 }
 

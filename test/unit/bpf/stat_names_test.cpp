@@ -37,7 +37,8 @@ TEST(StatNames, StableNames) {
     EXPECT_EQ(stat_name(MBR_STAT_DROP_NOT_IPV4), "drop_not_ipv4");
     EXPECT_EQ(stat_name(MBR_STAT_DROP_STAGE_MISSING), "drop_stage_missing");
     EXPECT_EQ(stat_name(MBR_STAT_TTL_EXCEEDED), "ttl_exceeded");
-    EXPECT_EQ(stat_name(15), "reason_15");
+    EXPECT_EQ(stat_name(MBR_STAT_DROP_POLICY), "drop_policy");
+    EXPECT_EQ(stat_name(MBR_STAT_MAX), "reason_16");
 }
 
 TEST(StatNames, TheReadmeListsEveryName) {
