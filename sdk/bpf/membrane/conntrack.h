@@ -64,11 +64,30 @@ struct membrane_flow {
 #define MBR_IP_MF 0x2000
 #define MBR_IP_OFFSET 0x1fff
 
-static __always_inline int membrane_load_ports(struct __sk_buff *skb, __u32 offset, __u8 protocol, struct mbr_ct_key *key)
+/*
+ * The ports of a tuple, from the L4 header at `offset`: TCP, UDP and SCTP
+ * ports, or an ICMP echo's identifier in both (a request and its reply then
+ * reverse into each other). Other protocols have none. 0, or -1 if the
+ * header is cut short. `icmp_type`: the ICMP type read, else 0xff.
+ */
+static __always_inline int membrane_load_ports(struct __sk_buff *skb, __u32 offset, __u8 protocol, struct mbr_ct_key *key,
+					       __u8 *icmp_type)
 {
-	__be16 ports[2];
+	*icmp_type = 0xff;
+	if (protocol == IPPROTO_ICMP) {
+		__u8 icmp[8];
+		if (bpf_skb_load_bytes(skb, offset, icmp, sizeof(icmp)) != 0)
+			return -1;
+		*icmp_type = icmp[0];
+		if (icmp[0] == MBR_ICMP_ECHO || icmp[0] == MBR_ICMP_ECHOREPLY) {
+			__builtin_memcpy(&key->sport, &icmp[4], sizeof(key->sport));
+			key->dport = key->sport;
+		}
+		return 0;
+	}
 	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_SCTP)
-		return 0; /* no ports: the tuple is the addresses and protocol */
+		return 0;
+	__be16 ports[2];
 	if (bpf_skb_load_bytes(skb, offset, ports, sizeof(ports)) != 0)
 		return -1;
 	key->sport = ports[0];
@@ -93,33 +112,23 @@ static __always_inline int membrane_flow_of(struct __sk_buff *skb, struct membra
 	if (bpf_ntohs(ip.frag_off) & MBR_IP_OFFSET)
 		return 0; /* a later fragment: untracked */
 	const __u32 l4 = ETH_HLEN + ip.ihl * 4;
-	if (ip.protocol == IPPROTO_ICMP) {
-		__u8 icmp[8];
-		if (bpf_skb_load_bytes(skb, l4, icmp, sizeof(icmp)) != 0)
+	__u8 icmp_type;
+	if (membrane_load_ports(skb, l4, ip.protocol, &flow->key, &icmp_type) != 0)
+		return 0;
+	if (icmp_type == MBR_ICMP_DEST_UNREACH || icmp_type == MBR_ICMP_TIME_EXCEEDED_TYPE ||
+	    icmp_type == MBR_ICMP_PARAMETERPROB) {
+		/* An error quotes the IP header and 8 bytes of the packet it is about (RFC 792). */
+		struct iphdr quoted;
+		const __u32 quoted_at = l4 + 8;
+		flow->icmp_error = 1;
+		if (bpf_skb_load_bytes(skb, quoted_at, &quoted, sizeof(quoted)) != 0 || quoted.ihl < 5)
 			return 0;
-		if (icmp[0] == MBR_ICMP_ECHO || icmp[0] == MBR_ICMP_ECHOREPLY) {
-			/* The identifier in both ports: a request and its reply then reverse into each other. */
-			__be16 id;
-			__builtin_memcpy(&id, &icmp[4], sizeof(id));
-			flow->key.sport = id;
-			flow->key.dport = id;
-		} else if (icmp[0] == MBR_ICMP_DEST_UNREACH || icmp[0] == MBR_ICMP_TIME_EXCEEDED_TYPE ||
-			   icmp[0] == MBR_ICMP_PARAMETERPROB) {
-			struct iphdr quoted;
-			flow->icmp_error = 1;
-			if (bpf_skb_load_bytes(skb, l4 + sizeof(icmp), &quoted, sizeof(quoted)) != 0 || quoted.ihl < 5)
-				return 0;
-			flow->quoted.saddr = quoted.saddr;
-			flow->quoted.daddr = quoted.daddr;
-			flow->quoted.protocol = quoted.protocol;
-			if (membrane_load_ports(skb, l4 + sizeof(icmp) + quoted.ihl * 4, quoted.protocol, &flow->quoted) != 0)
-				return 0;
-		}
-		flow->tracked = 1;
-		return 0;
+		flow->quoted.saddr = quoted.saddr;
+		flow->quoted.daddr = quoted.daddr;
+		flow->quoted.protocol = quoted.protocol;
+		if (membrane_load_ports(skb, quoted_at + quoted.ihl * 4, quoted.protocol, &flow->quoted, &icmp_type) != 0)
+			return 0;
 	}
-	if (membrane_load_ports(skb, l4, ip.protocol, &flow->key) != 0)
-		return 0;
 	if (ip.protocol == IPPROTO_TCP) {
 		__u8 flags;
 		if (bpf_skb_load_bytes(skb, l4 + 13, &flags, sizeof(flags)) != 0)

@@ -139,5 +139,35 @@ TEST_F(ConntrackTest, AnExpiredEntryIsNoConnection) {
     EXPECT_EQ(seen(MBR_CT_ESTABLISHED), 1u);
 }
 
+// From `from` to `to`: ICMP port unreachable quoting an echo request of
+// `to` to `from` with ICMP id `id` (as if `from` could not take it).
+bool unreachable_about(const Pod& from, const std::string& to, int id) {
+    const std::string script = fmt::format(
+        "import socket,struct\n"
+        "def csum(b):\n"
+        "    s=sum(struct.unpack('!%dH'%(len(b)//2),b)); s=(s>>16)+(s&0xffff); s+=s>>16; return ~s&0xffff\n"
+        "ip=struct.pack('!BBHHHBBH4s4s',0x45,0,28,1,0,64,1,0,socket.inet_aton('{to}'),socket.inet_aton('{quoted_to}'))\n"
+        "ip=ip[:10]+struct.pack('!H',csum(ip))+ip[12:]\n"
+        "h=struct.pack('!BBHI',3,3,0,0)+ip+struct.pack('!BBHHH',8,0,0,{id},1)\n"
+        "h=h[:2]+struct.pack('!H',csum(h))+h[4:]\n"
+        "socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP).sendto(h,('{to}',0))\n",
+        fmt::arg("quoted_to", from.ip), fmt::arg("to", to), fmt::arg("id", id));
+    return PodLab::in_pod(from, "python3 -c \"" + script + "\"") == 0;
+}
+
+TEST_F(ConntrackTest, AnIcmpErrorAboutATrackedConnectionIsRelated) {
+    ASSERT_TRUE(echo_with_id(pod_a, pod_b.ip, 4242));
+    const auto new_before = seen(MBR_CT_NEW);
+    // pod_b says pod_a's request could not be taken: about the tracked connection.
+    ASSERT_TRUE(unreachable_about(pod_b, pod_a.ip, 4242));
+    eventually([&] { return seen(MBR_CT_RELATED) == 1; });
+    EXPECT_EQ(seen(MBR_CT_RELATED), 1u);
+    // The same about a connection nobody tracks: nothing related, as new as any first packet.
+    ASSERT_TRUE(unreachable_about(pod_b, pod_a.ip, 999));
+    eventually([&] { return seen(MBR_CT_NEW) == new_before + 1; });
+    EXPECT_EQ(seen(MBR_CT_NEW), new_before + 1);
+    EXPECT_EQ(seen(MBR_CT_RELATED), 1u);
+}
+
 }  // namespace
 }  // namespace membrane::kernel::test
