@@ -179,6 +179,13 @@ void Agent::open_model() {
     const auto& agent = config_.agent;
     datapath_ = std::make_unique<RegistryDatapath>(*registry_);
     identities_ = make_identities();
+    identities_->observe([this](const IdentityInfo& identity, bool known) {
+        if (known) {
+            bus_.publish(events::IdentityAdded{identity});
+        } else {
+            bus_.publish(events::IdentityRemoved{identity});
+        }
+    });
     std::optional<Ipv4Cidr> pool;
     if (const NodeSettings* local = config_.local_node()) pool = parse_ipv4_cidr(local->pod_cidr);
     ipam_ = std::make_unique<HostScopeIpam>(pool, agent.state_dir / "ipam" / "host-scope.json", make_logger("ipam"));

@@ -101,6 +101,7 @@ void ClusterIdentityAllocator::start() {
     store_.on_state_change([this, alive = std::weak_ptr<bool>(alive_)](const StoreStatus& status) {
         if (!alive.expired() && status.state == StoreState::Connected) reconcile_refs();
     });
+    announce(numbers_);
     watch_ = store_.watch(keys_.identities(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
     schedule_collection();
 }
@@ -172,6 +173,7 @@ void ClusterIdentityAllocator::allocate(const Labels& labels, int attempt) {
                 if (auto other = labels_of_value(taken.front().value)) {
                     stored_[candidate] = Stored{*other, taken.front().mod_revision};
                     numbers_.emplace(*other, candidate);
+                    announce(numbers_);
                 }
             }
             if (attempt + 1 == kAttempts) {
@@ -197,6 +199,7 @@ void ClusterIdentityAllocator::learn(std::uint32_t id, const Labels& labels) {
     numbers_[labels] = id;
     // The watch brings the record and its revision; until then, a placeholder.
     stored_.try_emplace(id, Stored{labels, 0});
+    announce(numbers_);
 }
 
 std::uint32_t ClusterIdentityAllocator::acquire(const Labels& endpoint_labels) {
@@ -256,6 +259,7 @@ void ClusterIdentityAllocator::on_watch(const WatchBatch& batch) {
         ref_written_.clear();
     }
     for (const auto& event : batch.events) apply(event);
+    announce(numbers_);
     reconcile_refs();
 }
 

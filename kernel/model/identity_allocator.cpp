@@ -33,4 +33,20 @@ std::vector<IdentityInfo> list_identities(const std::map<Labels, std::uint32_t>&
     return out;
 }
 
+void IdentityAllocator::announce(const std::map<Labels, std::uint32_t>& numbers) {
+    std::map<std::uint32_t, Labels> now;
+    for (const auto& [labels, id] : numbers) now.emplace(id, labels);
+    if (observer_) {
+        for (const auto& [id, labels] : announced_) {
+            if (const auto it = now.find(id); it == now.end() || it->second != labels)
+                observer_(IdentityInfo{.id = id, .labels = labels}, false);
+        }
+        for (const auto& [id, labels] : now) {
+            if (const auto it = announced_.find(id); it == announced_.end() || it->second != labels)
+                observer_(IdentityInfo{.id = id, .labels = labels}, true);
+        }
+    }
+    announced_ = std::move(now);
+}
+
 }  // namespace membrane::kernel

@@ -54,6 +54,21 @@ public:
     // Reserved identities first, then the others by number (for a cluster:
     // every identity of the cluster, with this node's endpoints counted).
     virtual std::vector<IdentityInfo> list() const = 0;
+
+    // Told of each allocated identity that becomes known or is forgotten
+    // after this call (events::IdentityAdded/IdentityRemoved); what is known
+    // already, list() tells. Called on the agent's loop.
+    using Observer = std::function<void(const IdentityInfo& identity, bool known)>;
+    void observe(Observer observer) { observer_ = std::move(observer); }
+
+protected:
+    // An implementation calls this whenever its numbers may have changed;
+    // the observer hears the difference from the last call.
+    void announce(const std::map<Labels, std::uint32_t>& numbers);
+
+private:
+    Observer observer_;
+    std::map<std::uint32_t, Labels> announced_;
 };
 
 // What list() shows: the reserved identities, then `numbers` by number,

@@ -65,6 +65,7 @@ LocalIdentityAllocator::LocalIdentityAllocator(boost::asio::io_context& io, std:
         std::sort(retired_at_load_.begin(), retired_at_load_.end());
         // Rewritten at once when anything changed, so the file says what the agent uses.
         if (filtered) persist(numbers_, next_);
+        announce(numbers_);
     } catch (const nlohmann::json::exception& e) {
         throw corrupt_record(state_file_, std::string("not an identity record the agent wrote (") + e.what() + ")");
     }
@@ -89,6 +90,7 @@ std::uint32_t LocalIdentityAllocator::acquire(const Labels& endpoint_labels) {
         numbers_ = std::move(numbers);
         it = numbers_.find(labels);
         ++next_;
+        announce(numbers_);
     }
     ++endpoints_[it->second];
     return it->second;

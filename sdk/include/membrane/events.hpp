@@ -53,6 +53,19 @@ struct EndpointDeleted {
     EndpointInfo endpoint;
 };
 
+// SDK 1.4. Identities: an allocated identity (a label set and its number,
+// allocated here or anywhere in the cluster) became known to this node, or
+// was forgotten. The reserved ones never change. A module loaded later reads
+// Model::identities() in start().
+struct IdentityAdded {
+    static constexpr std::string_view kTopic = "identity.added";
+    IdentityInfo identity;
+};
+struct IdentityRemoved {
+    static constexpr std::string_view kTopic = "identity.removed";
+    IdentityInfo identity;
+};
+
 // Applied objects (`membranectl apply`, the cluster store): a Kubernetes-
 // style object was created or changed, or deleted, anywhere in the cluster.
 // `document` is the object as the agent keeps it, JSON text (apiVersion,
