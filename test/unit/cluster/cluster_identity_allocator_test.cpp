@@ -94,6 +94,27 @@ TEST_F(ClusterIdentityTest, SameLabelsSameNumberOnEveryNodeWhateverTheOrder) {
     EXPECT_THAT(sync.get(kKeys.identity(web)).value.kvs.at(0).value, HasSubstr("\"k8s:app\":\"web\""));
 }
 
+// Every node hears of an identity once, wherever it was allocated, and of
+// its removal from the store (events::IdentityAdded/IdentityRemoved).
+TEST_F(ClusterIdentityTest, EveryNodeIsToldOfEachIdentityOnceAndOfItsRemoval) {
+    auto n1 = node("n1");
+    auto n2 = node("n2");
+    std::vector<std::pair<std::uint32_t, bool>> told;
+    n2->identities.observe([&](const IdentityInfo& identity, bool known) {
+        told.emplace_back(identity.id, known);
+        EXPECT_EQ(identity.labels, identity.id == kFirst ? kWeb : kDb);
+    });
+    const auto web = take(*n1, kWeb);
+    ASSERT_TRUE(run_until(io, [&] { return !told.empty(); })) << "n2 was not told of n1's identity";
+    EXPECT_EQ(take(*n2, kWeb), web);
+    take(*n1, kDb);
+    ASSERT_TRUE(run_until(io, [&] { return told.size() == 2; }));
+    EXPECT_EQ(told, (std::vector<std::pair<std::uint32_t, bool>>{{web, true}, {web + 1, true}})) << "once each";
+    sync.erase(kKeys.identity(web + 1));
+    ASSERT_TRUE(run_until(io, [&] { return told.size() == 3; })) << "n2 was not told of the removal";
+    EXPECT_EQ(told.back(), std::make_pair(web + 1, false));
+}
+
 TEST_F(ClusterIdentityTest, NodesRacingForOneLabelSetAgreeOnOneNumber) {
     auto n1 = node("n1");
     auto n2 = node("n2");
