@@ -14,6 +14,7 @@
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
 
+#include "membrane/policy_parse.hpp"
 #include "objects/object_kinds.hpp"
 
 namespace membrane::kernel {
@@ -274,27 +275,6 @@ bool is_dns_subdomain(const std::string& s) {
     return s.size() <= 253 && std::regex_match(s, re);
 }
 
-// A label's name part, or a label value when not empty.
-bool is_label_name(const std::string& s) {
-    static const std::regex re("[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
-    return s.size() <= 63 && std::regex_match(s, re);
-}
-
-// "[prefix/]name", the prefix a DNS subdomain: Kubernetes' rule for label and annotation keys.
-std::optional<std::string> key_problem(const std::string& key) {
-    const auto slash = key.find('/');
-    const std::string prefix = slash == std::string::npos ? "" : key.substr(0, slash);
-    const std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-    if (slash != std::string::npos && !is_dns_subdomain(prefix)) {
-        return "the prefix '" + prefix + "' must be a DNS subdomain (lower-case letters, digits, '-', '.')";
-    }
-    if (!is_label_name(name)) {
-        return "the name '" + name + "' must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending "
-               "with a letter or digit";
-    }
-    return std::nullopt;
-}
-
 const std::set<std::string> kKeptMetadata = {"name", "namespace", "labels", "annotations"};
 // What `kubectl get -o yaml` prints and the server sets: accepted on apply, not kept.
 const std::set<std::string> kServerMetadata = {"uid", "resourceVersion", "generation", "creationTimestamp",
@@ -306,12 +286,12 @@ nlohmann::json string_map(const nlohmann::json& value, const std::string& path, 
     if (!value.is_object()) check.fail(path, "must be a mapping of strings");
     for (const auto& [key, item] : value.items()) {
         const std::string at = child_path(path, key);
-        if (auto problem = key_problem(key)) check.fail(at, *problem);
+        // Kubernetes' rules for label and annotation keys and label values: the SDK's, which policies' selectors use.
+        if (auto problem = policy::label_key_problem(key); !problem.empty()) check.fail(at, problem);
         if (!item.is_string()) check.fail(at, item.dump() + " must be a string (quote it)");
         const std::string text = item.get<std::string>();
-        if (label_values && !text.empty() && !is_label_name(text)) {
-            check.fail(at, "\"" + text + "\" must be empty or 1 to 63 letters, digits, '-', '_' or '.', starting and "
-                           "ending with a letter or digit");
+        if (label_values) {
+            if (auto problem = policy::label_value_problem(text); !problem.empty()) check.fail(at, problem);
         }
     }
     return value;
@@ -389,6 +369,7 @@ Manifest check_document(const nlohmann::json& doc, const DocumentChecker& check)
         nlohmann::json kept = kind->check(key, value, check.failure());
         if (!kept.is_null()) out.document[key] = std::move(kept);
     }
+    if (kind->check_document) kind->check_document(out.document, check.failure());
     return out;
 }
 

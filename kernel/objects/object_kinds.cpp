@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
+
+#include "membrane/policy_parse.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -26,10 +29,40 @@ nlohmann::json check_namespace(std::string_view field, const nlohmann::json& val
     return value;
 }
 
+// NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy: read by
+// the SDK's parser, the very code modules run on them (policy_parse.hpp), so
+// what is kept parses there. spec and specs are kept as given; status is dropped.
+ObjectKind policy_kind(std::string_view kind, std::string_view api_version, std::string_view plural,
+                       std::string_view short_name, bool namespaced, std::vector<std::string_view> fields) {
+    return ObjectKind{
+        kind,
+        api_version,
+        plural,
+        {short_name},
+        namespaced,
+        NameRule::dns_subdomain,
+        std::move(fields),
+        [kind](std::string_view field, const nlohmann::json& value, const FieldFailure& fail) -> nlohmann::json {
+            policy::check_policy_spec(kind, field, value, fail);
+            if (field == "status") return nullptr;
+            return value;
+        },
+        [kind](const nlohmann::json& document, const FieldFailure& fail) {
+            policy::check_policy_document(kind, document, fail);
+        },
+    };
+}
+
 const std::vector<ObjectKind>& kinds() {
     static const std::vector<ObjectKind> all = {
         ObjectKind{"Namespace", "v1", "namespaces", {"ns"}, false, NameRule::dns_label, {"spec", "status"},
-                   check_namespace},
+                   check_namespace, {}},
+        policy_kind(policy::kNetworkPolicy, "networking.k8s.io/v1", "networkpolicies", "netpol", true,
+                    {"spec", "status"}),
+        policy_kind(policy::kCiliumNetworkPolicy, "cilium.io/v2", "ciliumnetworkpolicies", "cnp", true,
+                    {"spec", "specs", "status"}),
+        policy_kind(policy::kCiliumClusterwideNetworkPolicy, "cilium.io/v2", "ciliumclusterwidenetworkpolicies",
+                    "ccnp", false, {"spec", "specs", "status"}),
     };
     return all;
 }

@@ -33,6 +33,9 @@ struct ObjectKind {
     // e.g. a status). `fail` never returns.
     std::vector<std::string_view> fields;
     std::function<nlohmann::json(std::string_view field, const nlohmann::json& value, const FieldFailure& fail)> check;
+    // Optional: the document as it is kept (fields checked, namespace filled
+    // in), for what no field alone shows (a policy without a spec).
+    std::function<void(const nlohmann::json& document, const FieldFailure& fail)> check_document;
 };
 
 // By the manifest's `kind` (exact, as Kubernetes spells it); null if unknown.
