@@ -67,3 +67,13 @@ def installed_module(membraned: str, name: str) -> str:
         return str(candidate)
     raise LabError(f"cannot find the installed {name}.so under {prefix}/lib*/ (needed beside the topology's "
                    "modules); pass --build-dir with a build that has it")
+
+
+def membrane_module(binaries: Binaries, name: str) -> str:
+    """One of Membrane's own modules by name: from the build the lab runs (modules/<name>/<name>.so), or the install."""
+    if binaries.source == "install":
+        return installed_module(binaries.membraned, name)
+    so = Path(binaries.membraned).resolve().parent.parent / "modules" / name / f"{name}.so"
+    if not so.is_file():
+        raise LabError(f"the build has no module {name!r} ({so}): build it first, or give the library's path")
+    return str(so)

@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from .binaries import Binaries, find_binaries, installed_module
+from .binaries import Binaries, find_binaries, installed_module, membrane_module
 from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
@@ -55,7 +55,8 @@ def cmd_up(args) -> int:
         if binaries.source == "install":
             # The lab's module folder replaces the daemon's: the routing module goes there too.
             binaries.module_files[module] = installed_module(binaries.membraned, module)
-        binaries.module_files.update(topo.modules)
+        for name, path in topo.modules.items():
+            binaries.module_files[name] = path or membrane_module(binaries, name)
 
     data = {
         "name": topo.name,

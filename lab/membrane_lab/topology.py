@@ -150,24 +150,30 @@ def parse_topology(text: str, source: str) -> Topology:
 
 
 def parse_modules(source: str, raw) -> dict[str, str]:
-    """`modules = ["path/to/name.so", ...]`: paths relative to the topology file's folder."""
-    _check_type(source, "modules", raw, list, "an array of module library paths")
+    """`modules = ["path/to/name.so", "policy-l3l4", ...]`: a library path, relative to the topology file's
+    folder, or the name of one of Membrane's own modules (its path is "" here: taken from the build or the
+    install when the lab starts)."""
+    _check_type(source, "modules", raw, list, "an array of module names or library paths")
     base = Path(source).resolve().parent
     modules: dict[str, str] = {}
     for i, item in enumerate(raw, 1):
         where = f"{source}: modules[{i}]"
-        path_text = _check_type(source, f"modules[{i}]", item, str, "a string (a module library path)")
+        path_text = _check_type(source, f"modules[{i}]", item, str, "a string (a module name or library path)")
+        by_name = "/" not in path_text and not path_text.endswith(".so")
         given = base / path_text
-        path = given.resolve()
         # Named as written: a symlink "mod.so" to "libmod.so.1" is module "mod".
-        name = given.name[:-3] if given.name.endswith(".so") else ""
+        name = path_text if by_name else given.name[:-3] if given.name.endswith(".so") else ""
         if not MODULE_NAME_RE.match(name):
-            raise LabError(f"{where}: {path_text!r} must name a module library <name>.so, <name> (the module's name) being 1 to "
-                           "48 lower-case letters, digits and '-', starting with a letter or digit")
+            raise LabError(f"{where}: {path_text!r} must name a module (1 to 48 lower-case letters, digits and '-', "
+                           "starting with a letter or digit) or a module library <name>.so")
         if name in ROUTING_MODULES.values():
             raise LabError(f"{where}: {name!r} is a routing module; 'routing' chooses it")
         if name in modules:
             raise LabError(f"{where}: a module named {name!r} is already listed")
+        if by_name:
+            modules[name] = ""
+            continue
+        path = given.resolve()
         if not path.is_file():
             raise LabError(f"{where}: {path} does not exist (build the module first)")
         modules[name] = str(path)

@@ -1,0 +1,243 @@
+#include "policy_compiler.hpp"
+
+#include <limits>
+#include <optional>
+#include <set>
+#include <tuple>
+
+namespace policy_l3l4 {
+namespace {
+
+namespace policy = membrane::policy;
+using membrane::Labels;
+
+constexpr std::uint8_t kTcp = 6;
+constexpr std::uint8_t kUdp = 17;
+constexpr std::uint8_t kSctp = 132;
+
+std::string policy_ref(const policy::Policy& p) {
+    return p.kind + " " + (p.namespace_.empty() ? p.name : p.namespace_ + "/" + p.name);
+}
+
+// What selectors see of an endpoint or identity: its labels, and its
+// namespace's labels as io.cilium.k8s.namespace.labels.<key> (Cilium's way
+// of letting an endpoint selector say "pods in namespaces labelled ...").
+Labels labels_for_selectors(const Labels& labels, const std::map<std::string, Labels>& namespaces) {
+    Labels out = labels;
+    const auto ns = namespaces.find(endpoint_namespace(labels));
+    if (ns == namespaces.end()) return out;
+    for (const auto& [key, value] : ns->second) out["k8s:" + std::string(policy::kNamespaceLabelsPrefix) + key] = value;
+    return out;
+}
+
+// A namespace's labels as a NetworkPolicy namespaceSelector sees them:
+// its own plus kubernetes.io/metadata.name, which Kubernetes puts on each.
+Labels namespace_labels(const std::string& name, const std::map<std::string, Labels>& namespaces) {
+    Labels out;
+    if (const auto it = namespaces.find(name); it != namespaces.end()) out = it->second;
+    out[std::string(policy::kNamespaceNameLabel)] = name;
+    return out;
+}
+
+struct Peers {
+    std::set<std::uint32_t> identities;  // 0: any
+};
+
+struct KnownIdentity {
+    std::uint32_t id;
+    std::string namespace_;
+    Labels selector_labels;
+};
+
+class Compiler {
+public:
+    explicit Compiler(const Inputs& inputs) : inputs_(inputs) {
+        for (const auto& identity : inputs.identities) {
+            if (identity.reserved) continue;
+            identities_.push_back({identity.id, endpoint_namespace(identity.labels),
+                                   labels_for_selectors(identity.labels, inputs.namespaces)});
+        }
+    }
+
+    Compiled run() {
+        number_rules();
+        for (const auto& endpoint : inputs_.endpoints) compile_endpoint(endpoint);
+        return std::move(out_);
+    }
+
+private:
+    void number_rules() {
+        for (std::size_t p = 0; p < inputs_.policies.size(); ++p) {
+            const auto& pol = inputs_.policies[p];
+            for (const auto& [direction, rules] : {std::pair{"ingress", &pol.ingress}, std::pair{"egress", &pol.egress}}) {
+                for (std::size_t i = 0; i < rules->size(); ++i) {
+                    const auto& rule = (*rules)[i];
+                    out_.origins.push_back({policy_ref(pol), direction, i, rule.deny, rule.l7});
+                    rule_ids_[{p, direction == std::string("ingress") ? POLICY_INGRESS : POLICY_EGRESS, i}] =
+                        static_cast<std::uint32_t>(out_.origins.size());
+                    if (rule.l7) warn(policy_ref(pol) + ": L7 rules are not enforced yet: only their L4 part is");
+                }
+            }
+        }
+    }
+
+    void compile_endpoint(const membrane::EndpointInfo& endpoint) {
+        if (inputs_.mode == Enforcement::never) return;
+        if (endpoint.id > std::numeric_limits<std::uint32_t>::max()) {
+            warn("endpoint " + std::to_string(endpoint.id) + " has an id past 32 bits: not enforced");
+            return;
+        }
+        const auto id = static_cast<std::uint32_t>(endpoint.id);
+        const std::string ns = endpoint_namespace(endpoint.labels);
+        const Labels subject = labels_for_selectors(endpoint.labels, inputs_.namespaces);
+        std::vector<std::size_t> selecting;
+        EndpointEnforcement enforcement;
+        for (std::size_t p = 0; p < inputs_.policies.size(); ++p) {
+            const auto& pol = inputs_.policies[p];
+            if (!pol.namespace_.empty() && pol.namespace_ != ns) continue;
+            if (!policy::matches(pol.subject, subject)) continue;
+            selecting.push_back(p);
+            out_.selected_by[endpoint.id].push_back(policy_ref(pol));
+            enforcement.ingress = enforcement.ingress || pol.ingress_enforced;
+            enforcement.egress = enforcement.egress || pol.egress_enforced;
+        }
+        if (inputs_.mode == Enforcement::always) enforcement = {true, true};
+        if (!enforcement.ingress && !enforcement.egress) return;
+        out_.endpoints[id] = enforcement;
+        for (const auto& [direction, on] : {std::pair{std::uint8_t{POLICY_INGRESS}, enforcement.ingress},
+                                           std::pair{std::uint8_t{POLICY_EGRESS}, enforcement.egress}}) {
+            if (!on) continue;
+            std::vector<std::pair<RuleKey, RuleVerdict>> allows;
+            std::vector<std::pair<RuleKey, RuleVerdict>> denies;
+            for (const std::size_t p : selecting) {
+                const auto& pol = inputs_.policies[p];
+                const auto& rules = direction == POLICY_INGRESS ? pol.ingress : pol.egress;
+                for (std::size_t i = 0; i < rules.size(); ++i) {
+                    const RuleVerdict verdict{rules[i].deny, rule_ids_.at({p, direction, i})};
+                    for (const auto identity : peers_of(pol, rules[i])) {
+                        for (const auto& [protocol, port] : ports_of(pol, rules[i])) {
+                            (verdict.deny ? denies : allows).push_back({{id, direction, identity, protocol, port}, verdict});
+                        }
+                    }
+                }
+            }
+            merge(allows, denies);
+        }
+    }
+
+    // Deny wins: each deny is written; an allow that a deny overlaps gets
+    // their intersection written as a deny, which the datapath's lookup
+    // order (most specific first) meets before the allow.
+    void merge(const std::vector<std::pair<RuleKey, RuleVerdict>>& allows,
+               const std::vector<std::pair<RuleKey, RuleVerdict>>& denies) {
+        for (const auto& [key, verdict] : denies) out_.rules.try_emplace(key, verdict);
+        for (const auto& [key, verdict] : allows) {
+            bool denied = false;
+            for (const auto& [deny_key, deny_verdict] : denies) {
+                const auto meet = intersection(key, deny_key);
+                if (!meet) continue;
+                if (*meet == key) denied = true;
+                auto [it, added] = out_.rules.try_emplace(*meet, deny_verdict);
+                if (!added && !it->second.deny) it->second = deny_verdict;
+            }
+            if (!denied) out_.rules.try_emplace(key, verdict);
+        }
+    }
+
+    static std::optional<RuleKey> intersection(const RuleKey& a, const RuleKey& b) {
+        const auto meet = [](auto x, auto y) -> std::optional<decltype(x)> {
+            if (x == 0) return y;
+            if (y == 0 || x == y) return x;
+            return std::nullopt;
+        };
+        const auto identity = meet(a.identity, b.identity);
+        const auto protocol = meet(a.protocol, b.protocol);
+        if (!identity || !protocol) return std::nullopt;
+        const auto port = meet(a.port, b.port);
+        if (!port) return std::nullopt;
+        return RuleKey{a.endpoint, a.direction, *identity, *protocol, *port};
+    }
+
+    std::set<std::uint32_t> peers_of(const policy::Policy& pol, const policy::Rule& rule) {
+        if (rule.all_peers) return {0};
+        std::set<std::uint32_t> out;
+        for (const auto& peer : rule.peers) {
+            switch (peer.kind) {
+                case policy::Peer::Kind::entity:
+                    add_entity(peer.entity, out);
+                    break;
+                case policy::Peer::Kind::cidr:
+                    warn(policy_ref(pol) + ": CIDR peers (ipBlock) are not enforced yet: they allow nothing");
+                    break;
+                case policy::Peer::Kind::endpoints:
+                    for (const auto& identity : identities_) {
+                        if (peer.namespace_name && identity.namespace_ != *peer.namespace_name) continue;
+                        if (peer.namespaces &&
+                            !policy::matches(*peer.namespaces, namespace_labels(identity.namespace_, inputs_.namespaces)))
+                            continue;
+                        if (policy::matches(peer.pods, identity.selector_labels)) out.insert(identity.id);
+                    }
+                    break;
+            }
+        }
+        return out;
+    }
+
+    void add_entity(policy::Entity entity, std::set<std::uint32_t>& out) const {
+        switch (entity) {
+            case policy::Entity::all: out.insert(0); return;
+            case policy::Entity::world: out.insert(MBR_IDENTITY_WORLD); return;
+            case policy::Entity::host: out.insert(MBR_IDENTITY_HOST); return;
+            case policy::Entity::remote_node: out.insert(MBR_IDENTITY_REMOTE_NODE); return;
+            case policy::Entity::cluster:
+                out.insert({std::uint32_t{MBR_IDENTITY_HOST}, std::uint32_t{MBR_IDENTITY_UNMANAGED},
+                            std::uint32_t{MBR_IDENTITY_REMOTE_NODE}});
+                for (const auto& identity : identities_) out.insert(identity.id);
+                return;
+        }
+    }
+
+    std::vector<std::pair<std::uint8_t, std::uint16_t>> ports_of(const policy::Policy& pol, const policy::Rule& rule) {
+        if (rule.ports.empty()) return {{0, 0}};
+        std::vector<std::pair<std::uint8_t, std::uint16_t>> out;
+        for (const auto& range : rule.ports) {
+            if (!range.name.empty()) {
+                warn(policy_ref(pol) + ": named port \"" + range.name +
+                     "\" is not resolved yet (endpoints do not carry their ports): it allows nothing");
+                continue;
+            }
+            const std::vector<std::uint8_t> protocols =
+                range.protocol == policy::Protocol::any
+                    ? (range.port == 0 ? std::vector<std::uint8_t>{0} : std::vector<std::uint8_t>{kTcp, kUdp, kSctp})
+                    : std::vector<std::uint8_t>{static_cast<std::uint8_t>(range.protocol)};
+            const std::uint32_t last = range.end_port != 0 ? range.end_port : range.port;
+            for (const auto protocol : protocols) {
+                for (std::uint32_t port = range.port; port <= last; ++port) {
+                    out.emplace_back(protocol, static_cast<std::uint16_t>(port));
+                }
+            }
+        }
+        return out;
+    }
+
+    void warn(const std::string& warning) {
+        if (warned_.insert(warning).second) out_.warnings.push_back(warning);
+    }
+
+    const Inputs& inputs_;
+    std::vector<KnownIdentity> identities_;
+    std::map<std::tuple<std::size_t, std::uint8_t, std::size_t>, std::uint32_t> rule_ids_;
+    std::set<std::string> warned_;
+    Compiled out_;
+};
+
+}  // namespace
+
+std::string endpoint_namespace(const Labels& labels) {
+    const auto value = membrane::policy::selector_label(labels, membrane::policy::kPodNamespaceLabel);
+    return value ? *value : std::string();
+}
+
+Compiled compile(const Inputs& inputs) { return Compiler(inputs).run(); }
+
+}  // namespace policy_l3l4

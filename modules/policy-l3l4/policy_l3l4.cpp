@@ -1,0 +1,233 @@
+// policy-l3l4: identity-based L3/L4 network policy in BPF, from
+// NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy
+// objects (`membranectl apply`, the cluster store). The module fills the
+// egress and ingress policy stages with fail-closed programs and keeps two
+// pinned maps (bpf/policy_maps.h) equal to what compile() makes of the
+// model: policies, this node's endpoints, the cluster's identities and the
+// namespaces' labels. Any change of those recomputes once per loop turn and
+// writes only the difference.
+//
+// [module.policy-l3l4] keys (all optional):
+//   enforcement = "default"  # "default": where a policy selects; "always":
+//                            # every endpoint, default deny; "never"
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <membrane/membrane.hpp>
+#include <membrane/policy_parse.hpp>
+
+#include "policy_compiler.hpp"
+#include "policy_maps.hpp"
+
+MEMBRANE_EMBEDDED_BPF(policy_l3l4_bpf)
+
+namespace policy_l3l4 {
+namespace {
+
+namespace events = membrane::events;
+namespace policy = membrane::policy;
+
+// Asks for a recomputation on the next loop turn: the bus delivers it after
+// the events already queued, so a burst of changes costs one.
+struct RecomputeRequested {
+    static constexpr std::string_view kTopic = "policy-l3l4.recompute";
+};
+
+bool is_policy_kind(std::string_view kind) {
+    return kind == policy::kNetworkPolicy || kind == policy::kCiliumNetworkPolicy ||
+           kind == policy::kCiliumClusterwideNetworkPolicy;
+}
+
+std::string object_key(const std::string& kind, const std::string& ns, const std::string& name) {
+    return kind + "/" + ns + "/" + name;
+}
+
+Enforcement read_enforcement(const membrane::Context& ctx) {
+    membrane::ConfigReader read(ctx.config(), "module." + ctx.module_name());
+    const auto mode = read.get<std::string>("enforcement", "default");
+    read.finish();
+    if (mode == "default") return Enforcement::selected;
+    if (mode == "always") return Enforcement::always;
+    if (mode == "never") return Enforcement::never;
+    throw read.error("enforcement", "must be \"default\", \"always\" or \"never\", not \"" + mode + "\"");
+}
+
+std::string_view enforcement_name(Enforcement mode) {
+    switch (mode) {
+        case Enforcement::selected: return "default";
+        case Enforcement::always: return "always";
+        case Enforcement::never: return "never";
+    }
+    return "default";
+}
+
+class PolicyL3L4 final : public membrane::Module {
+public:
+    void start(membrane::Context& ctx) override {
+        ctx_ = &ctx;
+        mode_ = read_enforcement(ctx);
+        membrane::BpfObject& object = ctx.bpf().load(
+            {.name = "policy-l3l4", .elf = policy_l3l4_bpf(), .persistent_maps = {POLICY_MAP_ENDPOINTS, POLICY_MAP_RULES}});
+        maps_.emplace(object.map_fd(POLICY_MAP_ENDPOINTS), object.map_fd(POLICY_MAP_RULES));
+
+        for (const auto kind : {policy::kNetworkPolicy, policy::kCiliumNetworkPolicy, policy::kCiliumClusterwideNetworkPolicy}) {
+            for (const auto& object_info : ctx.model().objects(std::string(kind))) {
+                remember(object_info.kind, object_info.namespace_, object_info.name, object_info.document);
+            }
+        }
+        for (const auto& ns : ctx.model().objects("Namespace")) remember_namespace(ns.name, ns.document);
+        subscribe();
+        // The maps hold what this model means before a packet meets the stages.
+        recompute();
+        ctx.bpf().attach_stage(MBR_STAGE_EGRESS_POLICY, object, "policy_egress", membrane::EmptySlot::drop);
+        ctx.bpf().attach_stage(MBR_STAGE_INGRESS_POLICY, object, "policy_ingress", membrane::EmptySlot::drop);
+        ctx.add_method("Status", [this](const std::string&) { return status_json(); });
+        ctx.log().info("enforcement {}, {} policies, {} rules in the datapath", enforcement_name(mode_),
+                       policies_.size(), maps_->rule_count());
+    }
+
+    void stop() override { subscriptions_.clear(); }
+
+private:
+    void subscribe() {
+        auto& bus = ctx_->bus();
+        subscriptions_.push_back(bus.subscribe<events::ObjectApplied>([this](const events::ObjectApplied& e) {
+            if (e.kind == "Namespace") {
+                remember_namespace(e.name, e.document);
+            } else if (is_policy_kind(e.kind)) {
+                remember(e.kind, e.namespace_, e.name, e.document);
+            } else {
+                return;
+            }
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
+            if (e.kind == "Namespace") {
+                namespaces_.erase(e.name);
+            } else if (is_policy_kind(e.kind)) {
+                policies_.erase(object_key(e.kind, e.namespace_, e.name));
+            } else {
+                return;
+            }
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointCreated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointUpdated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<RecomputeRequested>([this](const RecomputeRequested&) {
+            pending_ = false;
+            recompute();
+        }));
+    }
+
+    // A document the agent checked when it was applied; one it cannot read
+    // (a newer writer) is left out, loudly, and its old version with it.
+    void remember(const std::string& kind, const std::string& ns, const std::string& name, const std::string& document) {
+        const std::string key = object_key(kind, ns, name);
+        try {
+            policies_[key] = policy::parse_policy(kind, nlohmann::json::parse(document));
+        } catch (const std::exception& error) {
+            policies_.erase(key);
+            ctx_->log().error("{} {}/{} is not enforced: {}", kind, ns, name, error.what());
+        }
+    }
+
+    void remember_namespace(const std::string& name, const std::string& document) {
+        try {
+            const auto json = nlohmann::json::parse(document);
+            membrane::Labels labels;
+            if (const auto metadata = json.find("metadata"); metadata != json.end()) {
+                if (const auto found = metadata->find("labels"); found != metadata->end()) labels = found->get<membrane::Labels>();
+            }
+            namespaces_[name] = std::move(labels);
+        } catch (const std::exception& error) {
+            ctx_->log().error("Namespace {} is not read: {}", name, error.what());
+        }
+    }
+
+    void request() {
+        if (pending_) return;
+        pending_ = true;
+        ctx_->bus().publish(RecomputeRequested{});
+    }
+
+    void recompute() {
+        const auto began = std::chrono::steady_clock::now();
+        Inputs inputs;
+        for (const auto& [key, list] : policies_) inputs.policies.insert(inputs.policies.end(), list.begin(), list.end());
+        inputs.endpoints = ctx_->model().endpoints();
+        inputs.identities = ctx_->model().identities();
+        inputs.namespaces = namespaces_;
+        inputs.mode = mode_;
+        compiled_ = compile(inputs);
+        for (const auto& warning : compiled_.warnings) {
+            if (warned_.insert(warning).second) ctx_->log().warn("{}", warning);
+        }
+        try {
+            const auto written = maps_->apply(compiled_);
+            last_compute_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+            if (written.rules_written + written.rules_deleted + written.endpoints_changed > 0) {
+                ctx_->log().info("{} rules written, {} deleted, {} endpoints changed in {:.1f} ms ({} rules)",
+                                 written.rules_written, written.rules_deleted, written.endpoints_changed, last_compute_ms_,
+                                 maps_->rule_count());
+            }
+        } catch (const std::exception& error) {
+            // What was written stays; the next change tries the rest again.
+            ctx_->log().error("the datapath does not hold every rule: {}", error.what());
+        }
+    }
+
+    std::string status_json() const {
+        nlohmann::json endpoints = nlohmann::json::array();
+        for (const auto& endpoint : ctx_->model().endpoints()) {
+            nlohmann::json entry{{"id", endpoint.id}, {"ipv4", endpoint.ipv4}, {"identity", endpoint.identity}};
+            const auto enforced = compiled_.endpoints.find(static_cast<std::uint32_t>(endpoint.id));
+            entry["ingress_enforced"] = enforced != compiled_.endpoints.end() && enforced->second.ingress;
+            entry["egress_enforced"] = enforced != compiled_.endpoints.end() && enforced->second.egress;
+            const auto selected = compiled_.selected_by.find(endpoint.id);
+            entry["policies"] = selected == compiled_.selected_by.end() ? std::vector<std::string>{} : selected->second;
+            std::size_t rules = 0;
+            for (const auto& [key, verdict] : compiled_.rules) rules += key.endpoint == endpoint.id ? 1 : 0;
+            entry["rules"] = rules;
+            endpoints.push_back(std::move(entry));
+        }
+        nlohmann::json origins = nlohmann::json::array();
+        for (std::size_t i = 0; i < compiled_.origins.size(); ++i) {
+            const auto& origin = compiled_.origins[i];
+            origins.push_back({{"rule_id", i + 1}, {"policy", origin.policy}, {"direction", origin.direction},
+                               {"index", origin.index}, {"deny", origin.deny}, {"l7", origin.l7}});
+        }
+        std::size_t count = 0;
+        for (const auto& [key, list] : policies_) count += list.size() > 0 ? 1 : 0;
+        return nlohmann::json{{"enforcement", enforcement_name(mode_)},
+                              {"policies", count},
+                              {"datapath_rules", maps_->rule_count()},
+                              {"last_compute_ms", last_compute_ms_},
+                              {"endpoints", endpoints},
+                              {"rules", origins},
+                              {"warnings", compiled_.warnings}}
+            .dump();
+    }
+
+    membrane::Context* ctx_ = nullptr;
+    Enforcement mode_ = Enforcement::selected;
+    std::optional<PolicyMaps> maps_;
+    std::map<std::string, std::vector<policy::Policy>> policies_;  // by object_key
+    std::map<std::string, membrane::Labels> namespaces_;
+    std::vector<membrane::Subscription> subscriptions_;
+    Compiled compiled_;
+    std::set<std::string> warned_;
+    bool pending_ = false;
+    double last_compute_ms_ = 0;
+};
+
+}  // namespace
+}  // namespace policy_l3l4
+
+MEMBRANE_MODULE(policy_l3l4::PolicyL3L4, "policy-l3l4")

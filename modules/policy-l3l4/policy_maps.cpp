@@ -1,0 +1,102 @@
+#include "policy_maps.hpp"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <membrane/bpf.hpp>
+
+namespace policy_l3l4 {
+namespace {
+
+policy_rule_key to_bpf(const RuleKey& key) {
+    policy_rule_key out{};
+    out.endpoint_id = key.endpoint;
+    out.identity = key.identity;
+    out.port = key.port;
+    out.protocol = key.protocol;
+    out.direction = key.direction;
+    return out;
+}
+
+RuleKey from_bpf(const policy_rule_key& key) {
+    return {key.endpoint_id, key.direction, key.identity, key.protocol, key.port};
+}
+
+[[noreturn]] void fail(const std::string& what) {
+    throw membrane::BpfError(what + ": " + std::strerror(errno));
+}
+
+template <class Key>
+std::vector<Key> all_keys(int fd) {
+    std::vector<Key> keys;
+    Key key{};
+    Key next{};
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        previous = &key;
+    }
+    return keys;
+}
+
+}  // namespace
+
+PolicyMaps::PolicyMaps(int endpoints_fd, int rules_fd) : endpoints_fd_(endpoints_fd), rules_fd_(rules_fd) {
+    for (const auto& key : all_keys<policy_rule_key>(rules_fd_)) {
+        policy_rule_value value{};
+        if (bpf_map_lookup_elem(rules_fd_, &key, &value) == 0) rules_[from_bpf(key)] = {value.deny != 0, value.rule_id};
+    }
+    for (const auto& key : all_keys<policy_endpoint_key>(endpoints_fd_)) {
+        policy_endpoint_value value{};
+        if (bpf_map_lookup_elem(endpoints_fd_, &key, &value) == 0)
+            endpoints_[key.endpoint_id] = {value.ingress_enforced != 0, value.egress_enforced != 0};
+    }
+}
+
+PolicyMaps::Written PolicyMaps::apply(const Compiled& wanted) {
+    Written written;
+    for (const auto& [key, verdict] : wanted.rules) {
+        if (const auto it = rules_.find(key); it != rules_.end() && it->second == verdict) continue;
+        const policy_rule_key bpf_key = to_bpf(key);
+        const policy_rule_value value{static_cast<__u8>(verdict.deny ? 1 : 0), {}, verdict.rule_id};
+        if (bpf_map_update_elem(rules_fd_, &bpf_key, &value, BPF_ANY) != 0) fail("cannot write a policy rule");
+        rules_[key] = verdict;
+        ++written.rules_written;
+    }
+    // Enforcement on (or changed) once its rules are in; off before they go.
+    for (const auto& [id, enforcement] : wanted.endpoints) {
+        if (const auto it = endpoints_.find(id); it != endpoints_.end() && it->second == enforcement) continue;
+        const policy_endpoint_key key{id};
+        const policy_endpoint_value value{static_cast<__u8>(enforcement.ingress), static_cast<__u8>(enforcement.egress), 0, 0};
+        if (bpf_map_update_elem(endpoints_fd_, &key, &value, BPF_ANY) != 0) fail("cannot write a policy endpoint");
+        endpoints_[id] = enforcement;
+        ++written.endpoints_changed;
+    }
+    for (auto it = endpoints_.begin(); it != endpoints_.end();) {
+        if (wanted.endpoints.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        const policy_endpoint_key key{it->first};
+        if (bpf_map_delete_elem(endpoints_fd_, &key) != 0 && errno != ENOENT) fail("cannot delete a policy endpoint");
+        it = endpoints_.erase(it);
+        ++written.endpoints_changed;
+    }
+    for (auto it = rules_.begin(); it != rules_.end();) {
+        if (wanted.rules.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        const policy_rule_key key = to_bpf(it->first);
+        if (bpf_map_delete_elem(rules_fd_, &key) != 0 && errno != ENOENT) fail("cannot delete a policy rule");
+        it = rules_.erase(it);
+        ++written.rules_deleted;
+    }
+    return written;
+}
+
+}  // namespace policy_l3l4

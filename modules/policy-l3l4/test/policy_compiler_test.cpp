@@ -1,0 +1,246 @@
+// What compile() makes of policies, endpoints and identities: the entries
+// the datapath looks up (bpf/policy_maps.h), and the order in which it looks
+// them up, replayed here, decides every case.
+#include "policy_compiler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <membrane/policy_parse.hpp>
+
+namespace policy_l3l4 {
+namespace {
+
+namespace policy = membrane::policy;
+using membrane::Labels;
+
+constexpr std::uint8_t kTcp = 6;
+constexpr std::uint8_t kUdp = 17;
+constexpr std::uint8_t kIcmp = 1;
+
+membrane::EndpointInfo endpoint(std::uint64_t id, Labels labels, std::uint32_t identity) {
+    membrane::EndpointInfo e;
+    e.id = id;
+    e.labels = std::move(labels);
+    e.identity = identity;
+    return e;
+}
+
+membrane::IdentityInfo identity(std::uint32_t id, Labels labels) { return {id, std::move(labels), false, 0}; }
+
+Labels pod(const std::string& ns, Labels labels) {
+    labels["k8s:io.kubernetes.pod.namespace"] = ns;
+    return labels;
+}
+
+policy::Policy parse_one(const std::string& json) {
+    const auto parsed = policy::parse_policy(nlohmann::json::parse(json).at("kind").get<std::string>(), nlohmann::json::parse(json));
+    EXPECT_EQ(parsed.size(), 1u);
+    return parsed.at(0);
+}
+
+// The datapath's verdict (policy_l3l4.bpf.c: decide(), judge()): true = passes.
+bool passes(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direction, std::uint32_t remote,
+            std::uint8_t protocol, std::uint16_t port) {
+    const auto enforced = compiled.endpoints.find(endpoint);
+    if (enforced == compiled.endpoints.end()) return true;
+    if (!(direction == POLICY_INGRESS ? enforced->second.ingress : enforced->second.egress)) return true;
+    const bool has_port = protocol == kTcp || protocol == kUdp || protocol == 132;
+    const std::uint16_t dport = has_port ? port : 0;
+    std::vector<RuleKey> order;
+    if (remote != 0) {
+        if (dport != 0) order.push_back({endpoint, direction, remote, protocol, dport});
+        order.push_back({endpoint, direction, remote, protocol, 0});
+        order.push_back({endpoint, direction, remote, 0, 0});
+    }
+    if (dport != 0) order.push_back({endpoint, direction, 0, protocol, dport});
+    order.push_back({endpoint, direction, 0, protocol, 0});
+    order.push_back({endpoint, direction, 0, 0, 0});
+    for (const auto& key : order) {
+        if (const auto it = compiled.rules.find(key); it != compiled.rules.end()) return !it->second.deny;
+    }
+    return false;
+}
+
+class PolicyCompilerTest : public ::testing::Test {
+protected:
+    // backend (1) and frontend (2) and other (3) in "default"; frontend (4) in "shop".
+    void SetUp() override {
+        inputs.endpoints = {endpoint(1, pod("default", {{"role", "backend"}}), 65536 + 256),
+                            endpoint(2, pod("default", {{"class", "frontend"}}), 65536 + 257),
+                            endpoint(3, pod("default", {{"app", "other"}}), 65536 + 258)};
+        inputs.identities = {identity(65536 + 256, pod("default", {{"role", "backend"}})),
+                             identity(65536 + 257, pod("default", {{"class", "frontend"}})),
+                             identity(65536 + 258, pod("default", {{"app", "other"}})),
+                             identity(65536 + 259, pod("shop", {{"class", "frontend"}}))};
+    }
+    static constexpr std::uint32_t kBackend = 65536 + 256;
+    static constexpr std::uint32_t kFrontend = 65536 + 257;
+    static constexpr std::uint32_t kOther = 65536 + 258;
+    static constexpr std::uint32_t kShopFrontend = 65536 + 259;
+    Inputs inputs;
+};
+
+TEST_F(PolicyCompilerTest, NoPolicyEnforcesNothing) {
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(compiled.endpoints.empty());
+    EXPECT_TRUE(compiled.rules.empty());
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, LabelBasedIngressIsNamespaceScoped) {
+    inputs.policies = {parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
+        "metadata":{"name":"l3-rule","namespace":"default"},
+        "spec":{"endpointSelector":{"matchLabels":{"role":"backend"}},
+                "ingress":[{"fromEndpoints":[{"matchLabels":{"class":"frontend"}}]}]}})")};
+    const auto compiled = compile(inputs);
+    ASSERT_EQ(compiled.endpoints.size(), 1u);
+    EXPECT_TRUE(compiled.endpoints.at(1).ingress);
+    EXPECT_FALSE(compiled.endpoints.at(1).egress);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kIcmp, 0));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    // The same labels in another namespace are not "frontend" to a namespaced policy.
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kShopFrontend, kTcp, 80));
+    // The backend's own sending is not enforced; the frontend is not selected.
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, kOther, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 2, POLICY_INGRESS, kOther, kTcp, 80));
+    EXPECT_EQ(compiled.selected_by.at(1), std::vector<std::string>{"CiliumNetworkPolicy default/l3-rule"});
+}
+
+TEST_F(PolicyCompilerTest, PortRulesExpandToProtocolsAndRanges) {
+    policy::Policy p;
+    p.kind = "CiliumNetworkPolicy";
+    p.namespace_ = "default";
+    p.name = "ports";
+    p.subject.match_labels = {{"role", "backend"}};
+    p.ingress_enforced = true;
+    policy::Rule any_80;
+    any_80.all_peers = true;
+    any_80.ports = {{policy::Protocol::any, 80, 0, ""}, {policy::Protocol::udp, 1000, 1002, ""}};
+    p.ingress = {any_80};
+    inputs.policies = {p};
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 81));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kIcmp, 0));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 1001));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 1003));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 1001));
+    EXPECT_EQ(compiled.rules.size(), 3u + 3u);  // 80 over TCP, UDP, SCTP; 1000..1002 over UDP
+}
+
+// A broad deny under a narrower allow, and a narrow deny under a broad
+// allow: the datapath takes the first entry it finds, so compile() must
+// write the overlap as a deny.
+TEST_F(PolicyCompilerTest, DenyWinsWhateverTheSpecificity) {
+    policy::Policy p;
+    p.kind = "CiliumClusterwideNetworkPolicy";
+    p.name = "mixed";
+    p.subject.match_labels = {{"role", "backend"}};
+    p.ingress_enforced = true;
+    policy::Rule allow_frontend_all;  // (frontend, *, *)
+    allow_frontend_all.peers = {policy::Peer{.pods = {{{"class", "frontend"}}, {}}}};
+    policy::Rule deny_anyone_7001;  // (*, TCP, 7001)
+    deny_anyone_7001.deny = true;
+    deny_anyone_7001.all_peers = true;
+    deny_anyone_7001.ports = {{policy::Protocol::tcp, 7001, 0, ""}};
+    policy::Rule allow_other_udp;  // (other, UDP, 53)
+    allow_other_udp.peers = {policy::Peer{.pods = {{{"app", "other"}}, {}}}};
+    allow_other_udp.ports = {{policy::Protocol::udp, 53, 0, ""}};
+    policy::Rule deny_other_all;  // (other, *, *)
+    deny_other_all.deny = true;
+    deny_other_all.peers = allow_other_udp.peers;
+    p.ingress = {allow_frontend_all, deny_anyone_7001, allow_other_udp, deny_other_all};
+    inputs.policies = {p};
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 7001));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kShopFrontend, kTcp, 7001));  // cluster-wide: shop's too
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kShopFrontend, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 53));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, NetworkPolicyEgressWithoutRulesDeniesAllEgress) {
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"no-egress","namespace":"default"},
+        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"policyTypes":["Egress"]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_FALSE(compiled.endpoints.at(1).ingress);
+    EXPECT_TRUE(compiled.endpoints.at(1).egress);
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, kOther, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kUdp, 53));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, NamespaceSelectorsReadTheNamespacesLabels) {
+    inputs.namespaces = {{"shop", {{"team", "retail"}}}};
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"from-retail","namespace":"default"},
+        "spec":{"podSelector":{},"ingress":[{"from":[
+            {"namespaceSelector":{"matchLabels":{"team":"retail"}},"podSelector":{"matchLabels":{"class":"frontend"}}}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_EQ(compiled.endpoints.size(), 3u);  // {} selects every pod of the namespace
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kShopFrontend, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));  // default is not labelled team=retail
+    // The label Kubernetes puts on every namespace selects it by name.
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"from-shop","namespace":"default"},
+        "spec":{"podSelector":{},"ingress":[{"from":[
+            {"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"shop"}}}]}]}})")};
+    EXPECT_TRUE(passes(compile(inputs), 1, POLICY_INGRESS, kShopFrontend, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, EntitiesMapToReservedIdentities) {
+    policy::Policy p;
+    p.kind = "CiliumNetworkPolicy";
+    p.namespace_ = "default";
+    p.name = "entities";
+    p.subject.match_labels = {{"role", "backend"}};
+    p.egress_enforced = true;
+    policy::Rule world;
+    world.peers = {policy::Peer{.kind = policy::Peer::Kind::entity, .entity = policy::Entity::world}};
+    policy::Rule cluster;
+    cluster.peers = {policy::Peer{.kind = policy::Peer::Kind::entity, .entity = policy::Entity::cluster}};
+    cluster.ports = {{policy::Protocol::tcp, 443, 0, ""}};
+    p.egress = {world, cluster};
+    inputs.policies = {p};
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_HOST, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_HOST, kTcp, 443));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, kShopFrontend, kTcp, 443));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, kShopFrontend, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, EnforcementModes) {
+    inputs.mode = Enforcement::always;
+    auto compiled = compile(inputs);
+    EXPECT_EQ(compiled.endpoints.size(), 3u);
+    EXPECT_FALSE(passes(compiled, 2, POLICY_EGRESS, kBackend, kTcp, 80));
+    inputs.mode = Enforcement::never;
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"deny-all","namespace":"default"},"spec":{"podSelector":{}}})")};
+    compiled = compile(inputs);
+    EXPECT_TRUE(compiled.endpoints.empty());
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+}
+
+TEST_F(PolicyCompilerTest, WhatIsNotEnforcedYetAllowsNothingAndSaysSo) {
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"named","namespace":"default"},
+        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[
+            {"ports":[{"port":"http"}]},{"from":[{"ipBlock":{"cidr":"10.0.0.0/8"}}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, MBR_IDENTITY_WORLD, kTcp, 80));
+    ASSERT_EQ(compiled.warnings.size(), 2u);
+    EXPECT_NE(compiled.warnings[0].find("named port \"http\""), std::string::npos) << compiled.warnings[0];
+    EXPECT_NE(compiled.warnings[1].find("ipBlock"), std::string::npos) << compiled.warnings[1];
+}
+
+}  // namespace
+}  // namespace policy_l3l4
