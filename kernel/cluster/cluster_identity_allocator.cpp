@@ -61,7 +61,12 @@ ClusterIdentityAllocator::ClusterIdentityAllocator(boost::asio::io_context& io, 
                 throw corrupt_record(options_.cache_file, "identity " + std::to_string(id) + " is not one of cluster id " +
                                                               std::to_string(options_.cluster_id));
             }
-            held_.emplace(id, labels);
+            // Files before "held" listed this node's identities only.
+            if (item.value("held", true)) {
+                held_.emplace(id, labels);
+            } else {
+                stored_.emplace(id, Stored{labels, 0});  // a placeholder until the watch brings the record
+            }
             numbers_.emplace(labels, id);
         }
     } catch (const nlohmann::json::exception& e) {
@@ -259,7 +264,13 @@ void ClusterIdentityAllocator::on_watch(const WatchBatch& batch) {
         ref_written_.clear();
     }
     for (const auto& event : batch.events) apply(event);
-    announce(numbers_);
+    if (announce(numbers_)) {
+        try {
+            persist();
+        } catch (const StateError& e) {
+            log_->error("{}", e.what());
+        }
+    }
     reconcile_refs();
 }
 
@@ -412,8 +423,13 @@ void ClusterIdentityAllocator::collect_garbage() {
 }
 
 void ClusterIdentityAllocator::persist() const {
+    // Every identity known, this node's marked held: after a restart the
+    // node knows the cluster's identities before the store answers, so what
+    // depends on them (policy peers) does not lose them meanwhile.
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& [id, labels] : held_) items.push_back({{"id", id}, {"labels", labels}});
+    for (const auto& [labels, id] : numbers_) {
+        items.push_back({{"id", id}, {"labels", labels}, {"held", held_.contains(id)}});
+    }
     write_cluster_cache(options_.cache_file, keys_, "identities", std::move(items));
 }
 

@@ -33,9 +33,10 @@ std::vector<IdentityInfo> list_identities(const std::map<Labels, std::uint32_t>&
     return out;
 }
 
-void IdentityAllocator::announce(const std::map<Labels, std::uint32_t>& numbers) {
+bool IdentityAllocator::announce(const std::map<Labels, std::uint32_t>& numbers) {
     std::map<std::uint32_t, Labels> now;
     for (const auto& [labels, id] : numbers) now.emplace(id, labels);
+    if (now == announced_) return false;
     if (observer_) {
         for (const auto& [id, labels] : announced_) {
             if (const auto it = now.find(id); it == now.end() || it->second != labels)
@@ -47,6 +48,7 @@ void IdentityAllocator::announce(const std::map<Labels, std::uint32_t>& numbers)
         }
     }
     announced_ = std::move(now);
+    return true;
 }
 
 }  // namespace membrane::kernel

@@ -63,8 +63,8 @@ public:
 
 protected:
     // An implementation calls this whenever its numbers may have changed;
-    // the observer hears the difference from the last call.
-    void announce(const std::map<Labels, std::uint32_t>& numbers);
+    // the observer hears the difference from the last call. True if there was one.
+    bool announce(const std::map<Labels, std::uint32_t>& numbers);
 
 private:
     Observer observer_;

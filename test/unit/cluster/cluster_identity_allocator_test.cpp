@@ -115,6 +115,33 @@ TEST_F(ClusterIdentityTest, EveryNodeIsToldOfEachIdentityOnceAndOfItsRemoval) {
     EXPECT_EQ(told.back(), std::make_pair(web + 1, false));
 }
 
+// A restarted node knows the cluster's identities from its cache before the
+// store answers (policy peers do not vanish meanwhile); the store's view
+// then replaces the cache's.
+TEST_F(ClusterIdentityTest, ARestartedNodeKnowsTheClustersIdentitiesBeforeTheStoreAnswers) {
+    auto n1 = node("n1");
+    auto n2 = node("n2");
+    const auto web = take(*n1, kWeb);
+    ASSERT_TRUE(run_until(io, [&] { return n2->identities.find(kWeb).has_value(); }));
+    const auto db = take(*n2, kDb);
+    n2.reset();
+    // Not started: no watch, nothing asked of the store yet.
+    NodeLease lease(io, store, 30s, quiet());
+    ClusterIdentityAllocator restarted(io, store, lease, kKeys,
+                                       ClusterIdentityOptions{"n2", 1, IdentitySettings{}.exclude_labels,
+                                                              state / "n2-identities.json", 15min, 20ms},
+                                       quiet());
+    EXPECT_EQ(restarted.find(kWeb), web) << "n1's identity, known to n2 before its restart";
+    EXPECT_EQ(restarted.find(kDb), db);
+    // n1's identity is not n2's to hold: it takes no reference for it.
+    sync.erase(kKeys.identity(web));
+    restarted.start();
+    lease.start();
+    ASSERT_TRUE(run_until(io, [&] { return !restarted.find(kWeb).has_value(); }))
+        << "the store's view did not replace the cache's";
+    EXPECT_EQ(restarted.find(kDb), db);
+}
+
 TEST_F(ClusterIdentityTest, NodesRacingForOneLabelSetAgreeOnOneNumber) {
     auto n1 = node("n1");
     auto n2 = node("n2");
@@ -225,12 +252,13 @@ TEST_F(ClusterIdentityTest, ARestartWithTheStoreAwayKeepsTheNumbersFromTheCache)
         auto n1 = node("n1");
         web = take(*n1, kWeb);
         take(*n1, kDb);
-        n1->identities.release(web + 1);  // db: no longer used, so not cached
+        n1->identities.release(web + 1);  // db: no longer used here, still the cluster's
     }
     store.set_available(false);
     Node again(io, store, "n1", state / "n1-identities.json", 15min);
     EXPECT_EQ(again.identities.acquire(kWeb), web) << "without a store, from the cache";
-    EXPECT_THROW(again.identities.acquire(kDb), StateError);
+    EXPECT_EQ(again.identities.acquire(kDb), web + 1) << "the cluster's identities are cached too";
+    EXPECT_THROW(again.identities.acquire(Labels{{"k8s:app", "new"}}), StateError) << "never seen: needs the store";
     again.start();
     store.set_available(true);
     EXPECT_EQ(again.identities.acquire(kWeb), web);
