@@ -49,12 +49,12 @@ static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u
 }
 
 /* The connection tracking state of an IPv4 packet (conntrack.h); its entry's lifetime moves on. */
-static __always_inline __u32 ct_state_of(struct __sk_buff *skb)
+static __always_inline __u32 ct_state_of(struct __sk_buff *skb, int from_endpoint)
 {
 	struct membrane_flow flow;
 	if (membrane_flow_of(skb, &flow) != 0)
 		return MBR_CT_UNTRACKED;
-	return membrane_ct_lookup(&flow);
+	return membrane_ct_lookup(&flow, from_endpoint);
 }
 
 static __always_inline int drop_invalid(void)
@@ -100,7 +100,7 @@ int mbr_from_netdev(struct __sk_buff *skb)
 		dst_identity = membrane_ipcache_identity(ip->daddr);
 		/* What is for this node's own stack (the overlay's UDP among it) meets no stage that tracks. */
 		if (dst_identity != MBR_IDENTITY_HOST)
-			ct_state = ct_state_of(skb);
+			ct_state = ct_state_of(skb, 0);
 	}
 	ctx_init(skb, MBR_DIR_FROM_NETDEV, src_identity, dst_identity, ct_state);
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
@@ -142,7 +142,7 @@ int mbr_from_endpoint(struct __sk_buff *skb)
 	if (!source)
 		return drop_spoofed();
 	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
-	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, dst_identity, ct_state_of(skb));
+	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, dst_identity, ct_state_of(skb, 1));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
 	return membrane_run_from(skb, 0);
 }
@@ -180,7 +180,7 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	 */
 	if (dst_identity == MBR_IDENTITY_HOST)
 		bpf_skb_change_type(skb, PACKET_HOST);
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity, ct_state_of(skb));
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity, ct_state_of(skb, 0));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
 	return membrane_run_from(skb, 0);
 }

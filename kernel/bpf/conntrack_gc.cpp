@@ -27,7 +27,10 @@ ConntrackSweep sweep_conntrack(int map_fd, std::uint64_t now_ns) {
     mbr_ct_key key{};
     mbr_ct_key next{};
     const void* previous = nullptr;
-    while (bpf_map_get_next_key(map_fd, previous, &next) == 0) {
+    // A key the LRU evicted under the walk restarts it from the first key:
+    // bounded, so a busy table cannot hold the agent's loop.
+    std::uint64_t steps = 0;
+    while (steps++ < 2ull * MBR_CT_MAX && bpf_map_get_next_key(map_fd, previous, &next) == 0) {
         key = next;
         previous = &key;
         mbr_ct_value value{};

@@ -91,17 +91,24 @@ private:
         const std::string ns = endpoint_namespace(endpoint.labels);
         const Labels subject = labels_for_selectors(endpoint.labels, inputs_.namespaces);
         std::vector<std::size_t> selecting;
-        EndpointEnforcement enforcement;
+        EndpointEnforcement default_deny;  // some selecting policy makes the direction default-deny
+        EndpointEnforcement has_rules;     // some selecting policy has rules for it
         for (std::size_t p = 0; p < inputs_.policies.size(); ++p) {
             const auto& pol = inputs_.policies[p];
             if (!pol.namespace_.empty() && pol.namespace_ != ns) continue;
             if (!policy::matches(pol.subject, subject)) continue;
             selecting.push_back(p);
             out_.selected_by[endpoint.id].push_back(policy_ref(pol));
-            enforcement.ingress = enforcement.ingress || pol.ingress_enforced;
-            enforcement.egress = enforcement.egress || pol.egress_enforced;
+            default_deny.ingress = default_deny.ingress || pol.ingress_enforced;
+            default_deny.egress = default_deny.egress || pol.egress_enforced;
+            has_rules.ingress = has_rules.ingress || !pol.ingress.empty();
+            has_rules.egress = has_rules.egress || !pol.egress.empty();
         }
-        if (inputs_.mode == Enforcement::always) enforcement = {true, true};
+        if (inputs_.mode == Enforcement::always) default_deny = {true, true};
+        // A direction with rules but no default deny (Cilium's enableDefaultDeny: false)
+        // is enforced too, behind an allow of everything, so that its denies hold.
+        const EndpointEnforcement enforcement{default_deny.ingress || has_rules.ingress,
+                                              default_deny.egress || has_rules.egress};
         if (!enforcement.ingress && !enforcement.egress) return;
         out_.endpoints[id] = enforcement;
         for (const auto& [direction, on] : {std::pair{std::uint8_t{POLICY_INGRESS}, enforcement.ingress},
@@ -120,6 +127,9 @@ private:
                         }
                     }
                 }
+            }
+            if (!(direction == POLICY_INGRESS ? default_deny.ingress : default_deny.egress)) {
+                allows.push_back({{id, direction, 0, 0, 0}, RuleVerdict{false, 0}});
             }
             merge(allows, denies);
         }
@@ -202,6 +212,13 @@ private:
         std::vector<std::pair<std::uint8_t, std::uint16_t>> out;
         for (const auto& range : rule.ports) {
             if (!range.name.empty()) {
+                // Unresolved, a deny takes every port of the protocol (more, never less).
+                if (rule.deny) {
+                    warn(policy_ref(pol) + ": named port \"" + range.name +
+                         "\" is not resolved yet (endpoints do not carry their ports): its deny takes every port");
+                    out.emplace_back(static_cast<std::uint8_t>(range.protocol), 0);
+                    continue;
+                }
                 warn(policy_ref(pol) + ": named port \"" + range.name +
                      "\" is not resolved yet (endpoints do not carry their ports): it allows nothing");
                 continue;

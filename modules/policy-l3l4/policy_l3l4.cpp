@@ -170,6 +170,7 @@ private:
             if (warned_.insert(warning).second) ctx_->log().warn("{}", warning);
         }
         try {
+            datapath_error_.clear();
             const auto written = maps_->apply(compiled_);
             last_compute_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written.rules_written + written.rules_deleted + written.endpoints_changed > 0) {
@@ -178,8 +179,16 @@ private:
                                  maps_->rule_count());
             }
         } catch (const std::exception& error) {
-            // What was written stays; the next change tries the rest again.
-            ctx_->log().error("the datapath does not hold every rule: {}", error.what());
+            // Fail closed: every endpoint a policy selects is enforced both
+            // ways with whatever rules made it; the next change tries again.
+            datapath_error_ = error.what();
+            std::vector<std::uint32_t> selected;
+            for (const auto& [id, policies] : compiled_.selected_by) selected.push_back(static_cast<std::uint32_t>(id));
+            for (const auto& [id, enforcement] : compiled_.endpoints) selected.push_back(id);
+            maps_->fail_closed(selected);
+            ctx_->log().error("the datapath does not hold every rule ({}): the selected endpoints are closed both ways "
+                              "until a change of policy applies",
+                              datapath_error_);
         }
     }
 
@@ -211,7 +220,8 @@ private:
                               {"last_compute_ms", last_compute_ms_},
                               {"endpoints", endpoints},
                               {"rules", origins},
-                              {"warnings", compiled_.warnings}}
+                              {"warnings", compiled_.warnings},
+                              {"datapath_error", datapath_error_}}
             .dump();
     }
 
@@ -225,6 +235,7 @@ private:
     std::set<std::string> warned_;
     bool pending_ = false;
     double last_compute_ms_ = 0;
+    std::string datapath_error_;  // the last apply's failure: Status says the maps are not what the policies say
 };
 
 }  // namespace

@@ -4,7 +4,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <membrane/bpf.hpp>
 
@@ -58,9 +61,24 @@ PolicyMaps::PolicyMaps(int endpoints_fd, int rules_fd) : endpoints_fd_(endpoints
 }
 
 PolicyMaps::Written PolicyMaps::apply(const Compiled& wanted) {
+    if (wanted.rules.size() > POLICY_RULES_MAX) {
+        throw membrane::BpfError("the policies need " + std::to_string(wanted.rules.size()) +
+                                 " datapath rules, more than the map's " + std::to_string(POLICY_RULES_MAX) +
+                                 " (port ranges count one rule per port and peer identity)");
+    }
     Written written;
+    // Denies first, then allows from the most specific: a write that fails
+    // half-way leaves no allow in place without the denies that cut it.
+    std::vector<std::pair<RuleKey, RuleVerdict>> changed;
     for (const auto& [key, verdict] : wanted.rules) {
-        if (const auto it = rules_.find(key); it != rules_.end() && it->second == verdict) continue;
+        if (const auto it = rules_.find(key); it == rules_.end() || !(it->second == verdict)) changed.emplace_back(key, verdict);
+    }
+    const auto rank = [](const std::pair<RuleKey, RuleVerdict>& entry) {
+        const auto& key = entry.first;
+        return std::tuple{entry.second.deny ? 0 : 1, -(int{key.identity != 0} + int{key.protocol != 0} + int{key.port != 0})};
+    };
+    std::stable_sort(changed.begin(), changed.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    for (const auto& [key, verdict] : changed) {
         const policy_rule_key bpf_key = to_bpf(key);
         const policy_rule_value value{static_cast<__u8>(verdict.deny ? 1 : 0), {}, verdict.rule_id};
         if (bpf_map_update_elem(rules_fd_, &bpf_key, &value, BPF_ANY) != 0) fail("cannot write a policy rule");
@@ -97,6 +115,14 @@ PolicyMaps::Written PolicyMaps::apply(const Compiled& wanted) {
         ++written.rules_deleted;
     }
     return written;
+}
+
+void PolicyMaps::fail_closed(const std::vector<std::uint32_t>& endpoints) {
+    for (const auto id : endpoints) {
+        const policy_endpoint_key key{id};
+        const policy_endpoint_value value{1, 1, 0, 0};
+        if (bpf_map_update_elem(endpoints_fd_, &key, &value, BPF_ANY) == 0) endpoints_[id] = {true, true};
+    }
 }
 
 }  // namespace policy_l3l4

@@ -3,7 +3,9 @@
 // or reload diffs against the truth) and writes only the difference.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <vector>
 
 #include "policy_compiler.hpp"
 
@@ -18,11 +20,16 @@ public:
         std::size_t rules_deleted = 0;
         std::size_t endpoints_changed = 0;
     };
-    // Makes the maps hold `wanted`. Order matters while packets flow: new
-    // rules before an endpoint becomes enforced, an endpoint unenforced
-    // before its rules go. Throws membrane::BpfError on a failed write; what
-    // was written stays known, so the next apply finishes the job.
+    // Makes the maps hold `wanted`. Order matters while packets flow: denies
+    // before allows, new rules before an endpoint becomes enforced, an
+    // endpoint unenforced before its rules go. Throws membrane::BpfError when
+    // `wanted` does not fit or a write fails; what was written stays known,
+    // so the next apply finishes the job.
     Written apply(const Compiled& wanted);
+
+    // After a failed apply: these endpoints enforced both ways, whatever
+    // their rules, so a half-written policy denies more, never allows more.
+    void fail_closed(const std::vector<std::uint32_t>& endpoints);
 
     std::size_t rule_count() const { return rules_.size(); }
 

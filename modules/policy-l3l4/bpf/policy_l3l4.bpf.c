@@ -80,6 +80,12 @@ static __always_inline __u16 destination_port(const struct membrane_flow *flow)
 	return 0;
 }
 
+static __always_inline int drop(void)
+{
+	membrane_stat_inc(MBR_STAT_DROP_POLICY);
+	return TC_ACT_SHOT;
+}
+
 /*
  * The verdict for the local endpoint `endpoint` on one direction: TC_ACT_OK
  * to go on, TC_ACT_SHOT counted as a policy drop. `create_ct`: this stage is
@@ -92,21 +98,27 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 	const __u32 ct_state = membrane_ctx_ct_state(skb);
 	if (ct_state == MBR_CT_REPLY || ct_state == MBR_CT_RELATED)
 		return TC_ACT_OK;
+	/* The maps key endpoints by 32 bits: one past them cannot be told apart, so it gets nothing. */
+	if (endpoint->endpoint_id > 0xffffffffull)
+		return drop();
 	const __u32 endpoint_id = (__u32)endpoint->endpoint_id;
 	struct policy_endpoint_key ep_key = {.endpoint_id = endpoint_id};
 	const struct policy_endpoint_value *enforced = bpf_map_lookup_elem(&policy_l3l4_endpoints_v1, &ep_key);
 	const int enforcing = enforced && (direction == POLICY_INGRESS ? enforced->ingress_enforced : enforced->egress_enforced);
 	if (enforcing) {
 		/* An ICMP error about no connection this node tracks answers nothing: it is not a new connection either. */
-		if (flow->icmp_error) {
-			membrane_stat_inc(MBR_STAT_DROP_POLICY);
-			return TC_ACT_SHOT;
-		}
+		if (flow->icmp_error)
+			return drop();
+		/* Nobody knows who sent it (identity 0, e.g. VNI 0): it is the world, not "any identity". */
+		if (remote_identity == MBR_IDENTITY_UNKNOWN)
+			remote_identity = MBR_IDENTITY_WORLD;
 		const struct policy_rule_value *rule =
 			decide(endpoint_id, direction, remote_identity, flow->key.protocol, destination_port(flow));
 		if (!rule || rule->deny) {
-			membrane_stat_inc(MBR_STAT_DROP_POLICY);
-			return TC_ACT_SHOT;
+			/* A revoked allow: the connection is no longer tracked, so its other side is judged too. */
+			if (ct_state == MBR_CT_ESTABLISHED)
+				membrane_ct_forget(flow);
+			return drop();
 		}
 	}
 	if (create_ct && ct_state == MBR_CT_NEW)
@@ -123,10 +135,8 @@ int policy_egress(struct __sk_buff *skb)
 	if (membrane_flow_of(skb, &flow) != 0)
 		return membrane_next_stage(skb, MBR_STAGE_EGRESS_POLICY); /* not IPv4: the entry program decided */
 	const struct mbr_endpoint_value *source = membrane_endpoint_lookup(flow.key.saddr);
-	if (!source) {
-		membrane_stat_inc(MBR_STAT_DROP_POLICY);
-		return TC_ACT_SHOT; /* the entry program checked the source: gone since, so judged by nobody */
-	}
+	if (!source)
+		return drop(); /* the entry program checked the source: gone since, so judged by nobody */
 	/* For a pod of this node the ingress stage judges next and tracks; else this is the last word here. */
 	const int last_here = membrane_endpoint_lookup(flow.key.daddr) == NULL;
 	if (judge(skb, &flow, source, POLICY_EGRESS, membrane_ctx_dst_identity(skb), last_here) != TC_ACT_OK)

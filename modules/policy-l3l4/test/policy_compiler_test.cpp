@@ -164,6 +164,19 @@ TEST_F(PolicyCompilerTest, DenyWinsWhateverTheSpecificity) {
     EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
 }
 
+// Cilium's "a deny, without default deny": the deny holds, the rest passes.
+TEST_F(PolicyCompilerTest, ADenyWithoutDefaultDenyStillDenies) {
+    inputs.policies = {parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
+        "metadata":{"name":"deny-other","namespace":"default"},
+        "spec":{"endpointSelector":{"matchLabels":{"role":"backend"}},"enableDefaultDeny":{"ingress":false},
+                "ingressDeny":[{"fromEndpoints":[{"matchLabels":{"app":"other"}}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(compiled.endpoints.at(1).ingress);
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, MBR_IDENTITY_WORLD, kUdp, 53));
+}
+
 TEST_F(PolicyCompilerTest, NetworkPolicyEgressWithoutRulesDeniesAllEgress) {
     inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
         "metadata":{"name":"no-egress","namespace":"default"},
@@ -240,6 +253,21 @@ TEST_F(PolicyCompilerTest, WhatIsNotEnforcedYetAllowsNothingAndSaysSo) {
     ASSERT_EQ(compiled.warnings.size(), 2u);
     EXPECT_NE(compiled.warnings[0].find("named port \"http\""), std::string::npos) << compiled.warnings[0];
     EXPECT_NE(compiled.warnings[1].find("ipBlock"), std::string::npos) << compiled.warnings[1];
+}
+
+// Unresolved, a named port in a deny takes every port: more denied, never less.
+TEST_F(PolicyCompilerTest, ANamedPortInADenyTakesEveryPort) {
+    inputs.policies = {parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
+        "metadata":{"name":"deny-named","namespace":"default"},
+        "spec":{"endpointSelector":{"matchLabels":{"role":"backend"}},
+                "ingress":[{"fromEndpoints":[{}]}],
+                "ingressDeny":[{"fromEndpoints":[{"matchLabels":{"app":"other"}}],
+                                "toPorts":[{"ports":[{"port":"metrics","protocol":"TCP"}]}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 9090));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 53));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));
 }
 
 }  // namespace

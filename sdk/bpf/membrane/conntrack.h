@@ -185,15 +185,23 @@ static __always_inline void membrane_ct_refresh(struct mbr_ct_value *entry, cons
 	}
 }
 
-/* The state of the packet whose flow this is, its entry refreshed (entry programs call this). */
-static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow)
+/*
+ * The state of the packet whose flow this is, its entry refreshed (entry
+ * programs call this). An ICMP error is related only if the packet it quotes
+ * came from the error's destination (else anyone could wrap anything in an
+ * error quoting a tracked connection); `from_endpoint`: the error comes from
+ * a pod, which is no router, so the quoted packet must also have been for
+ * the pod itself.
+ */
+static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow, int from_endpoint)
 {
 	if (!flow->tracked)
 		return MBR_CT_UNTRACKED;
 	const __u64 now = bpf_ktime_get_ns();
 	struct mbr_ct_key reversed;
 	if (flow->icmp_error) {
-		/* The quoted packet went from the error's destination: it is that connection's forward or reply. */
+		if (flow->quoted.saddr != flow->key.daddr || (from_endpoint && flow->quoted.daddr != flow->key.saddr))
+			return MBR_CT_NEW;
 		if (membrane_ct_find(&flow->quoted, now))
 			return MBR_CT_RELATED;
 		membrane_ct_reverse(&flow->quoted, &reversed);
@@ -216,18 +224,32 @@ static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow
 /*
  * Tracks the connection this packet opens, so that its further packets are
  * ESTABLISHED and its answers REPLY. For a stage that lets a MBR_CT_NEW
- * packet through; an entry already there is renewed. Returns 0 or the map
- * update's error (the table cannot be full: it evicts its least recently
- * used entry).
+ * packet through; a live entry is left as it is (its state kept). Returns 0
+ * or the map update's error (the table cannot be full: it evicts its least
+ * recently used entry).
  */
 static __always_inline int membrane_ct_create(const struct membrane_flow *flow)
 {
 	if (!flow->tracked || flow->icmp_error)
 		return 0;
+	const __u64 now = bpf_ktime_get_ns();
+	if (membrane_ct_find(&flow->key, now))
+		return 0;
 	struct mbr_ct_value entry = {
-		.expires_ns = bpf_ktime_get_ns() + membrane_ct_timeout(flow->key.protocol, 0),
+		.expires_ns = now + membrane_ct_timeout(flow->key.protocol, 0),
 	};
 	return bpf_map_update_elem(&mbr_ct_v1, &flow->key, &entry, BPF_ANY);
+}
+
+/*
+ * Forgets the connection this packet belongs to in its own direction: for a
+ * stage that denies an established connection's packet (a revoked allow), so
+ * that the other side's packets are no longer replies but judged as new.
+ */
+static __always_inline void membrane_ct_forget(const struct membrane_flow *flow)
+{
+	if (flow->tracked && !flow->icmp_error)
+		bpf_map_delete_elem(&mbr_ct_v1, &flow->key);
 }
 
 #endif /* MEMBRANE_CONNTRACK_H */

@@ -103,8 +103,8 @@ TEST_F(ConntrackTest, TheSweepDeletesOnlyExpiredEntries) {
     EXPECT_TRUE(entries().empty());
 }
 
-// One echo request with ICMP id `id` from `from` to `to`, its reply awaited (1 s).
-bool echo_with_id(const Pod& from, const std::string& to, int id) {
+// One echo request with ICMP id `id` from `from` to `to`, its reply awaited (1 s) if `await_reply`.
+bool echo_with_id(const Pod& from, const std::string& to, int id, bool await_reply = true) {
     const std::string script = fmt::format(
         "import socket,struct,sys\n"
         "def csum(b):\n"
@@ -113,10 +113,11 @@ bool echo_with_id(const Pod& from, const std::string& to, int id) {
         "h=h[:2]+struct.pack('!H',csum(h))+h[4:]\n"
         "s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP); s.settimeout(1)\n"
         "s.sendto(h,('{to}',0))\n"
+        "if not {wait}: sys.exit(0)\n"
         "while True:\n"
         "    d=s.recv(1500)\n"
         "    if d[20]==0 and struct.unpack('!H',d[24:26])[0]=={id}: sys.exit(0)\n",
-        fmt::arg("id", id), fmt::arg("to", to));
+        fmt::arg("id", id), fmt::arg("to", to), fmt::arg("wait", await_reply ? "True" : "False"));
     return PodLab::in_pod(from, "python3 -c \"" + script + "\"") == 0;
 }
 
@@ -139,19 +140,20 @@ TEST_F(ConntrackTest, AnExpiredEntryIsNoConnection) {
     EXPECT_EQ(seen(MBR_CT_ESTABLISHED), 1u);
 }
 
-// From `from` to `to`: ICMP port unreachable quoting an echo request of
-// `to` to `from` with ICMP id `id` (as if `from` could not take it).
-bool unreachable_about(const Pod& from, const std::string& to, int id) {
+// From `from` to `to`: ICMP port unreachable quoting an echo request from
+// `quoted_src` to `quoted_dst` with ICMP id `id`.
+bool unreachable(const Pod& from, const std::string& to, const std::string& quoted_src, const std::string& quoted_dst,
+                 int id) {
     const std::string script = fmt::format(
         "import socket,struct\n"
         "def csum(b):\n"
         "    s=sum(struct.unpack('!%dH'%(len(b)//2),b)); s=(s>>16)+(s&0xffff); s+=s>>16; return ~s&0xffff\n"
-        "ip=struct.pack('!BBHHHBBH4s4s',0x45,0,28,1,0,64,1,0,socket.inet_aton('{to}'),socket.inet_aton('{quoted_to}'))\n"
+        "ip=struct.pack('!BBHHHBBH4s4s',0x45,0,28,1,0,64,1,0,socket.inet_aton('{quoted_src}'),socket.inet_aton('{quoted_dst}'))\n"
         "ip=ip[:10]+struct.pack('!H',csum(ip))+ip[12:]\n"
         "h=struct.pack('!BBHI',3,3,0,0)+ip+struct.pack('!BBHHH',8,0,0,{id},1)\n"
         "h=h[:2]+struct.pack('!H',csum(h))+h[4:]\n"
         "socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP).sendto(h,('{to}',0))\n",
-        fmt::arg("quoted_to", from.ip), fmt::arg("to", to), fmt::arg("id", id));
+        fmt::arg("quoted_src", quoted_src), fmt::arg("quoted_dst", quoted_dst), fmt::arg("to", to), fmt::arg("id", id));
     return PodLab::in_pod(from, "python3 -c \"" + script + "\"") == 0;
 }
 
@@ -159,14 +161,32 @@ TEST_F(ConntrackTest, AnIcmpErrorAboutATrackedConnectionIsRelated) {
     ASSERT_TRUE(echo_with_id(pod_a, pod_b.ip, 4242));
     const auto new_before = seen(MBR_CT_NEW);
     // pod_b says pod_a's request could not be taken: about the tracked connection.
-    ASSERT_TRUE(unreachable_about(pod_b, pod_a.ip, 4242));
+    ASSERT_TRUE(unreachable(pod_b, pod_a.ip, pod_a.ip, pod_b.ip, 4242));
     eventually([&] { return seen(MBR_CT_RELATED) == 1; });
     EXPECT_EQ(seen(MBR_CT_RELATED), 1u);
     // The same about a connection nobody tracks: nothing related, as new as any first packet.
-    ASSERT_TRUE(unreachable_about(pod_b, pod_a.ip, 999));
+    ASSERT_TRUE(unreachable(pod_b, pod_a.ip, pod_a.ip, pod_b.ip, 999));
     eventually([&] { return seen(MBR_CT_NEW) == new_before + 1; });
     EXPECT_EQ(seen(MBR_CT_NEW), new_before + 1);
     EXPECT_EQ(seen(MBR_CT_RELATED), 1u);
+}
+
+// An error is about a packet its destination sent: one that wraps a tracked
+// connection the other way round (or that a pod sends about a packet that
+// was not for it) is no answer to anything, whatever it quotes.
+TEST_F(ConntrackTest, AnIcmpErrorQuotingSomeoneElsesConnectionIsNotRelated) {
+    ASSERT_TRUE(echo_with_id(pod_a, pod_b.ip, 4242));
+    const auto new_before = seen(MBR_CT_NEW);
+    // pod_a to pod_b, quoting pod_a's own request to pod_b: pod_b never sent it.
+    ASSERT_TRUE(unreachable(pod_a, pod_b.ip, pod_a.ip, pod_b.ip, 4242));
+    eventually([&] { return seen(MBR_CT_NEW) == new_before + 1; });
+    // pod_b to pod_a about a (tracked) packet pod_a sent to a third address, pod_b being no router.
+    ASSERT_TRUE(echo_with_id(pod_a, "10.99.0.9", 4343, false));
+    eventually([&] { return seen(MBR_CT_NEW) == new_before + 2; });
+    ASSERT_TRUE(unreachable(pod_b, pod_a.ip, pod_a.ip, "10.99.0.9", 4343));
+    eventually([&] { return seen(MBR_CT_NEW) == new_before + 3; });
+    EXPECT_EQ(seen(MBR_CT_NEW), new_before + 3);
+    EXPECT_EQ(seen(MBR_CT_RELATED), 0u);
 }
 
 }  // namespace
