@@ -46,6 +46,16 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   echo "hello from web1" | lab exec "$name" web1 -- timeout 5 socat -t 3 - TCP4:"$web2":8080
   wait
 
+  say "network policy: db accepts web only (configs/policies/db-from-web.yaml)"
+  lab ctl "$name" node1 -- apply -f configs/policies/db-from-web.yaml
+  for _ in $(seq 50); do lab exec "$name" db2 -- ping -c 1 -W 0.2 -q "$db1" >/dev/null 2>&1 || break; done
+  say "web2 (node2) -> db1 (node1): allowed"
+  lab exec "$name" web2 -- ping -c 3 -i 0.2 -W 1 "$db1"
+  say "db2 (node2) -> db1 (node1): denied, dropped by node1's ingress policy stage"
+  lab exec "$name" db2 -- ping -c 3 -i 0.2 -W 1 "$db1" || echo "(no answer: dropped, as the policy says)"
+  lab ctl "$name" node1 -- stats | grep -E "REASON|drop_policy"
+  lab ctl "$name" node1 -- delete cnp db-from-web
+
   say "node1's endpoints, as its membraned sees them"
   lab ctl "$name" node1 -- endpoint list
   say "node2's identities: the same numbers, agreed in the lab's etcd"
