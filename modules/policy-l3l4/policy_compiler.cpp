@@ -1,5 +1,7 @@
 #include "policy_compiler.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <set>
@@ -61,6 +63,7 @@ public:
 
     Compiled run() {
         number_rules();
+        number_cidrs();
         for (const auto& endpoint : inputs_.endpoints) compile_endpoint(endpoint);
         return std::move(out_);
     }
@@ -79,6 +82,65 @@ private:
                 }
             }
         }
+    }
+
+    // Every prefix a CIDR peer names, excepts included, keeps its number or gets a new one.
+    void number_cidrs() {
+        std::set<std::string> prefixes;
+        for (const auto& pol : inputs_.policies) {
+            for (const auto* rules : {&pol.ingress, &pol.egress}) {
+                for (const auto& rule : *rules) {
+                    for (const auto& peer : rule.peers) {
+                        if (peer.kind != policy::Peer::Kind::cidr) continue;
+                        prefixes.insert(peer.cidr);
+                        prefixes.insert(peer.except.begin(), peer.except.end());
+                    }
+                }
+            }
+        }
+        std::uint32_t next = 0;
+        for (const auto& [prefix, number] : inputs_.cidr_numbers) next = std::max(next, number + 1);
+        for (const auto& prefix : prefixes) {
+            const auto known = inputs_.cidr_numbers.find(prefix);
+            const std::uint32_t number = known != inputs_.cidr_numbers.end() ? known->second : next++;
+            out_.cidr_numbers[prefix] = number;
+            out_.cidrs[prefix] = {POLICY_CIDR_IDENTITY_BASE + 2 * number, 0};
+            prefixes_.push_back({parse_prefix(prefix), prefix});
+        }
+    }
+
+    struct Prefix {
+        std::uint32_t address = 0;
+        int length = 0;
+        bool contains(const Prefix& other) const {
+            const std::uint32_t mask = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
+            return other.length >= length && (other.address & mask) == address;
+        }
+    };
+    static Prefix parse_prefix(const std::string& text) {
+        Prefix out;
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        int length = 0;
+        if (std::sscanf(text.c_str(), "%u.%u.%u.%u/%d", &a, &b, &c, &d, &length) != 5) return out;
+        out.address = a << 24 | b << 16 | c << 8 | d;
+        out.length = length;
+        return out;
+    }
+
+    // The prefixes of the CIDR map whose addresses `peer` selects: inside
+    // its cidr and inside none of its excepts.
+    std::vector<std::string> prefixes_covered(const policy::Peer& peer) const {
+        const Prefix range = parse_prefix(peer.cidr);
+        std::vector<Prefix> holes;
+        for (const auto& hole : peer.except) holes.push_back(parse_prefix(hole));
+        std::vector<std::string> out;
+        for (const auto& [prefix, text] : prefixes_) {
+            if (!range.contains(prefix)) continue;
+            bool excepted = false;
+            for (const auto& hole : holes) excepted = excepted || hole.contains(prefix);
+            if (!excepted) out.push_back(text);
+        }
+        return out;
     }
 
     void compile_endpoint(const membrane::EndpointInfo& endpoint) {
@@ -121,7 +183,7 @@ private:
                 const auto& rules = direction == POLICY_INGRESS ? pol.ingress : pol.egress;
                 for (std::size_t i = 0; i < rules.size(); ++i) {
                     const RuleVerdict verdict{rules[i].deny, rule_ids_.at({p, direction, i})};
-                    for (const auto identity : peers_of(pol, rules[i])) {
+                    for (const auto identity : peers_of(rules[i])) {
                         for (const auto& [protocol, port] : ports_of(pol, rules[i])) {
                             (verdict.deny ? denies : allows).push_back({{id, direction, identity, protocol, port}, verdict});
                         }
@@ -168,7 +230,7 @@ private:
         return RuleKey{a.endpoint, a.direction, *identity, *protocol, *port};
     }
 
-    std::set<std::uint32_t> peers_of(const policy::Policy& pol, const policy::Rule& rule) {
+    std::set<std::uint32_t> peers_of(const policy::Rule& rule) {
         if (rule.all_peers) return {0};
         std::set<std::uint32_t> out;
         for (const auto& peer : rule.peers) {
@@ -177,7 +239,14 @@ private:
                     add_entity(peer.entity, out);
                     break;
                 case policy::Peer::Kind::cidr:
-                    warn(policy_ref(pol) + ": CIDR peers (ipBlock) are not enforced yet: they allow nothing");
+                    for (const auto& prefix : prefixes_covered(peer)) {
+                        auto& ids = out_.cidrs.at(prefix);
+                        out.insert(ids.world);
+                        if (peer.cluster_too) {
+                            ids.any = ids.world + 1;
+                            out.insert(ids.any);
+                        }
+                    }
                     break;
                 case policy::Peer::Kind::endpoints:
                     for (const auto& identity : identities_) {
@@ -196,7 +265,11 @@ private:
     void add_entity(policy::Entity entity, std::set<std::uint32_t>& out) const {
         switch (entity) {
             case policy::Entity::all: out.insert(0); return;
-            case policy::Entity::world: out.insert(MBR_IDENTITY_WORLD); return;
+            case policy::Entity::world:
+                // The world's addresses in a named prefix carry that prefix's identity.
+                out.insert(MBR_IDENTITY_WORLD);
+                for (const auto& [prefix, ids] : out_.cidrs) out.insert(ids.world);
+                return;
             case policy::Entity::host: out.insert(MBR_IDENTITY_HOST); return;
             case policy::Entity::remote_node: out.insert(MBR_IDENTITY_REMOTE_NODE); return;
             case policy::Entity::cluster:
@@ -243,6 +316,7 @@ private:
 
     const Inputs& inputs_;
     std::vector<KnownIdentity> identities_;
+    std::vector<std::pair<Prefix, std::string>> prefixes_;  // the CIDR map's
     std::map<std::tuple<std::size_t, std::uint8_t, std::size_t>, std::uint32_t> rule_ids_;
     std::set<std::string> warned_;
     Compiled out_;

@@ -57,12 +57,23 @@ struct RuleOrigin {
     bool l7 = false;  // only its L4 part is enforced
 };
 
+// The two local identities of a prefix a CIDR rule names (bpf/policy_maps.h).
+struct CidrIdentities {
+    std::uint32_t world = 0;
+    std::uint32_t any = 0;  // 0: no rule selects cluster addresses in the prefix
+    bool operator==(const CidrIdentities&) const = default;
+};
+
 struct Inputs {
     std::vector<membrane::policy::Policy> policies;
     std::vector<membrane::EndpointInfo> endpoints;    // this node's
     std::vector<membrane::IdentityInfo> identities;   // the cluster's
     std::map<std::string, membrane::Labels> namespaces;  // applied Namespace objects' labels, by name
     Enforcement mode = Enforcement::selected;
+    // Prefix -> its number n (identities BASE + 2n and BASE + 2n + 1), kept
+    // from the last compile so a prefix keeps its identities; a new prefix
+    // gets a number past every number here.
+    std::map<std::string, std::uint32_t> cidr_numbers;
 };
 
 struct Compiled {
@@ -71,7 +82,12 @@ struct Compiled {
     std::map<std::uint64_t, std::vector<std::string>> selected_by;  // endpoint id -> policies
     std::vector<RuleOrigin> origins;  // rule id - 1 -> where it comes from
     std::vector<std::string> warnings;  // what is accepted but not enforced yet, once each
+    std::map<std::string, CidrIdentities> cidrs;  // "10.0.0.0/8" -> its identities
+    std::map<std::string, std::uint32_t> cidr_numbers;  // for the next compile's Inputs
 };
+
+// The identity's prefix number n from its world identity, for reading the map back.
+inline std::uint32_t cidr_number(std::uint32_t world_identity) { return (world_identity - POLICY_CIDR_IDENTITY_BASE) / 2; }
 
 Compiled compile(const Inputs& inputs);
 

@@ -71,8 +71,11 @@ public:
         ctx_ = &ctx;
         mode_ = read_enforcement(ctx);
         membrane::BpfObject& object = ctx.bpf().load(
-            {.name = "policy-l3l4", .elf = policy_l3l4_bpf(), .persistent_maps = {POLICY_MAP_ENDPOINTS, POLICY_MAP_RULES}});
-        maps_.emplace(object.map_fd(POLICY_MAP_ENDPOINTS), object.map_fd(POLICY_MAP_RULES));
+            {.name = "policy-l3l4",
+             .elf = policy_l3l4_bpf(),
+             .persistent_maps = {POLICY_MAP_ENDPOINTS, POLICY_MAP_RULES, POLICY_MAP_CIDRS}});
+        maps_.emplace(object.map_fd(POLICY_MAP_ENDPOINTS), object.map_fd(POLICY_MAP_RULES), object.map_fd(POLICY_MAP_CIDRS));
+        cidr_numbers_ = maps_->cidr_numbers();
 
         for (const auto kind : {policy::kNetworkPolicy, policy::kCiliumNetworkPolicy, policy::kCiliumClusterwideNetworkPolicy}) {
             for (const auto& object_info : ctx.model().objects(std::string(kind))) {
@@ -165,7 +168,9 @@ private:
         inputs.identities = ctx_->model().identities();
         inputs.namespaces = namespaces_;
         inputs.mode = mode_;
+        inputs.cidr_numbers = cidr_numbers_;
         compiled_ = compile(inputs);
+        cidr_numbers_ = compiled_.cidr_numbers;
         for (const auto& warning : compiled_.warnings) {
             if (warned_.insert(warning).second) ctx_->log().warn("{}", warning);
         }
@@ -221,8 +226,17 @@ private:
                               {"endpoints", endpoints},
                               {"rules", origins},
                               {"warnings", compiled_.warnings},
+                              {"cidrs", cidrs_json()},
                               {"datapath_error", datapath_error_}}
             .dump();
+    }
+
+    nlohmann::json cidrs_json() const {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& [prefix, ids] : compiled_.cidrs) {
+            out.push_back({{"cidr", prefix}, {"world_identity", ids.world}, {"any_identity", ids.any}});
+        }
+        return out;
     }
 
     membrane::Context* ctx_ = nullptr;
@@ -235,7 +249,8 @@ private:
     std::set<std::string> warned_;
     bool pending_ = false;
     double last_compute_ms_ = 0;
-    std::string datapath_error_;  // the last apply's failure: Status says the maps are not what the policies say
+    std::string datapath_error_;
+    std::map<std::string, std::uint32_t> cidr_numbers_;  // prefix -> number: identities stay with their prefix  // the last apply's failure: Status says the maps are not what the policies say
 };
 
 }  // namespace

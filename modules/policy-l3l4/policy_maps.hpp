@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "policy_compiler.hpp"
@@ -13,7 +14,7 @@ namespace policy_l3l4 {
 
 class PolicyMaps {
 public:
-    PolicyMaps(int endpoints_fd, int rules_fd);
+    PolicyMaps(int endpoints_fd, int rules_fd, int cidrs_fd);
 
     struct Written {
         std::size_t rules_written = 0;
@@ -32,10 +33,14 @@ public:
     void fail_closed(const std::vector<std::uint32_t>& endpoints);
 
     std::size_t rule_count() const { return rules_.size(); }
+    // The prefixes' numbers the maps hold: a restarted module keeps them.
+    std::map<std::string, std::uint32_t> cidr_numbers() const;
 
 private:
     int endpoints_fd_;
     int rules_fd_;
+    int cidrs_fd_;
+    std::map<std::string, CidrIdentities> cidrs_;
     std::map<RuleKey, RuleVerdict> rules_;
     std::map<std::uint32_t, EndpointEnforcement> endpoints_;
 };

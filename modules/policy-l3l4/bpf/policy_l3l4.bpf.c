@@ -43,6 +43,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy_l3l4_rules_v1 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POLICY_CIDRS_MAX);
+	__type(key, struct policy_cidr_key);
+	__type(value, struct policy_cidr_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy_l3l4_cidrs_v1 SEC(".maps");
+
+static __always_inline const struct policy_cidr_value *cidr_of(__be32 address)
+{
+	struct policy_cidr_key key = {.prefixlen = 32, .ip4 = address};
+	return bpf_map_lookup_elem(&policy_l3l4_cidrs_v1, &key);
+}
+
 static __always_inline const struct policy_rule_value *rule_at(struct policy_rule_key *key, __u32 identity,
 							       __u8 protocol, __u16 port)
 {
@@ -112,8 +127,18 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		/* Nobody knows who sent it (identity 0, e.g. VNI 0): it is the world, not "any identity". */
 		if (remote_identity == MBR_IDENTITY_UNKNOWN)
 			remote_identity = MBR_IDENTITY_WORLD;
-		const struct policy_rule_value *rule =
-			decide(endpoint_id, direction, remote_identity, flow->key.protocol, destination_port(flow));
+		const __be32 remote_address = direction == POLICY_INGRESS ? flow->key.saddr : flow->key.daddr;
+		const struct policy_cidr_value *cidr = NULL;
+		/* An address of the world in a prefix a CIDR rule names has that prefix's identity. */
+		if (remote_identity == MBR_IDENTITY_WORLD && (cidr = cidr_of(remote_address)))
+			remote_identity = cidr->world_identity;
+		const __u8 protocol = flow->key.protocol;
+		const __u16 port = destination_port(flow);
+		const struct policy_rule_value *rule = decide(endpoint_id, direction, remote_identity, protocol, port);
+		/* Nothing about the sender itself: a rule may select its address (NetworkPolicy ipBlock). */
+		if (!rule && remote_identity != MBR_IDENTITY_WORLD && remote_identity < POLICY_CIDR_IDENTITY_BASE &&
+		    (cidr = cidr_of(remote_address)) && cidr->any_identity)
+			rule = decide(endpoint_id, direction, cidr->any_identity, protocol, port);
 		if (!rule || rule->deny) {
 			/* A revoked allow: the connection is no longer tracked, so its other side is judged too. */
 			if (ct_state == MBR_CT_ESTABLISHED)

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include <membrane/policy_parse.hpp>
@@ -40,12 +43,9 @@ policy::Policy parse_one(const std::string& json) {
     return parsed.at(0);
 }
 
-// The datapath's verdict (policy_l3l4.bpf.c: decide(), judge()): true = passes.
-bool passes(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direction, std::uint32_t remote,
-            std::uint8_t protocol, std::uint16_t port) {
-    const auto enforced = compiled.endpoints.find(endpoint);
-    if (enforced == compiled.endpoints.end()) return true;
-    if (!(direction == POLICY_INGRESS ? enforced->second.ingress : enforced->second.egress)) return true;
+// The deciding entry, most specific first (policy_l3l4.bpf.c: decide()).
+const RuleVerdict* decide(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direction, std::uint32_t remote,
+                          std::uint8_t protocol, std::uint16_t port) {
     const bool has_port = protocol == kTcp || protocol == kUdp || protocol == 132;
     const std::uint16_t dport = has_port ? port : 0;
     std::vector<RuleKey> order;
@@ -58,9 +58,50 @@ bool passes(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direc
     order.push_back({endpoint, direction, 0, protocol, 0});
     order.push_back({endpoint, direction, 0, 0, 0});
     for (const auto& key : order) {
-        if (const auto it = compiled.rules.find(key); it != compiled.rules.end()) return !it->second.deny;
+        if (const auto it = compiled.rules.find(key); it != compiled.rules.end()) return &it->second;
     }
-    return false;
+    return nullptr;
+}
+
+std::uint32_t ipv4(const std::string& text) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    std::sscanf(text.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d);
+    return a << 24 | b << 16 | c << 8 | d;
+}
+
+// The CIDR map's longest prefix holding `address` (the LPM lookup), or null.
+const CidrIdentities* cidr_of(const Compiled& compiled, const std::string& address) {
+    const CidrIdentities* best = nullptr;
+    int best_length = -1;
+    for (const auto& [prefix, ids] : compiled.cidrs) {
+        const auto slash = prefix.find('/');
+        const int length = std::stoi(prefix.substr(slash + 1));
+        const std::uint32_t mask = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
+        if ((ipv4(address) & mask) == ipv4(prefix.substr(0, slash)) && length > best_length) {
+            best = &ids;
+            best_length = length;
+        }
+    }
+    return best;
+}
+
+// The datapath's verdict (policy_l3l4.bpf.c: judge()): true = passes. `address`: the remote side's.
+bool passes(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direction, std::uint32_t remote,
+            std::uint8_t protocol, std::uint16_t port, const std::string& address = "192.0.2.1") {
+    const auto enforced = compiled.endpoints.find(endpoint);
+    if (enforced == compiled.endpoints.end()) return true;
+    if (!(direction == POLICY_INGRESS ? enforced->second.ingress : enforced->second.egress)) return true;
+    if (remote == MBR_IDENTITY_UNKNOWN) remote = MBR_IDENTITY_WORLD;
+    if (remote == MBR_IDENTITY_WORLD) {
+        if (const auto* cidr = cidr_of(compiled, address)) remote = cidr->world;
+    }
+    const RuleVerdict* rule = decide(compiled, endpoint, direction, remote, protocol, port);
+    if (!rule && remote != MBR_IDENTITY_WORLD && remote < POLICY_CIDR_IDENTITY_BASE) {
+        if (const auto* cidr = cidr_of(compiled, address); cidr && cidr->any != 0) {
+            rule = decide(compiled, endpoint, direction, cidr->any, protocol, port);
+        }
+    }
+    return rule && !rule->deny;
 }
 
 class PolicyCompilerTest : public ::testing::Test {
@@ -245,14 +286,60 @@ TEST_F(PolicyCompilerTest, EnforcementModes) {
 TEST_F(PolicyCompilerTest, WhatIsNotEnforcedYetAllowsNothingAndSaysSo) {
     inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
         "metadata":{"name":"named","namespace":"default"},
-        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[
-            {"ports":[{"port":"http"}]},{"from":[{"ipBlock":{"cidr":"10.0.0.0/8"}}]}]}})")};
+        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[{"ports":[{"port":"http"}]}]}})")};
     const auto compiled = compile(inputs);
     EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
-    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, MBR_IDENTITY_WORLD, kTcp, 80));
-    ASSERT_EQ(compiled.warnings.size(), 2u);
+    ASSERT_EQ(compiled.warnings.size(), 1u);
     EXPECT_NE(compiled.warnings[0].find("named port \"http\""), std::string::npos) << compiled.warnings[0];
-    EXPECT_NE(compiled.warnings[1].find("ipBlock"), std::string::npos) << compiled.warnings[1];
+}
+
+// The seed's CIDR example: the world's addresses in the prefixes, never a
+// pod's, and not the except.
+TEST_F(PolicyCompilerTest, CiliumCidrRulesSelectTheWorldInsideThePrefixes) {
+    inputs.policies = {parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
+        "metadata":{"name":"cidr-rule","namespace":"default"},
+        "spec":{"endpointSelector":{"matchLabels":{"role":"backend"}},
+                "egress":[{"toCIDR":["20.1.1.1/32"]},{"toCIDRSet":[{"cidr":"10.0.0.0/8","except":["10.96.0.0/12"]}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_EQ(compiled.cidrs.size(), 3u);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kTcp, 443, "20.1.1.1"));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kTcp, 443, "20.1.1.2"));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kUdp, 53, "10.1.2.3"));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, MBR_IDENTITY_WORLD, kUdp, 53, "10.96.0.10"));
+    // A pod's address in 10.0.0.0/8 is the pod's identity, which no rule allows.
+    EXPECT_FALSE(passes(compiled, 1, POLICY_EGRESS, kOther, kTcp, 80, "10.1.2.4"));
+}
+
+// NetworkPolicy's ipBlock takes any address in the block, pods' included.
+TEST_F(PolicyCompilerTest, NetworkPolicyIpBlockSelectsPodAddressesToo) {
+    inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"block","namespace":"default"},
+        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[
+            {"from":[{"ipBlock":{"cidr":"10.7.0.0/16","except":["10.7.9.0/24"]}}],"ports":[{"port":80}]}]}})")};
+    const auto compiled = compile(inputs);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80, "10.7.1.2"));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 81, "10.7.1.2"));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80, "10.7.9.2"));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80, "10.8.1.2"));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, MBR_IDENTITY_WORLD, kTcp, 80, "10.7.200.1"));
+    EXPECT_TRUE(compiled.warnings.empty());
+}
+
+// A prefix keeps its identities from one compile to the next; a new one gets fresh numbers.
+TEST_F(PolicyCompilerTest, APrefixKeepsItsIdentities) {
+    const auto cidr_policy = [](const std::string& name, const std::string& cidr) {
+        return parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
+            "metadata":{"name":")" + name + R"(","namespace":"default"},
+            "spec":{"endpointSelector":{},"egress":[{"toCIDR":[")" + cidr + R"("]}]}})");
+    };
+    inputs.policies = {cidr_policy("b", "10.2.0.0/16")};
+    const auto first = compile(inputs);
+    inputs.cidr_numbers = first.cidr_numbers;
+    inputs.policies = {cidr_policy("a", "10.1.0.0/16"), cidr_policy("b", "10.2.0.0/16")};
+    const auto second = compile(inputs);
+    EXPECT_EQ(second.cidrs.at("10.2.0.0/16"), first.cidrs.at("10.2.0.0/16"));
+    EXPECT_NE(second.cidrs.at("10.1.0.0/16").world, first.cidrs.at("10.2.0.0/16").world);
+    EXPECT_GE(second.cidrs.at("10.1.0.0/16").world, POLICY_CIDR_IDENTITY_BASE);
 }
 
 // Unresolved, a named port in a deny takes every port: more denied, never less.

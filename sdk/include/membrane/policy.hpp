@@ -92,9 +92,12 @@ struct Peer {
     LabelSelector pods;
     std::optional<std::string> namespace_name;
     std::optional<LabelSelector> namespaces;
-    // cidr: any address in `cidr` ("10.0.0.0/8") but not in `except`.
+    // cidr: any address in `cidr` ("10.0.0.0/8") but not in `except`; only
+    // the world's (Cilium's CIDR rules do not select the cluster's endpoints)
+    // unless `cluster_too` (NetworkPolicy's ipBlock: pod addresses as well).
     std::string cidr;
     std::vector<std::string> except;
+    bool cluster_too = false;
     // entity
     Entity entity = Entity::all;
     bool operator==(const Peer&) const = default;

@@ -419,6 +419,7 @@ inline Peer parse_k8s_peer(const json& value, const std::string& path, const std
         const Ipv4Cidr range = parse_cidr(expect_string(*cidr, child(at, "cidr")), child(at, "cidr"));
         out.kind = Peer::Kind::cidr;
         out.cidr = range.str();
+        out.cluster_too = true;  // NetworkPolicy: any address in the block, pods' included
         if (const json* except = field(*block, "except")) {
             const std::string except_at = child(at, "except");
             expect_list(*except, except_at);
@@ -504,7 +505,39 @@ inline void parse_network_policy_spec(const json& spec, const std::string& path,
 
 // --- CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy (cilium.io/v2) ----------------------------
 
-inline constexpr std::string_view kCidrNotYet = "CIDR rules are not supported yet";
+// fromCIDR/toCIDR: ["10.0.0.0/8", ...]; fromCIDRSet/toCIDRSet: [{cidr, except}].
+inline void parse_cilium_cidrs(const json& value, const std::string& path, bool with_except, std::vector<Peer>& out) {
+    expect_list(value, path);
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const std::string at = item(path, i);
+        Peer peer;
+        peer.kind = Peer::Kind::cidr;
+        if (!with_except) {
+            peer.cidr = parse_cidr(expect_string(value[i], at), at).str();
+            out.push_back(std::move(peer));
+            continue;
+        }
+        expect_fields(value[i], at, "a CIDR set entry", {"cidr", "except"},
+                      {{"cidrGroupRef", "CIDR groups are not supported"}, {"cidrGroupSelector", "CIDR groups are not supported"}});
+        const json* cidr = field(value[i], "cidr");
+        if (!cidr) fail(child(at, "cidr"), "is missing");
+        const Ipv4Cidr range = parse_cidr(expect_string(*cidr, child(at, "cidr")), child(at, "cidr"));
+        peer.cidr = range.str();
+        if (const json* except = field(value[i], "except")) {
+            const std::string except_at = child(at, "except");
+            expect_list(*except, except_at);
+            for (std::size_t e = 0; e < except->size(); ++e) {
+                const std::string text = expect_string((*except)[e], item(except_at, e));
+                const Ipv4Cidr hole = parse_cidr(text, item(except_at, e));
+                if (!range.contains(hole) || hole.prefix == range.prefix) {
+                    fail(item(except_at, e), in_quotes(text) + " must be a smaller range inside the cidr " + peer.cidr);
+                }
+                peer.except.push_back(hole.str());
+            }
+        }
+        out.push_back(std::move(peer));
+    }
+}
 
 inline Entity parse_entity(const json& value, const std::string& path) {
     const std::string name = expect_string(value, path);
@@ -572,12 +605,12 @@ inline std::optional<Rule> parse_cilium_rule(const json& value, const std::strin
     const std::string_view entities_field = ingress ? "fromEntities" : "toEntities";
     const std::string what = std::string("a Cilium ") + (ingress ? "ingress" : "egress") + (deny ? "Deny" : "") + " rule";
     if (ingress) {
-        expect_fields(value, path, what, {endpoints_field, entities_field, "toPorts"},
-                      {{"fromCIDR", kCidrNotYet}, {"fromCIDRSet", kCidrNotYet}, {"fromRequires", ""}, {"fromNodes", ""},
+        expect_fields(value, path, what, {endpoints_field, entities_field, "fromCIDR", "fromCIDRSet", "toPorts"},
+                      {{"fromRequires", ""}, {"fromNodes", ""},
                        {"fromGroups", ""}, {"icmps", ""}, {"authentication", ""}});
     } else {
-        expect_fields(value, path, what, {endpoints_field, entities_field, "toPorts"},
-                      {{"toCIDR", kCidrNotYet}, {"toCIDRSet", kCidrNotYet}, {"toFQDNs", ""}, {"toServices", ""},
+        expect_fields(value, path, what, {endpoints_field, entities_field, "toCIDR", "toCIDRSet", "toPorts"},
+                      {{"toFQDNs", ""}, {"toServices", ""},
                        {"toRequires", ""}, {"toNodes", ""}, {"toGroups", ""}, {"icmps", ""}, {"authentication", ""}});
     }
     Rule out;
@@ -607,6 +640,15 @@ inline std::optional<Rule> parse_cilium_rule(const json& value, const std::strin
             peer.kind = Peer::Kind::entity;
             peer.entity = parse_entity((*entities)[i], item(at, i));
             out.peers.push_back(std::move(peer));
+        }
+    }
+    for (const bool with_except : {false, true}) {
+        const std::string_view cidr_field =
+            ingress ? (with_except ? "fromCIDRSet" : "fromCIDR") : (with_except ? "toCIDRSet" : "toCIDR");
+        if (const json* cidrs = field(value, cidr_field)) {
+            peers_given = true;
+            empty_peer_list = empty_peer_list || (cidrs->is_array() && cidrs->empty());
+            parse_cilium_cidrs(*cidrs, child(path, cidr_field), with_except, out.peers);
         }
     }
     bool ports_given = false;

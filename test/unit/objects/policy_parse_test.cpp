@@ -105,8 +105,17 @@ spec:
     EXPECT_EQ(policy, expected);
 }
 
-TEST(PolicyParseTest, SeedCidrRuleIsRefusedAsNotSupportedYet) {
-    EXPECT_EQ(refusal(R"(apiVersion: "cilium.io/v2"
+Peer cidr(std::string range, std::vector<std::string> except = {}, bool cluster_too = false) {
+    Peer peer;
+    peer.kind = Peer::Kind::cidr;
+    peer.cidr = std::move(range);
+    peer.except = std::move(except);
+    peer.cluster_too = cluster_too;
+    return peer;
+}
+
+TEST(PolicyParseTest, SeedCidrRuleSelectsTheWorldsAddresses) {
+    const Policy policy = one_policy(R"(apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
 metadata:
   name: "cidr-rule"
@@ -121,8 +130,26 @@ spec:
     - cidr: 10.0.0.0/8
       except:
       - 10.96.0.0/12
-)"),
-              "t.yaml: document 1 (line 10): spec.egress[0].toCIDR: CIDR rules are not supported yet");
+)");
+    EXPECT_TRUE(policy.egress_enforced);
+    EXPECT_FALSE(policy.ingress_enforced);
+    ASSERT_EQ(policy.egress.size(), 2u);
+    EXPECT_EQ(policy.egress[0].peers, std::vector<Peer>{cidr("20.1.1.1/32")});
+    EXPECT_EQ(policy.egress[1].peers, std::vector<Peer>{cidr("10.0.0.0/8", {"10.96.0.0/12"})});
+    EXPECT_TRUE(policy.egress[1].ports.empty());
+}
+
+TEST(PolicyParseTest, CidrRefusalsNameTheField) {
+    const auto egress = [](const std::string& rule) {
+        return cnp_refusal(R"({"endpointSelector": {}, "egress": [)" + rule + "]}");
+    };
+    EXPECT_EQ(egress(R"({"toCIDR": ["10.0.0.0/33"]})"), "spec.egress[0].toCIDR[0]: \"10.0.0.0/33\" is not an IPv4 CIDR (a.b.c.d/n)");
+    EXPECT_EQ(egress(R"({"toCIDRSet": [{"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}]})"),
+              "spec.egress[0].toCIDRSet[0].except[0]: \"11.0.0.0/16\" must be a smaller range inside the cidr 10.0.0.0/8");
+    EXPECT_EQ(egress(R"({"toCIDRSet": [{"cidrGroupRef": "x"}]})"),
+              "spec.egress[0].toCIDRSet[0].cidrGroupRef: CIDR groups are not supported");
+    EXPECT_EQ(egress(R"({"toCIDR": ["fd00::/8"]})"),
+              "spec.egress[0].toCIDR[0]: \"fd00::/8\": IPv6 is not supported (Membrane's datapath is IPv4 only)");
 }
 
 TEST(PolicyParseTest, SeedL4RuleAllowsPort80ToEveryPeer) {
@@ -247,6 +274,7 @@ TEST(PolicyParseTest, NetworkPolicyIpBlockAndItsExcepts) {
     EXPECT_EQ(block.kind, Peer::Kind::cidr);
     EXPECT_EQ(block.cidr, "10.0.0.0/8");  // host bits cleared, as Kubernetes reads it
     EXPECT_EQ(block.except, (std::vector<std::string>{"10.96.0.0/12", "10.1.2.3/32"}));
+    EXPECT_TRUE(block.cluster_too) << "an ipBlock takes pod addresses too";
 
     const auto egress_to = [](const std::string& peer) {
         return netpol_refusal(R"({"podSelector": {}, "egress": [{"to": [)" + peer + "]}]}");
@@ -434,8 +462,6 @@ TEST(PolicyParseTest, CiliumRefusalsNameTheFieldAndWhatIsNotSupported) {
     };
     EXPECT_EQ(egress(R"({"toFQDNs": [{"matchName": "example.com"}]})"), "spec.egress[0].toFQDNs: toFQDNs is not supported");
     EXPECT_EQ(egress(R"({"toServices": []})"), "spec.egress[0].toServices: toServices is not supported");
-    EXPECT_EQ(ingress(R"({"fromCIDR": ["10.0.0.0/8"]})"), "spec.ingress[0].fromCIDR: CIDR rules are not supported yet");
-    EXPECT_EQ(ingress(R"({"fromCIDRSet": []})"), "spec.ingress[0].fromCIDRSet: CIDR rules are not supported yet");
     EXPECT_EQ(ingress(R"({"fromRequires": [{}]})"), "spec.ingress[0].fromRequires: fromRequires is not supported");
     EXPECT_EQ(ingress(R"({"icmps": []})"), "spec.ingress[0].icmps: icmps is not supported");
     EXPECT_EQ(ingress(R"({"fromEntities": ["kube-apiserver"]})"),
@@ -443,7 +469,7 @@ TEST(PolicyParseTest, CiliumRefusalsNameTheFieldAndWhatIsNotSupported) {
               "world, cluster, host, remote-node, all)");
     EXPECT_EQ(ingress(R"({"fromEndpoint": []})"),
               "spec.ingress[0].fromEndpoint: unknown field (a Cilium ingress rule has: fromEndpoints, fromEntities, "
-              "toPorts)");
+              "fromCIDR, fromCIDRSet, toPorts)");
     EXPECT_EQ(ingress(R"({"toPorts": [{"ports": [{"port": "eighty!"}]}]})"),
               "spec.ingress[0].toPorts[0].ports[0].port: \"eighty!\" is not a port number or name");
     EXPECT_EQ(ingress(R"({"toPorts": [{"ports": [{"port": "80", "endPort": 79}]}]})"),
