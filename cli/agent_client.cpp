@@ -138,6 +138,30 @@ std::string AgentClient::call(const std::string& module, const std::string& meth
     });
 }
 
+nlohmann::json AgentClient::policy_status(const std::string& what) {
+    constexpr const char* kModule = "policy-l3l4";
+    std::string reply;
+    try {
+        reply = call(kModule, "Status", "{}");
+    } catch (const CommandFailure& e) {
+        // No object at the module's path: never loaded, unloaded, failed or
+        // quarantined. An object without the method: a module of another version.
+        const std::string& name = e.error_name();
+        if (name == "org.freedesktop.DBus.Error.UnknownObject") {
+            throw CommandFailure(what, name,
+                                 std::string(kModule) + " is not running on this node: load it with `membranectl "
+                                 "module load " + kModule + "` (`membranectl module list` shows its state)");
+        }
+        if (name == "org.freedesktop.DBus.Error.UnknownMethod" || name == "org.freedesktop.DBus.Error.UnknownInterface")
+            throw CommandFailure(what, name, std::string(kModule) + " answers no Status (is it of another version?)");
+        throw CommandFailure(what, name, e.message());
+    }
+    nlohmann::json status = nlohmann::json::parse(reply, nullptr, false);
+    if (!status.is_object())
+        throw CommandFailure(what, "unexpected reply", std::string(kModule) + " Status is not a JSON object: " + reply);
+    return status;
+}
+
 nlohmann::json AgentClient::endpoints() {
     return attempt("endpoint list", [&] {
         nlohmann::json out = nlohmann::json::array();

@@ -39,6 +39,10 @@ public:
     void unload(const std::string& module, bool force);
     void reload(const std::string& module);
     std::string call(const std::string& module, const std::string& method, const std::string& request_json);
+    // policy-l3l4's Status reply (see print_policy_list); `what` names the
+    // command in failures. A module that is not running is said so, with the
+    // command that loads it.
+    nlohmann::json policy_status(const std::string& what);
 
     // Endpoints as objects with the keys of the D-Bus endpoint dictionary.
     nlohmann::json endpoints();

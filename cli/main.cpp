@@ -9,6 +9,7 @@
 //   membranectl node list
 //   membranectl stats
 //   membranectl kvstore status
+//   membranectl policy list | get NAME
 //   membranectl apply -f FILE|-
 //   membranectl get KIND [NAME] [-n NAMESPACE]
 //   membranectl delete KIND NAME [-n NAMESPACE]
@@ -188,20 +189,39 @@ int main(int argc, char** argv) {
     auto* apply = app.add_subcommand(
         "apply", "Apply Kubernetes-style manifests (YAML, several documents): all of them or none");
     apply->add_option("-f,--filename", opt.file, "The manifest file, or - for stdin")->required();
-    apply->footer("Kinds: Namespace. Each object is created, configured or unchanged; a problem anywhere in the\n"
-                  "file is refused naming the document, line and field, and nothing is applied.");
-    auto* get = app.add_subcommand("get", "List applied objects of a kind (Namespace, namespaces, ns), or one");
-    get->add_option("KIND", opt.kind, "The kind: Namespace (or namespaces, ns)")->required();
+    apply->footer("Kinds: Namespace, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy. Each\n"
+                  "object is created, configured or unchanged; a problem anywhere in the file is refused\n"
+                  "naming the document, line and field, and nothing is applied.");
+    const std::string kinds = "The kind: Namespace (ns), NetworkPolicy (netpol), CiliumNetworkPolicy (cnp), "
+                              "CiliumClusterwideNetworkPolicy (ccnp), or its plural";
+    auto* get = app.add_subcommand("get", "List applied objects of a kind (ns, netpol, cnp, ccnp), or one");
+    get->add_option("KIND", opt.kind, kinds)->required();
     get->add_option("NAME", opt.name, "One object's name; default: all");
     get->add_option("-n,--namespace", opt.namespace_, "Only this namespace (namespaced kinds)");
     auto* remove = app.add_subcommand("delete", "Delete an applied object");
-    remove->add_option("KIND", opt.kind, "The kind: Namespace (or namespaces, ns)")->required();
+    remove->add_option("KIND", opt.kind, kinds)->required();
     remove->add_option("NAME", opt.name, "The object's name")->required();
     remove->add_option("-n,--namespace", opt.namespace_, "Its namespace (namespaced kinds; default: default)");
     auto* kvstore = app.add_subcommand("kvstore", "The cluster store (etcd) as this node sees it");
     kvstore->require_subcommand(1);
     auto* kvstore_status = kvstore->add_subcommand(
         "status", "Connection, since when, newest revision, lag (time since etcd last answered), lease, watches");
+    auto* policy = app.add_subcommand(
+        "policy", "Network policy as this node enforces it, from the policy-l3l4 module (`get cnp` lists applied ones)");
+    policy->require_subcommand(1);
+    auto* policy_list = policy->add_subcommand(
+        "list", "One row per endpoint of this node: address, identity, enforced directions, rules, selecting policies");
+    policy_list->footer("Before the table: the enforcement mode and the rules in the datapath. After it: what the\n"
+                        "policies ask that is not enforced yet (warning: ...) and a datapath that does not hold\n"
+                        "the rules (error: ...). -o json prints the module's Status reply as is.");
+    auto* policy_get = policy->add_subcommand(
+        "get", "One policy: the endpoints of this node it selects and its rules (ids as in the datapath)");
+    policy_get->add_option("NAME", opt.name,
+                           "The policy: NAME, NAMESPACE/NAME, or \"KIND NAMESPACE/NAME\" when a name is shared")
+        ->required();
+    policy_get->footer("Examples: membranectl policy get allow-web\n"
+                       "          membranectl policy get shop/allow-web\n"
+                       "          membranectl -o json policy get 'CiliumNetworkPolicy shop/allow-web'");
 
     try {
         app.parse(argc, argv);
@@ -266,6 +286,11 @@ int main(int argc, char** argv) {
             }
         } else if (kvstore_status->parsed()) {
             membrane::cli::print_kvstore(std::cout, agent.status(), format);
+        } else if (policy_list->parsed()) {
+            membrane::cli::print_policy_list(std::cout, agent.policy_status("policy list"), format);
+        } else if (policy_get->parsed()) {
+            const auto status = agent.policy_status("policy get " + opt.name);
+            membrane::cli::print_policy(std::cout, membrane::cli::select_policy(status, opt.name), format);
         } else if (call->parsed()) {
             const std::string reply = agent.call(opt.module, opt.method, opt.request);
             // Pretty for people when the reply is JSON; as sent otherwise.
@@ -284,6 +309,9 @@ int main(int argc, char** argv) {
         }
     } catch (const CommandFailure& e) {
         std::cerr << "membranectl: " << e.what() << '\n';
+        return kExitFailed;
+    } catch (const membrane::cli::PolicyNotFound& e) {
+        std::cerr << "membranectl: policy get: " << e.what() << '\n';
         return kExitFailed;
     } catch (const std::exception& e) {
         std::cerr << "membranectl: " << e.what() << '\n';

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cctype>
 #include <ctime>
+#include <set>
 
 namespace membrane::cli {
 namespace {
@@ -46,6 +47,43 @@ std::string seconds_of(std::int64_t milliseconds) {
 std::string yes_no(const nlohmann::json& flag) { return flag.get<bool>() ? "yes" : "no"; }
 
 constexpr std::size_t kShortContainerId = 12;  // as docker ps and crictl show it
+
+// "1 rule", "3 rules"
+std::string count_of(const std::string& text, const std::string& one, const std::string& many) {
+    return text + " " + (text == "1" ? one : many);
+}
+
+// A direction of policy-l3l4's endpoint entry: "enforced" or "-".
+std::string enforced(const nlohmann::json& endpoint, const char* key) {
+    return endpoint.value(key, false) ? "enforced" : "-";
+}
+
+// Policy refs hold a space ("NetworkPolicy shop/web"): joined with ", ".
+std::string refs_of(const nlohmann::json& refs) {
+    std::string joined;
+    for (const auto& ref : refs) joined += (joined.empty() ? "" : ", ") + text_of(ref);
+    return joined.empty() ? "-" : joined;
+}
+
+// A key's value as text, "-" when it is missing.
+std::string field_of(const nlohmann::json& object, const char* key) {
+    const auto found = object.find(key);
+    return found == object.end() ? "-" : text_of(*found);
+}
+
+const nlohmann::json& list_in(const nlohmann::json& object, const char* key) {
+    static const nlohmann::json empty = nlohmann::json::array();
+    const auto found = object.find(key);
+    return found != object.end() && found->is_array() ? *found : empty;
+}
+
+// Does `name` name the policy `ref` ("KIND NAMESPACE/NAME", or "KIND NAME"
+// cluster-wide)? The whole ref, "NAMESPACE/NAME" or "NAME".
+bool names_policy(const std::string& ref, const std::string& name) {
+    return !name.empty() && (ref == name || ref.ends_with(" " + name) || ref.ends_with("/" + name));
+}
+
+constexpr const char* kL7Note = "L7 rules not enforced yet: only the L4 part is";
 
 }  // namespace
 
@@ -303,6 +341,104 @@ void print_stats(std::ostream& out, const nlohmann::ordered_json& stats, OutputF
     std::vector<std::vector<std::string>> rows;
     for (const auto& [name, packets] : stats.items()) rows.push_back({name, std::to_string(packets.get<std::uint64_t>())});
     print_table(out, {"REASON", "PACKETS"}, rows);
+}
+
+void print_policy_list(std::ostream& out, const nlohmann::json& status, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << status.dump() << '\n';
+        return;
+    }
+    out << "enforcement " << field_of(status, "enforcement") << ", "
+        << count_of(field_of(status, "policies"), "policy", "policies") << ", "
+        << count_of(field_of(status, "datapath_rules"), "rule", "rules") << " in the datapath\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : list_in(status, "endpoints")) {
+        rows.push_back({field_of(e, "id"), field_of(e, "ipv4"), field_of(e, "identity"),
+                        enforced(e, "ingress_enforced"), enforced(e, "egress_enforced"), field_of(e, "rules"),
+                        refs_of(list_in(e, "policies"))});
+    }
+    if (rows.empty())
+        out << "no endpoints on this node\n";
+    else
+        print_table(out, {"ENDPOINT", "ADDRESS", "IDENTITY", "INGRESS", "EGRESS", "RULES", "POLICIES"}, rows);
+    for (const auto& warning : list_in(status, "warnings")) out << "warning: " << text_of(warning) << '\n';
+    const std::string error = status.value("datapath_error", "");
+    if (!error.empty()) {
+        out << "error: the datapath does not hold every rule (" << error
+            << "): the selected endpoints are closed both ways until a change of policy applies\n";
+    }
+}
+
+nlohmann::json select_policy(const nlohmann::json& status, const std::string& name) {
+    std::set<std::string> refs;  // each policy this node knows of, once
+    for (const auto& e : list_in(status, "endpoints")) {
+        for (const auto& ref : list_in(e, "policies")) {
+            if (names_policy(text_of(ref), name)) refs.insert(text_of(ref));
+        }
+    }
+    for (const auto& rule : list_in(status, "rules")) {
+        const std::string ref = rule.value("policy", "");
+        if (names_policy(ref, name)) refs.insert(ref);
+    }
+    if (refs.empty()) {
+        throw PolicyNotFound("no policy named " + name +
+                             " selects an endpoint of this node or has rules here; `membranectl get cnp` "
+                             "(netpol, ccnp) lists the applied ones");
+    }
+    if (refs.size() > 1) {
+        std::string all;
+        for (const auto& ref : refs) all += (all.empty() ? "" : ", ") + ref;
+        throw PolicyNotFound(name + " names " + std::to_string(refs.size()) + " policies (" + all +
+                             "): give NAMESPACE/NAME, or the whole \"KIND NAMESPACE/NAME\"");
+    }
+    const std::string ref = *refs.begin();
+    nlohmann::json endpoints = nlohmann::json::array();
+    for (const auto& e : list_in(status, "endpoints")) {
+        const auto& selecting = list_in(e, "policies");
+        if (std::find(selecting.begin(), selecting.end(), ref) != selecting.end()) endpoints.push_back(e);
+    }
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& rule : list_in(status, "rules")) {
+        if (rule.value("policy", "") == ref) rules.push_back(rule);
+    }
+    return {{"policy", ref}, {"endpoints", std::move(endpoints)}, {"rules", std::move(rules)}};
+}
+
+void print_policy(std::ostream& out, const nlohmann::json& selected, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << selected.dump() << '\n';
+        return;
+    }
+    out << "Policy: " << field_of(selected, "policy") << "\n\n";
+    std::vector<std::vector<std::string>> endpoints;
+    for (const auto& e : list_in(selected, "endpoints")) {
+        endpoints.push_back({field_of(e, "id"), field_of(e, "ipv4"),
+                             enforced(e, "ingress_enforced"), enforced(e, "egress_enforced")});
+    }
+    if (endpoints.empty())
+        out << "It selects no endpoint of this node.\n";
+    else
+        print_table(out, {"ENDPOINT", "ADDRESS", "INGRESS", "EGRESS"}, endpoints);
+    out << '\n';
+    std::vector<std::vector<std::string>> rules;
+    bool l7 = false;
+    for (const auto& rule : list_in(selected, "rules")) {
+        std::vector<std::string> row{field_of(rule, "rule_id"), field_of(rule, "direction"), field_of(rule, "index"),
+                                     rule.value("deny", false) ? "deny" : "allow"};
+        // A row without a note ends at ACTION: no trailing blanks.
+        if (rule.value("l7", false)) {
+            row.push_back(kL7Note);
+            l7 = true;
+        }
+        rules.push_back(std::move(row));
+    }
+    if (rules.empty()) {
+        out << "It has no rules of its own.\n";
+        return;
+    }
+    std::vector<std::string> headers{"RULE", "DIRECTION", "INDEX", "ACTION"};
+    if (l7) headers.push_back("NOTE");
+    print_table(out, headers, rules);
 }
 
 }  // namespace membrane::cli

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,25 @@ void print_applied(std::ostream& out, const nlohmann::json& outcomes, OutputForm
 void print_objects(std::ostream& out, const nlohmann::json& documents, OutputFormat format);
 // {name: packets}: json as is, a table REASON / PACKETS for people.
 void print_stats(std::ostream& out, const nlohmann::ordered_json& stats, OutputFormat format);
+
+// `policy list`, from policy-l3l4's Status reply: a line of totals, one row per
+// endpoint of this node (ENDPOINT, ADDRESS, IDENTITY, INGRESS, EGRESS, RULES,
+// POLICIES), then "warning: ..." lines and an "error: ..." line for a
+// datapath that does not hold the rules. json: the reply as is.
+void print_policy_list(std::ostream& out, const nlohmann::json& status, OutputFormat format);
+
+// `policy get NAME`: no policy, or several, answer to the name.
+class PolicyNotFound : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The policy of a Status reply that `name` names: its whole ref
+// ("CiliumNetworkPolicy shop/web"), "NAMESPACE/NAME" or "NAME".
+// {"policy": ref, "endpoints": [the Status entries of those it selects],
+//  "rules": [its Status rule entries]}. Throws PolicyNotFound.
+nlohmann::json select_policy(const nlohmann::json& status, const std::string& name);
+// What select_policy found: the ref, its endpoints, its rules.
+void print_policy(std::ostream& out, const nlohmann::json& selected, OutputFormat format);
 
 }  // namespace membrane::cli

@@ -432,6 +432,179 @@ TEST_F(MembranectlTest, StatsAsJsonAndTable) {
     EXPECT_THAT(table.out, HasSubstr("drop_invalid       2"));
 }
 
+// policy-l3l4's Status reply (modules/policy-l3l4, status_json) on a node
+// with three endpoints: one policy name in two namespaces and two kinds, an
+// L7 rule of a cluster-wide policy that selects no endpoint here.
+const char* const kPolicyStatus = R"({
+  "enforcement": "default", "policies": 4, "datapath_rules": 4, "last_compute_ms": 0.1,
+  "endpoints": [
+    {"id": 1, "ipv4": "10.93.2.2", "identity": 65793, "ingress_enforced": true, "egress_enforced": false,
+     "policies": ["CiliumNetworkPolicy default/l3-rule"], "rules": 1},
+    {"id": 12, "ipv4": "10.93.2.13", "identity": 65794, "ingress_enforced": true, "egress_enforced": true,
+     "policies": ["CiliumNetworkPolicy default/l3-rule", "NetworkPolicy shop/web"], "rules": 3},
+    {"id": 3, "ipv4": "10.93.2.4", "identity": 65795, "ingress_enforced": false, "egress_enforced": false,
+     "policies": [], "rules": 0}],
+  "rules": [
+    {"rule_id": 1, "policy": "CiliumNetworkPolicy default/l3-rule", "direction": "ingress", "index": 0, "deny": false, "l7": false},
+    {"rule_id": 2, "policy": "NetworkPolicy shop/web", "direction": "ingress", "index": 0, "deny": false, "l7": false},
+    {"rule_id": 3, "policy": "NetworkPolicy shop/web", "direction": "egress", "index": 0, "deny": false, "l7": false},
+    {"rule_id": 4, "policy": "CiliumNetworkPolicy shop/web", "direction": "ingress", "index": 0, "deny": true, "l7": false},
+    {"rule_id": 5, "policy": "CiliumClusterwideNetworkPolicy l7-api", "direction": "egress", "index": 0, "deny": false, "l7": true},
+    {"rule_id": 6, "policy": "CiliumClusterwideNetworkPolicy l7-api", "direction": "egress", "index": 1, "deny": true, "l7": false}],
+  "warnings": ["CiliumClusterwideNetworkPolicy l7-api: L7 rules are not enforced yet: only their L4 part is",
+               "CiliumNetworkPolicy shop/web: named port \"http\" is not resolved yet (endpoints do not carry their ports): it allows nothing"],
+  "datapath_error": ""})";
+
+class MembranectlPolicyTest : public MembranectlTest {
+protected:
+    // policy-l3l4 loaded, its Status answering `status`.
+    void policy_status(const std::string& status) {
+        service_.run_on_loop([this, status] {
+            service_.service().set_module_methods(
+                "policy-l3l4", {{"Status", [status](const std::string&) { return status; }}});
+        });
+    }
+};
+
+TEST_F(MembranectlPolicyTest, ListShowsTotalsThenOneRowPerEndpointThenWarnings) {
+    policy_status(kPolicyStatus);
+    const auto result = ctl({"policy", "list"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out,
+              "enforcement default, 4 policies, 4 rules in the datapath\n"
+              "ENDPOINT  ADDRESS     IDENTITY  INGRESS   EGRESS    RULES  POLICIES\n"
+              "1         10.93.2.2   65793     enforced  -         1      CiliumNetworkPolicy default/l3-rule\n"
+              "12        10.93.2.13  65794     enforced  enforced  3      CiliumNetworkPolicy default/l3-rule, "
+              "NetworkPolicy shop/web\n"
+              "3         10.93.2.4   65795     -         -         0      -\n"
+              "warning: CiliumClusterwideNetworkPolicy l7-api: L7 rules are not enforced yet: only their L4 part is\n"
+              "warning: CiliumNetworkPolicy shop/web: named port \"http\" is not resolved yet (endpoints do not "
+              "carry their ports): it allows nothing\n");
+    const auto table = result.out.find('\n') + 1;
+    expect_aligned(result.out.substr(table, result.out.find("warning:") - table),
+                   {"ENDPOINT", "ADDRESS", "IDENTITY", "INGRESS", "EGRESS", "RULES", "POLICIES"});
+}
+
+TEST_F(MembranectlPolicyTest, ListAsJsonIsTheModulesReply) {
+    policy_status(kPolicyStatus);
+    for (const auto& args : {std::vector<std::string>{"-o", "json", "policy", "list"},
+                             std::vector<std::string>{"policy", "list", "-o", "json"}}) {
+        const auto result = ctl(args);
+        ASSERT_EQ(result.exit_code, 0) << result.err;
+        EXPECT_EQ(result.out, nlohmann::json::parse(kPolicyStatus).dump() + "\n");
+    }
+}
+
+TEST_F(MembranectlPolicyTest, ListWithoutEndpointsSaysSoAndADatapathErrorIsAnErrorLine) {
+    policy_status(R"({"enforcement": "always", "policies": 1, "datapath_rules": 1, "last_compute_ms": 0.2,
+                      "endpoints": [], "rules": [], "warnings": [], "datapath_error": "policy rules map is full"})");
+    const auto result = ctl({"policy", "list"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out,
+              "enforcement always, 1 policy, 1 rule in the datapath\n"
+              "no endpoints on this node\n"
+              "error: the datapath does not hold every rule (policy rules map is full): the selected endpoints "
+              "are closed both ways until a change of policy applies\n");
+}
+
+TEST_F(MembranectlPolicyTest, GetByNameNamespaceAndNameOrRefShowsEndpointsAndRules) {
+    policy_status(kPolicyStatus);
+    const std::string expected =
+        "Policy: CiliumNetworkPolicy default/l3-rule\n"
+        "\n"
+        "ENDPOINT  ADDRESS     INGRESS   EGRESS\n"
+        "1         10.93.2.2   enforced  -\n"
+        "12        10.93.2.13  enforced  enforced\n"
+        "\n"
+        "RULE  DIRECTION  INDEX  ACTION\n"
+        "1     ingress    0      allow\n";
+    for (const std::string name : {"l3-rule", "default/l3-rule", "CiliumNetworkPolicy default/l3-rule"}) {
+        const auto result = ctl({"policy", "get", name});
+        ASSERT_EQ(result.exit_code, 0) << name << ": " << result.err;
+        EXPECT_EQ(result.out, expected) << name;
+    }
+
+    const auto json = ctl({"-o", "json", "policy", "get", "NetworkPolicy shop/web"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto status = nlohmann::json::parse(kPolicyStatus);
+    EXPECT_EQ(nlohmann::json::parse(json.out),
+              nlohmann::json({{"policy", "NetworkPolicy shop/web"},
+                              {"endpoints", {status["endpoints"][1]}},
+                              {"rules", {status["rules"][1], status["rules"][2]}}}));
+}
+
+TEST_F(MembranectlPolicyTest, GetOfAnL7RuleNotesThatOnlyItsL4PartIsEnforced) {
+    policy_status(kPolicyStatus);
+    const auto result = ctl({"policy", "get", "l7-api"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out,
+              "Policy: CiliumClusterwideNetworkPolicy l7-api\n"
+              "\n"
+              "It selects no endpoint of this node.\n"
+              "\n"
+              "RULE  DIRECTION  INDEX  ACTION  NOTE\n"
+              "5     egress     0      allow   L7 rules not enforced yet: only the L4 part is\n"
+              "6     egress     1      deny\n");
+}
+
+TEST_F(MembranectlPolicyTest, GetOfNoneOrSeveralExitsOneSayingWhatToType) {
+    policy_status(kPolicyStatus);
+    const auto missing = ctl({"policy", "get", "nope"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.out, "");
+    EXPECT_EQ(missing.err, "membranectl: policy get: no policy named nope selects an endpoint of this node or has "
+                           "rules here; `membranectl get cnp` (netpol, ccnp) lists the applied ones\n");
+    // A suffix of a name is not its name.
+    EXPECT_EQ(ctl({"policy", "get", "rule"}).exit_code, 1);
+
+    for (const std::string name : {"web", "shop/web"}) {
+        const auto several = ctl({"policy", "get", name});
+        EXPECT_EQ(several.exit_code, 1);
+        EXPECT_EQ(several.err, "membranectl: policy get: " + name +
+                                   " names 2 policies (CiliumNetworkPolicy shop/web, NetworkPolicy shop/web): give "
+                                   "NAMESPACE/NAME, or the whole \"KIND NAMESPACE/NAME\"\n");
+    }
+}
+
+TEST_F(MembranectlPolicyTest, WithoutTheModuleSaysHowToLoadIt) {
+    for (const auto& args : {std::vector<std::string>{"policy", "list"},
+                             std::vector<std::string>{"-o", "json", "policy", "get", "l3-rule"}}) {
+        const auto result = ctl(args);
+        EXPECT_EQ(result.exit_code, 1);
+        EXPECT_EQ(result.out, "");
+        EXPECT_THAT(result.err, HasSubstr(": policy-l3l4 is not running on this node: load it with `membranectl "
+                                          "module load policy-l3l4` (`membranectl module list` shows its state)\n"));
+        EXPECT_THAT(result.err, StartsWith("membranectl: policy "));
+    }
+}
+
+TEST_F(MembranectlPolicyTest, AModuleWithoutStatusIsOfAnotherVersion) {
+    service_.run_on_loop([this] {
+        service_.service().set_module_methods("policy-l3l4",
+                                              {{"Other", [](const std::string&) { return std::string("{}"); }}});
+    });
+    const auto result = ctl({"policy", "list"});
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_EQ(result.err, "membranectl: policy list: org.freedesktop.DBus.Error.UnknownMethod: "
+                          "policy-l3l4 answers no Status (is it of another version?)\n");
+
+    policy_status("[]");
+    const auto not_object = ctl({"policy", "list"});
+    EXPECT_EQ(not_object.exit_code, 1);
+    EXPECT_EQ(not_object.err,
+              "membranectl: policy list: unexpected reply: policy-l3l4 Status is not a JSON object: []\n");
+}
+
+TEST_F(MembranectlPolicyTest, UsageErrorsExitTwoAndHelpExplains) {
+    EXPECT_EQ(ctl({"policy"}).exit_code, 2);
+    EXPECT_EQ(ctl({"policy", "get"}).exit_code, 2);
+    EXPECT_EQ(ctl({"policy", "list", "extra"}).exit_code, 2);
+    const auto help = ctl({"policy", "get", "--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_THAT(help.out, HasSubstr("NAMESPACE/NAME"));
+    EXPECT_THAT(ctl({"policy", "--help"}).out, HasSubstr("policy-l3l4"));
+}
+
 TEST_F(MembranectlTest, UnreachableBusNamesItAndSuggestsBus) {
     const auto result = run_process({MEMBRANECTL_PATH, "--bus", "unix:path=/nonexistent/bus", "status"});
     EXPECT_EQ(result.exit_code, 1);
