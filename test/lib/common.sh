@@ -21,6 +21,7 @@ MBR_STAT_DROP_STAGE_MISSING=11
 MBR_STAT_TTL_EXCEEDED=12
 MBR_STAT_OVERSIZE_TO_STACK=13
 MBR_STAT_DROP_OVERSIZE=14
+MBR_STAT_DROP_POLICY=15
 
 # pinned_sum PIN [INDEX] : a pinned per-CPU u64 array's entry INDEX (default 0) summed over the
 # CPUs, read straight from the pin, so it also works while the agent is down. bpftool prints
