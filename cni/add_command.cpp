@@ -65,7 +65,7 @@ nlohmann::json add_primary(const Invocation& in) {
     host.add_route(host_link->ifindex, pod_cidr, "", RT_SCOPE_LINK);
 
     undo.push([&] { agent.delete_endpoint(env.container_id, env.ifname); });
-    agent.create_endpoint({env.container_id, env.ifname, env.netns, host_name, lease.ipv4, pod.mac, in.labels});
+    agent.create_endpoint({env.container_id, env.ifname, env.netns, host_name, lease.ipv4, pod.mac, in.labels, in.config.ports});
     undo.commit();
 
     Result result;
@@ -119,7 +119,8 @@ nlohmann::json add_chained(const Invocation& in) {
         undo.push([&, before] { netns.run([&] { Netlink().set_mtu(pod, before); }); });
     }
     agent.create_endpoint(
-        {env.container_id, env.ifname, env.netns, host_link->name, ipv4_of_cidr(ip->address), pod.mac, in.labels});
+        {env.container_id, env.ifname, env.netns, host_link->name, ipv4_of_cidr(ip->address), pod.mac, in.labels,
+         in.config.ports});
     undo.commit();
     return convert_result_json(*in.config.prev_result_json, in.config.cni_version);
 }

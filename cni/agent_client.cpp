@@ -138,6 +138,8 @@ Endpoint AgentClient::create_endpoint(const EndpointRequest& r) {
         request["address"] = sdbus::Variant(r.ipv4);
         request["mac"] = sdbus::Variant(r.mac);
         request["labels"] = sdbus::Variant(std::map<std::string, std::string>(r.labels.begin(), r.labels.end()));
+        // Only when there are some: an agent from before SDK 1.4 refuses a key it does not know.
+        if (!r.ports.empty()) request["ports"] = sdbus::Variant(r.ports);
         return endpoint_of(AgentProxy(*connection_).CreateEndpoint(request));
     });
 }

@@ -29,6 +29,7 @@ struct Lease {
 struct EndpointRequest {
     std::string container_id, ifname, netns, host_ifname, ipv4, mac;
     Labels labels;
+    std::map<std::string, std::string> ports;  // named container ports: name -> "80/TCP"
 };
 
 struct Endpoint {

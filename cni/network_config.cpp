@@ -4,6 +4,7 @@
 #include "cni_error.hpp"
 #include "cni_versions.hpp"
 #include "utf8.hpp"
+#include "membrane/policy.hpp"
 
 namespace membrane::cni {
 namespace {
@@ -66,6 +67,36 @@ void require_utf8(const std::string& text) {
     const std::string field = readable.is_discarded() ? "" : path_holding_replacement(readable, "");
     throw CniError(ErrorCode::DecodingFailure,
                    "the network config on stdin is not valid UTF-8: " + (field.empty() ? "" : field + " holds ") + why);
+}
+
+// args.cni.membrane.ports: [{"name": "http", "port": 8080, "protocol": "TCP"}, ...]
+// (protocol optional, TCP), as Kubernetes declares container ports.
+void parse_ports(const nlohmann::json& ports, std::map<std::string, std::string>& into) {
+    const std::string where = "args.cni.membrane.ports";
+    if (!ports.is_array()) invalid("'" + where + "' must be a list of {name, port, protocol}");
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+        const std::string at = where + "[" + std::to_string(i) + "]";
+        const auto& entry = ports[i];
+        if (!entry.is_object()) invalid("'" + at + "' must be an object {name, port, protocol}");
+        for (const auto& [key, value] : entry.items()) {
+            if (key != "name" && key != "port" && key != "protocol")
+                invalid("'" + at + "." + key + "' is not a key of a port (name, port, protocol)");
+        }
+        if (!entry.contains("name") || !entry["name"].is_string() || !policy::is_port_name(entry["name"].get<std::string>()))
+            invalid("'" + at + ".name' must be a port name (at most 15 of a-z, 0-9 and '-', with a letter)",
+                    entry.value("name", nlohmann::json()).dump());
+        if (!entry.contains("port") || !entry["port"].is_number_integer() || entry["port"].get<std::int64_t>() < 1 ||
+            entry["port"].get<std::int64_t>() > 65535)
+            invalid("'" + at + ".port' must be an integer from 1 to 65535", entry.value("port", nlohmann::json()).dump());
+        const std::string protocol = entry.contains("protocol") && entry["protocol"].is_string()
+                                         ? entry["protocol"].get<std::string>()
+                                         : (entry.contains("protocol") ? "" : "TCP");
+        if (protocol != "TCP" && protocol != "UDP" && protocol != "SCTP")
+            invalid("'" + at + ".protocol' must be \"TCP\", \"UDP\" or \"SCTP\"", entry["protocol"].dump());
+        const std::string name = entry["name"].get<std::string>();
+        if (into.contains(name)) invalid("'" + at + ".name': the port name '" + name + "' is given twice");
+        into[name] = std::to_string(entry["port"].get<std::int64_t>()) + "/" + protocol;
+    }
 }
 
 }  // namespace
@@ -137,6 +168,14 @@ NetworkConfig parse_network_config(const std::string& text) {
         if (args.contains("labels")) merge_label_list(args["labels"], "args.labels", config.labels);
         if (args.contains("cni") && args["cni"].is_object() && args["cni"].contains("labels"))
             merge_label_list(args["cni"]["labels"], "args.cni.labels", config.labels);
+        if (args.contains("cni") && args["cni"].is_object() && args["cni"].contains("membrane")) {
+            const auto& ours = args["cni"]["membrane"];
+            if (!ours.is_object()) invalid("'args.cni.membrane' is not an object");
+            for (const auto& [key, value] : ours.items()) {
+                if (key != "ports") invalid("'args.cni.membrane." + key + "' is not a key membrane-cni knows (ports)");
+            }
+            if (ours.contains("ports")) parse_ports(ours["ports"], config.ports);
+        }
     }
     if (json.contains("runtimeConfig")) {
         const auto& runtime = json["runtimeConfig"];

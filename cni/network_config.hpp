@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,9 @@ struct NetworkConfig {
     std::string dbus_address = "system";  // "system", "session" or a D-Bus address
     Labels labels;  // config "labels", then args.labels / args.cni.labels, then runtimeConfig.labels
     std::optional<std::uint32_t> mtu;  // overrides the lease's MTU
+    // args.cni.membrane.ports: the pod's named container ports, for policies'
+    // named ports: name -> "<port>/<TCP|UDP|SCTP>" (as CreateEndpoint takes them).
+    std::map<std::string, std::string> ports;
     std::optional<nlohmann::json> prev_result_json;  // as received
     std::optional<Result> prev_result;
 };

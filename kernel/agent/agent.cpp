@@ -248,6 +248,7 @@ void Agent::open_model() {
             }
             return out;
         },
+        .endpoint_ports = [this](std::uint64_t id) { return endpoints_->endpoint_ports(id); },
     });
     if (pool) {
         log_->info("address pool {} (gateway {}), {} leases", pool->str(), format_ipv4(ipam_->gateway()),

@@ -168,6 +168,7 @@ struct EndpointRequest {
     std::string ipv4;         // leased by allocate_address, or (chained) from prevResult
     std::string mac;          // pod side
     membrane::Labels labels;
+    std::vector<membrane::ContainerPort> ports;  // named container ports (policies' named ports)
 };
 
 // The endpoint, identity and node operations of the control plane. Kept

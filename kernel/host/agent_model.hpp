@@ -19,6 +19,7 @@ struct ModelSources {
     std::function<std::vector<IdentityInfo>()> identities;
     std::function<std::uint32_t()> underlay_mtu;
     std::function<std::vector<ObjectInfo>(const std::string& kind)> objects;
+    std::function<std::vector<ContainerPort>(std::uint64_t id)> endpoint_ports;
 };
 
 class AgentModel final : public membrane::Model {
@@ -48,6 +49,9 @@ public:
     std::uint32_t underlay_mtu() const override { return sources_.underlay_mtu ? sources_.underlay_mtu() : 1500; }
     std::vector<ObjectInfo> objects(const std::string& kind) const override {
         return sources_.objects ? sources_.objects(kind) : std::vector<ObjectInfo>{};
+    }
+    std::vector<ContainerPort> endpoint_ports(std::uint64_t id) const override {
+        return sources_.endpoint_ports ? sources_.endpoint_ports(id) : std::vector<ContainerPort>{};
     }
 
 private:

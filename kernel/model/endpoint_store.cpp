@@ -9,12 +9,26 @@ namespace {
 
 constexpr int kFormat = 1;
 
-nlohmann::json to_json(const EndpointInfo& e) {
+nlohmann::json to_json(const EndpointInfo& e, const std::vector<ContainerPort>& ports) {
     // The state (ready/disconnected) is not stored: restore decides it anew.
-    return {{"id", e.id},           {"container_id", e.container_id}, {"ifname", e.ifname},
-            {"netns", e.netns},     {"host_ifname", e.host_ifname},   {"ipv4", e.ipv4},
-            {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity},
-            {"host_ifindex", e.host_ifindex}};
+    nlohmann::json out = {{"id", e.id},           {"container_id", e.container_id}, {"ifname", e.ifname},
+                          {"netns", e.netns},     {"host_ifname", e.host_ifname},   {"ipv4", e.ipv4},
+                          {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity},
+                          {"host_ifindex", e.host_ifindex}};
+    if (!ports.empty()) {
+        out["ports"] = nlohmann::json::array();
+        for (const auto& p : ports) out["ports"].push_back({{"name", p.name}, {"port", p.port}, {"protocol", p.protocol}});
+    }
+    return out;
+}
+
+std::vector<ContainerPort> ports_from_json(const nlohmann::json& j) {
+    std::vector<ContainerPort> out;
+    if (!j.contains("ports")) return out;  // records from before ports, and endpoints without
+    for (const auto& p : j.at("ports")) {
+        out.push_back({p.at("name").get<std::string>(), p.at("port").get<std::uint16_t>(), p.at("protocol").get<std::uint8_t>()});
+    }
+    return out;
 }
 
 EndpointInfo from_json(const nlohmann::json& j) {
@@ -52,6 +66,7 @@ EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
                 throw corrupt_record(path, "endpoint id " + std::to_string(endpoint.id) +
                                                " is duplicated or out of range");
             }
+            if (auto ports = ports_from_json(item); !ports.empty()) record.ports[endpoint.id] = std::move(ports);
             record.endpoints.push_back(std::move(endpoint));
         }
     } catch (const nlohmann::json::exception& e) {
@@ -62,7 +77,10 @@ EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
 
 void save_endpoint_record(const std::filesystem::path& path, const EndpointRecord& record) {
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& endpoint : record.endpoints) items.push_back(to_json(endpoint));
+    for (const auto& endpoint : record.endpoints) {
+        const auto ports = record.ports.find(endpoint.id);
+        items.push_back(to_json(endpoint, ports == record.ports.end() ? std::vector<ContainerPort>{} : ports->second));
+    }
     write_state_file(path, {{"format", kFormat}, {"next_id", record.next_id}, {"endpoints", items}});
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include "membrane/model.hpp"
@@ -13,6 +14,7 @@ namespace membrane::kernel {
 struct EndpointRecord {
     std::uint64_t next_id = 1;
     std::vector<EndpointInfo> endpoints;
+    std::map<std::uint64_t, std::vector<ContainerPort>> ports;  // by endpoint id; none for most
 };
 
 // An empty record when the file does not exist; StateError when it is corrupt.

@@ -103,6 +103,7 @@ void EndpointManager::restore() {
     auto record = load_endpoint_record(state_file_);
     next_id_ = record.next_id;
     endpoints_.clear();
+    ports_ = std::move(record.ports);
     std::set<std::uint32_t> live;
     for (auto& endpoint : record.endpoints) {
         try {
@@ -272,9 +273,11 @@ EndpointInfo EndpointManager::create_locked(const EndpointRequest& request) {
     undo.add([this, host = request.host_ifname] { parts_.datapath.detach_endpoint(host); });
 
     endpoints_.emplace(endpoint.id, endpoint);
+    if (!request.ports.empty()) ports_[endpoint.id] = request.ports;
     ++next_id_;
     undo.add([this, id = endpoint.id] {
         endpoints_.erase(id);
+        ports_.erase(id);
         --next_id_;
     });
     datapath_step(who + ": recording the endpoint", [&] { persist_locked(); });
@@ -293,10 +296,12 @@ void EndpointManager::delete_endpoint(const std::string& container_id, const std
         if (const auto* found = find_locked(container_id, ifname)) {
             gone = *found;
             endpoints_.erase(gone->id);
+            auto gone_ports = ports_.extract(gone->id);
             try {
                 persist_locked();
             } catch (const StateError& e) {
                 endpoints_.emplace(gone->id, *gone);
+                if (gone_ports) ports_.insert(std::move(gone_ports));
                 throw ControlError(ControlErrorKind::Failed,
                                    key_text(container_id, ifname) + ": cannot record the deletion: " + e.what());
             }
@@ -320,6 +325,12 @@ void EndpointManager::delete_endpoint(const std::string& container_id, const std
         log_->info("endpoint {} deleted ({} {})", gone->id, key_text(container_id, ifname), gone->ipv4);
         parts_.bus.publish(events::EndpointDeleted{*gone});
     }
+}
+
+std::vector<ContainerPort> EndpointManager::endpoint_ports(std::uint64_t id) const {
+    const std::lock_guard lock(mutex_);
+    const auto it = ports_.find(id);
+    return it == ports_.end() ? std::vector<ContainerPort>{} : it->second;
 }
 
 std::vector<EndpointInfo> EndpointManager::list_endpoints() const {
@@ -402,7 +413,10 @@ void EndpointManager::remove_entries(const EndpointInfo& endpoint) {
 void EndpointManager::persist_locked() {
     EndpointRecord record;
     record.next_id = next_id_;
-    for (const auto& [id, endpoint] : endpoints_) record.endpoints.push_back(endpoint);
+    for (const auto& [id, endpoint] : endpoints_) {
+        record.endpoints.push_back(endpoint);
+        if (const auto ports = ports_.find(id); ports != ports_.end()) record.ports[id] = ports->second;
+    }
     save_endpoint_record(state_file_, record);
 }
 

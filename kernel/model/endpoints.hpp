@@ -61,6 +61,8 @@ public:
     EndpointInfo create_endpoint(const EndpointRequest& request) override;
     void delete_endpoint(const std::string& container_id, const std::string& ifname) override;
     std::vector<EndpointInfo> list_endpoints() const override;
+    // The named container ports the endpoint was created with (Model::endpoint_ports).
+    std::vector<ContainerPort> endpoint_ports(std::uint64_t id) const;
     EndpointInfo get_endpoint(std::uint64_t id) const override;
     EndpointInfo find_endpoint(const std::string& container_id, const std::string& ifname) const override;
     EndpointInfo set_endpoint_labels(std::uint64_t id, const Labels& labels) override;
@@ -82,6 +84,7 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     mutable std::mutex mutex_;
     std::map<std::uint64_t, EndpointInfo> endpoints_;
+    std::map<std::uint64_t, std::vector<ContainerPort>> ports_;  // endpoints with named ports only
     std::uint64_t next_id_ = 1;
 };
 

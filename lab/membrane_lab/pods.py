@@ -40,6 +40,8 @@ def cni_call(lab: Lab, pod: dict, command: str) -> dict:
         "dbus_address": node["bus"],
         "labels": pod["labels"],
     }
+    if pod.get("ports"):
+        config["args"] = {"cni": {"membrane": {"ports": pod["ports"]}}}
     try:
         result = subprocess.run(["ip", "netns", "exec", node["namespace"], cni], input=json.dumps(config),
                                 capture_output=True, text=True, env=env, timeout=60)
@@ -78,6 +80,7 @@ def add_pod(lab: Lab, spec: PodSpec) -> dict:
         "container_id": secrets.token_hex(32),
         "k8s_namespace": spec.namespace,
         "labels": spec.labels,
+        "ports": spec.ports,
         "address": "",
     }
     lab.data["pods"][spec.name] = pod

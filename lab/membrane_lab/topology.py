@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ class PodSpec:
     node: str
     labels: dict[str, str] = field(default_factory=dict)
     namespace: str = "default"
+    ports: list[dict] = field(default_factory=list)  # named container ports: {name, port, protocol}
 
 
 @dataclass
@@ -66,6 +68,33 @@ def validate_k8s_namespace(where: str, name) -> str:
         raise LabError(f"{where}: 'namespace' = {name!r} must be a DNS label (lower-case letters, digits, '-', "
                        "at most 63)")
     return name
+
+
+PORT_NAME_RE = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+def validate_ports(where: str, ports) -> list[dict]:
+    """`ports = [{ name = "http", port = 80, protocol = "TCP" }]`: the pod's named container ports."""
+    _check_type(where, "ports", ports, list, "an array of { name, port, protocol } tables")
+    out, names = [], set()
+    for i, entry in enumerate(ports, 1):
+        at = f"{where}: ports[{i}]"
+        _check_type(where, f"ports[{i}]", entry, dict, "a table { name, port, protocol }")
+        _check_keys(at, entry, {"name", "port", "protocol"}, {"name", "port"})
+        name = entry["name"]
+        if not isinstance(name, str) or not PORT_NAME_RE.match(name) or "--" in name:
+            raise LabError(f"{at}: 'name' = {name!r} must be a port name (at most 15 of a-z, 0-9 and '-', with a letter)")
+        if name in names:
+            raise LabError(f"{at}: the port name {name!r} is already used by this pod")
+        names.add(name)
+        port = entry["port"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise LabError(f"{at}: 'port' = {port!r} must be an integer from 1 to 65535")
+        protocol = entry.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            raise LabError(f"{at}: 'protocol' = {protocol!r} must be \"TCP\", \"UDP\" or \"SCTP\"")
+        out.append({"name": name, "port": port, "protocol": protocol})
+    return out
 
 
 def validate_labels(where: str, labels) -> dict[str, str]:
@@ -133,7 +162,7 @@ def parse_topology(text: str, source: str) -> Topology:
     for i, pod in enumerate(pods_raw, 1):
         where = f"{source}: pods[{i}]"
         _check_type(source, f"pods[{i}]", pod, dict, "a table")
-        _check_keys(where, pod, {"name", "node", "labels", "namespace"}, {"name", "node"})
+        _check_keys(where, pod, {"name", "node", "labels", "namespace", "ports"}, {"name", "node"})
         pod_name = validate_member_name(where, "name", pod["name"])
         if pod_name in seen:
             raise LabError(f"{where}: 'name' = {pod_name!r} is already used by {seen[pod_name]} "
@@ -144,7 +173,8 @@ def parse_topology(text: str, source: str) -> Topology:
             raise LabError(f"{where}: 'node' = {node_name!r} is not a node in [[nodes]] ({', '.join(nodes)})")
         labels = validate_labels(where, pod.get("labels", {}))
         k8s_ns = validate_k8s_namespace(where, pod.get("namespace", "default"))
-        pods.append(PodSpec(pod_name, node_name, labels, k8s_ns))
+        ports = validate_ports(where, pod.get("ports", []))
+        pods.append(PodSpec(pod_name, node_name, labels, k8s_ns, ports))
     modules = parse_modules(source, doc.get("modules", []))
     return Topology(name, routing, index, store, nodes, pods, lease_ttl, modules)
 

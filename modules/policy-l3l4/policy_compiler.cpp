@@ -173,6 +173,9 @@ private:
                                               default_deny.egress || has_rules.egress};
         if (!enforcement.ingress && !enforcement.egress) return;
         out_.endpoints[id] = enforcement;
+        const auto found_ports = inputs_.endpoint_ports.find(endpoint.id);
+        const std::vector<membrane::ContainerPort> own_ports =
+            found_ports == inputs_.endpoint_ports.end() ? std::vector<membrane::ContainerPort>{} : found_ports->second;
         for (const auto& [direction, on] : {std::pair{std::uint8_t{POLICY_INGRESS}, enforcement.ingress},
                                            std::pair{std::uint8_t{POLICY_EGRESS}, enforcement.egress}}) {
             if (!on) continue;
@@ -183,9 +186,27 @@ private:
                 const auto& rules = direction == POLICY_INGRESS ? pol.ingress : pol.egress;
                 for (std::size_t i = 0; i < rules.size(); ++i) {
                     const RuleVerdict verdict{rules[i].deny, rule_ids_.at({p, direction, i})};
-                    for (const auto identity : peers_of(rules[i])) {
-                        for (const auto& [protocol, port] : ports_of(pol, rules[i])) {
+                    const auto add = [&](std::uint32_t identity, const auto& ports) {
+                        for (const auto& [protocol, port] : ports) {
                             (verdict.deny ? denies : allows).push_back({{id, direction, identity, protocol, port}, verdict});
+                        }
+                    };
+                    const auto numeric = numbered_ports(rules[i]);
+                    const bool named = has_named_ports(rules[i]);
+                    for (const auto identity : peers_of(rules[i])) {
+                        add(identity, numeric);
+                        if (!named) continue;
+                        if (direction == POLICY_INGRESS) {
+                            add(identity, named_ports(pol, rules[i], {&own_ports, true}));
+                        } else if (identity != 0) {
+                            add(identity, named_ports(pol, rules[i], {&ports_of_identity(identity), false}));
+                        } else {
+                            // Every peer: each destination identity with the name means its own port.
+                            ports_of_identity(0);
+                            for (const auto& [peer, ports] : identity_ports_) {
+                                if (peer != 0) add(peer, named_ports(pol, rules[i], {&ports, true}));
+                            }
+                            add(0, named_ports(pol, rules[i], {nullptr, false}));
                         }
                     }
                 }
@@ -280,22 +301,28 @@ private:
         }
     }
 
-    std::vector<std::pair<std::uint8_t, std::uint16_t>> ports_of(const policy::Policy& pol, const policy::Rule& rule) {
+    // The container ports a named port may mean: ingress, the subject's own
+    // (all of them known); egress, the destination identity's pods on this
+    // node (their pods on other nodes are not known here).
+    struct NamedPorts {
+        const std::vector<membrane::ContainerPort>* ports = nullptr;
+        bool complete = false;
+    };
+
+    static bool has_named_ports(const policy::Rule& rule) {
+        for (const auto& range : rule.ports) {
+            if (!range.name.empty()) return true;
+        }
+        return false;
+    }
+
+    // The (protocol, port) keys of the rule's numbered ports; every port and
+    // protocol for a rule without ports.
+    static std::vector<std::pair<std::uint8_t, std::uint16_t>> numbered_ports(const policy::Rule& rule) {
         if (rule.ports.empty()) return {{0, 0}};
         std::vector<std::pair<std::uint8_t, std::uint16_t>> out;
         for (const auto& range : rule.ports) {
-            if (!range.name.empty()) {
-                // Unresolved, a deny takes every port of the protocol (more, never less).
-                if (rule.deny) {
-                    warn(policy_ref(pol) + ": named port \"" + range.name +
-                         "\" is not resolved yet (endpoints do not carry their ports): its deny takes every port");
-                    out.emplace_back(static_cast<std::uint8_t>(range.protocol), 0);
-                    continue;
-                }
-                warn(policy_ref(pol) + ": named port \"" + range.name +
-                     "\" is not resolved yet (endpoints do not carry their ports): it allows nothing");
-                continue;
-            }
+            if (!range.name.empty()) continue;
             const std::vector<std::uint8_t> protocols =
                 range.protocol == policy::Protocol::any
                     ? (range.port == 0 ? std::vector<std::uint8_t>{0} : std::vector<std::uint8_t>{kTcp, kUdp, kSctp})
@@ -310,6 +337,51 @@ private:
         return out;
     }
 
+    // The keys of the rule's named ports among `named`'s container ports.
+    std::vector<std::pair<std::uint8_t, std::uint16_t>> named_ports(const policy::Policy& pol, const policy::Rule& rule,
+                                                                    NamedPorts named) {
+        std::vector<std::pair<std::uint8_t, std::uint16_t>> out;
+        for (const auto& range : rule.ports) {
+            if (range.name.empty()) continue;
+            const auto before = out.size();
+            for (const auto& declared : named.ports ? *named.ports : std::vector<membrane::ContainerPort>{}) {
+                if (declared.name != range.name) continue;
+                if (range.protocol != policy::Protocol::any && declared.protocol != static_cast<std::uint8_t>(range.protocol))
+                    continue;
+                out.emplace_back(declared.protocol, declared.port);
+            }
+            if (out.size() != before || named.complete) continue;
+            if (!rule.deny) {
+                warn(policy_ref(pol) + ": named port \"" + range.name +
+                     "\" resolves against pods of this node only: toward pods elsewhere it allows nothing");
+                continue;
+            }
+            // Unknown here, a deny takes every port of its protocol: more denied, never less.
+            warn(policy_ref(pol) + ": named port \"" + range.name +
+                 "\" of pods on other nodes is not known here: its deny takes every port of the protocol");
+            out.emplace_back(static_cast<std::uint8_t>(range.protocol), 0);
+        }
+        return out;
+    }
+
+    // The named ports of this node's pods of `identity` (0: of every pod here).
+    const std::vector<membrane::ContainerPort>& ports_of_identity(std::uint32_t identity) {
+        if (identity_ports_.empty()) {
+            identity_ports_[0];
+            for (const auto& endpoint : inputs_.endpoints) {
+                const auto found = inputs_.endpoint_ports.find(endpoint.id);
+                if (found == inputs_.endpoint_ports.end()) continue;
+                for (const std::uint32_t key : {endpoint.identity, 0u}) {
+                    auto& list = identity_ports_[key];
+                    list.insert(list.end(), found->second.begin(), found->second.end());
+                }
+            }
+        }
+        static const std::vector<membrane::ContainerPort> none;
+        const auto it = identity_ports_.find(identity);
+        return it == identity_ports_.end() ? none : it->second;
+    }
+
     void warn(const std::string& warning) {
         if (warned_.insert(warning).second) out_.warnings.push_back(warning);
     }
@@ -317,6 +389,7 @@ private:
     const Inputs& inputs_;
     std::vector<KnownIdentity> identities_;
     std::vector<std::pair<Prefix, std::string>> prefixes_;  // the CIDR map's
+    std::map<std::uint32_t, std::vector<membrane::ContainerPort>> identity_ports_;  // ports_of_identity's
     std::map<std::tuple<std::size_t, std::uint8_t, std::size_t>, std::uint32_t> rule_ids_;
     std::set<std::string> warned_;
     Compiled out_;

@@ -69,6 +69,7 @@ struct Inputs {
     std::vector<membrane::EndpointInfo> endpoints;    // this node's
     std::vector<membrane::IdentityInfo> identities;   // the cluster's
     std::map<std::string, membrane::Labels> namespaces;  // applied Namespace objects' labels, by name
+    std::map<std::uint64_t, std::vector<membrane::ContainerPort>> endpoint_ports;  // this node's, by endpoint id
     Enforcement mode = Enforcement::selected;
     // Prefix -> its number n (identities BASE + 2n and BASE + 2n + 1), kept
     // from the last compile so a prefix keeps its identities; a new prefix

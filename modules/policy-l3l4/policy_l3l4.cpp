@@ -165,6 +165,9 @@ private:
         Inputs inputs;
         for (const auto& [key, list] : policies_) inputs.policies.insert(inputs.policies.end(), list.begin(), list.end());
         inputs.endpoints = ctx_->model().endpoints();
+        for (const auto& endpoint : inputs.endpoints) {
+            if (auto ports = ctx_->model().endpoint_ports(endpoint.id); !ports.empty()) inputs.endpoint_ports[endpoint.id] = ports;
+        }
         inputs.identities = ctx_->model().identities();
         inputs.namespaces = namespaces_;
         inputs.mode = mode_;

@@ -283,14 +283,29 @@ TEST_F(PolicyCompilerTest, EnforcementModes) {
     EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
 }
 
-TEST_F(PolicyCompilerTest, WhatIsNotEnforcedYetAllowsNothingAndSaysSo) {
+// A named port means the container port of that name: ingress, the selected
+// pod's own; egress, the destination pod's (of this node).
+TEST_F(PolicyCompilerTest, NamedPortsResolveAgainstThePodsPorts) {
+    inputs.endpoint_ports = {{1, {{"http", 8080, kTcp}, {"dns", 53, kUdp}}}};
     inputs.policies = {parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
         "metadata":{"name":"named","namespace":"default"},
-        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[{"ports":[{"port":"http"}]}]}})")};
+        "spec":{"podSelector":{"matchLabels":{"role":"backend"}},"ingress":[{"ports":[{"port":"http"},{"port":"dns"}]}]}})"),
+                       parse_one(R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",
+        "metadata":{"name":"to-http","namespace":"default"},
+        "spec":{"podSelector":{"matchLabels":{"class":"frontend"}},"policyTypes":["Egress"],
+                "egress":[{"ports":[{"port":"http"}]}]}})")};
     const auto compiled = compile(inputs);
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 8080));
     EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    // "dns" is UDP in the pod, and a NetworkPolicy port is TCP unless it says otherwise.
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 53));
+    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 53));
+    // The frontend (2) may reach the backend's "http", 8080; the backend is the only pod declaring it.
+    EXPECT_TRUE(passes(compiled, 2, POLICY_EGRESS, kBackend, kTcp, 8080));
+    EXPECT_FALSE(passes(compiled, 2, POLICY_EGRESS, kBackend, kTcp, 80));
+    EXPECT_FALSE(passes(compiled, 2, POLICY_EGRESS, kOther, kTcp, 8080));
     ASSERT_EQ(compiled.warnings.size(), 1u);
-    EXPECT_NE(compiled.warnings[0].find("named port \"http\""), std::string::npos) << compiled.warnings[0];
+    EXPECT_NE(compiled.warnings[0].find("pods of this node only"), std::string::npos) << compiled.warnings[0];
 }
 
 // The seed's CIDR example: the world's addresses in the prefixes, never a
@@ -342,19 +357,29 @@ TEST_F(PolicyCompilerTest, APrefixKeepsItsIdentities) {
     EXPECT_GE(second.cidrs.at("10.1.0.0/16").world, POLICY_CIDR_IDENTITY_BASE);
 }
 
-// Unresolved, a named port in a deny takes every port: more denied, never less.
-TEST_F(PolicyCompilerTest, ANamedPortInADenyTakesEveryPort) {
+// A named port in a deny the selected pod does not declare denies nothing;
+// one that cannot be known (egress to pods elsewhere) denies every port.
+TEST_F(PolicyCompilerTest, ANamedPortInADenyTakesEveryPortWhenUnknown) {
+    inputs.endpoint_ports = {{1, {{"metrics", 9090, kTcp}}}};
     inputs.policies = {parse_one(R"({"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy",
         "metadata":{"name":"deny-named","namespace":"default"},
-        "spec":{"endpointSelector":{"matchLabels":{"role":"backend"}},
+        "spec":{"endpointSelector":{},
                 "ingress":[{"fromEndpoints":[{}]}],
                 "ingressDeny":[{"fromEndpoints":[{"matchLabels":{"app":"other"}}],
-                                "toPorts":[{"ports":[{"port":"metrics","protocol":"TCP"}]}]}]}})")};
+                                "toPorts":[{"ports":[{"port":"metrics","protocol":"TCP"}]}]}],
+                "egress":[{"toEndpoints":[{}]}],
+                "egressDeny":[{"toEndpoints":[{"matchLabels":{"app":"other"}}],
+                               "toPorts":[{"ports":[{"port":"metrics","protocol":"TCP"}]}]}]}})")};
     const auto compiled = compile(inputs);
+    // Ingress: the backend declares "metrics" = 9090: that port is denied, the rest allowed.
     EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 9090));
-    EXPECT_FALSE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
-    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kUdp, 53));
-    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kFrontend, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 1, POLICY_INGRESS, kOther, kTcp, 80));
+    // The frontend declares no "metrics": nothing of it to deny.
+    EXPECT_TRUE(passes(compiled, 2, POLICY_INGRESS, kOther, kTcp, 9090));
+    // Egress to "other": its pods elsewhere may call any port "metrics": every TCP port is denied.
+    EXPECT_FALSE(passes(compiled, 2, POLICY_EGRESS, kOther, kTcp, 80));
+    EXPECT_TRUE(passes(compiled, 2, POLICY_EGRESS, kOther, kUdp, 53));
+    EXPECT_TRUE(passes(compiled, 2, POLICY_EGRESS, kBackend, kTcp, 80));
 }
 
 }  // namespace

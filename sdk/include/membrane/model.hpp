@@ -68,6 +68,16 @@ struct EndpointInfo {
     bool operator==(const EndpointInfo&) const = default;
 };
 
+// SDK 1.4. A port an endpoint's containers declare by name (Kubernetes'
+// containerPort with a name), as the CNI plugin was given them: what a
+// policy's named port ("http") means for that endpoint.
+struct ContainerPort {
+    std::string name;            // IANA service name, e.g. "http"
+    std::uint16_t port = 0;      // 1..65535
+    std::uint8_t protocol = 6;   // IPPROTO_TCP (6), UDP (17) or SCTP (132)
+    bool operator==(const ContainerPort&) const = default;
+};
+
 // A security identity: one label set, one number.
 struct IdentityInfo {
     std::uint32_t id = 0;
@@ -112,6 +122,13 @@ public:
     // so a module's own test double of Model built for 1.2 still compiles.
     virtual std::vector<ObjectInfo> objects(const std::string& kind) const {
         (void)kind;
+        return {};
+    }
+
+    // SDK 1.4. The named ports of a local endpoint (empty for none or an
+    // unknown id). They are set when the endpoint is created and do not change.
+    virtual std::vector<ContainerPort> endpoint_ports(std::uint64_t id) const {
+        (void)id;
         return {};
     }
 };

@@ -31,6 +31,20 @@ inline constexpr std::string_view kNamespaceLabelsPrefix = "io.cilium.k8s.namesp
 // The label Kubernetes puts on every namespace (NetworkPolicy namespaceSelector).
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
 
+// An IANA service name, as Kubernetes names container ports: at most 15 of
+// a-z, 0-9, '-', at least one letter, no '-' at either end nor "--".
+inline bool is_port_name(std::string_view s) {
+    if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') return false;
+    if (s.find("--") != std::string_view::npos) return false;
+    bool letter = false;
+    for (const char c : s) {
+        const bool lower = c >= 'a' && c <= 'z';
+        if (!lower && !(c >= '0' && c <= '9') && c != '-') return false;
+        letter = letter || lower;
+    }
+    return letter;
+}
+
 // One matchExpressions entry.
 struct Requirement {
     enum class Operator { in, not_in, exists, does_not_exist };

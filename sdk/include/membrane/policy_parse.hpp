@@ -197,14 +197,7 @@ inline bool is_dns_subdomain(std::string_view s) {
     }
 }
 
-// An IANA service name, as Kubernetes names container ports: at most 15 of
-// a-z, 0-9, '-', at least one letter, no '-' at either end nor "--".
-inline bool is_port_name(std::string_view s) {
-    if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') return false;
-    if (s.find("--") != std::string_view::npos) return false;
-    if (!std::all_of(s.begin(), s.end(), [](char c) { return is_lower_alnum(c) || c == '-'; })) return false;
-    return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-}
+using membrane::policy::is_port_name;
 
 // --- selectors -------------------------------------------------------------------------
 

@@ -42,6 +42,32 @@ TEST(NetworkConfig, ReadsOurKeys) {
     EXPECT_EQ(c.labels, expected);
 }
 
+TEST(NetworkConfig, NamedPortsFromArgs) {
+    const NetworkConfig c = parse_network_config(R"({"cniVersion":"1.0.0","name":"n","type":"membrane",
+        "args":{"cni":{"membrane":{"ports":[{"name":"http","port":8080},{"name":"dns","port":53,"protocol":"UDP"}]}}}})");
+    EXPECT_EQ(c.ports, (std::map<std::string, std::string>{{"http", "8080/TCP"}, {"dns", "53/UDP"}}));
+    const auto refusal = [](const std::string& ports) -> std::string {
+        try {
+            parse_network_config(R"({"cniVersion":"1.0.0","name":"n","type":"membrane","args":{"cni":{"membrane":{"ports":)" +
+                                 ports + "}}}}");
+        } catch (const CniError& e) {
+            EXPECT_EQ(e.code(), ErrorCode::InvalidNetworkConfig);
+            return e.what();
+        }
+        return "accepted";
+    };
+    EXPECT_NE(refusal(R"([{"name":"HTTP","port":80}])").find("'args.cni.membrane.ports[0].name' must be a port name"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"([{"name":"http","port":0}])").find("'args.cni.membrane.ports[0].port' must be an integer"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"([{"name":"http","port":80,"protocol":"tcp"}])").find("ports[0].protocol' must be"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"([{"name":"http","port":80},{"name":"http","port":81}])").find("is given twice"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"([{"name":"http","port":80,"hostPort":8080}])").find("'args.cni.membrane.ports[0].hostPort' is not a key"),
+              std::string::npos);
+}
+
 TEST(NetworkConfig, ArgsLabelsMayBeTheConventionsList) {
     const NetworkConfig c = parse_network_config(
         R"({"cniVersion":"1.0.0","name":"n","type":"membrane","args":{"labels":[{"key":"k","value":"v"}]}})");

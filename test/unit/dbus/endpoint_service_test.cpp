@@ -160,6 +160,28 @@ TEST_F(EndpointServiceTest, CreateEndpointPassesTheRequestThrough) {
     EXPECT_EQ(request->labels, (Labels{{"app", "db"}}));
 }
 
+TEST_F(EndpointServiceTest, CreateEndpointCarriesNamedPorts) {
+    AgentProxy proxy(address());
+    auto request = valid_request();
+    request["ports"] = sdbus::Variant(std::map<std::string, std::string>{{"http", "8080/TCP"}, {"dns", "53/UDP"}});
+    proxy.CreateEndpoint(request);
+    ASSERT_TRUE(service_.endpoints().last_request().has_value());
+    const std::vector<ContainerPort> expected{{"dns", 53, 17}, {"http", 8080, 6}};
+    EXPECT_EQ(service_.endpoints().last_request()->ports, expected);
+
+    for (const auto& [name, text, problem] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"HTTP", "80/TCP", "ports: 'HTTP': not a port name"},
+             {"http", "80/ICMP", "ports: 'http': '80/ICMP' must be <port>/TCP, <port>/UDP or <port>/SCTP"},
+             {"http", "0/TCP", "ports: 'http': '0/TCP' does not start with a port number (1 to 65535)"},
+             {"http", "x/TCP", "ports: 'http': 'x/TCP' does not start with a port number"}}) {
+        auto bad = valid_request();
+        bad["ports"] = sdbus::Variant(std::map<std::string, std::string>{{name, text}});
+        const auto error = error_of([&] { proxy.CreateEndpoint(bad); });
+        EXPECT_EQ(error.getName(), "org.membrane.Error.InvalidArgument") << text;
+        EXPECT_THAT(error.getMessage(), HasSubstr(problem));
+    }
+}
+
 TEST_F(EndpointServiceTest, CreateEndpointLabelsAreOptional) {
     AgentProxy proxy(address());
     auto request = valid_request();

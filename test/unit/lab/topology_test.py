@@ -52,6 +52,8 @@ class Accepted(unittest.TestCase):
             topo = parse_topology(HEAD + 'modules = ["build/my-mod.so"]\n' + NODE, f"{folder}/t.toml")
             self.assertEqual(topo.modules, {"my-mod": str(Path(folder).resolve() / "build" / "my-mod.so")})
         self.assertEqual(parse_topology(HEAD + NODE, "t.toml").modules, {})
+        # A bare name is one of Membrane's own modules, found in the build or the install at `up`.
+        self.assertEqual(parse_topology(HEAD + 'modules = ["policy-l3l4"]\n' + NODE, "t.toml").modules, {"policy-l3l4": ""})
 
     def test_examples(self):
         for path in sorted((SOURCE / "lab" / "examples").glob("*.toml")):
@@ -72,7 +74,7 @@ class Refused(unittest.TestCase):
                      "t.toml: unknown key 'cidr' (allowed: index, lease_ttl, modules, name, nodes, pods, routing, store)")
         self.refused(HEAD + NODE + 'ip = "192.168.1.1"\n', "t.toml: nodes[1]: unknown key 'ip' (allowed: name)")
         self.refused(HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node1"\naddress = "10.1.1.5/24"\n',
-                     "t.toml: pods[1]: unknown key 'address' (allowed: labels, name, namespace, node)")
+                     "t.toml: pods[1]: unknown key 'address' (allowed: labels, name, namespace, node, ports)")
 
     def test_bad_modules(self):
         with tempfile.TemporaryDirectory() as folder:
@@ -85,9 +87,11 @@ class Refused(unittest.TestCase):
                     parse_topology(HEAD + f"modules = {value}\n" + NODE, source)
                 self.assertEqual(str(caught.exception), f"{source}: " + message)
 
-            refused('"x.so"', "'modules' must be an array of module library paths, not 'x.so'")
-            refused('["Bad.so"]', "modules[1]: 'Bad.so' must name a module library <name>.so, <name> (the module's "
-                                  "name) being 1 to 48 lower-case letters, digits and '-', starting with a letter or digit")
+            refused('"x.so"', "'modules' must be an array of module names or library paths, not 'x.so'")
+            refused('["Bad.so"]', "modules[1]: 'Bad.so' must name a module (1 to 48 lower-case letters, digits and '-', "
+                                  "starting with a letter or digit) or a module library <name>.so")
+            refused('["Policy"]', "modules[1]: 'Policy' must name a module (1 to 48 lower-case letters, digits and '-', "
+                                  "starting with a letter or digit) or a module library <name>.so")
             refused('["routing-vxlan.so"]', "modules[1]: 'routing-vxlan' is a routing module; 'routing' chooses it")
             refused('["gone.so"]', f"modules[1]: {Path(folder).resolve()}/gone.so does not exist (build the module first)")
 
@@ -158,6 +162,22 @@ class Refused(unittest.TestCase):
         self.refused(pod + 'namespace = "Shop"\n',
                      "t.toml: pods[1]: 'namespace' = 'Shop' must be a DNS label (lower-case letters, digits, '-', "
                      "at most 63)")
+
+    def test_ports(self):
+        pod = HEAD + NODE + '[[pods]]\nname = "p"\nnode = "node1"\n'
+        topo = parse_topology(pod + 'ports = [{ name = "http", port = 8080 }, { name = "dns", port = 53, protocol = "UDP" }]\n',
+                              "t.toml")
+        self.assertEqual(topo.pods[0].ports, [{"name": "http", "port": 8080, "protocol": "TCP"},
+                                              {"name": "dns", "port": 53, "protocol": "UDP"}])
+        self.refused(pod + 'ports = [{ name = "HTTP", port = 80 }]\n',
+                     "t.toml: pods[1]: ports[1]: 'name' = 'HTTP' must be a port name (at most 15 of a-z, 0-9 and '-', "
+                     "with a letter)")
+        self.refused(pod + 'ports = [{ name = "http", port = 70000 }]\n',
+                     "t.toml: pods[1]: ports[1]: 'port' = 70000 must be an integer from 1 to 65535")
+        self.refused(pod + 'ports = [{ name = "http", port = 80, protocol = "tcp" }]\n',
+                     "t.toml: pods[1]: ports[1]: 'protocol' = 'tcp' must be \"TCP\", \"UDP\" or \"SCTP\"")
+        self.refused(pod + 'ports = [{ name = "http", port = 80 }, { name = "http", port = 81 }]\n',
+                     "t.toml: pods[1]: ports[2]: the port name 'http' is already used by this pod")
 
     def test_not_toml(self):
         with self.assertRaises(LabError) as caught:

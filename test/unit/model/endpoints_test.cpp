@@ -281,6 +281,28 @@ TEST_F(EndpointsTest, ARestartRestoresEndpointsAddressesAndIdentities) {
     EXPECT_EQ(manager->create_endpoint(request("c3", "mbrhost3", lease.ipv4)).id, 3u);
 }
 
+// Named container ports (policies' named ports) are kept with the endpoint,
+// across a restart, and go with it.
+TEST_F(EndpointsTest, NamedPortsAreKeptWithTheEndpoint) {
+    netns.add_veth("mbrhost1", "mbrhost1p");
+    netns.move_link("mbrhost1p", pods.name());
+    EndpointInfo endpoint;
+    {
+        EnterNetns inside(netns.name());
+        auto pod = request("c1", "mbrhost1", manager->allocate_address("c1", "eth0").ipv4);
+        pod.ports = {{"http", 8080, 6}, {"dns", 53, 17}};
+        endpoint = manager->create_endpoint(pod);
+    }
+    const std::vector<ContainerPort> expected{{"http", 8080, 6}, {"dns", 53, 17}};
+    EXPECT_EQ(manager->endpoint_ports(endpoint.id), expected);
+    stop();
+    start();
+    EXPECT_EQ(manager->endpoint_ports(endpoint.id), expected) << "kept across a restart";
+    EnterNetns inside(netns.name());
+    manager->delete_endpoint("c1", "eth0");
+    EXPECT_TRUE(manager->endpoint_ports(endpoint.id).empty());
+}
+
 // As membrane-cni labels the pods of one deployment.
 Labels replica_labels(const std::string& pod) {
     return {{"app", "web"}, {"k8s:io.kubernetes.pod.namespace", "default"}, {"k8s:io.kubernetes.pod.name", pod},

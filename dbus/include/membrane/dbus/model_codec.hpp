@@ -11,10 +11,12 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <sdbus-c++/Types.h>
 
 #include "membrane/model.hpp"
+#include "membrane/policy.hpp"
 
 namespace membrane::dbus {
 
@@ -40,6 +42,7 @@ inline constexpr const char* kPrefixLen = "prefix_len";       // y
 inline constexpr const char* kGateway = "gateway";            // s
 inline constexpr const char* kPodCidr = "pod_cidr";           // s
 inline constexpr const char* kMtu = "mtu";                    // u
+inline constexpr const char* kPorts = "ports";                // a{ss}: port name -> "<number>/<TCP|UDP|SCTP>" (SDK 1.4)
 }  // namespace keys
 
 // A dictionary that lacks a key, has it with the wrong type, or has a key
@@ -76,6 +79,45 @@ T value_or(const Dictionary& dict, const std::string& key, T fallback) {
 inline void reject_unknown_keys(const Dictionary& dict, const std::set<std::string>& known) {
     for (const auto& [key, value] : dict)
         if (!known.contains(key)) throw DictionaryError(key, "unknown key '" + key + "'");
+}
+
+// Named container ports as CreateEndpoint carries them: {"http": "80/TCP"}.
+inline std::map<std::string, std::string> ports_to_map(const std::vector<ContainerPort>& ports) {
+    std::map<std::string, std::string> out;
+    for (const auto& p : ports) {
+        out[p.name] = std::to_string(p.port) + (p.protocol == 17 ? "/UDP" : p.protocol == 132 ? "/SCTP" : "/TCP");
+    }
+    return out;
+}
+
+// Throws DictionaryError (key "ports") naming the entry that is not a port.
+inline std::vector<ContainerPort> ports_from_map(const std::map<std::string, std::string>& map) {
+    std::vector<ContainerPort> out;
+    for (const auto& [name, text] : map) {
+        const auto fail = [&, name = name](const std::string& problem) {
+            throw DictionaryError(keys::kPorts, std::string("ports: '") + name + "': " + problem);
+        };
+        if (!policy::is_port_name(name)) {
+            fail("not a port name (at most 15 of a-z, 0-9 and '-', with a letter, as Kubernetes names container ports)");
+        }
+        const auto slash = text.find('/');
+        const std::string number = text.substr(0, slash);
+        const std::string protocol = slash == std::string::npos ? "" : text.substr(slash + 1);
+        if (number.empty() || number.size() > 5 || number.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(number) < 1 || std::stoul(number) > 65535) {
+            fail("'" + text + "' does not start with a port number (1 to 65535)");
+        }
+        ContainerPort port{name, static_cast<std::uint16_t>(std::stoul(number)), 6};
+        if (protocol == "UDP") {
+            port.protocol = 17;
+        } else if (protocol == "SCTP") {
+            port.protocol = 132;
+        } else if (protocol != "TCP") {
+            fail("'" + text + "' must be <port>/TCP, <port>/UDP or <port>/SCTP");
+        }
+        out.push_back(port);
+    }
+    return out;
 }
 
 inline Dictionary endpoint_to_dictionary(const EndpointInfo& e) {
