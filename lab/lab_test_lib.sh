@@ -327,3 +327,19 @@ labtest_ipcache() { ipcache_entry "$(labtest_pins "$1" "$2")" "$3"; }
 labtest_identity() {
     labtest_json "$1" "next(p['identity'] for p in s['pods'] if p['name'] == '$2')"
 }
+
+# labtest_apply_policy LAB FILE : `membranectl apply -f FILE` on node1, then waits (10 s at
+# most) until every node's policy-l3l4 has recomputed with it: its Status names the
+# policy (FILE's metadata.name).
+labtest_apply_policy() {
+    local lab=$1 file=$2 name node deadline
+    lab_cmd ctl "$lab" node1 -- apply -f "$file" >/dev/null || labtest_fail "membranectl apply -f $file failed"
+    name=$(awk '$1 == "name:" { gsub(/"/, "", $2); print $2; exit }' "$file")
+    for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
+        deadline=$((SECONDS + 10))
+        until lab_cmd ctl "$lab" "$node" -- -o json module call policy-l3l4 Status | grep -Eq "[/ ]$name\""; do
+            ((SECONDS < deadline)) || labtest_fail "$node's policy-l3l4 never took policy $name"
+            sleep 0.1
+        done
+    done
+}

@@ -44,18 +44,6 @@ expect_no_ping() {  # FROM ADDRESS NODE: dropped and counted by NODE
     (($(labtest_stat "$lab" "$3" "$DROP_POLICY") >= before + 2)) || labtest_fail "$1 -> $2: not counted as a policy drop on $3"
     labtest_log "ICMP $1 -> $2: dropped by $3's policy, as written"
 }
-apply() {  # FILE NAME : apply, then wait until both nodes' policy-l3l4 list NAME
-    local node deadline
-    lab_cmd ctl "$lab" node1 -- apply -f "$1" >/dev/null || labtest_fail "apply $1 failed"
-    for node in node1 node2; do
-        deadline=$((SECONDS + 10))
-        until lab_cmd ctl "$lab" "$node" -- -o json module call policy-l3l4 Status | grep -Eq "[/ ]$2\""; do
-            ((SECONDS < deadline)) || labtest_fail "$node's policy-l3l4 never took $2"
-            sleep 0.1
-        done
-    done
-}
-
 expect_ping svc "$world"
 expect_ping svc "$(labtest_addr "$lab" be1)"
 
@@ -74,7 +62,7 @@ spec:
   - toCIDRSet:
     - cidr: 10.$index.0.0/16
 YAML
-apply "$LABTEST_TMP/to-world.yaml" to-world
+labtest_apply_policy "$lab" "$LABTEST_TMP/to-world.yaml"
 expect_ping svc "$world"
 # 10.<index>.0.0/16 holds every pod, but a CIDR rule selects the world only.
 expect_no_ping svc "$(labtest_addr "$lab" be1)" node1
@@ -117,7 +105,7 @@ spec:
     - ipBlock:
         cidr: $(labtest_addr "$lab" fe1)/32
 YAML
-apply "$LABTEST_TMP/from-fe1.yaml" from-fe1-address
+labtest_apply_policy "$lab" "$LABTEST_TMP/from-fe1.yaml"
 expect_ping fe1 "$(labtest_addr "$lab" be1)"
 expect_no_ping svc "$(labtest_addr "$lab" be1)" node2
 expect_no_ping other "$(labtest_addr "$lab" be1)" node2

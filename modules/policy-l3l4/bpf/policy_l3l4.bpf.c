@@ -139,12 +139,13 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		if (!rule && remote_identity != MBR_IDENTITY_WORLD && remote_identity < POLICY_CIDR_IDENTITY_BASE &&
 		    (cidr = cidr_of(remote_address)) && cidr->any_identity)
 			rule = decide(endpoint_id, direction, cidr->any_identity, protocol, port);
-		if (!rule || rule->deny) {
-			/* A revoked allow: the connection is no longer tracked, so its other side is judged too. */
-			if (ct_state == MBR_CT_ESTABLISHED)
-				membrane_ct_forget(flow);
+		/*
+		 * A revoked allow stops the connection here; its entry stays: were it
+		 * forgotten, the other side's next packet would track the connection
+		 * anew the other way round and make these packets its replies.
+		 */
+		if (!rule || rule->deny)
 			return drop();
-		}
 	}
 	if (create_ct && ct_state == MBR_CT_NEW)
 		membrane_ct_create(flow);

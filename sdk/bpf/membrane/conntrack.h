@@ -241,15 +241,4 @@ static __always_inline int membrane_ct_create(const struct membrane_flow *flow)
 	return bpf_map_update_elem(&mbr_ct_v1, &flow->key, &entry, BPF_ANY);
 }
 
-/*
- * Forgets the connection this packet belongs to in its own direction: for a
- * stage that denies an established connection's packet (a revoked allow), so
- * that the other side's packets are no longer replies but judged as new.
- */
-static __always_inline void membrane_ct_forget(const struct membrane_flow *flow)
-{
-	if (flow->tracked && !flow->icmp_error)
-		bpf_map_delete_elem(&mbr_ct_v1, &flow->key);
-}
-
 #endif /* MEMBRANE_CONNTRACK_H */

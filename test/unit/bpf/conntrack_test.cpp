@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 
 #include "bpf/conntrack_gc.hpp"
+#include "pod_endpoints.hpp"
 #include "pod_frames.hpp"
 #include "pod_lab.hpp"
 #include "registry_fixture.hpp"
@@ -20,28 +21,14 @@ protected:
         registry = make_core_registry();
         pod_a = lab.add_pod(1);
         pod_b = lab.add_pod(2);
-        add_endpoint(pod_a, 101, MBR_IDENTITY_FIRST_ALLOCATED);
-        add_endpoint(pod_b, 102, MBR_IDENTITY_FIRST_ALLOCATED + 1);
+        add_pod_endpoint(*registry, lab, pod_a, 101, MBR_IDENTITY_FIRST_ALLOCATED);
+        add_pod_endpoint(*registry, lab, pod_b, 102, MBR_IDENTITY_FIRST_ALLOCATED + 1);
         EnterNetns inside(lab.node());
         registry->attach_device(pod_a.host_veth, MBR_ENTRY_FROM_ENDPOINT);
         registry->attach_device(pod_b.host_veth, MBR_ENTRY_FROM_ENDPOINT);
         probe = registry->for_module("probe", 1);
         auto& object = probe->load(BpfObjectSpec{.name = "probe", .elf = conntrack_probe_bpf(), .persistent_maps = {}});
         probe->attach_stage(MBR_STAGE_OBSERVE, object, "record_ct_states");
-    }
-
-    void add_endpoint(const Pod& pod, std::uint64_t id, std::uint32_t identity) {
-        mbr_endpoint_key key{.ip4 = ipv4_be(pod.ip)};
-        mbr_endpoint_value value{};
-        value.endpoint_id = id;
-        value.ifindex = static_cast<std::uint32_t>(lab.node_ifindex(pod.host_veth));
-        value.identity = identity;
-        std::memcpy(value.mac, pod.mac.data(), sizeof(value.mac));
-        std::memcpy(value.host_mac, pod.host_mac.data(), sizeof(value.host_mac));
-        ASSERT_EQ(bpf_map_update_elem(registry->core_map_fd(MBR_MAP_ENDPOINTS), &key, &value, BPF_ANY), 0);
-        mbr_ipcache_key prefix{.prefixlen = 32, .ip4 = key.ip4};
-        mbr_ipcache_value where{.identity = identity, .tunnel_endpoint = 0, .flags = 0, .reserved = 0};
-        ASSERT_EQ(bpf_map_update_elem(registry->core_map_fd(MBR_MAP_IPCACHE), &prefix, &where, BPF_ANY), 0);
     }
 
     std::uint64_t seen(std::uint32_t state) const {
