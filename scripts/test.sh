@@ -39,7 +39,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # Fuzz smoke: each libFuzzer target for 10 s from its checked-in corpus
 # (test/fuzz/CMakeLists.txt); a crash or sanitizer report fails it.
 ctest --test-dir build-fuzz -L fuzz --output-on-failure -j 2
-# Three at a time on two cores: the lab tests spend most of their time
-# waiting (daemons starting, pings timing out, etcd), not computing; at two
-# the suite alone took 11 minutes of the 30 the test command may take.
-ctest_no_skips build -j 3
+ctest_no_skips build -j 2
