@@ -37,11 +37,6 @@ struct RecomputeRequested {
     static constexpr std::string_view kTopic = "policy-l3l4.recompute";
 };
 
-bool is_policy_kind(std::string_view kind) {
-    return kind == policy::kNetworkPolicy || kind == policy::kCiliumNetworkPolicy ||
-           kind == policy::kCiliumClusterwideNetworkPolicy;
-}
-
 std::string object_key(const std::string& kind, const std::string& ns, const std::string& name) {
     return kind + "/" + ns + "/" + name;
 }
@@ -101,7 +96,7 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectApplied>([this](const events::ObjectApplied& e) {
             if (e.kind == "Namespace") {
                 remember_namespace(e.name, e.document);
-            } else if (is_policy_kind(e.kind)) {
+            } else if (policy::is_policy_kind(e.kind)) {
                 remember(e.kind, e.namespace_, e.name, e.document);
             } else {
                 return;
@@ -111,7 +106,7 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
             if (e.kind == "Namespace") {
                 namespaces_.erase(e.name);
-            } else if (is_policy_kind(e.kind)) {
+            } else if (policy::is_policy_kind(e.kind)) {
                 policies_.erase(object_key(e.kind, e.namespace_, e.name));
             } else {
                 return;
@@ -201,6 +196,8 @@ private:
     }
 
     std::string status_json() const {
+        std::map<std::uint32_t, std::size_t> rules_of;  // endpoint -> its datapath rules, in one pass
+        for (const auto& [key, verdict] : compiled_.rules) ++rules_of[key.endpoint];
         nlohmann::json endpoints = nlohmann::json::array();
         for (const auto& endpoint : ctx_->model().endpoints()) {
             nlohmann::json entry{{"id", endpoint.id}, {"ipv4", endpoint.ipv4}, {"identity", endpoint.identity}};
@@ -209,9 +206,9 @@ private:
             entry["egress_enforced"] = enforced != compiled_.endpoints.end() && enforced->second.egress;
             const auto selected = compiled_.selected_by.find(endpoint.id);
             entry["policies"] = selected == compiled_.selected_by.end() ? std::vector<std::string>{} : selected->second;
-            std::size_t rules = 0;
-            for (const auto& [key, verdict] : compiled_.rules) rules += key.endpoint == endpoint.id ? 1 : 0;
-            entry["rules"] = rules;
+            // An id past 32 bits is never in the maps (compile() leaves it out).
+            const auto rules = endpoint.id > 0xffffffffu ? rules_of.end() : rules_of.find(static_cast<std::uint32_t>(endpoint.id));
+            entry["rules"] = rules == rules_of.end() ? 0 : rules->second;
             endpoints.push_back(std::move(entry));
         }
         nlohmann::json origins = nlohmann::json::array();
