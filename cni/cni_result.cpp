@@ -12,13 +12,13 @@ std::string address_family_version(const std::string& cidr) {
     return cidr.find(':') != std::string::npos ? "6" : "4";
 }
 
-[[noreturn]] void invalid(const std::string& what, const std::string& why) {
+[[noreturn]] void invalid_result(const std::string& what, const std::string& why) {
     throw CniError(ErrorCode::InvalidNetworkConfig, "invalid " + what + ": " + why);
 }
 
 std::string optional_string(const nlohmann::json& object, const char* key, const std::string& where) {
     if (!object.contains(key) || object.at(key).is_null()) return {};
-    if (!object.at(key).is_string()) invalid(where, std::string("'") + key + "' is not a string");
+    if (!object.at(key).is_string()) invalid_result(where, std::string("'") + key + "' is not a string");
     return object.at(key).get<std::string>();
 }
 
@@ -65,21 +65,21 @@ nlohmann::json result_json(const Result& result, const std::string& cni_version)
 }
 
 Result parse_result(const nlohmann::json& json, const std::string& what) {
-    if (!json.is_object()) invalid(what, "it is not a JSON object");
+    if (!json.is_object()) invalid_result(what, "it is not a JSON object");
     Result result;
     auto array_of = [&](const char* key) -> const nlohmann::json* {
         if (!json.contains(key) || json.at(key).is_null()) return nullptr;
-        if (!json.at(key).is_array()) invalid(what, std::string("'") + key + "' is not an array");
+        if (!json.at(key).is_array()) invalid_result(what, std::string("'") + key + "' is not an array");
         return &json.at(key);
     };
     if (const auto* interfaces = array_of("interfaces")) {
         for (std::size_t n = 0; n < interfaces->size(); ++n) {
             const auto& entry = interfaces->at(n);
             const std::string where = what + " interfaces[" + std::to_string(n) + "]";
-            if (!entry.is_object()) invalid(where, "it is not an object");
+            if (!entry.is_object()) invalid_result(where, "it is not an object");
             ResultInterface i;
             i.name = optional_string(entry, "name", where);
-            if (i.name.empty()) invalid(where, "'name' is missing");
+            if (i.name.empty()) invalid_result(where, "'name' is missing");
             i.mac = optional_string(entry, "mac", where);
             i.sandbox = optional_string(entry, "sandbox", where);
             result.interfaces.push_back(std::move(i));
@@ -89,16 +89,16 @@ Result parse_result(const nlohmann::json& json, const std::string& what) {
         for (std::size_t n = 0; n < ips->size(); ++n) {
             const auto& entry = ips->at(n);
             const std::string where = what + " ips[" + std::to_string(n) + "]";
-            if (!entry.is_object()) invalid(where, "it is not an object");
+            if (!entry.is_object()) invalid_result(where, "it is not an object");
             ResultIp ip;
             ip.address = optional_string(entry, "address", where);
-            if (ip.address.empty()) invalid(where, "'address' is missing");
+            if (ip.address.empty()) invalid_result(where, "'address' is missing");
             ip.gateway = optional_string(entry, "gateway", where);
             if (entry.contains("interface") && !entry.at("interface").is_null()) {
-                if (!entry.at("interface").is_number_integer()) invalid(where, "'interface' is not an integer");
+                if (!entry.at("interface").is_number_integer()) invalid_result(where, "'interface' is not an integer");
                 const int index = entry.at("interface").get<int>();
                 if (index < 0 || static_cast<std::size_t>(index) >= result.interfaces.size())
-                    invalid(where, "'interface' " + std::to_string(index) + " is not an index into interfaces");
+                    invalid_result(where, "'interface' " + std::to_string(index) + " is not an index into interfaces");
                 ip.interface = index;
             }
             result.ips.push_back(std::move(ip));
@@ -108,10 +108,10 @@ Result parse_result(const nlohmann::json& json, const std::string& what) {
         for (std::size_t n = 0; n < routes->size(); ++n) {
             const auto& entry = routes->at(n);
             const std::string where = what + " routes[" + std::to_string(n) + "]";
-            if (!entry.is_object()) invalid(where, "it is not an object");
+            if (!entry.is_object()) invalid_result(where, "it is not an object");
             ResultRoute route;
             route.dst = optional_string(entry, "dst", where);
-            if (route.dst.empty()) invalid(where, "'dst' is missing");
+            if (route.dst.empty()) invalid_result(where, "'dst' is missing");
             route.gw = optional_string(entry, "gw", where);
             result.routes.push_back(std::move(route));
         }

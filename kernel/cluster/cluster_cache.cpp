@@ -5,7 +5,7 @@
 namespace membrane::kernel {
 namespace {
 
-constexpr int kFormat = 1;
+constexpr int kCacheFormat = 1;
 
 }  // namespace
 
@@ -14,9 +14,7 @@ std::optional<nlohmann::json> read_cluster_cache(const std::filesystem::path& fi
     const auto document = read_state_file(file);
     if (!document) return std::nullopt;
     try {
-        if (document->value("format", 0) != kFormat) {
-            throw corrupt_record(file, "unknown format (expected " + std::to_string(kFormat) + ")");
-        }
+        expect_state_format(file, *document, kCacheFormat);
         const auto root = document->at("root").get<std::string>();
         if (root != keys.root()) {
             throw corrupt_record(file, "it holds the state of " + root + ", not of " + keys.root() +
@@ -32,7 +30,7 @@ std::optional<nlohmann::json> read_cluster_cache(const std::filesystem::path& fi
 
 void write_cluster_cache(const std::filesystem::path& file, const ClusterKeys& keys, const char* field,
                          nlohmann::json items) {
-    write_state_file(file, {{"format", kFormat}, {"root", keys.root()}, {field, std::move(items)}});
+    write_state_file(file, {{"format", kCacheFormat}, {"root", keys.root()}, {field, std::move(items)}});
 }
 
 }  // namespace membrane::kernel

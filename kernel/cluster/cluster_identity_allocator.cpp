@@ -17,7 +17,7 @@ namespace membrane::kernel {
 namespace {
 
 // Lost compare-and-swap races before prepare gives up (each re-reads).
-constexpr int kAttempts = 16;
+constexpr int kIdentityRaceAttempts = 16;
 constexpr std::uint32_t kNumbersPerCluster = 0x10000;
 
 std::string identity_value(const Labels& labels) { return nlohmann::json{{"labels", labels}}.dump(); }
@@ -181,8 +181,8 @@ void ClusterIdentityAllocator::allocate(const Labels& labels, int attempt) {
                     announce(numbers_);
                 }
             }
-            if (attempt + 1 == kAttempts) {
-                return finish(labels, IdentityProblem{true, "lost " + std::to_string(kAttempts) +
+            if (attempt + 1 == kIdentityRaceAttempts) {
+                return finish(labels, IdentityProblem{true, "lost " + std::to_string(kIdentityRaceAttempts) +
                                                                 " allocation races in a row"});
             }
             allocate(labels, attempt + 1);

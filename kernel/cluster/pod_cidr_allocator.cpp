@@ -8,7 +8,7 @@
 namespace membrane::kernel {
 namespace {
 
-constexpr int kAttempts = 5;  // races lost in a row before giving up
+constexpr int kPodCidrRaceAttempts = 5;  // races lost in a row before giving up
 
 struct Allocation {
     Store& store;
@@ -62,8 +62,8 @@ void choose(const std::shared_ptr<Allocation>& a, const TxnResult& read) {
         a->store.txn(std::move(txn), [a, block](StoreResult<TxnResult> result) {
             if (!result.ok()) return fail(a, "the kvstore did not answer: " + result.error->message, true);
             if (result.value.succeeded) return a->done(std::nullopt, block);
-            if (++a->attempt == kAttempts) {
-                return fail(a, "lost " + std::to_string(kAttempts) + " races for a block of the pod CIDR pool in a row",
+            if (++a->attempt == kPodCidrRaceAttempts) {
+                return fail(a, "lost " + std::to_string(kPodCidrRaceAttempts) + " races for a block of the pod CIDR pool in a row",
                             true);
             }
             try_once(a);  // another node took it meanwhile: read again

@@ -14,6 +14,7 @@
 #include "config/cluster_config.hpp"
 #include "config/ipv4.hpp"
 #include "config/names.hpp"
+#include "config/quoting.hpp"
 #include "config/toml_guard.hpp"
 #include "log/log_level.hpp"
 
@@ -22,7 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string single_quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 constexpr std::int64_t kMinMtu = 576;   // the smallest datagram IPv4 hosts must accept
 constexpr std::int64_t kMaxMtu = 9000;  // jumbo frames

@@ -15,6 +15,7 @@
 
 #include "config/ipv4.hpp"
 #include "config/names.hpp"
+#include "config/quoting.hpp"
 #include "membrane/config.hpp"
 
 namespace membrane::kernel {
@@ -31,7 +32,6 @@ constexpr std::int64_t kMaxLeaseTtl = 3600;
 constexpr double kMinTimeout = 0.1;    // seconds
 constexpr double kMaxTimeout = 300.0;
 
-std::string single_quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 bool is_host_name(std::string_view host) {
     if (host.empty() || host.size() > 253) return false;

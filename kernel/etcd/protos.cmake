@@ -59,3 +59,5 @@ add_library(membrane_etcd_proto STATIC ${etcd_proto_sources})
 target_include_directories(membrane_etcd_proto SYSTEM PUBLIC ${etcd_proto_out})
 target_link_libraries(membrane_etcd_proto PUBLIC PkgConfig::GRPCPP)
 target_compile_options(membrane_etcd_proto PRIVATE -w)
+# protoc gives every file the same file-local names (schemas, ...): one file per unit.
+set_target_properties(membrane_etcd_proto PROPERTIES UNITY_BUILD OFF)

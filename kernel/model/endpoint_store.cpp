@@ -7,7 +7,7 @@
 namespace membrane::kernel {
 namespace {
 
-constexpr int kFormat = 1;
+constexpr int kEndpointsFormat = 1;
 
 nlohmann::json to_json(const EndpointInfo& e, const std::vector<ContainerPort>& ports) {
     // The state (ready/disconnected) is not stored: restore decides it anew.
@@ -55,9 +55,7 @@ EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
     const auto document = read_state_file(path);
     if (!document) return record;
     try {
-        if (document->value("format", 0) != kFormat) {
-            throw corrupt_record(path, "unknown format (expected " + std::to_string(kFormat) + ")");
-        }
+        expect_state_format(path, *document, kEndpointsFormat);
         record.next_id = document->at("next_id").get<std::uint64_t>();
         std::set<std::uint64_t> ids;
         for (const auto& item : document->at("endpoints")) {
@@ -81,7 +79,7 @@ void save_endpoint_record(const std::filesystem::path& path, const EndpointRecor
         const auto ports = record.ports.find(endpoint.id);
         items.push_back(to_json(endpoint, ports == record.ports.end() ? std::vector<ContainerPort>{} : ports->second));
     }
-    write_state_file(path, {{"format", kFormat}, {"next_id", record.next_id}, {"endpoints", items}});
+    write_state_file(path, {{"format", kEndpointsFormat}, {"next_id", record.next_id}, {"endpoints", items}});
 }
 
 }  // namespace membrane::kernel

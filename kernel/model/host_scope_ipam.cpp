@@ -4,7 +4,7 @@
 
 namespace membrane::kernel {
 namespace {
-constexpr int kFormat = 1;
+constexpr int kLeasesFormat = 1;
 }
 
 HostScopeIpam::HostScopeIpam(std::optional<Ipv4Cidr> pool, std::filesystem::path state_file,
@@ -18,9 +18,7 @@ void HostScopeIpam::restore() {
     leased_.clear();
     if (!document) return;
     try {
-        if (document->value("format", 0) != kFormat) {
-            throw corrupt_record(state_file_, "unknown format (expected " + std::to_string(kFormat) + ")");
-        }
+        expect_state_format(state_file_, *document, kLeasesFormat);
         for (const auto& item : document->at("allocations")) {
             Key key{item.at("container_id").get<std::string>(), item.at("ifname").get<std::string>()};
             const auto text = item.at("ipv4").get<std::string>();
@@ -158,7 +156,7 @@ void HostScopeIpam::persist(const std::map<Key, std::uint32_t>& leases) const {
     for (const auto& [key, address] : leases) {
         items.push_back({{"container_id", key.first}, {"ifname", key.second}, {"ipv4", format_ipv4(address)}});
     }
-    write_state_file(state_file_, {{"format", kFormat}, {"pool", pool_ ? pool_->str() : ""}, {"allocations", items}});
+    write_state_file(state_file_, {{"format", kLeasesFormat}, {"pool", pool_ ? pool_->str() : ""}, {"allocations", items}});
 }
 
 }  // namespace membrane::kernel

@@ -17,7 +17,7 @@ extern "C" {
 namespace membrane::kernel {
 namespace {
 
-constexpr int kFormat = 1;
+constexpr int kIdentitiesFormat = 1;
 
 }  // namespace
 
@@ -30,9 +30,7 @@ LocalIdentityAllocator::LocalIdentityAllocator(boost::asio::io_context& io, std:
     const auto document = read_state_file(state_file_);
     if (!document) return;
     try {
-        if (document->value("format", 0) != kFormat) {
-            throw corrupt_record(state_file_, "unknown format (expected " + std::to_string(kFormat) + ")");
-        }
+        expect_state_format(state_file_, *document, kIdentitiesFormat);
         const auto next = document->at("next").get<std::uint32_t>();
         std::set<std::uint32_t> seen;
         std::set<Labels> recorded;
@@ -118,7 +116,7 @@ std::vector<IdentityInfo> LocalIdentityAllocator::list() const {
 void LocalIdentityAllocator::persist(const std::map<Labels, std::uint32_t>& numbers, std::uint32_t next) const {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& [labels, id] : numbers) items.push_back({{"id", id}, {"labels", labels}});
-    write_state_file(state_file_, {{"format", kFormat}, {"next", next}, {"identities", items}});
+    write_state_file(state_file_, {{"format", kIdentitiesFormat}, {"next", next}, {"identities", items}});
 }
 
 }  // namespace membrane::kernel

@@ -65,6 +65,12 @@ StateError corrupt_record(const fs::path& path, const std::string& problem) {
                       "restore the file from a backup, or move it aside to start without what it held");
 }
 
+void expect_state_format(const fs::path& path, const nlohmann::json& document, int format) {
+    if (!document.is_object() || document.value("format", 0) != format) {
+        throw corrupt_record(path, "unknown format (expected " + std::to_string(format) + ")");
+    }
+}
+
 void write_state_file(const fs::path& path, const nlohmann::json& document) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);

@@ -42,6 +42,10 @@ std::optional<nlohmann::json> read_state_file(const std::filesystem::path& path)
 // The error of the corrupt-record policy: "<path>: <problem>; " and the way out.
 StateError corrupt_record(const std::filesystem::path& path, const std::string& problem);
 
+// Every record carries "format": the version of its layout. Throws
+// corrupt_record unless `document` is of `format`.
+void expect_state_format(const std::filesystem::path& path, const nlohmann::json& document, int format);
+
 // Test seam: `crash` runs after the first half of a temporary file is
 // written and before the rest (nothing when empty, the default). A test
 // makes it _exit() in a child process, as a crash mid-write would.

@@ -13,10 +13,6 @@ namespace {
 namespace policy = membrane::policy;
 using membrane::Labels;
 
-constexpr std::uint8_t kTcp = 6;
-constexpr std::uint8_t kUdp = 17;
-constexpr std::uint8_t kSctp = 132;
-
 std::string policy_ref(const policy::Policy& p) {
     return p.kind + " " + (p.namespace_.empty() ? p.name : p.namespace_ + "/" + p.name);
 }
@@ -325,8 +321,10 @@ private:
             if (!range.name.empty()) continue;
             const std::vector<std::uint8_t> protocols =
                 range.protocol == policy::Protocol::any
-                    ? (range.port == 0 ? std::vector<std::uint8_t>{0} : std::vector<std::uint8_t>{kTcp, kUdp, kSctp})
-                    : std::vector<std::uint8_t>{static_cast<std::uint8_t>(range.protocol)};
+                    ? (range.port == 0 ? std::vector<std::uint8_t>{0} : std::vector<std::uint8_t>{policy::protocol_number(policy::Protocol::tcp),
+                                                                            policy::protocol_number(policy::Protocol::udp),
+                                                                            policy::protocol_number(policy::Protocol::sctp)})
+                    : std::vector<std::uint8_t>{policy::protocol_number(range.protocol)};
             const std::uint32_t last = range.end_port != 0 ? range.end_port : range.port;
             for (const auto protocol : protocols) {
                 for (std::uint32_t port = range.port; port <= last; ++port) {
@@ -346,7 +344,7 @@ private:
             const auto before = out.size();
             for (const auto& declared : named.ports ? *named.ports : std::vector<membrane::ContainerPort>{}) {
                 if (declared.name != range.name) continue;
-                if (range.protocol != policy::Protocol::any && declared.protocol != static_cast<std::uint8_t>(range.protocol))
+                if (range.protocol != policy::Protocol::any && declared.protocol != policy::protocol_number(range.protocol))
                     continue;
                 out.emplace_back(declared.protocol, declared.port);
             }
@@ -359,7 +357,7 @@ private:
             // Unknown here, a deny takes every port of its protocol: more denied, never less.
             warn(policy_ref(pol) + ": named port \"" + range.name +
                  "\" of pods on other nodes is not known here: its deny takes every port of the protocol");
-            out.emplace_back(static_cast<std::uint8_t>(range.protocol), 0);
+            out.emplace_back(policy::protocol_number(range.protocol), 0);
         }
         return out;
     }

@@ -18,8 +18,8 @@ namespace {
 namespace policy = membrane::policy;
 using membrane::Labels;
 
-constexpr std::uint8_t kTcp = 6;
-constexpr std::uint8_t kUdp = 17;
+constexpr std::uint8_t kTcp = membrane::policy::protocol_number(membrane::policy::Protocol::tcp);
+constexpr std::uint8_t kUdp = membrane::policy::protocol_number(membrane::policy::Protocol::udp);
 constexpr std::uint8_t kIcmp = 1;
 
 membrane::EndpointInfo endpoint(std::uint64_t id, Labels labels, std::uint32_t identity) {
@@ -46,7 +46,7 @@ policy::Policy parse_one(const std::string& json) {
 // The deciding entry, most specific first (policy_l3l4.bpf.c: decide()).
 const RuleVerdict* decide(const Compiled& compiled, std::uint32_t endpoint, std::uint8_t direction, std::uint32_t remote,
                           std::uint8_t protocol, std::uint16_t port) {
-    const bool has_port = protocol == kTcp || protocol == kUdp || protocol == 132;
+    const bool has_port = protocol == kTcp || protocol == kUdp || protocol == membrane::policy::protocol_number(membrane::policy::Protocol::sctp);
     const std::uint16_t dport = has_port ? port : 0;
     std::vector<RuleKey> order;
     if (remote != 0) {

@@ -84,6 +84,9 @@ inline SourcedKey split_source(std::string_view key) {
 
 enum class Protocol : std::uint8_t { any = 0, tcp = 6, udp = 17, sctp = 132 };
 
+// The IP protocol number (IPPROTO_*) the datapath keys on; 0 for any.
+constexpr std::uint8_t protocol_number(Protocol protocol) { return static_cast<std::uint8_t>(protocol); }
+
 // One port or range of a rule. port 0 and no name: every port of `protocol`.
 struct PortRange {
     Protocol protocol = Protocol::any;

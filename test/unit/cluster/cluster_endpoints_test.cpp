@@ -8,7 +8,6 @@
 #include <bpf/bpf.h>
 #include <unistd.h>
 
-#include <spdlog/sinks/null_sink.h>
 
 extern "C" {
 #include "membrane/contract.h"
@@ -19,6 +18,8 @@ extern "C" {
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -27,13 +28,8 @@ using testing::run_until;
 using testing::SyncStore;
 using namespace std::chrono_literals;
 
-const ClusterKeys kKeys("test");
 constexpr std::uint32_t kNode1Ip = 0xC0A84D01;  // 192.168.77.1
 constexpr std::uint32_t kNode2Ip = 0xC0A84D02;
-
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("cluster-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 // An ipcache of the datapath's shape, unpinned, gone with the test.
 class IpcacheOnly final : public EndpointDatapath {
@@ -79,9 +75,9 @@ protected:
         Node(boost::asio::io_context& io, Store& store, const std::string& name, std::uint32_t ip,
              const std::filesystem::path& cache)
             : bus(io),
-              lease(io, store, 30s, quiet()),
+              lease(io, store, 30s, quiet_logger()),
               endpoints(io, store, lease, kKeys, ipcache, bus, [this] { return pods; },
-                        ClusterEndpointsOptions{name, ip, cache}, quiet()) {}
+                        ClusterEndpointsOptions{name, ip, cache}, quiet_logger()) {}
         void start() {
             endpoints.start();
             lease.start();

@@ -4,7 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <spdlog/sinks/null_sink.h>
 
 #include "cluster/cluster_identity_allocator.hpp"
 #include "config/agent_config.hpp"
@@ -12,6 +11,8 @@
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -24,21 +25,16 @@ using namespace std::chrono_literals;
 constexpr std::uint32_t kFirst = 1u << 16 | 256;  // cluster id 1, first allocated
 const Labels kWeb{{"k8s:app", "web"}, {"k8s:io.kubernetes.pod.namespace", "default"}};
 const Labels kDb{{"k8s:app", "db"}, {"k8s:io.kubernetes.pod.namespace", "default"}};
-const ClusterKeys kKeys("test");
-
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("cluster-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 class ClusterIdentityTest : public ::testing::Test {
 protected:
     struct Node {
         Node(boost::asio::io_context& io, Store& store, const std::string& name, const std::filesystem::path& cache,
              std::chrono::milliseconds grace)
-            : lease(io, store, 30s, quiet()),
+            : lease(io, store, 30s, quiet_logger()),
               identities(io, store, lease, kKeys,
                          ClusterIdentityOptions{name, 1, IdentitySettings{}.exclude_labels, cache, grace, 20ms},
-                         quiet()) {}
+                         quiet_logger()) {}
         // As the agent does, after the endpoints took their identities again.
         void start() {
             identities.start();
@@ -126,11 +122,11 @@ TEST_F(ClusterIdentityTest, ARestartedNodeKnowsTheClustersIdentitiesBeforeTheSto
     const auto db = take(*n2, kDb);
     n2.reset();
     // Not started: no watch, nothing asked of the store yet.
-    NodeLease lease(io, store, 30s, quiet());
+    NodeLease lease(io, store, 30s, quiet_logger());
     ClusterIdentityAllocator restarted(io, store, lease, kKeys,
                                        ClusterIdentityOptions{"n2", 1, IdentitySettings{}.exclude_labels,
                                                               state / "n2-identities.json", 15min, 20ms},
-                                       quiet());
+                                       quiet_logger());
     EXPECT_EQ(restarted.find(kWeb), web) << "n1's identity, known to n2 before its restart";
     EXPECT_EQ(restarted.find(kDb), db);
     // n1's identity is not n2's to hold: it takes no reference for it.
@@ -294,12 +290,12 @@ TEST_F(ClusterIdentityTest, TheCounterWrapsAndSkipsNumbersInUse) {
 TEST_F(ClusterIdentityTest, ACacheOfAnotherClusterIsRefusedByName) {
     state.write("n1-identities.json", R"({"format":1,"root":"membrane/v1/other/","identities":[]})");
     MemoryStore other(io);
-    NodeLease lease(io, other, 30s, quiet());
+    NodeLease lease(io, other, 30s, quiet_logger());
     EXPECT_THROW(
         {
             try {
                 ClusterIdentityAllocator ids(io, other, lease, kKeys,
-                                             ClusterIdentityOptions{"n1", 1, {}, state / "n1-identities.json"}, quiet());
+                                             ClusterIdentityOptions{"n1", 1, {}, state / "n1-identities.json"}, quiet_logger());
             } catch (const StateError& e) {
                 EXPECT_THAT(e.what(), HasSubstr("membrane/v1/other/"));
                 throw;

@@ -2,12 +2,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <spdlog/sinks/null_sink.h>
 
 #include "cluster/cluster_nodes.hpp"
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -18,13 +19,8 @@ using testing::run_until;
 using testing::SyncStore;
 using namespace std::chrono_literals;
 
-const ClusterKeys kKeys("test");
 const NodeInfo kN1{"n1", "192.168.77.1", "10.1.1.0/24", true};
 const NodeInfo kN2{"n2", "192.168.77.2", "10.1.2.0/24", true};
-
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("cluster-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 NodeInfo remote(NodeInfo node) {
     node.local = false;
@@ -50,7 +46,7 @@ class ClusterNodesTest : public ::testing::Test {
 protected:
     struct Node {
         Node(boost::asio::io_context& io, Store& store, const NodeInfo& self, const std::filesystem::path& cache)
-            : lease(io, store, 30s, quiet()), nodes(io, store, lease, kKeys, self.name, self, cache, quiet()) {}
+            : lease(io, store, 30s, quiet_logger()), nodes(io, store, lease, kKeys, self.name, self, cache, quiet_logger()) {}
         void start() {
             nodes.start([this] { ++changes; });
             lease.start();

@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <spdlog/sinks/null_sink.h>
 
 #include "bus/event_bus.hpp"
 #include "cluster/cluster_objects.hpp"
@@ -11,6 +10,8 @@
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -20,12 +21,6 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using testing::run_until;
 using testing::SyncStore;
-
-const ClusterKeys kKeys("test");
-
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("objects-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 std::vector<Manifest> namespaces(const std::string& yaml) { return parse_manifests(yaml, "t.yaml"); }
 
@@ -37,7 +32,7 @@ protected:
     // A node's view: its own ClusterObjects and bus, recording the events.
     struct Node {
         Node(boost::asio::io_context& io, Store& store, const std::filesystem::path& cache, bool local)
-            : bus(io), objects(io, store, kKeys, bus, {cache, local}, quiet()) {
+            : bus(io), objects(io, store, kKeys, bus, {cache, local}, quiet_logger()) {
             subscriptions.push_back(bus.subscribe<events::ObjectApplied>("test", [this](const events::ObjectApplied& e) {
                 seen.push_back("applied " + e.kind + " " + e.name);
             }));

@@ -5,6 +5,7 @@
 #include "cluster/pod_cidr_allocator.hpp"
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -12,8 +13,6 @@ namespace {
 using ::testing::HasSubstr;
 using testing::run_until;
 using testing::SyncStore;
-
-const ClusterKeys kKeys("test");
 
 class PodCidrAllocatorTest : public ::testing::Test {
 protected:

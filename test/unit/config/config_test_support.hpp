@@ -14,6 +14,9 @@ namespace membrane::kernel {
 
 inline const std::filesystem::path kSource = "/etc/membrane/membrane.toml";
 
+// The least a config holds; tests append the sections they are about.
+inline const std::string kMinimalConfig = "[agent]\nnode_name = \"n1\"\n";
+
 // The message of the ConfigError parsing `text` throws.
 inline std::string error_of(std::string_view text) {
     try {

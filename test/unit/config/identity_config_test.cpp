@@ -15,7 +15,7 @@ using ::testing::ElementsAre;
 using ::testing::Not;
 
 TEST(IdentityConfig, WithoutTheTableThePodNameAndHashLabelsAreExcluded) {
-    const auto excluded = parse_config("[agent]\nnode_name = \"n1\"\n", kSource).identity.exclude_labels;
+    const auto excluded = parse_config(kMinimalConfig, kSource).identity.exclude_labels;
     for (const char* key : {"io.kubernetes.pod.name", "pod-template-hash", "controller-revision-hash",
                             "statefulset.kubernetes.io/pod-name", "job-name", "controller-uid",
                             "batch.kubernetes.io/job-name", "batch.kubernetes.io/controller-uid"}) {
@@ -60,7 +60,7 @@ TEST(IdentityConfigErrors, NameThePosition) {
 }
 
 TEST(IdentityConfig, AChangeWaitsForARestart) {
-    const auto before = parse_config("[agent]\nnode_name = \"n1\"\n", kSource);
+    const auto before = parse_config(kMinimalConfig, kSource);
     const auto after = parse_config("[agent]\nnode_name = \"n1\"\n[identity]\nexclude_labels = []\n", kSource);
     const auto diff = diff_configs(before, after);
     EXPECT_THAT(diff.settings_needing_restart, ElementsAre("identity.exclude_labels"));

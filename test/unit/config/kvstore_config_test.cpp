@@ -31,33 +31,32 @@ struct TlsFiles {
     fs::path dir;
 };
 
-constexpr const char* kHead = "[agent]\nnode_name = \"n1\"\n";
 
 TEST(ClusterConfig, DefaultsWithoutTheTables) {
-    const auto config = parse_config(kHead, kSource);
+    const auto config = parse_config(kMinimalConfig, kSource);
     EXPECT_EQ(config.cluster.name, "default");
     EXPECT_EQ(config.cluster.id, 1u);
     EXPECT_FALSE(config.kvstore.has_value());
 }
 
 TEST(ClusterConfig, NameAndId) {
-    const auto config = parse_config(std::string(kHead) + "[cluster]\nname = \"prod-eu\"\nid = 255\n", kSource);
+    const auto config = parse_config(kMinimalConfig + "[cluster]\nname = \"prod-eu\"\nid = 255\n", kSource);
     EXPECT_EQ(config.cluster, (ClusterSettings{"prod-eu", 255, std::chrono::minutes(15)}));
-    const auto quick = parse_config(std::string(kHead) + "[cluster]\nidentity_gc_grace = 30\n", kSource);
+    const auto quick = parse_config(kMinimalConfig + "[cluster]\nidentity_gc_grace = 30\n", kSource);
     EXPECT_EQ(quick.cluster.identity_gc_grace, std::chrono::seconds(30));
 }
 
 TEST(ClusterConfigErrors, BadNameAndIdArePointedAt) {
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\nname = \"Prod_EU\"\n"),
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\nname = \"Prod_EU\"\n"),
               "/etc/membrane/membrane.toml:4:8: 'name' in [cluster] must be a DNS label (lower-case letters, digits "
               "and '-', at most 63, e.g. \"prod-eu\"), not 'Prod_EU'");
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\nid = 0\n"),
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\nid = 0\n"),
               "/etc/membrane/membrane.toml:4:6: 'id' in [cluster] must be between 1 and 255 (it is the top byte of "
               "the cluster's identity numbers), not 0");
-    EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nid = 256\n"), HasSubstr(":4:6: 'id' in [cluster] must be between 1 and 255"));
-    EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nid = \"1\"\n"), HasSubstr(":4:6: 'id' in [cluster] must be an integer"));
-    EXPECT_THAT(error_of(std::string(kHead) + "[cluster]\nzone = \"a\"\n"), HasSubstr(":4:1: unknown key 'zone' in [cluster]"));
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\nidentity_gc_grace = 0\n"),
+    EXPECT_THAT(error_of(kMinimalConfig + "[cluster]\nid = 256\n"), HasSubstr(":4:6: 'id' in [cluster] must be between 1 and 255"));
+    EXPECT_THAT(error_of(kMinimalConfig + "[cluster]\nid = \"1\"\n"), HasSubstr(":4:6: 'id' in [cluster] must be an integer"));
+    EXPECT_THAT(error_of(kMinimalConfig + "[cluster]\nzone = \"a\"\n"), HasSubstr(":4:1: unknown key 'zone' in [cluster]"));
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\nidentity_gc_grace = 0\n"),
               "/etc/membrane/membrane.toml:4:21: 'identity_gc_grace' in [cluster] must be between 1 and 604800 "
               "(seconds an identity no node uses is kept), not 0");
 }
@@ -70,18 +69,18 @@ TEST(ClusterConfig, PodCidrPoolAndNodeIp) {
     EXPECT_EQ(config.cluster.pod_cidr_pool, "10.30.0.0/16");
     EXPECT_EQ(config.cluster.pod_cidr_size, 26u);
     EXPECT_EQ(config.agent.node_ip, "192.168.9.4");
-    EXPECT_EQ(parse_config(kHead, kSource).cluster.pod_cidr_size, 24u);
+    EXPECT_EQ(parse_config(kMinimalConfig, kSource).cluster.pod_cidr_size, 24u);
 }
 
 TEST(ClusterConfigErrors, PodCidrPoolAndNodeIpArePointedAt) {
     const std::string kv = "[kvstore]\nendpoints = [\"http://127.0.0.1:2379\"]\n";
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.1/16\"\n" + kv),
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\npod_cidr_pool = \"10.30.0.1/16\"\n" + kv),
               "/etc/membrane/membrane.toml:4:17: 'pod_cidr_pool' in [cluster] '10.30.0.1/16' has host bits set "
               "(did you mean \"10.30.0.0/16\"?)");
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\npod_cidr_size = 8\n" + kv),
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\npod_cidr_size = 8\n" + kv),
               "/etc/membrane/membrane.toml:5:17: 'pod_cidr_size' in [cluster] must be between the pool's prefix length "
               "(16) and 29 (a node's block needs room for a gateway and pods), not 8");
-    EXPECT_EQ(error_of(std::string(kHead) + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\n"),
+    EXPECT_EQ(error_of(kMinimalConfig + "[cluster]\npod_cidr_pool = \"10.30.0.0/16\"\n"),
               "/etc/membrane/membrane.toml: [cluster] pod_cidr_pool needs a [kvstore]: the store hands out its "
               "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
     EXPECT_EQ(error_of("[agent]\nnode_name = \"n1\"\nnode_ip = \"node-1\"\n"),
@@ -90,7 +89,7 @@ TEST(ClusterConfigErrors, PodCidrPoolAndNodeIpArePointedAt) {
 }
 
 TEST(KvstoreConfig, PlainEndpointsAndDefaults) {
-    const auto config = parse_config(std::string(kHead) +
+    const auto config = parse_config(kMinimalConfig +
                                          "[kvstore]\nendpoints = [\"http://10.0.0.1:2379\", \"http://etcd-2.lab\"]\n",
                                      kSource);
     ASSERT_TRUE(config.kvstore.has_value());
@@ -103,7 +102,7 @@ TEST(KvstoreConfig, PlainEndpointsAndDefaults) {
 
 TEST(KvstoreConfig, TlsWithClientCertificateAndTimings) {
     TlsFiles files;
-    const auto config = parse_config(std::string(kHead) + "[kvstore]\nendpoints = [\"https://[fd00::1]:2379/\"]\nca = \"" +
+    const auto config = parse_config(kMinimalConfig + "[kvstore]\nendpoints = [\"https://[fd00::1]:2379/\"]\nca = \"" +
                                          files.ca() + "\"\ncert = \"" + files.cert() + "\"\nkey = \"" + files.key() +
                                          "\"\nlease_ttl = 60\ndial_timeout = 1.5\nrequest_timeout = 10\n",
                                      kSource);
@@ -117,7 +116,7 @@ TEST(KvstoreConfig, TlsWithClientCertificateAndTimings) {
 }
 
 TEST(KvstoreConfigErrors, EndpointsArePointedAtItemByItem) {
-    const std::string head = std::string(kHead) + "[kvstore]\n";
+    const std::string head = kMinimalConfig + "[kvstore]\n";
     EXPECT_EQ(error_of(head + "lease_ttl = 10\n"), "/etc/membrane/membrane.toml:3:1: [kvstore] is missing the required key 'endpoints'");
     EXPECT_EQ(error_of(head + "endpoints = []\n"),
               "/etc/membrane/membrane.toml:4:13: 'endpoints' in [kvstore] must list at least one etcd URL, e.g. "
@@ -134,7 +133,7 @@ TEST(KvstoreConfigErrors, EndpointsArePointedAtItemByItem) {
 
 TEST(KvstoreConfigErrors, TlsFilesAreChecked) {
     TlsFiles files;
-    const std::string head = std::string(kHead) + "[kvstore]\nendpoints = [\"https://10.0.0.1:2379\"]\n";
+    const std::string head = kMinimalConfig + "[kvstore]\nendpoints = [\"https://10.0.0.1:2379\"]\n";
     EXPECT_EQ(error_of(head), "/etc/membrane/membrane.toml:4:13: 'endpoints' in [kvstore] are https:// but [kvstore] has "
                               "no 'ca' (the CA that signed etcd's certificate)");
     EXPECT_EQ(error_of(head + "ca = \"/nonexistent/ca.crt\"\n"),
@@ -144,12 +143,12 @@ TEST(KvstoreConfigErrors, TlsFilesAreChecked) {
     EXPECT_THAT(error_of(head + "ca = \"" + files.ca() + "\"\ncert = \"" + files.cert() + "\"\n"),
                 HasSubstr(":6:8: 'cert' in [kvstore] needs its partner: 'cert' and 'key' are the client certificate and "
                           "its key, set both"));
-    EXPECT_THAT(error_of(std::string(kHead) + "[kvstore]\nendpoints = [\"http://a\"]\nca = \"" + files.ca() + "\"\n"),
+    EXPECT_THAT(error_of(kMinimalConfig + "[kvstore]\nendpoints = [\"http://a\"]\nca = \"" + files.ca() + "\"\n"),
                 HasSubstr(":5:6: 'ca' in [kvstore] is set but the endpoints are http://"));
 }
 
 TEST(KvstoreConfigErrors, LeaseAndTimeoutsHaveBounds) {
-    const std::string head = std::string(kHead) + "[kvstore]\nendpoints = [\"http://a\"]\n";
+    const std::string head = kMinimalConfig + "[kvstore]\nendpoints = [\"http://a\"]\n";
     EXPECT_EQ(error_of(head + "lease_ttl = 4\n"),
               "/etc/membrane/membrane.toml:5:13: 'lease_ttl' in [kvstore] must be between 5 and 3600 (seconds a "
               "node's keys outlive its agent), not 4");
@@ -162,8 +161,8 @@ TEST(KvstoreConfigErrors, LeaseAndTimeoutsHaveBounds) {
 }
 
 TEST(KvstoreConfig, AChangeNeedsARestart) {
-    const auto before = parse_config(std::string(kHead) + "[kvstore]\nendpoints = [\"http://a\"]\n", kSource);
-    const auto after = parse_config(std::string(kHead) + "[kvstore]\nendpoints = [\"http://b\"]\n[cluster]\nid = 2\n", kSource);
+    const auto before = parse_config(kMinimalConfig + "[kvstore]\nendpoints = [\"http://a\"]\n", kSource);
+    const auto after = parse_config(kMinimalConfig + "[kvstore]\nendpoints = [\"http://b\"]\n[cluster]\nid = 2\n", kSource);
     const auto diff = diff_configs(before, after);
     EXPECT_THAT(diff.settings_needing_restart, ::testing::ElementsAre("cluster", "kvstore"));
 }

@@ -40,7 +40,7 @@ TEST(NodesConfig, TwoNodesAndTheLocalOne) {
 }
 
 TEST(NodesConfig, DefaultsWithoutNodes) {
-    const auto config = parse_config("[agent]\nnode_name = \"n1\"\n", kSource);
+    const auto config = parse_config(kMinimalConfig, kSource);
     EXPECT_EQ(config.agent.mtu, 1500u);
     EXPECT_THAT(config.nodes, IsEmpty());
     EXPECT_EQ(config.local_node(), nullptr);

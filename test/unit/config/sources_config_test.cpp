@@ -15,7 +15,6 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-constexpr const char* kHead = "[agent]\nnode_name = \"n1\"\n";
 
 struct Folder {
     Folder() {
@@ -28,10 +27,10 @@ struct Folder {
 };
 
 std::string with_dir(const std::string& value) {
-    return std::string(kHead) + "[sources]\nmanifests_dir = \"" + value + "\"\n";
+    return kMinimalConfig + "[sources]\nmanifests_dir = \"" + value + "\"\n";
 }
 
-TEST(SourcesConfig, NoFolderByDefault) { EXPECT_TRUE(parse_config(kHead, kSource).sources.manifests_dir.empty()); }
+TEST(SourcesConfig, NoFolderByDefault) { EXPECT_TRUE(parse_config(kMinimalConfig, kSource).sources.manifests_dir.empty()); }
 
 TEST(SourcesConfig, AnExistingFolderOneSpelling) {
     Folder folder;
@@ -47,7 +46,7 @@ TEST(SourcesConfigErrors, ARelativeMissingOrNonFolderPathIsPointedAt) {
                 HasSubstr(":4:17: 'manifests_dir' in [sources] names '/var/lib/membrane/manifests', which overlaps "
                           "[agent] state_dir '/var/lib/membrane'"));
     EXPECT_THAT(error_of(with_dir("/var/lib")), HasSubstr("which overlaps [agent] state_dir"));
-    EXPECT_THAT(error_of(std::string(kHead) + "[sources]\nmanifest_dir = \"/x\"\n"),
+    EXPECT_THAT(error_of(kMinimalConfig + "[sources]\nmanifest_dir = \"/x\"\n"),
                 HasSubstr(":4:1: unknown key 'manifest_dir' in [sources]"));
 }
 
@@ -63,7 +62,7 @@ TEST(SourcesConfig, AFolderNotThereYetIsAWarning) {
 
 TEST(SourcesConfig, ChangingTheFolderNeedsARestart) {
     Folder folder;
-    const auto before = parse_config(kHead, kSource);
+    const auto before = parse_config(kMinimalConfig, kSource);
     const auto after = parse_config(with_dir(folder.dir.string()), kSource);
     const auto diff = diff_configs(before, after);
     EXPECT_TRUE(diff.restart_needed);

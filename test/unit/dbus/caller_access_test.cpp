@@ -20,7 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const std::string kNobody = "65534";
 // The fake's endpoint 1: what a non-admin must not see.
 const std::string kContainerId = "4f1c2a9b7d3e8f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a";
 const std::string kNetns = "/var/run/netns/cni-1";
@@ -62,37 +61,31 @@ protected:
         });
     }
 
-    static std::vector<std::string> as_nobody(std::vector<std::string> args) {
-        args.insert(args.begin(), {"setpriv", "--reuid=" + kNobody, "--regid=" + kNobody, "--clear-groups"});
-        return args;
-    }
-    static ProcessResult call_agent(bool nobody, const std::vector<std::string>& method_and_args) {
+    static ProcessResult call_agent(Caller caller, const std::vector<std::string>& method_and_args) {
         std::vector<std::string> args{"busctl", "--address=" + daemon_->address(), "call", "org.membrane.Agent1",
                                       "/org/membrane/Agent1", "org.membrane.Agent1"};
         args.insert(args.end(), method_and_args.begin(), method_and_args.end());
-        return run_process(nobody ? as_nobody(args) : args);
+        return run_process(run_as(caller, args));
     }
-    static ProcessResult ping_module(bool nobody) {
+    static ProcessResult ping_module(Caller caller) {
         std::vector<std::string> args{"busctl", "--address=" + daemon_->address(), "call", "org.membrane.Agent1",
                                       "/org/membrane/Agent1/modules/probe", "org.membrane.Module1", "Ping", "s", "{}"};
-        return run_process(nobody ? as_nobody(args) : args);
+        return run_process(run_as(caller, args));
     }
 
     static inline PrivateDbusDaemon* daemon_ = nullptr;
     std::unique_ptr<ServiceHarness> service_;
 };
 
-constexpr bool kRoot = false;
-constexpr bool kNobodyCaller = true;
 
 TEST_F(CallerAccessTest, NobodyMayChangeNothing) {
     for (const auto& mutation : kMutations) {
-        const auto denied = call_agent(kNobodyCaller, mutation);
+        const auto denied = call_agent(Caller::nobody, mutation);
         EXPECT_NE(denied.exit_code, 0) << mutation[0];
         EXPECT_THAT(denied.err, HasSubstr(mutation[0] + ": uid 65534 may not change the agent (root only)"))
             << mutation[0];
     }
-    const auto module_method = ping_module(kNobodyCaller);
+    const auto module_method = ping_module(Caller::nobody);
     EXPECT_NE(module_method.exit_code, 0);
     EXPECT_THAT(module_method.err, HasSubstr("Ping: uid 65534 may not change the agent"));
     // Nothing reached the agent.
@@ -108,7 +101,7 @@ TEST_F(CallerAccessTest, TheRefusalIsNamedAccessDenied) {
     // membranectl prints the error's name (busctl prints only its message).
     const auto ctl = [](std::vector<std::string> args) {
         args.insert(args.begin(), {MEMBRANECTL_PATH, "--bus", daemon_->address()});
-        return run_process(as_nobody(args));
+        return run_process(run_as(Caller::nobody, args));
     };
     const auto load = ctl({"module", "load", "conntrack"});
     EXPECT_NE(load.exit_code, 0);
@@ -121,30 +114,30 @@ TEST_F(CallerAccessTest, TheRefusalIsNamedAccessDenied) {
 
 TEST_F(CallerAccessTest, RootMayChangeEverything) {
     for (const auto& mutation : kMutations) {
-        const auto allowed = call_agent(kRoot, mutation);
+        const auto allowed = call_agent(Caller::root, mutation);
         EXPECT_EQ(allowed.exit_code, 0) << mutation[0] << ": " << allowed.err;
     }
-    const auto ping = ping_module(kRoot);
+    const auto ping = ping_module(Caller::root);
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
 }
 
 TEST_F(CallerAccessTest, NobodyReadsWithoutContainerIdsOrNetns) {
     for (const std::vector<std::string>& read : std::vector<std::vector<std::string>>{
              {"ListEndpoints"}, {"GetEndpoint", "t", "1"}, {"FindEndpoint", "ss", kContainerId, "eth0"}}) {
-        const auto seen = call_agent(kNobodyCaller, read);
+        const auto seen = call_agent(Caller::nobody, read);
         EXPECT_EQ(seen.exit_code, 0) << read[0] << ": " << seen.err;
         EXPECT_THAT(seen.out, HasSubstr("10.10.1.2")) << read[0];
         EXPECT_THAT(seen.out, Not(HasSubstr(kContainerId))) << read[0];
         EXPECT_THAT(seen.out, Not(HasSubstr(kNetns))) << read[0];
     }
     for (const char* read : {"GetStatus", "ListModules", "ListIdentities", "ListNodes", "GetStats"}) {
-        const auto seen = call_agent(kNobodyCaller, {read});
+        const auto seen = call_agent(Caller::nobody, {read});
         EXPECT_EQ(seen.exit_code, 0) << read << ": " << seen.err;
     }
 }
 
 TEST_F(CallerAccessTest, RootReadsEverything) {
-    const auto seen = call_agent(kRoot, {"GetEndpoint", "t", "1"});
+    const auto seen = call_agent(Caller::root, {"GetEndpoint", "t", "1"});
     EXPECT_EQ(seen.exit_code, 0) << seen.err;
     EXPECT_THAT(seen.out, HasSubstr(kContainerId));
     EXPECT_THAT(seen.out, HasSubstr(kNetns));
@@ -153,13 +146,13 @@ TEST_F(CallerAccessTest, RootReadsEverything) {
 TEST_F(CallerAccessTest, AdminGroupMembersCountAsRoot) {
     // nobody's primary group is nogroup (65534) on Debian.
     start_service(kernel::CallerAccess("nogroup"));
-    const auto load = call_agent(kNobodyCaller, {"LoadModule", "s", "conntrack"});
+    const auto load = call_agent(Caller::nobody, {"LoadModule", "s", "conntrack"});
     EXPECT_EQ(load.exit_code, 0) << load.err;
-    const auto seen = call_agent(kNobodyCaller, {"GetEndpoint", "t", "1"});
+    const auto seen = call_agent(Caller::nobody, {"GetEndpoint", "t", "1"});
     EXPECT_THAT(seen.out, HasSubstr(kContainerId));
     // Another group does not let nobody in.
     start_service(kernel::CallerAccess("root"));
-    const auto denied = call_agent(kNobodyCaller, {"LoadModule", "s", "conntrack"});
+    const auto denied = call_agent(Caller::nobody, {"LoadModule", "s", "conntrack"});
     EXPECT_NE(denied.exit_code, 0);
     EXPECT_THAT(denied.err, HasSubstr("LoadModule: uid 65534 may not change the agent (root and group 'root' only)"));
 }

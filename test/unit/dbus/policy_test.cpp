@@ -19,7 +19,6 @@ namespace {
 using ::testing::HasSubstr;
 
 const std::string kPolicyFile = std::string(MEMBRANE_SOURCE_DIR) + "/systemd/org.membrane.Agent1.conf";
-const std::string kNobody = "65534";
 
 class DbusPolicyTest : public ::testing::Test {
 protected:
@@ -40,57 +39,53 @@ protected:
     }
 
     // busctl as root, or as nobody (uid/gid 65534, no groups).
-    static ProcessResult busctl(bool as_nobody, std::vector<std::string> args) {
+    static ProcessResult busctl(Caller caller, std::vector<std::string> args) {
         args.insert(args.begin(), {"busctl", "--address=" + daemon_->address()});
-        if (as_nobody)
-            args.insert(args.begin(), {"setpriv", "--reuid=" + kNobody, "--regid=" + kNobody, "--clear-groups"});
-        return run_process(args);
+        return run_process(run_as(caller, args));
     }
-    static ProcessResult call_agent(bool as_nobody, std::vector<std::string> method_and_args) {
+    static ProcessResult call_agent(Caller caller, std::vector<std::string> method_and_args) {
         std::vector<std::string> args{"call", "org.membrane.Agent1", "/org/membrane/Agent1", "org.membrane.Agent1"};
         args.insert(args.end(), method_and_args.begin(), method_and_args.end());
-        return busctl(as_nobody, args);
+        return busctl(caller, args);
     }
 
     static inline PrivateDbusDaemon* daemon_ = nullptr;
     std::unique_ptr<ServiceHarness> service_;
 };
 
-constexpr bool kRoot = false;
-constexpr bool kUnprivileged = true;
 
 TEST_F(DbusPolicyTest, RootMayCallEverything) {
-    EXPECT_EQ(call_agent(kRoot, {"GetStatus"}).exit_code, 0);
-    const auto load = call_agent(kRoot, {"LoadModule", "s", "conntrack"});
+    EXPECT_EQ(call_agent(Caller::root, {"GetStatus"}).exit_code, 0);
+    const auto load = call_agent(Caller::root, {"LoadModule", "s", "conntrack"});
     EXPECT_EQ(load.exit_code, 0) << load.err;
-    EXPECT_EQ(call_agent(kRoot, {"ReloadModule", "s", "conntrack"}).exit_code, 0);
-    EXPECT_EQ(call_agent(kRoot, {"UnloadModule", "sb", "conntrack", "false"}).exit_code, 0);
-    const auto ping = busctl(kRoot, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
+    EXPECT_EQ(call_agent(Caller::root, {"ReloadModule", "s", "conntrack"}).exit_code, 0);
+    EXPECT_EQ(call_agent(Caller::root, {"UnloadModule", "sb", "conntrack", "false"}).exit_code, 0);
+    const auto ping = busctl(Caller::root, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
                                      "org.membrane.Module1", "Ping", "s", "{}"});
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
 }
 
 TEST_F(DbusPolicyTest, AnyoneMayRead) {
-    const auto status = call_agent(kUnprivileged, {"GetStatus"});
+    const auto status = call_agent(Caller::nobody, {"GetStatus"});
     EXPECT_EQ(status.exit_code, 0) << status.err;
     EXPECT_THAT(status.out, HasSubstr("node-a"));
-    const auto list = call_agent(kUnprivileged, {"ListModules"});
+    const auto list = call_agent(Caller::nobody, {"ListModules"});
     EXPECT_EQ(list.exit_code, 0) << list.err;
-    const auto introspect = busctl(kUnprivileged, {"introspect", "org.membrane.Agent1", "/org/membrane/Agent1"});
+    const auto introspect = busctl(Caller::nobody, {"introspect", "org.membrane.Agent1", "/org/membrane/Agent1"});
     EXPECT_EQ(introspect.exit_code, 0) << introspect.err;
     EXPECT_THAT(introspect.out, HasSubstr(".LoadModule"));
-    const auto ping = busctl(kUnprivileged, {"call", "org.membrane.Agent1", "/org/membrane/Agent1",
+    const auto ping = busctl(Caller::nobody, {"call", "org.membrane.Agent1", "/org/membrane/Agent1",
                                              "org.freedesktop.DBus.Peer", "Ping"});
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
 }
 
 TEST_F(DbusPolicyTest, OnlyRootMayChangeTheAgent) {
     for (const char* method : {"LoadModule", "UnloadModule", "ReloadModule"}) {
-        const auto denied = call_agent(kUnprivileged, {method, "s", "conntrack"});
+        const auto denied = call_agent(Caller::nobody, {method, "s", "conntrack"});
         EXPECT_NE(denied.exit_code, 0) << method;
         EXPECT_THAT(denied.err, HasSubstr("Access denied")) << method;
     }
-    const auto module_method = busctl(kUnprivileged, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
+    const auto module_method = busctl(Caller::nobody, {"call", "org.membrane.Agent1", "/org/membrane/Agent1/modules/probe",
                                                       "org.membrane.Module1", "Ping", "s", "{}"});
     EXPECT_NE(module_method.exit_code, 0);
     EXPECT_THAT(module_method.err, HasSubstr("Access denied"));
@@ -105,17 +100,17 @@ const std::vector<std::string> kCreateEndpointArgs{
     "address",        "s",     "10.10.1.9",  "mac", "s", "0a:58:0a:0a:01:09"};
 
 TEST_F(DbusPolicyTest, AnyoneMayReadEndpointsIdentitiesAndNodes) {
-    const auto endpoints = call_agent(kUnprivileged, {"ListEndpoints"});
+    const auto endpoints = call_agent(Caller::nobody, {"ListEndpoints"});
     EXPECT_EQ(endpoints.exit_code, 0) << endpoints.err;
     EXPECT_THAT(endpoints.out, HasSubstr("10.10.1.2"));
-    EXPECT_EQ(call_agent(kUnprivileged, {"GetEndpoint", "t", "1"}).exit_code, 0);
-    EXPECT_EQ(call_agent(kUnprivileged, {"FindEndpoint", "ss", "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc", "net1"})
+    EXPECT_EQ(call_agent(Caller::nobody, {"GetEndpoint", "t", "1"}).exit_code, 0);
+    EXPECT_EQ(call_agent(Caller::nobody, {"FindEndpoint", "ss", "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc", "net1"})
                   .exit_code,
               0);
-    EXPECT_EQ(call_agent(kUnprivileged, {"ListIdentities"}).exit_code, 0);
-    const auto stats = call_agent(kUnprivileged, {"GetStats"});
+    EXPECT_EQ(call_agent(Caller::nobody, {"ListIdentities"}).exit_code, 0);
+    const auto stats = call_agent(Caller::nobody, {"GetStats"});
     EXPECT_EQ(stats.exit_code, 0) << stats.err;
-    const auto nodes = call_agent(kUnprivileged, {"ListNodes"});
+    const auto nodes = call_agent(Caller::nobody, {"ListNodes"});
     EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
     EXPECT_THAT(nodes.out, HasSubstr("node-b"));
 }
@@ -129,7 +124,7 @@ TEST_F(DbusPolicyTest, OnlyRootMayChangeEndpoints) {
         {"SetEndpointLabels", "ta{ss}", "1", "1", "app", "evil"},
     };
     for (const auto& mutation : mutations) {
-        const auto denied = call_agent(kUnprivileged, mutation);
+        const auto denied = call_agent(Caller::nobody, mutation);
         EXPECT_NE(denied.exit_code, 0) << mutation[0];
         EXPECT_THAT(denied.err, HasSubstr("Access denied")) << mutation[0];
     }
@@ -139,17 +134,17 @@ TEST_F(DbusPolicyTest, OnlyRootMayChangeEndpoints) {
     for (const auto& call : service_->endpoints().calls()) EXPECT_NE(call.what, "labels 1");
 
     for (const auto& mutation : mutations) {
-        const auto allowed = call_agent(kRoot, mutation);
+        const auto allowed = call_agent(Caller::root, mutation);
         EXPECT_EQ(allowed.exit_code, 0) << mutation[0] << ": " << allowed.err;
     }
 }
 
 TEST_F(DbusPolicyTest, OnlyRootMayOwnTheName) {
     // The service already owns it as root; nobody may not even queue for it.
-    const auto own = run_process({"setpriv", "--reuid=" + kNobody, "--regid=" + kNobody, "--clear-groups", "busctl",
+    const auto own = run_process(run_as(Caller::nobody, {"busctl",
                                   "--address=" + daemon_->address(), "call", "org.freedesktop.DBus",
                                   "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName", "su",
-                                  "org.membrane.Agent1", "4"});
+                                  "org.membrane.Agent1", "4"}));
     EXPECT_NE(own.exit_code, 0);
     EXPECT_THAT(own.err, HasSubstr("Access denied"));
 }

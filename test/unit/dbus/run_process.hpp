@@ -86,4 +86,13 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
     return result;
 }
 
+// Who runs a command, in tests of what an unprivileged caller may do.
+enum class Caller { root, nobody };
+
+// argv as `caller` runs it: nobody is uid/gid 65534 with no groups.
+inline std::vector<std::string> run_as(Caller caller, std::vector<std::string> argv) {
+    if (caller == Caller::nobody) argv.insert(argv.begin(), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    return argv;
+}
+
 }  // namespace membrane::test

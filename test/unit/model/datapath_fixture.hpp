@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
-#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "bpf/registry.hpp"
 #include "bpf/sandbox.hpp"
@@ -26,6 +26,7 @@
 #include "model/link_info.hpp"
 #include "model/node_table.hpp"
 #include "model/registry_datapath.hpp"
+#include "support/quiet_logger.hpp"
 #include "support/state_folder.hpp"
 
 MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
@@ -75,10 +76,6 @@ private:
     }
     std::string name_;
 };
-
-inline std::shared_ptr<spdlog::logger> quiet_logger() {
-    return std::make_shared<spdlog::logger>("model-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 // The datapath with a switch to make the attach step fail.
 class SwitchableDatapath final : public EndpointDatapath {

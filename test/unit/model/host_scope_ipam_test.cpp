@@ -4,12 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "model/host_scope_ipam.hpp"
 #include "state/state_file.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -18,12 +18,10 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::shared_ptr<spdlog::logger> quiet() { return std::make_shared<spdlog::logger>("ipam-test", std::make_shared<spdlog::sinks::null_sink_mt>()); }
-
 class HostScopeIpamTest : public ::testing::Test {
 protected:
     std::unique_ptr<HostScopeIpam> make(const std::string& cidr = "10.10.1.0/24") {
-        auto ipam = std::make_unique<HostScopeIpam>(parse_ipv4_cidr(cidr), state / "ipam.json", quiet());
+        auto ipam = std::make_unique<HostScopeIpam>(parse_ipv4_cidr(cidr), state / "ipam.json", quiet_logger());
         ipam->restore();
         return ipam;
     }
@@ -90,7 +88,7 @@ TEST_F(HostScopeIpamTest, LeasesSurviveARestart) {
 
 TEST_F(HostScopeIpamTest, ACorruptRecordIsReportedClearly) {
     state.write("ipam.json", "{\"format\": 1, \"allocations\": [");
-    HostScopeIpam ipam(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet());
+    HostScopeIpam ipam(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet_logger());
     try {
         ipam.restore();
         FAIL() << "no StateError";
@@ -138,7 +136,7 @@ TEST_F(HostScopeIpamTest, ALostRecordIsRebuiltFromTheEndpointsSoNoAddressIsGiven
 
 TEST_F(HostScopeIpamTest, ACorruptRecordIsRebuiltFromTheEndpoints) {
     state.write("ipam.json", "{\"format\": 1, \"allocations\": [");
-    HostScopeIpam ipam(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet());
+    HostScopeIpam ipam(parse_ipv4_cidr("10.10.1.0/24"), state / "ipam.json", quiet_logger());
     EXPECT_THROW(ipam.restore(), StateError);
     ipam.reconcile({{"c1", "eth0", "10.10.1.2"}});
     EXPECT_EQ(ipam.allocate("c2", "eth0").ipv4, "10.10.1.3");
@@ -160,7 +158,7 @@ TEST_F(HostScopeIpamTest, ReconcileReleasesLeasesNoEndpointHoldsAndIgnoresOtherP
 }
 
 TEST_F(HostScopeIpamTest, WithoutAPoolAllocationIsRefusedWithTheReason) {
-    HostScopeIpam ipam(std::nullopt, state / "ipam.json", quiet());
+    HostScopeIpam ipam(std::nullopt, state / "ipam.json", quiet_logger());
     ipam.restore();
     try {
         ipam.allocate("c1", "eth0");

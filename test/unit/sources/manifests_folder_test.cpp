@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include <spdlog/sinks/null_sink.h>
 
 #include "bus/event_bus.hpp"
 #include "membrane/events.hpp"
@@ -17,6 +16,8 @@
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
 #include "support/state_folder.hpp"
+#include "support/quiet_logger.hpp"
+#include "support/test_cluster_keys.hpp"
 
 namespace membrane::kernel::test {
 namespace {
@@ -27,12 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using testing::run_until;
 
-const ClusterKeys kKeys("test");
-
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("manifests-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
-
 std::string ns(const std::string& name, const std::string& team = "a") {
     return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + name + "\n  labels: {team: " + team + "}\n";
 }
@@ -41,7 +36,7 @@ ObjectRef ref(const std::string& name) { return {"Namespace", "", name}; }
 
 class ManifestsFolderTest : public ::testing::Test {
 protected:
-    ManifestsFolderTest() : bus(io), objects(io, store, kKeys, bus, {state / "objects.json", false}, quiet()) {
+    ManifestsFolderTest() : bus(io), objects(io, store, kKeys, bus, {state / "objects.json", false}, quiet_logger()) {
         fs::create_directories(folder());
         store.start();
         objects.start();
@@ -76,7 +71,7 @@ protected:
         options.rescan = std::chrono::hours(1);  // only inotify tells of a change
         options.retry = std::chrono::milliseconds(100);
         options.empty_grace = std::chrono::milliseconds(600);
-        manifests = std::make_unique<ManifestsFolder>(io, objects, std::move(options), quiet());
+        manifests = std::make_unique<ManifestsFolder>(io, objects, std::move(options), quiet_logger());
         manifests->start();
     }
 
