@@ -186,12 +186,27 @@ labtest_expect_tcp() {
     labtest_log "TCP $from -> $to ($addr): ok"
 }
 
+# labtest_udp_exchange LAB POD ADDR PORT TEXT : sends TEXT in one datagram from POD to
+# ADDR:PORT and prints the first datagram back, or nothing after 2 s. It returns as soon as
+# the answer is in (socat would wait out its -t after every exchange).
+labtest_udp_exchange() {
+    lab_cmd exec "$1" "$2" -- timeout 5 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(sys.argv[3].encode() + b"\n", (sys.argv[1], int(sys.argv[2])))
+try:
+    print(s.recv(2048).decode().strip())
+except OSError:
+    pass' "$3" "$4" "$5"
+}
+
 # labtest_expect_udp LAB FROM TO : a UDP request/reply from FROM to TO's echo server (3 tries).
 labtest_expect_udp() {
     local lab=$1 from=$2 to=$3 addr reply try
     addr=$(labtest_addr "$lab" "$to")
     for try in 1 2 3; do
-        reply=$(echo "udp-from-$from" | lab_cmd exec "$lab" "$from" -- timeout 5 socat -t 2 -T 2 - UDP4-SENDTO:"$addr":7002 2>&1) || true
+        reply=$(labtest_udp_exchange "$lab" "$from" "$addr" 7002 "udp-from-$from" 2>&1) || true
         [[ "$reply" == "pong $to udp-from-$from" ]] && { labtest_log "UDP $from -> $to ($addr): ok"; return 0; }
     done
     labtest_fail "UDP $from -> $to ($addr:7002) in lab $lab: got '$reply'"

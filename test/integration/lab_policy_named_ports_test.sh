@@ -60,9 +60,9 @@ while lab_cmd exec "$lab" client -- ping -c 1 -W 1 -q "$target" >/dev/null 2>&1;
     ((SECONDS < deadline)) || labtest_fail "the policy never took effect on node2"
 done
 labtest_expect_tcp "$lab" client be1
-reply=$(echo "udp" | lab_cmd exec "$lab" client -- timeout 5 socat -t 2 -T 2 - UDP4-SENDTO:"$target":7002 2>&1) || true
+reply=$(labtest_udp_exchange "$lab" client "$target" 7002 udp 2>&1) || true
 [[ -z "$reply" ]] || labtest_fail "UDP 7002 of be1 answered ('$reply'); only its \"echo\" (TCP 7001) is admitted"
-if lab_cmd exec "$lab" client -- timeout 5 socat -T 2 /dev/null TCP4:"$(labtest_addr "$lab" be2)":7001,connect-timeout=2 >/dev/null 2>&1; then
+if lab_cmd exec "$lab" client -- timeout 5 socat -T 2 /dev/null TCP4:"$(labtest_addr "$lab" be2)":7001,connect-timeout=1 >/dev/null 2>&1; then
     labtest_fail "be2 declares no \"echo\", yet its TCP 7001 took a connection"
 fi
 lab_cmd ctl "$lab" node2 -- policy get backend-echo >"$LABTEST_TMP/policy.txt" || labtest_fail "policy get failed"

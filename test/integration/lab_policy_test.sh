@@ -28,11 +28,12 @@ expect_no_ping() {
     labtest_log "ICMP $2 -> $3 ($addr): dropped, as the policy says"
 }
 
-# expect_no_tcp LAB FROM TO PORT : a TCP connection to PORT of TO cannot be opened.
+# expect_no_tcp LAB FROM TO PORT : a TCP connection to PORT of TO cannot be opened (its SYN is
+# dropped: the connect times out after 1 s, before the first retransmission).
 expect_no_tcp() {
     local addr out
     addr=$(labtest_addr "$1" "$3")
-    if out=$(lab_cmd exec "$1" "$2" -- timeout 5 socat -T 2 /dev/null TCP4:"$addr":"$4",connect-timeout=2 2>&1); then
+    if out=$(lab_cmd exec "$1" "$2" -- timeout 5 socat -T 2 /dev/null TCP4:"$addr":"$4",connect-timeout=1 2>&1); then
         labtest_fail "TCP $2 -> $3 ($addr:$4) connected; policy should drop it"
     fi
     grep -q "Connection timed out\|timed out" <<<"$out" || labtest_fail "TCP $2 -> $3:$4 failed, but not by a drop: $out"

@@ -1,6 +1,14 @@
 # shellcheck shell=bash disable=SC2034
 # Small helpers shared by every test library (harness.sh, lab/lab_test_lib.sh).
 
+# python3 straight from its own folder: through a version manager's shim
+# (pyenv's is a bash script) every call costs 0.3 s more, and the tests make
+# hundreds of calls (membrane-lab, JSON and counter reading).
+if membrane_python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [[ -x "$membrane_python" ]]; then
+    PATH="$(dirname "$membrane_python"):$PATH"
+fi
+unset membrane_python
+
 # grep_quiet ARGS... : `grep -q` for the right side of a pipe. grep -q exits at
 # the first match; the writer then dies of SIGPIPE and, under pipefail, the
 # whole pipe "fails" although it matched. This reads all of its input.
