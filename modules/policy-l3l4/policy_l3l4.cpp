@@ -4,8 +4,9 @@
 // egress and ingress policy stages with fail-closed programs and keeps two
 // pinned maps (bpf/policy_maps.h) equal to what compile() makes of the
 // model: policies, this node's endpoints, the cluster's identities and the
-// namespaces' labels. Any change of those recomputes once per loop turn and
-// writes only the difference.
+// namespaces' labels. Any change of those recomputes once per loop turn, for
+// the endpoints the changes affect (incremental_compiler.hpp), and writes
+// only the difference.
 //
 // [module.policy-l3l4] keys (all optional):
 //   enforcement = "default"  # "default": where a policy selects; "always":
@@ -20,6 +21,7 @@
 #include <membrane/membrane.hpp>
 #include <membrane/policy_parse.hpp>
 
+#include "incremental_compiler.hpp"
 #include "policy_compiler.hpp"
 #include "policy_maps.hpp"
 
@@ -80,6 +82,7 @@ public:
         for (const auto& ns : ctx.model().objects("Namespace")) remember_namespace(ns.name, ns.document);
         subscribe();
         // The maps hold what this model means before a packet meets the stages.
+        changes_.everything = true;
         recompute();
         ctx.bpf().attach_stage(MBR_STAGE_EGRESS_POLICY, object, "policy_egress", membrane::EmptySlot::drop);
         ctx.bpf().attach_stage(MBR_STAGE_INGRESS_POLICY, object, "policy_ingress", membrane::EmptySlot::drop);
@@ -96,8 +99,10 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectApplied>([this](const events::ObjectApplied& e) {
             if (e.kind == "Namespace") {
                 remember_namespace(e.name, e.document);
+                changes_.namespaces = true;
             } else if (policy::is_policy_kind(e.kind)) {
                 remember(e.kind, e.namespace_, e.name, e.document);
+                changes_.policies = true;
             } else {
                 return;
             }
@@ -106,18 +111,37 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
             if (e.kind == "Namespace") {
                 namespaces_.erase(e.name);
+                changes_.namespaces = true;
             } else if (policy::is_policy_kind(e.kind)) {
                 policies_.erase(object_key(e.kind, e.namespace_, e.name));
+                changes_.policies = true;
             } else {
                 return;
             }
             request();
         }));
-        subscriptions_.push_back(bus.subscribe<events::EndpointCreated>([this](const auto&) { request(); }));
-        subscriptions_.push_back(bus.subscribe<events::EndpointUpdated>([this](const auto&) { request(); }));
-        subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const auto&) { request(); }));
-        subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const auto&) { request(); }));
-        subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const auto&) { request(); }));
+        // What changed is remembered until the recomputation, which then
+        // computes only the endpoints it affects.
+        subscriptions_.push_back(bus.subscribe<events::EndpointCreated>([this](const events::EndpointCreated& e) {
+            changes_.endpoints.insert(e.endpoint.id);
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointUpdated>([this](const events::EndpointUpdated& e) {
+            changes_.endpoints.insert(e.endpoint.id);
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const events::EndpointDeleted& e) {
+            changes_.endpoints.insert(e.endpoint.id);
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const events::IdentityAdded& e) {
+            changes_.identities.insert(e.identity.id);
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const events::IdentityRemoved& e) {
+            changes_.identities.insert(e.identity.id);
+            request();
+        }));
         subscriptions_.push_back(bus.subscribe<RecomputeRequested>([this](const RecomputeRequested&) {
             pending_ = false;
             recompute();
@@ -167,14 +191,18 @@ private:
         inputs.namespaces = namespaces_;
         inputs.mode = mode_;
         inputs.cidr_numbers = cidr_numbers_;
-        compiled_ = compile(inputs);
-        cidr_numbers_ = compiled_.cidr_numbers;
-        for (const auto& warning : compiled_.warnings) {
+        const auto compute_began = std::chrono::steady_clock::now();
+        const Compiled& compiled = compiler_.update(std::move(inputs), changes_);
+        changes_ = {};
+        last_compute_only_ms_ =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - compute_began).count();
+        cidr_numbers_ = compiled.cidr_numbers;
+        for (const auto& warning : compiled.warnings) {
             if (warned_.insert(warning).second) ctx_->log().warn("{}", warning);
         }
         try {
             datapath_error_.clear();
-            const auto written = maps_->apply(compiled_);
+            const auto written = maps_->apply(compiled);
             last_compute_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written.rules_written + written.rules_deleted + written.endpoints_changed > 0) {
                 ctx_->log().info("{} rules written, {} deleted, {} endpoints changed in {:.1f} ms ({} rules)",
@@ -186,8 +214,8 @@ private:
             // ways with whatever rules made it; the next change tries again.
             datapath_error_ = error.what();
             std::vector<std::uint32_t> selected;
-            for (const auto& [id, policies] : compiled_.selected_by) selected.push_back(static_cast<std::uint32_t>(id));
-            for (const auto& [id, enforcement] : compiled_.endpoints) selected.push_back(id);
+            for (const auto& [id, policies] : compiled.selected_by) selected.push_back(static_cast<std::uint32_t>(id));
+            for (const auto& [id, enforcement] : compiled.endpoints) selected.push_back(id);
             maps_->fail_closed(selected);
             ctx_->log().error("the datapath does not hold every rule ({}): the selected endpoints are closed both ways "
                               "until a change of policy applies",
@@ -196,24 +224,25 @@ private:
     }
 
     std::string status_json() const {
+        const Compiled& compiled = compiler_.compiled();
         std::map<std::uint32_t, std::size_t> rules_of;  // endpoint -> its datapath rules, in one pass
-        for (const auto& [key, verdict] : compiled_.rules) ++rules_of[key.endpoint];
+        for (const auto& [key, verdict] : compiled.rules) ++rules_of[key.endpoint];
         nlohmann::json endpoints = nlohmann::json::array();
         for (const auto& endpoint : ctx_->model().endpoints()) {
             nlohmann::json entry{{"id", endpoint.id}, {"ipv4", endpoint.ipv4}, {"identity", endpoint.identity}};
-            const auto enforced = compiled_.endpoints.find(static_cast<std::uint32_t>(endpoint.id));
-            entry["ingress_enforced"] = enforced != compiled_.endpoints.end() && enforced->second.ingress;
-            entry["egress_enforced"] = enforced != compiled_.endpoints.end() && enforced->second.egress;
-            const auto selected = compiled_.selected_by.find(endpoint.id);
-            entry["policies"] = selected == compiled_.selected_by.end() ? std::vector<std::string>{} : selected->second;
+            const auto enforced = compiled.endpoints.find(static_cast<std::uint32_t>(endpoint.id));
+            entry["ingress_enforced"] = enforced != compiled.endpoints.end() && enforced->second.ingress;
+            entry["egress_enforced"] = enforced != compiled.endpoints.end() && enforced->second.egress;
+            const auto selected = compiled.selected_by.find(endpoint.id);
+            entry["policies"] = selected == compiled.selected_by.end() ? std::vector<std::string>{} : selected->second;
             // An id past 32 bits is never in the maps (compile() leaves it out).
             const auto rules = endpoint.id > 0xffffffffu ? rules_of.end() : rules_of.find(static_cast<std::uint32_t>(endpoint.id));
             entry["rules"] = rules == rules_of.end() ? 0 : rules->second;
             endpoints.push_back(std::move(entry));
         }
         nlohmann::json origins = nlohmann::json::array();
-        for (std::size_t i = 0; i < compiled_.origins.size(); ++i) {
-            const auto& origin = compiled_.origins[i];
+        for (std::size_t i = 0; i < compiled.origins.size(); ++i) {
+            const auto& origin = compiled.origins[i];
             origins.push_back({{"rule_id", i + 1}, {"policy", origin.policy}, {"direction", origin.direction},
                                {"index", origin.index}, {"deny", origin.deny}, {"l7", origin.l7}});
         }
@@ -223,17 +252,28 @@ private:
                               {"policies", count},
                               {"datapath_rules", maps_->rule_count()},
                               {"last_compute_ms", last_compute_ms_},
+                              {"last_compute", last_compute_json()},
                               {"endpoints", endpoints},
                               {"rules", origins},
-                              {"warnings", compiled_.warnings},
+                              {"warnings", compiled.warnings},
                               {"cidrs", cidrs_json()},
                               {"datapath_error", datapath_error_}}
             .dump();
     }
 
+    // How the last computation went: all endpoints ("full", and why) or only
+    // those the changes affect ("incremental"); `ms` is the computation
+    // alone, last_compute_ms the computation and the map writes.
+    nlohmann::json last_compute_json() const {
+        const ComputeReport& report = compiler_.last();
+        nlohmann::json out{{"kind", compute_kind_name(report.kind)}, {"endpoints", report.endpoints}, {"ms", last_compute_only_ms_}};
+        if (report.kind == ComputeReport::Kind::full) out["why"] = report.why;
+        return out;
+    }
+
     nlohmann::json cidrs_json() const {
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& [prefix, ids] : compiled_.cidrs) {
+        for (const auto& [prefix, ids] : compiler_.compiled().cidrs) {
             out.push_back({{"cidr", prefix}, {"world_identity", ids.world}, {"any_identity", ids.any}});
         }
         return out;
@@ -245,12 +285,14 @@ private:
     std::map<std::string, std::vector<policy::Policy>> policies_;  // by object_key
     std::map<std::string, membrane::Labels> namespaces_;
     std::vector<membrane::Subscription> subscriptions_;
-    Compiled compiled_;
+    IncrementalCompiler compiler_;  // what the maps must hold, and how the last computation went
+    Changes changes_;               // since the last recomputation
     std::set<std::string> warned_;
     bool pending_ = false;
-    double last_compute_ms_ = 0;
-    std::string datapath_error_;
-    std::map<std::string, std::uint32_t> cidr_numbers_;  // prefix -> number: identities stay with their prefix  // the last apply's failure: Status says the maps are not what the policies say
+    double last_compute_ms_ = 0;       // computation and map writes
+    double last_compute_only_ms_ = 0;  // computation alone
+    std::string datapath_error_;  // the last apply's failure: Status says the maps are not what the policies say
+    std::map<std::string, std::uint32_t> cidr_numbers_;  // prefix -> number: identities stay with their prefix
 };
 
 }  // namespace

@@ -2,6 +2,10 @@
 // cluster's identities (one per endpoint label set), the module's whole
 // recomputation short of the map writes: printed as a median over runs,
 // beside the same inputs with one policy (the baseline), and the ratio.
+// Then, at P x E, what the module does after one change instead
+// (IncrementalCompiler::update: only the endpoints the change affects),
+// beside compile() of the same changed inputs, and the ratio; each
+// incremental result is checked equal to compile()'s.
 //   policy-l3l4-compile-bench [POLICIES [ENDPOINTS [RUNS]]]   (default 1000 500 5)
 #include <algorithm>
 #include <chrono>
@@ -10,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "incremental_compiler.hpp"
 #include "policy_compiler.hpp"
 
 namespace {
@@ -65,6 +70,55 @@ Result measure(const Inputs& in, int runs) {
     return {times[times.size() / 2], rules};
 }
 
+double median(std::vector<double> times) {
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+double since(std::chrono::steady_clock::time_point began) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+}
+
+struct Change {
+    std::string what;
+    Inputs inputs;  // after the change
+    policy_l3l4::Changes changes;
+};
+
+std::vector<Change> one_changes(const Inputs& base) {
+    std::vector<Change> out;
+    {  // a pod of app-7 in ns-7 on another node: the peer of the 20 policies of app-6 (ns-6)
+        Change c{"one new identity", base, {}};
+        const std::uint32_t id = 65536 + 256 + 1000;
+        c.inputs.identities.push_back({id, {{"k8s:app", "app-7"}, {"k8s:io.kubernetes.pod.namespace", "ns-7"}}, false, 0});
+        c.changes.identities = {id};
+        out.push_back(std::move(c));
+    }
+    {  // one more pod of app-3 in ns-3, with that label set's identity
+        Change c{"one new endpoint", base, {}};
+        membrane::EndpointInfo endpoint = base.endpoints.at(3);
+        endpoint.id = 100000;
+        c.inputs.endpoints.push_back(endpoint);
+        c.changes.endpoints = {endpoint.id};
+        out.push_back(std::move(c));
+    }
+    {  // endpoint 1 (app-0, ns-0) relabelled app-10 (still ns-0), endpoint 11's identity
+        Change c{"one endpoint's labels changed", base, {}};
+        c.inputs.endpoints.at(0).labels["k8s:app"] = "app-10";
+        c.inputs.endpoints.at(0).identity = base.endpoints.at(10).identity;
+        c.changes.endpoints = {c.inputs.endpoints.at(0).id};
+        out.push_back(std::move(c));
+    }
+    {  // the middle policy's port changed (its rule ids stay)
+        Change c{"one policy changed", base, {}};
+        auto& pol = c.inputs.policies.at(c.inputs.policies.size() / 2);
+        pol.ingress.at(0).ports.at(0).port = 7777;
+        c.changes.policies = true;
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,5 +138,37 @@ int main(int argc, char** argv) {
                 (std::to_string(policies) + " policies x " + std::to_string(endpoints) + " endpoints").c_str(),
                 many.median_ms, many.rules);
     std::printf("ratio: %.1fx the time for %dx the policies\n", many.median_ms / std::max(one.median_ms, 1e-6), policies);
-    return 0;
+
+    // After one change: compile() of everything (what the module did) vs the incremental update.
+    const Inputs base = make_inputs(policies, endpoints);
+    policy_l3l4::IncrementalCompiler warm;
+    warm.update(base, {.everything = true});
+    const std::string title = "one change, " + std::to_string(policies) + " x " + std::to_string(endpoints);
+    std::printf("\n%-34s %12s %12s %10s %8s %s\n", title.c_str(), "full ms", "incr. ms", "endpoints", "ratio",
+                "same as compile()");
+    int failures = 0;
+    for (auto& change : one_changes(base)) {
+        change.inputs.cidr_numbers = warm.compiled().cidr_numbers;
+        std::vector<double> full_times, incremental_times;
+        policy_l3l4::Compiled reference;
+        std::size_t computed = 0;
+        bool same = true;
+        for (int r = 0; r < runs; ++r) {
+            auto began = std::chrono::steady_clock::now();
+            reference = policy_l3l4::compile(change.inputs);
+            full_times.push_back(since(began));
+            policy_l3l4::IncrementalCompiler compiler = warm;  // the state before the change (copied untimed)
+            Inputs inputs = change.inputs;
+            began = std::chrono::steady_clock::now();
+            const auto& got = compiler.update(std::move(inputs), change.changes);
+            incremental_times.push_back(since(began));
+            computed = compiler.last().endpoints;
+            same = same && compiler.last().kind == policy_l3l4::ComputeReport::Kind::incremental && got == reference;
+        }
+        const double full_ms = median(full_times), incremental_ms = median(incremental_times);
+        std::printf("%-34s %12.2f %12.3f %10zu %7.0fx %s\n", change.what.c_str(), full_ms, incremental_ms, computed,
+                    full_ms / std::max(incremental_ms, 1e-6), same ? "yes" : "NO");
+        failures += same ? 0 : 1;
+    }
+    return failures == 0 ? 0 : 1;
 }
