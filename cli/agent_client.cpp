@@ -148,9 +148,9 @@ nlohmann::json AgentClient::policy_status(const std::string& what) {
         // quarantined. An object without the method: a module of another version.
         const std::string& name = e.error_name();
         if (name == "org.freedesktop.DBus.Error.UnknownObject") {
-            throw CommandFailure(what, name,
-                                 std::string(kModule) + " is not running on this node: load it with `membranectl "
-                                 "module load " + kModule + "` (`membranectl module list` shows its state)");
+            throw ModuleNotRunning(what, name,
+                                   std::string(kModule) + " is not running on this node: load it with `membranectl "
+                                   "module load " + kModule + "` (`membranectl module list` shows its state)");
         }
         if (name == "org.freedesktop.DBus.Error.UnknownMethod" || name == "org.freedesktop.DBus.Error.UnknownInterface")
             throw CommandFailure(what, name, std::string(kModule) + " answers no Status (is it of another version?)");

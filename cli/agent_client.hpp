@@ -26,6 +26,14 @@ private:
     std::string what_, error_name_, message_;
 };
 
+// policy_status's failure when policy-l3l4 is not running on the node (never
+// loaded, unloaded, failed or quarantined): a state of the node, which a
+// command may report instead of failing (`endpoint get`).
+class ModuleNotRunning : public CommandFailure {
+public:
+    using CommandFailure::CommandFailure;
+};
+
 class AgentClient {
 public:
     // `bus`: "system", "session" or a D-Bus address. Throws CommandFailure.
@@ -41,7 +49,7 @@ public:
     std::string call(const std::string& module, const std::string& method, const std::string& request_json);
     // policy-l3l4's Status reply (see print_policy_list); `what` names the
     // command in failures. A module that is not running is said so, with the
-    // command that loads it.
+    // command that loads it (ModuleNotRunning).
     nlohmann::json policy_status(const std::string& what);
 
     // Endpoints as objects with the keys of the D-Bus endpoint dictionary.

@@ -3,7 +3,7 @@
 //   membranectl [--bus system|session|ADDRESS] [-o table|json] status
 //   membranectl module list | load NAME | unload NAME [--force] | reload NAME
 //   membranectl module call NAME METHOD [JSON]
-//   membranectl endpoint list | get ID | find CONTAINER IFNAME
+//   membranectl endpoint list | get ID | find CONTAINER IFNAME   (get: with its policy enforcement)
 //   membranectl endpoint labels ID KEY=VALUE... | labels ID --clear
 //   membranectl identity list
 //   membranectl node list
@@ -121,6 +121,23 @@ std::optional<membrane::Labels> parse_labels(const std::vector<std::string>& arg
     return labels;
 }
 
+// `endpoint get`: the endpoint, then its policy state from policy-l3l4. A
+// module that is not running is a state of the node, not a failure; a Status that cannot be read is: the endpoint still prints, then
+// the failure (exit 1).
+void print_endpoint_with_policy(AgentClient& agent, std::uint64_t id, OutputFormat format) {
+    nlohmann::json endpoint = agent.endpoint(id);
+    try {
+        endpoint["policy"] = membrane::cli::endpoint_policy(agent.policy_status("endpoint get " + std::to_string(id)), id);
+    } catch (const membrane::cli::ModuleNotRunning& e) {
+        endpoint["policy"] = membrane::cli::endpoint_policy_not_running(e.message());
+    } catch (const CommandFailure& e) {
+        endpoint["policy"] = membrane::cli::endpoint_policy_unknown(e.message());
+        membrane::cli::print_endpoint(std::cout, endpoint, format);
+        throw;
+    }
+    membrane::cli::print_endpoint(std::cout, endpoint, format);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,8 +180,14 @@ int main(int argc, char** argv) {
     endpoint->require_subcommand(1);
     auto* endpoint_list = endpoint->add_subcommand(
         "list", "List endpoints: id, container (first 12 characters), interface, address, identity, labels, state");
-    auto* endpoint_get = endpoint->add_subcommand("get", "Show one endpoint with every field");
+    auto* endpoint_get = endpoint->add_subcommand(
+        "get", "Show one endpoint with every field and its network-policy enforcement (from policy-l3l4)");
     endpoint_get->add_option("ID", opt.endpoint_id, "Endpoint id (the ID column of endpoint list)")->required();
+    endpoint_get->footer("Policy: the enforcement mode, whether ingress and egress are enforced, the policies\n"
+                         "selecting the endpoint and its rules in the datapath, as `policy list` shows them;\n"
+                         "\"policy-l3l4 is not running\" when it is not loaded: never loaded, nothing is enforced;\n"
+                         "unloaded or quarantined, its fail-closed stages drop every packet. -o json puts it\n"
+                         "under \"policy\" (\"module\": running, not running or unknown).");
     auto* endpoint_find =
         endpoint->add_subcommand("find", "Show the endpoint of a container's interface, as the CNI plugin names them");
     endpoint_find->add_option("CONTAINER", opt.container_id, "Full container id (CNI_CONTAINERID)")->required();
@@ -259,7 +282,7 @@ int main(int argc, char** argv) {
         } else if (endpoint_list->parsed()) {
             membrane::cli::print_endpoints(std::cout, agent.endpoints(), format);
         } else if (endpoint_get->parsed()) {
-            membrane::cli::print_endpoint(std::cout, agent.endpoint(opt.endpoint_id), format);
+            print_endpoint_with_policy(agent, opt.endpoint_id, format);
         } else if (endpoint_find->parsed()) {
             membrane::cli::print_endpoint(std::cout, agent.find_endpoint(opt.container_id, opt.ifname), format);
         } else if (endpoint_labels->parsed()) {

@@ -85,6 +85,41 @@ bool names_policy(const std::string& ref, const std::string& name) {
 
 constexpr const char* kL7Note = "L7 rules not enforced yet: only the L4 part is";
 
+// endpoint_policy's "module": where the state comes from.
+constexpr const char* kPolicyRunning = "running";
+constexpr const char* kPolicyNotRunning = "not running";
+constexpr const char* kPolicyUnknown = "unknown";
+
+// The rows print_endpoint adds for an endpoint_policy.
+std::vector<std::vector<std::string>> policy_rows(const nlohmann::json& policy) {
+    const std::string module = policy.value("module", "");
+    // An empty stage of a module that ran drops (fail-closed); the agent does not say which case this is.
+    if (module == kPolicyNotRunning) {
+        return {{"Policy:", "policy-l3l4 is not running (never loaded: nothing is enforced; unloaded or quarantined: "
+                            "its stages drop every packet)"}};
+    }
+    if (module != kPolicyRunning) return {{"Policy:", "unknown: " + policy.value("message", "")}};
+    std::vector<std::vector<std::string>> rows{{"Policy:", "policy-l3l4, enforcement " + field_of(policy, "enforcement")}};
+    if (policy.contains("ingress_enforced")) {
+        auto direction = [&](const char* key) { return policy.value(key, false) ? "enforced" : "not enforced"; };
+        const auto& selecting = list_in(policy, "policies");
+        rows.push_back({"  Ingress:", direction("ingress_enforced")});
+        rows.push_back({"  Egress:", direction("egress_enforced")});
+        rows.push_back({"  Selected by:", selecting.empty() ? "no policy" : refs_of(selecting)});
+        rows.push_back({"  Rules:", field_of(policy, "rules") + " in the datapath"});
+    } else {
+        rows.push_back({"", policy.value("message", "")});
+    }
+    const std::string error = policy.value("datapath_error", "");
+    if (!error.empty()) {
+        // policy-l3l4's recompute(): on a failed write it closes what a policy selects.
+        rows.push_back({"  Error:", "the datapath does not hold every rule (" + error +
+                                        "): the maps may not match the policies; the endpoints a policy selects are "
+                                        "closed both ways (fail-closed) until a change of policy applies"});
+    }
+    return rows;
+}
+
 }  // namespace
 
 void print_table(std::ostream& out, const std::vector<std::string>& headers,
@@ -308,7 +343,38 @@ void print_endpoint(std::ostream& out, const nlohmann::json& e, OutputFormat for
         {"Labels:", labels_of(e["labels"])},
         {"State:", text_of(e["state"])},
     };
+    if (const auto policy = e.find("policy"); policy != e.end()) {
+        for (auto& row : policy_rows(*policy)) rows.push_back(std::move(row));
+    }
     print_table(out, {""}, rows);
+}
+
+nlohmann::json endpoint_policy(const nlohmann::json& status, std::uint64_t id) {
+    nlohmann::json policy{{"module", kPolicyRunning},
+                          {"enforcement", status.value("enforcement", "")},
+                          {"datapath_error", status.value("datapath_error", "")}};
+    for (const auto& e : list_in(status, "endpoints")) {
+        const auto found = e.find("id");
+        if (found == e.end() || *found != id) continue;
+        policy["ingress_enforced"] = e.value("ingress_enforced", false);
+        policy["egress_enforced"] = e.value("egress_enforced", false);
+        policy["policies"] = list_in(e, "policies");
+        policy["rules"] = e.value("rules", 0);
+        return policy;
+    }
+    policy["message"] = "policy-l3l4 does not list endpoint " + std::to_string(id) + " yet: ask again in a moment";
+    return policy;
+}
+
+nlohmann::json endpoint_policy_not_running(const std::string& why) {
+    // Enforcement unknown (null): nothing is enforced if the module never ran, everything is
+    // dropped if it was unloaded or quarantined (its fail-closed stages stay empty).
+    return {{"module", kPolicyNotRunning}, {"ingress_enforced", nullptr}, {"egress_enforced", nullptr},
+            {"policies", nlohmann::json::array()}, {"rules", 0}, {"message", why}};
+}
+
+nlohmann::json endpoint_policy_unknown(const std::string& why) {
+    return {{"module", kPolicyUnknown}, {"message", why}};
 }
 
 void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format) {

@@ -1,6 +1,7 @@
 // How membranectl prints results: aligned tables for people, JSON for scripts.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -22,8 +23,21 @@ void print_kvstore(std::ostream& out, const nlohmann::json& status, OutputFormat
 void print_modules(std::ostream& out, const nlohmann::json& modules, OutputFormat format);
 // One row per endpoint (container id shortened to 12 characters).
 void print_endpoints(std::ostream& out, const nlohmann::json& endpoints, OutputFormat format);
-// One endpoint, every field.
+// One endpoint, every field; then its "policy" (endpoint_policy) when it has one.
 void print_endpoint(std::ostream& out, const nlohmann::json& endpoint, OutputFormat format);
+
+// The "policy" of `endpoint get ID`: the network-policy enforcement of
+// endpoint `id`, from policy-l3l4's Status reply:
+// {"module": "running", "enforcement": mode, "ingress_enforced", "egress_enforced",
+//  "policies": [the refs selecting it], "rules": its datapath rules, "datapath_error": "" or why
+//  the maps may not match the policies}. An endpoint the reply does not list
+// (made after it) has a "message" in place of its four fields.
+nlohmann::json endpoint_policy(const nlohmann::json& status, std::uint64_t id);
+// The same when policy-l3l4 is not running on the node: {"module": "not running",
+// "ingress_enforced": false, "egress_enforced": false, "policies": [], "rules": 0, "message": why}.
+nlohmann::json endpoint_policy_not_running(const std::string& why);
+// The same when its Status could not be read: {"module": "unknown", "message": why}.
+nlohmann::json endpoint_policy_unknown(const std::string& why);
 void print_identities(std::ostream& out, const nlohmann::json& identities, OutputFormat format);
 void print_nodes(std::ostream& out, const nlohmann::json& nodes, OutputFormat format);
 // What an apply did, one line per object as kubectl says it ("namespace/shop created").

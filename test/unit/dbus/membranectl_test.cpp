@@ -22,6 +22,7 @@ namespace membrane::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class MembranectlTest : public ServiceTest {
@@ -595,6 +596,129 @@ TEST_F(MembranectlPolicyTest, AModuleWithoutStatusIsOfAnotherVersion) {
               "membranectl: policy list: unexpected reply: policy-l3l4 Status is not a JSON object: []\n");
 }
 
+// policy-l3l4's Status on the fake's node (endpoints 1 and 2): 1 selected
+// both ways by two policies, 2 by none.
+const char* const kEndpointPolicyStatus = R"({
+  "enforcement": "default", "policies": 2, "datapath_rules": 3, "last_compute_ms": 0.1,
+  "endpoints": [
+    {"id": 1, "ipv4": "10.10.1.2", "identity": 4096, "ingress_enforced": true, "egress_enforced": true,
+     "policies": ["CiliumNetworkPolicy default/l3-rule", "NetworkPolicy default/web"], "rules": 3},
+    {"id": 2, "ipv4": "10.10.1.3", "identity": 4097, "ingress_enforced": false, "egress_enforced": false,
+     "policies": [], "rules": 0}],
+  "rules": [], "warnings": [], "cidrs": [], "datapath_error": ""})";
+
+// What endpoint get prints of the fake's endpoint 1 before its policy.
+const std::string kEndpointOne =
+    "ID:              1\n"
+    "Container:       4f1c2a9b7d3e8f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a\n"
+    "Interface:       eth0\n"
+    "Netns:           /var/run/netns/cni-1\n"
+    "Host interface:  mbr1a2b3c4d5e6 (ifindex 11)\n"
+    "Address:         10.10.1.2\n"
+    "MAC:             0a:58:0a:0a:01:02\n"
+    "Identity:        4096\n"
+    "Labels:          app=web,k8s:namespace=default\n"
+    "State:           ready\n";
+
+TEST_F(MembranectlPolicyTest, EndpointGetShowsTheEnforcedDirectionsThePoliciesAndTheRules) {
+    policy_status(kEndpointPolicyStatus);
+    const auto result = ctl({"endpoint", "get", "1"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out, kEndpointOne +
+                              "Policy:          policy-l3l4, enforcement default\n"
+                              "  Ingress:       enforced\n"
+                              "  Egress:        enforced\n"
+                              "  Selected by:   CiliumNetworkPolicy default/l3-rule, NetworkPolicy default/web\n"
+                              "  Rules:         3 in the datapath\n");
+    EXPECT_EQ(result.err, "");
+}
+
+TEST_F(MembranectlPolicyTest, EndpointGetOfAnEndpointNoPolicySelectsSaysNotEnforced) {
+    policy_status(kEndpointPolicyStatus);
+    const auto result = ctl({"endpoint", "get", "2"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_THAT(result.out, HasSubstr("State:           ready\n"
+                                      "Policy:          policy-l3l4, enforcement default\n"
+                                      "  Ingress:       not enforced\n"
+                                      "  Egress:        not enforced\n"
+                                      "  Selected by:   no policy\n"
+                                      "  Rules:         0 in the datapath\n"));
+    EXPECT_THAT(result.out, Not(HasSubstr("Error:")));
+    const auto json = ctl({"-o", "json", "endpoint", "get", "2"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(nlohmann::json::parse(json.out)["policy"],
+              nlohmann::json::parse(R"({"module": "running", "enforcement": "default", "datapath_error": "",
+                                        "ingress_enforced": false, "egress_enforced": false, "policies": [],
+                                        "rules": 0})"));
+}
+
+TEST_F(MembranectlPolicyTest, EndpointGetAsJsonIsTheEndpointWithItsPolicyUnderPolicy) {
+    policy_status(kEndpointPolicyStatus);
+    const auto result = ctl({"endpoint", "get", "1", "-o", "json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    auto endpoint = nlohmann::json::parse(result.out);
+    EXPECT_EQ(endpoint["policy"],
+              nlohmann::json::parse(R"({"module": "running", "enforcement": "default", "datapath_error": "",
+                                        "ingress_enforced": true, "egress_enforced": true,
+                                        "policies": ["CiliumNetworkPolicy default/l3-rule", "NetworkPolicy default/web"],
+                                        "rules": 3})"));
+    // Beside it, the endpoint's own keys as endpoint list has them.
+    endpoint.erase("policy");
+    const auto listed = ctl({"-o", "json", "endpoint", "list"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    EXPECT_EQ(endpoint, nlohmann::json::parse(listed.out)[0]);
+}
+
+TEST_F(MembranectlPolicyTest, EndpointGetWithoutTheModuleSaysSoAndSucceeds) {
+    const auto table = ctl({"endpoint", "get", "1"});
+    ASSERT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out, kEndpointOne +
+                             "Policy:          policy-l3l4 is not running (never loaded: nothing is enforced; unloaded or "
+                             "quarantined: its stages drop every packet)\n");
+    EXPECT_EQ(table.err, "");
+
+    const auto json = ctl({"-o", "json", "endpoint", "get", "1"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto endpoint = nlohmann::json::parse(json.out);
+    EXPECT_EQ(endpoint["address"], "10.10.1.2");
+    EXPECT_EQ(endpoint.value("policy", nlohmann::json()),
+              nlohmann::json({{"module", "not running"}, {"ingress_enforced", nullptr}, {"egress_enforced", nullptr},
+                              {"policies", nlohmann::json::array()}, {"rules", 0},
+                              {"message", "policy-l3l4 is not running on this node: load it with `membranectl "
+                                          "module load policy-l3l4` (`membranectl module list` shows its state)"}}));
+}
+
+TEST_F(MembranectlPolicyTest, EndpointGetSaysWhenTheMapsMayNotMatchAndWhenTheModuleDoesNotListIt) {
+    policy_status(R"({"enforcement": "always", "policies": 1, "datapath_rules": 1, "last_compute_ms": 0.2,
+                      "endpoints": [], "rules": [], "warnings": [], "datapath_error": "policy rules map is full"})");
+    const auto result = ctl({"endpoint", "get", "1"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out, kEndpointOne +
+                              "Policy:          policy-l3l4, enforcement always\n"
+                              "                 policy-l3l4 does not list endpoint 1 yet: ask again in a moment\n"
+                              "  Error:         the datapath does not hold every rule (policy rules map is full): the "
+                              "maps may not match the policies; the endpoints a policy selects are closed both ways "
+                              "(fail-closed) until a change of policy applies\n");
+    const auto json = ctl({"-o", "json", "endpoint", "get", "1"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto policy = nlohmann::json::parse(json.out)["policy"];
+    EXPECT_EQ(policy["datapath_error"], "policy rules map is full");
+    EXPECT_FALSE(policy.contains("ingress_enforced")) << "not listed: not claimed either way";
+}
+
+TEST_F(MembranectlPolicyTest, EndpointGetWithAStatusItCannotReadPrintsTheEndpointThenFails) {
+    service_.run_on_loop([this] {
+        service_.service().set_module_methods("policy-l3l4",
+                                              {{"Other", [](const std::string&) { return std::string("{}"); }}});
+    });
+    const auto result = ctl({"endpoint", "get", "1"});
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_EQ(result.out, kEndpointOne +
+                              "Policy:          unknown: policy-l3l4 answers no Status (is it of another version?)\n");
+    EXPECT_EQ(result.err, "membranectl: endpoint get 1: org.freedesktop.DBus.Error.UnknownMethod: "
+                          "policy-l3l4 answers no Status (is it of another version?)\n");
+}
+
 TEST_F(MembranectlPolicyTest, UsageErrorsExitTwoAndHelpExplains) {
     EXPECT_EQ(ctl({"policy"}).exit_code, 2);
     EXPECT_EQ(ctl({"policy", "get"}).exit_code, 2);
@@ -603,6 +727,7 @@ TEST_F(MembranectlPolicyTest, UsageErrorsExitTwoAndHelpExplains) {
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_THAT(help.out, HasSubstr("NAMESPACE/NAME"));
     EXPECT_THAT(ctl({"policy", "--help"}).out, HasSubstr("policy-l3l4"));
+    EXPECT_THAT(ctl({"endpoint", "get", "--help"}).out, HasSubstr("policy-l3l4 is not running"));
 }
 
 TEST_F(MembranectlTest, UnreachableBusNamesItAndSuggestsBus) {
