@@ -9,7 +9,10 @@
 #  2. pod-to-pod TCP request/response rate (bench/pod_rr.c) fe1 -> be1 across
 #     nodes, with no policy and with l3-rule allowing it; ratio;
 #  3. policy-l3l4's compile() at 1,000 policies x 500 endpoints beside 1
-#     policy (policy-l3l4-compile-bench).
+#     policy (policy-l3l4-compile-bench);
+#  4. time from `membranectl apply` on node1 to the rule in each node's
+#     pinned policy map (1 policy, and 1,000 in ten applies of 100), and the agents'
+#     resident memory with no policy and with 1,000.
 # Usage: bench/policy_bench.sh [SECONDS] [ROUNDS]   (as root; a build in ./build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +32,8 @@ lab=$(labtest_name pb)
 {
     printf 'name = "%s"\nrouting = "vxlan"\nmodules = ["policy-l3l4"]\n' "$lab"
     printf '\n[[nodes]]\nname = "node1"\n\n[[nodes]]\nname = "node2"\n'
-    printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { %s }\n' fe1 node1 'class = "frontend"' be1 node2 'role = "backend"'
+    printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { %s }\n' fe1 node1 'class = "frontend"' be1 node2 'role = "backend"' \
+        be2 node1 'role = "backend"'  # be2: so that l3-rule is enforced on both nodes (part 4)
 } >"$LABTEST_TMP/$lab.toml"
 labtest_up "$LABTEST_TMP/$lab.toml" --log-level warn >/dev/null
 lab_cmd exec "$lab" be1 -- timeout 1800 "$rr" server 7100 1800 </dev/null >/dev/null 2>&1 &
@@ -85,6 +89,14 @@ stage_return() {  # CTX_FILE : what the stage returns for the packet (2: TC_ACT_
     bpftool prog run id "$(stage_id)" data_in "$LABTEST_TMP/packet.bin" ctx_in "$LABTEST_TMP/$1" |
         awk '/Return value/ { gsub(/,/, "", $3); print $3 }'
 }
+# ports_policy NAME PORT [END_PORT] : a CNP admitting frontends to backends on TCP PORT[..END_PORT].
+ports_policy() {
+    printf -- '---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: %s\nspec:\n' "$1"
+    printf '  endpointSelector:\n    matchLabels:\n      role: backend\n  ingress:\n  - fromEndpoints:\n'
+    printf '    - matchLabels:\n        class: frontend\n    toPorts:\n    - ports:\n      - port: "%s"\n' "$2"
+    [[ -z "${3:-}" ]] || printf '        endPort: %s\n' "$3"
+    printf '        protocol: TCP\n'
+}
 measure_rr() { lab_cmd exec "$lab" fe1 -- timeout $((seconds + 10)) "$rr" client "$be1" 7100 "$seconds"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
@@ -102,25 +114,8 @@ for ((round = 1; round <= rounds; round++)); do
         labtest_fail "the test runs do not meet the policy: denied $(stage_return ctx-denied.bin), allowed $(stage_return ctx.bin)"
     ns[one]+="$(stage_ns) "
     rr_rate[allowed]+="$(measure_rr) "
-    lab_cmd ctl "$lab" node1 -- apply -f - >/dev/null <<'YAML'
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: ports-10000
-spec:
-  endpointSelector:
-    matchLabels:
-      role: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        class: frontend
-    toPorts:
-    - ports:
-      - port: "20000"
-        endPort: 29999
-        protocol: TCP
-YAML
+    ports_policy ports-10000 20000 29999 >"$LABTEST_TMP/ports-10000.yaml"
+    lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/ports-10000.yaml" >/dev/null
     wait_rules 10001
     ns[many]+="$(stage_ns) "
 done
@@ -140,5 +135,60 @@ printf '%-52s %14s\n' "TCP request/response fe1 -> be1 (${seconds} s)" "per seco
 printf '%-52s %14s\n' "  no policy" "${rr_med[none]}"
 printf '%-52s %14s\n' "  l3-rule allowing it" "${rr_med[allowed]}"
 python3 -c "import sys; print('  ratio with policy / without: %.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "${rr_med[allowed]}" "${rr_med[none]}"
+
+# 4. From `membranectl apply` on node1 to the rule in each node's pinned policy map (read with
+# bpftool from the pin: the datapath's own state, not the agent's word), then the same for
+# 1,000 policies at once, and each agent's resident memory before and after.
+rules_in_map() {  # NODE : entries of the node's pinned policy_l3l4_rules_v1
+    bpftool -j map dump pinned "$(find "$(labtest_pins "$lab" "$1")" -name policy_l3l4_rules_v1 | head -1)" |
+        python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'
+}
+agent_rss_mib() {  # NODE : the node's membraned VmRSS in MiB
+    local pid
+    pid=$(labtest_json "$lab" "next(n['daemon']['pid'] for n in s['nodes'] if n['name'] == '$1')")
+    awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$pid/status"
+}
+now() { date +%s.%N; }
+declare -A apply_ms
+lab_cmd ctl "$lab" node1 -- delete cnp ports-10000 >/dev/null
+for ((round = 1; round <= rounds; round++)); do
+    lab_cmd ctl "$lab" node1 -- delete cnp l3-rule >/dev/null
+    wait_rules 0
+    start=$(now)
+    lab_cmd ctl "$lab" node1 -- apply -f "$MEMBRANE_SOURCE_DIR/configs/policies/l3-rule.yaml" >/dev/null
+    pending="node1 node2"
+    deadline=$((SECONDS + 30))
+    while [[ -n "${pending// /}" ]]; do
+        ((SECONDS < deadline)) || labtest_fail "the rule never reached the maps of: $pending"
+        for node in $pending; do
+            if [[ "$(rules_in_map "$node")" -ge 1 ]]; then
+                apply_ms[$node]+="$(python3 -c "import sys; print(round((float(sys.argv[1]) - float(sys.argv[2])) * 1000))" "$(now)" "$start") "
+                pending=${pending/$node/}
+            fi
+        done
+    done
+done
+lab_cmd ctl "$lab" node1 -- delete cnp l3-rule >/dev/null
+wait_rules 0
+rss_before="node1 $(agent_rss_mib node1) MiB, node2 $(agent_rss_mib node2) MiB"
+# One apply takes at most 100 objects: ten files of 100, applied one after another.
+for ((i = 0; i < 1000; i++)); do ports_policy "p$i" $((20000 + i)) >>"$LABTEST_TMP/policies-$((i / 100)).yaml"; done
+start=$(now)
+for ((i = 0; i < 10; i++)); do lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/policies-$i.yaml" >/dev/null; done
+deadline=$((SECONDS + 120))
+until [[ "$(rules_in_map node1)" -ge 1000 && "$(rules_in_map node2)" -ge 1000 ]]; do
+    ((SECONDS < deadline)) || labtest_fail "the nodes' maps never held the 1,000 policies' rules"
+    sleep 0.05
+done
+many_ms=$(python3 -c "import sys; print(round((float(sys.argv[1]) - float(sys.argv[2])) * 1000))" "$(now)" "$start")
+rss_after="node1 $(agent_rss_mib node1) MiB, node2 $(agent_rss_mib node2) MiB"
+
+echo
+printf '%-52s %14s\n' "membranectl apply on node1 -> rule in the pinned map" "ms (median)"
+for node in node1 node2; do
+    printf '%-52s %14s\n' "  1 policy (l3-rule), $node" "$(tr ' ' '\n' <<<"${apply_ms[$node]}" | grep . | median)"
+done
+printf '%-52s %14s\n' "  1,000 policies (10 applies of 100), all in both maps" "$many_ms"
+echo "agent resident memory (VmRSS): with no policy: $rss_before; with 1,000: $rss_after"
 echo
 "$MEMBRANE_BUILD_DIR/modules/policy-l3l4/policy-l3l4-compile-bench" 1000 500 5
