@@ -34,7 +34,8 @@ void print_endpoint(std::ostream& out, const nlohmann::json& endpoint, OutputFor
 // (made after it) has a "message" in place of its four fields.
 nlohmann::json endpoint_policy(const nlohmann::json& status, std::uint64_t id);
 // The same when policy-l3l4 is not running on the node: {"module": "not running",
-// "ingress_enforced": false, "egress_enforced": false, "policies": [], "rules": 0, "message": why}.
+// "ingress_enforced": null, "egress_enforced": null (unknown: never loaded, nothing is enforced;
+// unloaded or quarantined, its stages drop), "policies": [], "rules": 0, "message": why}.
 nlohmann::json endpoint_policy_not_running(const std::string& why);
 // The same when its Status could not be read: {"module": "unknown", "message": why}.
 nlohmann::json endpoint_policy_unknown(const std::string& why);

@@ -62,9 +62,62 @@ const Compiled& IncrementalCompiler::full(Inputs inputs, std::string why) {
     return compiled_;
 }
 
-const Compiled& IncrementalCompiler::update(Inputs inputs, const Changes& changes) {
+namespace {
+
+// What differs between two inputs' endpoints (by id: any field, or its
+// declared ports) and identities (by number: labels, reservation). The
+// events' ids are added to these, never trusted alone: a model ahead of its
+// queued events, or a change whose event never came, is still seen.
+Changes differences(const Inputs& before, const Inputs& after) {
+    Changes out;
+    std::map<std::uint64_t, const membrane::EndpointInfo*> old_endpoints;
+    for (const auto& endpoint : before.endpoints) old_endpoints[endpoint.id] = &endpoint;
+    auto ports_of = [](const Inputs& inputs, std::uint64_t id) {
+        const auto found = inputs.endpoint_ports.find(id);
+        return found == inputs.endpoint_ports.end() ? std::vector<membrane::ContainerPort>{} : found->second;
+    };
+    for (const auto& endpoint : after.endpoints) {
+        const auto old = old_endpoints.find(endpoint.id);
+        if (old == old_endpoints.end() || !(*old->second == endpoint) ||
+            ports_of(before, endpoint.id) != ports_of(after, endpoint.id)) {
+            out.endpoints.insert(endpoint.id);
+        }
+        if (old != old_endpoints.end()) old_endpoints.erase(old);
+    }
+    for (const auto& [id, endpoint] : old_endpoints) out.endpoints.insert(id);  // gone
+
+    std::map<std::uint32_t, const membrane::IdentityInfo*> old_identities;
+    for (const auto& identity : before.identities) old_identities[identity.id] = &identity;
+    for (const auto& identity : after.identities) {
+        const auto old = old_identities.find(identity.id);
+        if (old == old_identities.end() || old->second->labels != identity.labels ||
+            old->second->reserved != identity.reserved) {
+            out.identities.insert(identity.id);
+        }
+        if (old != old_identities.end()) old_identities.erase(old);
+    }
+    for (const auto& [id, identity] : old_identities) out.identities.insert(id);  // gone
+    return out;
+}
+
+}  // namespace
+
+const Compiled& IncrementalCompiler::update(Inputs inputs, const Changes& events) {
     if (!started_) return full(std::move(inputs), "first computation");
-    if (changes.everything) return full(std::move(inputs), "asked for");
+    if (events.everything) return full(std::move(inputs), "asked for");
+    try {
+        return update_from(std::move(inputs), events);
+    } catch (...) {
+        started_ = false;  // half-updated state: the next update computes everything
+        throw;
+    }
+}
+
+const Compiled& IncrementalCompiler::update_from(Inputs inputs, const Changes& events) {
+    Changes changes = differences(inputs_, inputs);
+    changes.endpoints.insert(events.endpoints.begin(), events.endpoints.end());
+    changes.identities.insert(events.identities.begin(), events.identities.end());
+    changes.policies = events.policies || inputs.policies != inputs_.policies;
     // Rare, and felt everywhere: the mode decides every endpoint, a namespace's
     // labels every selector that reads them (subjects, peers, namespaceSelector).
     if (inputs.mode != inputs_.mode) return full(std::move(inputs), "enforcement mode changed");
@@ -89,7 +142,7 @@ const Compiled& IncrementalCompiler::update(Inputs inputs, const Changes& change
         endpoints_.insert_or_assign(endpoint.id, std::move(rules));
         ++computed;
     }
-    // An endpoint that came or went without its event: not what the caller promised.
+    // Each endpoint computed exactly once: anything else is a bug here; stay exact.
     if (endpoints_.size() != inputs.endpoints.size()) return full(std::move(inputs), "endpoints out of step");
     inputs_ = std::move(inputs);
     finish(compiled_, table_, inputs_.endpoints, endpoints_, policies_changed);

@@ -28,7 +28,8 @@
 
 namespace policy_l3l4 {
 
-// What changed since the last update, as the module's events say.
+// What changed since the last update, as the module's events say (update()
+// also finds endpoint and identity changes itself).
 struct Changes {
     std::set<std::uint64_t> endpoints;   // created, updated (labels, identity) or deleted, by id
     std::set<std::uint32_t> identities;  // added or removed, by number
@@ -55,12 +56,17 @@ public:
     // Makes compiled() equal to compile(inputs), `inputs` being the previous
     // update's but for `changes` (the first update computes everything).
     // inputs.cidr_numbers is the previous compiled().cidr_numbers as for compile().
-    const Compiled& update(Inputs inputs, const Changes& changes);
+    // Endpoints and identities that changed are found by comparing `inputs`
+    // with the previous update's (`events` may add ids, never remove any);
+    // `events` says whether policies changed, or that everything must be
+    // recomputed.
+    const Compiled& update(Inputs inputs, const Changes& events);
 
     const Compiled& compiled() const { return compiled_; }
     const ComputeReport& last() const { return last_; }
 
 private:
+    const Compiled& update_from(Inputs inputs, const Changes& events);
     const Compiled& full(Inputs inputs, std::string why);
     // A policy change: the new table, and the endpoints it affects into `affected`;
     // false when the policies cannot be matched one to one in order (full then).

@@ -437,6 +437,21 @@ TEST_F(IncrementalPolicyCompilerTargeted, ANewEndpointOrRelabelledOneRecomputesI
     EXPECT_TRUE(compiler.compiled().endpoints.contains(1));
 }
 
+// The model can be ahead of its queued events (or an event may never come):
+// what changed is found in the inputs, the events only add to it.
+TEST_F(IncrementalPolicyCompilerTargeted, ChangesWithoutTheirEventsAreFoundInTheInputs) {
+    in.identities.push_back({400, {{"k8s:app", "web"}, {std::string(mp::kPodNamespaceLabel), "default"}}, false, 0});
+    EXPECT_EQ(update({}), 3u);  // as with its event: 2, 3 and 5
+    EXPECT_EQ(compiler.compiled().rules.count(RuleKey{2, POLICY_INGRESS, 400, 0, 0}), 1u);
+    in.endpoints.push_back(make_endpoint(7, "default", "db", 301));
+    in.endpoints[0].labels["k8s:app"] = "api";
+    in.endpoints[0].identity = 302;
+    EXPECT_EQ(update({}), 2u);
+    EXPECT_TRUE(compiler.compiled().endpoints.contains(7));
+    in.policies[0].subject.match_labels = {{"app", "cache"}};
+    EXPECT_GE(update({}), 1u);
+}
+
 TEST_F(IncrementalPolicyCompilerTargeted, APolicyChangeRecomputesWhatItsOldAndNewVersionsSelect) {
     in.policies[0].subject.match_labels = {{"app", "cache"}};  // db (2, 3) -> cache (6)
     EXPECT_EQ(update({.policies = true}), 3u);
