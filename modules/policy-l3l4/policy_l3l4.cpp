@@ -120,28 +120,14 @@ private:
             }
             request();
         }));
-        // What changed is remembered until the recomputation, which then
-        // computes only the endpoints it affects.
-        subscriptions_.push_back(bus.subscribe<events::EndpointCreated>([this](const events::EndpointCreated& e) {
-            changes_.endpoints.insert(e.endpoint.id);
-            request();
-        }));
-        subscriptions_.push_back(bus.subscribe<events::EndpointUpdated>([this](const events::EndpointUpdated& e) {
-            changes_.endpoints.insert(e.endpoint.id);
-            request();
-        }));
-        subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const events::EndpointDeleted& e) {
-            changes_.endpoints.insert(e.endpoint.id);
-            request();
-        }));
-        subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const events::IdentityAdded& e) {
-            changes_.identities.insert(e.identity.id);
-            request();
-        }));
-        subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const events::IdentityRemoved& e) {
-            changes_.identities.insert(e.identity.id);
-            request();
-        }));
+        // The recomputation finds which endpoints and identities changed by
+        // comparing the model with the last inputs (incremental_compiler.hpp):
+        // these events only ask for it.
+        subscriptions_.push_back(bus.subscribe<events::EndpointCreated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointUpdated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const auto&) { request(); }));
         subscriptions_.push_back(bus.subscribe<RecomputeRequested>([this](const RecomputeRequested&) {
             pending_ = false;
             recompute();
