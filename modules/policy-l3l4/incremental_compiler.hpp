@@ -34,10 +34,7 @@ struct Changes {
     std::set<std::uint64_t> endpoints;   // created, updated (labels, identity) or deleted, by id
     std::set<std::uint32_t> identities;  // added or removed, by number
     bool policies = false;               // a policy applied or deleted
-    bool namespaces = false;             // a Namespace applied or deleted
     bool everything = false;             // recompute all (start, or unsure)
-
-    bool empty() const { return endpoints.empty() && identities.empty() && !policies && !namespaces && !everything; }
 };
 
 struct ComputeReport {

@@ -99,7 +99,6 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectApplied>([this](const events::ObjectApplied& e) {
             if (e.kind == "Namespace") {
                 remember_namespace(e.name, e.document);
-                changes_.namespaces = true;
             } else if (policy::is_policy_kind(e.kind)) {
                 remember(e.kind, e.namespace_, e.name, e.document);
                 changes_.policies = true;
@@ -111,7 +110,6 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
             if (e.kind == "Namespace") {
                 namespaces_.erase(e.name);
-                changes_.namespaces = true;
             } else if (policy::is_policy_kind(e.kind)) {
                 policies_.erase(object_key(e.kind, e.namespace_, e.name));
                 changes_.policies = true;
