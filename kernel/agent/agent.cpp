@@ -226,6 +226,7 @@ void Agent::open_model() {
         cluster_endpoints_ = std::make_unique<ClusterEndpoints>(
             io_, *store_, *node_lease_, ClusterKeys(config_.cluster.name), *datapath_, bus_,
             [this] { return endpoints_->list_endpoints(); },
+            [this](std::uint64_t id) { return endpoints_->endpoint_ports(id); },
             ClusterEndpointsOptions{agent.node_name, local ? parse_ipv4(local->ip).value_or(0) : 0,
                                     agent.state_dir / "cluster-endpoints.json"},
             make_logger("endpoints"));
@@ -249,6 +250,9 @@ void Agent::open_model() {
             return out;
         },
         .endpoint_ports = [this](std::uint64_t id) { return endpoints_->endpoint_ports(id); },
+        .remote_endpoints = [this] {
+            return cluster_endpoints_ ? cluster_endpoints_->remote_endpoints() : std::vector<RemoteEndpointInfo>{};
+        },
     });
     if (pool) {
         log_->info("address pool {} (gateway {}), {} leases", pool->str(), format_ipv4(ipam_->gateway()),

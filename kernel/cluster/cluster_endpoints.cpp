@@ -4,6 +4,7 @@
 
 #include "cluster/cluster_cache.hpp"
 #include "membrane/events.hpp"
+#include "model/container_ports_json.hpp"
 #include "model/datapath_maps.hpp"
 #include "state/state_file.hpp"
 
@@ -16,26 +17,36 @@ bool ready(const EndpointInfo& endpoint) { return endpoint.state == endpoint_sta
 
 }  // namespace
 
-// {"node", "node_ip", "identity"}: a store record, or an item of the cache.
+// {"node", "node_ip", "identity", "ports"}: a store record, or an item of
+// the cache ("ports" absent: none, or a record of an agent from before them).
 std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohmann::json& record) {
     try {
         const auto node_ip = parse_ipv4(record.at("node_ip").get<std::string>());
         if (!node_ip) return std::nullopt;
-        return Remote{record.at("node").get<std::string>(), *node_ip, record.at("identity").get<std::uint32_t>()};
+        return Remote{record.at("node").get<std::string>(), *node_ip, record.at("identity").get<std::uint32_t>(),
+                      record.contains("ports") ? container_ports_from_json(record.at("ports")) : std::vector<ContainerPort>{}};
     } catch (const nlohmann::json::exception&) {
+        return std::nullopt;
+    } catch (const std::invalid_argument&) {
         return std::nullopt;
     }
 }
 
+RemoteEndpointInfo ClusterEndpoints::info_of(std::uint32_t ip, const Remote& remote) {
+    return {format_ipv4(ip), remote.node, remote.identity, remote.ports};
+}
+
 ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
                                    EndpointDatapath& datapath, EventBus& bus, LocalEndpoints local,
-                                   ClusterEndpointsOptions options, std::shared_ptr<spdlog::logger> log)
+                                   LocalPorts local_ports, ClusterEndpointsOptions options,
+                                   std::shared_ptr<spdlog::logger> log)
     : store_(store),
       lease_(lease),
       keys_(std::move(keys)),
       datapath_(datapath),
       bus_(bus),
       local_(std::move(local)),
+      local_ports_(std::move(local_ports)),
       options_(std::move(options)),
       log_(std::move(log)),
       retry_publish_(io, [this] { publish_local(); }),
@@ -58,6 +69,12 @@ ClusterEndpoints::~ClusterEndpoints() {
 std::set<Ipv4Cidr> ClusterEndpoints::ipcache_prefixes() const {
     std::set<Ipv4Cidr> out;
     for (const auto& [ip, remote] : remote_) out.insert(Ipv4Cidr{ip, 32});
+    return out;
+}
+
+std::vector<RemoteEndpointInfo> ClusterEndpoints::remote_endpoints() const {
+    std::vector<RemoteEndpointInfo> out;
+    for (const auto& [ip, remote] : remote_) out.push_back(info_of(ip, remote));  // the map's order: by address
     return out;
 }
 
@@ -155,8 +172,10 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
         // A local endpoint's own /32 (the address moved here) stays.
         if (!is_local(ip)) delete_ipcache_entry(datapath_.ipcache_map(), Ipv4Cidr{ip, 32});
         log_->debug("remote endpoint {} of {} gone", format_ipv4(ip), it->second.node);
+        const auto gone = info_of(ip, it->second);
         remote_.erase(it);
         persist_soon_.ask();
+        bus_.publish(events::RemoteEndpointRemoved{gone});
         return;
     }
     if (it != remote_.end() && it->second == *remote) return;
@@ -175,6 +194,7 @@ void ClusterEndpoints::set_remote(std::uint32_t ip, std::optional<Remote> remote
                 format_ipv4(remote->node_ip), remote->identity);
     remote_[ip] = *remote;
     persist_soon_.ask();
+    bus_.publish(events::RemoteEndpointUpdated{info_of(ip, *remote)});
 }
 
 void ClusterEndpoints::write_remote(std::uint32_t ip, const Remote& remote) {
@@ -194,9 +214,9 @@ std::map<std::string, std::string> ClusterEndpoints::wanted() const {
     if (options_.node_ip == 0) return out;
     for (const auto& endpoint : local_()) {
         if (!ready(endpoint)) continue;
-        out[keys_.endpoint(endpoint.ipv4)] =
-            nlohmann::json{{"node", options_.node}, {"node_ip", format_ipv4(options_.node_ip)}, {"identity", endpoint.identity}}
-                .dump();
+        nlohmann::json record{{"node", options_.node}, {"node_ip", format_ipv4(options_.node_ip)}, {"identity", endpoint.identity}};
+        if (auto ports = local_ports_(endpoint.id); !ports.empty()) record["ports"] = container_ports_to_json(ports);
+        out[keys_.endpoint(endpoint.ipv4)] = record.dump();
     }
     return out;
 }
@@ -249,8 +269,10 @@ void ClusterEndpoints::publish_local() {
 void ClusterEndpoints::persist() {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& [ip, remote] : remote_) {
-        items.push_back({{"ip", format_ipv4(ip)}, {"node", remote.node}, {"node_ip", format_ipv4(remote.node_ip)},
-                         {"identity", remote.identity}});
+        nlohmann::json item{{"ip", format_ipv4(ip)}, {"node", remote.node}, {"node_ip", format_ipv4(remote.node_ip)},
+                            {"identity", remote.identity}};
+        if (!remote.ports.empty()) item["ports"] = container_ports_to_json(remote.ports);
+        items.push_back(std::move(item));
     }
     try {
         write_cluster_cache(options_.cache_file, keys_, "endpoints", std::move(items));

@@ -1,9 +1,12 @@
 // Endpoints shared through the store. This node publishes each of its ready
-// endpoints as endpoints/<ipv4> = {"node", "node_ip", "identity"} under its
-// lease, and writes every other node's endpoints into its own ipcache as /32
+// endpoints as endpoints/<ipv4> = {"node", "node_ip", "identity", "ports"}
+// under its lease ("ports": its named container ports, left out when it has
+// none), and writes every other node's endpoints into its own ipcache as /32
 // entries with their identity and their node's address as the tunnel
 // endpoint. So the datapath knows a remote pod's identity (which policy
-// matches on) without asking anyone, in both routing modes.
+// matches on) without asking anyone, in both routing modes; modules read the
+// remote endpoints (Model::remote_endpoints: policy resolves an egress named
+// port against the destination's ports) and follow their events.
 //
 // Both sides are level-triggered: what the store holds is compared with
 // what should be (after every watch batch, endpoint event and new lease),
@@ -46,11 +49,12 @@ struct ClusterEndpointsOptions {
 class ClusterEndpoints {
 public:
     using LocalEndpoints = std::function<std::vector<EndpointInfo>()>;
+    using LocalPorts = std::function<std::vector<ContainerPort>(std::uint64_t endpoint_id)>;
 
     // Loads the cache file (StateError if it is corrupt).
     ClusterEndpoints(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
-                     EndpointDatapath& datapath, EventBus& bus, LocalEndpoints local, ClusterEndpointsOptions options,
-                     std::shared_ptr<spdlog::logger> log);
+                     EndpointDatapath& datapath, EventBus& bus, LocalEndpoints local, LocalPorts local_ports,
+                     ClusterEndpointsOptions options, std::shared_ptr<spdlog::logger> log);
     ~ClusterEndpoints();
     ClusterEndpoints(const ClusterEndpoints&) = delete;
     ClusterEndpoints& operator=(const ClusterEndpoints&) = delete;
@@ -58,6 +62,8 @@ public:
     // The ipcache /32s of remote endpoints this node holds (for the agent's
     // prune of stale entries at start).
     std::set<Ipv4Cidr> ipcache_prefixes() const;
+    // The other nodes' endpoints in the ipcache, sorted by address.
+    std::vector<RemoteEndpointInfo> remote_endpoints() const;
     // Writes the cached remote entries, then follows local endpoints and the store.
     void start();
 
@@ -66,10 +72,12 @@ private:
         std::string node;
         std::uint32_t node_ip = 0;
         std::uint32_t identity = 0;
+        std::vector<ContainerPort> ports;
         bool operator==(const Remote&) const = default;
     };
 
     static std::optional<Remote> remote_of(const nlohmann::json& record);
+    static RemoteEndpointInfo info_of(std::uint32_t ip, const Remote& remote);
     void write_remote(std::uint32_t ip, const Remote& remote);  // its /32 in the ipcache
     void on_watch(const WatchBatch& batch);
     void apply(const WatchEvent& event);
@@ -85,6 +93,7 @@ private:
     EndpointDatapath& datapath_;
     EventBus& bus_;
     LocalEndpoints local_;
+    LocalPorts local_ports_;
     ClusterEndpointsOptions options_;
     std::shared_ptr<spdlog::logger> log_;
     RunSoon retry_publish_;

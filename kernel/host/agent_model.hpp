@@ -20,6 +20,7 @@ struct ModelSources {
     std::function<std::uint32_t()> underlay_mtu;
     std::function<std::vector<ObjectInfo>(const std::string& kind)> objects;
     std::function<std::vector<ContainerPort>(std::uint64_t id)> endpoint_ports;
+    std::function<std::vector<RemoteEndpointInfo>()> remote_endpoints;
 };
 
 class AgentModel final : public membrane::Model {
@@ -52,6 +53,9 @@ public:
     }
     std::vector<ContainerPort> endpoint_ports(std::uint64_t id) const override {
         return sources_.endpoint_ports ? sources_.endpoint_ports(id) : std::vector<ContainerPort>{};
+    }
+    std::vector<RemoteEndpointInfo> remote_endpoints() const override {
+        return sources_.remote_endpoints ? sources_.remote_endpoints() : std::vector<RemoteEndpointInfo>{};
     }
 
 private:

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "model/container_ports_json.hpp"
 #include "state/state_file.hpp"
 
 namespace membrane::kernel {
@@ -15,20 +16,13 @@ nlohmann::json to_json(const EndpointInfo& e, const std::vector<ContainerPort>& 
                           {"netns", e.netns},     {"host_ifname", e.host_ifname},   {"ipv4", e.ipv4},
                           {"mac", e.mac},         {"labels", e.labels},             {"identity", e.identity},
                           {"host_ifindex", e.host_ifindex}};
-    if (!ports.empty()) {
-        out["ports"] = nlohmann::json::array();
-        for (const auto& p : ports) out["ports"].push_back({{"name", p.name}, {"port", p.port}, {"protocol", p.protocol}});
-    }
+    if (!ports.empty()) out["ports"] = container_ports_to_json(ports);
     return out;
 }
 
 std::vector<ContainerPort> ports_from_json(const nlohmann::json& j) {
-    std::vector<ContainerPort> out;
-    if (!j.contains("ports")) return out;  // records from before ports, and endpoints without
-    for (const auto& p : j.at("ports")) {
-        out.push_back({p.at("name").get<std::string>(), p.at("port").get<std::uint16_t>(), p.at("protocol").get<std::uint8_t>()});
-    }
-    return out;
+    if (!j.contains("ports")) return {};  // records from before ports, and endpoints without
+    return container_ports_from_json(j.at("ports"));
 }
 
 EndpointInfo from_json(const nlohmann::json& j) {
@@ -69,6 +63,8 @@ EndpointRecord load_endpoint_record(const std::filesystem::path& path) {
         }
     } catch (const nlohmann::json::exception& e) {
         throw corrupt_record(path, std::string("not an endpoint record the agent wrote (") + e.what() + ")");
+    } catch (const std::invalid_argument& e) {
+        throw corrupt_record(path, e.what());
     }
     return record;
 }

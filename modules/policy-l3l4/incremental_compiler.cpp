@@ -127,7 +127,8 @@ const Compiled& IncrementalCompiler::update_from(Inputs inputs, const Changes& e
     // New cidr_numbers (not the last result's) may renumber prefixes: as a policy change.
     const bool policies_changed = changes.policies || inputs.cidr_numbers != compiled_.cidr_numbers;
     if (policies_changed && !apply_policies(inputs, affected)) return full(std::move(inputs), "policies reordered");
-    apply_endpoints(inputs, changes, affected);
+    affected.insert(changes.endpoints.begin(), changes.endpoints.end());
+    apply_identity_ports(inputs, changes, affected);
     apply_identities(inputs, changes, affected);
 
     for (const auto id : affected) {
@@ -183,10 +184,11 @@ bool IncrementalCompiler::apply_policies(const Inputs& inputs, std::set<std::uin
     return true;
 }
 
-void IncrementalCompiler::apply_endpoints(const Inputs& inputs, const Changes& changes, std::set<std::uint64_t>& affected) {
-    if (changes.endpoints.empty()) return;
-    affected.insert(changes.endpoints.begin(), changes.endpoints.end());
-    // Egress named ports resolve against this node's pods of the peer identity.
+void IncrementalCompiler::apply_identity_ports(const Inputs& inputs, const Changes& changes,
+                                               std::set<std::uint64_t>& affected) {
+    // Egress named ports resolve against the cluster's pods of the peer
+    // identity: this node's (their endpoints changed) and the others'.
+    if (changes.endpoints.empty() && inputs.remote_ports == inputs_.remote_ports) return;
     auto ports = make_identity_ports(inputs);
     if (ports == peers_.identity_ports) return;
     peers_.identity_ports = std::move(ports);

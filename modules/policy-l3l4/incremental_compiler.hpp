@@ -68,7 +68,7 @@ private:
     // A policy change: the new table, and the endpoints it affects into `affected`;
     // false when the policies cannot be matched one to one in order (full then).
     bool apply_policies(const Inputs& inputs, std::set<std::uint64_t>& affected);
-    void apply_endpoints(const Inputs& inputs, const Changes& changes, std::set<std::uint64_t>& affected);
+    void apply_identity_ports(const Inputs& inputs, const Changes& changes, std::set<std::uint64_t>& affected);
     void apply_identities(const Inputs& inputs, const Changes& changes, std::set<std::uint64_t>& affected);
 
     bool started_ = false;

@@ -139,18 +139,19 @@ private:
                         add(identity, numeric);
                         if (!named) continue;
                         if (direction == POLICY_INGRESS) {
-                            add(identity, named_ports(pol, rules[i], {&own_ports, true}));
+                            add(identity, named_ports(rules[i], own_ports));
                             continue;
                         }
+                        // Egress: the destination's ports. Any destination:
+                        // each identity with the name means its own port (no
+                        // address outside the cluster has named ports).
                         out_.reads_identity_ports = true;
                         if (identity != 0) {
-                            add(identity, named_ports(pol, rules[i], {&ports_of_identity(identity), false}));
+                            add(identity, named_ports(rules[i], ports_of_identity(identity)));
                         } else {
-                            // Every peer: each destination identity with the name means its own port.
                             for (const auto& [peer, ports] : peers_.identity_ports) {
-                                if (peer != 0) add(peer, named_ports(pol, rules[i], {&ports, true}));
+                                if (peer != 0) add(peer, named_ports(rules[i], ports));
                             }
-                            add(0, named_ports(pol, rules[i], {nullptr, false}));
                         }
                     }
                 }
@@ -243,14 +244,6 @@ private:
         }
     }
 
-    // The container ports a named port may mean: ingress, the subject's own
-    // (all of them known); egress, the destination identity's pods on this
-    // node (their pods on other nodes are not known here).
-    struct NamedPorts {
-        const std::vector<membrane::ContainerPort>* ports = nullptr;
-        bool complete = false;
-    };
-
     static bool has_named_ports(const policy::Rule& rule) {
         for (const auto& range : rule.ports) {
             if (!range.name.empty()) return true;
@@ -281,34 +274,24 @@ private:
         return out;
     }
 
-    // The keys of the rule's named ports among `named`'s container ports.
-    std::vector<std::pair<std::uint8_t, std::uint16_t>> named_ports(const policy::Policy& pol, const policy::Rule& rule,
-                                                                    NamedPorts named) {
+    // The keys of the rule's named ports among `declared` (a pod's, or an
+    // identity's pods' container ports).
+    static std::vector<std::pair<std::uint8_t, std::uint16_t>> named_ports(const policy::Rule& rule,
+                                                                           const std::vector<membrane::ContainerPort>& declared) {
         std::vector<std::pair<std::uint8_t, std::uint16_t>> out;
         for (const auto& range : rule.ports) {
             if (range.name.empty()) continue;
-            const auto before = out.size();
-            for (const auto& declared : named.ports ? *named.ports : std::vector<membrane::ContainerPort>{}) {
-                if (declared.name != range.name) continue;
-                if (range.protocol != policy::Protocol::any && declared.protocol != policy::protocol_number(range.protocol))
+            for (const auto& port : declared) {
+                if (port.name != range.name) continue;
+                if (range.protocol != policy::Protocol::any && port.protocol != policy::protocol_number(range.protocol))
                     continue;
-                out.emplace_back(declared.protocol, declared.port);
+                out.emplace_back(port.protocol, port.port);
             }
-            if (out.size() != before || named.complete) continue;
-            if (!rule.deny) {
-                warn(policy_ref(pol) + ": named port \"" + range.name +
-                     "\" resolves against pods of this node only: toward pods elsewhere it allows nothing");
-                continue;
-            }
-            // Unknown here, a deny takes every port of its protocol: more denied, never less.
-            warn(policy_ref(pol) + ": named port \"" + range.name +
-                 "\" of pods on other nodes is not known here: its deny takes every port of the protocol");
-            out.emplace_back(policy::protocol_number(range.protocol), 0);
         }
         return out;
     }
 
-    // The named ports of this node's pods of `identity`.
+    // The named ports of the cluster's pods of `identity`.
     const std::vector<membrane::ContainerPort>& ports_of_identity(std::uint32_t identity) const {
         static const std::vector<membrane::ContainerPort> none;
         const auto it = peers_.identity_ports.find(identity);
@@ -383,15 +366,24 @@ PeerIdentity make_peer_identity(const membrane::IdentityInfo& identity, const st
 }
 
 std::map<std::uint32_t, std::vector<membrane::ContainerPort>> make_identity_ports(const Inputs& inputs) {
-    std::map<std::uint32_t, std::vector<membrane::ContainerPort>> out;
-    out[0];
-    for (const auto& endpoint : inputs.endpoints) {
-        const auto found = inputs.endpoint_ports.find(endpoint.id);
-        if (found == inputs.endpoint_ports.end()) continue;
-        for (const std::uint32_t key : {endpoint.identity, 0u}) {
-            auto& list = out[key];
-            list.insert(list.end(), found->second.begin(), found->second.end());
+    // Each (name, port, protocol) once per identity, however many pods declare it.
+    std::map<std::uint32_t, std::set<std::tuple<std::string, std::uint16_t, std::uint8_t>>> unique;
+    unique[0];
+    const auto add = [&](std::uint32_t identity, const std::vector<membrane::ContainerPort>& ports) {
+        for (const std::uint32_t key : {identity, 0u}) {
+            for (const auto& port : ports) unique[key].emplace(port.name, port.port, port.protocol);
         }
+    };
+    for (const auto& endpoint : inputs.endpoints) {
+        if (const auto found = inputs.endpoint_ports.find(endpoint.id); found != inputs.endpoint_ports.end()) {
+            add(endpoint.identity, found->second);
+        }
+    }
+    for (const auto& [identity, ports] : inputs.remote_ports) add(identity, ports);
+    std::map<std::uint32_t, std::vector<membrane::ContainerPort>> out;
+    for (const auto& [identity, ports] : unique) {
+        auto& list = out[identity];
+        for (const auto& [name, port, protocol] : ports) list.push_back({name, port, protocol});
     }
     return out;
 }

@@ -73,6 +73,8 @@ struct Inputs {
     std::vector<membrane::IdentityInfo> identities;   // the cluster's
     std::map<std::string, membrane::Labels> namespaces;  // applied Namespace objects' labels, by name
     std::map<std::uint64_t, std::vector<membrane::ContainerPort>> endpoint_ports;  // this node's, by endpoint id
+    // The other nodes' pods' named ports (Model::remote_endpoints), by identity.
+    std::map<std::uint32_t, std::vector<membrane::ContainerPort>> remote_ports;
     Enforcement mode = Enforcement::selected;
     // Prefix -> its number n (identities BASE + 2n and BASE + 2n + 1), kept
     // from the last compile so a prefix keeps its identities; a new prefix
@@ -145,8 +147,8 @@ PeerIdentity make_peer_identity(const membrane::IdentityInfo& identity,
                                 const std::map<std::string, membrane::Labels>& namespaces);
 
 // What rules are matched against besides the policies: the cluster's
-// identities (reserved ones left out) and this node's pods' named ports by
-// identity (0: every pod of this node).
+// identities (reserved ones left out) and the cluster's pods' named ports by
+// identity (each port once; 0: every pod's).
 struct PeerContext {
     std::vector<PeerIdentity> identities;  // by id (sorted, one each): walked for every peer selector
     std::map<std::uint32_t, std::vector<membrane::ContainerPort>> identity_ports;
@@ -174,7 +176,7 @@ struct EndpointRules {
     std::vector<std::string> warnings;                // in the order compile() meets them
     std::set<std::string> cidr_any;                   // prefixes whose `any` identity its rules use
     bool reads_prefixes = false;        // a CIDR or `world` peer: depends on the CIDR map's prefixes
-    bool reads_identity_ports = false;  // an egress named port: depends on this node's pods' ports
+    bool reads_identity_ports = false;  // an egress named port: depends on the destination pods' ports
 };
 // The one way to compute an endpoint's rules.
 EndpointRules compile_endpoint(const Inputs& inputs, const PolicyTable& table, const PeerContext& peers,

@@ -126,6 +126,9 @@ private:
         subscriptions_.push_back(bus.subscribe<events::EndpointDeleted>([this](const auto&) { request(); }));
         subscriptions_.push_back(bus.subscribe<events::IdentityAdded>([this](const auto&) { request(); }));
         subscriptions_.push_back(bus.subscribe<events::IdentityRemoved>([this](const auto&) { request(); }));
+        // Other nodes' pods: an egress named port means their declared port.
+        subscriptions_.push_back(bus.subscribe<events::RemoteEndpointUpdated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::RemoteEndpointRemoved>([this](const auto&) { request(); }));
         subscriptions_.push_back(bus.subscribe<RecomputeRequested>([this](const RecomputeRequested&) {
             pending_ = false;
             recompute();
@@ -170,6 +173,11 @@ private:
         inputs.endpoints = ctx_->model().endpoints();
         for (const auto& endpoint : inputs.endpoints) {
             if (auto ports = ctx_->model().endpoint_ports(endpoint.id); !ports.empty()) inputs.endpoint_ports[endpoint.id] = ports;
+        }
+        for (const auto& remote : ctx_->model().remote_endpoints()) {
+            if (remote.ports.empty()) continue;
+            auto& ports = inputs.remote_ports[remote.identity];
+            ports.insert(ports.end(), remote.ports.begin(), remote.ports.end());
         }
         inputs.identities = ctx_->model().identities();
         inputs.namespaces = namespaces_;

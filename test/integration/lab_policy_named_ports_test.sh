@@ -4,6 +4,9 @@
 # args.cni.membrane.ports) and a NetworkPolicy admits its port "echo" by name.
 # A client on the other node reaches TCP 7001 (be1's "echo"), not UDP 7002,
 # not ICMP; be2, which declares no "echo", is selected too and admits nothing.
+# Then the client's egress is limited to the backends' "echo": the port is
+# be1's, declared on node2 and known on node1 only from be1's record in the
+# cluster store; the client reaches it, and no longer `open` (node2).
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
@@ -35,9 +38,14 @@ ports = [{ name = "echo", port = 7001, protocol = "TCP" }, { name = "metrics", p
 name = "be2"
 node = "node2"
 labels = { role = "backend" }
+
+[[pods]]
+name = "open"
+node = "node2"
+labels = { app = "open" }
 EOF
 labtest_up "$LABTEST_TMP/$lab.toml"
-for pod in be1 be2; do labtest_serve "$lab" "$pod"; done
+for pod in be1 be2 open; do labtest_serve "$lab" "$pod"; done
 labtest_expect_udp "$lab" client be1
 
 cat >"$LABTEST_TMP/echo.yaml" <<EOF
@@ -68,3 +76,33 @@ fi
 lab_cmd ctl "$lab" node2 -- policy get backend-echo >"$LABTEST_TMP/policy.txt" || labtest_fail "policy get failed"
 cat "$LABTEST_TMP/policy.txt"
 echo "ok: a NetworkPolicy's named port means each pod's own declared port (be1: TCP 7001; be2: none)"
+
+cat >"$LABTEST_TMP/client-egress.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: client-to-echo
+spec:
+  podSelector:
+    matchLabels:
+      app: client
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - podSelector:
+        matchLabels:
+          role: backend
+    ports:
+    - port: echo
+EOF
+lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/client-egress.yaml" >/dev/null || labtest_fail "apply client-to-echo failed"
+open=$(labtest_addr "$lab" open)
+deadline=$((SECONDS + 10))
+while lab_cmd exec "$lab" client -- ping -c 1 -W 1 -q "$open" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || labtest_fail "client-to-echo never took effect on node1"
+done
+labtest_expect_tcp "$lab" client be1
+if lab_cmd exec "$lab" client -- timeout 5 socat -T 2 /dev/null TCP4:"$open":7001,connect-timeout=1 >/dev/null 2>&1; then
+    labtest_fail "the client's egress is limited to the backends, yet open's TCP 7001 took a connection"
+fi
+echo "ok: an egress named port means the destination pod's port, declared on another node"

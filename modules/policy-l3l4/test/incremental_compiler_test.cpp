@@ -88,7 +88,8 @@ public:
         else if (what < 74) put_policy();
         else if (what < 82) tweak_policy();
         else if (what < 92) delete_policy();
-        else if (what < 98) relabel_namespace();
+        else if (what < 95) relabel_namespace();
+        else if (what < 98) change_remote_ports();
         else in.mode = pick<Enforcement>({Enforcement::selected, Enforcement::selected, Enforcement::always, Enforcement::never});
         flatten();
     }
@@ -152,6 +153,26 @@ private:
         changes.endpoints.insert(at->id);
         in.endpoint_ports.erase(at->id);
         in.endpoints.erase(at);
+    }
+
+    // Pods of another node declare other named ports (no event: a module
+    // learns it from the model).
+    void change_remote_ports() {
+        std::vector<std::uint32_t> pods;
+        for (const auto& identity : in.identities) {
+            if (!identity.reserved) pods.push_back(identity.id);
+        }
+        if (pods.empty()) return;
+        const std::uint32_t identity = pick(pods);
+        std::vector<membrane::ContainerPort> ports;
+        for (const membrane::ContainerPort& port : {membrane::ContainerPort{"http", 8081, 6}, {"http", 80, 6}, {"dns", 5353, 17}}) {
+            if (chance(0.4)) ports.push_back(port);
+        }
+        if (ports.empty()) {
+            in.remote_ports.erase(identity);
+        } else {
+            in.remote_ports[identity] = ports;
+        }
     }
 
     void add_identity() {  // a pod somewhere in the cluster
@@ -469,8 +490,8 @@ TEST_F(IncrementalPolicyCompilerTargeted, ANamespaceLabelChangeRecomputesEveryth
     EXPECT_EQ(compiler.last().endpoints, in.endpoints.size());
 }
 
-// An egress named port means the destination pods' own port, known for this
-// node's pods: a pod arriving with that port changes its clients' rules too.
+// An egress named port means the destination pods' own port, on this node or
+// another: a pod arriving with that port changes its clients' rules too.
 TEST(IncrementalPolicyCompilerNamedPorts, APodsNamedPortReachesTheEgressRulesNamingIt) {
     Inputs in;
     in.endpoints = {make_endpoint(1, "default", "client", 300), make_endpoint(2, "default", "other", 302)};
@@ -491,6 +512,18 @@ TEST(IncrementalPolicyCompilerNamedPorts, APodsNamedPortReachesTheEgressRulesNam
     EXPECT_EQ(first_difference(compiler.compiled(), compile(in)), "");
     EXPECT_EQ(compiler.last().kind, ComputeReport::Kind::incremental);
     EXPECT_EQ(compiler.last().endpoints, 2u);
+    EXPECT_EQ(compiler.compiled().rules.count(RuleKey{1, POLICY_EGRESS, 301, 6, 8080}), 1u);
+
+    // A web pod on another node calls 8081 "http": the client only, with no event.
+    in.remote_ports[301] = {{"http", 8081, 6}};
+    compiler.update(in, {});
+    EXPECT_EQ(first_difference(compiler.compiled(), compile(in)), "");
+    EXPECT_EQ(compiler.last().kind, ComputeReport::Kind::incremental);
+    EXPECT_EQ(compiler.last().endpoints, 1u);
+    EXPECT_EQ(compiler.compiled().rules.count(RuleKey{1, POLICY_EGRESS, 301, 6, 8081}), 1u);
+    in.remote_ports.clear();  // gone again
+    compiler.update(in, {});
+    EXPECT_EQ(compiler.compiled().rules.count(RuleKey{1, POLICY_EGRESS, 301, 6, 8081}), 0u);
     EXPECT_EQ(compiler.compiled().rules.count(RuleKey{1, POLICY_EGRESS, 301, 6, 8080}), 1u);
 }
 

@@ -53,6 +53,17 @@ struct EndpointDeleted {
     EndpointInfo endpoint;
 };
 
+// SDK 1.5. Another node's endpoint became known or changed (identity,
+// named ports), or went: after this node's ipcache says so.
+struct RemoteEndpointUpdated {
+    static constexpr std::string_view kTopic = "endpoint.remote_updated";
+    RemoteEndpointInfo endpoint;
+};
+struct RemoteEndpointRemoved {
+    static constexpr std::string_view kTopic = "endpoint.remote_removed";
+    RemoteEndpointInfo endpoint;
+};
+
 // SDK 1.4. Identities: an allocated identity (a label set and its number,
 // allocated here or anywhere in the cluster) became known to this node, or
 // was forgotten. The reserved ones never change. A module loaded later reads

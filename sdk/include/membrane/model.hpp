@@ -78,6 +78,17 @@ struct ContainerPort {
     bool operator==(const ContainerPort&) const = default;
 };
 
+// SDK 1.5. A pod on another node, as that node publishes it through the
+// cluster store: what this node's datapath knows of it (its /32 in the
+// ipcache) and the named ports policy resolves against.
+struct RemoteEndpointInfo {
+    std::string ipv4;  // "10.10.2.7"
+    std::string node;  // the node that publishes it
+    std::uint32_t identity = 0;
+    std::vector<ContainerPort> ports;  // its named container ports
+    bool operator==(const RemoteEndpointInfo&) const = default;
+};
+
 // A security identity: one label set, one number.
 struct IdentityInfo {
     std::uint32_t id = 0;
@@ -131,6 +142,11 @@ public:
         (void)id;
         return {};
     }
+
+    // SDK 1.5. The other nodes' endpoints this node knows (from the cluster
+    // store, or as last known while it is away), sorted by address; empty
+    // without a store. Followed through events::RemoteEndpointUpdated/Removed.
+    virtual std::vector<RemoteEndpointInfo> remote_endpoints() const { return {}; }
 };
 
 }  // namespace membrane

@@ -77,7 +77,13 @@ protected:
             : bus(io),
               lease(io, store, 30s, quiet_logger()),
               endpoints(io, store, lease, kKeys, ipcache, bus, [this] { return pods; },
-                        ClusterEndpointsOptions{name, ip, cache}, quiet_logger()) {}
+                        [this](std::uint64_t id) { return ports.contains(id) ? ports.at(id) : std::vector<ContainerPort>{}; },
+                        ClusterEndpointsOptions{name, ip, cache}, quiet_logger()) {
+            subscriptions.push_back(bus.subscribe<events::RemoteEndpointUpdated>(
+                "test", [this](const events::RemoteEndpointUpdated& e) { remote_events.push_back("updated " + e.endpoint.ipv4); }));
+            subscriptions.push_back(bus.subscribe<events::RemoteEndpointRemoved>(
+                "test", [this](const events::RemoteEndpointRemoved& e) { remote_events.push_back("removed " + e.endpoint.ipv4); }));
+        }
         void start() {
             endpoints.start();
             lease.start();
@@ -96,6 +102,9 @@ protected:
         IpcacheOnly ipcache;
         EventBus bus;
         std::vector<EndpointInfo> pods;
+        std::map<std::uint64_t, std::vector<ContainerPort>> ports;  // the pods' named ports
+        std::vector<std::string> remote_events;
+        std::vector<Subscription> subscriptions;
         NodeLease lease;
         ClusterEndpoints endpoints;
     };
@@ -130,6 +139,41 @@ TEST_F(ClusterEndpointsTest, AnotherNodesPodIsInTheIpcacheWithItsIdentityAndNode
     const auto record = sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.at(0);
     EXPECT_EQ(record.lease, n1->lease.id());
     EXPECT_EQ(record.value, R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1"})");
+}
+
+// A pod's named ports travel with its record, so that another node's policy
+// resolves an egress named port against them; the modules hear of each change.
+TEST_F(ClusterEndpointsTest, APodsNamedPortsReachTheOtherNodesModel) {
+    auto n1 = node("n1", kNode1Ip);
+    auto n2 = node("n2", kNode2Ip);
+    n1->ports[1] = {{"http", 8080, 6}, {"dns", 53, 17}};
+    n1->add(pod(1, "10.1.1.2", 0x10100));
+    ASSERT_TRUE(run_until(io, [&] { return !n2->endpoints.remote_endpoints().empty(); }));
+    const RemoteEndpointInfo expected{"10.1.1.2", "n1", 0x10100, {{"http", 8080, 6}, {"dns", 53, 17}}};
+    EXPECT_EQ(n2->endpoints.remote_endpoints(), std::vector<RemoteEndpointInfo>{expected});
+    EXPECT_EQ(sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.at(0).value,
+              R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1",)"
+              R"("ports":[{"name":"http","port":8080,"protocol":6},{"name":"dns","port":53,"protocol":17}]})");
+    EXPECT_TRUE(n1->endpoints.remote_endpoints().empty()) << "a node's own pods are not remote";
+    n1->remove("10.1.1.2");
+    ASSERT_TRUE(run_until(io, [&] { return n2->endpoints.remote_endpoints().empty(); }));
+    EXPECT_EQ(n2->remote_events, (std::vector<std::string>{"updated 10.1.1.2", "removed 10.1.1.2"}));
+}
+
+// Another node's record is input like any other: a port that is not one
+// keeps the record out (and its /32 with it), never half of it in.
+TEST_F(ClusterEndpointsTest, ARecordWithABadPortIsIgnored) {
+    auto n2 = node("n2", kNode2Ip);
+    for (const char* ports : {R"([{"name":"http","port":0,"protocol":6}])", R"([{"name":"Not A Name","port":80,"protocol":6}])",
+                              R"([{"name":"http","port":80,"protocol":1}])", R"([{"name":"http","port":"80","protocol":6}])",
+                              R"("http")"}) {
+        sync.put(kKeys.endpoint("10.1.1.9"),
+                 std::string(R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1","ports":)") + ports + "}");
+    }
+    sync.put(kKeys.endpoint("10.1.1.8"), R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1","ports":[]})");
+    ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010108).has_value(); }));
+    EXPECT_FALSE(n2->ipcache.entry(0x0A010109).has_value());
+    EXPECT_EQ(n2->endpoints.remote_endpoints(), (std::vector<RemoteEndpointInfo>{{"10.1.1.8", "n1", 0x10100, {}}}));
 }
 
 TEST_F(ClusterEndpointsTest, ANewIdentityAndADeletedPodFollow) {
@@ -173,6 +217,7 @@ TEST_F(ClusterEndpointsTest, AnExpiredLeaseIsReplacedAndThePodsPublishedAgain) {
 TEST_F(ClusterEndpointsTest, WithTheStoreAwayARestartKeepsTheLastKnownEntriesUntilTheStoreSaysOtherwise) {
     auto n1 = node("n1", kNode1Ip);
     auto n2 = node("n2", kNode2Ip);
+    n1->ports[1] = {{"http", 8080, 6}};
     n1->add(pod(1, "10.1.1.2", 0x10100));
     n1->add(pod(2, "10.1.1.3", 0x10101));
     ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010103).has_value(); }));
@@ -185,6 +230,8 @@ TEST_F(ClusterEndpointsTest, WithTheStoreAwayARestartKeepsTheLastKnownEntriesUnt
     store.set_available(false);
     Node again(io, store, "n2", kNode2Ip, state / "n2-endpoints.json");
     EXPECT_EQ(again.endpoints.ipcache_prefixes(), (std::set<Ipv4Cidr>{{0x0A010102, 32}, {0x0A010103, 32}}));
+    EXPECT_EQ(again.endpoints.remote_endpoints().at(0).ports, (std::vector<ContainerPort>{{"http", 8080, 6}}))
+        << "the cache keeps the ports too";
     again.start();
     EXPECT_TRUE(again.ipcache.entry(0x0A010102).has_value()) << "written at start, from the cache";
     EXPECT_TRUE(again.ipcache.entry(0x0A010103).has_value()) << "the store is away: the last known state stays";
