@@ -4,7 +4,8 @@
 # nodes, so every case has same-node and cross-node pairs), every pod pair
 # probed on TCP and UDP 80 and 81 against the matrix each case expects:
 # ingress, egress, both, pod and namespace selectors (alone, ANDed, ORed),
-# matchExpressions, ports, endPort, a named port, ipBlock with except,
+# matchExpressions, ports, endPort, named ports (ingress, and egress toward
+# pods of the other node), ipBlock with except,
 # deny-all, allow-all, several policies, and updates (a policy changed, pod
 # labels changed, namespace labels changed).
 set -euo pipefail

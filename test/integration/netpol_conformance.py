@@ -7,6 +7,12 @@ the 9 x 9 x 4 matrix from inside the pods, until two rounds in a row see the
 matrix the case expects (a probe that timed out by chance cannot hide a
 leaked allow), or 15 s pass.
 
+Every denial must be the policy stage's: in the last round of a case the
+nodes' `drop_policy` counters grow by at least the number of denied probes
+(each sends at least one packet), and not at all when everything is
+allowed, so a probe blocked by anything else (a broken route, a stage
+missing) cannot pass for a policy's verdict.
+
 The expected matrices are written by hand from the Kubernetes spec, case by
 case, as the upstream suite writes them: they are not computed by a model of
 the policies, so they do not share the module's mistakes. A pod reaching
@@ -98,6 +104,7 @@ class Lab:
         self.command, self.name = command, name
         status = json.loads(self.run("status", name, "-o", "json"))
         self.pods = {p["name"]: p for p in status["pods"]}
+        self.nodes = [n["name"] for n in status["nodes"]]
         self.servers = []
 
     def run(self, *args, stdin=None):
@@ -124,6 +131,10 @@ class Lab:
         labels = dict(endpoint["labels"])
         labels[key] = value
         self.ctl(spec["node"], "endpoint", "labels", str(spec["endpoint_id"]), *[f"{k}={v}" for k, v in labels.items()])
+
+    def policy_drops(self):
+        """The packets the nodes' policy stages dropped so far (membranectl stats)."""
+        return sum(json.loads(self.ctl(node, "-o", "json", "stats"))["drop_policy"] for node in self.nodes)
 
     def in_pod(self, pod, *argv):
         """argv run in the pod's network namespace. Straight through `ip netns exec`, not
@@ -246,12 +257,19 @@ def cases(lab):
          lambda: lab.apply(netpol("allow-xa", "x", pod_a,
                                   "  ingress:\n  - ports:\n    - {protocol: UDP, port: serve-81-udp}\n")),
          expect(ingress={"xa": peers(PODS, ["udp/81"])})),
-        ("egress: x/a sends only to namespace y, TCP 80 (its ingress policy deleted)",
+        ("egress named port: namespace y sends only to serve-81-udp, which x/a declares (on node1; "
+         "y/a and y/c are on node2); x/a's ingress policy deleted",
+         lambda: (lab.apply(netpol("egress-y", "y", "{}",
+                                   "  policyTypes: [Egress]\n  egress:\n"
+                                   "  - ports:\n    - {protocol: UDP, port: serve-81-udp}\n")),
+                  lab.delete("netpol", "allow-xa", "x")),
+         expect(egress={f: {("xa", "udp/81")} for f in in_ns("y")})),
+        ("egress: x/a sends only to namespace y, TCP 80 (namespace y's egress policy deleted)",
          lambda: (lab.apply(netpol("egress-xa", "x", pod_a,
                                    "  policyTypes: [Egress]\n  egress:\n  - to:\n"
                                    "    - namespaceSelector: {matchLabels: {ns: y}}\n"
                                    "    ports:\n    - {protocol: TCP, port: 80}\n")),
-                  lab.delete("netpol", "allow-xa", "x")),
+                  lab.delete("netpol", "egress-y", "y")),
          expect(egress={"xa": peers(in_ns("y"), ["tcp/80"])})),
         ("ipBlock with except: x/a admits the whole pod range but y/b's address",
          lambda: (lab.apply(netpol("allow-xa", "x", pod_a,
@@ -323,11 +341,18 @@ def main():
             started = time.monotonic()
             deadline = started + SETTLE_SECONDS
             matched = 0
+            denied = sum(1 for reached in expected.values() if not reached)
             while True:
+                drops_before = lab.policy_drops()
                 seen = lab.probe()
                 # Twice in a row: a probe that timed out by chance cannot hide a leaked allow.
                 matched = matched + 1 if seen == expected else 0
                 if matched == 2:
+                    drops = lab.policy_drops() - drops_before
+                    if (denied == 0 and drops != 0) or drops < denied:
+                        fail(f"case {number}: {title}\nthe matrix is right, but the policy stages dropped {drops} "
+                             f"packets for {denied} denied probes: " +
+                             ("something else blocked them" if drops < denied else "with nothing denied"))
                     break
                 if time.monotonic() > deadline:
                     wrong = sorted(k for k in expected if seen[k] != expected[k])
