@@ -28,6 +28,7 @@
 #include "membrane/contract.h"
 #include "membrane/endpoints.h"
 #include "membrane/ipcache.h"
+#include "membrane/monitor.h"
 #include "membrane/pipeline.h"
 #include "membrane/stats.h"
 
@@ -43,6 +44,7 @@ static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u
 		.src_identity = src_identity,
 		.dst_identity = dst_identity,
 		.flags = direction | (ct_state << MBR_CTX_CT_SHIFT),
+		.stage = MBR_EVENT_STAGE_ENTRY, /* until the pipeline runs a stage */
 		.magic = MBR_CTX_MAGIC,
 	};
 	membrane_ctx_store(skb, &ctx);
@@ -57,22 +59,14 @@ static __always_inline __u32 ct_state_of(struct __sk_buff *skb, int from_endpoin
 	return membrane_ct_lookup(&flow, from_endpoint);
 }
 
-static __always_inline int drop_invalid(void)
+/*
+ * An entry program's drop, before it knows the packet's identities: the
+ * context says where it came from, for the monitor (membrane/monitor.h).
+ */
+static __always_inline int drop_at_entry(struct __sk_buff *skb, __u32 direction, __u16 reason)
 {
-	membrane_stat_inc(MBR_STAT_DROP_INVALID);
-	return TC_ACT_SHOT;
-}
-
-static __always_inline int drop_spoofed(void)
-{
-	membrane_stat_inc(MBR_STAT_DROP_SPOOFED);
-	return TC_ACT_SHOT;
-}
-
-static __always_inline int drop_not_ipv4(void)
-{
-	membrane_stat_inc(MBR_STAT_DROP_NOT_IPV4);
-	return TC_ACT_SHOT;
+	ctx_init(skb, direction, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN, MBR_CT_UNTRACKED);
+	return membrane_report_drop(skb, reason, 0);
 }
 
 /*
@@ -93,10 +87,10 @@ int mbr_from_netdev(struct __sk_buff *skb)
 	if (eth_protocol(skb) == ETH_P_IP) {
 		const struct iphdr *ip = ipv4_header(skb);
 		if (!ip)
-			return drop_invalid();
+			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, MBR_STAT_DROP_INVALID);
 		src_identity = membrane_ipcache_identity(ip->saddr);
 		if (src_identity == MBR_IDENTITY_HOST || membrane_endpoint_lookup(ip->saddr))
-			return drop_spoofed();
+			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, MBR_STAT_DROP_SPOOFED);
 		dst_identity = membrane_ipcache_identity(ip->daddr);
 		/* What is for this node's own stack (the overlay's UDP among it) meets no stage that tracks. */
 		if (dst_identity != MBR_IDENTITY_HOST)
@@ -122,9 +116,9 @@ int mbr_from_endpoint(struct __sk_buff *skb)
 		case ARP_ANSWERED:
 			return verdict;
 		case ARP_SPOOFED:
-			return drop_spoofed();
+			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_SPOOFED);
 		case ARP_INVALID:
-			return drop_invalid();
+			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_INVALID);
 		default:
 			return TC_ACT_OK;
 		}
@@ -132,15 +126,15 @@ int mbr_from_endpoint(struct __sk_buff *skb)
 		break;
 	default:
 		/* IPv6 (and ND), VLAN tags...: until supported, nothing bypasses the datapath. */
-		return drop_not_ipv4();
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_NOT_IPV4);
 	}
 	const struct iphdr *ip = ipv4_header(skb);
 	const struct ethhdr *eth = eth_header(skb);
 	if (!ip || !eth)
-		return drop_invalid();
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_INVALID);
 	const struct mbr_endpoint_value *source = endpoint_owning_source(skb, ip->saddr, eth->h_source);
 	if (!source)
-		return drop_spoofed();
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_SPOOFED);
 	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
 	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, dst_identity, ct_state_of(skb, 1));
 	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
@@ -156,10 +150,10 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	/* The sending node put the source identity in the tunnel id (VNI). */
 	struct bpf_tunnel_key tunnel = {};
 	if (bpf_skb_get_tunnel_key(skb, &tunnel, sizeof(tunnel), 0) != 0)
-		return drop_invalid(); /* no metadata: not from a collect-md tunnel */
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_INVALID); /* not from a collect-md tunnel */
 	const struct iphdr *ip = ipv4_header(skb);
 	if (!ip)
-		return drop_invalid();
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_INVALID);
 	/*
 	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
 	 * peer may claim to be this node's host. A node identity is believed
@@ -169,7 +163,7 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	 */
 	const __u32 src_identity = tunnel.tunnel_id == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel.tunnel_id;
 	if (src_identity == MBR_IDENTITY_REMOTE_NODE && bpf_ntohl(ip->saddr) != tunnel.remote_ipv4)
-		return drop_spoofed();
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_SPOOFED);
 	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
 	/*
 	 * The inner frame keeps the sender's MACs, so the stack would take a
@@ -196,7 +190,7 @@ int mbr_deliver_local(struct __sk_buff *skb)
 	case DELIVERY_REDIRECTED:
 		return verdict;
 	case DELIVERY_INVALID:
-		return drop_invalid();
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 	default:
 		return membrane_next_stage(skb, MBR_STAGE_DELIVERY);
 	}

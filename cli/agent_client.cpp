@@ -204,6 +204,61 @@ nlohmann::ordered_json AgentClient::stats() {
     });
 }
 
+namespace {
+
+// One GetFlows dictionary as JSON, shaped after Hubble's flow JSON where it fits.
+nlohmann::json flow_json(const membrane::dbus::Dictionary& d) {
+    using membrane::dbus::require;
+    const auto side = [&](const std::string& prefix) {
+        nlohmann::json labels = nlohmann::json::array();
+        for (const auto& [key, value] : require<std::map<std::string, std::string>>(d, prefix + "labels")) {
+            labels.push_back(key + "=" + value);
+        }
+        return nlohmann::json{{"identity", require<std::uint32_t>(d, prefix + "identity")},
+                              {"namespace", require<std::string>(d, prefix + "namespace")},
+                              {"pod_name", require<std::string>(d, prefix + "pod")},
+                              {"node_name", require<std::string>(d, prefix + "node")},
+                              {"labels", labels}};
+    };
+    nlohmann::json flow{{"seq", require<std::uint64_t>(d, "seq")},
+                        {"time_ns", require<std::int64_t>(d, "time_ns")},
+                        {"type", require<std::string>(d, "type")},
+                        {"verdict", require<std::string>(d, "verdict")},
+                        {"drop_reason", require<std::string>(d, "drop_reason")},
+                        {"traffic_direction", require<std::string>(d, "direction")},
+                        {"stage", require<std::string>(d, "stage")},
+                        {"rule_id", require<std::uint32_t>(d, "rule_id")},
+                        {"ifindex", require<std::uint32_t>(d, "ifindex")},
+                        {"source", side("source_")},
+                        {"destination", side("destination_")}};
+    const std::string protocol = require<std::string>(d, "protocol");
+    if (!protocol.empty()) {
+        flow["IP"] = {{"source", require<std::string>(d, "source_ip")},
+                      {"destination", require<std::string>(d, "destination_ip")},
+                      {"ipVersion", "IPv4"}};
+        // Ports for the protocols that have them (ICMP's id is no port).
+        nlohmann::json l4 = nlohmann::json::object();
+        if (protocol == "TCP" || protocol == "UDP" || protocol == "SCTP") {
+            l4 = {{"source_port", require<std::uint16_t>(d, "source_port")},
+                  {"destination_port", require<std::uint16_t>(d, "destination_port")}};
+        }
+        if (protocol == "TCP") l4["flags"] = require<std::string>(d, "tcp_flags");
+        flow["l4"] = {{protocol, l4}};
+    }
+    return flow;
+}
+
+}  // namespace
+
+nlohmann::json AgentClient::flows(std::uint64_t after, std::uint32_t max) {
+    return attempt("monitor", [&] {
+        const auto [last, lost, events] = AgentProxy(*connection_).GetFlows(after, max);
+        nlohmann::json out{{"last", last}, {"lost", lost}, {"events", nlohmann::json::array()}};
+        for (const auto& event : events) out["events"].push_back(flow_json(event));
+        return out;
+    });
+}
+
 nlohmann::json AgentClient::nodes() {
     return attempt("node list", [&] {
         nlohmann::json out = nlohmann::json::array();

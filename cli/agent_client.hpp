@@ -67,6 +67,9 @@ public:
     nlohmann::json objects(const std::string& kind, const std::string& namespace_, const std::string& name);
     // The datapath's counters, {name: packets} in reason order.
     nlohmann::ordered_json stats();
+    // The flow monitor's events after seq `after`: {"last", "lost", "events": [...]},
+    // each event as monitor.hpp describes its JSON.
+    nlohmann::json flows(std::uint64_t after, std::uint32_t max);
 
 private:
     template <class Call>

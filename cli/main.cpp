@@ -8,6 +8,8 @@
 //   membranectl identity list
 //   membranectl node list
 //   membranectl stats
+//   membranectl monitor [--type T] [--from-pod P] [--to-pod P] [--namespace NS] [--verdict V]
+//                       [--port N] [--since D] [--count N] [--timeout S]
 //   membranectl kvstore status
 //   membranectl policy list | get NAME
 //   membranectl apply -f FILE|-
@@ -34,6 +36,7 @@
 #include "agent_client.hpp"
 #include "membrane/dbus/bus_spec.hpp"
 #include "membrane/dbus/names.hpp"
+#include "monitor.hpp"
 #include "render.hpp"
 
 namespace {
@@ -61,6 +64,7 @@ struct Options {
     std::string kind;      // get, delete
     std::string name;
     std::string namespace_;
+    membrane::cli::MonitorOptions monitor;
 };
 
 // The manifests to apply: the file's text, or stdin for "-".
@@ -206,6 +210,21 @@ int main(int argc, char** argv) {
         identity->add_subcommand("list", "List identities: id, reserved or not, local endpoints, labels");
     auto* stats = app.add_subcommand(
         "stats", "The datapath's per-reason packet counters of this node (summed over CPUs); see README, Counters");
+    auto* monitor = app.add_subcommand(
+        "monitor", "The datapath's events, live: drops with their reason, policy verdicts with their rule");
+    monitor->add_option("--type", opt.monitor.type, "Only drop, verdict or trace events");
+    monitor->add_option("--from-pod", opt.monitor.from_pod, "Only from this pod (NAMESPACE/POD, or POD)");
+    monitor->add_option("--to-pod", opt.monitor.to_pod, "Only to this pod (NAMESPACE/POD, or POD)");
+    monitor->add_option("--namespace", opt.monitor.namespace_, "Only where either side is in this namespace");
+    monitor->add_option("--verdict", opt.monitor.verdict, "Only allowed, or dropped (denied) events");
+    monitor->add_option("--port", opt.monitor.port, "Only where either side has this port");
+    monitor->add_option("--since", opt.monitor.since,
+                        "First the events of the agent's history this old or newer (30s, 5m, 2h), then live");
+    monitor->add_option("--count", opt.monitor.count, "Stop after this many events");
+    monitor->add_option("--timeout", opt.monitor.timeout, "Stop after this many seconds");
+    monitor->footer("One line per event (-o json: one object per line, after Hubble's flow JSON). Live: new\n"
+                    "events every 100 ms from the agent's history ([monitor] history events); for root and\n"
+                    "[dbus] admin_group only. Example: membranectl monitor --verdict dropped --namespace shop");
     auto* node = app.add_subcommand("node", "Nodes of the cluster");
     node->require_subcommand(1);
     auto* node_list = node->add_subcommand("list", "List nodes: name, node IP, pod CIDR, whether it is this node");
@@ -272,6 +291,13 @@ int main(int argc, char** argv) {
         new_labels = parse_labels(opt.labels);
         if (!new_labels) return kExitUsage;
     }
+    if (monitor->parsed()) {
+        try {
+            membrane::cli::check_monitor_options(opt.monitor);
+        } catch (const std::invalid_argument& e) {
+            return usage_error(std::string("monitor: ") + e.what());
+        }
+    }
 
     try {
         AgentClient agent(opt.bus);
@@ -291,6 +317,8 @@ int main(int argc, char** argv) {
             membrane::cli::print_identities(std::cout, agent.identities(), format);
         } else if (stats->parsed()) {
             membrane::cli::print_stats(std::cout, agent.stats(), format);
+        } else if (monitor->parsed()) {
+            return membrane::cli::run_monitor(agent, opt.monitor, format, std::cout);
         } else if (node_list->parsed()) {
             membrane::cli::print_nodes(std::cout, agent.nodes(), format);
         } else if (apply->parsed()) {

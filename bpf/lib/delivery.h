@@ -57,8 +57,7 @@ static __always_inline int ttl_exceeded_into_overlay(struct __sk_buff *skb)
 	membrane_stat_inc(MBR_STAT_TTL_EXCEEDED);
 	return bpf_redirect(skb->ingress_ifindex, 0);
 invalid:
-	membrane_stat_inc(MBR_STAT_DROP_INVALID);
-	return TC_ACT_SHOT;
+	return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 }
 
 /*

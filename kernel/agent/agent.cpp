@@ -1,5 +1,7 @@
 #include "agent/agent.hpp"
 
+#include "membrane/policy.hpp"
+
 #include <csignal>
 
 #include <fmt/ranges.h>
@@ -89,6 +91,7 @@ void Agent::start() {
     open_model();
     open_store();
     open_objects();
+    open_monitor();
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,
@@ -463,6 +466,65 @@ AgentStatus Agent::status() const {
 }
 
 std::vector<ModuleStatus> Agent::modules() const { return host_ ? host_->list() : std::vector<ModuleStatus>{}; }
+
+void Agent::open_monitor() {
+    MonitorMaps maps{registry_->core_map_fd(MBR_MAP_EVENTS), registry_->core_map_fd(MBR_MAP_EVENT_SAMPLING),
+                     registry_->core_map_fd(MBR_MAP_EVENTS_LOST)};
+    monitor_ = std::make_unique<FlowMonitor>(
+        io_, maps, config_.monitor, [this](std::uint32_t ipv4, std::uint32_t identity) { return flow_peer(ipv4, identity); },
+        bus_, make_logger("monitor"));
+    log_->info("flow monitor: keeps {} events; sampling drop 1/{}, verdict 1/{}, trace 1/{} (0: off)",
+               config_.monitor.history, config_.monitor.drop_sampling, config_.monitor.verdict_sampling,
+               config_.monitor.trace_sampling);
+}
+
+// This node's pod at that address (namespace and name from its labels), or
+// another node's (its node); the identity's labels either way.
+FlowPeer Agent::flow_peer(std::uint32_t ipv4, std::uint32_t identity) const {
+    FlowPeer peer;
+    const auto label = [](const Labels& labels, std::string_view key) {
+        const auto found = labels.find(std::string(key));
+        return found == labels.end() ? std::string() : found->second;
+    };
+    const std::string address = format_ipv4(ipv4);
+    for (const auto& endpoint : endpoints_->list_endpoints()) {
+        if (endpoint.ipv4 != address) continue;
+        peer.namespace_ = label(endpoint.labels, policy::kPodNamespaceLabel);
+        peer.pod = label(endpoint.labels, policy::kPodNameLabel);
+        break;
+    }
+    if (peer.pod.empty() && cluster_endpoints_) {
+        for (const auto& remote : cluster_endpoints_->remote_endpoints()) {
+            if (remote.ipv4 != address) continue;
+            peer.node = remote.node;
+            const auto slash = remote.pod.find('/');
+            if (slash != std::string::npos) {
+                peer.namespace_ = remote.pod.substr(0, slash);
+                peer.pod = remote.pod.substr(slash + 1);
+            }
+            break;
+        }
+    }
+    for (const auto& known : identities_->list()) {
+        if (known.id != identity) continue;
+        peer.labels = known.labels;
+        break;
+    }
+    if (peer.namespace_.empty()) peer.namespace_ = label(peer.labels, policy::kPodNamespaceLabel);
+    return peer;
+}
+
+FlowPage Agent::flows(std::uint64_t after, std::uint32_t max) const {
+    if (!monitor_) throw ControlError(ControlErrorKind::Failed, "the flow monitor is not running yet");
+    auto page = monitor_->events_after(after, max);
+    FlowPage out{std::move(page.events), page.last, 0};
+    try {
+        for (const auto lost : monitor_->lost()) out.lost += lost;
+    } catch (const BpfError& e) {
+        throw ControlError(ControlErrorKind::Failed, e.what());
+    }
+    return out;
+}
 
 std::vector<StatCounter> Agent::stats() const {
     std::vector<std::uint64_t> counts;

@@ -31,6 +31,7 @@
 #include "model/identity_allocator.hpp"
 #include "model/node_table.hpp"
 #include "model/registry_datapath.hpp"
+#include "monitor/flow_monitor.hpp"
 #include "sources/manifests_folder.hpp"
 #include "store/store.hpp"
 #include "systemd/notify.hpp"
@@ -51,6 +52,7 @@ public:
     AgentStatus status() const override;
     std::vector<ModuleStatus> modules() const override;
     std::vector<StatCounter> stats() const override;
+    FlowPage flows(std::uint64_t after, std::uint32_t max) const override;
     void load_module(const std::string& name) override;
     void unload_module(const std::string& name, bool force) override;
     void reload_module(const std::string& name) override;
@@ -98,6 +100,8 @@ private:
     // own in-process store backed by state_dir/objects.json; and the
     // [sources] manifests_dir that keeps its files applied.
     void open_objects();
+    void open_monitor();
+    FlowPeer flow_peer(std::uint32_t ipv4, std::uint32_t identity) const;
 
     AgentConfig config_;
     std::shared_ptr<spdlog::logger> log_;
@@ -124,6 +128,7 @@ private:
     std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
     std::unique_ptr<ClusterObjects> objects_;
     std::unique_ptr<ManifestsFolder> manifests_folder_;  // [sources] manifests_dir
+    std::unique_ptr<FlowMonitor> monitor_;               // reads the model to name pods: destroyed first
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

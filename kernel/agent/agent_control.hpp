@@ -12,6 +12,7 @@
 
 #include "agent/states.hpp"
 #include "model/identity_allocator.hpp"
+#include "monitor/flow_event.hpp"
 
 namespace membrane::kernel {
 
@@ -53,6 +54,13 @@ struct ModuleStatus {
 struct StatCounter {
     std::string name;  // membrane/stat_names.hpp, e.g. "drop_invalid"
     std::uint64_t packets = 0;
+};
+
+// A page of the flow monitor's history (membranectl monitor).
+struct FlowPage {
+    std::vector<FlowEvent> events;  // seq > the cursor asked for, oldest first
+    std::uint64_t last = 0;         // the newest seq read so far
+    std::uint64_t lost = 0;         // events the datapath could not report (full buffer), every type
 };
 
 struct AgentStatus {
@@ -106,6 +114,8 @@ public:
     // Every named counter in reason order, then any other that is not zero.
     // Throws ControlError(Failed) when the map cannot be read.
     virtual std::vector<StatCounter> stats() const = 0;
+    // The flow monitor's events after seq `after` (0: from the oldest kept), at most `max`.
+    virtual FlowPage flows(std::uint64_t after, std::uint32_t max) const = 0;
     // All throw ControlError.
     virtual void load_module(const std::string& name) = 0;
     // Refused (NeedsForce) if the module holds a fail-closed stage, whose

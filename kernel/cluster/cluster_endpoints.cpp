@@ -4,6 +4,7 @@
 
 #include "cluster/cluster_cache.hpp"
 #include "membrane/events.hpp"
+#include "membrane/policy.hpp"
 #include "model/container_ports_json.hpp"
 #include "model/datapath_maps.hpp"
 #include "state/state_file.hpp"
@@ -17,14 +18,16 @@ bool ready(const EndpointInfo& endpoint) { return endpoint.state == endpoint_sta
 
 }  // namespace
 
-// {"node", "node_ip", "identity", "ports"}: a store record, or an item of
-// the cache ("ports" absent: none, or a record of an agent from before them).
+// {"node", "node_ip", "identity", "ports", "pod"}: a store record, or an
+// item of the cache ("ports", "pod" absent: none, or a record of an agent
+// from before them).
 std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohmann::json& record) {
     try {
         const auto node_ip = parse_ipv4(record.at("node_ip").get<std::string>());
         if (!node_ip) return std::nullopt;
         return Remote{record.at("node").get<std::string>(), *node_ip, record.at("identity").get<std::uint32_t>(),
-                      record.contains("ports") ? container_ports_from_json(record.at("ports")) : std::vector<ContainerPort>{}};
+                      record.contains("ports") ? container_ports_from_json(record.at("ports")) : std::vector<ContainerPort>{},
+                      record.value("pod", std::string())};
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
     } catch (const std::invalid_argument&) {
@@ -33,7 +36,7 @@ std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohma
 }
 
 RemoteEndpointInfo ClusterEndpoints::info_of(std::uint32_t ip, const Remote& remote) {
-    return {format_ipv4(ip), remote.node, remote.identity, remote.ports};
+    return {format_ipv4(ip), remote.node, remote.pod, remote.identity, remote.ports};
 }
 
 ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, NodeLease& lease, ClusterKeys keys,
@@ -216,6 +219,9 @@ std::map<std::string, std::string> ClusterEndpoints::wanted() const {
         if (!ready(endpoint)) continue;
         nlohmann::json record{{"node", options_.node}, {"node_ip", format_ipv4(options_.node_ip)}, {"identity", endpoint.identity}};
         if (auto ports = local_ports_(endpoint.id); !ports.empty()) record["ports"] = container_ports_to_json(ports);
+        const auto ns = endpoint.labels.find(std::string(policy::kPodNamespaceLabel));
+        const auto name = endpoint.labels.find(std::string(policy::kPodNameLabel));
+        if (ns != endpoint.labels.end() && name != endpoint.labels.end()) record["pod"] = ns->second + "/" + name->second;
         out[keys_.endpoint(endpoint.ipv4)] = record.dump();
     }
     return out;
@@ -272,6 +278,7 @@ void ClusterEndpoints::persist() {
         nlohmann::json item{{"ip", format_ipv4(ip)}, {"node", remote.node}, {"node_ip", format_ipv4(remote.node_ip)},
                             {"identity", remote.identity}};
         if (!remote.ports.empty()) item["ports"] = container_ports_to_json(remote.ports);
+        if (!remote.pod.empty()) item["pod"] = remote.pod;
         items.push_back(std::move(item));
     }
     try {

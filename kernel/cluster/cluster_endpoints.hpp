@@ -1,7 +1,7 @@
 // Endpoints shared through the store. This node publishes each of its ready
-// endpoints as endpoints/<ipv4> = {"node", "node_ip", "identity", "ports"}
-// under its lease ("ports": its named container ports, left out when it has
-// none), and writes every other node's endpoints into its own ipcache as /32
+// endpoints as endpoints/<ipv4> = {"node", "node_ip", "identity", "ports",
+// "pod"} under its lease ("ports": its named container ports, "pod":
+// "namespace/name" from its labels, each left out when it has none), and writes every other node's endpoints into its own ipcache as /32
 // entries with their identity and their node's address as the tunnel
 // endpoint. So the datapath knows a remote pod's identity (which policy
 // matches on) without asking anyone, in both routing modes; modules read the
@@ -73,6 +73,7 @@ private:
         std::uint32_t node_ip = 0;
         std::uint32_t identity = 0;
         std::vector<ContainerPort> ports;
+        std::string pod;  // "namespace/name", or ""
         bool operator==(const Remote&) const = default;
     };
 

@@ -286,6 +286,27 @@ toml::table parse_document(std::string_view text, const fs::path& source) {
     }
 }
 
+MonitorSettings read_monitor(const toml::table& table) {
+    ConfigReader read(table, "monitor");
+    MonitorSettings monitor;
+    const auto bounded = [&](const char* key, std::uint32_t fallback, std::int64_t low, std::int64_t high,
+                             const char* meaning) {
+        const auto value = read.get<std::int64_t>(key, fallback);
+        if (value < low || value > high) {
+            throw read.error(key, "must be between " + std::to_string(low) + " and " + std::to_string(high) + " (" +
+                                      meaning + "), not " + std::to_string(value));
+        }
+        return static_cast<std::uint32_t>(value);
+    };
+    monitor.history = bounded("history", monitor.history, 1, 1000000, "events kept in memory");
+    constexpr const char* kSampling = "0: never reported, 1: every event, N: one in N";
+    monitor.drop_sampling = bounded("drop_sampling", monitor.drop_sampling, 0, 1000000, kSampling);
+    monitor.verdict_sampling = bounded("verdict_sampling", monitor.verdict_sampling, 0, 1000000, kSampling);
+    monitor.trace_sampling = bounded("trace_sampling", monitor.trace_sampling, 0, 1000000, kSampling);
+    read.finish();
+    return monitor;
+}
+
 }  // namespace
 
 std::string default_node_name() {
@@ -331,6 +352,7 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
                           "blocks, one per node; without one, give this node's pod_cidr in [[nodes]]");
     }
     config.sources = read_sources(top.table("sources"), config.agent.state_dir, config.warnings);
+    config.monitor = read_monitor(top.table("monitor"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

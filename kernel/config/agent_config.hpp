@@ -123,6 +123,18 @@ struct SourcesSettings {
     bool operator==(const SourcesSettings&) const = default;
 };
 
+// [monitor]: the flow monitor (membranectl monitor; kernel/monitor).
+struct MonitorSettings {
+    std::uint32_t history = 4096;  // events kept in memory for `membranectl monitor --since`
+    // How often the datapath reports each event type: 0 never, 1 every
+    // event, N one in N (at random).
+    std::uint32_t drop_sampling = 1;
+    std::uint32_t verdict_sampling = 1;
+    std::uint32_t trace_sampling = 0;
+
+    bool operator==(const MonitorSettings&) const = default;
+};
+
 struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
@@ -132,6 +144,7 @@ struct AgentConfig {
     // [kvstore]; without it the agent keeps its state on this node only.
     std::optional<KvstoreSettings> kvstore;
     SourcesSettings sources;
+    MonitorSettings monitor;
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
     // [[nodes]], in file order. When not empty it lists this node (agent.node_name).

@@ -33,6 +33,7 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     restart_if(old.cluster != now.cluster, "cluster");
     restart_if(old.kvstore != now.kvstore, "kvstore");
     restart_if(old.sources != now.sources, "sources.manifests_dir");
+    restart_if(old.monitor != now.monitor, "monitor");
     restart_if(old.dbus.admin_group != now.dbus.admin_group, "dbus.admin_group");
     // The address pool: the local node's pod CIDR (none when no nodes).
     const NodeSettings* old_local = old.local_node();

@@ -226,6 +226,55 @@ std::vector<sdbus::Struct<std::string, std::uint64_t>> AgentObject::GetStats() {
     });
 }
 
+namespace {
+
+// Keys as org.membrane.Agent1.xml documents them for GetFlows.
+membrane::dbus::Dictionary flow_to_dictionary(const FlowEvent& e) {
+    membrane::dbus::Dictionary out{
+        {"seq", sdbus::Variant(e.seq)},
+        {"time_ns", sdbus::Variant(e.time_ns)},
+        {"type", sdbus::Variant(e.type)},
+        {"verdict", sdbus::Variant(e.verdict)},
+        {"drop_reason", sdbus::Variant(e.reason)},
+        {"direction", sdbus::Variant(e.direction)},
+        {"stage", sdbus::Variant(e.stage)},
+        {"protocol", sdbus::Variant(e.protocol)},
+        {"tcp_flags", sdbus::Variant(e.tcp_flags)},
+        {"rule_id", sdbus::Variant(e.rule_id)},
+        {"ifindex", sdbus::Variant(e.ifindex)},
+    };
+    const auto side = [&](const std::string& prefix, const std::string& ip, std::uint16_t port, std::uint32_t identity,
+                          const FlowPeer& peer) {
+        out[prefix + "ip"] = sdbus::Variant(ip);
+        out[prefix + "port"] = sdbus::Variant(port);
+        out[prefix + "identity"] = sdbus::Variant(identity);
+        out[prefix + "namespace"] = sdbus::Variant(peer.namespace_);
+        out[prefix + "pod"] = sdbus::Variant(peer.pod);
+        out[prefix + "node"] = sdbus::Variant(peer.node);
+        out[prefix + "labels"] = sdbus::Variant(peer.labels);
+    };
+    side("source_", e.source, e.source_port, e.source_identity, e.source_peer);
+    side("destination_", e.destination, e.destination_port, e.destination_identity, e.destination_peer);
+    return out;
+}
+
+}  // namespace
+
+std::tuple<std::uint64_t, std::uint64_t, std::vector<membrane::dbus::Dictionary>> AgentObject::GetFlows(
+    const std::uint64_t& after, const std::uint32_t& max) {
+    return answer([&] {
+        if (max == 0 || max > 10000) {
+            throw ControlError(ControlErrorKind::InvalidArgument,
+                               "max must be between 1 and 10000, not " + std::to_string(max));
+        }
+        const FlowPage page = control_.flows(after, max);
+        std::vector<membrane::dbus::Dictionary> events;
+        events.reserve(page.events.size());
+        for (const auto& event : page.events) events.push_back(flow_to_dictionary(event));
+        return std::tuple{page.last, page.lost, std::move(events)};
+    });
+}
+
 void AgentObject::LoadModule(const std::string& name) {
     answer([&] { control_.load_module(name); });
 }

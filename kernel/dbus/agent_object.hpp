@@ -34,6 +34,8 @@ private:
     std::map<std::string, sdbus::Variant> GetStatus() override;
     std::vector<ModuleEntry> ListModules() override;
     std::vector<sdbus::Struct<std::string, std::uint64_t>> GetStats() override;
+    std::tuple<std::uint64_t, std::uint64_t, std::vector<membrane::dbus::Dictionary>> GetFlows(
+        const std::uint64_t& after, const std::uint32_t& max) override;
     void LoadModule(const std::string& name) override;
     void UnloadModule(const std::string& name, const bool& force) override;
     void ReloadModule(const std::string& name) override;

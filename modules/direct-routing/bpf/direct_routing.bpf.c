@@ -58,10 +58,8 @@ int direct_routing_stage(struct __sk_buff *skb)
 	if (!fits_egress_mtu(skb, fib.ifindex))
 		return membrane_next_stage(skb, MBR_STAGE_ROUTING);
 
-	if (membrane_route_decrement_ttl(skb, &route) < 0) {
-		membrane_stat_inc(MBR_STAT_DROP_INVALID);
-		return TC_ACT_SHOT;
-	}
+	if (membrane_route_decrement_ttl(skb, &route) < 0)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 	/* The lookup left the next hop (the node's IP) in ipv4_dst. */
 	struct bpf_redir_neigh next_hop = {
 		.nh_family = AF_INET,

@@ -95,10 +95,10 @@ static __always_inline __u16 destination_port(const struct membrane_flow *flow)
 	return 0;
 }
 
-static __always_inline int drop(void)
+/* A denied packet: counted, and reported with the deciding rule (0: a default deny, or no rule at all). */
+static __always_inline int drop(struct __sk_buff *skb, __u32 rule_id)
 {
-	membrane_stat_inc(MBR_STAT_DROP_POLICY);
-	return TC_ACT_SHOT;
+	return membrane_report_drop(skb, MBR_STAT_DROP_POLICY, rule_id);
 }
 
 /*
@@ -115,7 +115,7 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		return TC_ACT_OK;
 	/* The maps key endpoints by 32 bits: one past them cannot be told apart, so it gets nothing. */
 	if (endpoint->endpoint_id > 0xffffffffull)
-		return drop();
+		return drop(skb, 0);
 	const __u32 endpoint_id = (__u32)endpoint->endpoint_id;
 	struct policy_endpoint_key ep_key = {.endpoint_id = endpoint_id};
 	const struct policy_endpoint_value *enforced = bpf_map_lookup_elem(&policy_l3l4_endpoints_v1, &ep_key);
@@ -123,7 +123,7 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 	if (enforcing) {
 		/* An ICMP error about no connection this node tracks answers nothing: it is not a new connection either. */
 		if (flow->icmp_error)
-			return drop();
+			return drop(skb, 0);
 		/* Nobody knows who sent it (identity 0, e.g. VNI 0): it is the world, not "any identity". */
 		if (remote_identity == MBR_IDENTITY_UNKNOWN)
 			remote_identity = MBR_IDENTITY_WORLD;
@@ -145,7 +145,10 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		 * anew the other way round and make these packets its replies.
 		 */
 		if (!rule || rule->deny)
-			return drop();
+			return drop(skb, rule ? rule->rule_id : 0);
+		/* An allowed new connection: the verdict and its rule, for the monitor (denials are drops). */
+		if (ct_state == MBR_CT_NEW)
+			membrane_report(skb, MBR_EVENT_VERDICT, 0, rule->rule_id, 1);
 	}
 	if (create_ct && ct_state == MBR_CT_NEW)
 		membrane_ct_create(flow);
@@ -162,7 +165,7 @@ int policy_egress(struct __sk_buff *skb)
 		return membrane_next_stage(skb, MBR_STAGE_EGRESS_POLICY); /* not IPv4: the entry program decided */
 	const struct mbr_endpoint_value *source = membrane_endpoint_lookup(flow.key.saddr);
 	if (!source)
-		return drop(); /* the entry program checked the source: gone since, so judged by nobody */
+		return drop(skb, 0); /* the entry program checked the source: gone since, so judged by nobody */
 	/* For a pod of this node the ingress stage judges next and tracks; else this is the last word here. */
 	const int last_here = membrane_endpoint_lookup(flow.key.daddr) == NULL;
 	if (judge(skb, &flow, source, POLICY_EGRESS, membrane_ctx_dst_identity(skb), last_here) != TC_ACT_OK)

@@ -55,10 +55,8 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 
 	const struct routing_vxlan_config *config = bpf_map_lookup_elem(&routing_vxlan_cfg, &zero);
 	const __u32 identity = membrane_ctx_src_identity(skb);
-	if (!config || config->ifindex == 0 || identity > VXLAN_VNI_MAX) {
-		membrane_stat_inc(MBR_STAT_DROP_INVALID);
-		return TC_ACT_SHOT;
-	}
+	if (!config || config->ifindex == 0 || identity > VXLAN_VNI_MAX)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 
 	/*
 	 * Over the overlay's MTU (the pod's MTU was raised, or a chained pod
@@ -74,10 +72,8 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 		__be16 frag_off = 0;
 		if (bpf_skb_load_bytes(skb, route.l3_offset + offsetof(struct iphdr, frag_off), &frag_off,
 				       sizeof(frag_off)) < 0 ||
-		    !(frag_off & bpf_htons(IP_DF))) {
-			membrane_stat_inc(MBR_STAT_DROP_OVERSIZE);
-			return TC_ACT_SHOT;
-		}
+		    !(frag_off & bpf_htons(IP_DF)))
+			return membrane_report_drop(skb, MBR_STAT_DROP_OVERSIZE, 0);
 		membrane_stat_inc(MBR_STAT_OVERSIZE_TO_STACK);
 		return TC_ACT_OK;
 	}
@@ -89,10 +85,8 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 	};
 	/* No outer UDP checksum: the inner packet carries its own (as Cilium does). */
 	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0 ||
-	    membrane_route_decrement_ttl(skb, &route) < 0) {
-		membrane_stat_inc(MBR_STAT_DROP_INVALID);
-		return TC_ACT_SHOT;
-	}
+	    membrane_route_decrement_ttl(skb, &route) < 0)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 	membrane_stat_inc(MBR_STAT_TO_OVERLAY);
 	return bpf_redirect(config->ifindex, 0);
 }

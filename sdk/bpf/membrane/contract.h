@@ -106,6 +106,40 @@ enum membrane_stat {
 };
 
 /*
+ * SDK 1.5. Events the datapath reports to the agent through the ring buffer
+ * mbr_events_v1 (membrane/monitor.h): what `membranectl monitor` shows.
+ */
+enum membrane_event_type {
+	MBR_EVENT_DROP = 0,    /* a packet dropped, with its reason (enum membrane_stat) */
+	MBR_EVENT_VERDICT = 1, /* a policy verdict on a new connection, with the deciding rule */
+	MBR_EVENT_TRACE = 2,   /* a stage's trace point (sampled out unless asked for) */
+	MBR_EVENT_TYPES = 3,
+};
+/* The stage of an event reported by an entry program, before any stage ran. */
+#define MBR_EVENT_STAGE_ENTRY MBR_STAGE_MAX
+
+/* One event; addresses and ports in network order, as on the wire. */
+struct mbr_event {
+	__u64 timestamp_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 src_identity;
+	__u32 dst_identity;
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 rule_id;  /* the deciding policy rule; 0: none (a default deny, or no policy event) */
+	__u32 ifindex;  /* the device the packet came in on */
+	__u16 reason;   /* MBR_EVENT_DROP: enum membrane_stat */
+	__u8 type;      /* enum membrane_event_type */
+	__u8 direction; /* enum membrane_direction; 0: unknown */
+	__u8 stage;     /* the stage that reported, or MBR_EVENT_STAGE_ENTRY */
+	__u8 protocol;  /* IPPROTO_*; 0 for what is not IPv4 */
+	__u8 tcp_flags;
+	__u8 verdict;   /* MBR_EVENT_VERDICT: 1 allowed, 0 denied */
+	__u32 reserved;
+};
+
+/*
  * Security identities: a label set maps to a number. These are reserved;
  * label sets get numbers from MBR_IDENTITY_FIRST_ALLOCATED on.
  */
@@ -194,5 +228,8 @@ struct mbr_ct_value {
 #define MBR_MAP_IPCACHE "mbr_ipcache_v1"
 #define MBR_MAP_STAGE_VERDICTS "mbr_stage_verdicts_v1"
 #define MBR_MAP_CT "mbr_ct_v1"
+#define MBR_MAP_EVENTS "mbr_events_v1"                 /* SDK 1.5: membrane/monitor.h */
+#define MBR_MAP_EVENT_SAMPLING "mbr_event_sampling_v1"
+#define MBR_MAP_EVENTS_LOST "mbr_events_lost_v1"
 
 #endif /* MEMBRANE_CONTRACT_H */

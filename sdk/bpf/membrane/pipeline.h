@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * BPF side of the pipeline: the shared prog array, context accessors and the
- * hand-over to the next stage. Include from tc (sched_cls) programs only.
+ * BPF side of the pipeline: the shared prog array and the hand-over to the
+ * next stage (the context accessors are in membrane/ctx.h, included here).
+ * Include from tc (sched_cls) programs only.
  */
 #ifndef MEMBRANE_PIPELINE_H
 #define MEMBRANE_PIPELINE_H
@@ -11,9 +12,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
+#include "membrane/ctx.h"
+#include "membrane/monitor.h"
 #include "membrane/stats.h"
-
-_Static_assert(sizeof(struct membrane_ctx) <= 5 * sizeof(__u32), "membrane_ctx must fit skb->cb");
 
 /* Pinned by name, so every object that includes this header shares one array. */
 struct {
@@ -43,43 +44,6 @@ static __always_inline int membrane_stage_fail_closed(__u32 stage)
 	return verdict && *verdict == MBR_STAGE_FAIL_CLOSED;
 }
 
-static __always_inline void membrane_ctx_load(const struct __sk_buff *skb, struct membrane_ctx *ctx)
-{
-	__builtin_memcpy(ctx, (const void *)skb->cb, sizeof(*ctx));
-}
-
-static __always_inline void membrane_ctx_store(struct __sk_buff *skb, const struct membrane_ctx *ctx)
-{
-	__builtin_memcpy((void *)skb->cb, ctx, sizeof(*ctx));
-}
-
-static __always_inline __u32 membrane_ctx_direction(const struct __sk_buff *skb)
-{
-	return skb->cb[2] & 0xff;
-}
-
-/* What connection tracking knew of the packet (contract.h: enum membrane_ct_state; SDK 1.4). */
-static __always_inline __u32 membrane_ctx_ct_state(const struct __sk_buff *skb)
-{
-	return (skb->cb[2] >> MBR_CTX_CT_SHIFT) & 0xff;
-}
-
-/* Security identities the entry program found (contract.h: MBR_IDENTITY_*). */
-static __always_inline __u32 membrane_ctx_src_identity(const struct __sk_buff *skb)
-{
-	return skb->cb[0];
-}
-
-static __always_inline __u32 membrane_ctx_dst_identity(const struct __sk_buff *skb)
-{
-	return skb->cb[1];
-}
-
-static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
-{
-	return skb->cb[4] == MBR_CTX_MAGIC;
-}
-
 /*
  * Tail-call the first filled slot after `current` (a compile-time constant in
  * each stage). bpf_tail_call returns only when the slot is empty: then the
@@ -91,15 +55,19 @@ static __always_inline int membrane_ctx_valid(const struct __sk_buff *skb)
  */
 static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 first)
 {
+	int missing = 0;
 #pragma unroll
 	for (__u32 stage = first; stage < MBR_STAGE_MAX; stage++) {
 		skb->cb[3] = (skb->cb[3] & 0xffff) | (stage << 16);
 		bpf_tail_call(skb, &mbr_pipe_v1, stage);
 		if (membrane_stage_fail_closed(stage)) {
-			membrane_stat_inc(MBR_STAT_DROP_STAGE_MISSING);
-			return TC_ACT_SHOT;
+			missing = 1;
+			break;
 		}
 	}
+	/* Reported once, past the loop: the report's code is not unrolled with it. */
+	if (missing)
+		return membrane_report_drop(skb, MBR_STAT_DROP_STAGE_MISSING, 0);
 	membrane_stat_inc(MBR_STAT_PIPELINE_DONE);
 	return TC_ACT_OK;
 }

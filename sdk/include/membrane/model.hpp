@@ -84,6 +84,7 @@ struct ContainerPort {
 struct RemoteEndpointInfo {
     std::string ipv4;  // "10.10.2.7"
     std::string node;  // the node that publishes it
+    std::string pod;   // "namespace/name" from its labels; "" when it has none
     std::uint32_t identity = 0;
     std::vector<ContainerPort> ports;  // its named container ports
     bool operator==(const RemoteEndpointInfo&) const = default;

@@ -25,6 +25,8 @@ inline constexpr std::string_view kCiliumClusterwideNetworkPolicy = "CiliumClust
 // The label every endpoint carries with its Kubernetes namespace
 // (membrane-cni: K8S_POD_NAMESPACE), as a selector may name it.
 inline constexpr std::string_view kPodNamespaceLabel = "k8s:io.kubernetes.pod.namespace";
+// The pod's name, as membrane-cni labels an endpoint (SDK 1.5).
+inline constexpr std::string_view kPodNameLabel = "k8s:io.kubernetes.pod.name";
 // Labels of the endpoint's namespace, as Cilium offers them to endpoint
 // selectors: "io.cilium.k8s.namespace.labels.<key>" (see subject_labels()).
 inline constexpr std::string_view kNamespaceLabelsPrefix = "io.cilium.k8s.namespace.labels.";

@@ -148,16 +148,23 @@ TEST_F(ClusterEndpointsTest, APodsNamedPortsReachTheOtherNodesModel) {
     auto n2 = node("n2", kNode2Ip);
     n1->ports[1] = {{"http", 8080, 6}, {"dns", 53, 17}};
     n1->add(pod(1, "10.1.1.2", 0x10100));
+    n1->add([] {
+        auto named = pod(2, "10.1.1.3", 0x10100);
+        named.labels = {{"k8s:io.kubernetes.pod.namespace", "shop"}, {"k8s:io.kubernetes.pod.name", "web-1"}};
+        return named;
+    }());
     ASSERT_TRUE(run_until(io, [&] { return !n2->endpoints.remote_endpoints().empty(); }));
-    const RemoteEndpointInfo expected{"10.1.1.2", "n1", 0x10100, {{"http", 8080, 6}, {"dns", 53, 17}}};
-    EXPECT_EQ(n2->endpoints.remote_endpoints(), std::vector<RemoteEndpointInfo>{expected});
+    const RemoteEndpointInfo expected{"10.1.1.2", "n1", "", 0x10100, {{"http", 8080, 6}, {"dns", 53, 17}}};
+    ASSERT_TRUE(run_until(io, [&] { return n2->endpoints.remote_endpoints().size() == 2; }));
+    EXPECT_EQ(n2->endpoints.remote_endpoints()[0], expected);
+    EXPECT_EQ(n2->endpoints.remote_endpoints()[1].pod, "shop/web-1") << "the pod's name, for the flow monitor";
     EXPECT_EQ(sync.get(kKeys.endpoint("10.1.1.2")).value.kvs.at(0).value,
               R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1",)"
               R"("ports":[{"name":"http","port":8080,"protocol":6},{"name":"dns","port":53,"protocol":17}]})");
     EXPECT_TRUE(n1->endpoints.remote_endpoints().empty()) << "a node's own pods are not remote";
     n1->remove("10.1.1.2");
-    ASSERT_TRUE(run_until(io, [&] { return n2->endpoints.remote_endpoints().empty(); }));
-    EXPECT_EQ(n2->remote_events, (std::vector<std::string>{"updated 10.1.1.2", "removed 10.1.1.2"}));
+    ASSERT_TRUE(run_until(io, [&] { return n2->endpoints.remote_endpoints().size() == 1; }));
+    EXPECT_EQ(n2->remote_events, (std::vector<std::string>{"updated 10.1.1.2", "updated 10.1.1.3", "removed 10.1.1.2"}));
 }
 
 // Another node's record is input like any other: a port that is not one
@@ -173,7 +180,7 @@ TEST_F(ClusterEndpointsTest, ARecordWithABadPortIsIgnored) {
     sync.put(kKeys.endpoint("10.1.1.8"), R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1","ports":[]})");
     ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010108).has_value(); }));
     EXPECT_FALSE(n2->ipcache.entry(0x0A010109).has_value());
-    EXPECT_EQ(n2->endpoints.remote_endpoints(), (std::vector<RemoteEndpointInfo>{{"10.1.1.8", "n1", 0x10100, {}}}));
+    EXPECT_EQ(n2->endpoints.remote_endpoints(), (std::vector<RemoteEndpointInfo>{{"10.1.1.8", "n1", "", 0x10100, {}}}));
 }
 
 TEST_F(ClusterEndpointsTest, ANewIdentityAndADeletedPodFollow) {

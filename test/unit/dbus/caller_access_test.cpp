@@ -136,6 +136,20 @@ TEST_F(CallerAccessTest, NobodyReadsWithoutContainerIdsOrNetns) {
     }
 }
 
+// Flows say who talks to whom: the monitor is the admins'.
+TEST_F(CallerAccessTest, OnlyAdminsReadFlows) {
+    const auto denied = call_agent(Caller::nobody, {"GetFlows", "tu", "0", "100"});
+    EXPECT_NE(denied.exit_code, 0);
+    EXPECT_THAT(denied.err, HasSubstr("GetFlows: uid 65534"));
+    const auto seen = call_agent(Caller::root, {"GetFlows", "tu", "0", "100"});
+    EXPECT_EQ(seen.exit_code, 0) << seen.err;
+    EXPECT_THAT(seen.out, HasSubstr("drop_policy"));
+    EXPECT_THAT(seen.out, HasSubstr("db-1"));
+    const auto bad = call_agent(Caller::root, {"GetFlows", "tu", "0", "0"});
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_THAT(bad.err, HasSubstr("max must be between 1 and 10000"));
+}
+
 TEST_F(CallerAccessTest, RootReadsEverything) {
     const auto seen = call_agent(Caller::root, {"GetEndpoint", "t", "1"});
     EXPECT_EQ(seen.exit_code, 0) << seen.err;

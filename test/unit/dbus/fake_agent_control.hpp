@@ -77,6 +77,23 @@ public:
         return {{"entry_from_netdev", 7}, {"pipeline_done", 0}, {"drop_invalid", 2}, {"reason_15", 1}};
     }
 
+    kernel::FlowPage flows(std::uint64_t after, std::uint32_t max) const override {
+        record("flows " + std::to_string(after) + " " + std::to_string(max));
+        kernel::FlowEvent event;
+        event.seq = 3;
+        event.type = "drop";
+        event.verdict = "dropped";
+        event.reason = "drop_policy";
+        event.protocol = "TCP";
+        event.source = "10.1.1.2";
+        event.source_port = 43210;
+        event.destination = "10.1.2.3";
+        event.destination_port = 80;
+        event.destination_peer = {"shop", "db-1", "node2", {{"app", "db"}}};
+        event.rule_id = 7;
+        return {{event}, 3, 1};
+    }
+
     void load_module(const std::string& name) override {
         record("load " + name);
         fail_for(name);

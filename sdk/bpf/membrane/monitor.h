@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SDK 1.5. Events for the agent's flow monitor (`membranectl monitor`): one
+ * BPF ring buffer the core owns and every stage may write to, pinned like the
+ * other shared maps. The report path never waits: a full buffer drops the
+ * event and counts it in mbr_events_lost_v1 (per type); the agent sets how
+ * often each type is reported (mbr_event_sampling_v1: 0 never, 1 always, N
+ * one in N, chosen at random).
+ *
+ * A stage reports with membrane_report_drop() (it also counts the reason in
+ * the stats map and returns TC_ACT_SHOT), or membrane_report() for a verdict
+ * or a trace point. The event carries what the context knows (identities,
+ * direction, stage) and what the packet says (addresses, ports, protocol,
+ * TCP flags), so it reads without the packet.
+ */
+#ifndef MEMBRANE_MONITOR_H
+#define MEMBRANE_MONITOR_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "membrane/contract.h"
+#include "membrane/conntrack.h"
+#include "membrane/ctx.h"
+#include "membrane/stats.h"
+
+#define MBR_EVENTS_RING_BYTES (1u << 20) /* 21,845 events of 48 bytes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MBR_EVENTS_RING_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_events_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MBR_EVENT_TYPES);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_event_sampling_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MBR_EVENT_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_events_lost_v1 SEC(".maps");
+
+/* Whether this event of `type` is reported (the agent's sampling; until the agent sets it, none is). */
+static __always_inline int membrane_event_sampled(__u32 type)
+{
+	const __u32 *every = bpf_map_lookup_elem(&mbr_event_sampling_v1, &type);
+	if (!every || *every == 0)
+		return 0;
+	return *every == 1 || bpf_get_prandom_u32() % *every == 0;
+}
+
+/*
+ * Reports an event about this packet. Identities, direction and stage come
+ * from the context the entry program filled (zero if it did not).
+ */
+static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
+					    __u8 verdict)
+{
+	if (!membrane_event_sampled(type))
+		return;
+	struct mbr_event *event = bpf_ringbuf_reserve(&mbr_events_v1, sizeof(*event), 0);
+	if (!event) {
+		__u32 key = type;
+		__u64 *lost = bpf_map_lookup_elem(&mbr_events_lost_v1, &key);
+		if (lost)
+			*lost += 1;
+		return;
+	}
+	__builtin_memset(event, 0, sizeof(*event));
+	event->timestamp_ns = bpf_ktime_get_ns();
+	event->type = type;
+	event->reason = reason;
+	event->rule_id = rule_id;
+	event->verdict = verdict;
+	event->ifindex = skb->ifindex;
+	if (membrane_ctx_valid(skb)) {
+		struct membrane_ctx ctx;
+		membrane_ctx_load(skb, &ctx);
+		event->src_identity = ctx.src_identity;
+		event->dst_identity = ctx.dst_identity;
+		event->direction = ctx.flags & 0xff;
+		event->stage = ctx.stage;
+	} else {
+		event->stage = MBR_EVENT_STAGE_ENTRY;
+	}
+	struct membrane_flow flow;
+	if (skb->protocol == bpf_htons(ETH_P_IP) && membrane_flow_of(skb, &flow) == 0) {
+		event->saddr = flow.key.saddr;
+		event->daddr = flow.key.daddr;
+		event->sport = flow.key.sport;
+		event->dport = flow.key.dport;
+		event->protocol = flow.key.protocol;
+		event->tcp_flags = flow.tcp_flags;
+	}
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Drops the packet for `reason` (enum membrane_stat): counted, reported. Returns TC_ACT_SHOT. */
+static __always_inline int membrane_report_drop(struct __sk_buff *skb, __u16 reason, __u32 rule_id)
+{
+	membrane_stat_inc(reason);
+	membrane_report(skb, MBR_EVENT_DROP, reason, rule_id, 0);
+	return TC_ACT_SHOT;
+}
+
+#endif /* MEMBRANE_MONITOR_H */
