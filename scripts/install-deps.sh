@@ -16,6 +16,9 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libnl-3-dev libnl-route-3-dev libssl-dev
   libgtest-dev libgmock-dev googletest
+  # the metrics endpoint (kernel/metrics): prometheus-cpp's core and pull
+  # parts (the pull exposer embeds civetweb)
+  prometheus-cpp-dev
   # the etcd client (kernel/etcd): gRPC, protobuf, and etcd's .proto files
   # with the two packages they import
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -25,6 +28,11 @@ packages=(
   iperf3 netcat-openbsd socat containernetworking-plugins util-linux python3
   # the cluster store's tests: a real etcd, and openssl for their certificates
   etcd-server etcd-client openssl
+  # the metrics test: a real HTTP GET (curl) and promtool check metrics
+  # (Debian's prometheus package is the one that ships promtool; it also
+  # brings the Prometheus server and enables its unit where systemd runs:
+  # `systemctl disable --now prometheus` if that is not wanted)
+  curl prometheus
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include "cluster/cluster_identity_allocator.hpp"
 #include "etcd/etcd_store.hpp"
 #include "log/logging.hpp"
+#include "metrics/metrics_server.hpp"
 #include "membrane/embed.hpp"
 #include "membrane/events.hpp"
 #include "membrane/stat_names.hpp"
@@ -41,6 +42,9 @@ Agent::Agent(AgentConfig config)
       signals_(io_) {}
 
 Agent::~Agent() {
+    // The metrics endpoint first: it joins its HTTP threads, and its timer
+    // reads everything below.
+    metrics_.reset();
     // Modules first (they hold registry objects and D-Bus methods), then the
     // D-Bus service, then the registry.
     host_.reset();
@@ -115,6 +119,7 @@ void Agent::start() {
             // agent goes on with the others.
         }
     }
+    open_metrics();
     arm_signals();
     state_ = AgentState::running;
     report_status();

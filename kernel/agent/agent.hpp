@@ -26,6 +26,7 @@
 #include "config/ipv4.hpp"
 #include "host/agent_model.hpp"
 #include "host/module_host.hpp"
+#include "metrics/agent_figures.hpp"
 #include "model/endpoints.hpp"
 #include "model/host_scope_ipam.hpp"
 #include "model/identity_allocator.hpp"
@@ -39,6 +40,7 @@
 namespace membrane::kernel {
 
 class AgentService;
+class MetricsServer;
 
 class Agent final : public AgentControl {
 public:
@@ -102,6 +104,10 @@ private:
     void open_objects();
     void open_monitor();
     FlowPeer flow_peer(std::uint32_t ipv4, std::uint32_t identity) const;
+    // [metrics]: the Prometheus endpoint, fed from metric_figures() on the
+    // loop (agent_metrics.cpp). One that cannot listen is logged and left out.
+    void open_metrics();
+    AgentFigures metric_figures() const;
 
     AgentConfig config_;
     std::shared_ptr<spdlog::logger> log_;
@@ -129,6 +135,7 @@ private:
     std::unique_ptr<ClusterObjects> objects_;
     std::unique_ptr<ManifestsFolder> manifests_folder_;  // [sources] manifests_dir
     std::unique_ptr<FlowMonitor> monitor_;               // reads the model to name pods: destroyed first
+    std::unique_ptr<MetricsServer> metrics_;             // [metrics], when it listens
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;
     int exit_code_ = 0;

@@ -13,6 +13,7 @@
 
 #include "config/cluster_config.hpp"
 #include "config/ipv4.hpp"
+#include "config/metrics_config.hpp"
 #include "config/names.hpp"
 #include "config/quoting.hpp"
 #include "config/toml_guard.hpp"
@@ -353,6 +354,8 @@ AgentConfig parse_config(std::string_view text, const fs::path& source) {
     }
     config.sources = read_sources(top.table("sources"), config.agent.state_dir, config.warnings);
     config.monitor = read_monitor(top.table("monitor"));
+    // [metrics]: the table turns the endpoint on (its address has a default).
+    if (document.contains("metrics")) config.metrics = read_metrics(top.table("metrics"));
     config.modules = read_enabled_modules(top.table("modules"));
     top.table("module");
     top.finish();

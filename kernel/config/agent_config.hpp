@@ -135,6 +135,14 @@ struct MonitorSettings {
     bool operator==(const MonitorSettings&) const = default;
 };
 
+// [metrics]: the Prometheus endpoint (kernel/metrics). Off without the table;
+// with it, served at `address` ("IPv4:port", 127.0.0.1:9962 unless set).
+struct MetricsSettings {
+    std::string address = "127.0.0.1:9962";
+
+    bool operator==(const MetricsSettings&) const = default;
+};
+
 struct AgentConfig {
     std::filesystem::path source;  // the file it came from
     AgentSettings agent;
@@ -145,6 +153,7 @@ struct AgentConfig {
     std::optional<KvstoreSettings> kvstore;
     SourcesSettings sources;
     MonitorSettings monitor;
+    std::optional<MetricsSettings> metrics;  // [metrics]; no endpoint without it
     std::vector<std::string> modules;                  // [modules] enabled, in start order
     std::map<std::string, toml::table> module_tables;  // [module.<name>], handed only to that module
     // [[nodes]], in file order. When not empty it lists this node (agent.node_name).

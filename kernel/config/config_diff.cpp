@@ -35,6 +35,8 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     restart_if(old.sources != now.sources, "sources.manifests_dir");
     restart_if(old.monitor != now.monitor, "monitor");
     restart_if(old.dbus.admin_group != now.dbus.admin_group, "dbus.admin_group");
+    // The endpoint binds its address once, at start.
+    restart_if(old.metrics != now.metrics, "metrics");
     // The address pool: the local node's pod CIDR (none when no nodes).
     const NodeSettings* old_local = old.local_node();
     const NodeSettings* new_local = now.local_node();

@@ -343,6 +343,7 @@ StoreStatus EtcdStore::status() const {
     s.revision = revision_;
     s.last_error = last_error_;
     s.connects = connects_;
+    s.resyncs = resyncs_;
     s.since = since_;
     s.last_contact = last_contact_;
     for (const auto& watch : watches_) {
@@ -729,6 +730,7 @@ void EtcdStore::list_then_watch(const std::shared_ptr<Watch>& watch, bool resync
             }
             return;
         }
+        if (resync) ++resyncs_;
         deliver(watch, resync ? watch->tracker.resync(result.value) : watch->tracker.snapshot(result.value));
         if (!watch->cancelled && watch->attempt == attempt) open_watch_stream(watch);
     });

@@ -117,6 +117,7 @@ private:
     bool started_ = false;
     std::string last_error_;
     std::uint64_t connects_ = 0;
+    std::uint64_t resyncs_ = 0;  // Resync batches delivered, every watch
     Revision revision_ = 0;
     std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();  // of state_
     std::optional<std::chrono::steady_clock::time_point> last_contact_;

@@ -271,6 +271,7 @@ void ModuleHost::load(const std::string& name, const toml::table& config) {
             if (!entry) entry = std::make_unique<Entry>();
             entry->name = name;
             entry->config = config;
+            counters_.try_emplace(name);
             set_state(*entry, ModuleState::failed, e.what());
         }
         throw;
@@ -280,6 +281,7 @@ void ModuleHost::load(const std::string& name, const toml::table& config) {
     Entry& entry = *slot;
     entry.name = name;
     entry.config = config;
+    counters_.try_emplace(name);  // listed at 0 from its first load
     entry.last_generation = generation->number;
     set_state(entry, ModuleState::loading, "");
     try {
@@ -335,6 +337,7 @@ void ModuleHost::reload(const std::string& name, std::optional<toml::table> conf
     const auto old_number = old ? old->number : 0;
     retire(std::move(old), false);
     log_->info("module {} reloaded: generation {} replaced {}", name, entry.current->number, old_number);
+    ++counters_[name].reloads;
     set_state(entry, ModuleState::running, "");
 }
 
@@ -372,6 +375,7 @@ void ModuleHost::quarantine(const std::string& name, const std::string& reason) 
     if (it == entries_.end() || !it->second->current) return;
     Entry& entry = *it->second;
     log_->error("quarantining module {}: {}", name, reason);
+    ++counters_[name].quarantines;
     methods_.set_module_methods(name, {});
     retire(std::move(entry.current), false);
     set_state(entry, ModuleState::failed, reason);

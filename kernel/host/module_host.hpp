@@ -34,6 +34,14 @@ struct HostOptions {
     std::function<std::shared_ptr<spdlog::logger>(const std::string&)> make_logger;
 };
 
+// How often the host replaced or quarantined a module, for the life of the
+// host: kept across an unload, so a module loaded again counts on (these are
+// Prometheus counters, which must not go down while the agent runs).
+struct ModuleCounters {
+    std::uint64_t reloads = 0;      // a new generation replaced the running one (or a failed one)
+    std::uint64_t quarantines = 0;  // stopped for throwing (a handler, reconfigure)
+};
+
 class ModuleHost {
 public:
     ModuleHost(boost::asio::io_context& io, EventBus& bus, Registry& registry, const Model& model,
@@ -61,6 +69,8 @@ public:
     void shutdown();
 
     std::vector<ModuleStatus> list() const;
+    // Every module the host has loaded since it started, listed or not.
+    const std::map<std::string, ModuleCounters>& counters() const { return counters_; }
     // The largest encapsulation overhead (bytes) a running module declared
     // (Context::declare_encapsulation); 0 when none. Pods get MTU minus this.
     std::uint32_t max_encapsulation_overhead() const;
@@ -87,6 +97,7 @@ private:
     HostOptions options_;
     std::shared_ptr<spdlog::logger> log_;
     std::map<std::string, std::unique_ptr<Entry>> entries_;
+    std::map<std::string, ModuleCounters> counters_;
     std::uint64_t next_generation_ = 1;
     // Libraries whose code may still be referenced by queued events; unloaded
     // from a posted task, after the loop has drained what was queued before.

@@ -48,6 +48,7 @@ StoreStatus MemoryStore::status() const {
     s.revision = revision_;
     s.last_error = available_ ? "" : "unavailable (test)";
     s.connects = connects_;
+    s.resyncs = resyncs_;
     s.since = since_;
     // In-process: it answers whenever it is available.
     if (state_ == StoreState::Connected) s.last_contact = std::chrono::steady_clock::now();
@@ -284,6 +285,7 @@ void MemoryStore::catch_up(const std::shared_ptr<Watcher>& watcher) {
         return;
     }
     if (tracker.next_revision() <= compacted_) {
+        ++resyncs_;
         post(tracker.resync(current()));
         return;
     }

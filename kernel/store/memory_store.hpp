@@ -92,6 +92,7 @@ private:
     std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();  // of state_
     bool available_ = true;
     std::uint64_t connects_ = 0;
+    std::uint64_t resyncs_ = 0;  // Resync batches posted, every watch
     std::vector<std::function<void(const StoreStatus&)>> listeners_;
     std::map<std::string, KeyValue> data_;
     Revision revision_ = 1;  // etcd's first revision

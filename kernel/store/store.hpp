@@ -227,6 +227,9 @@ struct StoreStatus {
     // The newest answer of any kind from the store (a keep-alive too): how
     // stale this node's view may be. Empty before the first.
     std::optional<std::chrono::steady_clock::time_point> last_contact;
+    // Watches that fell behind a compaction and resynced (a Resync batch),
+    // over every watch since start().
+    std::uint64_t resyncs = 0;
     struct WatchProgress {
         std::string prefix;
         Revision revision = 0;  // delivered up to (0: not listed yet)

@@ -211,6 +211,8 @@ TEST_F(EtcdStoreTest, CompactionForcesAResyncThatReportsVanishedKeys) {
     ASSERT_TRUE(writer->sync.compact(now).ok());
 
     ASSERT_TRUE(run_until(watcher->io, [&] { return seen.batches.back().kind == WatchBatchKind::Resync; }));
+    EXPECT_EQ(watcher->store.status().resyncs, 1u) << "membrane_kvstore_watch_resyncs_total counts it";
+    EXPECT_EQ(writer->store.status().resyncs, 0u);
     const auto& resync = seen.batches.back();
     ASSERT_EQ(resync.events.size(), 3u);
     EXPECT_EQ(resync.events[0].type, WatchEvent::Type::Delete);

@@ -12,6 +12,10 @@
 #include "host/abi_check.hpp"
 #include "host/agent_model.hpp"
 #include "host/module_host.hpp"
+#include "membrane/embed.hpp"
+
+// The core object: unload asks it which stages are fail-closed.
+MEMBRANE_EMBEDDED_BPF(membrane_core_bpf)
 
 namespace membrane::kernel::test {
 namespace {
@@ -126,6 +130,35 @@ TEST_F(ModuleHostTest, ANonStdExceptionFromReconfigureQuarantinesTheModule) {
     }
     EXPECT_EQ(status("nonstd").state, ModuleState::failed);
     drain();
+}
+
+// membrane_module_reloads_total and membrane_module_quarantines_total: every
+// replaced generation and every quarantine counts, listed at 0 from the first
+// load, and the counts outlive an unload (Prometheus counters never go down).
+TEST_F(ModuleHostTest, ReloadsAndQuarantinesAreCountedForTheHostsLife) {
+    registry.open_core(membrane_core_bpf());
+    host->load("good", {});
+    host->load("nonstd", toml::table{{"throw_in", "handler"}});
+    EXPECT_EQ(host->counters().at("good").reloads, 0u);
+    EXPECT_EQ(host->counters().at("good").quarantines, 0u);
+    host->reload("good");
+    host->reload("good");
+    drain();  // nonstd's handler throws at the first event: quarantined
+    ASSERT_EQ(status("nonstd").state, ModuleState::failed);
+    EXPECT_EQ(host->counters().at("good").reloads, 2u);
+    EXPECT_EQ(host->counters().at("nonstd").quarantines, 1u);
+    EXPECT_EQ(host->counters().at("nonstd").reloads, 0u);
+    host->unload("nonstd", false);
+    host->unload("good", false);
+    drain();
+    EXPECT_EQ(host->counters().at("nonstd").quarantines, 1u) << "the count outlives the unload";
+    EXPECT_EQ(host->counters().at("good").reloads, 2u);
+    host->load("good", {});
+    host->reload("good");
+    EXPECT_EQ(host->counters().at("good").reloads, 3u) << "loaded again, it counts on";
+    // A name that is no module file is not listed.
+    load_error("absent");
+    EXPECT_EQ(host->counters().count("absent"), 0u);
 }
 
 }  // namespace

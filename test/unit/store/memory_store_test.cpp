@@ -147,10 +147,12 @@ TEST_F(MemoryStoreTest, AWatchBehindACompactionResyncs) {
     sync.put("p/changed", "2");
     sync.put("p/new", "1");
     ASSERT_TRUE(sync.compact(store.revision()).ok());
+    EXPECT_EQ(store.status().resyncs, 0u);
     Recorder seen;
     auto handle = store.watch("p/", WatchOptions{seen_up_to + 1, known}, seen.handler());
     ASSERT_TRUE(run_until(io, [&] { return !seen.batches.empty(); }));
     ASSERT_EQ(seen.batches[0].kind, WatchBatchKind::Resync);
+    EXPECT_EQ(store.status().resyncs, 1u) << "membrane_kvstore_watch_resyncs_total counts it";
     const auto& events = seen.batches[0].events;
     ASSERT_EQ(events.size(), 3u);
     EXPECT_EQ(events[0].type, WatchEvent::Type::Delete);
@@ -195,6 +197,7 @@ TEST_F(MemoryStoreTest, AnOutageAcrossACompactionResyncsTheVanishedKeys) {
     store.set_available(true);
     ASSERT_TRUE(run_until(io, [&] { return seen.batches.size() == 4; }));  // snapshot, 2 puts, then:
     EXPECT_EQ(seen.batches[3].kind, WatchBatchKind::Resync);
+    EXPECT_EQ(store.status().resyncs, 1u);
     ASSERT_EQ(seen.batches[3].events.size(), 1u);
     EXPECT_EQ(seen.batches[3].events[0].type, WatchEvent::Type::Delete);
     EXPECT_EQ(seen.batches[3].events[0].kv.key, "p/leased");
