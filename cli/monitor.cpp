@@ -1,6 +1,7 @@
 #include "monitor.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <iostream>
 #include <limits>
@@ -112,8 +113,9 @@ double parse_duration(const std::string& text) {
     }
     const std::string unit = text.substr(used);
     const double scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
-    if (used == 0 || scale < 0 || value < 0) {
-        throw std::invalid_argument("'" + text + "' is not a duration (e.g. 30s, 5m, 2h)");
+    // At most a year: the result becomes nanoseconds in 64 bits.
+    if (used == 0 || scale < 0 || !std::isfinite(value) || value < 0 || value * scale > 366.0 * 86400) {
+        throw std::invalid_argument("'" + text + "' is not a duration (e.g. 30s, 5m, 2h; at most a year)");
     }
     return value * scale;
 }
@@ -127,7 +129,9 @@ void check_monitor_options(const MonitorOptions& options) {
         throw std::invalid_argument("--verdict must be allowed or dropped (denied), not '" + options.verdict + "'");
     }
     if (!options.since.empty()) parse_duration(options.since);
-    if (options.timeout < 0) throw std::invalid_argument("--timeout must not be negative");
+    if (!std::isfinite(options.timeout) || options.timeout < 0 || options.timeout > 366.0 * 86400) {
+        throw std::invalid_argument("--timeout must be a number of seconds, at most a year");
+    }
 }
 
 bool flow_matches(const nlohmann::json& flow, const MonitorOptions& options) {
@@ -175,25 +179,28 @@ std::string flow_line(const nlohmann::json& flow, const nlohmann::json& policy_s
 
 int run_monitor(AgentClient& agent, const MonitorOptions& options, OutputFormat format, std::ostream& out) {
     check_monitor_options(options);
-    const auto started = std::chrono::steady_clock::now();
-    const auto timed_out = [&] {
-        return options.timeout > 0 &&
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= options.timeout;
-    };
     const std::int64_t oldest_ns =
         options.since.empty() ? 0 : now_ns() - static_cast<std::int64_t>(parse_duration(options.since) * 1e9);
     // Without --since: only what comes from now on.
     const nlohmann::json first = agent.flows(options.since.empty() ? std::numeric_limits<std::uint64_t>::max() : 0, 1);
     std::uint64_t cursor = options.since.empty() ? first.value("last", std::uint64_t{0}) : 0;
+    // --timeout counts from here: the history is always read once.
+    const auto started = std::chrono::steady_clock::now();
+    const auto timed_out = [&] {
+        return options.timeout > 0 &&
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= options.timeout;
+    };
+    bool read_once = false;
     std::uint64_t lost = first.value("lost", std::uint64_t{0});
     if (lost != 0) {
         std::cerr << "membranectl monitor: the datapath has lost " << lost
                   << " events so far (its ring buffer was full); see [monitor] sampling in the README\n";
     }
     nlohmann::json policy_status = nlohmann::json::object();
-    bool policy_read = false;
+    std::chrono::steady_clock::time_point policy_read{};  // never
     std::uint64_t shown = 0;
-    while (!timed_out()) {
+    while (!read_once || !timed_out()) {
+        read_once = true;
         const nlohmann::json page = agent.flows(cursor, kPage);
         if (const auto now_lost = page.value("lost", std::uint64_t{0}); now_lost > lost) {
             std::cerr << "membranectl monitor: " << now_lost - lost
@@ -201,6 +208,12 @@ int run_monitor(AgentClient& agent, const MonitorOptions& options, OutputFormat 
             lost = now_lost;
         }
         const auto& events = page.at("events");
+        if (page.value("last", std::uint64_t{0}) < cursor) {
+            // Numbers start again with the agent: read its history from the start.
+            std::cerr << "membranectl monitor: the agent restarted; reading on from its first event\n";
+            cursor = 0;
+            continue;
+        }
         if (!events.empty() && cursor != 0 && events.front().value("seq", std::uint64_t{0}) > cursor + 1) {
             std::cerr << "membranectl monitor: " << events.front().value("seq", std::uint64_t{0}) - cursor - 1
                       << " events left the agent's history before they were read\n";
@@ -211,10 +224,12 @@ int run_monitor(AgentClient& agent, const MonitorOptions& options, OutputFormat 
             if (format == OutputFormat::Json) {
                 out << flow.dump() << '\n';
             } else {
-                // Rule names come from policy-l3l4's Status, read when first needed
-                // (a node without it shows the rule ids alone).
-                if (!policy_read && !policy_text(flow, nlohmann::json::object()).empty()) {
-                    policy_read = true;
+                // Rule names come from policy-l3l4's Status (a node without it
+                // shows the rule ids alone), read again at most once a second:
+                // rule ids are renumbered when policies change.
+                const auto now = std::chrono::steady_clock::now();
+                if (!policy_text(flow, nlohmann::json::object()).empty() && now - policy_read > std::chrono::seconds(1)) {
+                    policy_read = now;
                     try {
                         policy_status = agent.policy_status("monitor");
                     } catch (const std::exception&) {

@@ -45,6 +45,8 @@ Agent::~Agent() {
     // The metrics endpoint first: it joins its HTTP threads, and its timer
     // reads everything below.
     metrics_.reset();
+    // The monitor names pods from the model below.
+    monitor_.reset();
     // Modules first (they hold registry objects and D-Bus methods), then the
     // D-Bus service, then the registry.
     host_.reset();

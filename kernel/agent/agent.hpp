@@ -134,7 +134,7 @@ private:
     std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
     std::unique_ptr<ClusterObjects> objects_;
     std::unique_ptr<ManifestsFolder> manifests_folder_;  // [sources] manifests_dir
-    std::unique_ptr<FlowMonitor> monitor_;               // reads the model to name pods: destroyed first
+    std::unique_ptr<FlowMonitor> monitor_;               // reads the model to name pods (~Agent: early)
     std::unique_ptr<MetricsServer> metrics_;             // [metrics], when it listens
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     AgentState state_ = AgentState::starting;

@@ -7,23 +7,11 @@
 
 #include "bpf/bpf_error.hpp"
 #include "membrane/contract.h"
+#include "membrane/stage_names.hpp"
 
 namespace membrane::kernel {
 
-std::string describe_stage(std::uint32_t stage) {
-    const char* name = nullptr;
-    switch (stage) {
-    case MBR_STAGE_OBSERVE: name = "observe"; break;
-    case MBR_STAGE_SERVICE: name = "service"; break;
-    case MBR_STAGE_EGRESS_POLICY: name = "egress-policy"; break;
-    case MBR_STAGE_L7_REDIRECT: name = "l7-redirect"; break;
-    case MBR_STAGE_ROUTING: name = "routing"; break;
-    case MBR_STAGE_INGRESS_POLICY: name = "ingress-policy"; break;
-    case MBR_STAGE_DELIVERY: name = "delivery"; break;
-    default: name = stage >= MBR_STAGE_CUSTOM_FIRST && stage < MBR_STAGE_MAX ? "custom" : "unnamed"; break;
-    }
-    return fmt::format("{} ({})", stage, name);
-}
+std::string describe_stage(std::uint32_t stage) { return fmt::format("{} ({})", stage, stage_name(stage)); }
 
 void fill_slot(int pipeline_fd, std::uint32_t stage, int program_fd) {
     const std::uint32_t key = stage;

@@ -16,23 +16,50 @@ constexpr auto kPersistDelay = std::chrono::seconds(1);
 
 bool ready(const EndpointInfo& endpoint) { return endpoint.state == endpoint_state_name(EndpointState::ready); }
 
+// "<namespace>/<name>": Kubernetes names (lower-case letters, digits, '-' and
+// '.'), so another node's record cannot put anything else on a terminal.
+bool is_pod_reference(const std::string& text) {
+    const auto slash = text.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() || text.size() > 317) return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (i == slash) continue;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 // {"node", "node_ip", "identity", "ports", "pod"}: a store record, or an
 // item of the cache ("ports", "pod" absent: none, or a record of an agent
 // from before them).
-std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohmann::json& record) {
+std::optional<ClusterEndpoints::Remote> ClusterEndpoints::remote_of(const nlohmann::json& record,
+                                                                   spdlog::logger* log) {
+    Remote remote;
     try {
         const auto node_ip = parse_ipv4(record.at("node_ip").get<std::string>());
-        if (!node_ip) return std::nullopt;
-        return Remote{record.at("node").get<std::string>(), *node_ip, record.at("identity").get<std::uint32_t>(),
-                      record.contains("ports") ? container_ports_from_json(record.at("ports")) : std::vector<ContainerPort>{},
-                      record.value("pod", std::string())};
+        const auto& identity = record.at("identity");
+        if (!node_ip || !identity.is_number_unsigned() || identity.get<std::uint64_t>() > UINT32_MAX) return std::nullopt;
+        remote = Remote{record.at("node").get<std::string>(), *node_ip, identity.get<std::uint32_t>(), {}, ""};
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
-    } catch (const std::invalid_argument&) {
-        return std::nullopt;
     }
+    // What only names and ports the pod: a bad one is left out, the pod's
+    // identity (what policy needs most) stays.
+    try {
+        if (record.contains("ports")) remote.ports = container_ports_from_json(record.at("ports"));
+    } catch (const std::exception& e) {
+        if (log) log->warn("endpoint of {}: its named ports are left out: {}", remote.node, e.what());
+    }
+    if (const auto pod = record.find("pod"); pod != record.end()) {
+        if (pod->is_string() && is_pod_reference(pod->get<std::string>())) {
+            remote.pod = pod->get<std::string>();
+        } else if (log) {
+            log->warn("endpoint of {}: its pod name is left out: {} is not <namespace>/<name>", remote.node, pod->dump());
+        }
+    }
+    return remote;
 }
 
 RemoteEndpointInfo ClusterEndpoints::info_of(std::uint32_t ip, const Remote& remote) {
@@ -58,7 +85,7 @@ ClusterEndpoints::ClusterEndpoints(boost::asio::io_context& io, Store& store, No
     if (!items) return;
     for (const auto& item : *items) {
         const auto ip = item.is_object() ? parse_ipv4(item.value("ip", std::string())) : std::nullopt;
-        const auto remote = remote_of(item);
+        const auto remote = remote_of(item, log_.get());
         if (!ip || !remote) throw corrupt_record(options_.cache_file, "not an endpoint record: " + item.dump());
         remote_[*ip] = *remote;
     }
@@ -143,7 +170,7 @@ void ClusterEndpoints::apply(const WatchEvent& event) {
         set_remote(*ip, std::nullopt);
         return;
     }
-    const auto remote = remote_of(nlohmann::json::parse(event.kv.value, nullptr, false));
+    const auto remote = remote_of(nlohmann::json::parse(event.kv.value, nullptr, false), log_.get());
     if (!remote) {
         log_->warn("ignoring {}: not an endpoint record ({})", event.kv.key, event.kv.value);
         return;

@@ -77,7 +77,9 @@ private:
         bool operator==(const Remote&) const = default;
     };
 
-    static std::optional<Remote> remote_of(const nlohmann::json& record);
+    // The record's endpoint, or nullopt if it is not one; a bad pod name or
+    // bad ports are left out (warned on `log`), the rest kept.
+    static std::optional<Remote> remote_of(const nlohmann::json& record, spdlog::logger* log);
     static RemoteEndpointInfo info_of(std::uint32_t ip, const Remote& remote);
     void write_remote(std::uint32_t ip, const Remote& remote);  // its /32 in the ipcache
     void on_watch(const WatchBatch& batch);

@@ -299,7 +299,7 @@ MonitorSettings read_monitor(const toml::table& table) {
         }
         return static_cast<std::uint32_t>(value);
     };
-    monitor.history = bounded("history", monitor.history, 1, 1000000, "events kept in memory");
+    monitor.history = bounded("history", monitor.history, 1, 100000, "events kept in memory, about 1 KiB each");
     constexpr const char* kSampling = "0: never reported, 1: every event, N: one in N";
     monitor.drop_sampling = bounded("drop_sampling", monitor.drop_sampling, 0, 1000000, kSampling);
     monitor.verdict_sampling = bounded("verdict_sampling", monitor.verdict_sampling, 0, 1000000, kSampling);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include "config/ipv4.hpp"
+#include "membrane/stage_names.hpp"
 #include "membrane/stat_names.hpp"
 
 namespace membrane::kernel {
@@ -18,18 +19,8 @@ std::string direction_name(std::uint32_t direction) {
     }
 }
 
-std::string stage_name(std::uint32_t stage) {
-    switch (stage) {
-        case MBR_STAGE_OBSERVE: return "observe";
-        case MBR_STAGE_SERVICE: return "service";
-        case MBR_STAGE_EGRESS_POLICY: return "egress-policy";
-        case MBR_STAGE_L7_REDIRECT: return "l7-redirect";
-        case MBR_STAGE_ROUTING: return "routing";
-        case MBR_STAGE_INGRESS_POLICY: return "ingress-policy";
-        case MBR_STAGE_DELIVERY: return "delivery";
-        case MBR_EVENT_STAGE_ENTRY: return "entry";
-        default: return "stage-" + std::to_string(stage);
-    }
+std::string event_stage_name(std::uint32_t stage) {
+    return stage == MBR_EVENT_STAGE_ENTRY ? "entry" : stage_name(stage);
 }
 
 std::string tcp_flags_text(std::uint8_t flags) {
@@ -78,7 +69,7 @@ FlowEvent decode_flow_event(const mbr_event& raw, std::uint64_t seq, std::int64_
             break;
     }
     event.direction = direction_name(raw.direction);
-    event.stage = stage_name(raw.stage);
+    event.stage = event_stage_name(raw.stage);
     event.protocol = protocol_name(raw.protocol);
     if (raw.protocol == 6) event.tcp_flags = tcp_flags_text(raw.tcp_flags);
     if (raw.protocol != 0) {

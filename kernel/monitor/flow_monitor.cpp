@@ -1,6 +1,7 @@
 #include "monitor/flow_monitor.hpp"
 
 #include <bpf/bpf.h>
+#include <boost/asio/post.hpp>
 #include <bpf/libbpf.h>
 
 #include <algorithm>
@@ -14,6 +15,13 @@
 
 namespace membrane::kernel {
 namespace {
+
+// Events read per loop turn: under a flood the loop still answers D-Bus,
+// CNI and the store's keep-alives between two batches.
+constexpr std::size_t kDrainBudget = 2048;
+constexpr int kBudgetSpent = -EAGAIN;
+// Names kept for (address, identity) pairs; more are forgotten all at once.
+constexpr std::size_t kPeerCacheSize = 65536;
 
 std::int64_t clock_ns(clockid_t clock) {
     timespec now{};
@@ -75,30 +83,49 @@ void FlowMonitor::drain() {
     // Poll, not consume: epoll_wait on the ring buffer's own epoll set takes
     // the drained ring off its ready list, so the next event makes the set
     // readable anew (the loop's epoll watches it edge-triggered).
-    if (const int read = ring_buffer__poll(ring_, 0); read < 0) {
+    read_this_turn_ = 0;
+    const int read = ring_buffer__poll(ring_, 0);
+    if (read == kBudgetSpent) {
+        // More is waiting, and no new edge will say so: the next turn reads on.
+        boost::asio::post(readable_.get_executor(), [this, alive = std::weak_ptr<bool>(alive_)] {
+            if (!alive.expired()) drain();
+        });
+    } else if (read < 0) {
         log_->warn("reading the event ring buffer: {}", std::strerror(-read));
     }
 }
 
+// A C callback of libbpf: nothing may unwind through it.
 int FlowMonitor::on_event(void* self, void* data, std::size_t size) {
     auto& monitor = *static_cast<FlowMonitor*>(self);
-    if (size < sizeof(mbr_event)) return 0;  // not ours to read: skipped
-    mbr_event raw{};
-    std::memcpy(&raw, data, sizeof(raw));
-    const std::int64_t offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-    FlowEvent event = decode_flow_event(raw, ++monitor.last_seq_, offset);
-    if (raw.protocol != 0) {
-        event.source_peer = monitor.peer(ntohl(raw.saddr), raw.src_identity);
-        event.destination_peer = monitor.peer(ntohl(raw.daddr), raw.dst_identity);
+    try {
+        if (size >= sizeof(mbr_event)) monitor.keep(*static_cast<const mbr_event*>(data));
+    } catch (const std::exception& e) {
+        monitor.log_->warn("an event was not kept: {}", e.what());
     }
-    monitor.history_.push_back(std::move(event));
-    while (monitor.history_.size() > monitor.history_size_) monitor.history_.pop_front();
-    return 0;
+    return ++monitor.read_this_turn_ >= kDrainBudget ? kBudgetSpent : 0;
 }
 
-const FlowPeer& FlowMonitor::peer(std::uint32_t ipv4, std::uint32_t identity) {
+void FlowMonitor::keep(const mbr_event& raw_in_ring) {
+    mbr_event raw{};
+    std::memcpy(&raw, &raw_in_ring, sizeof(raw));
+    const std::int64_t offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+    FlowEvent event = decode_flow_event(raw, ++last_seq_, offset);
+    if (raw.protocol != 0) {
+        event.source_peer = peer(ntohl(raw.saddr), raw.src_identity);
+        event.destination_peer = peer(ntohl(raw.daddr), raw.dst_identity);
+    }
+    history_.push_back(std::move(event));
+    while (history_.size() > history_size_) history_.pop_front();
+}
+
+FlowPeer FlowMonitor::peer(std::uint32_t ipv4, std::uint32_t identity) {
+    // Only an allocated identity is a pod's. An address with no identity
+    // (a spoofed source, the world) is not named after whoever owns it.
+    if (identity < MBR_IDENTITY_FIRST_ALLOCATED) return {};
     const std::uint64_t key = (std::uint64_t{ipv4} << 32) | identity;
     if (auto found = peers_.find(key); found != peers_.end()) return found->second;
+    if (peers_.size() >= kPeerCacheSize) peers_.clear();
     return peers_.emplace(key, resolve_(ipv4, identity)).first->second;
 }
 

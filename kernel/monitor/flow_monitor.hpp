@@ -55,13 +55,15 @@ public:
     Page events_after(std::uint64_t after, std::size_t max) const;
     // Events the datapath could not report (full buffer), by type, summed over CPUs.
     std::array<std::uint64_t, MBR_EVENT_TYPES> lost() const;
-    // Reads what the ring buffer holds now (the loop does it when it is readable).
+    // Reads what the ring buffer holds now, up to a budget per loop turn (the
+    // loop does it when the buffer is readable, and again while more waits).
     void drain();
 
 private:
     static int on_event(void* self, void* data, std::size_t size);
+    void keep(const mbr_event& raw);
     void wait();
-    const FlowPeer& peer(std::uint32_t ipv4, std::uint32_t identity);
+    FlowPeer peer(std::uint32_t ipv4, std::uint32_t identity);
 
     MonitorMaps maps_;
     std::size_t history_size_;
@@ -71,6 +73,7 @@ private:
     boost::asio::posix::stream_descriptor readable_;
     std::deque<FlowEvent> history_;
     std::uint64_t last_seq_ = 0;
+    std::size_t read_this_turn_ = 0;
     std::unordered_map<std::uint64_t, FlowPeer> peers_;  // (ipv4 << 32 | identity) -> who
     std::vector<Subscription> subscriptions_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -143,7 +143,7 @@ wait_value 'membrane_module_reloads_total{module="counter"}' 'v == 1'
 wait_value 'membrane_module_quarantines_total{module="counter"}' 'v == 0'
 
 if [[ -n "$kvstore_toml" ]]; then
-    wait_value 'membrane_kvstore_connects_total' 'v == 1'
+    wait_value 'membrane_kvstore_connects_total' 'v >= 1'
     wait_value 'membrane_kvstore_watch_resyncs_total' 'v == 0'
     wait_value 'membrane_kvstore_contact_age_seconds' 'v < 6'
     wait_value 'membrane_kvstore_revision' 'v > 0'

@@ -7,6 +7,9 @@
  * often each type is reported (mbr_event_sampling_v1: 0 never, 1 always, N
  * one in N, chosen at random).
  *
+ * For pipeline stages and the core's entry programs only: the context is
+ * read from skb->cb, which only they fill.
+ *
  * A stage reports with membrane_report_drop() (it also counts the reason in
  * the stats map and returns TC_ACT_SHOT), or membrane_report() for a verdict
  * or a trace point. The event carries what the context knows (identities,
@@ -27,7 +30,7 @@
 #include "membrane/ctx.h"
 #include "membrane/stats.h"
 
-#define MBR_EVENTS_RING_BYTES (1u << 20) /* 21,845 events of 48 bytes */
+#define MBR_EVENTS_RING_BYTES (1u << 20) /* 18,724 events: 48 bytes each and an 8-byte record header */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

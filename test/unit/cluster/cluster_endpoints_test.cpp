@@ -167,20 +167,36 @@ TEST_F(ClusterEndpointsTest, APodsNamedPortsReachTheOtherNodesModel) {
     EXPECT_EQ(n2->remote_events, (std::vector<std::string>{"updated 10.1.1.2", "updated 10.1.1.3", "removed 10.1.1.2"}));
 }
 
-// Another node's record is input like any other: a port that is not one
-// keeps the record out (and its /32 with it), never half of it in.
-TEST_F(ClusterEndpointsTest, ARecordWithABadPortIsIgnored) {
+// Another node's record is input like any other. Bad ports or a bad pod name
+// are left out and the pod kept (its identity is what policy needs most); a
+// record without a usable identity is no endpoint at all.
+TEST_F(ClusterEndpointsTest, BadPortsOrPodNamesAreLeftOutAndThePodKept) {
     auto n2 = node("n2", kNode2Ip);
-    for (const char* ports : {R"([{"name":"http","port":0,"protocol":6}])", R"([{"name":"Not A Name","port":80,"protocol":6}])",
-                              R"([{"name":"http","port":80,"protocol":1}])", R"([{"name":"http","port":"80","protocol":6}])",
-                              R"("http")"}) {
-        sync.put(kKeys.endpoint("10.1.1.9"),
-                 std::string(R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1","ports":)") + ports + "}");
+    const std::string head = R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1",)";
+    int ip = 10;
+    for (const char* extra : {R"("ports":[{"name":"http","port":0,"protocol":6}])",
+                              R"("ports":[{"name":"Not A Name","port":80,"protocol":6}])",
+                              R"("ports":[{"name":"http","port":80,"protocol":1}])",
+                              R"("ports":[{"name":"http","port":"80","protocol":6}])",
+                              R"("ports":[{"name":"http","port":65616,"protocol":6}])",
+                              R"("ports":[{"name":"http","port":80,"protocol":262}])",
+                              R"("ports":[{"name":"http","port":-1,"protocol":6}])", R"("ports":"http")",
+                              R"("pod":"shop/web\u001b[31m")", R"("pod":"noslash")", R"("pod":7)"}) {
+        sync.put(kKeys.endpoint("10.1.1." + std::to_string(ip++)), head + extra + "}");
     }
-    sync.put(kKeys.endpoint("10.1.1.8"), R"({"identity":65792,"node":"n1","node_ip":"192.168.77.1","ports":[]})");
+    sync.put(kKeys.endpoint("10.1.1.9"), R"({"identity":-5,"node":"n1","node_ip":"192.168.77.1"})");
+    sync.put(kKeys.endpoint("10.1.1.8"), head + R"("ports":[],"pod":"shop/web-1"})");
     ASSERT_TRUE(run_until(io, [&] { return n2->ipcache.entry(0x0A010108).has_value(); }));
-    EXPECT_FALSE(n2->ipcache.entry(0x0A010109).has_value());
-    EXPECT_EQ(n2->endpoints.remote_endpoints(), (std::vector<RemoteEndpointInfo>{{"10.1.1.8", "n1", "", 0x10100, {}}}));
+    EXPECT_FALSE(n2->ipcache.entry(0x0A010109).has_value()) << "no identity, no endpoint";
+    const auto remotes = n2->endpoints.remote_endpoints();
+    ASSERT_EQ(remotes.size(), 12u);
+    EXPECT_EQ(remotes[0], (RemoteEndpointInfo{"10.1.1.8", "n1", "shop/web-1", 0x10100, {}}));
+    EXPECT_EQ(remotes[1], (RemoteEndpointInfo{"10.1.1.10", "n1", "", 0x10100, {}}));
+    for (const auto& remote : remotes) {
+        EXPECT_TRUE(remote.ports.empty()) << remote.ipv4;
+        EXPECT_TRUE(remote.pod.empty() || remote.pod == "shop/web-1") << remote.ipv4 << ": " << remote.pod;
+        EXPECT_EQ(remote.identity, 0x10100u) << remote.ipv4;
+    }
 }
 
 TEST_F(ClusterEndpointsTest, ANewIdentityAndADeletedPodFollow) {

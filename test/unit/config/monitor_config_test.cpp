@@ -37,7 +37,7 @@ TEST(MonitorConfigErrors, OutOfRangeWrongTypeAndUnknownKeysArePointedAt) {
         }
         return std::string("accepted");
     };
-    EXPECT_THAT(error_of("history = 0\n"), HasSubstr("membrane.toml:4:11: 'history' in [monitor] must be between 1 and 1000000"));
+    EXPECT_THAT(error_of("history = 0\n"), HasSubstr("membrane.toml:4:11: 'history' in [monitor] must be between 1 and 100000"));
     EXPECT_THAT(error_of("drop_sampling = -1\n"), HasSubstr("must be between 0 and 1000000 (0: never reported"));
     EXPECT_THAT(error_of("verdict_sampling = \"all\"\n"), HasSubstr("verdict_sampling"));
     EXPECT_THAT(error_of("histroy = 10\n"), HasSubstr("histroy"));

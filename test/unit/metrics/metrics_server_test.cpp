@@ -136,7 +136,9 @@ TEST(MetricsServer, StopsPromptlyWhileScrapesAreInFlight) {
             }
         });
     }
-    while (answered < 20) io.run_for(10ms);
+    const auto started = std::chrono::steady_clock::now();
+    while (answered < 20 && std::chrono::steady_clock::now() < started + 20s) io.run_for(10ms);
+    EXPECT_GE(answered, 20) << "no scrape answered while the loop ran";
     // The loop is busy elsewhere (here: not running at all): scrapes go on
     // being answered, so the ones in flight below never wait for it.
     const int while_running = answered;

@@ -1,0 +1,30 @@
+// The names of the pipeline's stages (enum membrane_stage in
+// membrane/contract.h): what logs, `membranectl module list` and the flow
+// monitor print. The one number -> name table, like stat_names.hpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "membrane/contract.h"
+
+namespace membrane {
+
+// "egress-policy", ...; "custom-<n>" for a third party's stage (8..15),
+// "stage-<n>" for a number past them.
+inline std::string stage_name(std::uint32_t stage) {
+    switch (stage) {
+        case MBR_STAGE_OBSERVE: return "observe";
+        case MBR_STAGE_SERVICE: return "service";
+        case MBR_STAGE_EGRESS_POLICY: return "egress-policy";
+        case MBR_STAGE_L7_REDIRECT: return "l7-redirect";
+        case MBR_STAGE_ROUTING: return "routing";
+        case MBR_STAGE_INGRESS_POLICY: return "ingress-policy";
+        case MBR_STAGE_DELIVERY: return "delivery";
+        default:
+            return (stage >= MBR_STAGE_CUSTOM_FIRST && stage < MBR_STAGE_MAX ? "custom-" : "stage-") +
+                   std::to_string(stage);
+    }
+}
+
+}  // namespace membrane
