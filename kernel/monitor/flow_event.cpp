@@ -8,17 +8,6 @@
 
 namespace membrane::kernel {
 
-std::string direction_name(std::uint32_t direction) {
-    switch (direction) {
-        case MBR_DIR_FROM_NETDEV: return "from-netdev";
-        case MBR_DIR_TO_NETDEV: return "to-netdev";
-        case MBR_DIR_FROM_ENDPOINT: return "from-endpoint";
-        case MBR_DIR_TO_ENDPOINT: return "to-endpoint";
-        case MBR_DIR_FROM_OVERLAY: return "from-overlay";
-        default: return "";
-    }
-}
-
 std::string event_stage_name(std::uint32_t stage) {
     return stage == MBR_EVENT_STAGE_ENTRY ? "entry" : stage_name(stage);
 }

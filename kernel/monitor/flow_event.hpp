@@ -51,7 +51,6 @@ struct FlowEvent {
 // into a time of day.
 FlowEvent decode_flow_event(const mbr_event& raw, std::uint64_t seq, std::int64_t monotonic_to_wall);
 
-std::string direction_name(std::uint32_t direction);
 // A stage's name (membrane/stage_names.hpp), or "entry" for an entry program's event.
 std::string event_stage_name(std::uint32_t stage);
 std::string tcp_flags_text(std::uint8_t flags);

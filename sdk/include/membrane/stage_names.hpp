@@ -1,6 +1,7 @@
-// The names of the pipeline's stages (enum membrane_stage in
-// membrane/contract.h): what logs, `membranectl module list` and the flow
-// monitor print. The one number -> name table, like stat_names.hpp.
+// The names of the pipeline's stages and of the context's directions (enum
+// membrane_stage, enum membrane_direction in membrane/contract.h): what
+// logs, `membranectl module list` and the flow monitor print. The one
+// number -> name table of each, like stat_names.hpp.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,18 @@ inline std::string stage_name(std::uint32_t stage) {
         default:
             return (stage >= MBR_STAGE_CUSTOM_FIRST && stage < MBR_STAGE_MAX ? "custom-" : "stage-") +
                    std::to_string(stage);
+    }
+}
+
+// "from-endpoint", ...; "" for a number that is no direction (0: not known).
+inline std::string direction_name(std::uint32_t direction) {
+    switch (direction) {
+        case MBR_DIR_FROM_NETDEV: return "from-netdev";
+        case MBR_DIR_TO_NETDEV: return "to-netdev";
+        case MBR_DIR_FROM_ENDPOINT: return "from-endpoint";
+        case MBR_DIR_TO_ENDPOINT: return "to-endpoint";
+        case MBR_DIR_FROM_OVERLAY: return "from-overlay";
+        default: return "";
     }
 }
 

@@ -18,6 +18,7 @@
 #include "../bpf/registry_fixture.hpp"
 #include "bpf/stats_map.hpp"
 #include "membrane/events.hpp"
+#include "membrane/stage_names.hpp"
 #include "monitor/flow_monitor.hpp"
 
 MEMBRANE_EMBEDDED_BPF(report_probe_bpf)
@@ -233,7 +234,8 @@ TEST(FlowEventNames, TcpFlagsAndStages) {
     EXPECT_EQ(event_stage_name(MBR_EVENT_STAGE_ENTRY), "entry");
     EXPECT_EQ(event_stage_name(MBR_STAGE_INGRESS_POLICY), "ingress-policy");
     EXPECT_EQ(event_stage_name(9), "custom-9");
-    EXPECT_EQ(direction_name(MBR_DIR_FROM_OVERLAY), "from-overlay");
+    EXPECT_EQ(membrane::direction_name(MBR_DIR_FROM_OVERLAY), "from-overlay");
+    EXPECT_EQ(membrane::direction_name(0), "");
 }
 
 }  // namespace
