@@ -84,6 +84,8 @@ void FlowMonitor::drain() {
     // the drained ring off its ready list, so the next event makes the set
     // readable anew (the loop's epoll watches it edge-triggered).
     read_this_turn_ = 0;
+    // One offset for the batch: the clocks do not drift apart within a turn.
+    monotonic_to_wall_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
     const int read = ring_buffer__poll(ring_, 0);
     if (read == kBudgetSpent) {
         // More is waiting, and no new edge will say so: the next turn reads on.
@@ -106,11 +108,8 @@ int FlowMonitor::on_event(void* self, void* data, std::size_t size) {
     return ++monitor.read_this_turn_ >= kDrainBudget ? kBudgetSpent : 0;
 }
 
-void FlowMonitor::keep(const mbr_event& raw_in_ring) {
-    mbr_event raw{};
-    std::memcpy(&raw, &raw_in_ring, sizeof(raw));
-    const std::int64_t offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-    FlowEvent event = decode_flow_event(raw, ++last_seq_, offset);
+void FlowMonitor::keep(const mbr_event& raw) {
+    FlowEvent event = decode_flow_event(raw, ++last_seq_, monotonic_to_wall_);
     if (raw.protocol != 0) {
         event.source_peer = peer(ntohl(raw.saddr), raw.src_identity);
         event.destination_peer = peer(ntohl(raw.daddr), raw.dst_identity);

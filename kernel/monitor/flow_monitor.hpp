@@ -74,6 +74,7 @@ private:
     std::deque<FlowEvent> history_;
     std::uint64_t last_seq_ = 0;
     std::size_t read_this_turn_ = 0;
+    std::int64_t monotonic_to_wall_ = 0;  // this drain's: wall-clock ns - CLOCK_MONOTONIC ns
     std::unordered_map<std::uint64_t, FlowPeer> peers_;  // (ipv4 << 32 | identity) -> who
     std::vector<Subscription> subscriptions_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -61,12 +61,8 @@ spec:
   - ports:
     - port: echo
 EOF
-lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/echo.yaml" >/dev/null || labtest_fail "apply failed"
+labtest_apply_policy "$lab" "$LABTEST_TMP/echo.yaml"
 target=$(labtest_addr "$lab" be1)
-deadline=$((SECONDS + 10))
-while lab_cmd exec "$lab" client -- ping -c 1 -W 1 -q "$target" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || labtest_fail "the policy never took effect on node2"
-done
 labtest_expect_tcp "$lab" client be1
 reply=$(labtest_udp_exchange "$lab" client "$target" 7002 udp 2>&1) || true
 [[ -z "$reply" ]] || labtest_fail "UDP 7002 of be1 answered ('$reply'); only its \"echo\" (TCP 7001) is admitted"
@@ -95,12 +91,8 @@ spec:
     ports:
     - port: echo
 EOF
-lab_cmd ctl "$lab" node1 -- apply -f "$LABTEST_TMP/client-egress.yaml" >/dev/null || labtest_fail "apply client-to-echo failed"
+labtest_apply_policy "$lab" "$LABTEST_TMP/client-egress.yaml"
 open=$(labtest_addr "$lab" open)
-deadline=$((SECONDS + 10))
-while lab_cmd exec "$lab" client -- ping -c 1 -W 1 -q "$open" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || labtest_fail "client-to-echo never took effect on node1"
-done
 labtest_expect_tcp "$lab" client be1
 if lab_cmd exec "$lab" client -- timeout 5 socat -T 2 /dev/null TCP4:"$open":7001,connect-timeout=1 >/dev/null 2>&1; then
     labtest_fail "the client's egress is limited to the backends, yet open's TCP 7001 took a connection"
