@@ -36,36 +36,38 @@
 #include "lib/delivery.h"
 #include "lib/eth.h"
 #include "lib/source_check.h"
+#include "lib/trace_request.h"
 
-static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 src_identity, __u32 dst_identity,
-				    __u32 ct_state)
+/* `trace`: MBR_CTX_F_TRACE for the agent's trace run (trace_request.h), else 0. */
+static __always_inline void ctx_init(struct __sk_buff *skb, __u32 direction, __u32 trace, __u32 src_identity,
+				    __u32 dst_identity, __u32 ct_state)
 {
 	struct membrane_ctx ctx = {
 		.src_identity = src_identity,
 		.dst_identity = dst_identity,
-		.flags = direction | (ct_state << MBR_CTX_CT_SHIFT),
+		.flags = direction | (ct_state << MBR_CTX_CT_SHIFT) | trace,
 		.stage = MBR_EVENT_STAGE_ENTRY, /* until the pipeline runs a stage */
 		.magic = MBR_CTX_MAGIC,
 	};
 	membrane_ctx_store(skb, &ctx);
 }
 
-/* The connection tracking state of an IPv4 packet (conntrack.h); its entry's lifetime moves on. */
-static __always_inline __u32 ct_state_of(struct __sk_buff *skb, int from_endpoint)
+/* The connection tracking state of an IPv4 packet (conntrack.h); its entry's lifetime moves on, unless traced. */
+static __always_inline __u32 ct_state_of(struct __sk_buff *skb, int from_endpoint, __u32 trace)
 {
 	struct membrane_flow flow;
 	if (membrane_flow_of(skb, &flow) != 0)
 		return MBR_CT_UNTRACKED;
-	return membrane_ct_lookup(&flow, from_endpoint);
+	return membrane_ct_state(&flow, from_endpoint, !trace);
 }
 
 /*
  * An entry program's drop, before it knows the packet's identities: the
  * context says where it came from, for the monitor (membrane/monitor.h).
  */
-static __always_inline int drop_at_entry(struct __sk_buff *skb, __u32 direction, __u16 reason)
+static __always_inline int drop_at_entry(struct __sk_buff *skb, __u32 direction, __u32 trace, __u16 reason)
 {
-	ctx_init(skb, direction, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN, MBR_CT_UNTRACKED);
+	ctx_init(skb, direction, trace, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN, MBR_CT_UNTRACKED);
 	return membrane_report_drop(skb, reason, 0);
 }
 
@@ -81,23 +83,24 @@ static __always_inline int drop_at_entry(struct __sk_buff *skb, __u32 direction,
 SEC("tc")
 int mbr_from_netdev(struct __sk_buff *skb)
 {
+	const __u32 trace = trace_requested(skb);
 	__u32 src_identity = MBR_IDENTITY_UNKNOWN;
 	__u32 dst_identity = MBR_IDENTITY_UNKNOWN;
 	__u32 ct_state = MBR_CT_UNTRACKED;
 	if (eth_protocol(skb) == ETH_P_IP) {
 		const struct iphdr *ip = ipv4_header(skb);
 		if (!ip)
-			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, MBR_STAT_DROP_INVALID);
+			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, trace, MBR_STAT_DROP_INVALID);
 		src_identity = membrane_ipcache_identity(ip->saddr);
 		if (src_identity == MBR_IDENTITY_HOST || membrane_endpoint_lookup(ip->saddr))
-			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, MBR_STAT_DROP_SPOOFED);
+			return drop_at_entry(skb, MBR_DIR_FROM_NETDEV, trace, MBR_STAT_DROP_SPOOFED);
 		dst_identity = membrane_ipcache_identity(ip->daddr);
 		/* What is for this node's own stack (the overlay's UDP among it) meets no stage that tracks. */
 		if (dst_identity != MBR_IDENTITY_HOST)
-			ct_state = ct_state_of(skb, 0);
+			ct_state = ct_state_of(skb, 0, trace);
 	}
-	ctx_init(skb, MBR_DIR_FROM_NETDEV, src_identity, dst_identity, ct_state);
-	membrane_stat_inc(MBR_STAT_ENTRY_FROM_NETDEV);
+	ctx_init(skb, MBR_DIR_FROM_NETDEV, trace, src_identity, dst_identity, ct_state);
+	membrane_count(skb, MBR_STAT_ENTRY_FROM_NETDEV);
 	return membrane_run_from(skb, 0);
 }
 
@@ -108,17 +111,20 @@ int mbr_from_netdev(struct __sk_buff *skb)
 SEC("tc")
 int mbr_from_endpoint(struct __sk_buff *skb)
 {
+	const __u32 trace = trace_requested(skb);
 	int verdict = TC_ACT_OK;
 	/* The kernel moves a VLAN tag into metadata before tc: the frame itself looks untagged. */
 	switch (skb->vlan_present ? ETH_P_8021Q : eth_protocol(skb)) {
 	case ETH_P_ARP:
+		/* Whatever skb->cb held on the way in, the context below is what counting reads. */
+		ctx_init(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_IDENTITY_UNKNOWN, MBR_IDENTITY_UNKNOWN, MBR_CT_UNTRACKED);
 		switch (arp_from_endpoint(skb, &verdict)) {
 		case ARP_ANSWERED:
 			return verdict;
 		case ARP_SPOOFED:
-			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_SPOOFED);
+			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_STAT_DROP_SPOOFED);
 		case ARP_INVALID:
-			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_INVALID);
+			return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_STAT_DROP_INVALID);
 		default:
 			return TC_ACT_OK;
 		}
@@ -126,18 +132,18 @@ int mbr_from_endpoint(struct __sk_buff *skb)
 		break;
 	default:
 		/* IPv6 (and ND), VLAN tags...: until supported, nothing bypasses the datapath. */
-		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_NOT_IPV4);
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_STAT_DROP_NOT_IPV4);
 	}
 	const struct iphdr *ip = ipv4_header(skb);
 	const struct ethhdr *eth = eth_header(skb);
 	if (!ip || !eth)
-		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_INVALID);
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_STAT_DROP_INVALID);
 	const struct mbr_endpoint_value *source = endpoint_owning_source(skb, ip->saddr, eth->h_source);
 	if (!source)
-		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, MBR_STAT_DROP_SPOOFED);
+		return drop_at_entry(skb, MBR_DIR_FROM_ENDPOINT, trace, MBR_STAT_DROP_SPOOFED);
 	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
-	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, source->identity, dst_identity, ct_state_of(skb, 1));
-	membrane_stat_inc(MBR_STAT_ENTRY_FROM_ENDPOINT);
+	ctx_init(skb, MBR_DIR_FROM_ENDPOINT, trace, source->identity, dst_identity, ct_state_of(skb, 1, trace));
+	membrane_count(skb, MBR_STAT_ENTRY_FROM_ENDPOINT);
 	return membrane_run_from(skb, 0);
 }
 
@@ -147,13 +153,19 @@ int mbr_from_overlay(struct __sk_buff *skb)
 {
 	if (eth_protocol(skb) != ETH_P_IP)
 		return TC_ACT_OK;
+	const __u32 trace = trace_requested(skb);
 	/* The sending node put the source identity in the tunnel id (VNI). */
 	struct bpf_tunnel_key tunnel = {};
-	if (bpf_skb_get_tunnel_key(skb, &tunnel, sizeof(tunnel), 0) != 0)
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_INVALID); /* not from a collect-md tunnel */
+	if (trace) {
+		/* A test run carries no tunnel metadata: the request says what the sender's key would hold. */
+		tunnel.tunnel_id = skb->cb[2];
+		tunnel.remote_ipv4 = skb->cb[3];
+	} else if (bpf_skb_get_tunnel_key(skb, &tunnel, sizeof(tunnel), 0) != 0) {
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID); /* not from a collect-md tunnel */
+	}
 	const struct iphdr *ip = ipv4_header(skb);
 	if (!ip)
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_INVALID);
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID);
 	/*
 	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
 	 * peer may claim to be this node's host. A node identity is believed
@@ -163,7 +175,7 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	 */
 	const __u32 src_identity = tunnel.tunnel_id == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel.tunnel_id;
 	if (src_identity == MBR_IDENTITY_REMOTE_NODE && bpf_ntohl(ip->saddr) != tunnel.remote_ipv4)
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, MBR_STAT_DROP_SPOOFED);
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_SPOOFED);
 	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
 	/*
 	 * The inner frame keeps the sender's MACs, so the stack would take a
@@ -174,8 +186,8 @@ int mbr_from_overlay(struct __sk_buff *skb)
 	 */
 	if (dst_identity == MBR_IDENTITY_HOST)
 		bpf_skb_change_type(skb, PACKET_HOST);
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, src_identity, dst_identity, ct_state_of(skb, 0));
-	membrane_stat_inc(MBR_STAT_ENTRY_FROM_OVERLAY);
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, trace, src_identity, dst_identity, ct_state_of(skb, 0, trace));
+	membrane_count(skb, MBR_STAT_ENTRY_FROM_OVERLAY);
 	return membrane_run_from(skb, 0);
 }
 

@@ -45,6 +45,7 @@ nlohmann::json variant_to_json(const sdbus::Variant& value) {
     if (type == "u") return value.get<std::uint32_t>();
     if (type == "x") return value.get<std::int64_t>();
     if (type == "i") return value.get<std::int32_t>();
+    if (type == "q") return value.get<std::uint16_t>();
     if (type == "b") return value.get<bool>();
     if (type == "d") return value.get<double>();
     if (type == "as") return value.get<std::vector<std::string>>();
@@ -138,11 +139,13 @@ std::string AgentClient::call(const std::string& module, const std::string& meth
     });
 }
 
-nlohmann::json AgentClient::policy_status(const std::string& what) {
+nlohmann::json AgentClient::policy_status(const std::string& what) { return policy_call("Status", "{}", what); }
+
+nlohmann::json AgentClient::policy_call(const std::string& method, const std::string& request, const std::string& what) {
     constexpr const char* kModule = "policy-l3l4";
     std::string reply;
     try {
-        reply = call(kModule, "Status", "{}");
+        reply = call(kModule, method, request);
     } catch (const CommandFailure& e) {
         // No object at the module's path: never loaded, unloaded, failed or
         // quarantined. An object without the method: a module of another version.
@@ -153,13 +156,28 @@ nlohmann::json AgentClient::policy_status(const std::string& what) {
                                    "module load " + kModule + "` (`membranectl module list` shows its state)");
         }
         if (name == "org.freedesktop.DBus.Error.UnknownMethod" || name == "org.freedesktop.DBus.Error.UnknownInterface")
-            throw CommandFailure(what, name, std::string(kModule) + " answers no Status (is it of another version?)");
+            throw CommandFailure(what, name, std::string(kModule) + " answers no " + method + " (is it of another version?)");
         throw CommandFailure(what, name, e.message());
     }
-    nlohmann::json status = nlohmann::json::parse(reply, nullptr, false);
-    if (!status.is_object())
-        throw CommandFailure(what, "unexpected reply", std::string(kModule) + " Status is not a JSON object: " + reply);
-    return status;
+    nlohmann::json answer = nlohmann::json::parse(reply, nullptr, false);
+    if (!answer.is_object())
+        throw CommandFailure(what, "unexpected reply", std::string(kModule) + " " + method + " is not a JSON object: " + reply);
+    return answer;
+}
+
+nlohmann::json AgentClient::trace_packet(const std::string& from, const std::string& to, const std::string& protocol,
+                                         std::uint16_t port) {
+    return attempt("policy trace", [&] {
+        const auto [trace, steps] = AgentProxy(*connection_).TracePacket(from, to, protocol, port);
+        nlohmann::json out{{"trace", nlohmann::json::object()}, {"steps", nlohmann::json::array()}};
+        for (const auto& [key, value] : trace) out["trace"][key] = variant_to_json(value);
+        for (const auto& step : steps) {
+            nlohmann::json entry = nlohmann::json::object();
+            for (const auto& [key, value] : step) entry[key] = variant_to_json(value);
+            out["steps"].push_back(std::move(entry));
+        }
+        return out;
+    });
 }
 
 nlohmann::json AgentClient::endpoints() {

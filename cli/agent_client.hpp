@@ -51,6 +51,12 @@ public:
     // command in failures. A module that is not running is said so, with the
     // command that loads it (ModuleNotRunning).
     nlohmann::json policy_status(const std::string& what);
+    // Any method of policy-l3l4 (Status, Trace), failing as policy_status does.
+    nlohmann::json policy_call(const std::string& method, const std::string& request, const std::string& what);
+    // The datapath trace (D-Bus TracePacket): {"trace": {...}, "steps": [...]}
+    // with the keys of org.membrane.Agent1.xml.
+    nlohmann::json trace_packet(const std::string& from, const std::string& to, const std::string& protocol,
+                                std::uint16_t port);
 
     // Endpoints as objects with the keys of the D-Bus endpoint dictionary.
     nlohmann::json endpoints();

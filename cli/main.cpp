@@ -12,11 +12,13 @@
 //                       [--port N] [--since D] [--count N] [--timeout S]
 //   membranectl kvstore status
 //   membranectl policy list | get NAME
+//   membranectl policy trace --from NS/POD|IP --to NS/POD|IP|--to-cidr PREFIX --dport 80/tcp|53/udp|icmp
 //   membranectl apply -f FILE|-
 //   membranectl get KIND [NAME] [-n NAMESPACE]
 //   membranectl delete KIND NAME [-n NAMESPACE]
 //
-// Exit status: 0 done, 1 the agent or the bus said no, 2 wrong usage.
+// Exit status: 0 done, 1 the agent or the bus said no, 2 wrong usage,
+// 3 policy trace: the datapath disagrees with the control plane.
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +39,7 @@
 #include "membrane/dbus/bus_spec.hpp"
 #include "membrane/dbus/names.hpp"
 #include "monitor.hpp"
+#include "policy_trace.hpp"
 #include "render.hpp"
 
 namespace {
@@ -65,6 +68,7 @@ struct Options {
     std::string name;
     std::string namespace_;
     membrane::cli::MonitorOptions monitor;
+    membrane::cli::TraceOptions trace;
 };
 
 // The manifests to apply: the file's text, or stdin for "-".
@@ -265,6 +269,22 @@ int main(int argc, char** argv) {
                        "          membranectl policy get shop/allow-web\n"
                        "          membranectl -o json policy get 'CiliumNetworkPolicy shop/allow-web'");
 
+    auto* policy_trace = policy->add_subcommand(
+        "trace", "Would this packet get through? The policies' answer, checked against this node's loaded datapath");
+    policy_trace->add_option("--from", opt.trace.from, "The source: NAMESPACE/POD or an IPv4 address")->required();
+    policy_trace->add_option("--to", opt.trace.to, "The destination: NAMESPACE/POD or an IPv4 address");
+    policy_trace->add_option("--to-cidr", opt.trace.to_cidr, "Instead of --to: a prefix (its first address is used)");
+    policy_trace->add_option("--dport", opt.trace.dport, "The destination port and protocol: 80/tcp, 53/udp, or icmp")
+        ->required();
+    policy_trace->footer(
+        "First policy-l3l4's answer (the policies compiled afresh): allowed or denied, by which rule or the default\n"
+        "deny, for the source pod's egress and the destination pod's ingress. Then the packet (a TCP SYN, a UDP\n"
+        "datagram, an ICMP echo request) is run through this node's loaded entry program and each filled stage\n"
+        "with BPF_PROG_TEST_RUN: nothing is counted, tracked or reported. Each node checks its own half: a packet\n"
+        "that leaves for another node is judged at ingress there (run the trace on that node too).\n"
+        "Exit status 3 when the datapath does not do what the control plane says. For root and [dbus] admin_group.\n"
+        "Example: membranectl policy trace --from shop/web --to shop/db --dport 5432/tcp");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -290,6 +310,13 @@ int main(int argc, char** argv) {
             return usage_error("endpoint labels: give the new labels as KEY=VALUE, or --clear to remove them all");
         new_labels = parse_labels(opt.labels);
         if (!new_labels) return kExitUsage;
+    }
+    if (policy_trace->parsed()) {
+        try {
+            membrane::cli::check_trace_options(opt.trace);
+        } catch (const std::invalid_argument& e) {
+            return usage_error(std::string("policy trace: ") + e.what());
+        }
     }
     if (monitor->parsed()) {
         try {
@@ -342,6 +369,8 @@ int main(int argc, char** argv) {
         } else if (policy_get->parsed()) {
             const auto status = agent.policy_status("policy get " + opt.name);
             membrane::cli::print_policy(std::cout, membrane::cli::select_policy(status, opt.name), format);
+        } else if (policy_trace->parsed()) {
+            return membrane::cli::run_policy_trace(agent, opt.trace, format, std::cout);
         } else if (call->parsed()) {
             const std::string reply = agent.call(opt.module, opt.method, opt.request);
             // Pretty for people when the reply is JSON; as sent otherwise.

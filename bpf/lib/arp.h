@@ -92,7 +92,7 @@ static __always_inline enum arp_result arp_from_endpoint(struct __sk_buff *skb, 
 	mac_copy(eth->h_dest, requester_mac);
 	mac_copy(eth->h_source, endpoint->host_mac);
 
-	membrane_stat_inc(MBR_STAT_ARP_REPLIED);
+	membrane_count(skb, MBR_STAT_ARP_REPLIED);
 	/* Egress of the host veth is the pod's ingress. */
 	*verdict = bpf_redirect(skb->ifindex, 0);
 	return ARP_ANSWERED;

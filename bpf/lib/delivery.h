@@ -54,7 +54,7 @@ static __always_inline int ttl_exceeded_into_overlay(struct __sk_buff *skb)
 	};
 	if (bpf_skb_set_tunnel_key(skb, &back, sizeof(back), BPF_F_ZERO_CSUM_TX) < 0)
 		goto invalid;
-	membrane_stat_inc(MBR_STAT_TTL_EXCEEDED);
+	membrane_count(skb, MBR_STAT_TTL_EXCEEDED);
 	return bpf_redirect(skb->ingress_ifindex, 0);
 invalid:
 	return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
@@ -78,7 +78,7 @@ static __always_inline enum delivery_result deliver_to_local_endpoint(struct __s
 			return DELIVERY_REDIRECTED;
 		}
 		/* From a pod or a device, the stack has a route back and sends the ICMP itself. */
-		membrane_stat_inc(MBR_STAT_TTL_EXCEEDED);
+		membrane_count(skb, MBR_STAT_TTL_EXCEEDED);
 		return DELIVERY_TO_STACK;
 	}
 
@@ -99,7 +99,7 @@ static __always_inline enum delivery_result deliver_to_local_endpoint(struct __s
 
 	/* A packet decapsulated from the overlay may carry another host's MAC. */
 	bpf_skb_change_type(skb, PACKET_HOST);
-	membrane_stat_inc(MBR_STAT_DELIVERED_LOCAL);
+	membrane_count(skb, MBR_STAT_DELIVERED_LOCAL);
 	*verdict = bpf_redirect_peer(ifindex, 0);
 	return DELIVERY_REDIRECTED;
 }

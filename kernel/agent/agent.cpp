@@ -98,6 +98,7 @@ void Agent::start() {
     open_store();
     open_objects();
     open_monitor();
+    open_tracer();
 
     notifier_.status("connecting to D-Bus");
     service_ = std::make_unique<AgentService>(io_, connect_bus(config_.dbus.bus), *this, *endpoints_, bus_,

@@ -55,6 +55,7 @@ public:
     std::vector<ModuleStatus> modules() const override;
     std::vector<StatCounter> stats() const override;
     FlowPage flows(std::uint64_t after, std::uint32_t max) const override;
+    PacketTrace trace_packet(const TraceRequest& request) const override;  // agent_trace.cpp
     void load_module(const std::string& name) override;
     void unload_module(const std::string& name, bool force) override;
     void reload_module(const std::string& name) override;
@@ -103,6 +104,9 @@ private:
     // [sources] manifests_dir that keeps its files applied.
     void open_objects();
     void open_monitor();
+    // The datapath tracer (agent_trace.cpp): its token in the pinned trace record.
+    void open_tracer();
+    TraceEntry trace_entry(const TracePeer& source) const;
     FlowPeer flow_peer(std::uint32_t ipv4, std::uint32_t identity) const;
     // [metrics]: the Prometheus endpoint, fed from metric_figures() on the
     // loop (agent_metrics.cpp). One that cannot listen is logged and left out.
@@ -134,6 +138,7 @@ private:
     std::unique_ptr<Store> local_store_;                      // without store_: objects_ keeps to this node
     std::unique_ptr<ClusterObjects> objects_;
     std::unique_ptr<ManifestsFolder> manifests_folder_;  // [sources] manifests_dir
+    std::unique_ptr<DatapathTracer> tracer_;
     std::unique_ptr<FlowMonitor> monitor_;               // reads the model to name pods (~Agent: early)
     std::unique_ptr<MetricsServer> metrics_;             // [metrics], when it listens
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -13,6 +13,8 @@
 #include "agent/states.hpp"
 #include "model/identity_allocator.hpp"
 #include "monitor/flow_event.hpp"
+#include "trace/datapath_tracer.hpp"
+#include "trace/trace_peer.hpp"
 
 namespace membrane::kernel {
 
@@ -61,6 +63,24 @@ struct FlowPage {
     std::vector<FlowEvent> events;  // seq > the cursor asked for, oldest first
     std::uint64_t last = 0;         // the newest seq read so far
     std::uint64_t lost = 0;         // events the datapath could not report (full buffer), every type
+};
+
+// `membranectl policy trace`: one packet to run through this node's datapath.
+struct TraceRequest {
+    std::string from;      // "namespace/pod" or an IPv4 address
+    std::string to;        // the same
+    std::string protocol;  // "tcp", "udp" or "icmp"
+    std::uint16_t port = 0;  // the destination port (tcp, udp)
+};
+
+// What the trace ran and what each program did with it.
+struct PacketTrace {
+    TracePeer source;
+    TracePeer destination;
+    std::uint16_t source_port = 0;  // drawn from the ephemeral range: a new connection
+    std::string entry_program;      // MBR_ENTRY_*
+    std::string entry_device;       // where the packet arrives
+    std::vector<TraceStep> steps;
 };
 
 struct AgentStatus {
@@ -116,6 +136,11 @@ public:
     virtual std::vector<StatCounter> stats() const = 0;
     // The flow monitor's events after seq `after` (0: from the oldest kept), at most `max`.
     virtual FlowPage flows(std::uint64_t after, std::uint32_t max) const = 0;
+    // Runs one packet through this node's loaded datapath without side
+    // effects (kernel/trace). InvalidArgument for an unknown pod, a bad
+    // address or protocol, or a source whose packets meet no Membrane
+    // program here (this node's own stack).
+    virtual PacketTrace trace_packet(const TraceRequest& request) const = 0;
     // All throw ControlError.
     virtual void load_module(const std::string& name) = 0;
     // Refused (NeedsForce) if the module holds a fail-closed stage, whose

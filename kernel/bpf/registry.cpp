@@ -404,6 +404,14 @@ int Registry::core_map_fd(const std::string& map_name) const {
     return impl_->core->map_fd(map_name);
 }
 
+int Registry::core_program_fd(const std::string& program_name) const {
+    const std::lock_guard lock(impl_->mutex);
+    if (!impl_->core) {
+        throw BpfError(fmt::format("no core program {}: the core BPF object is not loaded (open_core first)", program_name));
+    }
+    return impl_->core->program_fd(program_name);
+}
+
 std::unique_ptr<ModuleBpf> Registry::for_module(const std::string& module, std::uint64_t generation) {
     const std::lock_guard lock(impl_->mutex);
     if (module.empty()) throw BpfError("a module needs a name to use BPF");

@@ -75,6 +75,9 @@ public:
     // registry's end; never close it. Throws BpfError before open_core and
     // for a map the core does not have.
     int core_map_fd(const std::string& map_name) const;
+    // The fd of one of the core object's programs (MBR_ENTRY_*), owned like
+    // core_map_fd's: for the datapath trace, which runs what is attached.
+    int core_program_fd(const std::string& program_name) const;
 
     // The facade one module generation works through (implements the SDK's
     // BpfRegistry). Its objects, slots and devices are released by

@@ -3,6 +3,8 @@
 #include "dbus/control_codec.hpp"
 #include "dbus/dbus_errors.hpp"
 #include "membrane/dbus/names.hpp"
+#include "membrane/stage_names.hpp"
+#include "membrane/stat_names.hpp"
 
 namespace membrane::kernel {
 
@@ -272,6 +274,62 @@ std::tuple<std::uint64_t, std::uint64_t, std::vector<membrane::dbus::Dictionary>
         events.reserve(page.events.size());
         for (const auto& event : page.events) events.push_back(flow_to_dictionary(event));
         return std::tuple{page.last, page.lost, std::move(events)};
+    });
+}
+
+namespace {
+
+// Keys as org.membrane.Agent1.xml documents them for TracePacket.
+membrane::dbus::Dictionary trace_to_dictionary(const PacketTrace& trace) {
+    membrane::dbus::Dictionary out{
+        {"source_port", sdbus::Variant(trace.source_port)},
+        {"entry_program", sdbus::Variant(trace.entry_program)},
+        {"entry_device", sdbus::Variant(trace.entry_device)},
+    };
+    const auto side = [&](const std::string& prefix, const TracePeer& peer) {
+        out[prefix + "kind"] = sdbus::Variant(std::string(trace_peer_kind_name(peer.kind)));
+        out[prefix + "ip"] = sdbus::Variant(peer.ip);
+        out[prefix + "identity"] = sdbus::Variant(peer.identity);
+        out[prefix + "namespace"] = sdbus::Variant(peer.namespace_);
+        out[prefix + "pod"] = sdbus::Variant(peer.pod);
+        out[prefix + "node"] = sdbus::Variant(peer.node);
+    };
+    side("source_", trace.source);
+    side("destination_", trace.destination);
+    return out;
+}
+
+membrane::dbus::Dictionary step_to_dictionary(const TraceStep& step) {
+    const std::string stage_text = step.stage == MBR_EVENT_STAGE_ENTRY
+                                       ? (step.program.empty() ? "end" : "entry")
+                                       : stage_name(step.stage);
+    return membrane::dbus::Dictionary{
+        {"stage", sdbus::Variant(step.stage)},
+        {"stage_name", sdbus::Variant(stage_text)},
+        {"program", sdbus::Variant(step.program)},
+        {"program_id", sdbus::Variant(step.program_id)},
+        {"empty_slot", sdbus::Variant(step.empty_slot)},
+        {"action", sdbus::Variant(std::string(action_name(step.action)))},
+        {"retval", sdbus::Variant(step.retval)},
+        {"counted", sdbus::Variant(step.counted ? stat_name(*step.counted) : std::string())},
+        {"event_type", sdbus::Variant(step.event ? event_type_name(step.event->type) : std::string())},
+        {"rule_id", sdbus::Variant(step.event ? step.event->rule_id : 0u)},
+        {"src_identity", sdbus::Variant(step.context.src_identity)},
+        {"dst_identity", sdbus::Variant(step.context.dst_identity)},
+        {"direction", sdbus::Variant(direction_name(step.context.flags & 0xff))},
+        {"ct_state", sdbus::Variant(ct_state_name((step.context.flags >> MBR_CTX_CT_SHIFT) & 0xff))},
+    };
+}
+
+}  // namespace
+
+std::tuple<membrane::dbus::Dictionary, std::vector<membrane::dbus::Dictionary>> AgentObject::TracePacket(
+    const std::string& from, const std::string& to, const std::string& protocol, const std::uint16_t& port) {
+    return answer([&] {
+        const PacketTrace trace = control_.trace_packet({.from = from, .to = to, .protocol = protocol, .port = port});
+        std::vector<membrane::dbus::Dictionary> steps;
+        for (const auto& step : trace.steps) steps.push_back(step_to_dictionary(step));
+        return std::tuple{trace_to_dictionary(trace), std::move(steps)};
     });
 }
 

@@ -36,6 +36,8 @@ private:
     std::vector<sdbus::Struct<std::string, std::uint64_t>> GetStats() override;
     std::tuple<std::uint64_t, std::uint64_t, std::vector<membrane::dbus::Dictionary>> GetFlows(
         const std::uint64_t& after, const std::uint32_t& max) override;
+    std::tuple<membrane::dbus::Dictionary, std::vector<membrane::dbus::Dictionary>> TracePacket(
+        const std::string& from, const std::string& to, const std::string& protocol, const std::uint16_t& port) override;
     void LoadModule(const std::string& name) override;
     void UnloadModule(const std::string& name, const bool& force) override;
     void ReloadModule(const std::string& name) override;

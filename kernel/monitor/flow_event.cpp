@@ -54,7 +54,7 @@ FlowEvent decode_flow_event(const mbr_event& raw, std::uint64_t seq, std::int64_
             event.verdict = raw.verdict ? "allowed" : "denied";
             break;
         default:
-            event.type = raw.type == MBR_EVENT_TRACE ? "trace" : "type-" + std::to_string(raw.type);
+            event.type = event_type_name(raw.type);
             break;
     }
     event.direction = direction_name(raw.direction);

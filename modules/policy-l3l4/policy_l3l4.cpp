@@ -11,6 +11,8 @@
 // [module.policy-l3l4] keys (all optional):
 //   enforcement = "default"  # "default": where a policy selects; "always":
 //                            # every endpoint, default deny; "never"
+#include <arpa/inet.h>
+
 #include <chrono>
 #include <optional>
 #include <set>
@@ -24,6 +26,7 @@
 #include "incremental_compiler.hpp"
 #include "policy_compiler.hpp"
 #include "policy_maps.hpp"
+#include "policy_trace.hpp"
 
 MEMBRANE_EMBEDDED_BPF(policy_l3l4_bpf)
 
@@ -87,6 +90,7 @@ public:
         ctx.bpf().attach_stage(MBR_STAGE_EGRESS_POLICY, object, "policy_egress", membrane::EmptySlot::drop);
         ctx.bpf().attach_stage(MBR_STAGE_INGRESS_POLICY, object, "policy_ingress", membrane::EmptySlot::drop);
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
+        ctx.add_method("Trace", [this](const std::string& request) { return trace_json(request); });
         ctx.log().info("enforcement {}, {} policies, {} rules in the datapath", enforcement_name(mode_),
                        policies_.size(), maps_->rule_count());
     }
@@ -166,8 +170,8 @@ private:
         ctx_->bus().publish(RecomputeRequested{});
     }
 
-    void recompute() {
-        const auto began = std::chrono::steady_clock::now();
+    // What compile() computes from: the model as it is now.
+    Inputs current_inputs() const {
         Inputs inputs;
         for (const auto& [key, list] : policies_) inputs.policies.insert(inputs.policies.end(), list.begin(), list.end());
         inputs.endpoints = ctx_->model().endpoints();
@@ -183,6 +187,12 @@ private:
         inputs.namespaces = namespaces_;
         inputs.mode = mode_;
         inputs.cidr_numbers = cidr_numbers_;
+        return inputs;
+    }
+
+    void recompute() {
+        const auto began = std::chrono::steady_clock::now();
+        Inputs inputs = current_inputs();
         const auto compute_began = std::chrono::steady_clock::now();
         const Compiled& compiled = compiler_.update(std::move(inputs), changes_);
         changes_ = {};
@@ -250,6 +260,62 @@ private:
                               {"warnings", compiled.warnings},
                               {"cidrs", cidrs_json()},
                               {"datapath_error", datapath_error_}}
+            .dump();
+    }
+
+    // `membranectl policy trace`'s control-plane half. Request: {"source":
+    // {"ip", "identity"}, "destination": {...}, "protocol": IPPROTO_*,
+    // "port": N}; the identities as the agent's model has them (they count
+    // for what is no pod). Reply: {"egress": side or null (the source is no
+    // pod), "ingress": side or null}, side = {"enforced", "verdict"
+    // (allowed|denied), "rule_id", "policy", "direction", "index", "deny"}.
+    std::string trace_json(const std::string& request_text) const {
+        const auto request = nlohmann::json::parse(request_text);
+        const auto subject = [&](const char* key) {
+            const auto& side = request.at(key);
+            const std::string ip = side.at("ip").get<std::string>();
+            in_addr parsed{};
+            if (inet_pton(AF_INET, ip.c_str(), &parsed) != 1)
+                throw std::invalid_argument(std::string(key) + ".ip: \"" + ip + "\" is not an IPv4 address");
+            TraceSubject out{.address = ntohl(parsed.s_addr), .identity = side.at("identity").get<std::uint32_t>()};
+            for (const auto& endpoint : ctx_->model().endpoints()) {
+                if (endpoint.ipv4 != ip) continue;
+                out.pod = endpoint;
+                out.identity = endpoint.identity;
+                return out;
+            }
+            for (const auto& remote : ctx_->model().remote_endpoints()) {
+                if (remote.ipv4 != ip) continue;
+                // Another node's pod, as its node compiles it: its identity's labels.
+                membrane::EndpointInfo pod{.ipv4 = ip, .identity = remote.identity};
+                for (const auto& identity : ctx_->model().identities())
+                    if (identity.id == remote.identity) pod.labels = identity.labels;
+                out.pod = pod;
+                out.identity = remote.identity;
+                out.ports = remote.ports;
+                return out;
+            }
+            return out;
+        };
+        const auto protocol = request.at("protocol").get<std::uint8_t>();
+        const auto port = request.at("port").get<std::uint16_t>();
+        const PolicyTrace trace = trace_policy(current_inputs(), subject("source"), subject("destination"), protocol, port);
+        const auto side = [](const std::optional<SideVerdict>& verdict) -> nlohmann::json {
+            if (!verdict) return nullptr;
+            nlohmann::json out{{"enforced", verdict->enforced},
+                               {"verdict", verdict->allowed ? "allowed" : "denied"},
+                               {"rule_id", verdict->rule_id}};
+            if (verdict->origin) {
+                out["policy"] = verdict->origin->policy;
+                out["direction"] = verdict->origin->direction;
+                out["index"] = verdict->origin->index;
+                out["deny"] = verdict->origin->deny;
+            }
+            return out;
+        };
+        return nlohmann::json{{"enforcement", enforcement_name(mode_)},
+                              {"egress", side(trace.egress)},
+                              {"ingress", side(trace.ingress)}}
             .dump();
     }
 

@@ -191,9 +191,9 @@ static __always_inline void membrane_ct_refresh(struct mbr_ct_value *entry, cons
  * came from the error's destination (else anyone could wrap anything in an
  * error quoting a tracked connection); `from_endpoint`: the error comes from
  * a pod, which is no router, so the quoted packet must also have been for
- * the pod itself.
+ * the pod itself. `refresh` 0 (a trace run, membrane/trace.h) only looks.
  */
-static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow, int from_endpoint)
+static __always_inline __u32 membrane_ct_state(const struct membrane_flow *flow, int from_endpoint, int refresh)
 {
 	if (!flow->tracked)
 		return MBR_CT_UNTRACKED;
@@ -209,16 +209,24 @@ static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow
 	}
 	struct mbr_ct_value *entry = membrane_ct_find(&flow->key, now);
 	if (entry) {
-		membrane_ct_refresh(entry, flow, 0, now);
+		if (refresh)
+			membrane_ct_refresh(entry, flow, 0, now);
 		return MBR_CT_ESTABLISHED;
 	}
 	membrane_ct_reverse(&flow->key, &reversed);
 	entry = membrane_ct_find(&reversed, now);
 	if (entry) {
-		membrane_ct_refresh(entry, flow, 1, now);
+		if (refresh)
+			membrane_ct_refresh(entry, flow, 1, now);
 		return MBR_CT_REPLY;
 	}
 	return MBR_CT_NEW;
+}
+
+/* membrane_ct_state with the entry refreshed: what entry programs call for a packet on the wire. */
+static __always_inline __u32 membrane_ct_lookup(const struct membrane_flow *flow, int from_endpoint)
+{
+	return membrane_ct_state(flow, from_endpoint, 1);
 }
 
 /*

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 5
+#define MEMBRANE_SDK_MINOR 6
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -74,12 +74,14 @@ enum membrane_ct_state {
 struct membrane_ctx {
 	__u32 src_identity;
 	__u32 dst_identity;
-	__u32 flags;      /* bits 0-7: enum membrane_direction; 8-15: enum membrane_ct_state */
+	__u32 flags;      /* bits 0-7: enum membrane_direction; 8-15: enum membrane_ct_state; MBR_CTX_F_* */
 	__u16 proxy_port; /* host byte order; 0 = none */
 	__u16 stage;      /* stage currently running */
 	__u32 magic;
 };
 #define MBR_CTX_MAGIC 0x4d425231u /* "MBR1" */
+/* SDK 1.6. A trace run, not a packet on the wire (membrane/trace.h): no side effects. */
+#define MBR_CTX_F_TRACE (1u << 16)
 
 /*
  * Per-reason counters in the kernel's stats map (index = reason). Each value
@@ -137,6 +139,31 @@ struct mbr_event {
 	__u8 tcp_flags;
 	__u8 verdict;   /* MBR_EVENT_VERDICT: 1 allowed, 0 denied */
 	__u32 reserved;
+};
+
+/*
+ * SDK 1.6. `membranectl policy trace` runs one packet through the loaded
+ * programs with BPF_PROG_TEST_RUN: the entry program, then each filled stage
+ * in turn (membrane/trace.h). A trace run changes nothing: what a stage
+ * would count or report lands in the one record of mbr_trace_v1
+ * (BPF_MAP_TYPE_ARRAY, pinned), which only trace runs write.
+ *
+ * The entry program takes a run as a trace only when skb->cb asks with the
+ * agent's token, which no packet on the wire can know:
+ *   cb[0], cb[1]  the token's low and high 32 bits (mbr_trace_record.token)
+ *   cb[2], cb[3]  mbr_from_overlay: the VNI and outer source (host order)
+ *                 the sending node would have put in the tunnel key, which
+ *                 a test run cannot carry
+ *   cb[4]         MBR_TRACE_REQUEST_MAGIC
+ */
+#define MBR_TRACE_REQUEST_MAGIC 0x4d425254u /* "MBRT" */
+/* What a stage returns in a trace instead of the tail call: context.stage is the next stage to run. */
+#define MBR_TRACE_HANDED_ON 0x4d42
+struct mbr_trace_record {
+	__u64 token;     /* written by the agent at its start; 0: no trace is possible */
+	__u32 counted;   /* the last reason the program would have counted (enum membrane_stat) + 1; 0: none */
+	__u32 reported;  /* events it would have reported; the last one is `event` */
+	struct mbr_event event;
 };
 
 /*
@@ -231,5 +258,6 @@ struct mbr_ct_value {
 #define MBR_MAP_EVENTS "mbr_events_v1"                 /* SDK 1.5: membrane/monitor.h */
 #define MBR_MAP_EVENT_SAMPLING "mbr_event_sampling_v1"
 #define MBR_MAP_EVENTS_LOST "mbr_events_lost_v1"
+#define MBR_MAP_TRACE "mbr_trace_v1"                   /* SDK 1.6: membrane/trace.h */
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -29,6 +29,7 @@
 #include "membrane/conntrack.h"
 #include "membrane/ctx.h"
 #include "membrane/stats.h"
+#include "membrane/trace.h"
 
 #define MBR_EVENTS_RING_BYTES (1u << 20) /* 18,724 events: 48 bytes each and an 8-byte record header */
 
@@ -63,23 +64,9 @@ static __always_inline int membrane_event_sampled(__u32 type)
 	return *every == 1 || bpf_get_prandom_u32() % *every == 0;
 }
 
-/*
- * Reports an event about this packet. Identities, direction and stage come
- * from the context the entry program filled (zero if it did not).
- */
-static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
-					    __u8 verdict)
+static __always_inline void membrane_fill_event(struct mbr_event *event, struct __sk_buff *skb, __u8 type,
+						__u16 reason, __u32 rule_id, __u8 verdict)
 {
-	if (!membrane_event_sampled(type))
-		return;
-	struct mbr_event *event = bpf_ringbuf_reserve(&mbr_events_v1, sizeof(*event), 0);
-	if (!event) {
-		__u32 key = type;
-		__u64 *lost = bpf_map_lookup_elem(&mbr_events_lost_v1, &key);
-		if (lost)
-			*lost += 1;
-		return;
-	}
 	__builtin_memset(event, 0, sizeof(*event));
 	event->timestamp_ns = bpf_ktime_get_ns();
 	event->type = type;
@@ -106,13 +93,44 @@ static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __
 		event->protocol = flow.key.protocol;
 		event->tcp_flags = flow.tcp_flags;
 	}
+}
+
+/*
+ * Reports an event about this packet. Identities, direction and stage come
+ * from the context the entry program filled (zero if it did not). In a trace
+ * run (membrane/trace.h) the event goes to the trace record, whatever the
+ * sampling: the trace shows what the stage decided, and the monitor never
+ * sees a packet that was not on the wire.
+ */
+static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
+					    __u8 verdict)
+{
+	if (membrane_tracing(skb)) {
+		struct mbr_trace_record *record = membrane_trace_record();
+		if (record) {
+			membrane_fill_event(&record->event, skb, type, reason, rule_id, verdict);
+			record->reported += 1;
+		}
+		return;
+	}
+	if (!membrane_event_sampled(type))
+		return;
+	struct mbr_event *event = bpf_ringbuf_reserve(&mbr_events_v1, sizeof(*event), 0);
+	if (!event) {
+		__u32 key = type;
+		__u64 *lost = bpf_map_lookup_elem(&mbr_events_lost_v1, &key);
+		if (lost)
+			*lost += 1;
+		return;
+	}
+	membrane_fill_event(event, skb, type, reason, rule_id, verdict);
 	bpf_ringbuf_submit(event, 0);
 }
 
 /* Drops the packet for `reason` (enum membrane_stat): counted, reported. Returns TC_ACT_SHOT. */
 static __always_inline int membrane_report_drop(struct __sk_buff *skb, __u16 reason, __u32 rule_id)
 {
-	membrane_stat_inc(reason);
+	membrane_count(skb, reason);
 	membrane_report(skb, MBR_EVENT_DROP, reason, rule_id, 0);
 	return TC_ACT_SHOT;
 }

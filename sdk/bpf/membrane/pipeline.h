@@ -15,6 +15,7 @@
 #include "membrane/ctx.h"
 #include "membrane/monitor.h"
 #include "membrane/stats.h"
+#include "membrane/trace.h"
 
 /* Pinned by name, so every object that includes this header shares one array. */
 struct {
@@ -56,6 +57,11 @@ static __always_inline int membrane_stage_fail_closed(__u32 stage)
 static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 first)
 {
 	int missing = 0;
+	/* A trace run (membrane/trace.h) stops here: the agent runs the next filled slot itself. */
+	if (membrane_tracing(skb)) {
+		skb->cb[3] = (skb->cb[3] & 0xffff) | (first << 16);
+		return MBR_TRACE_HANDED_ON;
+	}
 #pragma unroll
 	for (__u32 stage = first; stage < MBR_STAGE_MAX; stage++) {
 		skb->cb[3] = (skb->cb[3] & 0xffff) | (stage << 16);
@@ -68,7 +74,7 @@ static __always_inline int membrane_run_from(struct __sk_buff *skb, const __u32 
 	/* Reported once, past the loop: the report's code is not unrolled with it. */
 	if (missing)
 		return membrane_report_drop(skb, MBR_STAT_DROP_STAGE_MISSING, 0);
-	membrane_stat_inc(MBR_STAT_PIPELINE_DONE);
+	membrane_count(skb, MBR_STAT_PIPELINE_DONE);
 	return TC_ACT_OK;
 }
 

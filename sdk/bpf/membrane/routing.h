@@ -123,7 +123,7 @@ static __always_inline int membrane_route_ttl_exceeded(struct __sk_buff *skb, co
 	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || toward_sender.ipv4_src == 0 ||
 	    membrane_icmp_time_exceeded(skb, toward_sender.ipv4_src) < 0)
 		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
-	membrane_stat_inc(MBR_STAT_TTL_EXCEEDED);
+	membrane_count(skb, MBR_STAT_TTL_EXCEEDED);
 	return bpf_redirect(skb->ingress_ifindex, 0);
 }
 

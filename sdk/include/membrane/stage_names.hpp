@@ -1,7 +1,9 @@
-// The names of the pipeline's stages and of the context's directions (enum
-// membrane_stage, enum membrane_direction in membrane/contract.h): what
-// logs, `membranectl module list` and the flow monitor print. The one
-// number -> name table of each, like stat_names.hpp.
+// The names of the pipeline's stages, of the context's directions and
+// connection tracking states, and of the event types (enum membrane_stage,
+// membrane_direction, membrane_ct_state, membrane_event_type in
+// membrane/contract.h): what logs, `membranectl module list`, the flow
+// monitor and the trace print. The one number -> name table of each, like
+// stat_names.hpp.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,28 @@ inline std::string direction_name(std::uint32_t direction) {
         case MBR_DIR_TO_ENDPOINT: return "to-endpoint";
         case MBR_DIR_FROM_OVERLAY: return "from-overlay";
         default: return "";
+    }
+}
+
+// "new", "reply", ...; "state-<n>" for a number that is no state.
+inline std::string ct_state_name(std::uint32_t state) {
+    switch (state) {
+        case MBR_CT_UNTRACKED: return "untracked";
+        case MBR_CT_NEW: return "new";
+        case MBR_CT_ESTABLISHED: return "established";
+        case MBR_CT_REPLY: return "reply";
+        case MBR_CT_RELATED: return "related";
+        default: return "state-" + std::to_string(state);
+    }
+}
+
+// "drop", "verdict", "trace"; "type-<n>" for a number that is no type.
+inline std::string event_type_name(std::uint32_t type) {
+    switch (type) {
+        case MBR_EVENT_DROP: return "drop";
+        case MBR_EVENT_VERDICT: return "verdict";
+        case MBR_EVENT_TRACE: return "trace";
+        default: return "type-" + std::to_string(type);
     }
 }
 

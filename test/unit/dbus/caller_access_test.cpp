@@ -150,6 +150,19 @@ TEST_F(CallerAccessTest, OnlyAdminsReadFlows) {
     EXPECT_THAT(bad.err, HasSubstr("max must be between 1 and 10000"));
 }
 
+// A trace shows what the policies let through, pod by pod: the admins'.
+TEST_F(CallerAccessTest, OnlyAdminsTracePackets) {
+    const auto denied = call_agent(Caller::nobody, {"TracePacket", "sssq", "shop/web-1", "203.0.113.9", "tcp", "80"});
+    EXPECT_NE(denied.exit_code, 0);
+    EXPECT_THAT(denied.err, HasSubstr("TracePacket: uid 65534"));
+    const auto traced = call_agent(Caller::root, {"TracePacket", "sssq", "shop/web-1", "203.0.113.9", "tcp", "80"});
+    EXPECT_EQ(traced.exit_code, 0) << traced.err;
+    EXPECT_THAT(traced.out, HasSubstr("drop_policy"));
+    EXPECT_THAT(traced.out, HasSubstr("policy-l3l4/policy_egress"));
+    EXPECT_THAT(traced.out, HasSubstr("pod-of-this-node"));
+    EXPECT_EQ(service_->control().calls().back().what, "trace shop/web-1 203.0.113.9 tcp 80");
+}
+
 TEST_F(CallerAccessTest, RootReadsEverything) {
     const auto seen = call_agent(Caller::root, {"GetEndpoint", "t", "1"});
     EXPECT_EQ(seen.exit_code, 0) << seen.err;

@@ -77,6 +77,31 @@ public:
         return {{"entry_from_netdev", 7}, {"pipeline_done", 0}, {"drop_invalid", 2}, {"reason_15", 1}};
     }
 
+    kernel::PacketTrace trace_packet(const kernel::TraceRequest& request) const override {
+        record("trace " + request.from + " " + request.to + " " + request.protocol + " " + std::to_string(request.port));
+        kernel::PacketTrace trace;
+        trace.source = {.kind = kernel::TracePeer::Kind::local_pod, .ip = "10.1.1.2", .identity = 256,
+                        .namespace_ = "shop", .pod = "web-1"};
+        trace.destination = {.kind = kernel::TracePeer::Kind::world, .ip = "203.0.113.9", .identity = 2};
+        trace.source_port = 40000;
+        trace.entry_program = MBR_ENTRY_FROM_ENDPOINT;
+        trace.entry_device = "lxc1";
+        kernel::TraceStep entry;
+        entry.program = MBR_ENTRY_FROM_ENDPOINT;
+        entry.action = kernel::TraceStep::Action::handed_on;
+        entry.counted = MBR_STAT_ENTRY_FROM_ENDPOINT;
+        kernel::TraceStep policy;
+        policy.stage = MBR_STAGE_EGRESS_POLICY;
+        policy.program = "policy-l3l4/policy_egress";
+        policy.action = kernel::TraceStep::Action::dropped;
+        policy.counted = MBR_STAT_DROP_POLICY;
+        policy.event = mbr_event{};
+        policy.event->type = MBR_EVENT_DROP;
+        policy.event->rule_id = 7;
+        trace.steps = {entry, policy};
+        return trace;
+    }
+
     kernel::FlowPage flows(std::uint64_t after, std::uint32_t max) const override {
         record("flows " + std::to_string(after) + " " + std::to_string(max));
         kernel::FlowEvent event;

@@ -1,0 +1,85 @@
+#include "trace/trace_peer.hpp"
+
+#include <stdexcept>
+
+#include "config/ipv4.hpp"
+#include "membrane/policy.hpp"
+
+extern "C" {
+#include "membrane/contract.h"
+}
+
+namespace membrane::kernel {
+namespace {
+
+std::string label(const membrane::Labels& labels, std::string_view key) {
+    const auto found = labels.find(std::string(key));
+    return found == labels.end() ? std::string() : found->second;
+}
+
+TracePeer local_pod(const membrane::EndpointInfo& endpoint) {
+    return TracePeer{.kind = TracePeer::Kind::local_pod,
+                     .ip = endpoint.ipv4,
+                     .identity = endpoint.identity,
+                     .namespace_ = label(endpoint.labels, policy::kPodNamespaceLabel),
+                     .pod = label(endpoint.labels, policy::kPodNameLabel),
+                     .node = {},
+                     .endpoint = endpoint};
+}
+
+TracePeer remote_pod(const membrane::RemoteEndpointInfo& remote) {
+    TracePeer peer{.kind = TracePeer::Kind::remote_pod, .ip = remote.ipv4, .identity = remote.identity, .node = remote.node};
+    if (const auto slash = remote.pod.find('/'); slash != std::string::npos) {
+        peer.namespace_ = remote.pod.substr(0, slash);
+        peer.pod = remote.pod.substr(slash + 1);
+    }
+    return peer;
+}
+
+}  // namespace
+
+const char* trace_peer_kind_name(TracePeer::Kind kind) {
+    switch (kind) {
+        case TracePeer::Kind::local_pod: return "pod-of-this-node";
+        case TracePeer::Kind::remote_pod: return "pod-of-another-node";
+        case TracePeer::Kind::this_node: return "this-node";
+        case TracePeer::Kind::other_node: return "another-node";
+        case TracePeer::Kind::world: return "world";
+    }
+    return "world";
+}
+
+TracePeer resolve_trace_peer(const std::string& text, const TracePeerModel& model) {
+    if (text.empty()) throw std::invalid_argument("a pod (namespace/name) or an IPv4 address is needed");
+    if (const auto address = parse_ipv4(text)) {
+        const std::string ip = format_ipv4(*address);
+        for (const auto& endpoint : model.endpoints)
+            if (endpoint.ipv4 == ip) return local_pod(endpoint);
+        for (const auto& remote : model.remote_endpoints)
+            if (remote.ipv4 == ip) return remote_pod(remote);
+        for (const auto& node : model.nodes) {
+            if (node.ip != ip) continue;
+            return TracePeer{.kind = node.local ? TracePeer::Kind::this_node : TracePeer::Kind::other_node,
+                             .ip = ip,
+                             .identity = node.local ? MBR_IDENTITY_HOST : MBR_IDENTITY_REMOTE_NODE,
+                             .node = node.name};
+        }
+        return TracePeer{.kind = TracePeer::Kind::world, .ip = ip, .identity = MBR_IDENTITY_WORLD};
+    }
+    const auto slash = text.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
+        text.find('/', slash + 1) != std::string::npos) {
+        throw std::invalid_argument("\"" + text + "\" is neither a pod (namespace/name) nor an IPv4 address");
+    }
+    const std::string ns = text.substr(0, slash);
+    const std::string name = text.substr(slash + 1);
+    for (const auto& endpoint : model.endpoints) {
+        if (label(endpoint.labels, policy::kPodNamespaceLabel) == ns && label(endpoint.labels, policy::kPodNameLabel) == name)
+            return local_pod(endpoint);
+    }
+    for (const auto& remote : model.remote_endpoints)
+        if (remote.pod == text) return remote_pod(remote);
+    throw std::invalid_argument("no pod " + text + " on this node or any other this node knows");
+}
+
+}  // namespace membrane::kernel
