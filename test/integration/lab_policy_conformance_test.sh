@@ -7,7 +7,8 @@
 # matchExpressions, ports, endPort, named ports (ingress, and egress toward
 # pods of the other node), ipBlock with except,
 # deny-all, allow-all, several policies, and updates (a policy changed, pod
-# labels changed, namespace labels changed).
+# labels changed, namespace labels changed). Some cases are also asked of
+# `membranectl policy trace`, pair by pair, which must agree with the probes.
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
@@ -29,7 +30,7 @@ for routing in vxlan direct; do
         done
     } >"$LABTEST_TMP/$lab.toml"
     labtest_up "$LABTEST_TMP/$lab.toml" --log-level warn >/dev/null
-    python3 "$LABTEST_SOURCE/test/integration/netpol_conformance.py" \
+    python3 "$LABTEST_SOURCE/test/integration/netpol_conformance.py" --trace "$LABTEST_BUILD/cli/membranectl" \
         python3 "$LABTEST_SOURCE/lab/membrane_lab.py" --build-dir "$LABTEST_BUILD" -- "$lab" ||
         labtest_fail "$routing: the conformance matrix"
     lab_cmd down "$lab" >/dev/null

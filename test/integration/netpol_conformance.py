@@ -21,10 +21,17 @@ itself goes through its own loopback and is always allowed (as upstream).
 Every case's matrix differs from the one before it, so no case can pass on
 the state its predecessor left.
 
-Usage: netpol_conformance.py LAB_COMMAND... -- LAB
+With --trace MEMBRANECTL, the cases in TRACED are also asked of
+`membranectl policy trace` once their matrix is right: every pair of pods on
+every port, on the source's node and, for a packet that leaves it, on the
+destination's. Each trace must agree with its own control plane, and the
+verdict it reaches must be what the probes saw.
+
+Usage: netpol_conformance.py [--trace MEMBRANECTL] LAB_COMMAND... -- LAB
   LAB_COMMAND: how to run membrane-lab (e.g. python3 lab/membrane_lab.py --build-dir build)
   The lab runs policy-l3l4 and has the pods above (lab_policy_conformance_test.sh makes it).
 """
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -35,6 +42,10 @@ NAMESPACES = ["x", "y", "z"]
 PODS = [ns + p for ns in NAMESPACES for p in "abc"]  # "xa" is pod a of namespace x
 PORTS = ["tcp/80", "tcp/81", "udp/80", "udp/81"]
 SETTLE_SECONDS = 15
+# Cases also traced with --trace (by the start of their title): ingress by namespace and
+# pod, ports, egress, named ports across nodes, ipBlock with except, two policies adding up.
+TRACED = ("deny-all ingress in x", "namespaceSelector AND podSelector", "ports: x/a admits TCP 80",
+          "egress named port", "egress: x/a sends only", "ipBlock with except", "two policies select x/a")
 
 # In each pod: one process serving TCP and UDP on 80 and 81; every answer is the pod's name,
 # so a probe knows which pod answered. Prints "ready" once every socket is bound.
@@ -105,6 +116,7 @@ class Lab:
         status = json.loads(self.run("status", name, "-o", "json"))
         self.pods = {p["name"]: p for p in status["pods"]}
         self.nodes = [n["name"] for n in status["nodes"]]
+        self.buses = {n["name"]: n["bus"] for n in status["nodes"]}
         self.servers = []
 
     def run(self, *args, stdin=None):
@@ -170,6 +182,46 @@ class Lab:
                 to, port = key.split()
                 matrix[(pod, to, port)] = ok
         return matrix
+
+
+def trace_reaches(lab, membranectl, source, target, port):
+    """Whether `membranectl policy trace` says (source, target, port) gets through: on the
+    source's node, then on the target's if the packet leaves for it. Fails on a trace that
+    disagrees with its control plane, or that ends where no pod-to-pod packet may."""
+    proto, number = port.split("/")
+    src, dst = lab.pods[source], lab.pods[target]
+    for node in [src["node"]] + ([dst["node"]] if dst["node"] != src["node"] else []):
+        done = subprocess.run([membranectl, "--bus", lab.buses[node], "-o", "json", "policy", "trace",
+                               "--from", f"{source[0]}/{source}", "--to", f"{target[0]}/{target}",
+                               "--dport", f"{number}/{proto}"], capture_output=True, text=True, timeout=30)
+        what = f"policy trace on {node}: {source} -> {target} {port}"
+        if done.returncode not in (0, 3):
+            fail(f"{what}: {done.stderr.strip()}")
+        result = json.loads(done.stdout)
+        if not result["agree"]:
+            fail(f"{what}: the datapath disagrees with the control plane: {'; '.join(result['disagreements'])}")
+        last = result["steps"][-1]
+        if last["action"] == "dropped":
+            return False
+        if node == dst["node"]:
+            if last["counted"] != "delivered_local":
+                fail(f"{what}: ends with {last['stage_name']} {last['action']} {last['counted']}, not a delivery")
+            return True
+        if last["counted"] not in ("to_overlay", "fib_forwarded"):
+            fail(f"{what}: ends with {last['stage_name']} {last['action']} {last['counted']} on the source's node")
+    return True
+
+
+def check_traces(lab, membranectl, seen):
+    """Every pair of distinct pods on every port traced; each verdict must be what the probes saw."""
+    keys = [k for k in seen if k[0] != k[1]]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        traced = dict(zip(keys, pool.map(lambda k: trace_reaches(lab, membranectl, *k), keys)))
+    wrong = sorted(k for k in keys if traced[k] != seen[k])
+    if wrong:
+        fail(f"{len(wrong)} traces differ from the probes, e.g. " +
+             ", ".join(f"{f}->{t} {p}: traced {'allowed' if traced[(f, t, p)] else 'denied'}" for f, t, p in wrong[:12]))
+    return len(keys)
 
 
 def peers(pods, ports=PORTS):
@@ -326,10 +378,14 @@ def cases(lab):
 
 
 def main():
-    if "--" not in sys.argv:
+    argv = sys.argv[1:]
+    membranectl = None
+    if argv[:1] == ["--trace"]:
+        membranectl, argv = argv[1], argv[2:]
+    if "--" not in argv:
         fail(__doc__)
-    split = sys.argv.index("--")
-    lab = Lab(sys.argv[1:split], sys.argv[split + 1])
+    split = argv.index("--")
+    lab = Lab(argv[:split], argv[split + 1])
     lab.apply("---\n".join(namespace(ns, ns) for ns in NAMESPACES))
     lab.serve()
     try:
@@ -360,7 +416,12 @@ def main():
                          + ", ".join(f"{f}->{t} {p} {'passed' if seen[(f, t, p)] else 'blocked'}"
                                      for f, t, p in wrong[:12])
                          + f"\nexpected (T80 T81 U80 U81):\n{grid(expected)}\nseen:\n{grid(seen)}")
-            print(f"ok {number:2}: {title} ({time.monotonic() - started:.1f} s)", flush=True)
+            traced = ""
+            if membranectl and title.startswith(TRACED):
+                traced_started = time.monotonic()
+                count = check_traces(lab, membranectl, seen)
+                traced = f"; {count} traces agree ({time.monotonic() - traced_started:.1f} s)"
+            print(f"ok {number:2}: {title} ({time.monotonic() - started:.1f} s{traced})", flush=True)
             previous = expected
     finally:
         lab.stop()
