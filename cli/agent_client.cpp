@@ -249,6 +249,11 @@ nlohmann::json flow_json(const membrane::dbus::Dictionary& d) {
                         {"ifindex", require<std::uint32_t>(d, "ifindex")},
                         {"source", side("source_")},
                         {"destination", side("destination_")}};
+    // A trace point says where the packet was forwarded (Hubble's observation point).
+    if (flow["type"] == "trace") {
+        const auto reason = d.find("reason");
+        flow["trace_observation_point"] = reason == d.end() ? std::string() : reason->second.get<std::string>();
+    }
     const std::string protocol = require<std::string>(d, "protocol");
     if (!protocol.empty()) {
         flow["IP"] = {{"source", require<std::string>(d, "source_ip")},

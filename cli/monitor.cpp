@@ -172,6 +172,7 @@ std::string flow_line(const nlohmann::json& flow, const nlohmann::json& policy_s
     for (auto& c : verdict) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     line += "  " + verdict;
     if (const std::string reason = flow.value("drop_reason", ""); !reason.empty()) line += "  " + reason;
+    if (const std::string point = flow.value("trace_observation_point", ""); !point.empty()) line += "  " + point;
     if (const std::string policy = policy_text(flow, policy_status); !policy.empty()) line += "  (" + policy + ")";
     line += "  [" + flow.value("stage", "") + "]";
     return line;

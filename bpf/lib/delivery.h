@@ -99,7 +99,7 @@ static __always_inline enum delivery_result deliver_to_local_endpoint(struct __s
 
 	/* A packet decapsulated from the overlay may carry another host's MAC. */
 	bpf_skb_change_type(skb, PACKET_HOST);
-	membrane_count(skb, MBR_STAT_DELIVERED_LOCAL);
+	membrane_report_forward(skb, MBR_STAT_DELIVERED_LOCAL);
 	*verdict = bpf_redirect_peer(ifindex, 0);
 	return DELIVERY_REDIRECTED;
 }

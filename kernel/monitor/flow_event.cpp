@@ -53,6 +53,12 @@ FlowEvent decode_flow_event(const mbr_event& raw, std::uint64_t seq, std::int64_
             event.type = "verdict";
             event.verdict = raw.verdict ? "allowed" : "denied";
             break;
+        case MBR_EVENT_TRACE:
+            // A trace point: where the packet left the pipeline (membrane_report_forward).
+            event.type = "trace";
+            event.reason = stat_name(raw.reason);
+            event.verdict = "forwarded";
+            break;
         default:
             event.type = event_type_name(raw.type);
             break;

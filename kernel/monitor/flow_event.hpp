@@ -27,8 +27,8 @@ struct FlowEvent {
     std::uint64_t seq = 0;      // 1, 2, ... in the order the agent read them
     std::int64_t time_ns = 0;   // wall clock (unix ns)
     std::string type;           // "drop" | "verdict" | "trace"
-    std::string reason;         // a drop's: membrane/stat_names.hpp (e.g. "drop_policy"); "" otherwise
-    std::string verdict;        // "dropped" (drops), "allowed" | "denied" (verdicts), "" (trace)
+    std::string reason;         // a drop's or a trace point's: membrane/stat_names.hpp (drop_policy, delivered_local...)
+    std::string verdict;        // "dropped" (drops), "allowed" | "denied" (verdicts), "forwarded" (trace points)
     std::string direction;      // "from-endpoint", "from-netdev", "from-overlay", ...; "" unknown
     std::string stage;          // "egress-policy", ... or "entry"
     std::string protocol;       // "TCP", "UDP", "ICMP", "SCTP", "proto-<n>", "" (not IPv4)

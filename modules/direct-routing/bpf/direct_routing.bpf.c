@@ -65,7 +65,7 @@ int direct_routing_stage(struct __sk_buff *skb)
 		.nh_family = AF_INET,
 		.ipv4_nh = fib.ipv4_dst,
 	};
-	membrane_count(skb, MBR_STAT_FIB_FORWARDED);
+	membrane_report_forward(skb, MBR_STAT_FIB_FORWARDED);
 	return bpf_redirect_neigh(fib.ifindex, &next_hop, sizeof(next_hop), 0);
 }
 

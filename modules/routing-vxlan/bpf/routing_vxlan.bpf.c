@@ -87,7 +87,7 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0 ||
 	    membrane_route_decrement_ttl(skb, &route) < 0)
 		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
-	membrane_count(skb, MBR_STAT_TO_OVERLAY);
+	membrane_report_forward(skb, MBR_STAT_TO_OVERLAY);
 	return bpf_redirect(config->ifindex, 0);
 }
 

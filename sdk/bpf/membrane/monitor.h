@@ -127,6 +127,18 @@ static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __
 	bpf_ringbuf_submit(event, 0);
 }
 
+/*
+ * A packet leaves the pipeline forwarded, for `reason` (enum membrane_stat:
+ * MBR_STAT_DELIVERED_LOCAL, MBR_STAT_TO_OVERLAY, MBR_STAT_FIB_FORWARDED):
+ * counted, and reported as a trace point when [monitor] trace_sampling asks
+ * for them (off by default: then only the sampling lookup is paid).
+ */
+static __always_inline void membrane_report_forward(struct __sk_buff *skb, __u16 reason)
+{
+	membrane_count(skb, reason);
+	membrane_report(skb, MBR_EVENT_TRACE, reason, 0, 1);
+}
+
 /* Drops the packet for `reason` (enum membrane_stat): counted, reported. Returns TC_ACT_SHOT. */
 static __always_inline int membrane_report_drop(struct __sk_buff *skb, __u16 reason, __u32 rule_id)
 {

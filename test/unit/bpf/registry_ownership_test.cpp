@@ -83,7 +83,7 @@ TEST_F(RegistryTest, APersistentMapKeepsItsContentAcrossAReload) {
     EXPECT_EQ(read_u64(pin(kCount), 0), value);
     EXPECT_THAT(log.text(), HasSubstr("pins reused [mbr_ct_v1,mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,"
                                       "mbr_pipe_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_test_count_v1,"
-                                      "mbr_test_scratch_v1]"));
+                                      "mbr_test_scratch_v1,mbr_trace_v1]"));
 }
 
 TEST_F(RegistryTest, APersistentMapThatIsNotPinnedIsRefused) {

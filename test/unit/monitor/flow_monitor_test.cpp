@@ -62,6 +62,7 @@ protected:
         probe = registry->for_module("probe", 1);
         auto& object = probe->load(BpfObjectSpec{.name = "probe", .elf = report_probe_bpf(), .persistent_maps = {}});
         program = object.program_fd("report_drop");
+        forward_program = object.program_fd("report_forward");
         maps = {registry->core_map_fd(MBR_MAP_EVENTS), registry->core_map_fd(MBR_MAP_EVENT_SAMPLING),
                 registry->core_map_fd(MBR_MAP_EVENTS_LOST)};
     }
@@ -81,7 +82,9 @@ protected:
 
     // Runs the probe `times` over the SYN, with the context of a packet a pod
     // sent, in the egress policy stage.
-    void run_probe(std::uint32_t times) {
+    void run_probe(std::uint32_t times) { run(program, times, TC_ACT_SHOT); }
+
+    void run(int probe_program, std::uint32_t times, int verdict) {
         const Frame frame = tcp_syn();
         __sk_buff context{};
         const membrane_ctx ctx{.src_identity = kWeb,
@@ -93,8 +96,8 @@ protected:
         std::memcpy(context.cb, &ctx, sizeof(ctx));
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()),
                     .ctx_in = &context, .ctx_size_in = sizeof(context), .repeat = static_cast<int>(times));
-        ASSERT_EQ(bpf_prog_test_run_opts(program, &opts), 0) << std::strerror(errno);
-        EXPECT_EQ(opts.retval, static_cast<__u32>(TC_ACT_SHOT));
+        ASSERT_EQ(bpf_prog_test_run_opts(probe_program, &opts), 0) << std::strerror(errno);
+        EXPECT_EQ(opts.retval, static_cast<__u32>(verdict));
     }
 
     std::uint64_t policy_drops() const {
@@ -104,6 +107,7 @@ protected:
     std::unique_ptr<Registry> registry;
     std::unique_ptr<ModuleBpf> probe;
     int program = -1;
+    int forward_program = -1;
     MonitorMaps maps;
     boost::asio::io_context io;
     EventBus bus{io};
@@ -140,6 +144,32 @@ TEST_F(FlowMonitorTest, ADropReadsWithoutThePacket) {
                          .count();
     EXPECT_LT(std::abs(now - event.time_ns), std::chrono::nanoseconds(5s).count()) << "a time of day";
     EXPECT_EQ(policy_drops(), 1u) << "counted as well as reported";
+}
+
+// A forwarded packet is a trace point: off by default, shown once asked for.
+TEST_F(FlowMonitorTest, TracePointsSayWhereAPacketWasForwarded) {
+    const auto delivered = [&] {
+        return read_percpu_counters(registry->core_map_fd(MBR_MAP_STATS), MBR_STAT_MAX).at(MBR_STAT_DELIVERED_LOCAL);
+    };
+    {
+        auto flows = monitor();  // trace_sampling 0
+        run(forward_program, 3, TC_ACT_REDIRECT);
+        flows->drain();
+        EXPECT_TRUE(flows->events_after(0, 10).events.empty());
+        EXPECT_EQ(delivered(), 3u) << "counted all the same";
+    }
+    MonitorSettings settings;
+    settings.trace_sampling = 1;
+    auto flows = monitor(settings);
+    run(forward_program, 1, TC_ACT_REDIRECT);
+    flows->drain();
+    const auto page = flows->events_after(0, 10);
+    ASSERT_EQ(page.events.size(), 1u);
+    EXPECT_EQ(page.events[0].type, "trace");
+    EXPECT_EQ(page.events[0].verdict, "forwarded");
+    EXPECT_EQ(page.events[0].reason, "delivered_local");
+    EXPECT_EQ(page.events[0].destination, "10.1.2.3");
+    EXPECT_EQ(delivered(), 4u);
 }
 
 // The loop reads the ring buffer when it becomes readable, on its own.
