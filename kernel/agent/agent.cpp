@@ -477,13 +477,14 @@ std::vector<ModuleStatus> Agent::modules() const { return host_ ? host_->list() 
 
 void Agent::open_monitor() {
     MonitorMaps maps{registry_->core_map_fd(MBR_MAP_EVENTS), registry_->core_map_fd(MBR_MAP_EVENT_SAMPLING),
-                     registry_->core_map_fd(MBR_MAP_EVENTS_LOST)};
+                     registry_->core_map_fd(MBR_MAP_EVENTS_LOST), registry_->core_map_fd(MBR_MAP_EVENT_LIMIT)};
     monitor_ = std::make_unique<FlowMonitor>(
         io_, maps, config_.monitor, [this](std::uint32_t ipv4, std::uint32_t identity) { return flow_peer(ipv4, identity); },
         bus_, make_logger("monitor"));
-    log_->info("flow monitor: keeps {} events; sampling drop 1/{}, verdict 1/{}, trace 1/{} (0: off)",
+    log_->info("flow monitor: keeps {} events; sampling drop 1/{}, verdict 1/{}, trace 1/{} (0: off); at most {} "
+               "events per second per CPU (0: no limit)",
                config_.monitor.history, config_.monitor.drop_sampling, config_.monitor.verdict_sampling,
-               config_.monitor.trace_sampling);
+               config_.monitor.trace_sampling, config_.monitor.rate_limit);
 }
 
 // This node's pod at that address (namespace and name from its labels), or

@@ -304,6 +304,8 @@ MonitorSettings read_monitor(const toml::table& table) {
     monitor.drop_sampling = bounded("drop_sampling", monitor.drop_sampling, 0, 1000000, kSampling);
     monitor.verdict_sampling = bounded("verdict_sampling", monitor.verdict_sampling, 0, 1000000, kSampling);
     monitor.trace_sampling = bounded("trace_sampling", monitor.trace_sampling, 0, 1000000, kSampling);
+    monitor.rate_limit = bounded("rate_limit", monitor.rate_limit, 0, 10000000,
+                                 "events each CPU may report per second, 0: no limit");
     read.finish();
     return monitor;
 }

@@ -131,6 +131,9 @@ struct MonitorSettings {
     std::uint32_t drop_sampling = 1;
     std::uint32_t verdict_sampling = 1;
     std::uint32_t trace_sampling = 0;
+    // Events each CPU may report per second, every type together (also its
+    // burst); past it they are counted as lost. 0: no limit.
+    std::uint32_t rate_limit = 1000;
 
     bool operator==(const MonitorSettings&) const = default;
 };

@@ -42,6 +42,10 @@ FlowMonitor::FlowMonitor(boost::asio::io_context& io, MonitorMaps maps, const Mo
                             -errno);
         }
     }
+    const std::uint32_t zero = 0;
+    const mbr_event_limit limit{.events_per_second = settings.rate_limit, .burst = settings.rate_limit};
+    if (bpf_map_update_elem(maps_.limit, &zero, &limit, BPF_ANY) != 0)
+        throw_bpf_error("cannot set the event rate limit in " MBR_MAP_EVENT_LIMIT, -errno);
     ring_ = ring_buffer__new(maps_.events, &FlowMonitor::on_event, this, nullptr);
     if (!ring_) throw_bpf_error("cannot read the event ring buffer " MBR_MAP_EVENTS, -errno);
     readable_.assign(ring_buffer__epoll_fd(ring_));

@@ -30,6 +30,7 @@ struct MonitorMaps {
     int events = -1;    // MBR_MAP_EVENTS (ring buffer)
     int sampling = -1;  // MBR_MAP_EVENT_SAMPLING
     int lost = -1;      // MBR_MAP_EVENTS_LOST (per CPU)
+    int limit = -1;     // MBR_MAP_EVENT_LIMIT
 };
 
 class FlowMonitor {

@@ -167,6 +167,23 @@ struct mbr_trace_record {
 };
 
 /*
+ * SDK 1.6. How many events each CPU may report per second, whatever their
+ * type (mbr_event_limit_v1, BPF_MAP_TYPE_ARRAY of one, written by the agent
+ * from [monitor] rate_limit): under a flood of drops the datapath reports at
+ * most that many and counts the rest as lost, so the agent's reading cannot
+ * take the CPU the packets need. 0: no limit. Each CPU's bucket is in
+ * mbr_event_budget_v1 (BPF_MAP_TYPE_PERCPU_ARRAY of one).
+ */
+struct mbr_event_limit {
+	__u32 events_per_second;
+	__u32 burst; /* events a CPU may report at once after a quiet spell */
+};
+struct mbr_event_budget {
+	__u64 refilled_ns; /* bpf_ktime_get_ns() of the last refill */
+	__u64 tokens;      /* events this CPU may still report */
+};
+
+/*
  * Security identities: a label set maps to a number. These are reserved;
  * label sets get numbers from MBR_IDENTITY_FIRST_ALLOCATED on.
  */
@@ -259,5 +276,7 @@ struct mbr_ct_value {
 #define MBR_MAP_EVENT_SAMPLING "mbr_event_sampling_v1"
 #define MBR_MAP_EVENTS_LOST "mbr_events_lost_v1"
 #define MBR_MAP_TRACE "mbr_trace_v1"                   /* SDK 1.6: membrane/trace.h */
+#define MBR_MAP_EVENT_LIMIT "mbr_event_limit_v1"       /* SDK 1.6: membrane/monitor.h */
+#define MBR_MAP_EVENT_BUDGET "mbr_event_budget_v1"
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -55,6 +55,62 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mbr_events_lost_v1 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mbr_event_limit);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_event_limit_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mbr_event_budget);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_event_budget_v1 SEC(".maps");
+
+static __always_inline void membrane_event_lost(__u32 type)
+{
+	__u64 *lost = bpf_map_lookup_elem(&mbr_events_lost_v1, &type);
+	if (lost)
+		*lost += 1;
+}
+
+/*
+ * Takes one event from this CPU's bucket (a token bucket refilled at
+ * mbr_event_limit_v1's rate, holding at most its burst); 0 when it is empty.
+ */
+static __always_inline int membrane_event_budget(void)
+{
+	const __u32 zero = 0;
+	const struct mbr_event_limit *limit = bpf_map_lookup_elem(&mbr_event_limit_v1, &zero);
+	if (!limit || limit->events_per_second == 0)
+		return 1;
+	struct mbr_event_budget *budget = bpf_map_lookup_elem(&mbr_event_budget_v1, &zero);
+	if (!budget)
+		return 1;
+	const __u64 rate = limit->events_per_second;
+	const __u64 now = bpf_ktime_get_ns();
+	const __u64 elapsed = now - budget->refilled_ns;
+	if (elapsed >= MBR_NSEC_PER_SEC) {
+		budget->tokens = limit->burst;
+		budget->refilled_ns = now;
+	} else {
+		/* Whole tokens only; the time of the fraction left stays for the next refill. */
+		const __u64 added = elapsed * rate / MBR_NSEC_PER_SEC;
+		if (added) {
+			budget->tokens = budget->tokens + added > limit->burst ? limit->burst : budget->tokens + added;
+			budget->refilled_ns += added * MBR_NSEC_PER_SEC / rate;
+		}
+	}
+	if (budget->tokens == 0)
+		return 0;
+	budget->tokens -= 1;
+	return 1;
+}
+
 /* Whether this event of `type` is reported (the agent's sampling; until the agent sets it, none is). */
 static __always_inline int membrane_event_sampled(__u32 type)
 {
@@ -115,12 +171,13 @@ static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __
 	}
 	if (!membrane_event_sampled(type))
 		return;
+	if (!membrane_event_budget()) {
+		membrane_event_lost(type);
+		return;
+	}
 	struct mbr_event *event = bpf_ringbuf_reserve(&mbr_events_v1, sizeof(*event), 0);
 	if (!event) {
-		__u32 key = type;
-		__u64 *lost = bpf_map_lookup_elem(&mbr_events_lost_v1, &key);
-		if (lost)
-			*lost += 1;
+		membrane_event_lost(type);
 		return;
 	}
 	membrane_fill_event(event, skb, type, reason, rule_id, verdict);

@@ -18,14 +18,15 @@ TEST(MonitorConfig, DefaultsKeep4096EventsAndReportDropsAndVerdicts) {
     EXPECT_EQ(monitor.drop_sampling, 1u);
     EXPECT_EQ(monitor.verdict_sampling, 1u);
     EXPECT_EQ(monitor.trace_sampling, 0u);
+    EXPECT_EQ(monitor.rate_limit, 1000u);
 }
 
 TEST(MonitorConfig, EverySetting) {
     const auto monitor = parse_config(kMinimalConfig + "[monitor]\nhistory = 100\ndrop_sampling = 0\n"
-                                                       "verdict_sampling = 10\ntrace_sampling = 1\n",
+                                                       "verdict_sampling = 10\ntrace_sampling = 1\nrate_limit = 0\n",
                                       kSource)
                              .monitor;
-    EXPECT_EQ(monitor, (MonitorSettings{100, 0, 10, 1}));
+    EXPECT_EQ(monitor, (MonitorSettings{100, 0, 10, 1, 0}));
 }
 
 TEST(MonitorConfigErrors, OutOfRangeWrongTypeAndUnknownKeysArePointedAt) {
@@ -40,6 +41,7 @@ TEST(MonitorConfigErrors, OutOfRangeWrongTypeAndUnknownKeysArePointedAt) {
     EXPECT_THAT(error_of("history = 0\n"), HasSubstr("membrane.toml:4:11: 'history' in [monitor] must be between 1 and 100000"));
     EXPECT_THAT(error_of("drop_sampling = -1\n"), HasSubstr("must be between 0 and 1000000 (0: never reported"));
     EXPECT_THAT(error_of("verdict_sampling = \"all\"\n"), HasSubstr("verdict_sampling"));
+    EXPECT_THAT(error_of("rate_limit = 20000000\n"), HasSubstr("must be between 0 and 10000000 (events each CPU"));
     EXPECT_THAT(error_of("histroy = 10\n"), HasSubstr("histroy"));
 }
 

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <limits>
+#include <thread>
 
 #include "../bpf/pod_frames.hpp"
 #include "../bpf/registry_fixture.hpp"
@@ -64,7 +65,7 @@ protected:
         program = object.program_fd("report_drop");
         forward_program = object.program_fd("report_forward");
         maps = {registry->core_map_fd(MBR_MAP_EVENTS), registry->core_map_fd(MBR_MAP_EVENT_SAMPLING),
-                registry->core_map_fd(MBR_MAP_EVENTS_LOST)};
+                registry->core_map_fd(MBR_MAP_EVENTS_LOST), registry->core_map_fd(MBR_MAP_EVENT_LIMIT)};
     }
 
     std::unique_ptr<FlowMonitor> monitor(MonitorSettings settings = {}) {
@@ -217,6 +218,7 @@ TEST_F(FlowMonitorTest, OneInNIsAboutOneInN) {
 TEST_F(FlowMonitorTest, AFullRingBufferIsCountedNotWaitedFor) {
     MonitorSettings settings;
     settings.history = 100000;
+    settings.rate_limit = 0;  // the buffer, not the rate, is the limit here
     auto flows = monitor(settings);
     constexpr std::uint32_t kRuns = 30000;
     run_probe(kRuns);
@@ -236,6 +238,28 @@ TEST_F(FlowMonitorTest, AFullRingBufferIsCountedNotWaitedFor) {
     EXPECT_EQ(kept + lost, kRuns);
     // Each record has an 8-byte header in the ring.
     EXPECT_EQ(kept, (std::size_t{1} << 20) / (sizeof(mbr_event) + 8)) << "the buffer full, no more";
+}
+
+// A flood's events stop at the CPU's budget (rate_limit, also its burst);
+// the rest are counted as lost; the budget refills with time.
+TEST_F(FlowMonitorTest, EachCpuReportsAtMostItsRateLimit) {
+    MonitorSettings settings;
+    settings.history = 100000;
+    settings.rate_limit = 1000;
+    auto flows = monitor(settings);
+    const auto began = std::chrono::steady_clock::now();
+    run_probe(5000);  // one CPU (the test run's)
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    flows->drain();
+    const auto kept = flows->events_after(0, 100000).events.size();
+    EXPECT_GE(kept, 1000u) << "the burst";
+    EXPECT_LE(kept, 1000u + static_cast<std::size_t>(seconds * 1000) + 1) << "the burst and the refill";
+    EXPECT_EQ(kept + flows->lost()[MBR_EVENT_DROP], 5000u);
+    EXPECT_EQ(policy_drops(), 5000u) << "every packet dropped and counted";
+    std::this_thread::sleep_for(1100ms);
+    run_probe(10);
+    flows->drain();
+    EXPECT_EQ(flows->events_after(0, 100000).events.size(), kept + 10) << "refilled";
 }
 
 TEST_F(FlowMonitorTest, TheHistoryKeepsTheNewestAndPagesByNumber) {
