@@ -127,56 +127,62 @@ std::vector<std::string> trace_disagreements(const nlohmann::json& datapath, con
     const auto& trace = datapath.at("trace");
     const auto& steps = datapath.at("steps");
     if (steps.empty()) return {"the datapath ran no program"};
-    const nlohmann::json* egress = judged_here(trace, control, "egress");
-    const nlohmann::json* ingress = judged_here(trace, control, "ingress");
+    const nlohmann::json& last = steps.back();
+    const bool dropped = last.value("action", "") == "dropped";
+    if (control.is_null()) {
+        // No policy-l3l4: nothing to compare with, but its stages may be
+        // fail-closed (it ran here once): then their empty slots drop, as they must.
+        const std::string stage = last.value("stage_name", "");
+        if (dropped && !(last.value("counted", "") == "drop_stage_missing" &&
+                         (stage == "egress-policy" || stage == "ingress-policy"))) {
+            out.push_back("no policy module judges the packet, but the datapath drops it at " + step_text(last));
+        }
+        return out;
+    }
     // Egress is judged before ingress: the first denial here is where the packet must end.
     struct Side {
         const char* direction;
         const char* stage;
         const nlohmann::json* verdict;
     };
-    const Side sides[] = {{"egress", "egress-policy", egress}, {"ingress", "ingress-policy", ingress}};
-    const nlohmann::json& last = steps.back();
-    for (const auto& side : sides) {
-        if (!side.verdict || side.verdict->value("verdict", "") != "denied") continue;
-        const auto rule = side.verdict->value("rule_id", 0u);
-        if (last.value("action", "") != "dropped" || last.value("stage_name", "") != side.stage ||
-            last.value("counted", "") != "drop_policy") {
-            out.push_back(std::string("the control plane denies at ") + side.direction + " (" + side_text(*side.verdict) +
-                          "), but in the datapath the packet ends at " + step_text(last));
-        } else if (last.value("rule_id", 0u) != rule) {
-            out.push_back(std::string("both deny at ") + side.direction + ", but by rule " +
-                          std::to_string(last.value("rule_id", 0u)) + " in the datapath and rule " + std::to_string(rule) +
-                          " in the control plane");
-        }
-        return out;
-    }
-    if (last.value("action", "") == "dropped") {
-        out.push_back("the control plane lets the packet through here, but the datapath drops it at " + step_text(last));
-        return out;
-    }
-    // Allowed on both sides: an enforced side's stage must report the same allowing rule.
+    const Side sides[] = {{"egress", "egress-policy", judged_here(trace, control, "egress")},
+                          {"ingress", "ingress-policy", judged_here(trace, control, "ingress")}};
     for (const auto& side : sides) {
         if (!side.verdict) continue;
+        const auto rule = side.verdict->value("rule_id", 0u);
+        if (side.verdict->value("verdict", "") == "denied") {
+            if (!dropped || last.value("stage_name", "") != side.stage || last.value("counted", "") != "drop_policy") {
+                out.push_back(std::string("the control plane denies at ") + side.direction + " (" +
+                              side_text(*side.verdict) + "), but in the datapath the packet ends at " + step_text(last));
+            } else if (last.value("rule_id", 0u) != rule) {
+                out.push_back(std::string("both deny at ") + side.direction + ", but by rule " +
+                              std::to_string(last.value("rule_id", 0u)) + " in the datapath and rule " +
+                              std::to_string(rule) + " in the control plane");
+            }
+            return out;
+        }
+        // Allowed: its stage must let the packet on, reporting the same rule if enforced.
         const nlohmann::json* step = find_stage(steps, side.stage);
         const bool enforced = side.verdict->value("enforced", false);
         if (!step) {
-            if (enforced) {
+            if (enforced && !dropped) {
                 out.push_back(std::string("the control plane enforces ") + side.direction +
                               " here, but no program ran in stage " + side.stage);
             }
-            continue;
+            continue;  // a drop before the stage is reported below
         }
+        if (step->value("action", "") == "dropped") break;  // reported below
         const bool reported = step->value("event_type", "") == "verdict";
-        if (enforced && (!reported || step->value("rule_id", 0u) != side.verdict->value("rule_id", 0u))) {
+        if (enforced && (!reported || step->value("rule_id", 0u) != rule)) {
             out.push_back(std::string("the control plane allows ") + side.direction + " by rule " +
-                          std::to_string(side.verdict->value("rule_id", 0u)) + ", the datapath " +
+                          std::to_string(rule) + ", the datapath " +
                           (reported ? "by rule " + std::to_string(step->value("rule_id", 0u)) : "without a rule"));
         } else if (!enforced && reported) {
             out.push_back(std::string("the control plane enforces no ") + side.direction +
                           " policy here, but the datapath allowed by rule " + std::to_string(step->value("rule_id", 0u)));
         }
     }
+    if (dropped) out.push_back("the control plane lets the packet through here, but the datapath drops it at " + step_text(last));
     return out;
 }
 
@@ -196,7 +202,8 @@ int run_policy_trace(AgentClient& agent, const TraceOptions& options, OutputForm
             {"port", port.port}};
         control = agent.policy_call("Trace", request.dump(), "policy trace");
     } catch (const ModuleNotRunning& e) {
-        control_note = e.message() + ": nothing is enforced";
+        control_note = e.message() + ". Nothing to compare with: no policy is enforced, except that stages it "
+                                     "declared fail-closed (if it ever ran here) drop every packet while it is away";
     }
     const auto disagreements = trace_disagreements(datapath, control);
 

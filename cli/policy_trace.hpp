@@ -45,7 +45,8 @@ void check_trace_options(const TraceOptions& options);
 // Where the datapath and the control plane disagree, one sentence each
 // (empty: they agree). `datapath`: AgentClient::trace_packet; `control`:
 // policy-l3l4's Trace reply, or null when the module is not running (then
-// nothing is enforced and no program may drop the packet).
+// nothing is enforced: no program may drop the packet, but for the empty
+// fail-closed slot of a policy stage, which must).
 std::vector<std::string> trace_disagreements(const nlohmann::json& datapath, const nlohmann::json& control);
 
 // Runs the trace; returns the exit status (0, or kExitDisagreement).

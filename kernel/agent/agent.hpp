@@ -107,6 +107,7 @@ private:
     // The datapath tracer (agent_trace.cpp): its token in the pinned trace record.
     void open_tracer();
     TraceEntry trace_entry(const TracePeer& source) const;
+    void refuse_stages_without_trace_runs() const;
     FlowPeer flow_peer(std::uint32_t ipv4, std::uint32_t identity) const;
     // [metrics]: the Prometheus endpoint, fed from metric_figures() on the
     // loop (agent_metrics.cpp). One that cannot listen is logged and left out.

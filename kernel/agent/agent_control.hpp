@@ -77,7 +77,7 @@ struct TraceRequest {
 struct PacketTrace {
     TracePeer source;
     TracePeer destination;
-    std::uint16_t source_port = 0;  // drawn from the ephemeral range: a new connection
+    std::uint16_t source_port = 0;  // of the ephemeral range, one no tracked connection has (8 draws at most)
     std::string entry_program;      // MBR_ENTRY_*
     std::string entry_device;       // where the packet arrives
     std::vector<TraceStep> steps;
@@ -139,7 +139,8 @@ public:
     // Runs one packet through this node's loaded datapath without side
     // effects (kernel/trace). InvalidArgument for an unknown pod, a bad
     // address or protocol, or a source whose packets meet no Membrane
-    // program here (this node's own stack).
+    // program here (this node's own stack); Failed when a stage's module
+    // was built against an SDK before 1.6 (no trace runs).
     virtual PacketTrace trace_packet(const TraceRequest& request) const = 0;
     // All throw ControlError.
     virtual void load_module(const std::string& name) = 0;

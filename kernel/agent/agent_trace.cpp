@@ -1,9 +1,11 @@
 // The agent's side of `membranectl policy trace`: who the packet is from and
 // for (the model), where it would arrive, and the run through the loaded
 // datapath (kernel/trace).
+#include <cstdlib>
 #include <random>
 
 #include "agent/agent.hpp"
+#include "bpf/pipeline_slots.hpp"
 #include "model/link_info.hpp"
 #include "trace/trace_frame.hpp"
 
@@ -12,6 +14,8 @@ namespace {
 
 // A source that is no pod of this node has no MAC of its own here.
 constexpr MacAddress kOutsideMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+// Source ports drawn before a trace settles for one a connection has.
+constexpr int kPortAttempts = 8;
 
 std::uint8_t trace_protocol(const TraceRequest& request) {
     if (request.protocol == "tcp" || request.protocol == "udp") {
@@ -43,6 +47,26 @@ void Agent::open_tracer() {
     tracer_ = std::make_unique<DatapathTracer>(registry_->core_map_fd(MBR_MAP_PIPELINE),
                                                registry_->core_map_fd(MBR_MAP_STAGE_VERDICTS),
                                                registry_->core_map_fd(MBR_MAP_TRACE));
+}
+
+// A stage built against SDK 1.0 to 1.5 knows no trace runs: it would tail-call,
+// count, report and track for real inside BPF_PROG_TEST_RUN.
+void Agent::refuse_stages_without_trace_runs() const {
+    const auto modules = host_->list();
+    for (const auto& slot : registry_->slots()) {
+        for (const auto& module : modules) {
+            if (module.name != slot.module) continue;
+            const auto dot = module.sdk.find('.');
+            const int minor = dot == std::string::npos ? 0 : std::atoi(module.sdk.c_str() + dot + 1);
+            if (module.sdk.rfind("1.", 0) == 0 && minor < 6) {
+                throw ControlError(ControlErrorKind::Failed,
+                                   "stage " + describe_stage(slot.stage) + " is held by module " + module.name +
+                                       ", built against SDK " + module.sdk +
+                                       ", which knows no trace runs (SDK 1.6): its program would count and track "
+                                       "the trace packet for real. Rebuild it against SDK 1.6 to trace through it");
+            }
+        }
+    }
 }
 
 // Where a packet from `source` meets this node's datapath first.
@@ -110,15 +134,12 @@ PacketTrace Agent::trace_packet(const TraceRequest& request) const {
         throw ControlError(ControlErrorKind::InvalidArgument, e.what());
     }
     try {
+        refuse_stages_without_trace_runs();
         const TraceEntry entry = trace_entry(trace.source);
-        // A port of the ephemeral range (Linux's default): no connection has it, so the packet is a new one.
-        std::random_device random;
-        trace.source_port = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(32768, 60999)(random));
         TraceFrameSpec spec{.source_mac = kOutsideMac,
                             .source_ip = address_of(trace.source.ip),
                             .destination_ip = address_of(trace.destination.ip),
                             .protocol = protocol,
-                            .source_port = trace.source_port,
                             .destination_port = request.port};
         if (trace.source.endpoint) {
             if (const auto mac = parse_mac(trace.source.endpoint->mac)) spec.source_mac = *mac;
@@ -126,7 +147,17 @@ PacketTrace Agent::trace_packet(const TraceRequest& request) const {
         if (const auto mac = interface_mac(entry.device)) spec.destination_mac = *mac;
         trace.entry_device = entry.device;
         trace.entry_program = entry.program;
-        trace.steps = tracer_->run(entry, build_trace_frame(spec));
+        // A port of the ephemeral range (Linux's default) that no tracked
+        // connection has, so the packet is a new connection's first: drawn
+        // again while the entry program finds it tracked.
+        std::random_device random;
+        for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+            trace.source_port = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(32768, 60999)(random));
+            spec.source_port = trace.source_port;
+            trace.steps = tracer_->run(entry, build_trace_frame(spec));
+            const auto ct_state = (trace.steps.front().context.flags >> MBR_CTX_CT_SHIFT) & 0xff;
+            if (ct_state != MBR_CT_ESTABLISHED && ct_state != MBR_CT_REPLY && ct_state != MBR_CT_RELATED) break;
+        }
         // The registry knows each slot's program by its whole name, and its module.
         const auto slots = registry_->slots();
         for (auto& step : trace.steps) {

@@ -21,6 +21,9 @@ namespace {
 
 // Room for what a stage may add in front (an encapsulation) and more.
 constexpr std::size_t kFrameRoom = 4096;
+// The kernel's bound on a chain of tail calls (MAX_TAIL_CALL_CNT): on the
+// wire a pipeline cannot run longer, so neither does a trace.
+constexpr std::size_t kMaxSteps = 33;
 
 // Pins the calling thread to the CPU it is on until the end of the scope.
 class PinnedToOneCpu {
@@ -153,6 +156,14 @@ std::vector<TraceStep> DatapathTracer::run(const TraceEntry& entry, std::span<co
 
     std::uint32_t stage = steps.back().context.stage;
     while (steps.back().action == TraceStep::Action::handed_on && stage < MBR_STAGE_MAX) {
+        // Stages run in increasing order: a program that hands back to its own
+        // stage or an earlier one, or a chain past the kernel's tail-call
+        // bound, ends the trace instead of looping on the agent's thread.
+        const std::uint32_t ran = steps.back().stage;
+        if ((ran != MBR_EVENT_STAGE_ENTRY && stage <= ran) || steps.size() >= kMaxSteps) {
+            steps.back().action = TraceStep::Action::other;
+            return steps;
+        }
         const auto id = slot_program_id(pipeline_fd_, stage);
         if (!id) {
             if (empty_slot_verdict(verdicts_fd_, stage) == EmptySlot::drop) {

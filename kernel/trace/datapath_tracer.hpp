@@ -65,7 +65,9 @@ public:
     DatapathTracer(int pipeline_fd, int verdicts_fd, int trace_fd);
 
     // Runs `frame` from `entry` until a program ends it (or every stage
-    // handed on: then it passes to the stack, as past the last slot).
+    // handed on: then it passes to the stack, as past the last slot). A
+    // program that hands on to its own stage or an earlier one, or a chain
+    // longer than the kernel's 33 tail calls, ends it with Action::other.
     // Throws BpfError when a run fails (not when the packet is dropped).
     std::vector<TraceStep> run(const TraceEntry& entry, std::span<const std::byte> frame) const;
 

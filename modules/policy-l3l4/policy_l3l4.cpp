@@ -270,14 +270,34 @@ private:
     // pod), "ingress": side or null}, side = {"enforced", "verdict"
     // (allowed|denied), "rule_id", "policy", "direction", "index", "deny"}.
     std::string trace_json(const std::string& request_text) const {
-        const auto request = nlohmann::json::parse(request_text);
+        const auto request = nlohmann::json::parse(request_text, nullptr, false);
+        if (!request.is_object()) throw std::invalid_argument("the request is not a JSON object");
+        // An unsigned integer in [low, high] at `path` ("source.identity"), else an error naming it.
+        const auto number = [&](const std::string& path, std::uint64_t low, std::uint64_t high) {
+            const nlohmann::json* at = &request;
+            for (std::size_t from = 0, dot = 0; dot != std::string::npos; from = dot + 1) {
+                dot = path.find('.', from);
+                const auto key = path.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+                if (!at->is_object() || !at->contains(key)) throw std::invalid_argument(path + " is missing");
+                at = &(*at)[key];
+            }
+            if (!at->is_number_unsigned() || at->get<std::uint64_t>() < low || at->get<std::uint64_t>() > high) {
+                throw std::invalid_argument(path + ": " + at->dump() + " is not a number from " + std::to_string(low) +
+                                            " to " + std::to_string(high));
+            }
+            return at->get<std::uint64_t>();
+        };
         const auto subject = [&](const char* key) {
-            const auto& side = request.at(key);
+            const auto found = request.find(key);
+            if (found == request.end() || !found->is_object() || !found->contains("ip") || !(*found)["ip"].is_string())
+                throw std::invalid_argument(std::string(key) + ".ip is missing (an IPv4 address)");
+            const auto& side = *found;
             const std::string ip = side.at("ip").get<std::string>();
             in_addr parsed{};
             if (inet_pton(AF_INET, ip.c_str(), &parsed) != 1)
                 throw std::invalid_argument(std::string(key) + ".ip: \"" + ip + "\" is not an IPv4 address");
-            TraceSubject out{.address = ntohl(parsed.s_addr), .identity = side.at("identity").get<std::uint32_t>()};
+            TraceSubject out{.address = ntohl(parsed.s_addr),
+                             .identity = static_cast<std::uint32_t>(number(std::string(key) + ".identity", 0, 0xffffffff))};
             for (const auto& endpoint : ctx_->model().endpoints()) {
                 if (endpoint.ipv4 != ip) continue;
                 out.pod = endpoint;
@@ -297,8 +317,10 @@ private:
             }
             return out;
         };
-        const auto protocol = request.at("protocol").get<std::uint8_t>();
-        const auto port = request.at("port").get<std::uint16_t>();
+        const auto protocol = static_cast<std::uint8_t>(number("protocol", 0, 255));
+        if (protocol != 1 && protocol != 6 && protocol != 17)
+            throw std::invalid_argument("protocol: " + std::to_string(protocol) + " is not 1 (ICMP), 6 (TCP) or 17 (UDP)");
+        const auto port = static_cast<std::uint16_t>(number("port", 0, 65535));
         const PolicyTrace trace = trace_policy(current_inputs(), subject("source"), subject("destination"), protocol, port);
         const auto side = [](const std::optional<SideVerdict>& verdict) -> nlohmann::json {
             if (!verdict) return nullptr;

@@ -150,9 +150,8 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		if (ct_state == MBR_CT_NEW)
 			membrane_report(skb, MBR_EVENT_VERDICT, 0, rule->rule_id, 1);
 	}
-	/* A trace run (membrane/trace.h) leaves connection tracking as it found it. */
-	if (create_ct && ct_state == MBR_CT_NEW && !membrane_tracing(skb))
-		membrane_ct_create(flow);
+	if (create_ct && ct_state == MBR_CT_NEW)
+		membrane_ct_track(skb, flow);
 	return TC_ACT_OK;
 }
 

@@ -10,7 +10,8 @@
  *   MBR_CT_REPLY        an entry in the other direction: an answer
  *   MBR_CT_RELATED      an ICMP error about a tracked connection
  * A stage that lets a new connection through creates its entry with
- * membrane_ct_create(); nothing else does, so without such a stage nothing
+ * membrane_ct_track() (SDK 1.6; membrane_ct_create() before, which tracks
+ * even in a trace run); nothing else does, so without such a stage nothing
  * is tracked. Entries expire (timeouts below, refreshed by each packet); a
  * lookup treats an expired entry as absent, and the agent deletes expired
  * entries, never live ones (also not at its start). Layout: contract.h.
@@ -29,6 +30,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
+#include "membrane/trace.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -247,6 +249,16 @@ static __always_inline int membrane_ct_create(const struct membrane_flow *flow)
 		.expires_ns = now + membrane_ct_timeout(flow->key.protocol, 0),
 	};
 	return bpf_map_update_elem(&mbr_ct_v1, &flow->key, &entry, BPF_ANY);
+}
+
+/*
+ * SDK 1.6. membrane_ct_create() for a stage, which may run in a trace
+ * (membrane/trace.h): there it tracks nothing, so that a trace leaves the
+ * table as it found it. What stages call.
+ */
+static __always_inline int membrane_ct_track(const struct __sk_buff *skb, const struct membrane_flow *flow)
+{
+	return membrane_tracing(skb) ? 0 : membrane_ct_create(flow);
 }
 
 #endif /* MEMBRANE_CONNTRACK_H */

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
@@ -84,6 +85,8 @@ protected:
     std::unique_ptr<Registry> registry;
     std::unique_ptr<ModuleBpf> probe;
     BpfObject* object = nullptr;
+    const TraceEntry& entry_point() const { return entry; }
+
     std::unique_ptr<DatapathTracer> tracer;
     TraceEntry entry;
 };
@@ -143,6 +146,28 @@ TEST_F(DatapathTracerTest, AnEmptyFailClosedSlotDropsAsOnTheWire) {
     EXPECT_TRUE(steps[1].empty_slot);
     EXPECT_EQ(steps[1].action, TraceStep::Action::dropped);
     EXPECT_EQ(steps[1].counted, MBR_STAT_DROP_STAGE_MISSING);
+}
+
+// A connection the trace's packet belongs to is looked up, not refreshed:
+// its entry's lifetime and flags stay as they were.
+TEST_F(DatapathTracerTest, ATrackedConnectionIsSeenNotRefreshed) {
+    mbr_ct_key key{};
+    key.saddr = htonl(*parse_ipv4("203.0.113.9"));
+    key.daddr = htonl(*parse_ipv4("10.1.2.3"));
+    key.sport = htons(43210);
+    key.dport = htons(5432);
+    key.protocol = 6;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const mbr_ct_value entry{.expires_ns = static_cast<__u64>(now.tv_sec + 30) * 1000000000ull, .flags = 0, .reserved = 0};
+    const int ct = registry->core_map_fd(MBR_MAP_CT);
+    ASSERT_EQ(bpf_map_update_elem(ct, &key, &entry, BPF_ANY), 0);
+    const auto steps = tracer->run(entry_point(), syn());
+    EXPECT_EQ((steps[0].context.flags >> MBR_CTX_CT_SHIFT) & 0xff, MBR_CT_ESTABLISHED);
+    mbr_ct_value after{};
+    ASSERT_EQ(bpf_map_lookup_elem(ct, &key, &after), 0);
+    EXPECT_EQ(after.expires_ns, entry.expires_ns) << "refreshed by a trace";
+    EXPECT_EQ(after.flags, entry.flags);
 }
 
 // The proof that the checks above can fail: the same run without the

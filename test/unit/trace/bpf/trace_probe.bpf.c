@@ -21,8 +21,8 @@ int probe_allow(struct __sk_buff *skb)
 	membrane_report(skb, MBR_EVENT_VERDICT, 0, 9, 1);
 	membrane_count(skb, MBR_STAT_DROP_INVALID);
 	struct membrane_flow flow;
-	if (!membrane_tracing(skb) && membrane_flow_of(skb, &flow) == 0)
-		membrane_ct_create(&flow);
+	if (membrane_flow_of(skb, &flow) == 0)
+		membrane_ct_track(skb, &flow);
 	return membrane_next_stage(skb, MBR_STAGE_EGRESS_POLICY);
 }
 
