@@ -1,6 +1,7 @@
 // The agent's side of the metrics endpoint ([metrics]): its figures, copied
 // on the loop thread for kernel/metrics, which serves them.
 #include "agent/agent.hpp"
+#include "bpf/stats_map.hpp"
 #include "log/logging.hpp"
 #include "metrics/metrics_server.hpp"
 
@@ -40,6 +41,18 @@ AgentFigures Agent::metric_figures() const {
                                    {"trace", lost[MBR_EVENT_TRACE]}};
         } catch (const BpfError& e) {
             log_->debug("metrics without the monitor's lost events: {}", e.what());
+        }
+    }
+    if (registry_) {
+        try {
+            const auto counts = read_percpu_counters(registry_->core_map_fd(MBR_MAP_POLICY_VERDICTS), MBR_VERDICT_COUNTERS);
+            figures.policy_verdicts = std::map<std::pair<std::string, std::string>, std::uint64_t>{
+                {{"ingress", "allowed"}, counts.at(MBR_VERDICT_INGRESS_ALLOWED)},
+                {{"ingress", "denied"}, counts.at(MBR_VERDICT_INGRESS_DENIED)},
+                {{"egress", "allowed"}, counts.at(MBR_VERDICT_EGRESS_ALLOWED)},
+                {{"egress", "denied"}, counts.at(MBR_VERDICT_EGRESS_DENIED)}};
+        } catch (const BpfError& e) {
+            log_->debug("metrics without the policy verdicts: {}", e.what());
         }
     }
     if (endpoints_) {

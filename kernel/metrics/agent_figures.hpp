@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/agent_control.hpp"
@@ -49,6 +50,9 @@ struct AgentFigures {
     // The flow monitor's events the datapath could not report (full ring
     // buffer), by type name (drop, verdict, trace); null when unreadable.
     std::optional<std::map<std::string, std::uint64_t>> events_lost;
+    // Network-policy verdicts (mbr_policy_verdicts_v1, summed over CPUs) by
+    // (direction, verdict): ("ingress", "allowed") ...; null when unreadable.
+    std::optional<std::map<std::pair<std::string, std::string>, std::uint64_t>> policy_verdicts;
 };
 
 }  // namespace membrane::kernel

@@ -145,6 +145,16 @@ std::vector<MetricFamily> metric_families(const AgentFigures& figures) {
         }
         out.push_back(std::move(lost));
     }
+    if (figures.policy_verdicts) {
+        auto verdicts = family_of("membrane_policy_verdicts_total",
+                                  "Network-policy verdicts of this node's policy stages, by direction: new "
+                                  "connections allowed, packets denied",
+                                  MetricType::Counter);
+        for (const auto& [key, count] : *figures.policy_verdicts) {
+            add_sample(verdicts, {{"direction", key.first}, {"verdict", key.second}}, static_cast<double>(count));
+        }
+        out.push_back(std::move(verdicts));
+    }
     return out;
 }
 

@@ -110,11 +110,16 @@ ingress = next(s for s in t["steps"] if s["stage_name"] == "ingress-policy")
 assert ingress["event_type"] == "verdict" and ingress["rule_id"] == int(sys.argv[2]), ingress
 assert t["control_plane"]["ingress"]["rule_id"] == int(sys.argv[2]), t["control_plane"]
 ' "$(trace node1 a1 b1 7001/tcp)" "$rule" || labtest_fail "a1 -> b1 is not allowed by rule $rule in both planes"
+# verdict INDEX : node1's policy verdict counter (contract.h: enum membrane_verdict_counter).
+verdict() { pinned_sum "$(labtest_pins "$lab" node1)/mbr_policy_verdicts_v1" "$1"; }
+allowed_before=$(verdict 0) denied_before=$(verdict 1)
 labtest_expect_tcp "$lab" a1 b1
+((allowed_before < $(verdict 0))) || labtest_fail "a1 -> b1 was not counted as an allowed ingress verdict"
 expect_trace node1 c1 b1 7001/tcp "agree ingress-policy dropped drop_policy 0"
 expect_trace node1 a1 b1 7002/udp "agree ingress-policy dropped drop_policy 0"
 [[ -z "$(labtest_udp_exchange "$lab" a1 "$(labtest_addr "$lab" b1)" 7002 probe)" ]] ||
     labtest_fail "UDP a1 -> b1 7002 got through, but the trace said it would not"
+((denied_before < $(verdict 1))) || labtest_fail "UDP a1 -> b1 was not counted as a denied ingress verdict"
 
 # Across nodes: the source's node routes into the overlay, the destination's judges.
 expect_trace node1 a1 c1 7001/tcp "agree routing redirected to_overlay"

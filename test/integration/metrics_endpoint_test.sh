@@ -129,6 +129,13 @@ for reason in $reasons; do
     grep -Eq "^membrane_datapath_packets_total\{reason=\"$reason\"\} [0-9]" "$body" ||
         harness_fail "membrane_datapath_packets_total{reason=\"$reason\"} is missing"
 done
+# Policy verdicts by direction (they move in integration.lab_policy_trace, with policy-l3l4).
+for direction in ingress egress; do
+    for verdict in allowed denied; do
+        grep -Eq "^membrane_policy_verdicts_total\{direction=\"$direction\",verdict=\"$verdict\"\} [0-9]" "$body" ||
+            harness_fail "membrane_policy_verdicts_total{direction=\"$direction\",verdict=\"$verdict\"} is missing"
+    done
+done
 before=$(value 'membrane_datapath_packets_total{reason="entry_from_netdev"}')
 ip netns exec "$peer" ping -q -c 10 -i 0.05 -W 1 "$NODE_IP" >/dev/null || harness_fail "ping to the node failed"
 wait_value 'membrane_datapath_packets_total{reason="entry_from_netdev"}' "v >= $before + 10"

@@ -144,11 +144,15 @@ static __always_inline int judge(struct __sk_buff *skb, const struct membrane_fl
 		 * forgotten, the other side's next packet would track the connection
 		 * anew the other way round and make these packets its replies.
 		 */
-		if (!rule || rule->deny)
+		if (!rule || rule->deny) {
+			membrane_count_verdict(skb, direction == POLICY_INGRESS ? MBR_VERDICT_INGRESS_DENIED : MBR_VERDICT_EGRESS_DENIED);
 			return drop(skb, rule ? rule->rule_id : 0);
+		}
 		/* An allowed new connection: the verdict and its rule, for the monitor (denials are drops). */
-		if (ct_state == MBR_CT_NEW)
+		if (ct_state == MBR_CT_NEW) {
+			membrane_count_verdict(skb, direction == POLICY_INGRESS ? MBR_VERDICT_INGRESS_ALLOWED : MBR_VERDICT_EGRESS_ALLOWED);
 			membrane_report(skb, MBR_EVENT_VERDICT, 0, rule->rule_id, 1);
+		}
 	}
 	if (create_ct && ct_state == MBR_CT_NEW)
 		membrane_ct_track(skb, flow);

@@ -167,6 +167,20 @@ struct mbr_trace_record {
 };
 
 /*
+ * SDK 1.6. Network-policy verdicts by direction, counted by the policy
+ * stages (mbr_policy_verdicts_v1, BPF_MAP_TYPE_PERCPU_ARRAY, value __u64;
+ * membrane_count_verdict() in membrane/stats.h): a new connection an
+ * enforced policy allows, and every packet it denies (as drop_policy does).
+ */
+enum membrane_verdict_counter {
+	MBR_VERDICT_INGRESS_ALLOWED = 0,
+	MBR_VERDICT_INGRESS_DENIED = 1,
+	MBR_VERDICT_EGRESS_ALLOWED = 2,
+	MBR_VERDICT_EGRESS_DENIED = 3,
+	MBR_VERDICT_COUNTERS = 4,
+};
+
+/*
  * SDK 1.6. How many events each CPU may report per second, whatever their
  * type (mbr_event_limit_v1, BPF_MAP_TYPE_ARRAY of one, written by the agent
  * from [monitor] rate_limit): under a flood of drops the datapath reports at
@@ -278,5 +292,6 @@ struct mbr_ct_value {
 #define MBR_MAP_TRACE "mbr_trace_v1"                   /* SDK 1.6: membrane/trace.h */
 #define MBR_MAP_EVENT_LIMIT "mbr_event_limit_v1"       /* SDK 1.6: membrane/monitor.h */
 #define MBR_MAP_EVENT_BUDGET "mbr_event_budget_v1"
+#define MBR_MAP_POLICY_VERDICTS "mbr_policy_verdicts_v1"  /* SDK 1.6: membrane/stats.h */
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -35,6 +35,24 @@ static __always_inline void membrane_count(struct __sk_buff *skb, __u32 reason)
 		*count += 1;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MBR_VERDICT_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mbr_policy_verdicts_v1 SEC(".maps");
+
+/* SDK 1.6. A policy stage's verdict (enum membrane_verdict_counter); nothing in a trace run. */
+static __always_inline void membrane_count_verdict(struct __sk_buff *skb, __u32 counter)
+{
+	if (membrane_tracing(skb))
+		return;
+	__u64 *count = bpf_map_lookup_elem(&mbr_policy_verdicts_v1, &counter);
+	if (count)
+		*count += 1;
+}
+
 /* Before SDK 1.6: counts even in a trace run. Kept for modules built against 1.5; use membrane_count(). */
 static __always_inline void membrane_stat_inc(__u32 reason)
 {

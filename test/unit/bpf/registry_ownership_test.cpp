@@ -81,8 +81,9 @@ TEST_F(RegistryTest, APersistentMapKeepsItsContentAcrossAReload) {
     auto& object2 = gen2->load(counter_spec({kCount}));
     EXPECT_EQ(map_id(object2.map_fd(kCount)), id);
     EXPECT_EQ(read_u64(pin(kCount), 0), value);
-    EXPECT_THAT(log.text(), HasSubstr("pins reused [mbr_ct_v1,mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,"
-                                      "mbr_pipe_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_test_count_v1,"
+    EXPECT_THAT(log.text(), HasSubstr("pins reused [mbr_ct_v1,mbr_event_budget_v1,mbr_event_limit_v1,"
+                                      "mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,mbr_pipe_v1,"
+                                      "mbr_policy_verdicts_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_test_count_v1,"
                                       "mbr_test_scratch_v1,mbr_trace_v1]"));
 }
 

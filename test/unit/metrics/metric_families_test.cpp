@@ -40,6 +40,8 @@ AgentFigures full_figures() {
     store.contact_age_seconds = 0.25;
     f.store = store;
     f.events_lost = std::map<std::string, std::uint64_t>{{"drop", 11}, {"verdict", 0}, {"trace", 0}};
+    f.policy_verdicts = std::map<std::pair<std::string, std::string>, std::uint64_t>{
+        {{"ingress", "allowed"}, 5}, {{"ingress", "denied"}, 2}, {{"egress", "allowed"}, 1}, {{"egress", "denied"}, 0}};
     return f;
 }
 
@@ -136,6 +138,20 @@ TEST(MetricFamilies, TheSnapshotSaysWhenItWasTaken) {
     const auto families = metric_families(full_figures());
     EXPECT_EQ(samples(*find_family(families, "membrane_metrics_snapshot_timestamp_seconds")),
               (std::map<std::string, double>{{"", 1'700'000'000}}));
+}
+
+TEST(MetricFamilies, PolicyVerdictsByDirection) {
+    const auto families = metric_families(full_figures());
+    const auto* verdicts = find_family(families, "membrane_policy_verdicts_total");
+    ASSERT_NE(verdicts, nullptr);
+    EXPECT_EQ(verdicts->type, MetricType::Counter);
+    EXPECT_EQ(samples(*verdicts), (std::map<std::string, double>{{"direction=egress,verdict=allowed", 1},
+                                                                 {"direction=egress,verdict=denied", 0},
+                                                                 {"direction=ingress,verdict=allowed", 5},
+                                                                 {"direction=ingress,verdict=denied", 2}}));
+    auto unread = full_figures();
+    unread.policy_verdicts.reset();
+    EXPECT_EQ(find_family(metric_families(unread), "membrane_policy_verdicts_total"), nullptr);
 }
 
 TEST(MetricFamilies, EveryFamilyFollowsPrometheusNaming) {
