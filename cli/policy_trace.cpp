@@ -247,9 +247,10 @@ int run_policy_trace(AgentClient& agent, const TraceOptions& options, OutputForm
         std::ostringstream left;
         if (stage == "entry" || stage == "end") left << stage;
         else left << step.value("stage", 0u) << " " << stage;
-        out << "  " << std::left << std::setw(18) << left.str() << std::setw(24)
-            << (step.value("empty_slot", false) ? "(empty, fail-closed)" : step.value("program", "")) << std::setw(12)
-            << step.value("action", "");
+        const std::string program = step.value("empty_slot", false) ? "(empty, fail-closed)" : step.value("program", "");
+        std::ostringstream line;
+        line << "  " << std::left << std::setw(18) << left.str() << std::setw(36) << program << " " << std::setw(12)
+             << step.value("action", "");
         std::string detail = step.value("counted", "");
         if (step.value("event_type", "") == "verdict") detail += (detail.empty() ? "" : ", ") + std::string("allowed by rule ") + std::to_string(step.value("rule_id", 0u));
         if (step.value("counted", "") == "drop_policy")
@@ -258,7 +259,9 @@ int run_policy_trace(AgentClient& agent, const TraceOptions& options, OutputForm
             detail += (detail.empty() ? "" : ", ") + std::string("src ") + std::to_string(step.value("src_identity", 0u)) +
                       " dst " + std::to_string(step.value("dst_identity", 0u)) + ", ct " + step.value("ct_state", "");
         }
-        out << detail << "\n";
+        std::string text = line.str() + detail;
+        text.erase(text.find_last_not_of(' ') + 1);
+        out << text << "\n";
     }
     const auto& last = datapath.at("steps").back();
     const std::string counted = last.value("counted", "");

@@ -62,6 +62,19 @@ TraceStep::Action action_of(std::int32_t retval) {
     }
 }
 
+// What membrane_run_from() decides itself, where no program runs: an empty
+// fail-closed slot, or the end of the pipeline.
+TraceStep no_program_step(std::uint32_t stage, TraceStep::Action action, std::int32_t retval, std::uint32_t counted,
+                          const membrane_ctx& context) {
+    TraceStep step;
+    step.stage = stage;
+    step.action = action;
+    step.retval = retval;
+    step.counted = counted;
+    step.context = context;
+    return step;
+}
+
 std::string program_name(int program_fd, std::uint32_t& id) {
     bpf_prog_info info{};
     std::uint32_t length = sizeof(info);
@@ -167,14 +180,9 @@ std::vector<TraceStep> DatapathTracer::run(const TraceEntry& entry, std::span<co
         const auto id = slot_program_id(pipeline_fd_, stage);
         if (!id) {
             if (empty_slot_verdict(verdicts_fd_, stage) == EmptySlot::drop) {
-                TraceStep empty;
-                empty.stage = stage;
-                empty.empty_slot = true;
-                empty.action = TraceStep::Action::dropped;
-                empty.retval = TC_ACT_SHOT;
-                empty.counted = MBR_STAT_DROP_STAGE_MISSING;
-                empty.context = steps.back().context;
-                steps.push_back(empty);
+                steps.push_back(no_program_step(stage, TraceStep::Action::dropped, TC_ACT_SHOT,
+                                                MBR_STAT_DROP_STAGE_MISSING, steps.back().context));
+                steps.back().empty_slot = true;
                 return steps;
             }
             ++stage;
@@ -197,13 +205,8 @@ std::vector<TraceStep> DatapathTracer::run(const TraceEntry& entry, std::span<co
     }
     if (steps.back().action == TraceStep::Action::handed_on) {
         // Past the last slot: the default verdict (pipeline.h), counted there as pipeline_done.
-        TraceStep done;
-        done.stage = MBR_STAGE_MAX;
-        done.action = TraceStep::Action::passed;
-        done.retval = TC_ACT_OK;
-        done.counted = MBR_STAT_PIPELINE_DONE;
-        done.context = steps.back().context;
-        steps.push_back(done);
+        steps.push_back(no_program_step(MBR_STAGE_MAX, TraceStep::Action::passed, TC_ACT_OK, MBR_STAT_PIPELINE_DONE,
+                                        steps.back().context));
     }
     return steps;
 }
