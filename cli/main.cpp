@@ -271,7 +271,10 @@ int main(int argc, char** argv) {
 
     auto* policy_trace = policy->add_subcommand(
         "trace", "Would this packet get through? The policies' answer, checked against this node's loaded datapath");
-    policy_trace->add_option("--from", opt.trace.from, "The source: NAMESPACE/POD or an IPv4 address")->required();
+    auto* trace_from = policy_trace->add_option("--from", opt.trace.from, "The source: NAMESPACE/POD or an IPv4 address");
+    policy_trace->add_option("--from-labels", opt.trace.from_labels,
+                             "Instead of --from: a pod with these labels (KEY=VALUE,...; this node's first)")
+        ->excludes(trace_from);
     policy_trace->add_option("--to", opt.trace.to, "The destination: NAMESPACE/POD or an IPv4 address");
     policy_trace->add_option("--to-cidr", opt.trace.to_cidr, "Instead of --to: a prefix (its first address is used)");
     policy_trace->add_option("--dport", opt.trace.dport, "The destination port and protocol: 80/tcp, 53/udp, or icmp")
@@ -283,7 +286,8 @@ int main(int argc, char** argv) {
         "with BPF_PROG_TEST_RUN: nothing is counted, tracked or reported. Each node checks its own half: a packet\n"
         "that leaves for another node is judged at ingress there (run the trace on that node too).\n"
         "Exit status 3 when the datapath does not do what the control plane says. For root and [dbus] admin_group.\n"
-        "Example: membranectl policy trace --from shop/web --to shop/db --dport 5432/tcp");
+        "Examples: membranectl policy trace --from shop/web --to shop/db --dport 5432/tcp\n"
+        "          membranectl policy trace --from-labels app=web --to-cidr 203.0.113.0/24 --dport 443/tcp");
 
     try {
         app.parse(argc, argv);

@@ -115,7 +115,10 @@ std::string cidr_trace_address(const std::string& text) {
 }
 
 void check_trace_options(const TraceOptions& options) {
-    if (options.from.empty()) throw std::invalid_argument("--from is needed (NAMESPACE/POD or an IPv4 address)");
+    if (options.from.empty() == options.from_labels.empty())
+        throw std::invalid_argument("give --from (NAMESPACE/POD or an IPv4 address) or --from-labels (KEY=VALUE,...), one of them");
+    if (!options.from_labels.empty() && options.from_labels.find('=') == std::string::npos)
+        throw std::invalid_argument("--from-labels: \"" + options.from_labels + "\" is not KEY=VALUE,...");
     if (options.to.empty() == options.to_cidr.empty())
         throw std::invalid_argument("give --to (NAMESPACE/POD or an IPv4 address) or --to-cidr, one of them");
     if (!options.to_cidr.empty()) cidr_trace_address(options.to_cidr);
@@ -190,7 +193,8 @@ int run_policy_trace(AgentClient& agent, const TraceOptions& options, OutputForm
     const TracePort port = parse_trace_port(options.dport);
     const std::string to = options.to_cidr.empty() ? options.to : cidr_trace_address(options.to_cidr);
     // The datapath first: it resolves both sides as the agent's model has them.
-    const nlohmann::json datapath = agent.trace_packet(options.from, to, port.protocol, port.port);
+    const std::string from = options.from_labels.empty() ? options.from : options.from_labels;
+    const nlohmann::json datapath = agent.trace_packet(from, to, port.protocol, port.port);
     const auto& trace = datapath.at("trace");
     nlohmann::json control = nullptr;
     std::string control_note;

@@ -24,6 +24,7 @@ inline constexpr int kExitDisagreement = 3;
 
 struct TraceOptions {
     std::string from;     // "namespace/pod" or an IPv4 address
+    std::string from_labels;  // instead of `from`: "key=value,...", a pod with these labels
     std::string to;       // the same
     std::string to_cidr;  // instead of --to: a prefix (its first address) or an address
     std::string dport;    // "80/tcp", "53/udp", "80" (tcp), "icmp"

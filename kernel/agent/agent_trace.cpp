@@ -125,7 +125,8 @@ PacketTrace Agent::trace_packet(const TraceRequest& request) const {
     TracePeerModel model{.endpoints = endpoints_->list_endpoints(),
                          .remote_endpoints = cluster_endpoints_ ? cluster_endpoints_->remote_endpoints()
                                                                 : std::vector<membrane::RemoteEndpointInfo>{},
-                         .nodes = nodes_->nodes()};
+                         .nodes = nodes_->nodes(),
+                         .identities = identities_->list()};
     PacketTrace trace;
     try {
         trace.source = resolve_trace_peer(request.from, model);

@@ -49,8 +49,48 @@ const char* trace_peer_kind_name(TracePeer::Kind kind) {
     return "world";
 }
 
+namespace {
+
+// "app=web,tier=db" as a selector; throws naming a part that is no KEY=VALUE.
+policy::LabelSelector label_selector(const std::string& text) {
+    policy::LabelSelector selector;
+    std::size_t from = 0;
+    while (from <= text.size()) {
+        const auto comma = text.find(',', from);
+        const std::string part = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        const auto equals = part.find('=');
+        if (equals == std::string::npos || equals == 0)
+            throw std::invalid_argument("\"" + part + "\" in \"" + text + "\" is not KEY=VALUE");
+        selector.match_labels[part.substr(0, equals)] = part.substr(equals + 1);
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+    }
+    return selector;
+}
+
+TracePeer pod_with_labels(const std::string& text, const TracePeerModel& model) {
+    const auto selector = label_selector(text);
+    const membrane::EndpointInfo* local = nullptr;
+    for (const auto& endpoint : model.endpoints) {
+        if (policy::matches(selector, endpoint.labels) && (!local || endpoint.ipv4 < local->ipv4)) local = &endpoint;
+    }
+    if (local) return local_pod(*local);
+    const membrane::RemoteEndpointInfo* remote = nullptr;
+    for (const auto& candidate : model.remote_endpoints) {
+        for (const auto& identity : model.identities) {
+            if (identity.id != candidate.identity || !policy::matches(selector, identity.labels)) continue;
+            if (!remote || candidate.ipv4 < remote->ipv4) remote = &candidate;
+        }
+    }
+    if (remote) return remote_pod(*remote);
+    throw std::invalid_argument("no pod this node knows has the labels " + text);
+}
+
+}  // namespace
+
 TracePeer resolve_trace_peer(const std::string& text, const TracePeerModel& model) {
-    if (text.empty()) throw std::invalid_argument("a pod (namespace/name) or an IPv4 address is needed");
+    if (text.empty()) throw std::invalid_argument("a pod (namespace/name), an IPv4 address or labels (k=v,...) are needed");
+    if (text.find('=') != std::string::npos) return pod_with_labels(text, model);
     if (const auto address = parse_ipv4(text)) {
         const std::string ip = format_ipv4(*address);
         for (const auto& endpoint : model.endpoints)

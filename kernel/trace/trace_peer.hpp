@@ -28,10 +28,14 @@ struct TracePeerModel {
     std::vector<membrane::EndpointInfo> endpoints;  // this node's
     std::vector<membrane::RemoteEndpointInfo> remote_endpoints;
     std::vector<membrane::NodeInfo> nodes;
+    std::vector<membrane::IdentityInfo> identities;  // another node's pods' labels
 };
 
-// `text`: "namespace/pod" or an IPv4 address. Throws std::invalid_argument
-// naming what is wrong ("no pod shop/web on any node", "10.1.2 is not ...").
+// `text`: "namespace/pod", an IPv4 address, or labels "key=value,..." (a pod
+// that has them all, as a policy's matchLabels reads them: "app" also finds
+// "k8s:app"; this node's pods first, then the others', the first by
+// address). Throws std::invalid_argument naming what is wrong ("no pod
+// shop/web on any node", "10.1.2 is not ...").
 TracePeer resolve_trace_peer(const std::string& text, const TracePeerModel& model);
 
 }  // namespace membrane::kernel

@@ -116,6 +116,11 @@ allowed_before=$(verdict 0) denied_before=$(verdict 1)
 labtest_expect_tcp "$lab" a1 b1
 ((allowed_before < $(verdict 0))) || labtest_fail "a1 -> b1 was not counted as an allowed ingress verdict"
 expect_trace node1 c1 b1 7001/tcp "agree ingress-policy dropped drop_policy 0"
+# The source by its labels: a1 is the pod with app=a1.
+by_labels=$(lab_cmd ctl "$lab" node1 -- -o json policy trace --from-labels app=a1 --to default/b1 --dport 7001/tcp)
+[[ $(outcome "$by_labels") == "agree delivery redirected delivered_local"* ]] &&
+    python3 -c 'import json,sys; assert json.loads(sys.argv[1])["trace"]["source_pod"] == "a1"' "$by_labels" ||
+    labtest_fail "--from-labels app=a1 is not a1: $by_labels"
 expect_trace node1 a1 b1 7002/udp "agree ingress-policy dropped drop_policy 0"
 [[ -z "$(labtest_udp_exchange "$lab" a1 "$(labtest_addr "$lab" b1)" 7002 probe)" ]] ||
     labtest_fail "UDP a1 -> b1 7002 got through, but the trace said it would not"

@@ -21,6 +21,7 @@ TracePeerModel model() {
     m.endpoints = {web};
     m.remote_endpoints = {{.ipv4 = "10.1.2.3", .node = "node2", .pod = "shop/db-1", .identity = 257, .ports = {}}};
     m.nodes = {{"node1", "192.168.1.1", "10.1.1.0/24", true}, {"node2", "192.168.1.2", "10.1.2.0/24", false}};
+    m.identities = {{257, {{"k8s:io.kubernetes.pod.namespace", "shop"}, {"k8s:app", "db"}}, false, 0}};
     return m;
 }
 
@@ -39,6 +40,22 @@ TEST(TracePeerTest, PodsByNameOrAddressOnAnyNode) {
     EXPECT_EQ(db.namespace_, "shop");
     EXPECT_EQ(db.pod, "db-1");
     EXPECT_EQ(resolve_trace_peer("10.1.2.3", model()).identity, 257u);
+}
+
+TEST(TracePeerTest, APodByItsLabelsOnThisNodeFirst) {
+    EXPECT_EQ(resolve_trace_peer("app=web", model()).pod, "web-1");
+    const auto db = resolve_trace_peer("app=db,k8s:io.kubernetes.pod.namespace=shop", model());
+    EXPECT_EQ(db.kind, TracePeer::Kind::remote_pod);  // "app" finds "k8s:app", from its identity
+    EXPECT_EQ(db.ip, "10.1.2.3");
+    try {
+        resolve_trace_peer("app=cache", model());
+        FAIL() << "labels no pod has were accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_THAT(e.what(), HasSubstr("no pod this node knows has the labels app=cache"));
+    }
+    for (const char* bad : {"app=web,", "=web", "app=web,tier"}) {
+        EXPECT_THROW(resolve_trace_peer(bad, model()), std::invalid_argument) << bad;
+    }
 }
 
 TEST(TracePeerTest, NodesAndTheWorldByAddress) {
