@@ -50,6 +50,8 @@ struct ModuleStatus {
     std::string sdk;      // "1.0"
     std::string message;  // last error, if any
     std::vector<std::uint32_t> stages;  // pipeline slots it holds
+    std::uint32_t sdk_major = 0;  // `sdk` as numbers (0.0 while no generation runs)
+    std::uint32_t sdk_minor = 0;
 };
 
 // One datapath counter (enum membrane_stat), summed over CPUs.

@@ -1,7 +1,6 @@
 // The agent's side of `membranectl policy trace`: who the packet is from and
 // for (the model), where it would arrive, and the run through the loaded
 // datapath (kernel/trace).
-#include <cstdlib>
 #include <random>
 
 #include "agent/agent.hpp"
@@ -56,9 +55,7 @@ void Agent::refuse_stages_without_trace_runs() const {
     for (const auto& slot : registry_->slots()) {
         for (const auto& module : modules) {
             if (module.name != slot.module) continue;
-            const auto dot = module.sdk.find('.');
-            const int minor = dot == std::string::npos ? 0 : std::atoi(module.sdk.c_str() + dot + 1);
-            if (module.sdk.rfind("1.", 0) == 0 && minor < 6) {
+            if (module.sdk_major == 1 && module.sdk_minor < 6) {
                 throw ControlError(ControlErrorKind::Failed,
                                    "stage " + describe_stage(slot.stage) + " is held by module " + module.name +
                                        ", built against SDK " + module.sdk +

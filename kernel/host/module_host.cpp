@@ -430,6 +430,8 @@ std::vector<ModuleStatus> ModuleHost::list() const {
         if (entry->current) {
             status.path = entry->current->source.string();
             status.sdk = sdk_version(entry->current->abi);
+            status.sdk_major = entry->current->abi.sdk_major;
+            status.sdk_minor = entry->current->abi.sdk_minor;
             status.stages = entry->current->context->held_stages();
         }
         out.push_back(std::move(status));
