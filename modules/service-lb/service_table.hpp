@@ -1,0 +1,64 @@
+// What the load balancer serves, worked out from the applied Services and
+// EndpointSlices the way kube-proxy does: one Frontend per (address, port,
+// protocol) a client may connect to, with the backends it chooses from.
+// Pure logic, no BPF: the maps are written from this (lb_maps.hpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "membrane/service.hpp"
+
+namespace membrane::service_lb {
+
+using service::Protocol;
+
+struct Backend {
+    std::string address;  // IPv4 of the endpoint
+    std::uint16_t port = 0;
+    std::string node;     // nodeName ("" if the slice does not say)
+    bool operator==(const Backend&) const = default;
+    auto operator<=>(const Backend&) const = default;
+};
+
+enum class FrontendKind {
+    cluster_ip,     // spec.clusterIPs: internalTrafficPolicy applies
+    external_ip,    // spec.externalIPs: externalTrafficPolicy applies
+    load_balancer,  // status.loadBalancer.ingress[].ip: externalTrafficPolicy
+    node_port,      // one per node address given to build_frontends
+};
+
+struct Frontend {
+    std::string service;    // "namespace/name"
+    std::string port_name;  // the ServicePort's name ("" for an unnamed one)
+    FrontendKind kind = FrontendKind::cluster_ip;
+    std::string address;    // IPv4
+    std::uint16_t port = 0;
+    Protocol protocol = Protocol::tcp;
+    // Sorted, no duplicates. Ready endpoints; if none, serving+terminating
+    // ones; with publishNotReadyAddresses every endpoint. A Local traffic
+    // policy keeps only this node's.
+    std::vector<Backend> backends;
+    // Empty backends: a Local traffic policy drops, otherwise the client is
+    // refused (ECONNREFUSED: TCP RST, ICMP port unreachable).
+    bool drop_when_empty = false;
+    std::uint32_t affinity_timeout = 0;  // seconds; 0: no session affinity
+    std::vector<std::string> source_ranges;  // loadBalancerSourceRanges (external kinds only)
+    bool operator==(const Frontend&) const = default;
+};
+
+struct Topology {
+    std::string local_node;                   // this node's name
+    std::vector<std::string> node_addresses;  // addresses NodePorts answer on
+};
+
+// The frontends of one service, given every EndpointSlice of its namespace
+// that names it (kServiceNameLabel). A headless, ExternalName or other-proxy
+// service has none. Sorted by (address, port, protocol).
+std::vector<Frontend> build_frontends(const service::Service& service,
+                                      const std::vector<service::EndpointSlice>& slices, const Topology& topology);
+
+}  // namespace membrane::service_lb
