@@ -270,6 +270,8 @@ bool is_dns_label(const std::string& s) {
     return s.size() <= 63 && std::regex_match(s, re);
 }
 
+bool is_dns_1035_label(const std::string& s) { return is_dns_label(s) && s[0] >= 'a' && s[0] <= 'z'; }
+
 bool is_dns_subdomain(const std::string& s) {
     static const std::regex re(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
     return s.size() <= 253 && std::regex_match(s, re);
@@ -328,14 +330,23 @@ Manifest check_document(const nlohmann::json& doc, const DocumentChecker& check)
     if (!meta.contains("name")) check.fail("metadata.name", "is missing");
     if (!meta["name"].is_string()) check.fail("metadata.name", meta["name"].dump() + " must be a string");
     out.ref.name = meta["name"].get<std::string>();
-    const bool name_ok =
-        kind->name_rule == NameRule::dns_label ? is_dns_label(out.ref.name) : is_dns_subdomain(out.ref.name);
-    if (!name_ok) {
-        check.fail("metadata.name", "\"" + out.ref.name + "\" must be a DNS " +
-                                        (kind->name_rule == NameRule::dns_label
-                                             ? "label (lower-case letters, digits, '-', at most 63)"
-                                             : "subdomain (lower-case letters, digits, '-', '.', at most 253)"));
+    bool name_ok = false;
+    std::string name_rule;
+    switch (kind->name_rule) {
+        case NameRule::dns_label:
+            name_ok = is_dns_label(out.ref.name);
+            name_rule = "label (lower-case letters, digits, '-', at most 63)";
+            break;
+        case NameRule::dns_1035_label:
+            name_ok = is_dns_1035_label(out.ref.name);
+            name_rule = "label starting with a letter (lower-case letters, digits, '-', at most 63)";
+            break;
+        case NameRule::dns_subdomain:
+            name_ok = is_dns_subdomain(out.ref.name);
+            name_rule = "subdomain (lower-case letters, digits, '-', '.', at most 253)";
+            break;
     }
+    if (!name_ok) check.fail("metadata.name", "\"" + out.ref.name + "\" must be a DNS " + name_rule);
     nlohmann::json kept_meta = {{"name", out.ref.name}};
     if (kind->namespaced) {
         out.ref.namespace_ = "default";

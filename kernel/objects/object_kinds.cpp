@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "membrane/policy_parse.hpp"
+#include "membrane/service_parse.hpp"
 
 namespace membrane::kernel {
 namespace {
@@ -53,6 +54,30 @@ ObjectKind policy_kind(std::string_view kind, std::string_view api_version, std:
     };
 }
 
+// Service, EndpointSlice: read by the SDK's parser as modules read them
+// (service_parse.hpp). Every field is kept as given, a Service's status too:
+// its load balancer addresses are frontends.
+ObjectKind service_kind(std::string_view kind, std::string_view api_version, std::string_view plural,
+                        std::vector<std::string_view> short_names, NameRule name_rule,
+                        std::vector<std::string_view> fields) {
+    return ObjectKind{
+        kind,
+        api_version,
+        plural,
+        std::move(short_names),
+        true,
+        name_rule,
+        std::move(fields),
+        [kind](std::string_view field, const nlohmann::json& value, const FieldFailure& fail) -> nlohmann::json {
+            service::check_service_field(kind, field, value, fail);
+            return value;
+        },
+        [kind](const nlohmann::json& document, const FieldFailure& fail) {
+            service::check_service_document(kind, document, fail);
+        },
+    };
+}
+
 const std::vector<ObjectKind>& kinds() {
     static const std::vector<ObjectKind> all = {
         ObjectKind{"Namespace", "v1", "namespaces", {"ns"}, false, NameRule::dns_label, {"spec", "status"},
@@ -63,6 +88,11 @@ const std::vector<ObjectKind>& kinds() {
                     {"spec", "specs", "status"}),
         policy_kind(policy::kCiliumClusterwideNetworkPolicy, "cilium.io/v2", "ciliumclusterwidenetworkpolicies",
                     "ccnp", false, {"spec", "specs", "status"}),
+        // Kubernetes names a Service by an RFC 1035 label (it becomes a DNS
+        // name); an EndpointSlice by a subdomain. EndpointSlice has no short name.
+        service_kind(service::kService, "v1", "services", {"svc"}, NameRule::dns_1035_label, {"spec", "status"}),
+        service_kind(service::kEndpointSlice, "discovery.k8s.io/v1", "endpointslices", {}, NameRule::dns_subdomain,
+                     {"addressType", "endpoints", "ports"}),
     };
     return all;
 }

@@ -18,6 +18,7 @@ using FieldFailure = std::function<void(const std::string& path, const std::stri
 
 enum class NameRule {
     dns_label,      // RFC 1123 label: a-z, 0-9, '-', at most 63 (Namespace)
+    dns_1035_label, // RFC 1035 label: a DNS label that starts with a letter (Service)
     dns_subdomain,  // RFC 1123 subdomain: labels joined by '.', at most 253 (most kinds)
 };
 

@@ -71,7 +71,7 @@ out=$(harness_ctl delete ns bank) || harness_fail "delete failed: $out"
 if out=$(harness_ctl delete ns bank 2>&1); then harness_fail "a second delete succeeded: $out"; fi
 [[ "$out" == *"org.membrane.Error.NotFound: Namespace bank does not exist"* ]] || harness_fail "second delete: $out"
 if out=$(harness_ctl get pods 2>&1); then harness_fail "get pods succeeded: $out"; fi
-[[ "$out" == *"'pods' is not a kind Membrane keeps (it keeps: Namespace, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy)"* ]] || harness_fail "get pods: $out"
+[[ "$out" == *"'pods' is not a kind Membrane keeps (it keeps: Namespace, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Service, EndpointSlice)"* ]] || harness_fail "get pods: $out"
 harness_stop_daemon || harness_fail "membraned did not stop cleanly"
 echo "ok: objects kept across a restart; delete, NotFound, unknown kinds refused"
 
