@@ -40,7 +40,9 @@ struct Frontend {
     Protocol protocol = Protocol::tcp;
     // Sorted, no duplicates. Ready endpoints; if none, serving+terminating
     // ones; with publishNotReadyAddresses every endpoint. A Local traffic
-    // policy keeps only this node's.
+    // policy keeps only this node's, and the choice is made among them (as
+    // kube-proxy does: this node's terminating endpoints serve when it has
+    // no ready one, even if another node has).
     std::vector<Backend> backends;
     // Empty backends: a Local traffic policy drops, otherwise the client is
     // refused (ECONNREFUSED: TCP RST, ICMP port unreachable).
