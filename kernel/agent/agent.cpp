@@ -27,8 +27,10 @@ namespace membrane::kernel {
 namespace {
 
 std::unique_ptr<Registry> open_registry(const AgentConfig& config) {
-    return std::make_unique<Registry>(config.agent.bpffs_root, config.agent.pin_dir(),
-                                      config.agent.state_dir / "bpf", make_logger("bpf"));
+    auto registry = std::make_unique<Registry>(config.agent.bpffs_root, config.agent.pin_dir(),
+                                               config.agent.state_dir / "bpf", make_logger("bpf"));
+    registry->set_cgroup_root(config.agent.cgroup_root);
+    return registry;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "bpf/bpf_error.hpp"
+#include "bpf/cgroup_attach.hpp"
 #include "bpf/pipeline_slots.hpp"
 #include "bpf/registry.hpp"
 #include "bpf/registry_impl.hpp"
@@ -28,6 +29,8 @@ struct ModuleBpf::State {
     std::map<std::uint32_t, Attached> attached;
     // Likewise the devices it put an entry program on: ifname -> program.
     std::map<std::string, std::string> entries;
+    // And the socket hooks: hook -> (object, program).
+    std::map<std::string, std::pair<const LoadedObject*, std::string>> socket_hooks;
     bool closed = false;
 
     std::string who() const { return fmt::format("module {} gen {}", module, generation); }
@@ -137,6 +140,35 @@ void ModuleBpf::attach_entry(std::string_view ifname, std::string_view entry_pro
     state_->entries[std::string(ifname)] = std::string(entry_program);
 }
 
+void ModuleBpf::attach_socket_hook(const BpfObject& object, std::string_view program) {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    const auto* loaded = dynamic_cast<const LoadedObject*>(&object);
+    if (!loaded || loaded->owner != state_.get()) {
+        throw BpfError(fmt::format("{}: object {} was not loaded through this module generation", state_->who(),
+                                   object.name()));
+    }
+    auto* bpf_prog = loaded->program(program);
+    const auto type = bpf_program__expected_attach_type(bpf_prog);
+    const auto hook = socket_hook_name(type);
+    const auto prog_type = bpf_program__type(bpf_prog);
+    if (hook.empty() || (prog_type != BPF_PROG_TYPE_CGROUP_SOCK_ADDR && prog_type != BPF_PROG_TYPE_CGROUP_SOCK)) {
+        throw BpfError(fmt::format("{}: program {} of object {} is not a cgroup socket program (SEC(\"cgroup/"
+                                   "connect4\"), sendmsg4, recvmsg4, getpeername4, bind4, sock_create, sock_release)",
+                                   state_->who(), program, object.name()));
+    }
+    try {
+        registry.take_socket_hook(SocketHookAttachment{.hook = hook,
+                                                       .program = std::string(program),
+                                                       .module = state_->module,
+                                                       .generation = state_->generation},
+                                  type, loaded->program_fd(program));
+    } catch (const BpfError& error) {
+        throw BpfError(fmt::format("{}: {}", state_->who(), error.what()));
+    }
+    state_->socket_hooks[hook] = {loaded, std::string(program)};
+}
+
 void ModuleBpf::reclaim_stages() {
     const auto attached = state_->attached;
     const auto held = held_stages();
@@ -151,6 +183,13 @@ void ModuleBpf::reclaim_stages() {
         if (std::ranges::find(held_ifnames, ifname) != held_ifnames.end()) continue;
         attach_entry(ifname, program);
         state_->registry->log->info("{}: took device {} back", state_->who(), ifname);
+    }
+    const auto hooks = state_->socket_hooks;
+    const auto held_hooks = held_socket_hooks();
+    for (const auto& [hook, what] : hooks) {
+        if (std::ranges::find(held_hooks, hook) != held_hooks.end()) continue;
+        attach_socket_hook(*what.first, what.second);
+        state_->registry->log->info("{}: took socket hook {} back", state_->who(), hook);
     }
 }
 
@@ -187,14 +226,22 @@ void ModuleBpf::close(bool keep_slots) {
         // generation has taken them over and they must stay filled.
         const auto stages = registry->stages_held_by(state_->module, state_->generation);
         const auto devices = registry->devices_held_by(state_->module, state_->generation);
+        const auto hooks = registry->socket_hooks_held_by(state_->module, state_->generation);
         std::string failures;
         if (keep_slots) {
-            if (!stages.empty() || !devices.empty()) {
-                registry->log->info("{}: closing, its {} slot(s) stay filled and {} device(s) attached for the "
-                                    "next start",
-                                    state_->who(), stages.size(), devices.size());
+            if (!stages.empty() || !devices.empty() || !hooks.empty()) {
+                registry->log->info("{}: closing, its {} slot(s) stay filled, {} device(s) and {} socket hook(s) "
+                                    "attached for the next start",
+                                    state_->who(), stages.size(), devices.size(), hooks.size());
             }
         } else {
+            for (const auto& hook : hooks) {
+                try {
+                    registry->release_socket_hook(hook, "closed");
+                } catch (const BpfError& error) {
+                    failures += fmt::format("\n  {}", error.what());
+                }
+            }
             for (const auto stage : stages) {
                 try {
                     registry->release_slot(stage, "closed");
@@ -228,6 +275,13 @@ std::vector<std::uint32_t> ModuleBpf::held_stages() const {
     if (!registry || state_->closed) return {};
     const std::lock_guard lock(registry->mutex);
     return registry->stages_held_by(state_->module, state_->generation);
+}
+
+std::vector<std::string> ModuleBpf::held_socket_hooks() const {
+    auto* registry = state_->registry;
+    if (!registry || state_->closed) return {};
+    const std::lock_guard lock(registry->mutex);
+    return registry->socket_hooks_held_by(state_->module, state_->generation);
 }
 
 std::vector<std::string> ModuleBpf::held_devices() const {

@@ -13,7 +13,8 @@ namespace membrane::kernel {
 // 1: devices were a list of names (all carrying mbr_from_netdev, the kernel's).
 // 2: devices are objects naming the entry program and its holder; later
 //    "fail_closed" (stage, module) was added, optional: a record without it
-//    names no declarer, and an older agent ignores it.
+//    names no declarer, and an older agent ignores it. Likewise
+//    "socket_hooks" (SDK 1.7), optional.
 constexpr int kRecordFormat = 2;
 
 void to_json(nlohmann::json& json, const SlotInfo& slot) {
@@ -59,6 +60,20 @@ void from_json(const nlohmann::json& json, DeviceAttachment& device) {
     json.at("generation").get_to(device.generation);
 }
 
+void to_json(nlohmann::json& json, const SocketHookAttachment& hook) {
+    json = {{"hook", hook.hook},     {"program", hook.program}, {"module", hook.module},
+            {"generation", hook.generation}, {"cgroup", hook.cgroup}, {"pin", hook.pin}};
+}
+
+void from_json(const nlohmann::json& json, SocketHookAttachment& hook) {
+    json.at("hook").get_to(hook.hook);
+    json.at("program").get_to(hook.program);
+    json.at("module").get_to(hook.module);
+    json.at("generation").get_to(hook.generation);
+    json.at("cgroup").get_to(hook.cgroup);
+    json.at("pin").get_to(hook.pin);
+}
+
 namespace {
 
 nlohmann::json to_document(const OwnershipRecord& record) {
@@ -70,12 +85,15 @@ nlohmann::json to_document(const OwnershipRecord& record) {
     for (const auto& [stage, module] : record.fail_closed_by) {
         fail_closed.push_back({{"stage", stage}, {"module", module}});
     }
+    nlohmann::json socket_hooks = nlohmann::json::array();
+    for (const auto& [name, hook] : record.socket_hooks) socket_hooks.push_back(hook);
     return {{"format", kRecordFormat},
             {"kernel_pins", record.kernel_pins},
             {"modules", record.modules},
             {"devices", devices},
             {"slots", slots},
-            {"fail_closed", fail_closed}};
+            {"fail_closed", fail_closed},
+            {"socket_hooks", socket_hooks}};
 }
 
 OwnershipRecord from_document(const nlohmann::json& json) {
@@ -97,6 +115,12 @@ OwnershipRecord from_document(const nlohmann::json& json) {
     if (json.contains("fail_closed")) {
         for (const auto& item : json.at("fail_closed")) {
             record.fail_closed_by[item.at("stage").get<std::uint32_t>()] = item.at("module").get<std::string>();
+        }
+    }
+    if (json.contains("socket_hooks")) {
+        for (const auto& item : json.at("socket_hooks")) {
+            auto hook = item.get<SocketHookAttachment>();
+            record.socket_hooks[hook.hook] = hook;
         }
     }
     return record;

@@ -43,6 +43,20 @@ struct DeviceAttachment {
     bool operator==(const DeviceAttachment&) const = default;
 };
 
+// SDK 1.7. A module's cgroup socket program (cgroup/connect4, ...) on the
+// agent's cgroup root, through a bpf_link pinned at `pin`: the pin keeps it
+// attached while the agent is down, the next generation swaps the program
+// in the link (atomic), and removing the pin detaches it.
+struct SocketHookAttachment {
+    std::string hook;     // the attach type's name: "cgroup/connect4"
+    std::string program;  // program name
+    std::string module;
+    std::uint64_t generation = 0;
+    std::string cgroup;   // the cgroup v2 folder it is attached to
+    std::string pin;      // the link's pin path
+    bool operator==(const SocketHookAttachment&) const = default;
+};
+
 struct OwnershipRecord {
     std::set<std::string> kernel_pins;
     std::map<std::string, ModulePins> modules;
@@ -52,6 +66,7 @@ struct OwnershipRecord {
     // Outlives the slot and the module: only that module relaxes it
     // (Registry::Impl::settle_verdicts), or a later fill restates it.
     std::map<std::uint32_t, std::string> fail_closed_by;
+    std::map<std::string, SocketHookAttachment> socket_hooks;  // by hook
     bool operator==(const OwnershipRecord&) const = default;
 };
 

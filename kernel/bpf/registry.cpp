@@ -12,6 +12,7 @@
 
 #include "bpf/bpf_error.hpp"
 #include "bpf/bpffs.hpp"
+#include "bpf/cgroup_attach.hpp"
 #include "bpf/pipeline_slots.hpp"
 #include "bpf/registry_impl.hpp"
 #include "bpf/tc_attach.hpp"
@@ -265,6 +266,80 @@ void Registry::Impl::settle_verdicts(const std::string& module, std::uint64_t ge
     }
     const auto why = fmt::format("{} gen {} no longer fills it", module, generation);
     for (const auto stage : stale) release_slot(stage, why.c_str());
+    // Likewise a socket hook an earlier run left attached for the module.
+    std::vector<std::string> stale_hooks;
+    for (const auto& hook : inherited_socket_hooks) {
+        const auto holder = store.record().socket_hooks.find(hook);
+        if (holder != store.record().socket_hooks.end() && holder->second.module == module) stale_hooks.push_back(hook);
+    }
+    const auto hook_why = fmt::format("{} gen {} no longer attaches it", module, generation);
+    for (const auto& hook : stale_hooks) release_socket_hook(hook, hook_why.c_str());
+}
+
+namespace {
+
+// Where a hook's link is pinned: <pin_dir>/links/cgroup_connect4.
+std::filesystem::path socket_hook_pin(const std::filesystem::path& pin_dir, std::string_view hook) {
+    std::string name(hook);
+    std::ranges::replace(name, '/', '_');
+    return pin_dir / "links" / name;
+}
+
+}  // namespace
+
+void Registry::Impl::take_socket_hook(SocketHookAttachment holder, bpf_attach_type type, int program_fd) {
+    auto& hooks = store.record().socket_hooks;
+    const auto held = hooks.find(holder.hook);
+    const bool inherited = inherited_socket_hooks.contains(holder.hook);
+    if (held != hooks.end() && !inherited && held->second.module != holder.module &&
+        module_is_live(held->second.module)) {
+        throw BpfError(fmt::format("socket hook {} carries {} of module {} (generation {}); module {} cannot take it",
+                                   holder.hook, held->second.program, held->second.module, held->second.generation,
+                                   holder.module));
+    }
+    const auto cgroup = resolve_cgroup_root(cgroup_root);
+    holder.cgroup = cgroup.string();
+    holder.pin = socket_hook_pin(pin_dir, holder.hook).string();
+    attach_cgroup_link(cgroup, type, program_fd, holder.pin);
+    if (held == hooks.end()) {
+        log->info("socket hook {} on cgroup {}: {} of {} gen {}", holder.hook, holder.cgroup, holder.program,
+                  holder.module, holder.generation);
+    } else {
+        log->info("socket hook {} on cgroup {}: {} of {} gen {}, replacing {} of {} gen {}{}", holder.hook,
+                  holder.cgroup, holder.program, holder.module, holder.generation, held->second.program,
+                  held->second.module, held->second.generation, inherited ? " (left by an earlier run)" : "");
+    }
+    hooks[holder.hook] = holder;
+    inherited_socket_hooks.erase(holder.hook);
+    store.save();
+}
+
+void Registry::Impl::release_socket_hook(const std::string& hook, const char* why) {
+    inherited_socket_hooks.erase(hook);
+    auto& hooks = store.record().socket_hooks;
+    const auto held = hooks.find(hook);
+    const auto pin = held == hooks.end() ? socket_hook_pin(pin_dir, hook) : std::filesystem::path(held->second.pin);
+    const bool removed = detach_cgroup_link(pin);
+    if (held == hooks.end()) {
+        log->info("socket hook {}: {} ({})", hook, removed ? "detached" : "nothing of ours", why);
+        return;
+    }
+    log->info("socket hook {}: {} of {} gen {} {} from cgroup {} ({})", hook, held->second.program,
+              held->second.module, held->second.generation, removed ? "detached" : "already gone",
+              held->second.cgroup, why);
+    hooks.erase(held);
+    store.save();
+}
+
+std::vector<std::string> Registry::Impl::socket_hooks_held_by(const std::string& module,
+                                                              std::uint64_t generation) const {
+    std::vector<std::string> held;
+    for (const auto& [hook, holder] : store.record().socket_hooks) {
+        if (holder.module == module && holder.generation == generation && !inherited_socket_hooks.contains(hook)) {
+            held.push_back(hook);
+        }
+    }
+    return held;
 }
 
 // ---- Registry ---------------------------------------------------------------
@@ -284,6 +359,7 @@ Registry::Registry(std::filesystem::path bpffs_root, std::filesystem::path pin_d
     // Attachments recorded by an earlier run: their holders' generation
     // numbers mean nothing in this run (see Impl::inherited_devices).
     for (const auto& [ifname, device] : impl_->store.record().devices) impl_->inherited_devices.insert(ifname);
+    for (const auto& [hook, holder] : impl_->store.record().socket_hooks) impl_->inherited_socket_hooks.insert(hook);
     impl_->log->debug("BPF registry: pins in {}, ownership record {}", impl_->pin_dir.string(),
                       impl_->store.file().string());
 }
@@ -457,6 +533,21 @@ void Registry::forget_module(const std::string& module) {
         }
     }
 
+    // Likewise its socket hooks.
+    std::vector<std::string> hooks;
+    for (const auto& [hook, holder] : record.socket_hooks) {
+        const bool held_by_open_generation =
+            impl.live.contains({module, holder.generation}) && !impl.inherited_socket_hooks.contains(hook);
+        if (holder.module == module && !held_by_open_generation) hooks.push_back(hook);
+    }
+    for (const auto& hook : hooks) {
+        try {
+            impl.release_socket_hook(hook, "module forgotten");
+        } catch (const BpfError& error) {
+            impl.log->warn("module {} forgotten, but {}", module, error.what());
+        }
+    }
+
     const auto found = record.modules.find(module);
     if (found == record.modules.end()) {
         impl.log->info("module {} forgotten: it created no pins", module);
@@ -523,6 +614,18 @@ std::vector<SlotInfo> Registry::slots() const {
     return list;
 }
 
+void Registry::set_cgroup_root(std::filesystem::path cgroup_root) {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->cgroup_root = std::move(cgroup_root);
+}
+
+std::vector<SocketHookAttachment> Registry::socket_hooks() const {
+    const std::lock_guard lock(impl_->mutex);
+    std::vector<SocketHookAttachment> list;
+    for (const auto& [hook, holder] : impl_->store.record().socket_hooks) list.push_back(holder);
+    return list;
+}
+
 const std::filesystem::path& Registry::pin_dir() const { return impl_->pin_dir; }
 
 void Registry::uninstall() {
@@ -542,6 +645,8 @@ void Registry::uninstall() {
     impl.core.reset();
     impl.inherited_slots.clear();
     impl.inherited_devices.clear();
+    // The socket hooks' links are pinned in the pin folder: removing it detaches them.
+    impl.inherited_socket_hooks.clear();
 
     std::error_code error;
     const auto removed = std::filesystem::remove_all(impl.pin_dir, error);

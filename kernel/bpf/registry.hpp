@@ -102,6 +102,13 @@ public:
     std::vector<SlotInfo> slots() const;
     const std::filesystem::path& pin_dir() const;
 
+    // [agent] cgroup_root: where modules' socket programs attach ("" = the
+    // cgroup v2 mount; checked at the first attach_socket_hook). Hooks
+    // already attached stay where they are until their next attach.
+    void set_cgroup_root(std::filesystem::path cgroup_root);
+    // The socket programs on the cgroup root, with their holders.
+    std::vector<SocketHookAttachment> socket_hooks() const;
+
     // Detaches every entry program Membrane attached (recorded devices, even
     // if the config changed since; devices that are gone are skipped),
     // removes the pin folder (and <bpffs>/membrane if it is then empty) and
@@ -144,6 +151,14 @@ public:
     // earlier run of the agent may be taken by anyone.
     void attach_entry(std::string_view ifname, std::string_view entry_program) override;
 
+    // Puts a cgroup socket program on the agent's cgroup root through a
+    // pinned bpf_link (cgroup_attach.hpp). Owned like a slot: the module's
+    // next generation swaps its program in atomically, it stays while the
+    // agent is down, and it is detached when the module is unloaded,
+    // quarantined or fails to start. Refuses a program that is no cgroup
+    // socket program and a hook another module running in this run holds.
+    void attach_socket_hook(const BpfObject& object, std::string_view program) override;
+
     // Releases this generation's objects. Slots and devices it still holds
     // are emptied/detached (keep_slots = false: unload, quarantine, failed
     // start) or left in place so the datapath keeps working while the agent
@@ -157,6 +172,8 @@ public:
     std::vector<std::uint32_t> held_stages() const;
     // The devices this generation attached (and still holds) in this run.
     std::vector<std::string> held_devices() const;
+    // The socket hooks this generation attached (and still holds) in this run.
+    std::vector<std::string> held_socket_hooks() const;
 
     // Puts this generation's programs back into the slots it filled, and on
     // the devices it attached, that a newer generation of the module has

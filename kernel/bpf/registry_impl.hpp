@@ -16,6 +16,8 @@
 
 #include <spdlog/logger.h>
 
+#include <bpf/bpf.h>
+
 #include "bpf/loaded_object.hpp"
 #include "bpf/ownership_store.hpp"
 #include "bpf/registry.hpp"
@@ -53,6 +55,10 @@ struct Registry::Impl {
     // Likewise for devices: attachments recorded by an earlier run, which
     // nobody in this run has attached again yet.
     std::set<std::string> inherited_devices;
+    // Likewise for socket hooks, by hook name.
+    std::set<std::string> inherited_socket_hooks;
+    // [agent] cgroup_root as configured ("" = the cgroup v2 mount).
+    std::filesystem::path cgroup_root;
 
     // The helpers below expect `mutex` to be held.
     int pipeline_fd() const;  // throws BpfError until open_core
@@ -86,6 +92,15 @@ struct Registry::Impl {
     void release_device(const std::string& ifname, const char* why);
     // The devices this run's generation (module, generation) attached.
     std::vector<std::string> devices_held_by(const std::string& module, std::uint64_t generation) const;
+
+    // Puts `program_fd` (of holder.program, whose attach type is `type`) on
+    // the cgroup root for `holder`, refusing a hook another live module
+    // holds, and records the holder (cgroup and pin are filled in here).
+    void take_socket_hook(SocketHookAttachment holder, bpf_attach_type type, int program_fd);
+    // Unpins the hook's link (the program detaches) and drops the record.
+    void release_socket_hook(const std::string& hook, const char* why);
+    // The hooks this run's generation (module, generation) holds.
+    std::vector<std::string> socket_hooks_held_by(const std::string& module, std::uint64_t generation) const;
 };
 
 }  // namespace membrane::kernel

@@ -77,6 +77,7 @@ AgentSettings read_agent(const toml::table& table, const fs::path& source) {
     agent.runtime_dir = read_absolute_path(read, "runtime_dir", agent.runtime_dir);
     agent.bpffs_root = read_absolute_path(read, "bpffs_root", agent.bpffs_root);
     agent.module_dir = read_absolute_path(read, "module_dir", MEMBRANE_DEFAULT_MODULE_DIR);
+    agent.cgroup_root = read_absolute_path(read, "cgroup_root", agent.cgroup_root);
     agent.devices = read_name_list(read, table, "devices", is_interface_name,
                                    "a Linux interface name (1 to 15 characters, no '/', ':' or spaces)");
 

@@ -32,6 +32,10 @@ struct AgentSettings {
     std::filesystem::path runtime_dir = "/run/membrane";    // per-generation module copies
     std::filesystem::path bpffs_root = "/sys/fs/bpf";       // pins go to <bpffs_root>/membrane/<node>/
     std::filesystem::path module_dir;                       // default: the install's module folder
+    // The cgroup v2 folder modules' socket programs attach to (service-lb's
+    // connect4...): they see the sockets of every process below it. "" = the
+    // cgroup v2 mount (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
+    std::filesystem::path cgroup_root;
     std::vector<std::string> devices;                       // interfaces that get the from-netdev entry
     std::string log_level = "info";                         // trace, debug, info, warn, error
     bool uninstall_on_stop = false;                         // remove pins and attachments on SIGTERM

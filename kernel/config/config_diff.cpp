@@ -23,6 +23,7 @@ void diff_settings(const AgentConfig& old, const AgentConfig& now, ConfigDiff& d
     restart_if(a.runtime_dir != b.runtime_dir, "agent.runtime_dir");
     restart_if(a.bpffs_root != b.bpffs_root, "agent.bpffs_root");
     restart_if(a.module_dir != b.module_dir, "agent.module_dir");
+    restart_if(a.cgroup_root != b.cgroup_root, "agent.cgroup_root");
     restart_if(a.devices != b.devices, "agent.devices");
     live_if(a.log_level != b.log_level, "agent.log_level");
     live_if(a.uninstall_on_stop != b.uninstall_on_stop, "agent.uninstall_on_stop");

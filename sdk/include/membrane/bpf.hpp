@@ -101,6 +101,20 @@ public:
     //                            membrane::EmptySlot::drop);
     virtual void attach_stage(std::uint32_t stage, const BpfObject& object, std::string_view program,
                               EmptySlot when_empty) = 0;
+
+    // SDK 1.7. Attaches a cgroup socket program of `object` (SEC("cgroup/
+    // connect4"), sendmsg4, recvmsg4, getpeername4, bind4, sock_create,
+    // sock_release: the hook is the program's section) to the agent's cgroup
+    // v2 root ([agent] cgroup_root), where it sees the sockets of every
+    // process below. Owned like a slot: the module's next generation swaps
+    // its program in atomically (no socket call is missed across a reload),
+    // it stays attached while the agent is down, and it is detached when the
+    // module is unloaded, quarantined or fails to start. One holder per hook.
+    // Not pure, so a module's own test double built for 1.6 still compiles.
+    virtual void attach_socket_hook(const BpfObject& object, std::string_view program) {
+        (void)object;
+        throw BpfError("attach_socket_hook(" + std::string(program) + "): this agent has no socket hooks (SDK < 1.7)");
+    }
 };
 
 }  // namespace membrane
