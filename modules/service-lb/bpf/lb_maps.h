@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * service-lb's maps, shared by its BPF programs and its C++ half (lb_maps.hpp).
+ * All are pinned by name and kept across the module's reload and unload, so a
+ * reload or a dead agent never leaves a service without its backends.
+ *
+ * service_lb_services_v1  (address, port, protocol, slot) -> slot 0: the
+ *                         service (backend count, its number, flags,
+ *                         affinity timeout); slot i (1..count): backend id.
+ *                         A lookup is one hash lookup for the service and one
+ *                         for the chosen slot, whatever the number of services.
+ *                         The agent writes new slots first and the count
+ *                         last, and shrinks the count before it deletes
+ *                         slots, so a reader never meets an empty slot.
+ * service_lb_backends_v1  backend id -> address and port
+ * service_lb_reverse_v1   LRU: (socket cookie, backend address, port) ->
+ *                         the service address and port the socket asked
+ *                         for, so getpeername() and recvmsg() show the
+ *                         service, not the backend
+ * service_lb_affinity_v1  LRU: (service number, client netns cookie) ->
+ *                         backend id and when it was last used (ClientIP
+ *                         session affinity; a node's pods are told apart by
+ *                         their network namespace)
+ */
+#ifndef SERVICE_LB_MAPS_H
+#define SERVICE_LB_MAPS_H
+
+#include <linux/types.h>
+
+#define SERVICE_LB_SERVICES_MAX 262144
+#define SERVICE_LB_BACKENDS_MAX 65536
+#define SERVICE_LB_REVERSE_MAX 262144
+#define SERVICE_LB_AFFINITY_MAX 65536
+
+/* slot 0's flags */
+#define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy: no backend is a drop, not a refusal */
+
+struct service_lb_key {
+	__be32 address;
+	__be16 port;
+	__u8 protocol; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 pad;
+	__u32 slot; /* 0: the service; 1..count: its backends */
+};
+
+struct service_lb_value {
+	__u32 backend_id;       /* slot > 0 */
+	__u16 count;            /* slot 0: backends in slots 1..count */
+	__u16 flags;            /* slot 0: SERVICE_LB_F_* */
+	__u32 service_id;       /* slot 0: the service port's number (affinity) */
+	__u32 affinity_timeout; /* slot 0: seconds; 0: none */
+};
+
+struct service_lb_backend {
+	__be32 address;
+	__be16 port;
+	__u8 protocol;
+	__u8 pad;
+};
+
+struct service_lb_reverse_key {
+	__u64 cookie; /* bpf_get_socket_cookie() */
+	__be32 address;
+	__be16 port;
+	__u16 pad;
+};
+
+struct service_lb_reverse_value {
+	__be32 address;
+	__be16 port;
+	__u16 pad;
+};
+
+struct service_lb_affinity_key {
+	__u64 netns_cookie;
+	__u32 service_id;
+	__u32 pad;
+};
+
+struct service_lb_affinity_value {
+	__u32 backend_id;
+	__u32 last_used; /* seconds, bpf_ktime_get_boot_ns() / 1e9 */
+};
+
+#endif

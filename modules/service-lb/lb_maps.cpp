@@ -1,0 +1,268 @@
+#include "lb_maps.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <membrane/bpf.hpp>
+
+extern "C" {
+#include "bpf/lb_maps.h"
+}
+
+namespace membrane::service_lb {
+namespace {
+
+std::uint32_t address_of(const std::string& text) {
+    in_addr address{};
+    if (inet_pton(AF_INET, text.c_str(), &address) != 1) throw BpfError("not an IPv4 address: " + text);
+    return address.s_addr;
+}
+
+std::string text_of(std::uint32_t address) {
+    char text[INET_ADDRSTRLEN] = {};
+    in_addr in{.s_addr = address};
+    inet_ntop(AF_INET, &in, text, sizeof(text));
+    return text;
+}
+
+service_lb_key map_key(const std::string& address, std::uint16_t port, Protocol protocol, std::uint32_t slot) {
+    service_lb_key key{};
+    key.address = address_of(address);
+    key.port = htons(port);
+    key.protocol = static_cast<std::uint8_t>(protocol);
+    key.slot = slot;
+    return key;
+}
+
+[[noreturn]] void fail(const std::string& what, int err) {
+    throw BpfError(what + ": " + std::strerror(err));
+}
+
+void update(int fd, const void* key, const void* value, const std::string& what) {
+    if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0) fail("cannot write " + what, errno);
+}
+
+void erase(int fd, const void* key, const std::string& what) {
+    if (bpf_map_delete_elem(fd, key) != 0 && errno != ENOENT) fail("cannot delete " + what, errno);
+}
+
+}  // namespace
+
+LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
+    : services_fd_(services_fd), backends_fd_(backends_fd), capacity_(capacity) {
+    // Backends first, so the services' slots can name them.
+    std::uint32_t id = 0;
+    std::uint32_t next = 0;
+    void* previous = nullptr;
+    while (bpf_map_get_next_key(backends_fd_, previous, &next) == 0) {
+        service_lb_backend value{};
+        if (bpf_map_lookup_elem(backends_fd_, &next, &value) == 0) {
+            backend_values_[next] = {0, Backend{text_of(value.address), ntohs(value.port), ""}};
+            next_backend_id_ = std::max(next_backend_id_, next + 1);
+        }
+        id = next;
+        previous = &id;
+    }
+    std::map<FrontendKey, std::map<std::uint32_t, service_lb_value>> slots;
+    service_lb_key key{};
+    service_lb_key next_key{};
+    const void* previous_key = nullptr;
+    while (bpf_map_get_next_key(services_fd_, previous_key, &next_key) == 0) {
+        service_lb_value value{};
+        if (bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
+            slots[{text_of(next_key.address), ntohs(next_key.port), static_cast<Protocol>(next_key.protocol)}]
+                 [next_key.slot] = value;
+        }
+        key = next_key;
+        previous_key = &key;
+    }
+    for (const auto& [frontend, entries] : slots) {
+        const auto master = entries.find(0);
+        if (master == entries.end()) {
+            // Slots without their service (a sync cut short): delete them now.
+            for (const auto& [slot, value] : entries) {
+                const auto stale = map_key(std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), slot);
+                erase(services_fd_, &stale, "a stale service slot");
+            }
+            continue;
+        }
+        Held held{master->second.service_id, master->second.flags, master->second.affinity_timeout, {}};
+        for (std::uint32_t slot = 1; slot <= master->second.count; ++slot) {
+            const auto found = entries.find(slot);
+            if (found == entries.end()) break;
+            held.backend_ids.push_back(found->second.backend_id);
+            if (auto backend = backend_values_.find(found->second.backend_id); backend != backend_values_.end()) {
+                backend->second.first = held.service_id;
+            }
+        }
+        next_service_id_ = std::max(next_service_id_, held.service_id + 1);
+        held_[frontend] = std::move(held);
+    }
+    for (const auto& [backend_id, owner] : backend_values_) backend_ids_[owner] = backend_id;
+}
+
+std::uint32_t LbMaps::service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen) {
+    const std::string service_port = frontend.service + ":" + frontend.port_name + "/" +
+                                     std::to_string(static_cast<int>(frontend.protocol));
+    if (const auto found = chosen.find(service_port); found != chosen.end()) return found->second;
+    std::uint32_t id = 0;
+    const auto held = held_.find({frontend.address, frontend.port, frontend.protocol});
+    const bool taken = held != held_.end() && std::ranges::any_of(chosen, [&](const auto& entry) {
+        return entry.second == held->second.service_id;
+    });
+    id = held != held_.end() && !taken ? held->second.service_id : next_service_id_++;
+    chosen[service_port] = id;
+    return id;
+}
+
+std::uint32_t LbMaps::backend_id_for(std::uint32_t service_id, const Backend& backend) {
+    const Backend key{backend.address, backend.port, ""};
+    if (const auto found = backend_ids_.find({service_id, key}); found != backend_ids_.end()) return found->second;
+    const std::uint32_t id = next_backend_id_++;
+    service_lb_backend value{};
+    value.address = address_of(backend.address);
+    value.port = htons(backend.port);
+    update(backends_fd_, &id, &value, "backend " + backend.address + ":" + std::to_string(backend.port));
+    backend_values_[id] = {service_id, key};
+    backend_ids_[{service_id, key}] = id;
+    return id;
+}
+
+void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
+    const auto& [address, port, protocol] = key;
+    const auto what = "service " + address + ":" + std::to_string(port);
+    const auto old = held_.find(key);
+    const std::size_t old_count = old == held_.end() ? 0 : old->second.backend_ids.size();
+    // Slots 1..n first: a reader that still sees the old count picks an old
+    // or a new backend, never an empty slot.
+    for (std::size_t i = 0; i < wanted.backend_ids.size(); ++i) {
+        if (old != held_.end() && i < old_count && old->second.backend_ids[i] == wanted.backend_ids[i]) continue;
+        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(i + 1));
+        service_lb_value slot{};
+        slot.backend_id = wanted.backend_ids[i];
+        update(services_fd_, &slot_key, &slot, what + " slot");
+    }
+    const auto master_key = map_key(address, port, protocol, 0);
+    service_lb_value master{};
+    master.count = static_cast<std::uint16_t>(wanted.backend_ids.size());
+    master.flags = wanted.flags;
+    master.service_id = wanted.service_id;
+    master.affinity_timeout = wanted.affinity_timeout;
+    update(services_fd_, &master_key, &master, what);
+    held_[key] = wanted;
+    // Then the slots past the new count.
+    for (std::size_t slot = wanted.backend_ids.size() + 1; slot <= old_count; ++slot) {
+        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(slot));
+        erase(services_fd_, &slot_key, what + " slot");
+    }
+}
+
+void LbMaps::delete_frontend(const FrontendKey& key) {
+    const auto& [address, port, protocol] = key;
+    const auto what = "service " + address + ":" + std::to_string(port);
+    const auto held = held_.find(key);
+    const auto master_key = map_key(address, port, protocol, 0);
+    erase(services_fd_, &master_key, what);
+    const std::size_t count = held->second.backend_ids.size();
+    held_.erase(held);
+    for (std::size_t slot = 1; slot <= count; ++slot) {
+        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(slot));
+        erase(services_fd_, &slot_key, what + " slot");
+    }
+}
+
+LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
+    // Fits, or nothing is written.
+    std::size_t slots = 0;
+    std::set<std::pair<std::string, Backend>> backends;
+    for (const auto& frontend : frontends) {
+        slots += 1 + frontend.backends.size();
+        for (const auto& backend : frontend.backends) {
+            backends.insert({frontend.service + ":" + frontend.port_name, Backend{backend.address, backend.port, ""}});
+        }
+        if (frontend.backends.size() > 0xffff) {
+            throw BpfError("service " + frontend.service + " has " + std::to_string(frontend.backends.size()) +
+                           " backends on one port; at most 65535 fit");
+        }
+    }
+    if (slots > capacity_.slots) {
+        throw BpfError("the services need " + std::to_string(slots) + " entries (one per frontend and backend), "
+                       "the service map has " + std::to_string(capacity_.slots) + ": nothing was changed");
+    }
+    if (backends.size() > capacity_.backends) {
+        throw BpfError("the services need " + std::to_string(backends.size()) + " backend entries, the backend "
+                       "map has " + std::to_string(capacity_.backends) + ": nothing was changed");
+    }
+
+    Written written;
+    std::map<std::string, std::uint32_t> chosen;
+    std::set<FrontendKey> wanted_keys;
+    for (const auto& frontend : frontends) {
+        const FrontendKey key{frontend.address, frontend.port, frontend.protocol};
+        wanted_keys.insert(key);
+        Held wanted;
+        wanted.service_id = service_id_for(frontend, chosen);
+        wanted.flags = frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0;
+        wanted.affinity_timeout = frontend.affinity_timeout;
+        for (const auto& backend : frontend.backends) {
+            wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));
+        }
+        const auto held = held_.find(key);
+        if (held != held_.end() && held->second.service_id == wanted.service_id &&
+            held->second.flags == wanted.flags && held->second.affinity_timeout == wanted.affinity_timeout &&
+            held->second.backend_ids == wanted.backend_ids) {
+            continue;
+        }
+        write_frontend(key, wanted);
+        ++written.frontends_changed;
+    }
+    std::vector<FrontendKey> gone;
+    for (const auto& [key, held] : held_) {
+        if (!wanted_keys.contains(key)) gone.push_back(key);
+    }
+    for (const auto& key : gone) {
+        delete_frontend(key);
+        ++written.frontends_deleted;
+    }
+    // Backends no slot names any more go last.
+    std::set<std::uint32_t> named;
+    for (const auto& [key, held] : held_) named.insert(held.backend_ids.begin(), held.backend_ids.end());
+    for (auto it = backend_values_.begin(); it != backend_values_.end();) {
+        if (named.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        erase(backends_fd_, &it->first, "backend " + it->second.second.address);
+        backend_ids_.erase(it->second);
+        it = backend_values_.erase(it);
+    }
+    return written;
+}
+
+std::vector<MapFrontend> LbMaps::frontends() const {
+    std::vector<MapFrontend> list;
+    for (const auto& [key, held] : held_) {
+        MapFrontend frontend{std::get<0>(key), std::get<1>(key), std::get<2>(key), held.service_id, held.flags,
+                             held.affinity_timeout, {}};
+        for (const auto id : held.backend_ids) {
+            if (const auto found = backend_values_.find(id); found != backend_values_.end()) {
+                frontend.backends.push_back(found->second.second);
+            }
+        }
+        list.push_back(std::move(frontend));
+    }
+    return list;
+}
+
+std::size_t LbMaps::slot_count() const {
+    std::size_t count = 0;
+    for (const auto& [key, held] : held_) count += 1 + held.backend_ids.size();
+    return count;
+}
+
+}  // namespace membrane::service_lb

@@ -1,0 +1,81 @@
+// service-lb's pinned maps (bpf/lb_maps.h) as the C++ half writes them. It
+// remembers what the maps hold (read back at start, so a reload or restart
+// diffs against the truth and keeps every service's number and backend
+// ids) and writes only the difference, in the order the BPF readers need:
+// a backend before a slot names it, the slots before the count grows, the
+// count before the slots shrink, a frontend's slot 0 before its slots go.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "service_table.hpp"
+
+namespace membrane::service_lb {
+
+// One frontend as the maps hold it.
+struct MapFrontend {
+    std::string address;
+    std::uint16_t port = 0;
+    Protocol protocol = Protocol::tcp;
+    std::uint32_t service_id = 0;
+    std::uint16_t flags = 0;
+    std::uint32_t affinity_timeout = 0;
+    std::vector<Backend> backends;  // in slot order (slot 1 first)
+    bool operator==(const MapFrontend&) const = default;
+};
+
+class LbMaps {
+public:
+    struct Capacity {
+        std::size_t slots;     // entries of the services map (a frontend takes 1 + its backends)
+        std::size_t backends;  // entries of the backends map
+    };
+    // Reads what the maps hold.
+    LbMaps(int services_fd, int backends_fd, Capacity capacity);
+
+    struct Written {
+        std::size_t frontends_changed = 0;
+        std::size_t frontends_deleted = 0;
+    };
+    // Makes the maps hold exactly `frontends`. Refused as a whole (membrane::
+    // BpfError naming what does not fit, nothing written) when they need
+    // more entries than the maps have; a failed write throws too, and what
+    // was written stays known, so the next sync finishes the job.
+    Written sync(const std::vector<Frontend>& frontends);
+
+    // What the maps hold, sorted by (address, port, protocol).
+    std::vector<MapFrontend> frontends() const;
+    std::size_t slot_count() const;
+    std::size_t backend_count() const { return backend_values_.size(); }
+
+private:
+    using FrontendKey = std::tuple<std::string, std::uint16_t, Protocol>;
+    struct Held {
+        std::uint32_t service_id = 0;
+        std::uint16_t flags = 0;
+        std::uint32_t affinity_timeout = 0;
+        std::vector<std::uint32_t> backend_ids;  // slot order
+    };
+    std::uint32_t service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen);
+    std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
+    void write_frontend(const FrontendKey& key, const Held& wanted);
+    void delete_frontend(const FrontendKey& key);
+
+    int services_fd_;
+    int backends_fd_;
+    Capacity capacity_;
+    std::map<FrontendKey, Held> held_;
+    // Backend ids are per service port and backend, so a backend removed
+    // from a service loses its id, and an affinity entry naming it lapses.
+    std::map<std::uint32_t, std::pair<std::uint32_t, Backend>> backend_values_;  // id -> (service id, backend)
+    std::map<std::pair<std::uint32_t, Backend>, std::uint32_t> backend_ids_;
+    std::uint32_t next_backend_id_ = 1;
+    std::uint32_t next_service_id_ = 1;
+};
+
+}  // namespace membrane::service_lb

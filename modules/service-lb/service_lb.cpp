@@ -1,0 +1,292 @@
+// service-lb: Kubernetes services on O(1) BPF hash maps instead of
+// kube-proxy's iptables chains. From the applied Service and EndpointSlice
+// objects (`membranectl apply`, the cluster store) the module works out
+// every frontend and its backends as kube-proxy would (service_table.hpp),
+// keeps its pinned maps equal to them (lb_maps.hpp), and puts its socket
+// programs (bpf/service_lb.bpf.c) on the agent's cgroup root, so a
+// connection to a service is translated once, at connect(), to a backend.
+//
+// [module.service-lb] keys (all optional):
+//   node_port_range = "30000-32767"  # NodePorts outside it are not served
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <membrane/membrane.hpp>
+#include <membrane/service_parse.hpp>
+
+#include "lb_maps.hpp"
+#include "service_table.hpp"
+
+extern "C" {
+#include "bpf/lb_maps.h"
+}
+
+MEMBRANE_EMBEDDED_BPF(service_lb_bpf)
+
+namespace membrane::service_lb {
+namespace {
+
+constexpr const char* kServicesMap = "service_lb_services_v1";
+constexpr const char* kBackendsMap = "service_lb_backends_v1";
+constexpr const char* kReverseMap = "service_lb_reverse_v1";
+constexpr const char* kAffinityMap = "service_lb_affinity_v1";
+
+// Asks for a recomputation on the next loop turn: a burst of changes costs one.
+struct SyncRequested {
+    static constexpr std::string_view kTopic = "service-lb.sync";
+};
+
+struct PortRange {
+    std::uint16_t low = 30000;
+    std::uint16_t high = 32767;
+};
+
+PortRange read_node_port_range(const Context& ctx) {
+    ConfigReader read(ctx.config(), "module." + ctx.module_name());
+    const auto text = read.get<std::string>("node_port_range", "30000-32767");
+    read.finish();
+    PortRange range;
+    unsigned low = 0;
+    unsigned high = 0;
+    char dash = 0;
+    char extra = 0;
+    if (std::sscanf(text.c_str(), "%u%c%u%c", &low, &dash, &high, &extra) != 3 || dash != '-' || low == 0 ||
+        high > 65535 || low > high) {
+        throw read.error("node_port_range", "must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, e.g. "
+                                            "\"30000-32767\", not \"" + text + "\"");
+    }
+    range.low = static_cast<std::uint16_t>(low);
+    range.high = static_cast<std::uint16_t>(high);
+    return range;
+}
+
+std::string_view kind_name(FrontendKind kind) {
+    switch (kind) {
+        case FrontendKind::cluster_ip: return "ClusterIP";
+        case FrontendKind::external_ip: return "ExternalIP";
+        case FrontendKind::load_balancer: return "LoadBalancer";
+        case FrontendKind::node_port: return "NodePort";
+    }
+    return "?";
+}
+
+nlohmann::json backends_json(const std::vector<Backend>& backends) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& backend : backends) {
+        list.push_back({{"address", backend.address}, {"port", backend.port}, {"node", backend.node}});
+    }
+    return list;
+}
+
+class ServiceLb final : public Module {
+public:
+    void start(Context& ctx) override {
+        ctx_ = &ctx;
+        node_ports_ = read_node_port_range(ctx);
+        BpfObject& object = ctx.bpf().load({.name = "service-lb",
+                                            .elf = service_lb_bpf(),
+                                            .persistent_maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap}});
+        maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
+                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
+        for (const auto kind : {service::kService, service::kEndpointSlice}) {
+            for (const auto& info : ctx.model().objects(std::string(kind))) {
+                remember(info.kind, info.namespace_, info.name, info.document);
+            }
+        }
+        subscribe();
+        // The maps hold the services before a socket meets the programs.
+        sync();
+        for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
+            ctx.bpf().attach_socket_hook(object, program);
+        }
+        ctx.add_method("Services", [this](const std::string&) { return services_json(); });
+        ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
+        ctx.add_method("Status", [this](const std::string&) { return status_json(); });
+        ctx.log().info("{} services, {} frontends in the datapath", services_.size(), maps_->frontends().size());
+    }
+
+    void stop() override { subscriptions_.clear(); }
+
+private:
+    void subscribe() {
+        auto& bus = ctx_->bus();
+        subscriptions_.push_back(bus.subscribe<events::ObjectApplied>([this](const events::ObjectApplied& e) {
+            if (!service::is_service_kind(e.kind)) return;
+            remember(e.kind, e.namespace_, e.name, e.document);
+            request();
+        }));
+        subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
+            if (!service::is_service_kind(e.kind)) return;
+            const auto key = e.namespace_ + "/" + e.name;
+            (e.kind == service::kService ? services_.erase(key) : slices_.erase(key));
+            request();
+        }));
+        // NodePorts answer on this node's address.
+        subscriptions_.push_back(bus.subscribe<events::NodeAdded>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<events::NodeUpdated>([this](const auto&) { request(); }));
+        subscriptions_.push_back(bus.subscribe<SyncRequested>([this](const SyncRequested&) {
+            pending_ = false;
+            sync();
+        }));
+    }
+
+    // A document the agent checked when it was applied; one it cannot read
+    // (a newer writer) is left out, loudly.
+    void remember(const std::string& kind, const std::string& ns, const std::string& name, const std::string& document) {
+        const auto key = ns + "/" + name;
+        try {
+            const auto json = nlohmann::json::parse(document);
+            if (kind == service::kService) {
+                services_[key] = service::parse_service(json);
+            } else {
+                slices_[key] = service::parse_endpoint_slice(json);
+            }
+        } catch (const std::exception& error) {
+            (kind == service::kService ? services_.erase(key) : slices_.erase(key));
+            ctx_->log().error("{} {} is not served: {}", kind, key, error.what());
+        }
+    }
+
+    void request() {
+        if (pending_) return;
+        pending_ = true;
+        ctx_->bus().publish(SyncRequested{});
+    }
+
+    Topology topology() const {
+        Topology topology{ctx_->model().node_name(), {}};
+        for (const auto& node : ctx_->model().nodes()) {
+            if (node.local && !node.ip.empty()) topology.node_addresses.push_back(node.ip);
+        }
+        return topology;
+    }
+
+    // Every frontend of every service, and why some service port is not served.
+    std::vector<Frontend> wanted_frontends() {
+        std::map<std::string, std::vector<service::EndpointSlice>> slices_of;  // "ns/service" -> its slices
+        for (const auto& [key, slice] : slices_) {
+            if (!slice.service_name.empty()) slices_of[slice.namespace_ + "/" + slice.service_name].push_back(slice);
+        }
+        const auto nodes = topology();
+        std::vector<Frontend> all;
+        std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::string> owner;
+        problems_.clear();
+        for (const auto& [key, svc] : services_) {
+            const auto found = slices_of.find(key);
+            static const std::vector<service::EndpointSlice> none;
+            for (auto& frontend : build_frontends(svc, found == slices_of.end() ? none : found->second, nodes)) {
+                if (frontend.kind == FrontendKind::node_port &&
+                    (frontend.port < node_ports_.low || frontend.port > node_ports_.high)) {
+                    problems_[key] = "nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
+                                     std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high);
+                    continue;
+                }
+                const auto [taken, fresh] =
+                    owner.emplace(std::tuple{frontend.address, frontend.port, frontend.protocol}, key);
+                if (!fresh) {
+                    problems_[key] = frontend.address + ":" + std::to_string(frontend.port) + "/" +
+                                     service::protocol_name(frontend.protocol) + " is already service " +
+                                     taken->second + "'s";
+                    continue;
+                }
+                all.push_back(std::move(frontend));
+            }
+        }
+        for (const auto& [key, problem] : problems_) ctx_->log().warn("service {}: {}", key, problem);
+        return all;
+    }
+
+    void sync() {
+        const auto began = std::chrono::steady_clock::now();
+        try {
+            datapath_error_.clear();
+            const auto written = maps_->sync(wanted_frontends());
+            last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+            if (written.frontends_changed + written.frontends_deleted > 0) {
+                ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
+                                 written.frontends_changed, written.frontends_deleted, last_sync_ms_,
+                                 maps_->frontends().size());
+            }
+        } catch (const std::exception& error) {
+            datapath_error_ = error.what();
+            ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
+        }
+    }
+
+    std::string services_json() {
+        const auto nodes = topology();
+        std::map<std::string, std::vector<service::EndpointSlice>> slices_of;
+        for (const auto& [key, slice] : slices_) {
+            if (!slice.service_name.empty()) slices_of[slice.namespace_ + "/" + slice.service_name].push_back(slice);
+        }
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& [key, svc] : services_) {
+            const auto found = slices_of.find(key);
+            nlohmann::json frontends = nlohmann::json::array();
+            for (const auto& frontend :
+                 build_frontends(svc, found == slices_of.end() ? std::vector<service::EndpointSlice>{} : found->second,
+                                 nodes)) {
+                frontends.push_back({{"kind", kind_name(frontend.kind)},
+                                     {"address", frontend.address},
+                                     {"port", frontend.port},
+                                     {"protocol", service::protocol_name(frontend.protocol)},
+                                     {"port_name", frontend.port_name},
+                                     {"backends", backends_json(frontend.backends)},
+                                     {"drop_when_empty", frontend.drop_when_empty},
+                                     {"affinity_timeout", frontend.affinity_timeout}});
+            }
+            const auto problem = problems_.find(key);
+            list.push_back({{"service", key},
+                            {"frontends", frontends},
+                            {"problem", problem == problems_.end() ? "" : problem->second}});
+        }
+        return nlohmann::json{{"services", list}}.dump();
+    }
+
+    std::string maps_json() const {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& frontend : maps_->frontends()) {
+            list.push_back({{"address", frontend.address},
+                            {"port", frontend.port},
+                            {"protocol", service::protocol_name(frontend.protocol)},
+                            {"service_id", frontend.service_id},
+                            {"flags", frontend.flags},
+                            {"affinity_timeout", frontend.affinity_timeout},
+                            {"backends", backends_json(frontend.backends)}});
+        }
+        return nlohmann::json{{"frontends", list}}.dump();
+    }
+
+    std::string status_json() const {
+        return nlohmann::json{{"services", services_.size()},
+                              {"endpoint_slices", slices_.size()},
+                              {"frontends", maps_->frontends().size()},
+                              {"map_entries", maps_->slot_count()},
+                              {"backends", maps_->backend_count()},
+                              {"node_port_range", std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high)},
+                              {"last_sync_ms", last_sync_ms_},
+                              {"problems", problems_},
+                              {"datapath_error", datapath_error_}}
+            .dump();
+    }
+
+    Context* ctx_ = nullptr;
+    PortRange node_ports_;
+    std::optional<LbMaps> maps_;
+    std::map<std::string, service::Service> services_;      // "ns/name"
+    std::map<std::string, service::EndpointSlice> slices_;  // "ns/name"
+    std::map<std::string, std::string> problems_;           // service -> why a frontend is not served
+    std::vector<Subscription> subscriptions_;
+    bool pending_ = false;
+    double last_sync_ms_ = 0;
+    std::string datapath_error_;
+};
+
+}  // namespace
+}  // namespace membrane::service_lb
+
+MEMBRANE_MODULE(membrane::service_lb::ServiceLb, "service-lb")
