@@ -142,7 +142,12 @@ std::string AgentClient::call(const std::string& module, const std::string& meth
 nlohmann::json AgentClient::policy_status(const std::string& what) { return policy_call("Status", "{}", what); }
 
 nlohmann::json AgentClient::policy_call(const std::string& method, const std::string& request, const std::string& what) {
-    constexpr const char* kModule = "policy-l3l4";
+    return module_call("policy-l3l4", method, request, what);
+}
+
+nlohmann::json AgentClient::module_call(const std::string& module, const std::string& method, const std::string& request,
+                                        const std::string& what) {
+    const std::string& kModule = module;
     std::string reply;
     try {
         reply = call(kModule, method, request);
@@ -152,7 +157,7 @@ nlohmann::json AgentClient::policy_call(const std::string& method, const std::st
         const std::string& name = e.error_name();
         if (name == "org.freedesktop.DBus.Error.UnknownObject") {
             throw ModuleNotRunning(what, name,
-                                   std::string(kModule) + " is not running on this node: load it with `membranectl "
+                                   kModule + " is not running on this node: load it with `membranectl "
                                    "module load " + kModule + "` (`membranectl module list` shows its state)");
         }
         if (name == "org.freedesktop.DBus.Error.UnknownMethod" || name == "org.freedesktop.DBus.Error.UnknownInterface")

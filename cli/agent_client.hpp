@@ -53,6 +53,10 @@ public:
     nlohmann::json policy_status(const std::string& what);
     // Any method of policy-l3l4 (Status, Trace), failing as policy_status does.
     nlohmann::json policy_call(const std::string& method, const std::string& request, const std::string& what);
+    // A method of `module` whose reply is a JSON object, failing as
+    // policy_status does (ModuleNotRunning names the module).
+    nlohmann::json module_call(const std::string& module, const std::string& method, const std::string& request,
+                               const std::string& what);
     // The datapath trace (D-Bus TracePacket): {"trace": {...}, "steps": [...]}
     // with the keys of org.membrane.Agent1.xml.
     nlohmann::json trace_packet(const std::string& from, const std::string& to, const std::string& protocol,

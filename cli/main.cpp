@@ -13,6 +13,8 @@
 //   membranectl kvstore status
 //   membranectl policy list | get NAME
 //   membranectl policy trace --from NS/POD|IP --to NS/POD|IP|--to-cidr PREFIX --dport 80/tcp|53/udp|icmp
+//   membranectl service list | get [NAMESPACE/]NAME
+//   membranectl lb list
 //   membranectl apply -f FILE|-
 //   membranectl get KIND [NAME] [-n NAMESPACE]
 //   membranectl delete KIND NAME [-n NAMESPACE]
@@ -40,6 +42,7 @@
 #include "membrane/dbus/names.hpp"
 #include "monitor.hpp"
 #include "policy_trace.hpp"
+#include "service_view.hpp"
 #include "render.hpp"
 
 namespace {
@@ -289,6 +292,21 @@ int main(int argc, char** argv) {
         "Examples: membranectl policy trace --from shop/web --to shop/db --dport 5432/tcp\n"
         "          membranectl policy trace --from-labels app=web --to-cidr 203.0.113.0/24 --dport 443/tcp");
 
+    auto* service = app.add_subcommand(
+        "service", "Kubernetes services as this node serves them, from the service-lb module (`get svc` lists applied ones)");
+    service->require_subcommand(1);
+    auto* service_list = service->add_subcommand(
+        "list", "One row per frontend (ClusterIP, NodePort, ExternalIP, LoadBalancer) with the backends it chooses from");
+    service_list->footer("A frontend without backends says what a client meets: refused (ECONNREFUSED), or dropped\n"
+                         "under a Local traffic policy. Warnings after the table: frontends not served (a NodePort\n"
+                         "outside node_port_range, an address and port two services claim). -o json: the module's reply.");
+    auto* service_get = service->add_subcommand("get", "One service's frontends and backends");
+    service_get->add_option("NAME", opt.name, "The service: NAMESPACE/NAME, or NAME in namespace default")->required();
+    auto* lb = app.add_subcommand("lb", "The service-lb BPF maps as the datapath reads them");
+    lb->require_subcommand(1);
+    auto* lb_list = lb->add_subcommand(
+        "list", "One row per frontend in the map: service number, flags, affinity, backends in slot order");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -375,6 +393,14 @@ int main(int argc, char** argv) {
             membrane::cli::print_policy(std::cout, membrane::cli::select_policy(status, opt.name), format);
         } else if (policy_trace->parsed()) {
             return membrane::cli::run_policy_trace(agent, opt.trace, format, std::cout);
+        } else if (service_list->parsed()) {
+            membrane::cli::print_services(std::cout, agent.module_call("service-lb", "Services", "{}", "service list"),
+                                          format);
+        } else if (service_get->parsed()) {
+            const auto reply = agent.module_call("service-lb", "Services", "{}", "service get " + opt.name);
+            membrane::cli::print_services(std::cout, membrane::cli::select_service(reply, opt.name), format);
+        } else if (lb_list->parsed()) {
+            membrane::cli::print_lb_maps(std::cout, agent.module_call("service-lb", "Maps", "{}", "lb list"), format);
         } else if (call->parsed()) {
             const std::string reply = agent.call(opt.module, opt.method, opt.request);
             // Pretty for people when the reply is JSON; as sent otherwise.
@@ -393,6 +419,9 @@ int main(int argc, char** argv) {
         }
     } catch (const CommandFailure& e) {
         std::cerr << "membranectl: " << e.what() << '\n';
+        return kExitFailed;
+    } catch (const membrane::cli::ServiceNotFound& e) {
+        std::cerr << "membranectl: service get: " << e.what() << '\n';
         return kExitFailed;
     } catch (const membrane::cli::PolicyNotFound& e) {
         std::cerr << "membranectl: policy get: " << e.what() << '\n';

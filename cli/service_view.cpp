@@ -1,0 +1,95 @@
+#include "service_view.hpp"
+
+#include <string>
+#include <vector>
+
+namespace membrane::cli {
+namespace {
+
+const nlohmann::json& items_of(const nlohmann::json& object, const char* key) {
+    static const nlohmann::json empty = nlohmann::json::array();
+    const auto found = object.find(key);
+    return found != object.end() && found->is_array() ? *found : empty;
+}
+
+std::string address_port(const nlohmann::json& entry) {
+    return entry.value("address", std::string("?")) + ":" + std::to_string(entry.value("port", 0));
+}
+
+// "10.1.1.5:8080,10.1.2.7:8080"; with none, what a client meets instead.
+std::string backends_of(const nlohmann::json& frontend) {
+    std::string joined;
+    for (const auto& backend : items_of(frontend, "backends")) joined += (joined.empty() ? "" : ",") + address_port(backend);
+    if (!joined.empty()) return joined;
+    return frontend.value("drop_when_empty", false) ? "none here (Local traffic policy: dropped)"
+                                                    : "none (connections refused)";
+}
+
+}  // namespace
+
+void print_services(std::ostream& out, const nlohmann::json& reply, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << reply.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& service : items_of(reply, "services")) {
+        const std::string name = service.value("service", std::string("?"));
+        const auto& frontends = items_of(service, "frontends");
+        if (frontends.empty()) rows.push_back({name, "-", "-", "not served (headless, ExternalName or another proxy's)"});
+        for (const auto& frontend : frontends) {
+            std::string backends = backends_of(frontend);
+            if (const auto timeout = frontend.value("affinity_timeout", 0); timeout > 0) {
+                backends += " (ClientIP affinity " + std::to_string(timeout) + "s)";
+            }
+            rows.push_back({name, frontend.value("kind", std::string("?")),
+                            address_port(frontend) + "/" + frontend.value("protocol", std::string("?")), backends});
+        }
+    }
+    if (rows.empty()) {
+        out << "no services\n";
+    } else {
+        print_table(out, {"SERVICE", "TYPE", "FRONTEND", "BACKENDS"}, rows);
+    }
+    for (const auto& service : items_of(reply, "services")) {
+        const std::string problem = service.value("problem", std::string());
+        if (!problem.empty()) out << "warning: " << service.value("service", std::string("?")) << ": " << problem << '\n';
+    }
+}
+
+nlohmann::json select_service(const nlohmann::json& reply, const std::string& name) {
+    const std::string wanted = name.find('/') == std::string::npos ? "default/" + name : name;
+    for (const auto& service : items_of(reply, "services")) {
+        if (service.value("service", std::string()) == wanted) return nlohmann::json{{"services", {service}}};
+    }
+    throw ServiceNotFound("no service " + wanted + " is applied (`membranectl get svc -A` lists them)");
+}
+
+void print_lb_maps(std::ostream& out, const nlohmann::json& reply, OutputFormat format) {
+    if (format == OutputFormat::Json) {
+        out << reply.dump() << '\n';
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& frontend : items_of(reply, "frontends")) {
+        std::string backends;
+        for (const auto& backend : items_of(frontend, "backends")) {
+            backends += (backends.empty() ? "" : ",") + address_port(backend);
+        }
+        const auto flags = frontend.value("flags", 0);
+        rows.push_back({address_port(frontend) + "/" + frontend.value("protocol", std::string("?")),
+                        std::to_string(frontend.value("service_id", 0)),
+                        std::to_string(items_of(frontend, "backends").size()),
+                        (flags & 1) ? "drop-when-empty" : "-",
+                        frontend.value("affinity_timeout", 0) ? std::to_string(frontend.value("affinity_timeout", 0)) + "s"
+                                                              : "-",
+                        backends.empty() ? "-" : backends});
+    }
+    if (rows.empty()) {
+        out << "the service map is empty\n";
+        return;
+    }
+    print_table(out, {"FRONTEND", "SERVICE-ID", "COUNT", "FLAGS", "AFFINITY", "BACKENDS (slot order)"}, rows);
+}
+
+}  // namespace membrane::cli
