@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .binaries import Binaries, find_binaries, installed_module, membrane_module
+from .cgroups import enter
 from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
@@ -183,6 +184,9 @@ def cmd_exec(args) -> int:
     lab = Lab.load(args.name)
     pod = lab.pod(args.pod)
     command = command_after_dashes(args, "command")
+    cgroup = lab.node(pod["node"]).get("cgroup")
+    if cgroup:  # the pod's processes are its node's: that node's socket programs act on them
+        enter(cgroup)
     os.execvp("ip", ["ip", "netns", "exec", pod["namespace"], *command])
     return 127  # not reached
 

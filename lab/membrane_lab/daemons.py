@@ -46,6 +46,8 @@ def agent_config(lab: Lab, name: str) -> str:
     ]
     if lab.data.get("module_dir"):
         lines.append(f"module_dir = {toml_string(lab.data['module_dir'])}")
+    if node.get("cgroup_root"):  # the node's own cgroup: its socket programs see only its pods
+        lines.append(f"cgroup_root = {toml_string(node['cgroup_root'])}")
     lines += [
         f"devices = [{toml_string(UNDERLAY_IF)}]",
         f"log_level = {toml_string(lab.data.get('log_level', 'info'))}",

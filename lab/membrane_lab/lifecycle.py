@@ -9,6 +9,7 @@ import shutil
 import signal
 from pathlib import Path
 
+from .cgroups import make_node_cgroup, pids_in, remove_lab_cgroups, seen_from_lab_mount
 from .daemons import agent_config, start_bus, start_daemon, wait_ready
 from .errors import log
 from .names import NETNS_DIR, lab_dir, lab_prefix
@@ -17,7 +18,7 @@ from .processes import ip, is_alive, proc_start_time, run, stop_processes
 from .record import Lab
 from .store import make_certificates, start_etcd, wire_etcd
 from .topology import Topology
-from .wiring import add_netns, list_netns, mount_bpffs, wire_baseline_nodes, wire_underlay
+from .wiring import add_netns, list_netns, mount_bpffs, mount_cgroup2, wire_baseline_nodes, wire_underlay
 
 
 def bring_up(lab: Lab, topo: Topology, args) -> None:
@@ -47,7 +48,11 @@ def bring_up(lab: Lab, topo: Topology, args) -> None:
                 shutil.copyfile(so, target)
                 os.chmod(target, 0o644)
             lab.data["module_dir"] = str(modules)
+        cgroup_mount = mount_cgroup2(lab, folder / "cgroup")
         for name, node in lab.data["nodes"].items():
+            node["cgroup"] = make_node_cgroup(lab.name, name)
+            node["cgroup_root"] = seen_from_lab_mount(node["cgroup"], cgroup_mount)
+            lab.save()
             Path(node["config"]).write_text(agent_config(lab, name))
             start_bus(lab, name)
         for name in lab.data["nodes"]:
@@ -85,6 +90,10 @@ def processes_of_lab(lab_name: str) -> list[dict]:
             start = proc_start_time(int(entry))
             if start:
                 found[int(entry)] = {"pid": int(entry), "start": start, "cmd": cmdline.split(" ")[0]}
+    for pid in pids_in(lab_name):  # started by `exec` in a node's cgroup
+        start = proc_start_time(pid)
+        if start and pid != os.getpid():
+            found[pid] = {"pid": pid, "start": start, "cmd": "(in the lab's cgroup)"}
     for ns in list_netns():
         if not ns.startswith(prefix):
             continue
@@ -119,6 +128,9 @@ def tear_down(name: str, quiet: bool = False) -> dict:
             break
         stop_processes(leftovers, signal.SIGKILL, timeout=5)
         removed["processes"] += len(leftovers)
+    removed["cgroups"] = remove_lab_cgroups(name)
+    if not removed["cgroups"]:
+        log(f"could not remove lab {name}'s cgroups (processes left in them?)")
     for ns in list_netns():
         if ns.startswith(prefix):
             result = ip("netns", "del", ns, check=False)

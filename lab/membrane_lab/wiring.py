@@ -35,6 +35,14 @@ def mount_bpffs(lab: Lab, path: Path) -> None:
     run(["mount", "-t", "bpf", "bpf", str(path)])
 
 
+def mount_cgroup2(lab: Lab, path: Path) -> Path:
+    """The cgroup v2 hierarchy again at PATH, visible inside `ip netns exec` (lab/membrane_lab/cgroups.py)."""
+    path.mkdir(parents=True, exist_ok=True)
+    lab.note("mounts", str(path))
+    run(["mount", "-t", "cgroup2", "none", str(path)])
+    return path
+
+
 def no_bridge_netfilter(ns: str) -> None:
     """Bridged IPv4/IPv6/ARP frames skip iptables in NS (br_netfilter's sysctls are per namespace and
     default to on once the module is loaded); nothing to do without br_netfilter."""
