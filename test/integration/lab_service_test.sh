@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Kubernetes services through service-lb's socket load balancing, in a
+# two-node VXLAN lab: web (ClusterIP 10.96.0.10, TCP 80 -> the named port
+# tcp-echo, UDP 53 -> udp-echo) with backends be1 (node1) and be2 (node2);
+# the client fe on node1. The ClusterIP is routed nowhere, so only a
+# translation at connect() reaches a backend.
+#   - TCP: both backends answer, getpeername() shows the service; UDP: the
+#     replies come from the service address (recvmsg);
+#   - a process outside node1's cgroup is not translated (the socket
+#     programs are on the node's own cgroup);
+#   - no endpoints: connect() fails at once with ECONNREFUSED;
+#   - a backend removed from the EndpointSlice gets no new connection;
+#     sessionAffinity ClientIP keeps a client on one backend;
+#   - a pod reaches itself through a service (hairpin);
+#   - service-lb reloaded 5 times under a connect loop: no connect fails;
+#     membraned SIGKILLed: an established connection goes on and new
+#     connects still work while the agent is down;
+#   - `service list`, `lb list`; a bad manifest is refused by field path.
+set -euo pipefail
+source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
+labtest_init
+client="$LABTEST_SOURCE/test/integration/service_client.py"
+
+lab=$(labtest_name sv)
+{
+    printf 'name = "%s"\nrouting = "vxlan"\nmodules = ["service-lb"]\n' "$lab"
+    printf '\n[[nodes]]\nname = "node1"\n\n[[nodes]]\nname = "node2"\n'
+    printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { app = "%s" }\n' \
+        fe node1 fe be1 node1 web be2 node2 web
+} >"$LABTEST_TMP/$lab.toml"
+labtest_up "$LABTEST_TMP/$lab.toml"
+labtest_serve "$lab" be1
+labtest_serve "$lab" be2
+be1=$(labtest_addr "$lab" be1)
+be2=$(labtest_addr "$lab" be2)
+vip=10.96.0.10
+
+ctl() { lab_cmd ctl "$lab" node1 -- "$@"; }
+in_pod() { local pod=$1; shift; lab_cmd exec "$lab" "$pod" -- python3 "$client" "$@"; }
+# check JSON PYTHON-CONDITION MESSAGE : the condition on the JSON (as `r`), or fail with both.
+check() {
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
+        labtest_fail "$3: $1"
+}
+# endpoints NAME ADDRESS:NODE... : an EndpointSlice for service NAME with these ready endpoints.
+slice() {
+    local name=$1 spec
+    shift
+    printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: %s-1\n' "$name"
+    printf '  labels:\n    kubernetes.io/service-name: %s\naddressType: IPv4\nports:\n' "$name"
+    printf '  - {name: tcp-echo, port: 7001, protocol: TCP}\n  - {name: udp-echo, port: 7002, protocol: UDP}\n'
+    printf 'endpoints:\n'
+    for spec in "$@"; do
+        printf '  - addresses: ["%s"]\n    conditions: {ready: true}\n    nodeName: %s\n' "${spec%%:*}" "${spec#*:}"
+    done
+    [[ $# -gt 0 ]] || printf '  []\n'
+}
+# service NAME CLUSTERIP [EXTRA-SPEC-LINES] : a ClusterIP service with the two echo ports.
+service() {
+    printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  clusterIP: %s\n' "$1" "$2"
+    printf '  ports:\n  - {name: tcp-echo, port: 80, targetPort: tcp-echo, protocol: TCP}\n'
+    printf '  - {name: udp-echo, port: 53, targetPort: udp-echo, protocol: UDP}\n%s' "${3:-}"
+}
+apply() { printf '%s\n' "$1" >"$LABTEST_TMP/apply.yaml"; ctl apply -f "$LABTEST_TMP/apply.yaml" >/dev/null; }
+# wait_backends NODE SERVICE FRONTEND COUNT : until the node's maps give the frontend COUNT backends.
+wait_backends() {
+    local deadline=$((SECONDS + 20))
+    until lab_cmd ctl "$lab" "$1" -- -o json lb list | python3 -c '
+import json, sys
+frontend, count = sys.argv[1], int(sys.argv[2])
+for f in json.load(sys.stdin)["frontends"]:
+    if "%s:%d" % (f["address"], f["port"]) == frontend and len(f["backends"]) == count:
+        sys.exit(0)
+sys.exit(1)' "$3" "$4"; do
+        ((SECONDS < deadline)) || labtest_fail "$1 never had $4 backends for $2 ($3)"
+        sleep 0.2
+    done
+}
+
+apply "$(service web $vip)
+---
+$(slice web "$be1:node1" "$be2:node2")"
+wait_backends node1 web "$vip:80" 2
+wait_backends node1 web "$vip:53" 2
+
+labtest_log "ClusterIP TCP: both backends, getpeername() is the service"
+result=$(in_pod fe tcp "$vip" 80 40)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
+check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
+labtest_log "ClusterIP UDP: replies come from the service address"
+result=$(in_pod fe udp "$vip" 53 40)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "UDP to the ClusterIP"
+check "$result" "r['sources'] == ['$vip:53']" "recvmsg() must show the service as the source"
+
+labtest_log "outside node1's cgroup nothing is translated"
+result=$(ip netns exec "ml-$lab-fe" python3 "$client" refused "$vip" 80)
+echo "$result"
+check "$result" 'r["errno"] != ""' "a process outside the node's cgroup reached the ClusterIP"
+
+labtest_log "service list and lb list"
+ctl service list | tee "$LABTEST_TMP/services.txt"
+grep -q "default/web  ClusterIP  $vip:80/TCP" "$LABTEST_TMP/services.txt" || labtest_fail "service list lacks web's frontend"
+ctl service get web | grep -q "$be1:7001" || labtest_fail "service get web lacks be1"
+ctl lb list | tee "$LABTEST_TMP/lb.txt"
+grep -q "$vip:53/UDP" "$LABTEST_TMP/lb.txt" || labtest_fail "lb list lacks the UDP frontend"
+
+labtest_log "no endpoints: ECONNREFUSED at once"
+apply "$(service empty 10.96.0.11)"
+wait_backends node1 empty 10.96.0.11:80 0
+result=$(in_pod fe refused 10.96.0.11 80)
+echo "$result"
+check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "connect() to a service without endpoints"
+ctl service list | grep -q "10.96.0.11:80/TCP.*none (connections refused)" || labtest_fail "service list: empty's state"
+
+labtest_log "a backend removed: no new connection goes to it"
+apply "$(slice web "$be2:node2")"
+wait_backends node1 web "$vip:80" 1
+
+result=$(in_pod fe tcp "$vip" 80 30)
+check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 30}' "after be1's removal"
+
+labtest_log "sessionAffinity ClientIP keeps fe on one backend"
+apply "$(service sticky 10.96.0.12 '  sessionAffinity: ClientIP
+')
+---
+$(slice sticky "$be1:node1" "$be2:node2")"
+wait_backends node1 sticky 10.96.0.12:80 2
+result=$(in_pod fe tcp 10.96.0.12 80 30)
+echo "$result"
+check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "ClientIP affinity"
+
+labtest_log "hairpin: be1 reaches itself through its service"
+apply "$(service self 10.96.0.13)
+---
+$(slice self "$be1:node1")"
+wait_backends node1 self 10.96.0.13:80 1
+result=$(in_pod be1 tcp 10.96.0.13 80 5)
+check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5}' "hairpin"
+
+labtest_log "reloads under a connect loop lose no connect"
+in_pod fe loop 10.96.0.12 80 8 >"$LABTEST_TMP/loop.json" &
+loop_pid=$!
+sleep 1
+for _ in 1 2 3 4 5; do
+    ctl module reload service-lb >/dev/null || labtest_fail "reload of service-lb failed"
+    sleep 0.5
+done
+wait "$loop_pid"
+result=$(cat "$LABTEST_TMP/loop.json")
+echo "$result"
+check "$result" 'r["failed"] == 0 and r["ok"] > 100' "connects during 5 reloads"
+
+labtest_log "membraned SIGKILLed: established connections go on, new connects work"
+lab_cmd exec "$lab" fe -- timeout 60 python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+for i in range(40):
+    s.sendall(b"x\n") if i == 0 else None
+    time.sleep(0.25)
+print(s.recv(100).decode().strip())' 10.96.0.13 >"$LABTEST_TMP/long.txt" 2>&1 &
+long_pid=$!
+sleep 1
+lab_cmd node stop "$lab" node1 --signal KILL
+result=$(in_pod fe tcp "$vip" 80 10)
+echo "$result"
+check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "new connects while the agent is down"
+wait "$long_pid" || labtest_fail "the established connection failed: $(cat "$LABTEST_TMP/long.txt")"
+grep -q "pong be1" "$LABTEST_TMP/long.txt" || labtest_fail "the established connection: $(cat "$LABTEST_TMP/long.txt")"
+lab_cmd node start "$lab" node1
+wait_backends node1 web "$vip:80" 1
+result=$(in_pod fe tcp "$vip" 80 10)
+check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "after the restart"
+
+labtest_log "bad manifests are refused by field path"
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  clusterIP: 10.96.0.20\n  ports:\n  - {port: 70000}\n' \
+    >"$LABTEST_TMP/bad.yaml"
+if ctl apply -f "$LABTEST_TMP/bad.yaml" 2>"$LABTEST_TMP/bad.err"; then labtest_fail "port 70000 was accepted"; fi
+grep -q "spec.ports\[0\].port" "$LABTEST_TMP/bad.err" || labtest_fail "no field path: $(cat "$LABTEST_TMP/bad.err")"
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  clusterIP: 10.96.0.999\n  ports:\n  - {port: 80}\n' \
+    >"$LABTEST_TMP/bad.yaml"
+if ctl apply -f "$LABTEST_TMP/bad.yaml" 2>"$LABTEST_TMP/bad.err"; then labtest_fail "clusterIP 10.96.0.999 was accepted"; fi
+grep -q "spec.clusterIP" "$LABTEST_TMP/bad.err" || labtest_fail "no field path: $(cat "$LABTEST_TMP/bad.err")"
+
+echo "ok: ClusterIP TCP/UDP with reverse translation, node cgroups, ECONNREFUSED, backend removal, affinity, hairpin, reloads, agent down"
