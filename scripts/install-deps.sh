@@ -33,6 +33,9 @@ packages=(
   # brings the Prometheus server and enables its unit where systemd runs:
   # `systemctl disable --now prometheus` if that is not wanted)
   curl prometheus
+  # bench/service_bench.sh: kube-proxy's two modes (iptables is in Debian's
+  # base; nft is not) and the plot of connect latency vs services
+  iptables nftables gnuplot-nox
 )
 
 missing=()
