@@ -3,7 +3,7 @@ its own pods' sockets: the node's membraned attaches them there ([agent] cgroup_
 `membrane-lab exec` runs a pod's command inside its node's cgroup.
 
 `ip netns exec` mounts a fresh /sys for its command, where the host's cgroup mounts are not: membraned
-reaches the same folder through a cgroup2 mount of the lab's own (<lab folder>/cgroup), as its bpffs."""
+reaches the same folder through a bind mount of the cgroup2 mount in the lab's folder (<lab folder>/cgroup)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,10 @@ def remove_lab_cgroups(lab_name: str) -> bool:
         return True
     if not root.exists():
         return True
+    # cgroup.kill (5.14+) also takes what forks meanwhile; then the stragglers one by one.
+    for kill in root.glob("**/cgroup.kill"):
+        with contextlib.suppress(OSError):
+            kill.write_text("1")
     for pid in pids_in(lab_name):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

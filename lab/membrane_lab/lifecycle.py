@@ -9,7 +9,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from .cgroups import make_node_cgroup, pids_in, remove_lab_cgroups, seen_from_lab_mount
+from .cgroups import cgroup2_mount, make_node_cgroup, pids_in, remove_lab_cgroups, seen_from_lab_mount
 from .daemons import agent_config, start_bus, start_daemon, wait_ready
 from .errors import log
 from .names import NETNS_DIR, lab_dir, lab_prefix
@@ -48,7 +48,7 @@ def bring_up(lab: Lab, topo: Topology, args) -> None:
                 shutil.copyfile(so, target)
                 os.chmod(target, 0o644)
             lab.data["module_dir"] = str(modules)
-        cgroup_mount = mount_cgroup2(lab, folder / "cgroup")
+        cgroup_mount = mount_cgroup2(lab, folder / "cgroup", cgroup2_mount())
         for name, node in lab.data["nodes"].items():
             node["cgroup"] = make_node_cgroup(lab.name, name)
             node["cgroup_root"] = seen_from_lab_mount(node["cgroup"], cgroup_mount)

@@ -35,11 +35,13 @@ def mount_bpffs(lab: Lab, path: Path) -> None:
     run(["mount", "-t", "bpf", "bpf", str(path)])
 
 
-def mount_cgroup2(lab: Lab, path: Path) -> Path:
-    """The cgroup v2 hierarchy again at PATH, visible inside `ip netns exec` (lab/membrane_lab/cgroups.py)."""
+def mount_cgroup2(lab: Lab, path: Path, cgroup2: Path) -> Path:
+    """The cgroup v2 hierarchy (mounted at CGROUP2) again at PATH, visible inside `ip netns exec`
+    (lab/membrane_lab/cgroups.py). A bind mount: mounting cgroup2 anew would reset the host's mount
+    options (nsdelegate, memory_recursiveprot)."""
     path.mkdir(parents=True, exist_ok=True)
     lab.note("mounts", str(path))
-    run(["mount", "-t", "cgroup2", "none", str(path)])
+    run(["mount", "--bind", str(cgroup2), str(path)])
     return path
 
 
