@@ -301,6 +301,9 @@ void Registry::Impl::take_socket_hook(SocketHookAttachment holder, bpf_attach_ty
     holder.cgroup = cgroup.string();
     holder.pin = socket_hook_pin(pin_dir, holder.hook).string();
     attach_cgroup_link(cgroup, type, program_fd, holder.pin);
+    // A link recorded elsewhere (another pin folder in an earlier run) would
+    // go on running the old program: it goes once the new one runs.
+    if (held != hooks.end() && held->second.pin != holder.pin) detach_cgroup_link(held->second.pin);
     if (held == hooks.end()) {
         log->info("socket hook {} on cgroup {}: {} of {} gen {}", holder.hook, holder.cgroup, holder.program,
                   holder.module, holder.generation);
