@@ -159,7 +159,10 @@ inline std::string expect_ipv4(const json& value, const std::string& path) {
     return text;
 }
 
-// An address clients connect to (externalIPs): not one Kubernetes calls special.
+// An address clients connect to (clusterIPs, externalIPs, load balancer
+// ingress): not one Kubernetes calls special. A socket-level balancer
+// translates it for every process on the node, so a ClusterIP of
+// 127.0.0.53 would take the node's own resolver.
 inline std::string expect_reachable_ipv4(const json& value, const std::string& path) {
     const std::string text = expect_ipv4(value, path);
     const std::uint32_t a = parse_ipv4(text, path);
@@ -347,7 +350,7 @@ inline std::string parse_cluster_ips(const json& spec, const std::string& path, 
     if (const json* value = field(spec, "clusterIP")) {
         const std::string at = child(path, "clusterIP");
         cluster_ip = expect_string(*value, at);
-        if (!cluster_ip.empty() && cluster_ip != "None") parse_ipv4(cluster_ip, at);
+        if (!cluster_ip.empty() && cluster_ip != "None") expect_reachable_ipv4(*value, at);
         if (!cluster_ip.empty()) given_at = at;
     }
     if (const json* value = field(spec, "clusterIPs")) {
@@ -355,7 +358,7 @@ inline std::string parse_cluster_ips(const json& spec, const std::string& path, 
         expect_list(*value, at);
         for (std::size_t i = 0; i < value->size(); ++i) {
             const std::string text = expect_string((*value)[i], item(at, i));
-            if (text != "None") parse_ipv4(text, item(at, i));
+            if (text != "None") expect_reachable_ipv4((*value)[i], item(at, i));
             if (i == 0 && !cluster_ip.empty() && text != cluster_ip) {
                 fail(item(at, 0), in_quotes(text) + " must be spec.clusterIP (" + in_quotes(cluster_ip) + ")");
             }
@@ -530,7 +533,7 @@ inline std::vector<std::string> parse_service_status(const json& status, const s
         if (const json* mode = field(entry, "ipMode")) expect_choice(*mode, child(entry_at, "ipMode"), "an IP mode", {"VIP", "Proxy"});
         if (const json* ports = field(entry, "ports")) expect_list(*ports, child(entry_at, "ports"));
         if (const json* ip = field(entry, "ip")) {
-            std::string text = expect_ipv4(*ip, child(entry_at, "ip"));
+            std::string text = expect_reachable_ipv4(*ip, child(entry_at, "ip"));
             if (std::find(out.begin(), out.end(), text) != out.end()) {
                 fail(child(entry_at, "ip"), in_quotes(text) + " appears twice");
             }

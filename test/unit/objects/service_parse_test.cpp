@@ -361,6 +361,11 @@ TEST(ServiceRefusal, Addresses) {
               R"(spec.externalIPs[0]: "224.0.0.251" may not be a link-local multicast address (224.0.0.0/24))");
     EXPECT_EQ(spec(R"("externalIPs": ["203.0.113.1", "2001:db8::1"])"),
               std::string(R"(spec.externalIPs[1]: "2001:db8::1": )") + kIpv6);
+    // A ClusterIP is translated for every process of the node: never the node's own resolver.
+    EXPECT_EQ(svc_refusal(R"({"clusterIP": "127.0.0.53", "ports": [{"port": 53}]})"),
+              R"(spec.clusterIP: "127.0.0.53" may not be a loopback address (127.0.0.0/8))");
+    EXPECT_EQ(svc_refusal(R"({"clusterIPs": ["0.0.0.0"], "ports": [{"port": 53}]})"),
+              R"(spec.clusterIPs[0]: "0.0.0.0" may not be the unspecified address)");
     EXPECT_EQ(spec(R"("externalIPs": ["203.0.113.1", "203.0.113.1"])"),
               R"(spec.externalIPs[1]: "203.0.113.1" is also spec.externalIPs[0])");
     EXPECT_EQ(spec(R"("loadBalancerSourceRanges": ["10.0.0.0/8"])"),
