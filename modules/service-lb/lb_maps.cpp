@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 
 #include <algorithm>
+#include <random>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -51,10 +52,35 @@ void erase(int fd, const void* key, const std::string& what) {
     if (bpf_map_delete_elem(fd, key) != 0 && errno != ENOENT) fail("cannot delete " + what, errno);
 }
 
+// The writer's mark: an entry at address 0.0.0.0, port 0 (no frontend's)
+// whose service_id is the number of the LbMaps that last read the maps.
+service_lb_key writer_key() { return service_lb_key{}; }
+
+bool is_writer_mark(const service_lb_key& key) { return key.address == 0 && key.port == 0; }
+
 }  // namespace
 
 LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
     : services_fd_(services_fd), backends_fd_(backends_fd), capacity_(capacity) {
+    std::random_device random;
+    do {
+        writer_ = random();
+    } while (writer_ == 0);
+    load();
+}
+
+bool LbMaps::still_the_writer() const {
+    const auto key = writer_key();
+    service_lb_value mark{};
+    return bpf_map_lookup_elem(services_fd_, &key, &mark) == 0 && mark.service_id == writer_;
+}
+
+void LbMaps::load() {
+    held_.clear();
+    backend_values_.clear();
+    backend_ids_.clear();
+    next_backend_id_ = 1;
+    next_service_id_ = 1;
     // Backends first, so the services' slots can name them.
     std::uint32_t id = 0;
     std::uint32_t next = 0;
@@ -62,7 +88,7 @@ LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
     while (bpf_map_get_next_key(backends_fd_, previous, &next) == 0) {
         service_lb_backend value{};
         if (bpf_map_lookup_elem(backends_fd_, &next, &value) == 0) {
-            backend_values_[next] = {0, Backend{text_of(value.address), ntohs(value.port), ""}};
+            backend_values_[next] = {value.service_id, Backend{text_of(value.address), ntohs(value.port), ""}};
             next_backend_id_ = std::max(next_backend_id_, next + 1);
         }
         id = next;
@@ -74,7 +100,7 @@ LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
     const void* previous_key = nullptr;
     while (bpf_map_get_next_key(services_fd_, previous_key, &next_key) == 0) {
         service_lb_value value{};
-        if (bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
+        if (!is_writer_mark(next_key) && bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
             slots[{text_of(next_key.address), ntohs(next_key.port), static_cast<Protocol>(next_key.protocol)}]
                  [next_key.slot] = value;
         }
@@ -96,19 +122,27 @@ LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
             const auto found = entries.find(slot);
             if (found == entries.end()) break;
             held.backend_ids.push_back(found->second.backend_id);
-            if (auto backend = backend_values_.find(found->second.backend_id); backend != backend_values_.end()) {
-                backend->second.first = held.service_id;
-            }
         }
         next_service_id_ = std::max(next_service_id_, held.service_id + 1);
         held_[frontend] = std::move(held);
     }
     for (const auto& [backend_id, owner] : backend_values_) backend_ids_[owner] = backend_id;
+    // From now on this object knows what the maps hold; another writer (a
+    // newer generation of the module that failed to start, after writing)
+    // takes the mark, and the next sync reads the maps again.
+    const auto mark_key = writer_key();
+    service_lb_value mark{};
+    mark.service_id = writer_;
+    update(services_fd_, &mark_key, &mark, "the service map's writer mark");
 }
 
 std::uint32_t LbMaps::service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen) {
+    // Per service port and per backend set: the ClusterIP's (internal
+    // traffic policy) and the external addresses' may differ, and affinity
+    // must not carry a client from one set into the other.
     const std::string service_port = frontend.service + ":" + frontend.port_name + "/" +
-                                     std::to_string(static_cast<int>(frontend.protocol));
+                                     std::to_string(static_cast<int>(frontend.protocol)) +
+                                     (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
     if (const auto found = chosen.find(service_port); found != chosen.end()) return found->second;
     std::uint32_t id = 0;
     const auto held = held_.find({frontend.address, frontend.port, frontend.protocol});
@@ -127,6 +161,7 @@ std::uint32_t LbMaps::backend_id_for(std::uint32_t service_id, const Backend& ba
     service_lb_backend value{};
     value.address = address_of(backend.address);
     value.port = htons(backend.port);
+    value.service_id = service_id;
     update(backends_fd_, &id, &value, "backend " + backend.address + ":" + std::to_string(backend.port));
     backend_values_[id] = {service_id, key};
     backend_ids_[{service_id, key}] = id;
@@ -177,8 +212,9 @@ void LbMaps::delete_frontend(const FrontendKey& key) {
 }
 
 LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
-    // Fits, or nothing is written.
-    std::size_t slots = 0;
+    if (!still_the_writer()) load();
+    // Fits, or nothing is written (one entry is the writer's mark).
+    std::size_t slots = 1;
     std::set<std::pair<std::string, Backend>> backends;
     for (const auto& frontend : frontends) {
         slots += 1 + frontend.backends.size();
@@ -191,7 +227,7 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
         }
     }
     if (slots > capacity_.slots) {
-        throw BpfError("the services need " + std::to_string(slots) + " entries (one per frontend and backend), "
+        throw BpfError("the services need " + std::to_string(slots - 1) + " entries (one per frontend and backend), "
                        "the service map has " + std::to_string(capacity_.slots) + ": nothing was changed");
     }
     if (backends.size() > capacity_.backends) {
@@ -255,6 +291,50 @@ std::vector<MapFrontend> LbMaps::frontends() const {
             }
         }
         list.push_back(std::move(frontend));
+    }
+    return list;
+}
+
+std::vector<MapFrontend> LbMaps::read_frontends() const {
+    std::map<std::uint32_t, service_lb_backend> backends;
+    std::uint32_t id = 0;
+    std::uint32_t next = 0;
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(backends_fd_, previous, &next) == 0) {
+        service_lb_backend value{};
+        if (bpf_map_lookup_elem(backends_fd_, &next, &value) == 0) backends[next] = value;
+        id = next;
+        previous = &id;
+    }
+    std::map<FrontendKey, std::map<std::uint32_t, service_lb_value>> entries;
+    service_lb_key key{};
+    service_lb_key next_key{};
+    const void* previous_key = nullptr;
+    while (bpf_map_get_next_key(services_fd_, previous_key, &next_key) == 0) {
+        service_lb_value value{};
+        if (!is_writer_mark(next_key) && bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
+            entries[{text_of(next_key.address), ntohs(next_key.port), static_cast<Protocol>(next_key.protocol)}]
+                   [next_key.slot] = value;
+        }
+        key = next_key;
+        previous_key = &key;
+    }
+    std::vector<MapFrontend> list;
+    for (const auto& [frontend, slots] : entries) {
+        const auto master = slots.find(0);
+        if (master == slots.end()) continue;
+        MapFrontend out{std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), master->second.service_id,
+                        master->second.flags, master->second.affinity_timeout, {}};
+        for (std::uint32_t slot = 1; slot <= master->second.count; ++slot) {
+            const auto found = slots.find(slot);
+            const auto backend = found == slots.end() ? backends.end() : backends.find(found->second.backend_id);
+            if (backend == backends.end()) {
+                out.backends.push_back(Backend{"missing", 0, ""});  // what a reader would meet: never, in write order
+                continue;
+            }
+            out.backends.push_back(Backend{text_of(backend->second.address), ntohs(backend->second.port), ""});
+        }
+        list.push_back(std::move(out));
     }
     return list;
 }

@@ -35,7 +35,9 @@ public:
         std::size_t slots;     // entries of the services map (a frontend takes 1 + its backends)
         std::size_t backends;  // entries of the backends map
     };
-    // Reads what the maps hold.
+    // Reads what the maps hold, and marks them as this object's: a sync
+    // after another LbMaps marked them (a newer module generation that
+    // wrote, then failed to start) reads them again before it writes.
     LbMaps(int services_fd, int backends_fd, Capacity capacity);
 
     struct Written {
@@ -48,8 +50,13 @@ public:
     // was written stays known, so the next sync finishes the job.
     Written sync(const std::vector<Frontend>& frontends);
 
-    // What the maps hold, sorted by (address, port, protocol).
+    // What this object wrote (and read back at start), sorted by (address,
+    // port, protocol).
     std::vector<MapFrontend> frontends() const;
+    // What the maps hold now, read from them (`membranectl lb list`): the
+    // same as frontends() unless someone else wrote them. A slot whose
+    // backend is absent shows as address "missing".
+    std::vector<MapFrontend> read_frontends() const;
     std::size_t slot_count() const;
     std::size_t backend_count() const { return backend_values_.size(); }
 
@@ -61,6 +68,8 @@ private:
         std::uint32_t affinity_timeout = 0;
         std::vector<std::uint32_t> backend_ids;  // slot order
     };
+    void load();
+    bool still_the_writer() const;
     std::uint32_t service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen);
     std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
     void write_frontend(const FrontendKey& key, const Held& wanted);
@@ -76,6 +85,7 @@ private:
     std::map<std::pair<std::uint32_t, Backend>, std::uint32_t> backend_ids_;
     std::uint32_t next_backend_id_ = 1;
     std::uint32_t next_service_id_ = 1;
+    std::uint32_t writer_ = 0;
 };
 
 }  // namespace membrane::service_lb

@@ -9,6 +9,7 @@
 // [module.service-lb] keys (all optional):
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
 #include <chrono>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ constexpr const char* kServicesMap = "service_lb_services_v1";
 constexpr const char* kBackendsMap = "service_lb_backends_v1";
 constexpr const char* kReverseMap = "service_lb_reverse_v1";
 constexpr const char* kAffinityMap = "service_lb_affinity_v1";
+constexpr const char* kUdpMap = "service_lb_udp_v1";
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
@@ -89,7 +91,7 @@ public:
         node_ports_ = read_node_port_range(ctx);
         BpfObject& object = ctx.bpf().load({.name = "service-lb",
                                             .elf = service_lb_bpf(),
-                                            .persistent_maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap}});
+                                            .persistent_maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap}});
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
         for (const auto kind : {service::kService, service::kEndpointSlice}) {
@@ -174,29 +176,51 @@ private:
         const auto nodes = topology();
         std::vector<Frontend> all;
         std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::string> owner;
-        problems_.clear();
+        const auto before = std::exchange(problems_, {});
         for (const auto& [key, svc] : services_) {
             const auto found = slices_of.find(key);
             static const std::vector<service::EndpointSlice> none;
+            // What this module cannot honour yet is said, and fails closed
+            // where serving would let through what the service forbids.
+            const auto problem = [&](const std::string& text) {
+                auto& entry = problems_[key];
+                entry += (entry.empty() ? "" : "; ") + text;
+            };
+            if (svc.health_check_node_port != 0) {
+                problem("healthCheckNodePort " + std::to_string(svc.health_check_node_port) + " is not served yet");
+            }
+            bool told_sctp = false;
             for (auto& frontend : build_frontends(svc, found == slices_of.end() ? none : found->second, nodes)) {
+                if (frontend.protocol == Protocol::sctp) {
+                    if (!std::exchange(told_sctp, true)) problem("SCTP ports are not served (TCP and UDP only)");
+                    continue;
+                }
+                if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty()) {
+                    problem("load balancer address " + frontend.address + " is not served: loadBalancerSourceRanges "
+                            "is not enforced yet");
+                    continue;
+                }
                 if (frontend.kind == FrontendKind::node_port &&
                     (frontend.port < node_ports_.low || frontend.port > node_ports_.high)) {
-                    problems_[key] = "nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
-                                     std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high);
+                    problem("nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
+                            std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high));
                     continue;
                 }
                 const auto [taken, fresh] =
                     owner.emplace(std::tuple{frontend.address, frontend.port, frontend.protocol}, key);
                 if (!fresh) {
-                    problems_[key] = frontend.address + ":" + std::to_string(frontend.port) + "/" +
-                                     service::protocol_name(frontend.protocol) + " is already service " +
-                                     taken->second + "'s";
+                    problem(frontend.address + ":" + std::to_string(frontend.port) + "/" +
+                            service::protocol_name(frontend.protocol) + " is already service " + taken->second + "'s");
                     continue;
                 }
                 all.push_back(std::move(frontend));
             }
         }
-        for (const auto& [key, problem] : problems_) ctx_->log().warn("service {}: {}", key, problem);
+        for (const auto& [key, problem] : problems_) {  // said once, not at every sync
+            if (const auto old = before.find(key); old == before.end() || old->second != problem) {
+                ctx_->log().warn("service {}: {}", key, problem);
+            }
+        }
         return all;
     }
 
@@ -249,7 +273,7 @@ private:
 
     std::string maps_json() const {
         nlohmann::json list = nlohmann::json::array();
-        for (const auto& frontend : maps_->frontends()) {
+        for (const auto& frontend : maps_->read_frontends()) {
             list.push_back({{"address", frontend.address},
                             {"port", frontend.port},
                             {"protocol", service::protocol_name(frontend.protocol)},

@@ -78,8 +78,15 @@ std::vector<Frontend> build_frontends(const Service& svc, const std::vector<Endp
     const std::string name = svc.namespace_ + "/" + svc.name;
     for (const ServicePort& port : svc.ports) {
         const std::vector<Candidate> candidates = port_candidates(svc, port, slices);
-        // A Local traffic policy keeps this node's backends and drops
-        // (rather than refuses) when there are none.
+        const std::vector<Backend> cluster = choose_backends(candidates, svc.publish_not_ready_addresses, nullptr);
+        // The clients are this node's (pods, host processes). For them
+        // kube-proxy applies internalTrafficPolicy to the ClusterIPs, and
+        // sends their traffic to the external addresses to the cluster's
+        // endpoints whatever externalTrafficPolicy says (its KUBE-EXT chains
+        // short-circuit pod and local sources); that policy is for traffic
+        // from outside the node. A Local policy keeps this node's backends;
+        // with none here but some elsewhere, kube-proxy drops; with none
+        // anywhere, it rejects like any empty service.
         const auto add = [&](FrontendKind kind, const std::string& address, std::uint16_t number, TrafficPolicy policy) {
             const bool local = policy == TrafficPolicy::local;
             Frontend frontend;
@@ -90,20 +97,20 @@ std::vector<Frontend> build_frontends(const Service& svc, const std::vector<Endp
             frontend.port = number;
             frontend.protocol = port.protocol;
             frontend.backends =
-                choose_backends(candidates, svc.publish_not_ready_addresses, local ? &topology.local_node : nullptr);
-            frontend.drop_when_empty = local;
+                local ? choose_backends(candidates, svc.publish_not_ready_addresses, &topology.local_node) : cluster;
+            frontend.drop_when_empty = local && !cluster.empty();
             frontend.affinity_timeout = svc.session_affinity_client_ip ? svc.affinity_timeout : 0;
             if (kind != FrontendKind::cluster_ip) frontend.source_ranges = svc.load_balancer_source_ranges;
             out.push_back(std::move(frontend));
         };
         for (const std::string& ip : svc.cluster_ips) add(FrontendKind::cluster_ip, ip, port.port, svc.internal_traffic_policy);
-        for (const std::string& ip : svc.external_ips) add(FrontendKind::external_ip, ip, port.port, svc.external_traffic_policy);
+        for (const std::string& ip : svc.external_ips) add(FrontendKind::external_ip, ip, port.port, TrafficPolicy::cluster);
         for (const std::string& ip : svc.load_balancer_ips) {
-            add(FrontendKind::load_balancer, ip, port.port, svc.external_traffic_policy);
+            add(FrontendKind::load_balancer, ip, port.port, TrafficPolicy::cluster);
         }
         if (port.node_port != 0) {
             for (const std::string& ip : topology.node_addresses) {
-                add(FrontendKind::node_port, ip, port.node_port, svc.external_traffic_policy);
+                add(FrontendKind::node_port, ip, port.node_port, TrafficPolicy::cluster);
             }
         }
     }

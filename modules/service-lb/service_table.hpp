@@ -1,6 +1,9 @@
 // What the load balancer serves, worked out from the applied Services and
 // EndpointSlices the way kube-proxy does: one Frontend per (address, port,
-// protocol) a client may connect to, with the backends it chooses from.
+// protocol) a client may connect to, with the backends it chooses from. The
+// clients are this node's own (pods and host processes, through the socket
+// programs): traffic that enters from outside, where externalTrafficPolicy
+// applies, needs the packet-level balancer, which is not built yet.
 // Pure logic, no BPF: the maps are written from this (lb_maps.hpp).
 #pragma once
 
@@ -39,13 +42,17 @@ struct Frontend {
     std::uint16_t port = 0;
     Protocol protocol = Protocol::tcp;
     // Sorted, no duplicates. Ready endpoints; if none, serving+terminating
-    // ones; with publishNotReadyAddresses every endpoint. A Local traffic
-    // policy keeps only this node's, and the choice is made among them (as
-    // kube-proxy does: this node's terminating endpoints serve when it has
-    // no ready one, even if another node has).
+    // ones; with publishNotReadyAddresses every endpoint. On a ClusterIP a
+    // Local internalTrafficPolicy keeps only this node's, and the choice is
+    // made among them (as kube-proxy does: this node's terminating endpoints
+    // serve when it has no ready one, even if another node has). External
+    // addresses get the cluster's endpoints: kube-proxy short-circuits a
+    // local client's traffic to them whatever externalTrafficPolicy says.
     std::vector<Backend> backends;
-    // Empty backends: a Local traffic policy drops, otherwise the client is
-    // refused (ECONNREFUSED: TCP RST, ICMP port unreachable).
+    // Empty backends because a Local policy left only other nodes' ones:
+    // kube-proxy drops (the socket programs refuse with EHOSTUNREACH). With
+    // none anywhere the client is refused (ECONNREFUSED: TCP RST, ICMP port
+    // unreachable).
     bool drop_when_empty = false;
     std::uint32_t affinity_timeout = 0;  // seconds; 0: no session affinity
     std::vector<std::string> source_ranges;  // loadBalancerSourceRanges (external kinds only)

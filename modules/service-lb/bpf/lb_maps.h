@@ -12,7 +12,12 @@
  *                         The agent writes new slots first and the count
  *                         last, and shrinks the count before it deletes
  *                         slots, so a reader never meets an empty slot.
- * service_lb_backends_v1  backend id -> address and port
+ *                         The entry at 0.0.0.0:0 is the agent's writer mark
+ *                         (no frontend: nothing connects there).
+ * service_lb_backends_v1  backend id -> address and port, and the number of
+ *                         the service (port) it serves: ids are per service,
+ *                         so an id remembered for affinity is checked to be
+ *                         still that service's
  * service_lb_reverse_v1   LRU: (socket cookie, backend address, port) ->
  *                         the service address and port the socket asked
  *                         for, so getpeername() and recvmsg() show the
@@ -21,19 +26,26 @@
  *                         backend id and when it was last used (ClientIP
  *                         session affinity; a node's pods are told apart by
  *                         their network namespace)
+ * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
+ *                         backend id: an unconnected UDP socket's datagrams
+ *                         to one service go to one backend, as kube-proxy's
+ *                         conntrack keeps a 5-tuple on one
  */
 #ifndef SERVICE_LB_MAPS_H
 #define SERVICE_LB_MAPS_H
 
 #include <linux/types.h>
 
-#define SERVICE_LB_SERVICES_MAX 262144
-#define SERVICE_LB_BACKENDS_MAX 65536
-#define SERVICE_LB_REVERSE_MAX 262144
+/* The hash maps take memory per entry (BPF_F_NO_PREALLOC): room for 10,000
+ * services of 10 backends on 10 ports each. The LRU maps are preallocated. */
+#define SERVICE_LB_SERVICES_MAX 1048576
+#define SERVICE_LB_BACKENDS_MAX 1048576
+#define SERVICE_LB_REVERSE_MAX 65536
 #define SERVICE_LB_AFFINITY_MAX 65536
+#define SERVICE_LB_UDP_MAX 65536
 
 /* slot 0's flags */
-#define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy: no backend is a drop, not a refusal */
+#define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */
 
 struct service_lb_key {
 	__be32 address;
@@ -54,8 +66,8 @@ struct service_lb_value {
 struct service_lb_backend {
 	__be32 address;
 	__be16 port;
-	__u8 protocol;
-	__u8 pad;
+	__u16 pad;
+	__u32 service_id; /* the service (port) this id belongs to */
 };
 
 struct service_lb_reverse_key {
@@ -80,6 +92,13 @@ struct service_lb_affinity_key {
 struct service_lb_affinity_value {
 	__u32 backend_id;
 	__u32 last_used; /* seconds, bpf_ktime_get_boot_ns() / 1e9 */
+};
+
+struct service_lb_udp_key {
+	__u64 cookie;
+	__be32 address; /* the service's */
+	__be16 port;
+	__u16 pad;
 };
 
 #endif

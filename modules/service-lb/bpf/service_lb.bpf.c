@@ -9,16 +9,20 @@
  *   lb_getpeername4  getpeername(): the peer is the service, not the backend
  * A service without backends refuses the call with ECONNREFUSED, as
  * kube-proxy's REJECT does (TCP RST, ICMP port unreachable), so a client
- * fails at once rather than waiting; one whose Local traffic policy leaves
- * it no backend here is left untranslated (a drop, not a refusal).
+ * fails at once rather than waiting. One whose Local traffic policy leaves
+ * it no backend on this node while others have some is refused with
+ * EHOSTUNREACH: kube-proxy drops there, which a socket call cannot do, and
+ * nothing untranslated may leave for a service address.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
+#include <stdbool.h>
 #include <bpf/bpf_helpers.h>
 
 #include "lb_maps.h"
 
 #define ECONNREFUSED 111
+#define EHOSTUNREACH 113
 #define NSEC_PER_SEC 1000000000ULL
 
 struct {
@@ -49,27 +53,67 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SERVICE_LB_UDP_MAX);
+	__type(key, struct service_lb_udp_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_udp_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SERVICE_LB_AFFINITY_MAX);
 	__type(key, struct service_lb_affinity_key);
 	__type(value, struct service_lb_affinity_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } service_lb_affinity_v1 SEC(".maps");
 
-/* The backend a session-affinity entry names, if it is still the service's
- * and has not timed out. A backend removed from the service has lost its id
- * (ids are per service port and backend), so the lookup fails. */
-static __always_inline __u32 affine_backend(const struct service_lb_affinity_key *key, __u32 timeout, __u32 now)
+/* A backend of `service` by id: null if the id is gone or names another
+ * service's backend (ids are per service; a remembered one may be stale). */
+static __always_inline struct service_lb_backend *service_backend(const struct service_lb_value *service, __u32 id)
 {
-	struct service_lb_affinity_value *affine = bpf_map_lookup_elem(&service_lb_affinity_v1, key);
+	struct service_lb_backend *backend;
 
-	if (!affine || now - affine->last_used > timeout)
+	if (!id)
 		return 0;
-	return bpf_map_lookup_elem(&service_lb_backends_v1, &affine->backend_id) ? affine->backend_id : 0;
+	backend = bpf_map_lookup_elem(&service_lb_backends_v1, &id);
+	return backend && backend->service_id == service->service_id ? backend : 0;
+}
+
+/* A backend picked at random among the service's slots. While the agent
+ * shrinks a service, a reader may hold the old count and miss a slot, or
+ * the backend a slot named: slot 1 is the last to go, so it takes over. */
+static __always_inline struct service_lb_backend *random_backend(struct service_lb_key *key,
+								 const struct service_lb_value *service, __u32 *id)
+{
+	struct service_lb_backend *backend = 0;
+	struct service_lb_value *slot;
+
+	key->slot = bpf_get_prandom_u32() % service->count + 1;
+	slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
+	if (slot)
+		backend = service_backend(service, slot->backend_id);
+	if (!backend) {
+		key->slot = 1;
+		slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
+		if (slot)
+			backend = service_backend(service, slot->backend_id);
+	}
+	if (backend)
+		*id = slot->backend_id;
+	return backend;
+}
+
+/* Refuses the socket call with `error` (a negative errno). */
+static __always_inline int refuse(int error)
+{
+	bpf_set_retval(error);
+	return 0;
 }
 
 /* Rewrites the destination of a call to a service: 1 to let the call go
- * on (translated or not a service), 0 to refuse it. */
-static __always_inline int translate(struct bpf_sock_addr *ctx)
+ * on (translated, or not a service), 0 to refuse it. `datagram`: an
+ * unconnected UDP send, which stays on the backend its socket had. */
+static __always_inline int translate(struct bpf_sock_addr *ctx, bool datagram)
 {
 	const __u8 protocol = ctx->protocol;
 	struct service_lb_key key = {
@@ -77,11 +121,12 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 		.port = (__be16)ctx->user_port,
 		.protocol = protocol,
 	};
+	struct service_lb_udp_key udp_key = {};
 	struct service_lb_affinity_key affinity_key = {};
-	struct service_lb_backend *backend;
+	struct service_lb_backend *backend = 0;
 	struct service_lb_value *service;
-	struct service_lb_value *slot;
 	__u32 backend_id = 0;
+	__u32 *remembered = 0;
 	__u32 now = 0;
 
 	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
@@ -89,33 +134,43 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 	service = bpf_map_lookup_elem(&service_lb_services_v1, &key);
 	if (!service)
 		return 1;
-	if (service->count == 0) {
-		if (service->flags & SERVICE_LB_F_DROP_WHEN_EMPTY)
-			return 1;
-		bpf_set_retval(-ECONNREFUSED);
-		return 0;
+	if (service->count == 0)
+		/* A socket cannot be dropped silently: a Local traffic policy's
+		 * "no backend here" is told apart from "no backend at all". */
+		return refuse(service->flags & SERVICE_LB_F_DROP_WHEN_EMPTY ? -EHOSTUNREACH : -ECONNREFUSED);
+	if (datagram) {
+		udp_key.cookie = bpf_get_socket_cookie(ctx);
+		udp_key.address = key.address;
+		udp_key.port = key.port;
+		remembered = bpf_map_lookup_elem(&service_lb_udp_v1, &udp_key);
+		if (remembered) {
+			backend_id = *remembered;
+			backend = service_backend(service, backend_id);
+		}
 	}
-	if (service->affinity_timeout) {
+	if (!backend && service->affinity_timeout) {
+		struct service_lb_affinity_value *affine;
+
 		affinity_key.netns_cookie = bpf_get_netns_cookie(ctx);
 		affinity_key.service_id = service->service_id;
 		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
-		backend_id = affine_backend(&affinity_key, service->affinity_timeout, now);
+		affine = bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
+		if (affine && now - affine->last_used <= service->affinity_timeout) {
+			backend_id = affine->backend_id;
+			backend = service_backend(service, backend_id);
+		}
 	}
-	if (!backend_id) {
-		key.slot = bpf_get_prandom_u32() % service->count + 1;
-		slot = bpf_map_lookup_elem(&service_lb_services_v1, &key);
-		if (!slot)
-			return 1; /* the agent is rewriting it: cannot happen in write order */
-		backend_id = slot->backend_id;
-	}
-	backend = bpf_map_lookup_elem(&service_lb_backends_v1, &backend_id);
 	if (!backend)
-		return 1;
+		backend = random_backend(&key, service, &backend_id);
+	if (!backend)
+		return refuse(-ECONNREFUSED); /* the service is being removed */
 	if (service->affinity_timeout) {
 		struct service_lb_affinity_value affine = {.backend_id = backend_id, .last_used = now};
 
 		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
 	}
+	if (datagram && (!remembered || *remembered != backend_id))
+		bpf_map_update_elem(&service_lb_udp_v1, &udp_key, &backend_id, BPF_ANY);
 
 	struct service_lb_reverse_key reverse_key = {
 		.cookie = bpf_get_socket_cookie(ctx),
@@ -149,13 +204,13 @@ static __always_inline void untranslate(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int lb_connect4(struct bpf_sock_addr *ctx)
 {
-	return translate(ctx);
+	return translate(ctx, false);
 }
 
 SEC("cgroup/sendmsg4")
 int lb_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return translate(ctx);
+	return translate(ctx, true);
 }
 
 SEC("cgroup/recvmsg4")

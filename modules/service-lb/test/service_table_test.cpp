@@ -195,25 +195,33 @@ TEST(ServiceTable, TrafficPolicies) {
     const std::vector<Backend> all = {{"10.10.1.5", 8080, "node1"}, {"10.10.2.5", 8080, "node2"}};
     const std::vector<Backend> mine = {{"10.10.1.5", 8080, "node1"}};
 
+    // internalTrafficPolicy Local: the ClusterIP keeps this node's backends.
     s.internal_traffic_policy = TrafficPolicy::local;
     for (const Frontend& f : build_frontends(s, slices, kTopology)) {
         const bool local = f.kind == FrontendKind::cluster_ip;
         EXPECT_EQ(f.backends, local ? mine : all) << f.address;
         EXPECT_EQ(f.drop_when_empty, local) << f.address;
     }
+    // externalTrafficPolicy Local is for traffic from outside: this node's
+    // own clients reach the external addresses' cluster endpoints (kube-proxy's
+    // short-circuit of pod and local sources).
     s.internal_traffic_policy = TrafficPolicy::cluster;
     s.external_traffic_policy = TrafficPolicy::local;
     for (const Frontend& f : build_frontends(s, slices, kTopology)) {
-        const bool local = f.kind != FrontendKind::cluster_ip;
-        EXPECT_EQ(f.backends, local ? mine : all) << f.address;
-        EXPECT_EQ(f.drop_when_empty, local) << f.address;
+        EXPECT_EQ(f.backends, all) << f.address;
+        EXPECT_FALSE(f.drop_when_empty) << f.address;
     }
-    // No backend on this node: Local drops.
-    const auto elsewhere = build_frontends(s, slices, Topology{"node3", {"192.168.70.2"}});
-    for (const Frontend& f : elsewhere) {
-        if (f.kind == FrontendKind::cluster_ip) continue;
+    // No backend on this node but some elsewhere: Local drops.
+    s.internal_traffic_policy = TrafficPolicy::local;
+    for (const Frontend& f : build_frontends(s, slices, Topology{"node3", {"192.168.70.2"}})) {
+        if (f.kind != FrontendKind::cluster_ip) continue;
         EXPECT_TRUE(f.backends.empty()) << f.address;
         EXPECT_TRUE(f.drop_when_empty) << f.address;
+    }
+    // None anywhere: refused, as any empty service.
+    for (const Frontend& f : build_frontends(s, {}, kTopology)) {
+        EXPECT_TRUE(f.backends.empty()) << f.address;
+        EXPECT_FALSE(f.drop_when_empty) << f.address;
     }
 }
 
