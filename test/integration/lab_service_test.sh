@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Kubernetes services through service-lb's socket load balancing, in a
-# two-node VXLAN lab: web (ClusterIP 10.96.0.10, TCP 80 -> the named port
-# tcp-echo, UDP 53 -> udp-echo) with backends be1 (node1) and be2 (node2);
+# two-node VXLAN lab (direct routing: integration.lab_service_direct): web
+# (ClusterIP 10.96.0.10, TCP 80 -> the named port tcp-echo, UDP 53 ->
+# udp-echo) with backends be1 (node1) and be2 (node2);
 # the client fe on node1. The ClusterIP is routed nowhere, so only a
 # translation at connect() reaches a backend.
-#   - TCP: both backends answer, getpeername() shows the service; UDP: the
-#     replies come from the service address (recvmsg);
+#   - TCP: both backends answer, getpeername() shows the service; UDP: one
+#     socket stays on one backend (sockets spread), the replies come from
+#     the service address (recvmsg);
 #   - a process outside node1's cgroup is not translated (the socket
 #     programs are on the node's own cgroup);
 #   - no endpoints: connect() fails at once with ECONNREFUSED;
 #   - a backend removed from the EndpointSlice gets no new connection;
 #     sessionAffinity ClientIP keeps a client on one backend;
 #   - a pod reaches itself through a service (hairpin);
+#   - internalTrafficPolicy Local: node1's backend only; with none on node1
+#     but one on node2, EHOSTUNREACH (kube-proxy drops; nothing leaves);
 #   - service-lb reloaded 5 times under a connect loop: no connect fails;
 #     membraned SIGKILLed: an established connection goes on and new
 #     connects still work while the agent is down;
@@ -23,7 +27,7 @@ client="$LABTEST_SOURCE/test/integration/service_client.py"
 
 lab=$(labtest_name sv)
 {
-    printf 'name = "%s"\nrouting = "vxlan"\nmodules = ["service-lb"]\n' "$lab"
+    printf 'name = "%s"\nrouting = "%s"\nmodules = ["service-lb"]\n' "$lab" "${SERVICE_TEST_ROUTING:-vxlan}"
     printf '\n[[nodes]]\nname = "node1"\n\n[[nodes]]\nname = "node2"\n'
     printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { app = "%s" }\n' \
         fe node1 fe be1 node1 web be2 node2 web
@@ -88,11 +92,17 @@ result=$(in_pod fe tcp "$vip" 80 40)
 echo "$result"
 check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
 check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
-labtest_log "ClusterIP UDP: replies come from the service address"
-result=$(in_pod fe udp "$vip" 53 40)
+labtest_log "ClusterIP UDP: one socket stays on one backend, its replies come from the service address"
+result=$(in_pod fe udp "$vip" 53 20)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "UDP to the ClusterIP"
+check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "UDP to the ClusterIP from one socket"
 check "$result" "r['sources'] == ['$vip:53']" "recvmsg() must show the service as the source"
+seen=""
+for _ in $(seq 20); do
+    seen+=" $(in_pod fe udp "$vip" 53 1 | python3 -c 'import json,sys; print(*json.load(sys.stdin)["replies"])')"
+    [[ $seen == *be1* && $seen == *be2* ]] && break
+done
+[[ $seen == *be1* && $seen == *be2* ]] || labtest_fail "20 UDP sockets all went to one backend:$seen"
 
 labtest_log "outside node1's cgroup nothing is translated"
 result=$(ip netns exec "ml-$lab-fe" python3 "$client" refused "$vip" 80)
@@ -152,22 +162,41 @@ result=$(cat "$LABTEST_TMP/loop.json")
 echo "$result"
 check "$result" 'r["failed"] == 0 and r["ok"] > 100' "connects during 5 reloads"
 
+labtest_log "internalTrafficPolicy Local: this node's backends only; none here but some elsewhere: EHOSTUNREACH"
+apply "$(service near 10.96.0.14 '  internalTrafficPolicy: Local
+')
+---
+$(slice near "$be1:node1" "$be2:node2")
+---
+$(service far 10.96.0.15 '  internalTrafficPolicy: Local
+')
+---
+$(slice far "$be2:node2")"
+wait_backends node1 near 10.96.0.14:80 1
+wait_backends node1 far 10.96.0.15:80 0
+result=$(in_pod fe tcp 10.96.0.14 80 10)
+check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 10}' "iTP Local from node1"
+result=$(in_pod fe refused 10.96.0.15 80)
+echo "$result"
+check "$result" 'r["errno"] == "EHOSTUNREACH"' "iTP Local with the only backend on node2"
+
 labtest_log "membraned SIGKILLed: established connections go on, new connects work"
+# Connected before the kill; its line is sent and answered only after it.
 lab_cmd exec "$lab" fe -- timeout 60 python3 -c '
 import socket, sys, time
-s = socket.create_connection((sys.argv[1], 80), timeout=5)
-for i in range(40):
-    s.sendall(b"x\n") if i == 0 else None
-    time.sleep(0.25)
-print(s.recv(100).decode().strip())' 10.96.0.13 >"$LABTEST_TMP/long.txt" 2>&1 &
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+print("connected", flush=True)
+time.sleep(4)
+s.sendall(b"after-kill\n")
+print(s.recv(100).decode().strip(), flush=True)' 10.96.0.13 >"$LABTEST_TMP/long.txt" 2>&1 &
 long_pid=$!
-sleep 1
+for _ in $(seq 50); do grep -q connected "$LABTEST_TMP/long.txt" && break; sleep 0.1; done
 lab_cmd node stop "$lab" node1 --signal KILL
 result=$(in_pod fe tcp "$vip" 80 10)
 echo "$result"
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "new connects while the agent is down"
 wait "$long_pid" || labtest_fail "the established connection failed: $(cat "$LABTEST_TMP/long.txt")"
-grep -q "pong be1" "$LABTEST_TMP/long.txt" || labtest_fail "the established connection: $(cat "$LABTEST_TMP/long.txt")"
+grep -q "pong be1 after-kill" "$LABTEST_TMP/long.txt" || labtest_fail "the established connection: $(cat "$LABTEST_TMP/long.txt")"
 lab_cmd node start "$lab" node1
 wait_backends node1 web "$vip:80" 1
 result=$(in_pod fe tcp "$vip" 80 10)
