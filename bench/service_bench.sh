@@ -11,8 +11,9 @@
 #   nftables  kube-proxy's nftables mode: table ip kube-proxy, the service-ips
 #             verdict map, numgen random mod 10 vmap to endpoint chains (one
 #             `nft -f` transaction);
-#   membrane  Membrane's socket-level LB (cgroup/connect4), only with
-#             --membrane or MEMBRANE_SOCKET_LB=1: see run_membrane_socket_lb.
+#   membrane  Membrane's socket-level LB (service-lb's cgroup/connect4): a
+#             membraned of this build per N (bench/service_bench_membrane.sh);
+#             left out with --no-membrane or MEMBRANE_SOCKET_LB=0.
 # The rules are bench/service_rules.py's (it says which kube-proxy source each
 # shape follows). The client is a host-network process of the node, as kube-
 # proxy sees one: the rules and the client live in a client namespace of the
@@ -35,18 +36,18 @@
 #
 # Usage (as root): bench/service_bench.sh [--quick] [--counts 1,100,1000,2768,10000]
 #     [--connects 5000] [--rounds 3] [--pick random|rr] [--variants direct,iptables,nftables]
-#     [--membrane] [--png /tmp/membrane-service-bench.png] [--csv /tmp/membrane-service-bench.csv]
+#     [--no-membrane] [--png /tmp/membrane-service-bench.png] [--csv /tmp/membrane-service-bench.csv]
 #   --quick       counts 1,100,1000 and 1000 connects a point
 #   --rounds R    every point R times (default 3), variants in a rotating
 #                 order; the medians, and the spread of the per-round ratios
-#   --membrane    adds the membrane variant (also MEMBRANE_SOCKET_LB=1); the
-#                 hook may come from MEMBRANE_SOCKET_LB_HOOK=FILE (sourced)
+#   --no-membrane leaves the membrane variant out (also MEMBRANE_SOCKET_LB=0);
+#                 another hook may come from MEMBRANE_SOCKET_LB_HOOK=FILE (sourced)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 counts=1,100,1000,2768,10000 connects=5000 rounds=3 pick=random variants=direct,iptables,nftables
 png=/tmp/membrane-service-bench.png csv=/tmp/membrane-service-bench.csv
-membrane=${MEMBRANE_SOCKET_LB:-0}
+membrane=${MEMBRANE_SOCKET_LB:-1}
 while (($#)); do
     case $1 in
         --quick) counts=1,100,1000 connects=1000; shift ;;
@@ -56,6 +57,7 @@ while (($#)); do
         --pick) pick=$2; shift 2 ;;
         --variants) variants=$2; shift 2 ;;
         --membrane) membrane=1; shift ;;
+        --no-membrane) membrane=0; shift ;;
         --png) png=$2; shift 2 ;;
         --csv) csv=$2; shift 2 ;;
         -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
@@ -109,7 +111,8 @@ cleanup() {
         ip netns del "$ns"
     done
     [[ -z "$cgroup_root" ]] || rmdir "$cgroup_root/membrane-$tag"-* 2>/dev/null
-    rm -rf -- "$tmp"
+    # Never into a mount a failed stop left (a cgroup2 mount would lose its empty cgroups).
+    rm -rf --one-file-system -- "$tmp"
     return "$rc"
 }
 trap cleanup EXIT
@@ -138,11 +141,8 @@ client_bin="$tmp/connect_latency"
 # this N's rounds, or from the trap); the harness then deletes NETNS and removes CGROUP. It is
 # called once per N, before the rounds: every round measures the same loaded services.
 # Wire it here, or in a file named by MEMBRANE_SOCKET_LB_HOOK that defines both functions.
-run_membrane_socket_lb() {
-    echo "service_bench: the Membrane socket LB is not wired into run_membrane_socket_lb yet" >&2
-    return 1
-}
-stop_membrane_socket_lb() { :; }
+# bench/service_bench_membrane.sh wires them to a membraned with service-lb of this build.
+source "$here/service_bench_membrane.sh"
 if [[ -n "${MEMBRANE_SOCKET_LB_HOOK:-}" ]]; then
     # shellcheck source=/dev/null
     source "$MEMBRANE_SOCKET_LB_HOOK"

@@ -1,0 +1,121 @@
+# Sourced by bench/service_bench.sh: its membrane variant, Membrane's socket-level LB. For each N a
+# membraned of its own (node "bench", its own bpffs, state folder and private D-Bus) runs inside
+# the variant's client namespace with only service-lb enabled and [agent] cgroup_root = the
+# variant's cgroup, so its connect4 program sees the client's connects and nothing else; the N
+# services (ClusterIP, TCP 80 -> 8080, the 10 backends ready) are applied with membranectl, 50
+# Services and their 50 EndpointSlices per apply (the apply limit is 100 objects), and the load
+# time is until service-lb's maps hold all N frontends. uninstall_on_stop: on SIGTERM the agent
+# removes its pins, and with them the socket programs.
+# Needs a build: MEMBRANE_BUILD_DIR (default ./build) with membraned, membranectl and service-lb.so.
+
+membrane_build=${MEMBRANE_BUILD_DIR:-$(dirname "$here")/build}
+# run_membrane_socket_lb runs in a command substitution (a subshell): what stop needs is kept
+# in files of the run's folder, $tmp/m-<netns>/{daemon,bus}.pid.
+
+# membrane_ctl DIR ARGS... : membranectl against that run's private bus.
+membrane_ctl() {
+    local dir=$1
+    shift
+    DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/bus" "$membrane_build/cli/membranectl" --bus "unix:path=$dir/bus" "$@"
+}
+
+run_membrane_socket_lb() {
+    local n=$1 netns=$2 services=$3 backends=$4 cgroup=$5
+    local dir="$tmp/m-$netns"
+    for file in kernel/membraned cli/membranectl modules/service-lb/service-lb.so; do
+        [[ -e "$membrane_build/$file" ]] || { echo "service_bench: the build lacks $membrane_build/$file" >&2; return 1; }
+    done
+    mkdir -p "$dir"/{state,run,bpffs,cgroup,modules}
+    chmod 0755 "$dir" "$dir/modules"
+    cp "$membrane_build/modules/service-lb/service-lb.so" "$dir/modules/" && chmod 0644 "$dir/modules/service-lb.so"
+    mount -t bpf bpf "$dir/bpffs"
+    # `ip netns exec` gives the daemon a /sys of its own: it reaches the cgroup through this mount.
+    # (A bind mount: mounting cgroup2 anew would reset the host's cgroup2 mount options.)
+    mount --bind "$cgroup_root" "$dir/cgroup"
+    cat >"$dir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=$dir/bus</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>
+CONF
+    dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile </dev/null >"$dir/bus.log" 2>&1 &
+    echo $! >"$dir/bus.pid"
+    cat >"$dir/membrane.toml" <<CONF
+[agent]
+node_name = "bench"
+state_dir = "$dir/state"
+runtime_dir = "$dir/run"
+bpffs_root = "$dir/bpffs"
+module_dir = "$dir/modules"
+cgroup_root = "$dir/cgroup${cgroup#"$cgroup_root"}"
+log_level = "warn"
+uninstall_on_stop = true
+
+[dbus]
+bus = "unix:path=$dir/bus"
+
+[modules]
+enabled = ["service-lb"]
+CONF
+    local deadline=$((SECONDS + 10))
+    until busctl --address="unix:path=$dir/bus" list >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || { echo "service_bench: the private dbus-daemon did not answer" >&2; return 1; }
+        sleep 0.1
+    done
+    DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/bus" ip netns exec "$netns" "$membrane_build/kernel/membraned" \
+        --config "$dir/membrane.toml" </dev/null >"$dir/membraned.log" 2>&1 &
+    echo $! >"$dir/daemon.pid"
+    deadline=$((SECONDS + 30))
+    until membrane_ctl "$dir" module call service-lb Status >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || { echo "service_bench: membraned/service-lb did not start:" >&2; tail "$dir/membraned.log" >&2; return 1; }
+        sleep 0.2
+    done
+    python3 - "$services" "$backends" "$dir" <<'PY'
+import sys
+services = open(sys.argv[1]).read().split()
+backends = open(sys.argv[2]).read().split()
+folder = sys.argv[3]
+endpoints = "".join(f"  - addresses: [\"{b}\"]\n    conditions: {{ready: true}}\n" for b in backends)
+for start in range(0, len(services), 50):
+    with open(f"{folder}/apply-{start // 50:05d}.yaml", "w") as out:
+        for i, ip in enumerate(services[start:start + 50], start):
+            out.write(f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}}}\nspec:\n"
+                      f"  clusterIP: {ip}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n"
+                      f"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: svc-{i}-1\n"
+                      f"  labels: {{kubernetes.io/service-name: svc-{i}}}\naddressType: IPv4\n"
+                      f"ports:\n  - {{name: http, port: 8080, protocol: TCP}}\nendpoints:\n{endpoints}")
+PY
+    local start=${EPOCHREALTIME/[.,]/} file
+    for file in "$dir"/apply-*.yaml; do
+        membrane_ctl "$dir" apply -f "$file" >/dev/null || { echo "service_bench: apply $file failed" >&2; return 1; }
+    done
+    deadline=$((SECONDS + 600))
+    until [[ "$(membrane_ctl "$dir" -o json module call service-lb Status |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["frontends"], s["map_entries"])')" == "$n $((n * 11))" ]]; do
+        ((SECONDS < deadline)) || { echo "service_bench: service-lb never held $n services" >&2; return 1; }
+        sleep 0.05
+    done
+    local end=${EPOCHREALTIME/[.,]/}
+    echo "[bench] membrane at $n services: agent RSS $(awk '/VmRSS/ { print $2, $3 }' /proc/"$(cat "$dir/daemon.pid")"/status 2>/dev/null || echo '?')" >&2
+    echo $(((end - start) / 1000))
+}
+
+stop_membrane_socket_lb() {
+    local dir="$tmp/m-$1" pid
+    pid=$(cat "$dir/daemon.pid" 2>/dev/null)
+    if [[ -n "$pid" ]]; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        rm -f "$dir/daemon.pid"
+    fi
+    pid=$(cat "$dir/bus.pid" 2>/dev/null)
+    [[ -z "$pid" ]] || { kill "$pid" 2>/dev/null; rm -f "$dir/bus.pid"; }
+    # The bpffs goes with whatever pins are left (the socket programs' links with them).
+    local mount
+    for mount in "$dir/bpffs" "$dir/cgroup"; do
+        mountpoint -q "$mount" 2>/dev/null && { umount "$mount" 2>/dev/null || umount -l "$mount"; }
+    done
+    return 0
+}
