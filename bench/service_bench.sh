@@ -31,8 +31,8 @@
 # Prints a table (N, variant, load time, p50/p99/mean µs, ratio to direct at
 # the same N), writes a CSV and a PNG of p50 vs N (log x; gnuplot, when there).
 # Bounded: every connect 1 s, every point 120 s, every load 900 s; the full
-# run takes about 5 minutes on a 2-core VM (most of it nft -f at 10,000
-# services), --quick about 15 s.
+# run takes about 15 minutes on a 2-core VM (most of it nft -f and the membrane
+# variant's applies at 10,000 services), --quick about 30 s.
 #
 # Usage (as root): bench/service_bench.sh [--quick] [--counts 1,100,1000,2768,10000]
 #     [--connects 5000] [--rounds 3] [--pick random|rr] [--variants direct,iptables,nftables]

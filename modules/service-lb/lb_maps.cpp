@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <tuple>
 
 #include <membrane/bpf.hpp>
 
@@ -58,6 +59,40 @@ service_lb_key writer_key() { return service_lb_key{}; }
 
 bool is_writer_mark(const service_lb_key& key) { return key.address == 0 && key.port == 0; }
 
+// Every entry of the services map but the mark, by frontend and slot.
+using FrontendSlots =
+    std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::map<std::uint32_t, service_lb_value>>;
+
+FrontendSlots read_services(int fd) {
+    FrontendSlots out;
+    service_lb_key key{};
+    service_lb_key next{};
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+        service_lb_value value{};
+        if (!is_writer_mark(next) && bpf_map_lookup_elem(fd, &next, &value) == 0) {
+            out[{text_of(next.address), ntohs(next.port), static_cast<Protocol>(next.protocol)}][next.slot] = value;
+        }
+        key = next;
+        previous = &key;
+    }
+    return out;
+}
+
+std::map<std::uint32_t, service_lb_backend> read_backends(int fd) {
+    std::map<std::uint32_t, service_lb_backend> out;
+    std::uint32_t key = 0;
+    std::uint32_t next = 0;
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+        service_lb_backend value{};
+        if (bpf_map_lookup_elem(fd, &next, &value) == 0) out[next] = value;
+        key = next;
+        previous = &key;
+    }
+    return out;
+}
+
 }  // namespace
 
 LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
@@ -81,44 +116,22 @@ void LbMaps::load() {
     backend_ids_.clear();
     next_backend_id_ = 1;
     next_service_id_ = 1;
-    // Backends first, so the services' slots can name them.
-    std::uint32_t id = 0;
-    std::uint32_t next = 0;
-    void* previous = nullptr;
-    while (bpf_map_get_next_key(backends_fd_, previous, &next) == 0) {
-        service_lb_backend value{};
-        if (bpf_map_lookup_elem(backends_fd_, &next, &value) == 0) {
-            backend_values_[next] = {value.service_id, Backend{text_of(value.address), ntohs(value.port), ""}};
-            next_backend_id_ = std::max(next_backend_id_, next + 1);
-        }
-        id = next;
-        previous = &id;
+    for (const auto& [id, value] : read_backends(backends_fd_)) {
+        backend_values_[id] = {value.service_id, Backend{text_of(value.address), ntohs(value.port), ""}};
+        next_backend_id_ = std::max(next_backend_id_, id + 1);
     }
-    std::map<FrontendKey, std::map<std::uint32_t, service_lb_value>> slots;
-    service_lb_key key{};
-    service_lb_key next_key{};
-    const void* previous_key = nullptr;
-    while (bpf_map_get_next_key(services_fd_, previous_key, &next_key) == 0) {
-        service_lb_value value{};
-        if (!is_writer_mark(next_key) && bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
-            slots[{text_of(next_key.address), ntohs(next_key.port), static_cast<Protocol>(next_key.protocol)}]
-                 [next_key.slot] = value;
-        }
-        key = next_key;
-        previous_key = &key;
-    }
-    for (const auto& [frontend, entries] : slots) {
+    for (const auto& [frontend, entries] : read_services(services_fd_)) {
         const auto master = entries.find(0);
-        if (master == entries.end()) {
-            // Slots without their service (a sync cut short): delete them now.
-            for (const auto& [slot, value] : entries) {
-                const auto stale = map_key(std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), slot);
-                erase(services_fd_, &stale, "a stale service slot");
-            }
-            continue;
+        const std::uint32_t count = master == entries.end() ? 0 : master->second.count;
+        // Slots past the count or without their service (a sync cut short): deleted now.
+        for (const auto& [slot, value] : entries) {
+            if (slot == 0 || (master != entries.end() && slot <= count)) continue;
+            const auto stale = map_key(std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), slot);
+            erase(services_fd_, &stale, "a stale service slot");
         }
+        if (master == entries.end()) continue;
         Held held{master->second.service_id, master->second.flags, master->second.affinity_timeout, {}};
-        for (std::uint32_t slot = 1; slot <= master->second.count; ++slot) {
+        for (std::uint32_t slot = 1; slot <= count; ++slot) {
             const auto found = entries.find(slot);
             if (found == entries.end()) break;
             held.backend_ids.push_back(found->second.backend_id);
@@ -296,29 +309,8 @@ std::vector<MapFrontend> LbMaps::frontends() const {
 }
 
 std::vector<MapFrontend> LbMaps::read_frontends() const {
-    std::map<std::uint32_t, service_lb_backend> backends;
-    std::uint32_t id = 0;
-    std::uint32_t next = 0;
-    const void* previous = nullptr;
-    while (bpf_map_get_next_key(backends_fd_, previous, &next) == 0) {
-        service_lb_backend value{};
-        if (bpf_map_lookup_elem(backends_fd_, &next, &value) == 0) backends[next] = value;
-        id = next;
-        previous = &id;
-    }
-    std::map<FrontendKey, std::map<std::uint32_t, service_lb_value>> entries;
-    service_lb_key key{};
-    service_lb_key next_key{};
-    const void* previous_key = nullptr;
-    while (bpf_map_get_next_key(services_fd_, previous_key, &next_key) == 0) {
-        service_lb_value value{};
-        if (!is_writer_mark(next_key) && bpf_map_lookup_elem(services_fd_, &next_key, &value) == 0) {
-            entries[{text_of(next_key.address), ntohs(next_key.port), static_cast<Protocol>(next_key.protocol)}]
-                   [next_key.slot] = value;
-        }
-        key = next_key;
-        previous_key = &key;
-    }
+    const auto backends = read_backends(backends_fd_);
+    const auto entries = read_services(services_fd_);
     std::vector<MapFrontend> list;
     for (const auto& [frontend, slots] : entries) {
         const auto master = slots.find(0);

@@ -200,18 +200,27 @@ TEST_F(LbMapsTest, AfterAnotherWriterTheNextSyncReadsTheMapsAgain) {
     EXPECT_EQ(running.read_frontends(), running.frontends());
 }
 
-TEST_F(LbMapsTest, SlotsWithoutTheirServiceAreDeletedAtStart) {
-    service_lb_key key{};
-    inet_pton(AF_INET, "10.96.0.99", &key.address);
-    key.port = htons(80);
-    key.protocol = 6;
-    key.slot = 2;
-    service_lb_value value{};
-    value.backend_id = 7;
-    ASSERT_EQ(bpf_map_update_elem(services.get(), &key, &value, BPF_ANY), 0);
+TEST_F(LbMapsTest, SlotsWithoutTheirServiceOrPastItsCountAreDeletedAtStart) {
+    // What a sync cut short can leave: slots of a service whose slot 0 is
+    // gone, and a slot past a service's count.
+    const auto put = [&](const char* address, std::uint32_t slot, service_lb_value value) {
+        service_lb_key key{};
+        inet_pton(AF_INET, address, &key.address);
+        key.port = htons(80);
+        key.protocol = 6;
+        key.slot = slot;
+        ASSERT_EQ(bpf_map_update_elem(services.get(), &key, &value, BPF_ANY), 0);
+    };
+    put("10.96.0.99", 2, service_lb_value{.backend_id = 7});
+    put("10.96.0.98", 0, service_lb_value{.count = 1, .service_id = 1});
+    put("10.96.0.98", 1, service_lb_value{.backend_id = 8});
+    put("10.96.0.98", 3, service_lb_value{.backend_id = 9});
     auto lb = maps();
-    EXPECT_TRUE(service_entries().empty());
-    EXPECT_TRUE(lb.frontends().empty());
+    const auto entries = service_entries();
+    EXPECT_EQ(entries.size(), 2u);
+    EXPECT_TRUE(entries.contains({"10.96.0.98:80", 0}));
+    EXPECT_TRUE(entries.contains({"10.96.0.98:80", 1}));
+    EXPECT_EQ(lb.frontends().size(), 1u);
 }
 
 TEST_F(LbMapsTest, WhatDoesNotFitIsRefusedAndNothingIsWritten) {
