@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .cgroups import cgroup2_mount, make_node_cgroup, pids_in, remove_lab_cgroups, seen_from_lab_mount
 from .daemons import agent_config, start_bus, start_daemon, wait_ready
-from .errors import log
+from .errors import LabError, log
 from .names import NETNS_DIR, lab_dir, lab_prefix
 from .pods import add_pod
 from .processes import ip, is_alive, proc_start_time, run, stop_processes
@@ -48,11 +48,16 @@ def bring_up(lab: Lab, topo: Topology, args) -> None:
                 shutil.copyfile(so, target)
                 os.chmod(target, 0o644)
             lab.data["module_dir"] = str(modules)
-        cgroup_mount = mount_cgroup2(lab, folder / "cgroup", cgroup2_mount())
+        try:
+            cgroup_mount = mount_cgroup2(lab, folder / "cgroup", cgroup2_mount())
+        except LabError as error:  # a host without cgroup v2: everything but socket programs works
+            log(f"{error}; the nodes share the agent's default cgroup root")
+            cgroup_mount = None
         for name, node in lab.data["nodes"].items():
-            node["cgroup"] = make_node_cgroup(lab.name, name)
-            node["cgroup_root"] = seen_from_lab_mount(node["cgroup"], cgroup_mount)
-            lab.save()
+            if cgroup_mount:
+                node["cgroup"] = make_node_cgroup(lab.name, name)
+                node["cgroup_root"] = seen_from_lab_mount(node["cgroup"], cgroup_mount)
+                lab.save()
             Path(node["config"]).write_text(agent_config(lab, name))
             start_bus(lab, name)
         for name in lab.data["nodes"]:
