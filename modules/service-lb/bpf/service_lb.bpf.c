@@ -148,12 +148,14 @@ static __always_inline int translate(struct bpf_sock_addr *ctx, bool datagram)
 			backend = service_backend(service, backend_id);
 		}
 	}
-	if (!backend && service->affinity_timeout) {
-		struct service_lb_affinity_value *affine;
-
+	if (service->affinity_timeout) {
 		affinity_key.netns_cookie = bpf_get_netns_cookie(ctx);
 		affinity_key.service_id = service->service_id;
 		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
+	}
+	if (!backend && service->affinity_timeout) {
+		struct service_lb_affinity_value *affine;
+
 		affine = bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
 		if (affine && now - affine->last_used <= service->affinity_timeout) {
 			backend_id = affine->backend_id;
