@@ -71,11 +71,6 @@ std::string field_of(const nlohmann::json& object, const char* key) {
     return found == object.end() ? "-" : text_of(*found);
 }
 
-const nlohmann::json& list_in(const nlohmann::json& object, const char* key) {
-    static const nlohmann::json empty = nlohmann::json::array();
-    const auto found = object.find(key);
-    return found != object.end() && found->is_array() ? *found : empty;
-}
 
 // Does `name` name the policy `ref` ("KIND NAMESPACE/NAME", or "KIND NAME"
 // cluster-wide)? The whole ref, "NAMESPACE/NAME" or "NAME".
@@ -121,6 +116,12 @@ std::vector<std::vector<std::string>> policy_rows(const nlohmann::json& policy) 
 }
 
 }  // namespace
+
+const nlohmann::json& list_in(const nlohmann::json& object, const char* key) {
+    static const nlohmann::json empty = nlohmann::json::array();
+    const auto found = object.find(key);
+    return found != object.end() && found->is_array() ? *found : empty;
+}
 
 void print_table(std::ostream& out, const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows) {

@@ -13,6 +13,9 @@ namespace membrane::cli {
 
 enum class OutputFormat { Table, Json };
 
+// The array at `key` of a reply object; an empty array when it is missing or not an array.
+const nlohmann::json& list_in(const nlohmann::json& object, const char* key);
+
 // Columns padded to their widest cell; the last column is not padded.
 void print_table(std::ostream& out, const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows);

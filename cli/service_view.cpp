@@ -6,21 +6,20 @@
 namespace membrane::cli {
 namespace {
 
-const nlohmann::json& items_of(const nlohmann::json& object, const char* key) {
-    static const nlohmann::json empty = nlohmann::json::array();
-    const auto found = object.find(key);
-    return found != object.end() && found->is_array() ? *found : empty;
-}
-
 std::string address_port(const nlohmann::json& entry) {
     return entry.value("address", std::string("?")) + ":" + std::to_string(entry.value("port", 0));
 }
 
-// "10.1.1.5:8080,10.1.2.7:8080"; with none, what a client meets instead.
-std::string backends_of(const nlohmann::json& frontend) {
+// "10.1.1.5:8080,10.1.2.7:8080" in the reply's order; "" for none.
+std::string joined_backends(const nlohmann::json& frontend) {
     std::string joined;
-    for (const auto& backend : items_of(frontend, "backends")) joined += (joined.empty() ? "" : ",") + address_port(backend);
-    if (!joined.empty()) return joined;
+    for (const auto& backend : list_in(frontend, "backends")) joined += (joined.empty() ? "" : ",") + address_port(backend);
+    return joined;
+}
+
+// The backends; with none, what a client meets instead.
+std::string backends_of(const nlohmann::json& frontend) {
+    if (auto joined = joined_backends(frontend); !joined.empty()) return joined;
     return frontend.value("drop_when_empty", false) ? "none here (Local traffic policy: dropped)"
                                                     : "none (connections refused)";
 }
@@ -33,9 +32,9 @@ void print_services(std::ostream& out, const nlohmann::json& reply, OutputFormat
         return;
     }
     std::vector<std::vector<std::string>> rows;
-    for (const auto& service : items_of(reply, "services")) {
+    for (const auto& service : list_in(reply, "services")) {
         const std::string name = service.value("service", std::string("?"));
-        const auto& frontends = items_of(service, "frontends");
+        const auto& frontends = list_in(service, "frontends");
         if (frontends.empty()) rows.push_back({name, "-", "-", "not served (headless, ExternalName or another proxy's)"});
         for (const auto& frontend : frontends) {
             std::string backends = backends_of(frontend);
@@ -51,7 +50,7 @@ void print_services(std::ostream& out, const nlohmann::json& reply, OutputFormat
     } else {
         print_table(out, {"SERVICE", "TYPE", "FRONTEND", "BACKENDS"}, rows);
     }
-    for (const auto& service : items_of(reply, "services")) {
+    for (const auto& service : list_in(reply, "services")) {
         const std::string problem = service.value("problem", std::string());
         if (!problem.empty()) out << "warning: " << service.value("service", std::string("?")) << ": " << problem << '\n';
     }
@@ -59,7 +58,7 @@ void print_services(std::ostream& out, const nlohmann::json& reply, OutputFormat
 
 nlohmann::json select_service(const nlohmann::json& reply, const std::string& name) {
     const std::string wanted = name.find('/') == std::string::npos ? "default/" + name : name;
-    for (const auto& service : items_of(reply, "services")) {
+    for (const auto& service : list_in(reply, "services")) {
         if (service.value("service", std::string()) == wanted) return nlohmann::json{{"services", {service}}};
     }
     throw ServiceNotFound("no service " + wanted + " is applied (`membranectl get svc -A` lists them)");
@@ -71,15 +70,12 @@ void print_lb_maps(std::ostream& out, const nlohmann::json& reply, OutputFormat 
         return;
     }
     std::vector<std::vector<std::string>> rows;
-    for (const auto& frontend : items_of(reply, "frontends")) {
-        std::string backends;
-        for (const auto& backend : items_of(frontend, "backends")) {
-            backends += (backends.empty() ? "" : ",") + address_port(backend);
-        }
+    for (const auto& frontend : list_in(reply, "frontends")) {
+        const std::string backends = joined_backends(frontend);
         const auto flags = frontend.value("flags", 0);
         rows.push_back({address_port(frontend) + "/" + frontend.value("protocol", std::string("?")),
                         std::to_string(frontend.value("service_id", 0)),
-                        std::to_string(items_of(frontend, "backends").size()),
+                        std::to_string(list_in(frontend, "backends").size()),
                         (flags & 1) ? "drop-when-empty" : "-",
                         frontend.value("affinity_timeout", 0) ? std::to_string(frontend.value("affinity_timeout", 0)) + "s"
                                                               : "-",

@@ -35,6 +35,16 @@ struct ModuleBpf::State {
 
     std::string who() const { return fmt::format("module {} gen {}", module, generation); }
 
+    // `object` as this generation loaded it; another's is refused.
+    const LoadedObject* own(const BpfObject& object) const {
+        const auto* loaded = dynamic_cast<const LoadedObject*>(&object);
+        if (!loaded || loaded->owner != this) {
+            throw BpfError(fmt::format("{}: object {} was not loaded through this module generation", who(),
+                                       object.name()));
+        }
+        return loaded;
+    }
+
     Registry::Impl& usable_registry() const {
         if (closed) throw BpfError(fmt::format("{}: its BPF is closed", who()));
         if (!registry) throw BpfError(fmt::format("{}: the BPF registry is gone", who()));
@@ -104,11 +114,7 @@ void ModuleBpf::attach_stage(std::uint32_t stage, const BpfObject& object, std::
         throw BpfError(fmt::format("{}: pipeline stage {} does not exist (stages are 0..{})", state_->who(), stage,
                                    MBR_STAGE_MAX - 1));
     }
-    const auto* loaded = dynamic_cast<const LoadedObject*>(&object);
-    if (!loaded || loaded->owner != state_.get()) {
-        throw BpfError(fmt::format("{}: object {} was not loaded through this module generation", state_->who(),
-                                   object.name()));
-    }
+    const LoadedObject* loaded = state_->own(object);
     auto* bpf_prog = loaded->program(program);
     if (bpf_program__type(bpf_prog) != BPF_PROG_TYPE_SCHED_CLS) {
         throw BpfError(fmt::format("{}: program {} of object {} is not a tc program (SEC(\"tc\")), so it cannot "
@@ -143,11 +149,7 @@ void ModuleBpf::attach_entry(std::string_view ifname, std::string_view entry_pro
 void ModuleBpf::attach_socket_hook(const BpfObject& object, std::string_view program) {
     auto& registry = state_->usable_registry();
     const std::lock_guard lock(registry.mutex);
-    const auto* loaded = dynamic_cast<const LoadedObject*>(&object);
-    if (!loaded || loaded->owner != state_.get()) {
-        throw BpfError(fmt::format("{}: object {} was not loaded through this module generation", state_->who(),
-                                   object.name()));
-    }
+    const LoadedObject* loaded = state_->own(object);
     auto* bpf_prog = loaded->program(program);
     const auto type = bpf_program__expected_attach_type(bpf_prog);
     const auto hook = socket_hook_name(type);

@@ -57,6 +57,14 @@ void erase(int fd, const void* key, const std::string& what) {
 // whose service_id is the number of the LbMaps that last read the maps.
 service_lb_key writer_key() { return service_lb_key{}; }
 
+// What one service number stands for: a service port and its backend set.
+// The ClusterIP's (internal traffic policy) and the external addresses' may
+// differ, and affinity must not carry a client from one set into the other.
+std::string backend_set_of(const Frontend& frontend) {
+    return frontend.service + ":" + frontend.port_name + "/" + std::to_string(static_cast<int>(frontend.protocol)) +
+           (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
+}
+
 bool is_writer_mark(const service_lb_key& key) { return key.address == 0 && key.port == 0; }
 
 // Every entry of the services map but the mark, by frontend and slot.
@@ -149,21 +157,15 @@ void LbMaps::load() {
     update(services_fd_, &mark_key, &mark, "the service map's writer mark");
 }
 
-std::uint32_t LbMaps::service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen) {
-    // Per service port and per backend set: the ClusterIP's (internal
-    // traffic policy) and the external addresses' may differ, and affinity
-    // must not carry a client from one set into the other.
-    const std::string service_port = frontend.service + ":" + frontend.port_name + "/" +
-                                     std::to_string(static_cast<int>(frontend.protocol)) +
-                                     (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
-    if (const auto found = chosen.find(service_port); found != chosen.end()) return found->second;
-    std::uint32_t id = 0;
+std::uint32_t LbMaps::service_id_for(const Frontend& frontend, ChosenIds& chosen) {
+    const std::string backend_set = backend_set_of(frontend);
+    if (const auto found = chosen.by_set.find(backend_set); found != chosen.by_set.end()) return found->second;
+    // The number the maps hold for this frontend, unless this sync gave it to another set already.
     const auto held = held_.find({frontend.address, frontend.port, frontend.protocol});
-    const bool taken = held != held_.end() && std::ranges::any_of(chosen, [&](const auto& entry) {
-        return entry.second == held->second.service_id;
-    });
-    id = held != held_.end() && !taken ? held->second.service_id : next_service_id_++;
-    chosen[service_port] = id;
+    const bool keep = held != held_.end() && !chosen.ids.contains(held->second.service_id);
+    const std::uint32_t id = keep ? held->second.service_id : next_service_id_++;
+    chosen.by_set[backend_set] = id;
+    chosen.ids.insert(id);
     return id;
 }
 
@@ -232,7 +234,8 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
     for (const auto& frontend : frontends) {
         slots += 1 + frontend.backends.size();
         for (const auto& backend : frontend.backends) {
-            backends.insert({frontend.service + ":" + frontend.port_name, Backend{backend.address, backend.port, ""}});
+            // Backend ids are per service number (service_id_for).
+            backends.insert({backend_set_of(frontend), Backend{backend.address, backend.port, ""}});
         }
         if (frontend.backends.size() > 0xffff) {
             throw BpfError("service " + frontend.service + " has " + std::to_string(frontend.backends.size()) +
@@ -249,7 +252,7 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
     }
 
     Written written;
-    std::map<std::string, std::uint32_t> chosen;
+    ChosenIds chosen;
     std::set<FrontendKey> wanted_keys;
     for (const auto& frontend : frontends) {
         const FrontendKey key{frontend.address, frontend.port, frontend.protocol};

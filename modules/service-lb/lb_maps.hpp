@@ -57,6 +57,7 @@ public:
     // same as frontends() unless someone else wrote them. A slot whose
     // backend is absent shows as address "missing".
     std::vector<MapFrontend> read_frontends() const;
+    std::size_t frontend_count() const { return held_.size(); }
     std::size_t slot_count() const;
     std::size_t backend_count() const { return backend_values_.size(); }
 
@@ -70,7 +71,12 @@ private:
     };
     void load();
     bool still_the_writer() const;
-    std::uint32_t service_id_for(const Frontend& frontend, std::map<std::string, std::uint32_t>& chosen);
+    // The service numbers one sync has given: by backend set, and the set of them.
+    struct ChosenIds {
+        std::map<std::string, std::uint32_t> by_set;
+        std::set<std::uint32_t> ids;
+    };
+    std::uint32_t service_id_for(const Frontend& frontend, ChosenIds& chosen);
     std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
     void write_frontend(const FrontendKey& key, const Held& wanted);
     void delete_frontend(const FrontendKey& key);

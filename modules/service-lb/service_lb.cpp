@@ -108,7 +108,7 @@ public:
         ctx.add_method("Services", [this](const std::string&) { return services_json(); });
         ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
-        ctx.log().info("{} services, {} frontends in the datapath", services_.size(), maps_->frontends().size());
+        ctx.log().info("{} services, {} frontends in the datapath", services_.size(), maps_->frontend_count());
     }
 
     void stop() override { subscriptions_.clear(); }
@@ -167,19 +167,29 @@ private:
         return topology;
     }
 
-    // Every frontend of every service, and why some service port is not served.
-    std::vector<Frontend> wanted_frontends() {
+    // build_frontends() of each service ("ns/name"), with the slices that name it.
+    std::map<std::string, std::vector<Frontend>> frontends_by_service() const {
         std::map<std::string, std::vector<service::EndpointSlice>> slices_of;  // "ns/service" -> its slices
         for (const auto& [key, slice] : slices_) {
             if (!slice.service_name.empty()) slices_of[slice.namespace_ + "/" + slice.service_name].push_back(slice);
         }
         const auto nodes = topology();
+        static const std::vector<service::EndpointSlice> none;
+        std::map<std::string, std::vector<Frontend>> out;
+        for (const auto& [key, svc] : services_) {
+            const auto found = slices_of.find(key);
+            out[key] = build_frontends(svc, found == slices_of.end() ? none : found->second, nodes);
+        }
+        return out;
+    }
+
+    // Every frontend the maps must hold, and why some service port is not served.
+    std::vector<Frontend> wanted_frontends() {
+        auto by_service = frontends_by_service();
         std::vector<Frontend> all;
         std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::string> owner;
         const auto before = std::exchange(problems_, {});
         for (const auto& [key, svc] : services_) {
-            const auto found = slices_of.find(key);
-            static const std::vector<service::EndpointSlice> none;
             // What this module cannot honour yet is said, and fails closed
             // where serving would let through what the service forbids.
             const auto problem = [&](const std::string& text) {
@@ -190,7 +200,7 @@ private:
                 problem("healthCheckNodePort " + std::to_string(svc.health_check_node_port) + " is not served yet");
             }
             bool told_sctp = false;
-            for (auto& frontend : build_frontends(svc, found == slices_of.end() ? none : found->second, nodes)) {
+            for (auto& frontend : by_service[key]) {
                 if (frontend.protocol == Protocol::sctp) {
                     if (!std::exchange(told_sctp, true)) problem("SCTP ports are not served (TCP and UDP only)");
                     continue;
@@ -233,7 +243,7 @@ private:
             if (written.frontends_changed + written.frontends_deleted > 0) {
                 ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
                                  written.frontends_changed, written.frontends_deleted, last_sync_ms_,
-                                 maps_->frontends().size());
+                                 maps_->frontend_count());
             }
         } catch (const std::exception& error) {
             datapath_error_ = error.what();
@@ -241,19 +251,11 @@ private:
         }
     }
 
-    std::string services_json() {
-        const auto nodes = topology();
-        std::map<std::string, std::vector<service::EndpointSlice>> slices_of;
-        for (const auto& [key, slice] : slices_) {
-            if (!slice.service_name.empty()) slices_of[slice.namespace_ + "/" + slice.service_name].push_back(slice);
-        }
+    std::string services_json() const {
         nlohmann::json list = nlohmann::json::array();
-        for (const auto& [key, svc] : services_) {
-            const auto found = slices_of.find(key);
+        for (const auto& [key, service_frontends] : frontends_by_service()) {
             nlohmann::json frontends = nlohmann::json::array();
-            for (const auto& frontend :
-                 build_frontends(svc, found == slices_of.end() ? std::vector<service::EndpointSlice>{} : found->second,
-                                 nodes)) {
+            for (const auto& frontend : service_frontends) {
                 frontends.push_back({{"kind", kind_name(frontend.kind)},
                                      {"address", frontend.address},
                                      {"port", frontend.port},
@@ -288,7 +290,7 @@ private:
     std::string status_json() const {
         return nlohmann::json{{"services", services_.size()},
                               {"endpoint_slices", slices_.size()},
-                              {"frontends", maps_->frontends().size()},
+                              {"frontends", maps_->frontend_count()},
                               {"map_entries", maps_->slot_count()},
                               {"backends", maps_->backend_count()},
                               {"node_port_range", std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high)},
