@@ -292,6 +292,7 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
         erase(backends_fd_, &it->first, "backend " + it->second.second.address);
         backend_ids_.erase(it->second);
         it = backend_values_.erase(it);
+        ++written.backends_deleted;
     }
     return written;
 }

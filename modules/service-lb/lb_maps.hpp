@@ -43,6 +43,7 @@ public:
     struct Written {
         std::size_t frontends_changed = 0;
         std::size_t frontends_deleted = 0;
+        std::size_t backends_deleted = 0;  // ids no slot names any more
     };
     // Makes the maps hold exactly `frontends`. Refused as a whole (membrane::
     // BpfError naming what does not fit, nothing written) when they need

@@ -5,10 +5,14 @@
 // keeps its pinned maps equal to them (lb_maps.hpp), and puts its socket
 // programs (bpf/service_lb.bpf.c) on the agent's cgroup root, so a
 // connection to a service is translated once, at connect(), to a backend.
+// After a sync that removed backends it destroys the connected UDP sockets
+// left on them (udp_sweep.hpp), so their clients connect anew.
 //
 // [module.service-lb] keys (all optional):
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <utility>
 #include <map>
 #include <string>
@@ -21,12 +25,14 @@
 
 #include "lb_maps.hpp"
 #include "service_table.hpp"
+#include "udp_sweep.hpp"
 
 extern "C" {
 #include "bpf/lb_maps.h"
 }
 
 MEMBRANE_EMBEDDED_BPF(service_lb_bpf)
+MEMBRANE_EMBEDDED_BPF(udp_sweep_bpf)
 
 namespace membrane::service_lb {
 namespace {
@@ -89,11 +95,19 @@ public:
     void start(Context& ctx) override {
         ctx_ = &ctx;
         node_ports_ = read_node_port_range(ctx);
-        BpfObject& object = ctx.bpf().load({.name = "service-lb",
-                                            .elf = service_lb_bpf(),
-                                            .persistent_maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap}});
+        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap};
+        BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
+        try {
+            BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
+            udp_sweep_.emplace(sweep.program_fd("lb_sweep_udp"));
+        } catch (const BpfError& error) {
+            // Socket LB works without it; connected UDP clients then keep a removed backend.
+            udp_sweep_problem_ = error.what();
+            ctx.log().warn("connected UDP sockets will keep a removed backend (the UDP sweep needs "
+                           "bpf_sock_destroy, Linux 6.5): {}", udp_sweep_problem_);
+        }
         for (const auto kind : {service::kService, service::kEndpointSlice}) {
             for (const auto& info : ctx.model().objects(std::string(kind))) {
                 remember(info.kind, info.namespace_, info.name, info.document);
@@ -245,10 +259,36 @@ private:
                                  written.frontends_changed, written.frontends_deleted, last_sync_ms_,
                                  maps_->frontend_count());
             }
+            if (written.backends_deleted > 0) sweep_udp();
         } catch (const std::exception& error) {
             datapath_error_ = error.what();
             ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
         }
+    }
+
+    // Destroys the connected UDP sockets whose backend a sync removed, in
+    // every namespace a process of this node may have connected from.
+    void sweep_udp() {
+        if (!udp_sweep_) return;
+        const auto began = std::chrono::steady_clock::now();
+        std::vector<std::string> namespaces;
+        for (const auto& endpoint : ctx_->model().endpoints()) {
+            if (!endpoint.netns.empty()) namespaces.push_back(endpoint.netns);
+        }
+        const auto report = udp_sweep_->sweep(namespaces);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+        for (const auto& error : report.errors) ctx_->log().warn("UDP sweep: {}", error);
+        for (const auto& socket : report.sockets) {
+            if (socket.result == 0) {
+                ++udp_sockets_destroyed_;
+                ctx_->log().info("destroyed a UDP socket connected to service {} through removed backend {}",
+                                 socket.service, socket.backend);
+            } else {
+                ctx_->log().warn("cannot destroy a UDP socket connected to service {} through removed backend {}: {}",
+                                 socket.service, socket.backend, std::strerror(-socket.result));
+            }
+        }
+        ctx_->log().debug("UDP sweep of {} network namespaces in {:.1f} ms", report.namespaces, ms);
     }
 
     std::string services_json() const {
@@ -296,13 +336,18 @@ private:
                               {"node_port_range", std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high)},
                               {"last_sync_ms", last_sync_ms_},
                               {"problems", problems_},
-                              {"datapath_error", datapath_error_}}
+                              {"datapath_error", datapath_error_},
+                              {"udp_sweep", udp_sweep_ ? "on" : "off: " + udp_sweep_problem_},
+                              {"udp_sockets_destroyed", udp_sockets_destroyed_}}
             .dump();
     }
 
     Context* ctx_ = nullptr;
     PortRange node_ports_;
     std::optional<LbMaps> maps_;
+    std::optional<UdpSweep> udp_sweep_;
+    std::string udp_sweep_problem_;  // why there is none
+    std::uint64_t udp_sockets_destroyed_ = 0;
     std::map<std::string, service::Service> services_;      // "ns/name"
     std::map<std::string, service::EndpointSlice> slices_;  // "ns/name"
     std::map<std::string, std::string> problems_;           // service -> why a frontend is not served

@@ -11,7 +11,8 @@
 #   - a process outside node1's cgroup is not translated (the socket
 #     programs are on the node's own cgroup);
 #   - no endpoints: connect() fails at once with ECONNREFUSED;
-#   - a backend removed from the EndpointSlice gets no new connection;
+#   - a backend removed from the EndpointSlice gets no new connection, and a
+#     UDP socket connected to it is destroyed (its client connects anew);
 #     sessionAffinity ClientIP keeps a client on one backend;
 #   - a pod reaches itself through a service (hairpin);
 #   - internalTrafficPolicy Local: node1's backend only; with none on node1
@@ -124,9 +125,19 @@ echo "$result"
 check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "connect() to a service without endpoints"
 ctl service list | grep -q "10.96.0.11:80/TCP.*none (connections refused)" || labtest_fail "service list: empty's state"
 
-labtest_log "a backend removed: no new connection goes to it"
+labtest_log "a backend removed: no new connection goes to it; a UDP socket connected to it is destroyed"
+in_pod fe udp-follow "$vip" 53 be1 4 >"$LABTEST_TMP/follow.txt" &
+follow_pid=$!
+for _ in $(seq 100); do grep -q "^on be1" "$LABTEST_TMP/follow.txt" && break; sleep 0.05; done
+grep -q "^on be1" "$LABTEST_TMP/follow.txt" || labtest_fail "no connected UDP socket on be1: $(cat "$LABTEST_TMP/follow.txt")"
 apply "$(slice web "$be2:node2")"
 wait_backends node1 web "$vip:80" 1
+wait "$follow_pid" || labtest_fail "the UDP follower failed: $(cat "$LABTEST_TMP/follow.txt")"
+result=$(tail -n 1 "$LABTEST_TMP/follow.txt")
+echo "$result"
+# be1 still runs and would answer a socket left connected to it: only its destruction moves the client.
+check "$result" 'r["errors"] and r["before"].get("be1") and r["after"].get("be2", 0) >= 5 and set(r["after"]) == {"be2"}' \
+    "a connected UDP client across the removal of its backend"
 
 result=$(in_pod fe tcp "$vip" 80 30)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 30}' "after be1's removal"
@@ -212,4 +223,4 @@ printf 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  clusterIP
 if ctl apply -f "$LABTEST_TMP/bad.yaml" 2>"$LABTEST_TMP/bad.err"; then labtest_fail "clusterIP 10.96.0.999 was accepted"; fi
 grep -q "spec.clusterIP" "$LABTEST_TMP/bad.err" || labtest_fail "no field path: $(cat "$LABTEST_TMP/bad.err")"
 
-echo "ok: ClusterIP TCP/UDP with reverse translation, node cgroups, ECONNREFUSED, backend removal, affinity, hairpin, reloads, agent down"
+echo "ok: ClusterIP TCP/UDP with reverse translation, node cgroups, ECONNREFUSED, backend removal (UDP sockets destroyed), affinity, hairpin, reloads, agent down"

@@ -6,6 +6,11 @@ echo servers of lab_test_lib.sh (labtest_serve: "pong <pod> <line>") and prints 
   udp ADDR PORT N          N datagrams on one unconnected socket: replies by pod, their source addresses
   refused ADDR PORT        one connect(): its errno name ("" if it connected) and how long it took
   loop ADDR PORT SECONDS   connections for SECONDS, one every 1 ms at most: ok and failed counts
+  udp-follow ADDR PORT POD SECONDS
+                           a connected UDP socket on POD (new sockets until one is), "on POD" once it
+                           is, then one exchange every 50 ms for SECONDS: on an error, a new socket
+                           (as a DNS client retries); replies by pod before and after the first
+                           error, the errors by name
 """
 import errno
 import json
@@ -89,6 +94,43 @@ def loop(address, port, seconds):
     return {"ok": ok, "failed": failed, "errors": errors}
 
 
+def connected_udp(address, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    s.connect((address, port))
+    return s
+
+
+def ask(s, line):
+    s.send(line.encode() + b"\n")
+    reply = s.recv(2048).decode().strip()
+    return reply.split()[1] if reply.startswith("pong ") else f"?{reply}"
+
+
+def udp_follow(address, port, pod, seconds):
+    for _ in range(50):
+        s = connected_udp(address, port)
+        if ask(s, "which") == pod:
+            break
+        s.close()
+    else:
+        return {"error": f"no connected socket landed on {pod}"}
+    print(f"on {pod}", flush=True)
+    before, after, errors = {}, {}, {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got = ask(s, "follow")
+            replies = after if errors else before
+            replies[got] = replies.get(got, 0) + 1
+        except OSError as error:
+            errors[error_name(error)] = errors.get(error_name(error), 0) + 1
+            s.close()
+            s = connected_udp(address, port)
+        time.sleep(0.05)
+    return {"before": before, "after": after, "errors": errors}
+
+
 def main():
     mode, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if mode == "tcp":
@@ -97,6 +139,8 @@ def main():
         result = udp(address, port, int(sys.argv[4]))
     elif mode == "refused":
         result = refused(address, port)
+    elif mode == "udp-follow":
+        result = udp_follow(address, port, sys.argv[4], float(sys.argv[5]))
     elif mode == "loop":
         result = loop(address, port, float(sys.argv[4]))
     else:

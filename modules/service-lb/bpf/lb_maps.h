@@ -27,9 +27,11 @@
  *                         session affinity; a node's pods are told apart by
  *                         their network namespace)
  * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
- *                         backend id: an unconnected UDP socket's datagrams
- *                         to one service go to one backend, as kube-proxy's
- *                         conntrack keeps a 5-tuple on one
+ *                         backend id: a UDP socket's datagrams to one
+ *                         service go to one backend, as kube-proxy's
+ *                         conntrack keeps a 5-tuple on one, and the sweep
+ *                         (udp_sweep.bpf.c) tells whether a connected
+ *                         socket's backend still serves its service
  */
 #ifndef SERVICE_LB_MAPS_H
 #define SERVICE_LB_MAPS_H
@@ -99,6 +101,16 @@ struct service_lb_udp_key {
 	__be32 address; /* the service's */
 	__be16 port;
 	__u16 pad;
+};
+
+/* The sweep's record of one connected UDP socket whose backend no longer
+ * serves the service it connected to (udp_sweep.bpf.c). */
+struct service_lb_swept {
+	__be32 service_address;
+	__be32 backend_address;
+	__be16 service_port;
+	__be16 backend_port;
+	__s32 result; /* bpf_sock_destroy(): 0, or a negative errno */
 };
 
 #endif

@@ -16,68 +16,13 @@
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
-#include <stdbool.h>
 #include <bpf/bpf_helpers.h>
 
-#include "lb_maps.h"
+#include "lb_map_defs.h"
 
 #define ECONNREFUSED 111
 #define EHOSTUNREACH 113
 #define NSEC_PER_SEC 1000000000ULL
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SERVICE_LB_SERVICES_MAX);
-	__type(key, struct service_lb_key);
-	__type(value, struct service_lb_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_services_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SERVICE_LB_BACKENDS_MAX);
-	__type(key, __u32);
-	__type(value, struct service_lb_backend);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_backends_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SERVICE_LB_REVERSE_MAX);
-	__type(key, struct service_lb_reverse_key);
-	__type(value, struct service_lb_reverse_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_reverse_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SERVICE_LB_UDP_MAX);
-	__type(key, struct service_lb_udp_key);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_udp_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SERVICE_LB_AFFINITY_MAX);
-	__type(key, struct service_lb_affinity_key);
-	__type(value, struct service_lb_affinity_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_affinity_v1 SEC(".maps");
-
-/* A backend of `service` by id: null if the id is gone or names another
- * service's backend (ids are per service; a remembered one may be stale). */
-static __always_inline struct service_lb_backend *service_backend(const struct service_lb_value *service, __u32 id)
-{
-	struct service_lb_backend *backend;
-
-	if (!id)
-		return 0;
-	backend = bpf_map_lookup_elem(&service_lb_backends_v1, &id);
-	return backend && backend->service_id == service->service_id ? backend : 0;
-}
 
 /* A backend picked at random among the service's slots. While the agent
  * shrinks a service, a reader may hold the old count and miss a slot, or
@@ -111,9 +56,11 @@ static __always_inline int refuse(int error)
 }
 
 /* Rewrites the destination of a call to a service: 1 to let the call go
- * on (translated, or not a service), 0 to refuse it. `datagram`: an
- * unconnected UDP send, which stays on the backend its socket had. */
-static __always_inline int translate(struct bpf_sock_addr *ctx, bool datagram)
+ * on (translated, or not a service), 0 to refuse it. A UDP socket stays on
+ * the backend it had for the service: its unconnected datagrams go to one
+ * backend, and the agent finds a connected one whose backend was removed
+ * (udp_sweep.bpf.c). */
+static __always_inline int translate(struct bpf_sock_addr *ctx)
 {
 	const __u8 protocol = ctx->protocol;
 	struct service_lb_key key = {
@@ -138,7 +85,7 @@ static __always_inline int translate(struct bpf_sock_addr *ctx, bool datagram)
 		/* A socket cannot be dropped silently: a Local traffic policy's
 		 * "no backend here" is told apart from "no backend at all". */
 		return refuse(service->flags & SERVICE_LB_F_DROP_WHEN_EMPTY ? -EHOSTUNREACH : -ECONNREFUSED);
-	if (datagram) {
+	if (protocol == IPPROTO_UDP) {
 		udp_key.cookie = bpf_get_socket_cookie(ctx);
 		udp_key.address = key.address;
 		udp_key.port = key.port;
@@ -171,7 +118,7 @@ static __always_inline int translate(struct bpf_sock_addr *ctx, bool datagram)
 
 		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
 	}
-	if (datagram && (!remembered || *remembered != backend_id))
+	if (protocol == IPPROTO_UDP && (!remembered || *remembered != backend_id))
 		bpf_map_update_elem(&service_lb_udp_v1, &udp_key, &backend_id, BPF_ANY);
 
 	struct service_lb_reverse_key reverse_key = {
@@ -206,13 +153,13 @@ static __always_inline void untranslate(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int lb_connect4(struct bpf_sock_addr *ctx)
 {
-	return translate(ctx, false);
+	return translate(ctx);
 }
 
 SEC("cgroup/sendmsg4")
 int lb_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return translate(ctx, true);
+	return translate(ctx);
 }
 
 SEC("cgroup/recvmsg4")

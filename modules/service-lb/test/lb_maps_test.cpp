@@ -123,7 +123,8 @@ TEST_F(LbMapsTest, WritesEachFrontendAsItsCountAndSlotsWithBackendsOfItsService)
 TEST_F(LbMapsTest, AShrunkServiceLeavesNoSlotPastItsCountAndNoUnusedBackend) {
     auto lb = maps();
     lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(5))});
-    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(2))});
+    // Backends deleted is what makes the module sweep connected UDP sockets.
+    EXPECT_EQ(lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(2))}).backends_deleted, 3u);
     const auto entries = service_entries();
     EXPECT_EQ(entries.size(), 3u);
     EXPECT_EQ(entries.at({"10.96.0.10:80", 0}).count, 2);
@@ -131,6 +132,7 @@ TEST_F(LbMapsTest, AShrunkServiceLeavesNoSlotPastItsCountAndNoUnusedBackend) {
     // And a removed frontend goes whole, its backends with it.
     const auto written = lb.sync({});
     EXPECT_EQ(written.frontends_deleted, 1u);
+    EXPECT_EQ(written.backends_deleted, 2u);
     EXPECT_TRUE(service_entries().empty());
     EXPECT_TRUE(backend_entries().empty());
 }

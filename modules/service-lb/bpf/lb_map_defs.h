@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * service-lb's maps as its BPF objects declare them (layouts: lb_maps.h).
+ * Pinned by name, so every object of the module that includes this meets
+ * the same maps.
+ */
+#ifndef SERVICE_LB_MAP_DEFS_H
+#define SERVICE_LB_MAP_DEFS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lb_maps.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SERVICE_LB_SERVICES_MAX);
+	__type(key, struct service_lb_key);
+	__type(value, struct service_lb_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_services_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SERVICE_LB_BACKENDS_MAX);
+	__type(key, __u32);
+	__type(value, struct service_lb_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_backends_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SERVICE_LB_REVERSE_MAX);
+	__type(key, struct service_lb_reverse_key);
+	__type(value, struct service_lb_reverse_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_reverse_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SERVICE_LB_UDP_MAX);
+	__type(key, struct service_lb_udp_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_udp_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SERVICE_LB_AFFINITY_MAX);
+	__type(key, struct service_lb_affinity_key);
+	__type(value, struct service_lb_affinity_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_affinity_v1 SEC(".maps");
+
+/* A backend of `service` by id: null if the id is gone or names another
+ * service's backend (ids are per service; a remembered one may be stale). */
+static __always_inline struct service_lb_backend *service_backend(const struct service_lb_value *service, __u32 id)
+{
+	struct service_lb_backend *backend;
+
+	if (!id)
+		return 0;
+	backend = bpf_map_lookup_elem(&service_lb_backends_v1, &id);
+	return backend && backend->service_id == service->service_id ? backend : 0;
+}
+
+#endif
