@@ -238,12 +238,13 @@ int main(int argc, char** argv) {
     auto* apply = app.add_subcommand(
         "apply", "Apply Kubernetes-style manifests (YAML, several documents): all of them or none");
     apply->add_option("-f,--filename", opt.file, "The manifest file, or - for stdin")->required();
-    apply->footer("Kinds: Namespace, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy. Each\n"
-                  "object is created, configured or unchanged; a problem anywhere in the file is refused\n"
-                  "naming the document, line and field, and nothing is applied.");
+    apply->footer("Kinds: Namespace, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Service,\n"
+                  "EndpointSlice. Each object is created, configured or unchanged; a problem anywhere in\n"
+                  "the file is refused naming the document, line and field, and nothing is applied.");
     const std::string kinds = "The kind: Namespace (ns), NetworkPolicy (netpol), CiliumNetworkPolicy (cnp), "
-                              "CiliumClusterwideNetworkPolicy (ccnp), or its plural";
-    auto* get = app.add_subcommand("get", "List applied objects of a kind (ns, netpol, cnp, ccnp), or one");
+                              "CiliumClusterwideNetworkPolicy (ccnp), Service (svc), EndpointSlice, or its plural";
+    auto* get = app.add_subcommand("get", "List applied objects of a kind (ns, netpol, cnp, ccnp, svc, endpointslice), "
+                                          "or one");
     get->add_option("KIND", opt.kind, kinds)->required();
     get->add_option("NAME", opt.name, "One object's name; default: all");
     get->add_option("-n,--namespace", opt.namespace_, "Only this namespace (namespaced kinds)");
