@@ -5,7 +5,10 @@
 # once with the VXLAN overlay and once with direct routing. The nodes share
 # the lab's etcd (TLS), where they agree on identities and learn each other
 # and each other's pods. For each it shows `membrane-lab status`, pings and a
-# short TCP exchange between pods across nodes, the identities and etcd's
+# short TCP exchange between pods across nodes, a network policy dropping
+# what it denies, a service (configs/services/web.yaml: ClusterIP
+# 10.96.0.10 -> HTTP servers in web1 on node1 and web2 on node2) curled from
+# db1 on node1 until both backends have answered, the identities and etcd's
 # keys, then takes the lab down. Every address lives inside namespaces the
 # lab made. Needs root.
 set -euo pipefail
@@ -19,12 +22,36 @@ fi
 scripts/install-deps.sh
 scripts/build.sh
 
-lab() { python3 lab/membrane_lab.py --build-dir build "$@"; }
+membrane_lab=(python3 lab/membrane_lab.py --build-dir build)
+lab() { "${membrane_lab[@]}" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 addr() { lab status "$1" -o json | python3 -c "import json,sys; print(next(p['address'] for p in json.load(sys.stdin)['pods'] if p['name'] == '$2'))"; }
+# backends LAB FRONTEND : how many backends node1's BPF maps hold for FRONTEND (address:port).
+backends() {
+  lab ctl "$1" node1 -- -o json lb list | python3 -c "import json,sys; print(sum(len(f['backends']) for f in json.load(sys.stdin)['frontends'] if '%s:%d' % (f['address'], f['port']) == '$2'))"
+}
+# web_endpoints WEB1 WEB2 : the EndpointSlice of configs/services/web.yaml, as Kubernetes'
+# control plane would write it from the pods' addresses.
+web_endpoints() {
+  cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+ports:
+- {name: http, port: 8080, protocol: TCP}
+endpoints:
+- {addresses: ["$1"], conditions: {ready: true}, nodeName: node1}
+- {addresses: ["$2"], conditions: {ready: true}, nodeName: node2}
+EOF
+}
 
 labs=()
-trap 'for l in "${labs[@]}"; do lab down "$l" >/dev/null 2>&1 || true; done' EXIT
+www=$(mktemp -d)  # the web servers' pages
+trap 'for l in "${labs[@]}"; do lab down "$l" >/dev/null 2>&1 || true; done; rm -rf "$www"' EXIT
 
 for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.toml; do
   name=$(sed -n '1,/^\[/s/^name = "\(.*\)"/\1/p' "$topology")
@@ -34,7 +61,7 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   lab up "$topology"
   lab status "$name"
 
-  web2=$(addr "$name" web2) db1=$(addr "$name" db1)
+  web1=$(addr "$name" web1) web2=$(addr "$name" web2) db1=$(addr "$name" db1)
   say "web1 (node1) -> web2 (node2) $web2: ping"
   lab exec "$name" web1 -- ping -c 3 -i 0.2 -W 1 "$web2"
   say "db2 (node2) -> db1 (node1) $db1: ping"
@@ -55,6 +82,41 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   lab exec "$name" db2 -- ping -c 3 -i 0.2 -W 1 "$db1" || echo "(no answer: dropped, as the policy says)"
   lab ctl "$name" node1 -- stats | grep -E "REASON|drop_policy"
   lab ctl "$name" node1 -- delete cnp db-from-web
+
+  say "service web (configs/services/web.yaml): 10.96.0.10:80 -> web1 (node1) and web2 (node2), port 8080"
+  servers=()
+  for pod in web1 web2; do
+    mkdir -p "$www/$pod" && echo "hello from $pod" >"$www/$pod/index.html"
+    # Not through the function lab: so $! is the server's own process, which the kill below stops.
+    "${membrane_lab[@]}" exec "$name" "$pod" -- timeout 60 \
+      python3 -u -m http.server 8080 --bind 0.0.0.0 --directory "$www/$pod" </dev/null >"$www/$pod.log" 2>&1 &
+    servers+=($!)
+  done
+  # The Service as a user writes it; the EndpointSlice as Kubernetes would write it from the pods.
+  { cat configs/services/web.yaml; echo ---; web_endpoints "$web1" "$web2"; } | lab ctl "$name" node1 -- apply -f -
+  deadline=$((SECONDS + 10))
+  until [[ $(backends "$name" 10.96.0.10:80) == 2 ]]; do
+    ((SECONDS < deadline)) || { echo "demo: node1's BPF maps never held web's 2 backends" >&2; exit 1; }
+    sleep 0.1
+  done
+  lab ctl "$name" node1 -- service list
+  lab ctl "$name" node1 -- lb list
+  for pod in web1 web2; do  # http.server says "Serving HTTP on ..." once it listens
+    for _ in $(seq 50); do grep -qs "^Serving HTTP" "$www/$pod.log" && break; sleep 0.1; done
+  done
+  say "db1 (node1) -> http://10.96.0.10/: each connect() translated to a backend by node1's socket-LB"
+  answers=""
+  for i in $(seq 20); do
+    answer=$(lab exec "$name" db1 -- curl -fsS --noproxy '*' --max-time 3 http://10.96.0.10/)
+    echo "curl http://10.96.0.10/  ->  $answer"
+    answers+=" $answer"
+    ((i >= 4)) && [[ $answers == *web1* && $answers == *web2* ]] && break
+  done
+  [[ $answers == *web1* && $answers == *web2* ]] || { echo "demo: 20 requests, not both backends:$answers" >&2; exit 1; }
+  lab ctl "$name" node1 -- delete service web
+  lab ctl "$name" node1 -- delete endpointslice web-1
+  kill "${servers[@]}" 2>/dev/null || true
+  wait "${servers[@]}" 2>/dev/null || true
 
   say "node1's endpoints, as its membraned sees them"
   lab ctl "$name" node1 -- endpoint list
