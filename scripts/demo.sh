@@ -25,7 +25,10 @@ scripts/build.sh
 membrane_lab=(python3 lab/membrane_lab.py --build-dir build)
 lab() { "${membrane_lab[@]}" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-addr() { lab status "$1" -o json | python3 -c "import json,sys; print(next(p['address'] for p in json.load(sys.stdin)['pods'] if p['name'] == '$2'))"; }
+# addresses LAB POD... : the pods' addresses, in that order, on one line (one status call).
+addresses() {
+  lab status "$1" -o json | python3 -c "import json,sys; a = {p['name']: p['address'] for p in json.load(sys.stdin)['pods']}; print(*(a[n] for n in sys.argv[1:]))" "${@:2}"
+}
 # backends LAB FRONTEND : how many backends node1's BPF maps hold for FRONTEND (address:port).
 backends() {
   lab ctl "$1" node1 -- -o json lb list | python3 -c "import json,sys; print(sum(len(f['backends']) for f in json.load(sys.stdin)['frontends'] if '%s:%d' % (f['address'], f['port']) == '$2'))"
@@ -61,7 +64,8 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   lab up "$topology"
   lab status "$name"
 
-  web1=$(addr "$name" web1) web2=$(addr "$name" web2) db1=$(addr "$name" db1)
+  pods=$(addresses "$name" web1 web2 db1)
+  read -r web1 web2 db1 <<<"$pods"
   say "web1 (node1) -> web2 (node2) $web2: ping"
   lab exec "$name" web1 -- ping -c 3 -i 0.2 -W 1 "$web2"
   say "db2 (node2) -> db1 (node1) $db1: ping"
