@@ -5,7 +5,10 @@
 # once with the VXLAN overlay and once with direct routing. The nodes share
 # the lab's etcd (TLS), where they agree on identities and learn each other
 # and each other's pods. For each it shows `membrane-lab status`, pings and a
-# short TCP exchange between pods across nodes, the identities and etcd's
+# short TCP exchange between pods across nodes, a network policy dropping
+# what it denies, a service (configs/services/web.yaml: ClusterIP
+# 10.96.0.10 -> HTTP servers in web1 on node1 and web2 on node2) curled from
+# db1 on node1 until both backends have answered, the identities and etcd's
 # keys, then takes the lab down. Every address lives inside namespaces the
 # lab made. Needs root.
 set -euo pipefail
@@ -19,12 +22,35 @@ fi
 scripts/install-deps.sh
 scripts/build.sh
 
-lab() { python3 lab/membrane_lab.py --build-dir build "$@"; }
+membrane_lab=(python3 lab/membrane_lab.py --build-dir build)
+lab() { "${membrane_lab[@]}" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-addr() { lab status "$1" -o json | python3 -c "import json,sys; print(next(p['address'] for p in json.load(sys.stdin)['pods'] if p['name'] == '$2'))"; }
+# addresses LAB POD... : the pods' addresses, in that order, on one line (one status call).
+addresses() {
+  lab status "$1" -o json | python3 -c "import json,sys; a = {p['name']: p['address'] for p in json.load(sys.stdin)['pods']}; print(*(a[n] for n in sys.argv[1:]))" "${@:2}"
+}
+# web_endpoints WEB1 WEB2 : the EndpointSlice of configs/services/web.yaml, as Kubernetes'
+# control plane would write it from the pods' addresses.
+web_endpoints() {
+  cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+ports:
+- {name: http, port: 8080, protocol: TCP}
+endpoints:
+- {addresses: ["$1"], conditions: {ready: true}, nodeName: node1}
+- {addresses: ["$2"], conditions: {ready: true}, nodeName: node2}
+EOF
+}
 
 labs=()
-trap 'for l in "${labs[@]}"; do lab down "$l" >/dev/null 2>&1 || true; done' EXIT
+www=$(mktemp -d)  # the web servers' pages
+trap 'for l in "${labs[@]}"; do lab down "$l" >/dev/null 2>&1 || true; done; rm -rf "$www"' EXIT
 
 for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.toml; do
   name=$(sed -n '1,/^\[/s/^name = "\(.*\)"/\1/p' "$topology")
@@ -34,7 +60,8 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   lab up "$topology"
   lab status "$name"
 
-  web2=$(addr "$name" web2) db1=$(addr "$name" db1)
+  pods=$(addresses "$name" web1 web2 db1)
+  read -r web1 web2 db1 <<<"$pods"
   say "web1 (node1) -> web2 (node2) $web2: ping"
   lab exec "$name" web1 -- ping -c 3 -i 0.2 -W 1 "$web2"
   say "db2 (node2) -> db1 (node1) $db1: ping"
@@ -55,6 +82,39 @@ for topology in lab/examples/two-nodes-vxlan.toml lab/examples/two-nodes-direct.
   lab exec "$name" db2 -- ping -c 3 -i 0.2 -W 1 "$db1" || echo "(no answer: dropped, as the policy says)"
   lab ctl "$name" node1 -- stats | grep -E "REASON|drop_policy"
   lab ctl "$name" node1 -- delete cnp db-from-web
+
+  say "service web (configs/services/web.yaml): 10.96.0.10:80 -> web1 (node1) and web2 (node2), port 8080"
+  servers=()
+  for pod in web1 web2; do
+    mkdir -p "$www/$pod" && echo "hello from $pod" >"$www/$pod/index.html"
+    # Not through the function lab: so $! is the server's own process, which the kill below stops.
+    "${membrane_lab[@]}" exec "$name" "$pod" -- timeout 60 \
+      python3 -u -m http.server 8080 --bind 0.0.0.0 --directory "$www/$pod" </dev/null >"$www/$pod.log" 2>&1 &
+    servers+=($!)
+  done
+  # The Service as a user writes it; the EndpointSlice as Kubernetes would write it from the pods.
+  { cat configs/services/web.yaml; echo ---; web_endpoints "$web1" "$web2"; } | lab ctl "$name" node1 -- apply -f -
+  deadline=$((SECONDS + 10))  # until node1's agent has written both backends into its BPF maps
+  until maps=$(lab ctl "$name" node1 -- lb list) && [[ $maps == *"$web1:8080"* && $maps == *"$web2:8080"* ]]; do
+    ((SECONDS < deadline)) || { echo "demo: node1's BPF maps never held web's two backends: $maps" >&2; exit 1; }
+    sleep 0.1
+  done
+  lab ctl "$name" node1 -- service list
+  echo "$maps"
+  for pod in web1 web2; do  # http.server says "Serving HTTP on ..." once it listens
+    for _ in $(seq 50); do grep -qs "^Serving HTTP" "$www/$pod.log" && break; sleep 0.1; done
+  done
+  say "db1 (node1): curl http://10.96.0.10/ 6 times, each connect() sent to web1 or web2 by node1's socket programs"
+  for round in 1 2 3; do  # 6 answers from one backend (1 in 32) get another round
+    lab exec "$name" db1 -- sh -c \
+      'for i in 1 2 3 4 5 6; do curl -fsS --noproxy "*" --max-time 3 http://10.96.0.10/ || exit; done' | tee "$www/answers"
+    grep -q web1 "$www/answers" && grep -q web2 "$www/answers" && break
+    ((round < 3)) || { echo "demo: 18 requests, not both backends" >&2; exit 1; }
+  done
+  lab ctl "$name" node1 -- delete service web
+  lab ctl "$name" node1 -- delete endpointslice web-1
+  kill "${servers[@]}" 2>/dev/null || true
+  wait "${servers[@]}" 2>/dev/null || true
 
   say "node1's endpoints, as its membraned sees them"
   lab ctl "$name" node1 -- endpoint list

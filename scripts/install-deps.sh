@@ -28,7 +28,7 @@ packages=(
   iperf3 netcat-openbsd socat containernetworking-plugins util-linux python3
   # the cluster store's tests: a real etcd, and openssl for their certificates
   etcd-server etcd-client openssl
-  # the metrics test: a real HTTP GET (curl) and promtool check metrics
+  # the metrics test and the demo's service: a real HTTP GET (curl); promtool check metrics
   # (Debian's prometheus package is the one that ships promtool; it also
   # brings the Prometheus server and enables its unit where systemd runs:
   # `systemctl disable --now prometheus` if that is not wanted)
