@@ -5,6 +5,11 @@
 # of its own), attaches the entry program to the bridge's host veth and
 # passes prevResult through. Pod traffic then crosses Membrane's entry
 # program: MBR_STAT_ENTRY_FROM_ENDPOINT grows in the pinned mbr_stats_v1.
+# Services too: with service-lb on a cgroup of the test's own ([agent]
+# cgroup_root), a second chained pod serves a ClusterIP that is routed
+# nowhere; the first pod, run in that cgroup, reaches it (only the
+# translation at connect() can), and getpeername() shows the service; the
+# same connect from outside the cgroup fails.
 # The runtime's part (run each plugin in order, feed prevResult, DEL in
 # reverse order) is done here in bash, with the environment a runtime sets.
 set -euo pipefail
@@ -12,8 +17,10 @@ source "$MEMBRANE_SOURCE_DIR/test/lib/harness.sh"
 harness_init
 
 CNI_BIN="$MEMBRANE_BUILD_DIR/cni/membrane-cni"
+SERVICE_LB_SO="$MEMBRANE_BUILD_DIR/modules/service-lb/service-lb.so"
+CLIENT="$MEMBRANE_SOURCE_DIR/test/integration/service_client.py"
 PLUGINS=/usr/lib/cni
-[[ -x "$CNI_BIN" ]] || harness_fail "no membrane-cni at $CNI_BIN (is the build complete?)"
+[[ -x "$CNI_BIN" && -f "$SERVICE_LB_SO" ]] || harness_fail "the build lacks membrane-cni or service-lb.so"
 [[ -x "$PLUGINS/bridge" && -x "$PLUGINS/host-local" ]] || harness_skip "containernetworking-plugins (bridge, host-local) not in $PLUGINS"
 command -v bpftool >/dev/null || harness_skip "bpftool is not installed"
 
@@ -22,11 +29,16 @@ BRIDGE="br-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 
 node=$(harness_netns node)
 pod=$(harness_netns pod)
+backend=$(harness_netns backend)
 harness_dbus
 mkdir -m 0755 "$HARNESS_TMP/modules" "$HARNESS_TMP/ipam"
+install -m 0644 "$SERVICE_LB_SO" "$HARNESS_TMP/modules/service-lb.so"
+# The socket programs act on this cgroup alone (the default root would be the whole host's).
+cgroup=$(harness_cgroup lb)
 config="$HARNESS_TMP/membrane.toml"
 # Below the bridge's 1500, so membrane-cni must lower the chained pod's MTU.
-HARNESS_AGENT_MTU=1400 harness_write_config "$config" "$NODE_NAME" "$HARNESS_TMP/modules" '[]' '[]' "$(cat <<EOF
+HARNESS_AGENT_MTU=1400 HARNESS_AGENT_CGROUP_ROOT=$cgroup \
+  harness_write_config "$config" "$NODE_NAME" "$HARNESS_TMP/modules" '[]' '["service-lb"]' "$(cat <<EOF
 [[nodes]]
 name = "$NODE_NAME"
 ip = "192.168.78.1"
@@ -50,9 +62,11 @@ EOF
 ID="$HARNESS_RUN_ID-chained"
 NETNS="/run/netns/$pod"
 
-run_plugin() {  # run_plugin BINARY COMMAND STDIN
-  ip netns exec "$node" env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$ID" CNI_NETNS="$NETNS" \
-    CNI_IFNAME=eth0 CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=chain;K8S_POD_NAME=p0" \
+run_plugin() {  # run_plugin BINARY COMMAND STDIN [POD-NAME NETNS-NAME]: pod p0 in $pod by default
+  local id=$ID name=p0 netns=$NETNS
+  [[ $# -lt 4 ]] || { id="$ID-$4" name=$4 netns="/run/netns/$5"; }
+  ip netns exec "$node" env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$id" CNI_NETNS="$netns" \
+    CNI_IFNAME=eth0 CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=chain;K8S_POD_NAME=$name" \
     CNI_PATH="$PLUGINS:$MEMBRANE_BUILD_DIR/cni" "$1" <<<"$3"
 }
 with_prev() { python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))' "$1" "$2"; }
@@ -99,6 +113,54 @@ after=$(entry_from_endpoint)
 echo "MBR_STAT_ENTRY_FROM_ENDPOINT: $before -> $after"
 ((after >= before + 5)) || harness_fail "pod traffic did not cross mbr_from_endpoint ($before -> $after for 5 pings)"
 
+# --- a ClusterIP served by a chained pod, reached from a chained pod in the agent's cgroup ---------
+be_result=$(run_plugin "$PLUGINS/bridge" ADD "$BRIDGE_CONF" be "$backend") || harness_fail "bridge ADD of be failed: $be_result"
+be_result=$(run_plugin "$CNI_BIN" ADD "$(with_prev "$MEMBRANE_CONF" "$be_result")" be "$backend") ||
+  harness_fail "membrane ADD (chained) of be failed: $be_result"
+be_ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["address"].split("/")[0])' "$be_result")
+ip netns exec "$backend" timeout 120 python3 "$CLIENT" echo be 7001 120 </dev/null >/dev/null 2>&1 &
+harness_register_pid $!
+vip=10.96.0.10
+cat >"$HARNESS_TMP/web.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: chain}
+spec:
+  clusterIP: $vip
+  ports:
+  - {name: echo, port: 80, targetPort: 7001, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: chain
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports:
+- {name: echo, port: 7001, protocol: TCP}
+endpoints:
+- {addresses: ["$be_ip"], conditions: {ready: true}, nodeName: $NODE_NAME}
+EOF
+harness_ctl apply -f "$HARNESS_TMP/web.yaml" >/dev/null || harness_fail "apply of service web failed"
+in_maps() { harness_ctl lb list | grep -q "$be_ip:7001"; }
+harness_retry 10 in_maps ||
+  harness_fail "service-lb's maps never held web's backend $be_ip:7001: $(harness_ctl lb list 2>&1)"
+harness_retry 10 ip netns exec "$backend" sh -c 'ss -Hltn "sport = :7001" | grep -q 7001' ||
+  harness_fail "the backend's echo server never listened"
+# Nothing routes the ClusterIP: only a translation at connect() reaches the backend.
+if ip -n "$node" route get "$vip" >/dev/null 2>&1; then harness_fail "the node routes $vip: $(ip -n "$node" route get "$vip")"; fi
+result=$(harness_in_cgroup "$cgroup" ip netns exec "$pod" python3 "$CLIENT" tcp "$vip" 80 5)
+echo "in the agent's cgroup, p0 -> $vip:80: $result"
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(r != {"replies": {"be": 5}, "peers": [sys.argv[2] + ":80"], "errors": {}})' \
+  "$result" "$vip" || harness_fail "a chained pod in the agent's cgroup did not reach the ClusterIP's backend: $result"
+result=$(ip netns exec "$pod" python3 "$CLIENT" refused "$vip" 80)
+echo "outside it, p0 -> $vip:80: $result"
+python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1])["errno"] == "")' "$result" ||
+  harness_fail "a process outside the agent's cgroup reached the ClusterIP: $result"
+out=$(run_plugin "$CNI_BIN" DEL "$(with_prev "$MEMBRANE_CONF" "$be_result")" be "$backend") || harness_fail "membrane DEL of be failed: $out"
+out=$(run_plugin "$PLUGINS/bridge" DEL "$(with_prev "$BRIDGE_CONF" "$be_result")" be "$backend") || harness_fail "bridge DEL of be failed: $out"
+
 # --- DEL in reverse order, twice -----------------------------------------------------------------
 for round in 1 2; do
   out=$(run_plugin "$CNI_BIN" DEL "$(with_prev "$MEMBRANE_CONF" "$result")") || harness_fail "membrane DEL ($round) failed: $out"
@@ -108,4 +170,4 @@ if harness_busctl call org.membrane.Agent1 /org/membrane/Agent1 org.membrane.Age
   harness_fail "the endpoint outlived DEL"
 fi
 ! grep -rqs "$ID" "$HARNESS_TMP/ipam" || harness_fail "host-local still holds the address after DEL"
-echo "PASS: chained after bridge + host-local: address from host-local, traffic through mbr_from_endpoint, DEL clean"
+echo "PASS: chained after bridge + host-local: address from host-local, traffic through mbr_from_endpoint, a ClusterIP through service-lb in the agent's cgroup (not outside it), DEL clean"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-test of test/lib/harness.sh, the parts that need no daemon: namespaces
 # and a veth pair (ping across), the private D-Bus (also from inside a netns),
-# a bpffs outside /sys that `ip netns exec` sees, the config writer, and a
+# a bpffs outside /sys that `ip netns exec` sees, a cgroup v2 folder of the
+# run (also seen there) and a command in it, the config writer, and a
 # cleanup that leaves nothing behind after a clean exit, a failure or SIGTERM.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,9 +42,17 @@ fi
 [[ "$(harness_bpffs pins)" == "$pins" ]] || harness_fail "a second harness_bpffs pins did not reuse the mount"
 (($(grep -c " $pins " /proc/mounts) == 1)) || harness_fail "$pins mounted more than once"
 
+step "cgroup: a folder of the run, seen inside ip netns exec, a command in it"
+cg=$(harness_cgroup probe)
+[[ "$cg" == "/run/membrane-test-$HARNESS_RUN_ID/cgroup/membrane-test-$HARNESS_RUN_ID-probe" ]] || harness_fail "cgroup at unexpected $cg"
+[[ "$(ip netns exec "$a" stat -f -c %T "$cg")" == cgroup2fs ]] || harness_fail "$cg is not a cgroup2 folder inside $a"
+in_cgroup=$(harness_in_cgroup "$cg" ip netns exec "$a" cat /proc/self/cgroup)
+grep -qx "0::/membrane-test-$HARNESS_RUN_ID-probe" <<<"$in_cgroup" || harness_fail "harness_in_cgroup ran in $in_cgroup"
+
 step "config writer"
 cfg="$HARNESS_TMP/node.toml"
-harness_write_config "$cfg" node-a "$HARNESS_TMP/modules" '["veth0"]' '["counter"]' $'[module.counter]\nfail_start = false'
+HARNESS_AGENT_CGROUP_ROOT=$cg harness_write_config "$cfg" node-a "$HARNESS_TMP/modules" '["veth0"]' '["counter"]' $'[module.counter]\nfail_start = false'
+grep -q "^cgroup_root = \"$cg\"$" "$cfg" || harness_fail "config lacks HARNESS_AGENT_CGROUP_ROOT"
 grep -q "^bus = \"$MEMBRANE_DBUS_ADDRESS\"$" "$cfg" || harness_fail "config lacks the private bus"
 grep -q "^bpffs_root = \"/run/membrane-test-$HARNESS_RUN_ID/bpffs\"$" "$cfg" || harness_fail "config lacks the run's bpffs"
 membraned="${MEMBRANE_BUILD_DIR:-}/kernel/membraned"
@@ -110,13 +119,17 @@ child_run() {
         harness_veth "$ns" v0 "$other" v1 10.213.1.1/30 10.213.1.2/30
         harness_dbus
         pins=$(harness_bpffs child-pins)
+        cgroup=$(harness_cgroup child)
+        harness_in_cgroup "$cgroup" sleep 600 &   # not registered: killed with its cgroup
+        in_cgroup=$!
         ip netns exec "$ns" sleep 600 &
         registered=$!
         harness_register_pid $registered
         ip netns exec "$other" sleep 600 &   # not registered: killed with its netns
         unregistered=$!
         { echo "$HARNESS_RUN_ID"; echo "$ns"; echo "$other"; echo "$pins"; echo "$HARNESS_TMP";
-          echo "$HARNESS_DBUS_PID"; echo "$HARNESS_RUN_DIR"; echo "$registered"; echo "$unregistered"; } >"$2"
+          echo "$HARNESS_DBUS_PID"; echo "$HARNESS_RUN_DIR"; echo "$registered"; echo "$unregistered";
+          echo "$in_cgroup"; } >"$2"
         case "$3" in
         ok) harness_cleanup; harness_cleanup; exit 0 ;;  # twice: idempotent
         fail) harness_fail "deliberate failure" ;;
@@ -137,7 +150,7 @@ for how in ok fail term; do
     esac
     mapfile -t made <"$record"
     run_id=${made[0]} ns=${made[1]} other=${made[2]} child_pins=${made[3]} tmp=${made[4]} dbus_pid=${made[5]} run_dir=${made[6]}
-    sleepers=("${made[7]}" "${made[8]}")
+    sleepers=("${made[7]}" "${made[8]}" "${made[9]}")
     # Checked from a subshell, as a fresh observer.
     (
         ip netns list | grep_quiet -- "$run_id" && harness_fail "netns of $run_id left: $(ip netns list | grep -- "$run_id")"
@@ -145,6 +158,9 @@ for how in ok fail term; do
         [[ ! -e "$tmp" ]] || harness_fail "temp dir $tmp left"
         [[ ! -e "$run_dir" ]] || harness_fail "run dir $run_dir left"
         [[ ! -e "$child_pins" ]] || harness_fail "bpffs dir $child_pins left"
+        for mount in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+            [[ ! -e "$mount/membrane-test-$run_id-child" ]] || harness_fail "cgroup $mount/membrane-test-$run_id-child left"
+        done
         ! kill -0 "$dbus_pid" 2>/dev/null || harness_fail "dbus-daemon $dbus_pid left"
         for pid in "${sleepers[@]}"; do
             if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep_quiet "sleep 600"; then

@@ -17,7 +17,8 @@
 #   - a pod reaches itself through a service (hairpin);
 #   - internalTrafficPolicy Local: node1's backend only; with none on node1
 #     but one on node2, EHOSTUNREACH (kube-proxy drops; nothing leaves);
-#   - service-lb reloaded 5 times under a connect loop: no connect fails;
+#   - service-lb reloaded 10 times under a loop of 1,000+ connects/s (a
+#     connect, getpeername() the service, the backend's accept): none fails;
 #     membraned SIGKILLed: an established connection goes on and new
 #     connects still work while the agent is down;
 #   - `service list`, `lb list`; a bad manifest is refused by field path.
@@ -36,6 +37,9 @@ lab=$(labtest_name sv)
 labtest_up "$LABTEST_TMP/$lab.toml"
 labtest_serve "$lab" be1
 labtest_serve "$lab" be2
+for pod in be1 be2; do  # the connect loop's backends (below)
+    lab_cmd exec "$lab" "$pod" -- timeout 600 python3 "$client" accept 7003 600 </dev/null >/dev/null 2>&1 &
+done
 be1=$(labtest_addr "$lab" be1)
 be2=$(labtest_addr "$lab" be2)
 vip=10.96.0.10
@@ -160,18 +164,55 @@ wait_backends node1 self 10.96.0.13:80 1
 result=$(in_pod be1 tcp 10.96.0.13 80 5)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5}' "hairpin"
 
-labtest_log "reloads under a connect loop lose no connect"
-in_pod fe loop 10.96.0.12 80 8 >"$LABTEST_TMP/loop.json" &
+labtest_log "service-lb reloaded 10 times under 1,000+ connects/s: no connect fails"
+# Its own service and servers: labtest_serve's echo servers fork a shell a connection.
+apply "$(cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: burst}
+spec:
+  clusterIP: 10.96.0.16
+  ports:
+  - {name: accept, port: 80, targetPort: 7003, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: burst-1
+  labels: {kubernetes.io/service-name: burst}
+addressType: IPv4
+ports:
+- {name: accept, port: 7003, protocol: TCP}
+endpoints:
+- {addresses: ["$be1"], conditions: {ready: true}, nodeName: node1}
+- {addresses: ["$be2"], conditions: {ready: true}, nodeName: node2}
+EOF
+)"
+wait_backends node1 burst 10.96.0.16:80 2
+labtest_wait_listen "$lab" be1 7003
+labtest_wait_listen "$lab" be2 7003
+control="$LABTEST_TMP/loop.window"
+in_pod fe connect-loop 10.96.0.16 80 "$control" 60 >"$LABTEST_TMP/loop.json" &
 loop_pid=$!
-sleep 1
-for _ in 1 2 3 4 5; do
+for _ in $(seq 200); do grep -q "^looping" "$LABTEST_TMP/loop.json" && break; sleep 0.05; done
+grep -q "^looping" "$LABTEST_TMP/loop.json" || labtest_fail "the connect loop never got through: $(cat "$LABTEST_TMP/loop.json")"
+generation() {
+    ctl -o json module list | python3 -c 'import json,sys; print(next(m["generation"] for m in json.load(sys.stdin) if m["name"] == "service-lb"))'
+}
+first=$(generation)
+began=$EPOCHREALTIME
+for _ in $(seq 10); do
     ctl module reload service-lb >/dev/null || labtest_fail "reload of service-lb failed"
-    sleep 0.5
 done
-wait "$loop_pid"
-result=$(cat "$LABTEST_TMP/loop.json")
+ended=$EPOCHREALTIME
+# The window in one rename: the loop never reads half of it.
+echo "$began $ended" >"$control.new" && mv "$control.new" "$control"
+wait "$loop_pid" || labtest_fail "the connect loop failed: $(cat "$LABTEST_TMP/loop.json")"
+result=$(tail -n 1 "$LABTEST_TMP/loop.json")
 echo "$result"
-check "$result" 'r["failed"] == 0 and r["ok"] > 100' "connects during 5 reloads"
+check "$result" 'r["failed"] == 0 and r["ok"] > 0' "connects during 10 reloads of service-lb"
+check "$result" 'r["window_rate"] >= 1000' "connects per second during the 10 reloads (1,000 at least)"
+(($(generation) == first + 10)) || labtest_fail "service-lb went from generation $first to $(generation) in 10 reloads"
 
 labtest_log "internalTrafficPolicy Local: this node's backends only; none here but some elsewhere: EHOSTUNREACH"
 apply "$(service near 10.96.0.14 '  internalTrafficPolicy: Local

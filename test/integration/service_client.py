@@ -1,11 +1,25 @@
 #!/usr/bin/env python3
-"""A service client for the lab's service tests, run inside a pod (membrane-lab exec). It talks to the
-echo servers of lab_test_lib.sh (labtest_serve: "pong <pod> <line>") and prints one JSON object.
+"""A service client for the service tests (lab_service, cni_chained), run inside a pod (membrane-lab
+exec, ip netns exec). It talks to the echo servers of lab_test_lib.sh (labtest_serve: "pong <pod>
+<line>") or its own (accept, echo) and prints one JSON object.
 
   tcp ADDR PORT N          N connections: replies by pod, getpeername() of each, errors by name
   udp ADDR PORT N          N datagrams on one unconnected socket: replies by pod, their source addresses
   refused ADDR PORT        one connect(): its errno name ("" if it connected) and how long it took
-  loop ADDR PORT SECONDS   connections for SECONDS, one every 1 ms at most: ok and failed counts
+  connect-loop ADDR PORT CONTROL SECONDS
+                           new connections, 1,500 a second (64 at once at most, non-blocking), each
+                           connect(), getpeername() == ADDR:PORT, then the server's close read (EOF:
+                           its listener accepted it) and close(); "looping" once one went through,
+                           then until the file CONTROL holds "BEGIN END" (wall-clock seconds, the
+                           window to measure) or SECONDS pass: ok and failed counts, errors by name,
+                           the rate of connects that went through, overall and within the window
+                           (a connect not through in 3 s failed)
+  accept PORT SECONDS      (a server) accepts connections on PORT and closes them at once, until
+                           SECONDS pass: the backend of connect-loop (labtest_serve's echo servers
+                           fork a shell a connection, far from 1,000 a second)
+  echo POD PORT SECONDS    (a server) answers one line a TCP connection on PORT with "pong POD
+                           <line>", as labtest_serve's does (for tests without socat), until
+                           SECONDS pass
   udp-follow ADDR PORT POD SECONDS
                            a connected UDP socket on POD (new sockets until one is), "on POD" once it
                            is, then one exchange every 50 ms for SECONDS: on an error, a new socket
@@ -14,6 +28,7 @@ echo servers of lab_test_lib.sh (labtest_serve: "pong <pod> <line>") and prints 
 """
 import errno
 import json
+import select
 import socket
 import sys
 import time
@@ -79,19 +94,164 @@ def refused(address, port):
     return {"errno": name, "seconds": round(time.monotonic() - began, 3)}
 
 
-def loop(address, port, seconds):
-    ok, failed, errors = 0, 0, {}
+class ConnectLoop:
+    """connect-loop: a schedule of connects at RATE a second, each socket a small state machine on one epoll."""
+
+    RATE = 1500.0
+    AT_ONCE = 64
+    TIMEOUT = 3.0
+    MAX_LAG = 1.0  # after a stall, at most this much of the schedule is caught up
+
+    def __init__(self, address, port):
+        self.target = (address, port)
+        self.service = "%s:%d" % self.target
+        self.poller = select.epoll()
+        self.pending = {}  # fd -> [socket, deadline, connected]; in start order, so deadlines ascend
+        self.ok, self.failed, self.errors = 0, 0, {}
+        self.ok_at = []  # time.time() when each connect went through
+
+    def fail(self, fd, name):
+        self.failed += 1
+        self.errors[name] = self.errors.get(name, 0) + 1
+        self.close(fd)
+
+    def close(self, fd):
+        s = self.pending.pop(fd)[0]
+        self.poller.unregister(fd)
+        s.close()
+
+    def start(self, now):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        code = s.connect_ex(self.target)
+        if code not in (0, errno.EINPROGRESS):
+            s.close()
+            self.failed += 1
+            name = errno.errorcode.get(code, str(code))
+            self.errors[name] = self.errors.get(name, 0) + 1
+            return
+        fd = s.fileno()
+        self.pending[fd] = [s, now + self.TIMEOUT, False]
+        self.poller.register(fd, select.EPOLLOUT)
+
+    def step(self, fd):
+        s, _, connected = self.pending[fd]
+        try:
+            if not connected:
+                code = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    return self.fail(fd, errno.errorcode.get(code, str(code)))
+                if "%s:%d" % s.getpeername() != self.service:
+                    return self.fail(fd, "getpeername-not-the-service")
+                self.pending[fd][2] = True
+                self.poller.modify(fd, select.EPOLLIN)
+                return None
+            if s.recv(64):
+                return self.fail(fd, "data-instead-of-eof")
+        except OSError as error:
+            return self.fail(fd, error_name(error))
+        self.ok += 1
+        self.ok_at.append(time.time())
+        return self.close(fd)
+
+    def expire(self, now):
+        while self.pending:
+            fd, (_, deadline, connected) = next(iter(self.pending.items()))
+            if deadline > now:
+                break
+            self.fail(fd, "timeout-accept" if connected else "timeout-connect")
+
+    def run(self, control, seconds):
+        began = time.monotonic()
+        wall_began = time.time()
+        next_start, next_look, window, announced = began, began, None, False
+        while True:
+            now = time.monotonic()
+            if window is None and now >= next_look:
+                next_look = now + 0.01
+                window = read_window(control)
+            stopping = window is not None or now >= began + seconds
+            if stopping and not self.pending:
+                break
+            if not stopping:
+                next_start = max(next_start, now - self.MAX_LAG)
+                while next_start <= now and len(self.pending) < self.AT_ONCE:
+                    self.start(now)
+                    next_start += 1.0 / self.RATE
+            # The next start is due, unless 64 are out already (no spinning while they are).
+            full = stopping or len(self.pending) >= self.AT_ONCE
+            wait = 0.01 if full else min(0.01, max(0.0, next_start - now))
+            for fd, _ in self.poller.poll(wait):
+                if fd in self.pending:
+                    self.step(fd)
+            self.expire(time.monotonic())
+            if not announced and self.ok:
+                print("looping", flush=True)
+                announced = True
+        elapsed = time.time() - wall_began
+        result = {"ok": self.ok, "failed": self.failed, "errors": self.errors,
+                  "seconds": round(elapsed, 3), "rate": round(self.ok / elapsed, 1)}
+        if window:
+            begin, end = window
+            inside = sum(1 for t in self.ok_at if begin <= t <= end)
+            result.update(window_seconds=round(end - begin, 3), window_ok=inside,
+                          window_rate=round(inside / (end - begin), 1) if end > begin else 0.0)
+        return result
+
+
+def read_window(control):
+    try:
+        with open(control) as f:
+            begin, end = (float(field.replace(",", ".")) for field in f.read().split())
+        return begin, end
+    except (OSError, ValueError):
+        return None
+
+
+def connect_loop(address, port, control, seconds):
+    return ConnectLoop(address, port).run(control, seconds)
+
+
+def listen(port):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", port))
+    listener.listen(4096)
+    listener.settimeout(0.5)
+    return listener
+
+
+def connections(listener, seconds):
+    """The connections LISTENER accepts until SECONDS pass."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        began = time.monotonic()
         try:
-            exchange(address, port, "loop", timeout=2)
-            ok += 1
-        except OSError as error:
-            failed += 1
-            errors[error_name(error)] = errors.get(error_name(error), 0) + 1
-        time.sleep(max(0.0, 0.001 - (time.monotonic() - began)))
-    return {"ok": ok, "failed": failed, "errors": errors}
+            conn, _ = listener.accept()
+        except socket.timeout:
+            continue
+        yield conn
+
+
+def accept(port, seconds):
+    accepted = 0
+    for conn in connections(listen(port), seconds):
+        conn.close()
+        accepted += 1
+    return {"accepted": accepted}
+
+
+def echo(pod, port, seconds):
+    answered = 0
+    for conn in connections(listen(port), seconds):
+        with conn:
+            conn.settimeout(2)
+            try:
+                line = conn.makefile("rb").readline().decode().strip()
+                conn.sendall(f"pong {pod} {line}\n".encode())
+                answered += 1
+            except OSError:
+                pass
+    return {"answered": answered}
 
 
 def connected_udp(address, port):
@@ -132,6 +292,12 @@ def udp_follow(address, port, pod, seconds):
 
 
 def main():
+    if sys.argv[1] == "accept":
+        print(json.dumps(accept(int(sys.argv[2]), float(sys.argv[3]))))
+        return
+    if sys.argv[1] == "echo":
+        print(json.dumps(echo(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+        return
     mode, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if mode == "tcp":
         result = tcp(address, port, int(sys.argv[4]))
@@ -141,8 +307,8 @@ def main():
         result = refused(address, port)
     elif mode == "udp-follow":
         result = udp_follow(address, port, sys.argv[4], float(sys.argv[5]))
-    elif mode == "loop":
-        result = loop(address, port, float(sys.argv[4]))
+    elif mode == "connect-loop":
+        result = connect_loop(address, port, sys.argv[4], float(sys.argv[5]))
     else:
         sys.exit(f"unknown mode {mode}")
     print(json.dumps(result))

@@ -12,9 +12,12 @@
 #       '["eth0"]' '["counter"]' $'[module.counter]\nfail_start = false'
 #   harness_daemon "$a" "$HARNESS_TMP/a.toml"      # waits until `membranectl status` answers
 #   harness_ctl module list || harness_fail "module list failed"
+#   cg=$(harness_cgroup lb)                        # a cgroup v2 folder of this run, e.g. for
+#   HARNESS_AGENT_CGROUP_ROOT=$cg harness_write_config ...   # the agent's socket programs
+#   harness_in_cgroup "$cg" ip netns exec "$a" CMD...        # CMD in it
 #
 # Everything made through the harness (namespaces and their links, processes,
-# bpffs mounts, the private bus, the temp dir) is removed by harness_cleanup on
+# bpffs mounts, cgroups, the private bus, the temp dir) is removed by harness_cleanup on
 # exit, failure or signal, and nothing else is touched. Names carry a run id
 # unique to the test run, so tests run in parallel. Test traffic only ever goes
 # to addresses inside namespaces the test created.
@@ -27,6 +30,7 @@
 #   HARNESS_DAEMON_TIMEOUT                  seconds to wait for a daemon (30)
 #   HARNESS_KILL_TIMEOUT                    seconds between TERM and KILL (10)
 #   HARNESS_LOG_LEVEL                       log_level in written configs (debug)
+#   HARNESS_AGENT_CGROUP_ROOT               [agent] cgroup_root in written configs (unset: none)
 #   HARNESS_KEEP=1                          keep the temp dir (logs, configs)
 
 # --- messages -------------------------------------------------------------------
@@ -78,6 +82,7 @@ harness_init() {
     : >"$HARNESS_TMP/.netns"
     : >"$HARNESS_TMP/.mounts"
     : >"$HARNESS_TMP/.logs"
+    : >"$HARNESS_TMP/.cgroups"
     export HARNESS_RUN_ID HARNESS_TMP HARNESS_RUN_DIR HARNESS_OWNER_PID
     trap harness_cleanup EXIT
     trap 'exit 130' INT
@@ -86,8 +91,9 @@ harness_init() {
 }
 
 # Removes what this run made, in order: processes, namespaces (their links and
-# tc attachments go with them), bpffs mounts (their pins go with them), the run
-# dir, the temp dir. Idempotent; keeps the exit status of the test.
+# tc attachments go with them), cgroups (what still runs in them is killed),
+# bpffs and cgroup2 mounts (the pins go with the bpffs), the run dir, the temp
+# dir. Idempotent; keeps the exit status of the test.
 harness_cleanup() {
     local rc=$?
     # Only the shell that ran harness_init cleans up (not a subshell).
@@ -122,6 +128,21 @@ harness_cleanup() {
             ip netns del "$ns" 2>/dev/null || harness_log "could not delete netns $ns"
         fi
     done <"$HARNESS_TMP/.netns"
+
+    # cgroup.kill takes what forks meanwhile too; rmdir is EBUSY until the killed are gone.
+    local cgroup
+    while read -r cgroup; do
+        [[ -n "$cgroup" && -d "$cgroup" ]] || continue
+        echo 1 >"$cgroup/cgroup.kill" 2>/dev/null
+        deadline=$((SECONDS + 5))
+        until rmdir "$cgroup" 2>/dev/null; do
+            if ((SECONDS >= deadline)); then
+                harness_log "could not remove cgroup $cgroup: $(tr '\n' ' ' <"$cgroup/cgroup.procs" 2>/dev/null)"
+                break
+            fi
+            sleep 0.05
+        done
+    done <"$HARNESS_TMP/.cgroups"
 
     # Deepest first, so nested mounts come off before their parents.
     while read -r mnt; do
@@ -185,6 +206,39 @@ harness_bpffs() {
         mount -t bpf bpf "$dir" || harness_fail "cannot mount a bpffs on $dir"
     fi
     echo "$dir"
+}
+
+# --- cgroups ---------------------------------------------------------------------------
+
+# harness_cgroup NAME : a cgroup v2 folder of this run, <cgroup2 mount>/membrane-test-<run-id>-NAME
+# (at the top: no folder shared with other runs), e.g. an agent's [agent] cgroup_root
+# (HARNESS_AGENT_CGROUP_ROOT), so that its socket programs see only what the test runs there
+# (harness_in_cgroup). Echoes its path through a bind mount of the cgroup2 mount at
+# $HARNESS_RUN_DIR/cgroup, which `ip netns exec` (a fresh /sys) and the agent in it see too.
+# At cleanup what still runs in it is killed and it is removed. Skips the test without cgroup v2.
+harness_cgroup() {
+    local mount="" candidate
+    for candidate in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+        [[ "$(stat -f -c %T "$candidate" 2>/dev/null)" == cgroup2fs ]] && { mount=$candidate; break; }
+    done
+    [[ -n "$mount" ]] || harness_skip "no cgroup v2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified"
+    local name="membrane-test-$HARNESS_RUN_ID-$1" seen="$HARNESS_RUN_DIR/cgroup"
+    echo "$mount/$name" >>"$HARNESS_TMP/.cgroups"  # first, so a half-made one is still removed
+    mkdir "$mount/$name" || harness_fail "cannot create cgroup $mount/$name"
+    if ! mountpoint -q "$seen" 2>/dev/null; then
+        mkdir -p "$seen" || harness_fail "cannot create $seen"
+        echo "$seen" >>"$HARNESS_TMP/.mounts"
+        # A bind mount: mounting cgroup2 anew would reset the host's mount options.
+        mount --bind "$mount" "$seen" || harness_fail "cannot bind-mount $mount at $seen"
+    fi
+    echo "$seen/$name"
+}
+
+# harness_in_cgroup CGROUP CMD... : runs CMD (exec, same pid) inside CGROUP (a harness_cgroup).
+harness_in_cgroup() {
+    local cgroup=$1
+    shift
+    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup" "$@"
 }
 
 # --- D-Bus ----------------------------------------------------------------------------
@@ -257,7 +311,8 @@ harness_stop_etcd() {
 
 # --- the daemon and the CLI ---------------------------------------------------------------
 
-# harness_write_config FILE NODE MODULE_DIR DEVICES_TOML_ARRAY ENABLED_TOML_ARRAY [EXTRA_TOML] ([agent] mtu: $HARNESS_AGENT_MTU, default 1500)
+# harness_write_config FILE NODE MODULE_DIR DEVICES_TOML_ARRAY ENABLED_TOML_ARRAY [EXTRA_TOML] ([agent] mtu: $HARNESS_AGENT_MTU, default 1500;
+# [agent] cgroup_root: $HARNESS_AGENT_CGROUP_ROOT, e.g. a harness_cgroup)
 # Writes a membrane.toml whose dirs all live in the temp dir and the run's bpffs
 # (mounted on first use), on the private bus. EXTRA_TOML is appended verbatim
 # (e.g. $'[module.counter]\nfail_start = true'); it must not repeat [agent],
@@ -267,7 +322,8 @@ harness_write_config() {
     [[ -n "${MEMBRANE_DBUS_ADDRESS:-}" ]] || harness_fail "harness_write_config: call harness_dbus first"
     local bpffs
     bpffs=$(harness_bpffs bpffs)
-    local state="$HARNESS_TMP/node-$node/state" runtime="$HARNESS_TMP/node-$node/run"
+    local state="$HARNESS_TMP/node-$node/state" runtime="$HARNESS_TMP/node-$node/run" cgroup_root=""
+    [[ -z "${HARNESS_AGENT_CGROUP_ROOT:-}" ]] || cgroup_root=$'\ncgroup_root = "'"$HARNESS_AGENT_CGROUP_ROOT"'"'
     mkdir -p "$state" "$runtime" && chmod 0755 "$HARNESS_TMP/node-$node"
     cat >"$file" <<EOF
 # Written by test/lib/harness.sh for run $HARNESS_RUN_ID
@@ -279,7 +335,7 @@ bpffs_root = "$bpffs"
 module_dir = "$module_dir"
 devices = $devices
 log_level = "${HARNESS_LOG_LEVEL:-debug}"
-mtu = ${HARNESS_AGENT_MTU:-1500}
+mtu = ${HARNESS_AGENT_MTU:-1500}$cgroup_root
 
 [dbus]
 bus = "$MEMBRANE_DBUS_ADDRESS"
