@@ -355,6 +355,7 @@ private:
             nlohmann::json frontends = nlohmann::json::array();
             for (const auto& frontend : service_frontends) {
                 frontends.push_back({{"kind", kind_name(frontend.kind)},
+                                     {"scope", scope_name(frontend.scope)},
                                      {"address", frontend.address},
                                      {"port", frontend.port},
                                      {"protocol", service::protocol_name(frontend.protocol)},
@@ -389,7 +390,8 @@ private:
     // The packet stage's counters, summed over CPUs (enum service_lb_packet_counter).
     nlohmann::json packet_counters() const {
         static constexpr std::array<const char*, SERVICE_LB_PACKET_COUNTERS> kNames = {
-            "translated", "snat", "replied", "dropped_no_backend", "dropped_no_snat_port", "reply_without_route"};
+            "translated", "snat", "replied", "dropped_no_backend", "dropped_no_snat_port", "reply_without_route",
+            "dropped_backend_unreachable"};
         const int cpus = libbpf_num_possible_cpus();
         nlohmann::json out = nlohmann::json::object();
         std::vector<std::uint64_t> values(cpus > 0 ? static_cast<std::size_t>(cpus) : 1);

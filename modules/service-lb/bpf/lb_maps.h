@@ -32,7 +32,12 @@
  *                         source it was given (SNAT to this node, when
  *                         the backend is on another node); a backend's
  *                         reply (REPLY) -> the service address it answers
- *                         as and the client it goes back to
+ *                         as and the client it goes back to. Each entry
+ *                         lives as a conntrack entry does (60 s until
+ *                         answered, 6 h after, 10 s after FIN or RST,
+ *                         60 s for UDP), refreshed by its packets; an
+ *                         expired one counts as absent, and its SNAT port
+ *                         is free again
  * service_lb_node_v1      array of 1: this node's address (SNAT) and the
  *                         SNAT port range, written by the agent
  * service_lb_packets_v1   per-CPU counters of the packet path
@@ -142,6 +147,9 @@ struct service_lb_nat_value {
 	__be16 port;
 	__be16 peer_port;
 	__u32 backend_id; /* ORIGINAL: checked to still serve the service */
+	__u32 flags;      /* MBR_CT_F_SEEN_REPLY, MBR_CT_F_CLOSING (contract.h) */
+	__u32 pad;
+	__u64 expires_ns; /* bpf_ktime_get_ns(); past it the entry counts as absent (conntrack's timeouts) */
 };
 
 struct service_lb_node {
@@ -157,7 +165,8 @@ enum service_lb_packet_counter {
 	SERVICE_LB_PACKETS_NO_BACKEND = 3, /* dropped: no backend for traffic from outside */
 	SERVICE_LB_PACKETS_NO_PORT = 4,    /* dropped: no free SNAT port */
 	SERVICE_LB_PACKETS_NO_ROUTE = 5,   /* a reply with no route back to its client, left to the stack */
-	SERVICE_LB_PACKET_COUNTERS = 6,
+	SERVICE_LB_PACKETS_UNREACHABLE = 6, /* dropped: the backend is neither a pod here nor one of another node's */
+	SERVICE_LB_PACKET_COUNTERS = 7,
 };
 
 /* The sweep's record of one connected UDP socket whose backend no longer

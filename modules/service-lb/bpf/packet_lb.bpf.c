@@ -5,7 +5,8 @@
  * outside to a NodePort, an external IP or a load balancer IP. Its frontends
  * are the SERVICE_LB_SCOPE_OUTSIDE ones, where externalTrafficPolicy applies.
  *
- * A client's packet (from a node device) is DNATed to a backend. When the
+ * A client's packet (from a node device, or from another node's pod through
+ * the overlay) is DNATed to a backend. When the
  * backend is on another node its source becomes this node's address and a
  * port of the SNAT range, so the reply comes back here (externalTrafficPolicy
  * Cluster); a backend on this node sees the client's own address. The packet
@@ -15,11 +16,16 @@
  * comes in (the pod's veth, the overlay, a device), is translated back by
  * its tuple in service_lb_nat_v1 and sent out toward the client from here
  * (a FIB lookup and a redirect: the stack would take a packet with this
- * node's address as source, coming in from a pod, for a martian).
+ * node's address as source, coming in from a pod, for a martian), or, for
+ * a client that is another node's pod, handed to the routing stage.
  *
  * The choice is random among the backends and kept per connection (the NAT
- * entry), checked at each packet to still serve the service. With
- * sessionAffinity ClientIP a client address keeps its backend.
+ * entries, one per direction), checked at each packet to still serve the
+ * service. The entries live as conntrack's do, refreshed by their packets:
+ * an expired one counts as absent and its SNAT port is free again, and a
+ * client packet finds its connection only while the reply entry still
+ * points back to it. With sessionAffinity ClientIP a client address keeps
+ * its backend.
  */
 #include <stddef.h>
 #include <linux/bpf.h>
@@ -42,6 +48,8 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #define SNAT_TRIES 8
+#define TCP_FIN 0x01
+#define TCP_RST 0x04
 /* An affinity key of a client address, apart from any network namespace cookie. */
 #define AFFINITY_CLIENT_ADDRESS (1ULL << 63)
 
@@ -55,6 +63,7 @@ struct packet {
 	__u32 l4;          /* offset of the L4 header */
 	__u32 l4_check;    /* offset of its checksum */
 	__u64 csum_flags;  /* BPF_F_MARK_MANGLED_0 for UDP: a zero checksum means none */
+	__u8 tcp_flags;    /* byte 13 of a TCP header */
 };
 
 static __always_inline void count(__u32 counter)
@@ -88,7 +97,46 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	p->protocol = ip.protocol;
 	p->l4_check = p->l4 + (ip.protocol == IPPROTO_TCP ? 16 : 6);
 	p->csum_flags = ip.protocol == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	if (ip.protocol == IPPROTO_TCP && bpf_skb_load_bytes(skb, p->l4 + 13, &p->tcp_flags, 1) < 0)
+		return 0;
 	return 1;
+}
+
+/* How long a NAT entry lives past its last packet: conntrack's timeouts (contract.h). */
+static __always_inline __u64 nat_timeout(__u8 protocol, __u32 flags)
+{
+	if (protocol != IPPROTO_TCP)
+		return MBR_CT_TIMEOUT_OTHER_S * NSEC_PER_SEC;
+	if (flags & MBR_CT_F_CLOSING)
+		return MBR_CT_TIMEOUT_TCP_CLOSING_S * NSEC_PER_SEC;
+	if (flags & MBR_CT_F_SEEN_REPLY)
+		return MBR_CT_TIMEOUT_TCP_ESTABLISHED_S * NSEC_PER_SEC;
+	return MBR_CT_TIMEOUT_TCP_SYN_S * NSEC_PER_SEC;
+}
+
+/* The packet's own flags for its entry: closing on a TCP FIN or RST. */
+static __always_inline __u32 packet_flags(const struct packet *p)
+{
+	return (p->tcp_flags & (TCP_FIN | TCP_RST)) ? MBR_CT_F_CLOSING : 0;
+}
+
+/* A packet of the entry's connection: its flags and lifetime move on (written only when they change enough). */
+static __always_inline void nat_refresh(struct service_lb_nat_value *entry, __u32 flags, __u8 protocol, __u64 now)
+{
+	flags |= entry->flags;
+	const __u64 expires = now + nat_timeout(protocol, flags);
+	if (flags != entry->flags || expires > entry->expires_ns + NSEC_PER_SEC) {
+		entry->flags = flags;
+		entry->expires_ns = expires;
+	}
+}
+
+/* The live entry of `key`, or NULL (absent or expired). */
+static __always_inline struct service_lb_nat_value *nat_find(const struct service_lb_nat_key *key, __u64 now)
+{
+	struct service_lb_nat_value *entry = bpf_map_lookup_elem(&service_lb_nat_v1, key);
+
+	return entry && entry->expires_ns >= now ? entry : 0;
 }
 
 /* Rewrites the source (`offset` 12) or destination (16) address, with both checksums. */
@@ -125,7 +173,7 @@ static __always_inline void set_identities(struct __sk_buff *skb, __u32 src, __u
  * client from here. Returns -1 when `p` is no reply of a translated
  * connection (the packet goes on unchanged), else the verdict.
  */
-static __always_inline int reply(struct __sk_buff *skb, const struct packet *p)
+static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, __u64 now)
 {
 	struct service_lb_nat_key key = {
 		.saddr = p->saddr,
@@ -135,10 +183,11 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p)
 		.protocol = p->protocol,
 		.direction = SERVICE_LB_NAT_REPLY,
 	};
-	struct service_lb_nat_value *nat = bpf_map_lookup_elem(&service_lb_nat_v1, &key);
+	struct service_lb_nat_value *nat = nat_find(&key, now);
 
 	if (!nat)
 		return -1;
+	nat_refresh(nat, MBR_CT_F_SEEN_REPLY | packet_flags(p), p->protocol, now);
 	const __be32 service = nat->address;
 	const __be16 service_port = nat->port;
 	const __be32 client = nat->peer_address;
@@ -148,6 +197,14 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p)
 	    set_address(skb, p, offsetof(struct iphdr, daddr), p->daddr, client) < 0 ||
 	    set_port(skb, p, 2, p->dport, client_port) < 0)
 		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+	const struct mbr_ipcache_value *client_node = membrane_ipcache_lookup(client);
+	if (client_node && client_node->tunnel_endpoint) {
+		/* The client is a pod of another node (it came to this node's address): the routing stage
+		 * carries the reply there as the backend's, like any pod's packet. */
+		count(SERVICE_LB_PACKETS_REPLIED);
+		set_identities(skb, skb->cb[0], client_node->identity);
+		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+	}
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
 		.l4_protocol = p->protocol,
@@ -205,7 +262,7 @@ static __always_inline struct service_lb_backend *choose(struct service_lb_key *
  * when SNAT_TRIES random ports were all taken.
  */
 static __always_inline int claim_snat_port(struct service_lb_nat_key *reply_key, const struct service_lb_nat_value *reply,
-					   const struct service_lb_node *node)
+					   const struct service_lb_node *node, __u64 now)
 {
 	const __u32 span = (__u32)node->snat_high - node->snat_low + 1;
 
@@ -213,15 +270,31 @@ static __always_inline int claim_snat_port(struct service_lb_nat_key *reply_key,
 		reply_key->dport = bpf_htons(node->snat_low + bpf_get_prandom_u32() % span);
 		if (bpf_map_update_elem(&service_lb_nat_v1, reply_key, reply, BPF_NOEXIST) == 0)
 			return 0;
+		/* Taken: by a live connection, or by one whose time ran out, whose port is free again. */
+		if (!nat_find(reply_key, now) && bpf_map_update_elem(&service_lb_nat_v1, reply_key, reply, BPF_ANY) == 0)
+			return 0;
 	}
 	return -1;
+}
+
+/* The REPLY key of the connection whose ORIGINAL entry is `nat`. */
+static __always_inline void reply_key_of(const struct packet *p, const struct service_lb_nat_value *nat,
+					 struct service_lb_nat_key *key)
+{
+	key->saddr = nat->address;
+	key->daddr = nat->peer_address ? nat->peer_address : p->saddr;
+	key->sport = nat->port;
+	key->dport = nat->peer_address ? nat->peer_port : p->sport;
+	key->protocol = p->protocol;
+	key->direction = SERVICE_LB_NAT_REPLY;
+	key->pad = 0;
 }
 
 /*
  * A client's packet from outside to a frontend: DNAT (and SNAT for a
  * backend elsewhere). Returns -1 when it is for no outside frontend.
  */
-static __always_inline int translate(struct __sk_buff *skb, const struct packet *p)
+static __always_inline int translate(struct __sk_buff *skb, const struct packet *p, __u64 now)
 {
 	struct service_lb_key key = {
 		.address = p->daddr,
@@ -240,14 +313,26 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		.protocol = p->protocol,
 		.direction = SERVICE_LB_NAT_ORIGINAL,
 	};
-	struct service_lb_nat_value *known = bpf_map_lookup_elem(&service_lb_nat_v1, &original_key);
+	struct service_lb_nat_value *known = nat_find(&original_key, now);
 	struct service_lb_nat_value nat = {};
 	if (known) {
 		struct service_lb_backend *backend = service_backend(service, known->backend_id);
+		struct service_lb_nat_key reply_key = {};
+		struct service_lb_nat_value *back;
 
-		/* Still the same backend of this service: the connection goes on as it began. */
-		if (backend && backend->address == known->address && backend->port == known->port)
+		reply_key_of(p, known, &reply_key);
+		back = nat_find(&reply_key, now);
+		/* Still the same backend of this service, and its replies still come back to this client:
+		 * the connection goes on as it began (both directions' lifetimes move on together). */
+		if (backend && backend->address == known->address && backend->port == known->port && back &&
+		    back->peer_address == p->saddr && back->peer_port == p->sport && back->address == p->daddr &&
+		    back->port == p->dport) {
+			const __u32 flags = packet_flags(p) | (back->flags & MBR_CT_F_SEEN_REPLY);
+
+			nat_refresh(known, flags, p->protocol, now);
+			nat_refresh(back, flags & ~MBR_CT_F_SEEN_REPLY, p->protocol, now);
 			nat = *known;
+		}
 	}
 	if (!nat.backend_id) {
 		struct service_lb_backend *backend = 0;
@@ -264,6 +349,8 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		nat.address = backend->address;
 		nat.port = backend->port;
 		nat.backend_id = id;
+		nat.flags = packet_flags(p);
+		nat.expires_ns = now + nat_timeout(p->protocol, nat.flags);
 		struct service_lb_nat_key reply_key = {
 			.saddr = backend->address,
 			.daddr = p->saddr,
@@ -277,9 +364,17 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 			.port = p->dport,
 			.peer_address = p->saddr,
 			.peer_port = p->sport,
+			.flags = nat.flags,
+			.expires_ns = nat.expires_ns,
 		};
+		const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend->address);
 		if (membrane_endpoint_lookup(backend->address)) {
 			bpf_map_update_elem(&service_lb_nat_v1, &reply_key, &reply, BPF_ANY);
+		} else if (!where || !where->tunnel_endpoint) {
+			/* Not a pod of this node nor one of another's (a host-network or external endpoint):
+			 * no stage could carry it there and back. */
+			count(SERVICE_LB_PACKETS_UNREACHABLE);
+			return TC_ACT_SHOT;
 		} else {
 			/* Elsewhere: the reply must come back through this node to be translated back. */
 			const __u32 zero = 0;
@@ -290,7 +385,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 				return TC_ACT_SHOT;
 			}
 			reply_key.daddr = node->address;
-			if (claim_snat_port(&reply_key, &reply, node) < 0) {
+			if (claim_snat_port(&reply_key, &reply, node, now) < 0) {
 				count(SERVICE_LB_PACKETS_NO_PORT);
 				return TC_ACT_SHOT;
 			}
@@ -323,12 +418,14 @@ int lb_service_stage(struct __sk_buff *skb)
 
 	if (membrane_tracing(skb) || !parse(skb, &p))
 		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
-	verdict = reply(skb, &p);
+	const __u64 now = bpf_ktime_get_ns();
+	verdict = reply(skb, &p, now);
 	if (verdict >= 0)
 		return verdict;
-	/* Only what enters from outside: this node's own clients were translated at connect(). */
-	if (membrane_ctx_direction(skb) == MBR_DIR_FROM_NETDEV) {
-		verdict = translate(skb, &p);
+	/* Only what enters from outside this node (a device, or the overlay: another node's pod that
+	 * came to this node's address): this node's own clients were translated at connect(). */
+	if (membrane_ctx_direction(skb) == MBR_DIR_FROM_NETDEV || membrane_ctx_direction(skb) == MBR_DIR_FROM_OVERLAY) {
+		verdict = translate(skb, &p, now);
 		if (verdict >= 0)
 			return verdict;
 	}
