@@ -42,13 +42,14 @@ void print_services(std::ostream& out, const nlohmann::json& reply, OutputFormat
                 backends += " (ClientIP affinity " + std::to_string(timeout) + "s)";
             }
             rows.push_back({name, frontend.value("kind", std::string("?")),
-                            address_port(frontend) + "/" + frontend.value("protocol", std::string("?")), backends});
+                            address_port(frontend) + "/" + frontend.value("protocol", std::string("?")),
+                            frontend.value("scope", std::string("node")), backends});
         }
     }
     if (rows.empty()) {
         out << "no services\n";
     } else {
-        print_table(out, {"SERVICE", "TYPE", "FRONTEND", "BACKENDS"}, rows);
+        print_table(out, {"SERVICE", "TYPE", "FRONTEND", "CLIENTS", "BACKENDS"}, rows);
     }
     for (const auto& service : list_in(reply, "services")) {
         const std::string problem = service.value("problem", std::string());
@@ -74,6 +75,7 @@ void print_lb_maps(std::ostream& out, const nlohmann::json& reply, OutputFormat 
         const std::string backends = joined_backends(frontend);
         const auto flags = frontend.value("flags", 0);
         rows.push_back({address_port(frontend) + "/" + frontend.value("protocol", std::string("?")),
+                        frontend.value("scope", std::string("node")),
                         std::to_string(frontend.value("service_id", 0)),
                         std::to_string(list_in(frontend, "backends").size()),
                         (flags & 1) ? "drop-when-empty" : "-",
@@ -85,7 +87,7 @@ void print_lb_maps(std::ostream& out, const nlohmann::json& reply, OutputFormat 
         out << "the service map is empty\n";
         return;
     }
-    print_table(out, {"FRONTEND", "SERVICE-ID", "COUNT", "FLAGS", "AFFINITY", "BACKENDS (slot order)"}, rows);
+    print_table(out, {"FRONTEND", "CLIENTS", "SERVICE-ID", "COUNT", "FLAGS", "AFFINITY", "BACKENDS (slot order)"}, rows);
 }
 
 }  // namespace membrane::cli

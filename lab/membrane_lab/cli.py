@@ -17,8 +17,8 @@ from .cgroups import enter
 from .daemons import bus_environment, start_daemon, wait_ready
 from .errors import LabError, log
 from .lifecycle import bring_up, tear_down
-from .names import (LAB_NAME_RE, LAB_ROOT, ROUTING_MODULES, STORE, bus_address, etcd_ip, lab_dir, lab_prefix,
-                    netns_name, node_ip, node_pod_cidr)
+from .names import (LAB_NAME_RE, LAB_ROOT, OUTSIDE, ROUTING_MODULES, STORE, bus_address, etcd_ip, lab_dir,
+                    lab_prefix, netns_name, node_ip, node_pod_cidr, outside_ip)
 from .pods import add_pod, delete_pod
 from .processes import is_alive, stop_processes
 from .record import Lab
@@ -74,6 +74,7 @@ def cmd_up(args) -> int:
         "extra_modules": list(topo.modules),
         "nodes": {},
         "pods": {},
+        "outside": {"namespace": netns_name(topo.name, OUTSIDE), "ip": outside_ip(topo.index)},
         "made": {"netns": [], "mounts": []},
     }
     for number, name in enumerate(topo.nodes, 1):
@@ -156,6 +157,8 @@ def cmd_status(args) -> int:
         print(f"store: etcd at {etcd['url']} (pid {etcd['pid']}, {state})")
     elif not lab.baseline:
         print("store: static (each node knows the others from its [[nodes]] list)")
+    if lab.data.get("outside"):
+        print(f"outside host: {lab.data['outside']['ip']} (membrane-lab exec {lab.name} {OUTSIDE} -- CMD)")
     print()
     print_table(["NODE", "IP", "POD CIDR", "DAEMON"],
                 [[n["name"], n["ip"], n["pod_cidr"],
@@ -182,8 +185,10 @@ def command_after_dashes(args, what: str) -> list[str]:
 def cmd_exec(args) -> int:
     need_root()
     lab = Lab.load(args.name)
-    pod = lab.pod(args.pod)
     command = command_after_dashes(args, "command")
+    if args.pod == OUTSIDE and lab.data.get("outside"):  # no node's: nothing translates its sockets
+        os.execvp("ip", ["ip", "netns", "exec", lab.data["outside"]["namespace"], *command])
+    pod = lab.pod(args.pod)
     cgroup = lab.node(pod["node"]).get("cgroup")
     if cgroup:  # the pod's processes are its node's: that node's socket programs act on them
         enter(cgroup)
@@ -400,9 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     exe = sub.add_parser("exec", help="run a command inside a pod's network namespace",
-                         description="Runs CMD in the pod's network namespace; its exit status is the command's.")
+                         description="Runs CMD in the pod's network namespace, in its node's cgroup; its exit status "
+                                     f"is the command's. POD {OUTSIDE!r} is the outside host: a client on the lab's "
+                                     "switch that belongs to no node.")
     exe.add_argument("name", metavar="NAME", help="lab name")
-    exe.add_argument("pod", metavar="POD", help="pod name")
+    exe.add_argument("pod", metavar="POD", help=f"pod name, or {OUTSIDE!r} for the outside host")
     exe.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...", help="the command")
     exe.set_defaults(func=cmd_exec)
 

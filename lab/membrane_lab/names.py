@@ -12,6 +12,7 @@ NETNS_DIR = Path("/run/netns")
 PREFIX = "ml-"
 SWITCH = "sw"
 STORE = "kv"                   # the namespace of the lab's etcd
+OUTSIDE = "ext"                # a host on the lab's switch outside every node: a client from outside the cluster
 STORES = ("etcd", "static")     # topology `store`: the cluster store nodes use
 UNDERLAY_IF = "eth0"           # the node's underlay device, inside its namespace
 POD_IF = "eth0"                # CNI_IFNAME
@@ -43,6 +44,10 @@ def node_ip(index: int, node_number: int) -> str:
 
 def etcd_ip(index: int) -> str:
     return f"192.168.{index}.254"  # above every node (at most 250)
+
+
+def outside_ip(index: int) -> str:
+    return f"192.168.{index}.253"
 
 
 def node_pod_cidr(index: int, node_number: int) -> str:

@@ -69,4 +69,5 @@ def lab_status(lab: Lab) -> dict:
         "etcd": etcd_status(lab),
         "nodes": nodes,
         "pods": pods,
+        "outside": lab.data.get("outside"),
     }

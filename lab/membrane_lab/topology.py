@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import LabError
 from .names import (DNS_LABEL_RE, LAB_NAME_RE, LABEL_KEY_RE, MAX_NAME, MEMBER_NAME_RE, MODULE_NAME_RE,
-                    ROUTING_MODULES, STORE, STORES, SWITCH)
+                    OUTSIDE, ROUTING_MODULES, STORE, STORES, SWITCH)
 
 
 @dataclass
@@ -56,8 +56,8 @@ def validate_member_name(where: str, key: str, name) -> str:
     if not MEMBER_NAME_RE.match(name):
         raise LabError(f"{where}: '{key}' = {name!r} must be 1 to {MAX_NAME} lower-case letters, digits "
                        "or '-', starting and ending with a letter or digit")
-    if name in (SWITCH, STORE):
-        what = "switch" if name == SWITCH else "etcd"
+    if name in (SWITCH, STORE, OUTSIDE):
+        what = {SWITCH: "switch", STORE: "etcd", OUTSIDE: "outside host"}[name]
         raise LabError(f"{where}: '{key}' = {name!r} is reserved for the lab's {what} namespace")
     return name
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from .errors import LabError
-from .names import (NETNS_DIR, POD_IF, SWITCH, UNDERLAY_IF, VXLAN_OVERHEAD, baseline_host_if, gateway_of,
+from .names import (NETNS_DIR, OUTSIDE, POD_IF, SWITCH, UNDERLAY_IF, VXLAN_OVERHEAD, baseline_host_if, gateway_of,
                     netns_name, switch_port, vtep_ip, vtep_mac)
 from .processes import ip, run, sysctl
 from .record import Lab
@@ -71,7 +71,22 @@ def wire_underlay(lab: Lab) -> str:
         ip("-n", ns, "addr", "add", f"{node['ip']}/24", "dev", UNDERLAY_IF)
         ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
         sysctl(ns, "net.ipv4.ip_forward", "1")
+    outside = lab.data.get("outside")
+    if outside:
+        wire_outside(lab, switch, outside)
     return switch
+
+
+def wire_outside(lab: Lab, switch: str, outside: dict) -> None:
+    """The outside host: a client on the switch that belongs to no node (NodePorts, external IPs)."""
+    ns = outside["namespace"]
+    add_netns(lab, ns)
+    port = switch_port(OUTSIDE)
+    ip("link", "add", UNDERLAY_IF, "netns", ns, "type", "veth", "peer", "name", port, "netns", switch)
+    ip("-n", switch, "link", "set", port, "master", "br0", "up")
+    ip("-n", ns, "addr", "add", f"{outside['ip']}/24", "dev", UNDERLAY_IF)
+    ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
+    ip("-n", ns, "link", "set", "lo", "up")
 
 
 def wire_baseline_nodes(lab: Lab) -> None:

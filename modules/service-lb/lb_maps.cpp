@@ -32,11 +32,13 @@ std::string text_of(std::uint32_t address) {
     return text;
 }
 
-service_lb_key map_key(const std::string& address, std::uint16_t port, Protocol protocol, std::uint32_t slot) {
+service_lb_key map_key(const std::string& address, std::uint16_t port, Protocol protocol, Scope scope,
+                       std::uint32_t slot) {
     service_lb_key key{};
     key.address = address_of(address);
     key.port = htons(port);
     key.protocol = static_cast<std::uint8_t>(protocol);
+    key.scope = static_cast<std::uint8_t>(scope);
     key.slot = slot;
     return key;
 }
@@ -62,14 +64,16 @@ service_lb_key writer_key() { return service_lb_key{}; }
 // differ, and affinity must not carry a client from one set into the other.
 std::string backend_set_of(const Frontend& frontend) {
     return frontend.service + ":" + frontend.port_name + "/" + std::to_string(static_cast<int>(frontend.protocol)) +
-           (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
+           (frontend.scope == Scope::outside         ? "/outside"
+            : frontend.kind == FrontendKind::cluster_ip ? "/internal"
+                                                        : "/external");
 }
 
 bool is_writer_mark(const service_lb_key& key) { return key.address == 0 && key.port == 0; }
 
 // Every entry of the services map but the mark, by frontend and slot.
 using FrontendSlots =
-    std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::map<std::uint32_t, service_lb_value>>;
+    std::map<std::tuple<std::string, std::uint16_t, Protocol, Scope>, std::map<std::uint32_t, service_lb_value>>;
 
 FrontendSlots read_services(int fd) {
     FrontendSlots out;
@@ -79,7 +83,8 @@ FrontendSlots read_services(int fd) {
     while (bpf_map_get_next_key(fd, previous, &next) == 0) {
         service_lb_value value{};
         if (!is_writer_mark(next) && bpf_map_lookup_elem(fd, &next, &value) == 0) {
-            out[{text_of(next.address), ntohs(next.port), static_cast<Protocol>(next.protocol)}][next.slot] = value;
+            out[{text_of(next.address), ntohs(next.port), static_cast<Protocol>(next.protocol),
+                 static_cast<Scope>(next.scope)}][next.slot] = value;
         }
         key = next;
         previous = &key;
@@ -134,7 +139,8 @@ void LbMaps::load() {
         // Slots past the count or without their service (a sync cut short): deleted now.
         for (const auto& [slot, value] : entries) {
             if (slot == 0 || (master != entries.end() && slot <= count)) continue;
-            const auto stale = map_key(std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), slot);
+            const auto stale =
+                map_key(std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), std::get<3>(frontend), slot);
             erase(services_fd_, &stale, "a stale service slot");
         }
         if (master == entries.end()) continue;
@@ -161,7 +167,7 @@ std::uint32_t LbMaps::service_id_for(const Frontend& frontend, ChosenIds& chosen
     const std::string backend_set = backend_set_of(frontend);
     if (const auto found = chosen.by_set.find(backend_set); found != chosen.by_set.end()) return found->second;
     // The number the maps hold for this frontend, unless this sync gave it to another set already.
-    const auto held = held_.find({frontend.address, frontend.port, frontend.protocol});
+    const auto held = held_.find({frontend.address, frontend.port, frontend.protocol, frontend.scope});
     const bool keep = held != held_.end() && !chosen.ids.contains(held->second.service_id);
     const std::uint32_t id = keep ? held->second.service_id : next_service_id_++;
     chosen.by_set[backend_set] = id;
@@ -184,7 +190,7 @@ std::uint32_t LbMaps::backend_id_for(std::uint32_t service_id, const Backend& ba
 }
 
 void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
-    const auto& [address, port, protocol] = key;
+    const auto& [address, port, protocol, scope] = key;
     const auto what = "service " + address + ":" + std::to_string(port);
     const auto old = held_.find(key);
     const std::size_t old_count = old == held_.end() ? 0 : old->second.backend_ids.size();
@@ -192,12 +198,12 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
     // or a new backend, never an empty slot.
     for (std::size_t i = 0; i < wanted.backend_ids.size(); ++i) {
         if (old != held_.end() && i < old_count && old->second.backend_ids[i] == wanted.backend_ids[i]) continue;
-        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(i + 1));
+        const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(i + 1));
         service_lb_value slot{};
         slot.backend_id = wanted.backend_ids[i];
         update(services_fd_, &slot_key, &slot, what + " slot");
     }
-    const auto master_key = map_key(address, port, protocol, 0);
+    const auto master_key = map_key(address, port, protocol, scope, 0);
     service_lb_value master{};
     master.count = static_cast<std::uint16_t>(wanted.backend_ids.size());
     master.flags = wanted.flags;
@@ -207,21 +213,21 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
     held_[key] = wanted;
     // Then the slots past the new count.
     for (std::size_t slot = wanted.backend_ids.size() + 1; slot <= old_count; ++slot) {
-        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(slot));
+        const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(slot));
         erase(services_fd_, &slot_key, what + " slot");
     }
 }
 
 void LbMaps::delete_frontend(const FrontendKey& key) {
-    const auto& [address, port, protocol] = key;
+    const auto& [address, port, protocol, scope] = key;
     const auto what = "service " + address + ":" + std::to_string(port);
     const auto held = held_.find(key);
-    const auto master_key = map_key(address, port, protocol, 0);
+    const auto master_key = map_key(address, port, protocol, scope, 0);
     erase(services_fd_, &master_key, what);
     const std::size_t count = held->second.backend_ids.size();
     held_.erase(held);
     for (std::size_t slot = 1; slot <= count; ++slot) {
-        const auto slot_key = map_key(address, port, protocol, static_cast<std::uint32_t>(slot));
+        const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(slot));
         erase(services_fd_, &slot_key, what + " slot");
     }
 }
@@ -255,7 +261,7 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
     ChosenIds chosen;
     std::set<FrontendKey> wanted_keys;
     for (const auto& frontend : frontends) {
-        const FrontendKey key{frontend.address, frontend.port, frontend.protocol};
+        const FrontendKey key{frontend.address, frontend.port, frontend.protocol, frontend.scope};
         wanted_keys.insert(key);
         Held wanted;
         wanted.service_id = service_id_for(frontend, chosen);
@@ -300,7 +306,7 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
 std::vector<MapFrontend> LbMaps::frontends() const {
     std::vector<MapFrontend> list;
     for (const auto& [key, held] : held_) {
-        MapFrontend frontend{std::get<0>(key), std::get<1>(key), std::get<2>(key), held.service_id, held.flags,
+        MapFrontend frontend{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), held.service_id, held.flags,
                              held.affinity_timeout, {}};
         for (const auto id : held.backend_ids) {
             if (const auto found = backend_values_.find(id); found != backend_values_.end()) {
@@ -319,7 +325,8 @@ std::vector<MapFrontend> LbMaps::read_frontends() const {
     for (const auto& [frontend, slots] : entries) {
         const auto master = slots.find(0);
         if (master == slots.end()) continue;
-        MapFrontend out{std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), master->second.service_id,
+        MapFrontend out{std::get<0>(frontend), std::get<1>(frontend), std::get<2>(frontend), std::get<3>(frontend),
+                        master->second.service_id,
                         master->second.flags, master->second.affinity_timeout, {}};
         for (std::uint32_t slot = 1; slot <= master->second.count; ++slot) {
             const auto found = slots.find(slot);

@@ -22,6 +22,7 @@ struct MapFrontend {
     std::string address;
     std::uint16_t port = 0;
     Protocol protocol = Protocol::tcp;
+    Scope scope = Scope::socket;
     std::uint32_t service_id = 0;
     std::uint16_t flags = 0;
     std::uint32_t affinity_timeout = 0;
@@ -52,7 +53,7 @@ public:
     Written sync(const std::vector<Frontend>& frontends);
 
     // What this object wrote (and read back at start), sorted by (address,
-    // port, protocol).
+    // port, protocol, scope).
     std::vector<MapFrontend> frontends() const;
     // What the maps hold now, read from them (`membranectl lb list`): the
     // same as frontends() unless someone else wrote them. A slot whose
@@ -63,7 +64,7 @@ public:
     std::size_t backend_count() const { return backend_values_.size(); }
 
 private:
-    using FrontendKey = std::tuple<std::string, std::uint16_t, Protocol>;
+    using FrontendKey = std::tuple<std::string, std::uint16_t, Protocol, Scope>;
     struct Held {
         std::uint32_t service_id = 0;
         std::uint16_t flags = 0;

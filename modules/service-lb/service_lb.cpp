@@ -8,8 +8,16 @@
 // After a sync that removed backends it destroys the connected UDP sockets
 // left on them (udp_sweep.hpp), so their clients connect anew.
 //
+// Connections that enter the node from outside (NodePorts, external and load
+// balancer IPs) are translated packet by packet in pipeline slot
+// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c).
+//
 // [module.service-lb] keys (all optional):
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
+//   snat_port_range = "61000-65535"  # source ports of connections from outside sent
+//                                    # to another node's backend (keep it apart from
+//                                    # net.ipv4.ip_local_port_range)
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -17,6 +25,10 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +45,7 @@ extern "C" {
 
 MEMBRANE_EMBEDDED_BPF(service_lb_bpf)
 MEMBRANE_EMBEDDED_BPF(udp_sweep_bpf)
+MEMBRANE_EMBEDDED_BPF(packet_lb_bpf)
 
 namespace membrane::service_lb {
 namespace {
@@ -42,6 +55,9 @@ constexpr const char* kBackendsMap = "service_lb_backends_v1";
 constexpr const char* kReverseMap = "service_lb_reverse_v1";
 constexpr const char* kAffinityMap = "service_lb_affinity_v1";
 constexpr const char* kUdpMap = "service_lb_udp_v1";
+constexpr const char* kNatMap = "service_lb_nat_v1";
+constexpr const char* kNodeMap = "service_lb_node_v1";
+constexpr const char* kPacketsMap = "service_lb_packets_v1";
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
@@ -49,28 +65,47 @@ struct SyncRequested {
 };
 
 struct PortRange {
-    std::uint16_t low = 30000;
-    std::uint16_t high = 32767;
+    std::uint16_t low = 0;
+    std::uint16_t high = 0;
 };
 
-PortRange read_node_port_range(const Context& ctx) {
-    ConfigReader read(ctx.config(), "module." + ctx.module_name());
-    const auto text = read.get<std::string>("node_port_range", "30000-32767");
-    read.finish();
-    PortRange range;
+// "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535, or throws naming `key`.
+PortRange parse_port_range(ConfigReader& read, const std::string& key, const std::string& text) {
     unsigned low = 0;
     unsigned high = 0;
     char dash = 0;
     char extra = 0;
     if (std::sscanf(text.c_str(), "%u%c%u%c", &low, &dash, &high, &extra) != 3 || dash != '-' || low == 0 ||
         high > 65535 || low > high) {
-        throw read.error("node_port_range", "must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, e.g. "
-                                            "\"30000-32767\", not \"" + text + "\"");
+        throw read.error(key, "must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, e.g. \"30000-32767\", not \"" +
+                                  text + "\"");
     }
-    range.low = static_cast<std::uint16_t>(low);
-    range.high = static_cast<std::uint16_t>(high);
-    return range;
+    return PortRange{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
+
+struct Settings {
+    PortRange node_ports{30000, 32767};
+    PortRange snat_ports{61000, 65535};
+};
+
+Settings read_settings(const Context& ctx) {
+    ConfigReader read(ctx.config(), "module." + ctx.module_name());
+    Settings settings;
+    settings.node_ports = parse_port_range(read, "node_port_range", read.get<std::string>("node_port_range", "30000-32767"));
+    settings.snat_ports = parse_port_range(read, "snat_port_range", read.get<std::string>("snat_port_range", "61000-65535"));
+    read.finish();
+    if (settings.snat_ports.low <= settings.node_ports.high && settings.node_ports.low <= settings.snat_ports.high) {
+        throw read.error("snat_port_range", "overlaps node_port_range: a NodePort's connection could be taken for "
+                                            "another's reply");
+    }
+    return settings;
+}
+
+std::string range_text(const PortRange& range) {
+    return std::to_string(range.low) + "-" + std::to_string(range.high);
+}
+
+std::string_view scope_name(Scope scope) { return scope == Scope::outside ? "outside" : "node"; }
 
 std::string_view kind_name(FrontendKind kind) {
     switch (kind) {
@@ -94,8 +129,9 @@ class ServiceLb final : public Module {
 public:
     void start(Context& ctx) override {
         ctx_ = &ctx;
-        node_ports_ = read_node_port_range(ctx);
-        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap};
+        settings_ = read_settings(ctx);
+        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
+                                               kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap};
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
@@ -113,12 +149,16 @@ public:
                 remember(info.kind, info.namespace_, info.name, info.document);
             }
         }
+        BpfObject& packet = ctx.bpf().load({.name = "packet-lb", .elf = packet_lb_bpf(), .persistent_maps = maps});
+        node_fd_ = packet.map_fd(kNodeMap);
+        packets_fd_ = packet.map_fd(kPacketsMap);
         subscribe();
-        // The maps hold the services before a socket meets the programs.
+        // The maps hold the services before a socket or packet meets the programs.
         sync();
         for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
             ctx.bpf().attach_socket_hook(object, program);
         }
+        ctx.bpf().attach_stage(MBR_STAGE_SERVICE, packet, "lb_service_stage");
         ctx.add_method("Services", [this](const std::string&) { return services_json(); });
         ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
@@ -201,7 +241,7 @@ private:
     std::vector<Frontend> wanted_frontends() {
         auto by_service = frontends_by_service();
         std::vector<Frontend> all;
-        std::map<std::tuple<std::string, std::uint16_t, Protocol>, std::string> owner;
+        std::map<std::tuple<std::string, std::uint16_t, Protocol, Scope>, std::string> owner;
         const auto before = std::exchange(problems_, {});
         for (const auto& [key, svc] : services_) {
             // What this module cannot honour yet is said, and fails closed
@@ -225,13 +265,15 @@ private:
                     continue;
                 }
                 if (frontend.kind == FrontendKind::node_port &&
-                    (frontend.port < node_ports_.low || frontend.port > node_ports_.high)) {
-                    problem("nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
-                            std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high));
+                    (frontend.port < settings_.node_ports.low || frontend.port > settings_.node_ports.high)) {
+                    if (frontend.scope == Scope::socket) {  // once for both scopes
+                        problem("nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
+                                range_text(settings_.node_ports));
+                    }
                     continue;
                 }
                 const auto [taken, fresh] =
-                    owner.emplace(std::tuple{frontend.address, frontend.port, frontend.protocol}, key);
+                    owner.emplace(std::tuple{frontend.address, frontend.port, frontend.protocol, frontend.scope}, key);
                 if (!fresh) {
                     problem(frontend.address + ":" + std::to_string(frontend.port) + "/" +
                             service::protocol_name(frontend.protocol) + " is already service " + taken->second + "'s");
@@ -248,10 +290,26 @@ private:
         return all;
     }
 
+    // This node's address and the SNAT range, for the packet stage.
+    void write_node() {
+        service_lb_node node{};
+        for (const auto& info : ctx_->model().nodes()) {
+            in_addr address{};
+            if (info.local && inet_pton(AF_INET, info.ip.c_str(), &address) == 1) node.address = address.s_addr;
+        }
+        node.snat_low = settings_.snat_ports.low;
+        node.snat_high = settings_.snat_ports.high;
+        const std::uint32_t zero = 0;
+        if (bpf_map_update_elem(node_fd_, &zero, &node, BPF_ANY) != 0) {
+            throw BpfError(std::string("cannot write the node map: ") + std::strerror(errno));
+        }
+    }
+
     void sync() {
         const auto began = std::chrono::steady_clock::now();
         try {
             datapath_error_.clear();
+            write_node();
             const auto written = maps_->sync(wanted_frontends());
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written.frontends_changed + written.frontends_deleted > 0) {
@@ -297,6 +355,7 @@ private:
             nlohmann::json frontends = nlohmann::json::array();
             for (const auto& frontend : service_frontends) {
                 frontends.push_back({{"kind", kind_name(frontend.kind)},
+                                     {"scope", scope_name(frontend.scope)},
                                      {"address", frontend.address},
                                      {"port", frontend.port},
                                      {"protocol", service::protocol_name(frontend.protocol)},
@@ -319,6 +378,7 @@ private:
             list.push_back({{"address", frontend.address},
                             {"port", frontend.port},
                             {"protocol", service::protocol_name(frontend.protocol)},
+                            {"scope", scope_name(frontend.scope)},
                             {"service_id", frontend.service_id},
                             {"flags", frontend.flags},
                             {"affinity_timeout", frontend.affinity_timeout},
@@ -327,13 +387,33 @@ private:
         return nlohmann::json{{"frontends", list}}.dump();
     }
 
+    // The packet stage's counters, summed over CPUs (enum service_lb_packet_counter).
+    nlohmann::json packet_counters() const {
+        static constexpr std::array<const char*, SERVICE_LB_PACKET_COUNTERS> kNames = {
+            "translated", "snat", "replied", "dropped_no_backend", "dropped_no_snat_port", "reply_without_route",
+            "dropped_backend_unreachable"};
+        const int cpus = libbpf_num_possible_cpus();
+        nlohmann::json out = nlohmann::json::object();
+        std::vector<std::uint64_t> values(cpus > 0 ? static_cast<std::size_t>(cpus) : 1);
+        for (std::uint32_t counter = 0; counter < SERVICE_LB_PACKET_COUNTERS; ++counter) {
+            std::uint64_t total = 0;
+            if (bpf_map_lookup_elem(packets_fd_, &counter, values.data()) == 0) {
+                for (const auto value : values) total += value;
+            }
+            out[kNames[counter]] = total;
+        }
+        return out;
+    }
+
     std::string status_json() const {
         return nlohmann::json{{"services", services_.size()},
                               {"endpoint_slices", slices_.size()},
                               {"frontends", maps_->frontend_count()},
                               {"map_entries", maps_->slot_count()},
                               {"backends", maps_->backend_count()},
-                              {"node_port_range", std::to_string(node_ports_.low) + "-" + std::to_string(node_ports_.high)},
+                              {"node_port_range", range_text(settings_.node_ports)},
+                              {"snat_port_range", range_text(settings_.snat_ports)},
+                              {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
                               {"problems", problems_},
                               {"datapath_error", datapath_error_},
@@ -343,7 +423,9 @@ private:
     }
 
     Context* ctx_ = nullptr;
-    PortRange node_ports_;
+    Settings settings_;
+    int node_fd_ = -1;
+    int packets_fd_ = -1;
     std::optional<LbMaps> maps_;
     std::optional<UdpSweep> udp_sweep_;
     std::string udp_sweep_problem_;  // why there is none

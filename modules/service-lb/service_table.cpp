@@ -87,10 +87,12 @@ std::vector<Frontend> build_frontends(const Service& svc, const std::vector<Endp
         // from outside the node. A Local policy keeps this node's backends;
         // with none here but some elsewhere, kube-proxy drops; with none
         // anywhere, it rejects like any empty service.
-        const auto add = [&](FrontendKind kind, const std::string& address, std::uint16_t number, TrafficPolicy policy) {
+        const auto add = [&](FrontendKind kind, const std::string& address, std::uint16_t number, TrafficPolicy policy,
+                             Scope scope) {
             const bool local = policy == TrafficPolicy::local;
             Frontend frontend;
             frontend.service = name;
+            frontend.scope = scope;
             frontend.port_name = port.name;
             frontend.kind = kind;
             frontend.address = address;
@@ -103,26 +105,32 @@ std::vector<Frontend> build_frontends(const Service& svc, const std::vector<Endp
             if (kind != FrontendKind::cluster_ip) frontend.source_ranges = svc.load_balancer_source_ranges;
             out.push_back(std::move(frontend));
         };
-        for (const std::string& ip : svc.cluster_ips) add(FrontendKind::cluster_ip, ip, port.port, svc.internal_traffic_policy);
-        for (const std::string& ip : svc.external_ips) add(FrontendKind::external_ip, ip, port.port, TrafficPolicy::cluster);
-        for (const std::string& ip : svc.load_balancer_ips) {
-            add(FrontendKind::load_balancer, ip, port.port, TrafficPolicy::cluster);
+        // An external address serves this node's clients (cluster endpoints)
+        // and, through the packet stage, clients outside (its traffic policy).
+        const auto add_external = [&](FrontendKind kind, const std::string& address, std::uint16_t number) {
+            add(kind, address, number, TrafficPolicy::cluster, Scope::socket);
+            add(kind, address, number, svc.external_traffic_policy, Scope::outside);
+        };
+        for (const std::string& ip : svc.cluster_ips) {
+            add(FrontendKind::cluster_ip, ip, port.port, svc.internal_traffic_policy, Scope::socket);
         }
+        for (const std::string& ip : svc.external_ips) add_external(FrontendKind::external_ip, ip, port.port);
+        for (const std::string& ip : svc.load_balancer_ips) add_external(FrontendKind::load_balancer, ip, port.port);
         if (port.node_port != 0) {
-            for (const std::string& ip : topology.node_addresses) {
-                add(FrontendKind::node_port, ip, port.node_port, TrafficPolicy::cluster);
-            }
+            for (const std::string& ip : topology.node_addresses) add_external(FrontendKind::node_port, ip, port.node_port);
         }
     }
-    // One frontend per (address, port, protocol): when two kinds give the
-    // same one (an external IP that is also a node's address), the first
-    // kind in FrontendKind's order is kept.
+    // One frontend per (address, port, protocol, scope): when two kinds give
+    // the same one (an external IP that is also a node's address), the
+    // first kind in FrontendKind's order is kept.
     std::sort(out.begin(), out.end(), [](const Frontend& a, const Frontend& b) {
-        return std::tie(a.address, a.port, a.protocol, a.kind) < std::tie(b.address, b.port, b.protocol, b.kind);
+        return std::tie(a.address, a.port, a.protocol, a.scope, a.kind) <
+               std::tie(b.address, b.port, b.protocol, b.scope, b.kind);
     });
     out.erase(std::unique(out.begin(), out.end(),
                           [](const Frontend& a, const Frontend& b) {
-                              return std::tie(a.address, a.port, a.protocol) == std::tie(b.address, b.port, b.protocol);
+                              return std::tie(a.address, a.port, a.protocol, a.scope) ==
+                                     std::tie(b.address, b.port, b.protocol, b.scope);
                           }),
               out.end());
     return out;

@@ -34,8 +34,15 @@ enum class FrontendKind {
     node_port,      // one per node address given to build_frontends
 };
 
+// Who a frontend serves (bpf/lb_maps.h: SERVICE_LB_SCOPE_*).
+enum class Scope : std::uint8_t {
+    socket = 0,   // this node's clients, at connect()
+    outside = 1,  // packets entering the node: NodePorts, external and LB IPs only
+};
+
 struct Frontend {
     std::string service;    // "namespace/name"
+    Scope scope = Scope::socket;
     std::string port_name;  // the ServicePort's name ("" for an unnamed one)
     FrontendKind kind = FrontendKind::cluster_ip;
     std::string address;    // IPv4
@@ -49,10 +56,12 @@ struct Frontend {
     // addresses get the cluster's endpoints: kube-proxy short-circuits a
     // local client's traffic to them whatever externalTrafficPolicy says.
     std::vector<Backend> backends;
+    // From outside, externalTrafficPolicy decides: Cluster, the cluster's
+    // endpoints; Local, this node's only (the client's address is kept).
     // Empty backends because a Local policy left only other nodes' ones:
     // kube-proxy drops (the socket programs refuse with EHOSTUNREACH). With
     // none anywhere the client is refused (ECONNREFUSED: TCP RST, ICMP port
-    // unreachable).
+    // unreachable); from outside both are dropped.
     bool drop_when_empty = false;
     std::uint32_t affinity_timeout = 0;  // seconds; 0: no session affinity
     std::vector<std::string> source_ranges;  // loadBalancerSourceRanges (external kinds only)
@@ -66,7 +75,7 @@ struct Topology {
 
 // The frontends of one service, given every EndpointSlice of its namespace
 // that names it (kServiceNameLabel). A headless, ExternalName or other-proxy
-// service has none. Sorted by (address, port, protocol).
+// service has none. Sorted by (address, port, protocol, scope).
 std::vector<Frontend> build_frontends(const service::Service& service,
                                       const std::vector<service::EndpointSlice>& slices, const Topology& topology);
 

@@ -54,6 +54,30 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } service_lb_affinity_v1 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SERVICE_LB_NAT_MAX);
+	__type(key, struct service_lb_nat_key);
+	__type(value, struct service_lb_nat_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_nat_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct service_lb_node);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_node_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SERVICE_LB_PACKET_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_packets_v1 SEC(".maps");
+
 /* A backend of `service` by id: null if the id is gone or names another
  * service's backend (ids are per service; a remembered one may be stale). */
 static __always_inline struct service_lb_backend *service_backend(const struct service_lb_value *service, __u32 id)
@@ -64,6 +88,30 @@ static __always_inline struct service_lb_backend *service_backend(const struct s
 		return 0;
 	backend = bpf_map_lookup_elem(&service_lb_backends_v1, &id);
 	return backend && backend->service_id == service->service_id ? backend : 0;
+}
+
+/* A backend picked at random among the service's slots. While the agent
+ * shrinks a service, a reader may hold the old count and miss a slot, or
+ * the backend a slot named: slot 1 is the last to go, so it takes over. */
+static __always_inline struct service_lb_backend *random_backend(struct service_lb_key *key,
+								 const struct service_lb_value *service, __u32 *id)
+{
+	struct service_lb_backend *backend = 0;
+	struct service_lb_value *slot;
+
+	key->slot = bpf_get_prandom_u32() % service->count + 1;
+	slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
+	if (slot)
+		backend = service_backend(service, slot->backend_id);
+	if (!backend) {
+		key->slot = 1;
+		slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
+		if (slot)
+			backend = service_backend(service, slot->backend_id);
+	}
+	if (backend)
+		*id = slot->backend_id;
+	return backend;
 }
 
 #endif

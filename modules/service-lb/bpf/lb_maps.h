@@ -26,6 +26,22 @@
  *                         backend id and when it was last used (ClientIP
  *                         session affinity; a node's pods are told apart by
  *                         their network namespace)
+ * service_lb_nat_v1       LRU: a connection from outside the node, by the
+ *                         tuple of its packets in each direction: a
+ *                         client's (ORIGINAL) -> its backend and the
+ *                         source it was given (SNAT to this node, when
+ *                         the backend is on another node); a backend's
+ *                         reply (REPLY) -> the service address it answers
+ *                         as and the client it goes back to. Each entry
+ *                         lives as a conntrack entry does (60 s until
+ *                         answered, 6 h after, 10 s after FIN or RST,
+ *                         60 s for UDP), refreshed by its packets; an
+ *                         expired one counts as absent, and its SNAT port
+ *                         is free again
+ * service_lb_node_v1      array of 1: this node's address (SNAT) and the
+ *                         SNAT port range, written by the agent
+ * service_lb_packets_v1   per-CPU counters of the packet path
+ *                         (enum service_lb_packet_counter)
  * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
  *                         backend id: a UDP socket's datagrams to one
  *                         service go to one backend, as kube-proxy's
@@ -49,11 +65,16 @@
 /* slot 0's flags */
 #define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */
 
+/* Who a frontend serves: the same address and port may mean other backends
+ * to this node's own clients and to traffic from outside (externalTrafficPolicy). */
+#define SERVICE_LB_SCOPE_SOCKET 0  /* this node's clients, at connect() (socket programs) */
+#define SERVICE_LB_SCOPE_OUTSIDE 1 /* packets that enter from outside the node (MBR_STAGE_SERVICE) */
+
 struct service_lb_key {
 	__be32 address;
 	__be16 port;
 	__u8 protocol; /* IPPROTO_TCP, IPPROTO_UDP */
-	__u8 pad;
+	__u8 scope;    /* SERVICE_LB_SCOPE_* */
 	__u32 slot; /* 0: the service; 1..count: its backends */
 };
 
@@ -101,6 +122,51 @@ struct service_lb_udp_key {
 	__be32 address; /* the service's */
 	__be16 port;
 	__u16 pad;
+};
+
+#define SERVICE_LB_NAT_MAX 262144
+#define SERVICE_LB_NAT_ORIGINAL 0
+#define SERVICE_LB_NAT_REPLY 1
+
+struct service_lb_nat_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 direction; /* SERVICE_LB_NAT_ORIGINAL, SERVICE_LB_NAT_REPLY */
+	__u16 pad;
+};
+
+struct service_lb_nat_value {
+	/* ORIGINAL: the backend (new destination); REPLY: the service (new source) */
+	__be32 address;
+	/* ORIGINAL: the source given to the client's packets (0: its own);
+	 * REPLY: the client (new destination) */
+	__be32 peer_address;
+	__be16 port;
+	__be16 peer_port;
+	__u32 backend_id; /* ORIGINAL: checked to still serve the service */
+	__u32 flags;      /* MBR_CT_F_SEEN_REPLY, MBR_CT_F_CLOSING (contract.h) */
+	__u32 pad;
+	__u64 expires_ns; /* bpf_ktime_get_ns(); past it the entry counts as absent (conntrack's timeouts) */
+};
+
+struct service_lb_node {
+	__be32 address;   /* this node's, the source of SNATed packets; 0: not known yet */
+	__u16 snat_low;   /* host byte order */
+	__u16 snat_high;
+};
+
+enum service_lb_packet_counter {
+	SERVICE_LB_PACKETS_TRANSLATED = 0, /* from outside, sent to a backend */
+	SERVICE_LB_PACKETS_SNAT = 1,       /* of those, given this node's address (backend elsewhere) */
+	SERVICE_LB_PACKETS_REPLIED = 2,    /* a backend's reply translated back and sent to its client */
+	SERVICE_LB_PACKETS_NO_BACKEND = 3, /* dropped: no backend for traffic from outside */
+	SERVICE_LB_PACKETS_NO_PORT = 4,    /* dropped: no free SNAT port */
+	SERVICE_LB_PACKETS_NO_ROUTE = 5,   /* a reply with no route back to its client, left to the stack */
+	SERVICE_LB_PACKETS_UNREACHABLE = 6, /* dropped: the backend is neither a pod here nor one of another node's */
+	SERVICE_LB_PACKET_COUNTERS = 7,
 };
 
 /* The sweep's record of one connected UDP socket whose backend no longer

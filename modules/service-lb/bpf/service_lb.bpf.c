@@ -24,30 +24,6 @@
 #define EHOSTUNREACH 113
 #define NSEC_PER_SEC 1000000000ULL
 
-/* A backend picked at random among the service's slots. While the agent
- * shrinks a service, a reader may hold the old count and miss a slot, or
- * the backend a slot named: slot 1 is the last to go, so it takes over. */
-static __always_inline struct service_lb_backend *random_backend(struct service_lb_key *key,
-								 const struct service_lb_value *service, __u32 *id)
-{
-	struct service_lb_backend *backend = 0;
-	struct service_lb_value *slot;
-
-	key->slot = bpf_get_prandom_u32() % service->count + 1;
-	slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
-	if (slot)
-		backend = service_backend(service, slot->backend_id);
-	if (!backend) {
-		key->slot = 1;
-		slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
-		if (slot)
-			backend = service_backend(service, slot->backend_id);
-	}
-	if (backend)
-		*id = slot->backend_id;
-	return backend;
-}
-
 /* Refuses the socket call with `error` (a negative errno). */
 static __always_inline int refuse(int error)
 {

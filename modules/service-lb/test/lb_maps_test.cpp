@@ -150,6 +150,33 @@ TEST_F(LbMapsTest, TheClusterIpAndTheExternalAddressesOfAPortHaveTheirOwnService
     EXPECT_EQ(backend_entries().size(), 4u);
 }
 
+TEST_F(LbMapsTest, OneAddressServesThisNodesClientsAndTheOutsideWithItsOwnEntriesAndNumbers) {
+    auto lb = maps();
+    auto mine = frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2));
+    auto outside = frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(1));
+    outside.scope = Scope::outside;  // externalTrafficPolicy Local: this node's backend only
+    lb.sync({mine, outside});
+    std::map<std::uint8_t, service_lb_value> by_scope;
+    service_lb_key key{};
+    service_lb_key next{};
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(services.get(), previous, &next) == 0) {
+        if (next.port == htons(30080) && next.slot == 0) bpf_map_lookup_elem(services.get(), &next, &by_scope[next.scope]);
+        key = next;
+        previous = &key;
+    }
+    ASSERT_EQ(by_scope.size(), 2u);
+    EXPECT_EQ(by_scope.at(SERVICE_LB_SCOPE_SOCKET).count, 2);
+    EXPECT_EQ(by_scope.at(SERVICE_LB_SCOPE_OUTSIDE).count, 1);
+    // Affinity never carries an outside client into the node's own set.
+    EXPECT_NE(by_scope.at(SERVICE_LB_SCOPE_SOCKET).service_id, by_scope.at(SERVICE_LB_SCOPE_OUTSIDE).service_id);
+    const auto read = maps().read_frontends();
+    ASSERT_EQ(read.size(), 2u);
+    EXPECT_EQ(read[0].scope, Scope::socket);
+    EXPECT_EQ(read[1].scope, Scope::outside);
+    EXPECT_EQ(read[1].backends.size(), 1u);
+}
+
 TEST_F(LbMapsTest, ANewLbMapsReadsTheMapsBackAndKeepsNumbersAndIds) {
     const std::vector<Frontend> wanted = {frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3)),
                                           frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(1, 5432))};

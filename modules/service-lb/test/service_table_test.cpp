@@ -92,16 +92,27 @@ TEST(ServiceTable, EveryKindOfFrontendSorted) {
         std::uint16_t port;
         Protocol protocol;
         FrontendKind kind;
+        Scope scope;
     };
+    // Each way in from outside is there twice: for this node's clients and
+    // for packets from outside (the packet stage).
+    const auto node = Scope::socket;
+    const auto outside = Scope::outside;
     const std::vector<Want> want = {
-        {"10.96.0.10", 53, Protocol::udp, FrontendKind::cluster_ip},
-        {"10.96.0.10", 80, Protocol::tcp, FrontendKind::cluster_ip},
-        {"192.168.50.2", 30080, Protocol::tcp, FrontendKind::node_port},
-        {"192.168.60.2", 30080, Protocol::tcp, FrontendKind::node_port},
-        {"198.51.100.1", 53, Protocol::udp, FrontendKind::external_ip},
-        {"198.51.100.1", 80, Protocol::tcp, FrontendKind::external_ip},
-        {"203.0.113.9", 53, Protocol::udp, FrontendKind::load_balancer},
-        {"203.0.113.9", 80, Protocol::tcp, FrontendKind::load_balancer},
+        {"10.96.0.10", 53, Protocol::udp, FrontendKind::cluster_ip, node},
+        {"10.96.0.10", 80, Protocol::tcp, FrontendKind::cluster_ip, node},
+        {"192.168.50.2", 30080, Protocol::tcp, FrontendKind::node_port, node},
+        {"192.168.50.2", 30080, Protocol::tcp, FrontendKind::node_port, outside},
+        {"192.168.60.2", 30080, Protocol::tcp, FrontendKind::node_port, node},
+        {"192.168.60.2", 30080, Protocol::tcp, FrontendKind::node_port, outside},
+        {"198.51.100.1", 53, Protocol::udp, FrontendKind::external_ip, node},
+        {"198.51.100.1", 53, Protocol::udp, FrontendKind::external_ip, outside},
+        {"198.51.100.1", 80, Protocol::tcp, FrontendKind::external_ip, node},
+        {"198.51.100.1", 80, Protocol::tcp, FrontendKind::external_ip, outside},
+        {"203.0.113.9", 53, Protocol::udp, FrontendKind::load_balancer, node},
+        {"203.0.113.9", 53, Protocol::udp, FrontendKind::load_balancer, outside},
+        {"203.0.113.9", 80, Protocol::tcp, FrontendKind::load_balancer, node},
+        {"203.0.113.9", 80, Protocol::tcp, FrontendKind::load_balancer, outside},
     };
     ASSERT_EQ(frontends.size(), want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
@@ -110,6 +121,7 @@ TEST(ServiceTable, EveryKindOfFrontendSorted) {
         EXPECT_EQ(frontends[i].port, want[i].port);
         EXPECT_EQ(frontends[i].protocol, want[i].protocol);
         EXPECT_EQ(frontends[i].kind, want[i].kind);
+        EXPECT_EQ(frontends[i].scope, want[i].scope);
         EXPECT_EQ(frontends[i].port_name, want[i].protocol == Protocol::udp ? "dns" : "http");
         // loadBalancerSourceRanges guard every way in from outside, not the cluster IP.
         EXPECT_EQ(frontends[i].source_ranges,
@@ -124,9 +136,13 @@ TEST(ServiceTable, OneFrontendPerAddressPortAndProtocol) {
     s.external_ips = {"192.168.50.2"};  // also a node's address
     s.ports = {ServicePort{"http", Protocol::tcp, 30080, {8080, ""}, 30080}};
     const auto frontends = build_frontends(s, {}, Topology{"node1", {"192.168.50.2"}});
-    ASSERT_EQ(frontends.size(), 2u);
-    EXPECT_EQ(frontends[1].address, "192.168.50.2");
-    EXPECT_EQ(frontends[1].kind, FrontendKind::external_ip);  // FrontendKind's order: the first kind stays
+    ASSERT_EQ(frontends.size(), 3u);  // the ClusterIP; the address for this node's clients and from outside
+    for (std::size_t i : {1u, 2u}) {
+        EXPECT_EQ(frontends[i].address, "192.168.50.2");
+        EXPECT_EQ(frontends[i].kind, FrontendKind::external_ip);  // FrontendKind's order: the first kind stays
+    }
+    EXPECT_EQ(frontends[1].scope, Scope::socket);
+    EXPECT_EQ(frontends[2].scope, Scope::outside);
 }
 
 TEST(ServiceTable, NamedTargetPortResolvesPerSlice) {
@@ -204,13 +220,20 @@ TEST(ServiceTable, TrafficPolicies) {
     }
     // externalTrafficPolicy Local is for traffic from outside: this node's
     // own clients reach the external addresses' cluster endpoints (kube-proxy's
-    // short-circuit of pod and local sources).
+    // short-circuit of pod and local sources); from outside, this node's only.
     s.internal_traffic_policy = TrafficPolicy::cluster;
     s.external_traffic_policy = TrafficPolicy::local;
     for (const Frontend& f : build_frontends(s, slices, kTopology)) {
-        EXPECT_EQ(f.backends, all) << f.address;
-        EXPECT_FALSE(f.drop_when_empty) << f.address;
+        const bool from_outside = f.scope == Scope::outside;
+        EXPECT_EQ(f.backends, from_outside ? mine : all) << f.address;
+        EXPECT_EQ(f.drop_when_empty, from_outside) << f.address;
     }
+    // externalTrafficPolicy Cluster: every backend from outside too.
+    s.external_traffic_policy = TrafficPolicy::cluster;
+    for (const Frontend& f : build_frontends(s, slices, kTopology)) {
+        EXPECT_EQ(f.backends, all) << f.address;
+    }
+    s.external_traffic_policy = TrafficPolicy::local;
     // No backend on this node but some elsewhere: Local drops.
     s.internal_traffic_policy = TrafficPolicy::local;
     for (const Frontend& f : build_frontends(s, slices, Topology{"node3", {"192.168.70.2"}})) {

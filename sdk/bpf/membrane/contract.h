@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 7
+#define MEMBRANE_SDK_MINOR 8
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -82,6 +82,10 @@ struct membrane_ctx {
 #define MBR_CTX_MAGIC 0x4d425231u /* "MBR1" */
 /* SDK 1.6. A trace run, not a packet on the wire (membrane/trace.h): no side effects. */
 #define MBR_CTX_F_TRACE (1u << 16)
+/* SDK 1.8. The service stage translated the packet (a connection from
+ * outside to a service): a routing stage carries it to the backend's node
+ * as it carries a pod's packet, whatever device it came in on. */
+#define MBR_CTX_F_SERVICE_NAT (1u << 17)
 
 /*
  * Per-reason counters in the kernel's stats map (index = reason). Each value

@@ -45,17 +45,20 @@ struct membrane_remote_route {
 
 /*
  * 1 and `route` filled when the packet came from a local endpoint (the
- * entry program said so in the context), is IPv4 over Ethernet and its
- * destination lies in a prefix another node holds; 0 otherwise, and the
- * stage should hand the packet on unchanged. Only endpoint traffic is
- * routed: a packet that arrived from the overlay or a device and is not for
- * a local pod belongs to the stack, and re-sending it would make loops.
+ * entry program said so in the context) or was translated by the service
+ * stage (MBR_CTX_F_SERVICE_NAT, SDK 1.8: a connection from outside to a
+ * backend on another node), is IPv4 over Ethernet and its destination lies
+ * in a prefix another node holds; 0 otherwise, and the stage should hand
+ * the packet on unchanged. Only that traffic is routed: any other packet
+ * that arrived from the overlay or a device and is not for a local pod
+ * belongs to the stack, and re-sending it would make loops.
  */
 static __always_inline int membrane_remote_route(struct __sk_buff *skb, struct membrane_remote_route *route)
 {
 	struct iphdr ip;
 
-	if (!membrane_ctx_valid(skb) || membrane_ctx_direction(skb) != MBR_DIR_FROM_ENDPOINT)
+	if (!membrane_ctx_valid(skb) ||
+	    (membrane_ctx_direction(skb) != MBR_DIR_FROM_ENDPOINT && !(skb->cb[2] & MBR_CTX_F_SERVICE_NAT)))
 		return 0;
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return 0;

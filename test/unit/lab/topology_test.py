@@ -127,6 +127,8 @@ class Refused(unittest.TestCase):
                      "t.toml: nodes[1]: 'name' = 'sw' is reserved for the lab's switch namespace")
         self.refused(HEAD + '[[nodes]]\nname = "kv"\n',
                      "t.toml: nodes[1]: 'name' = 'kv' is reserved for the lab's etcd namespace")
+        self.refused(HEAD + '[[nodes]]\nname = "ext"\n',
+                     "t.toml: nodes[1]: 'name' = 'ext' is reserved for the lab's outside host namespace")
         self.refused(HEAD + NODE + NODE, "t.toml: nodes[2]: 'name' = 'node1' is already used by nodes[1]")
         self.refused(HEAD + NODE + '[[pods]]\nname = "node1"\nnode = "node1"\n',
                      "t.toml: pods[1]: 'name' = 'node1' is already used by nodes[1] (node and pod names share "

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * service-lb's packet-level load balancing (pipeline slot MBR_STAGE_SERVICE)
+ * for what no socket program saw: a connection that enters the node from
+ * outside to a NodePort, an external IP or a load balancer IP. Its frontends
+ * are the SERVICE_LB_SCOPE_OUTSIDE ones, where externalTrafficPolicy applies.
+ *
+ * A client's packet (from a node device, or from another node's pod through
+ * the overlay) is DNATed to a backend. When the
+ * backend is on another node its source becomes this node's address and a
+ * port of the SNAT range, so the reply comes back here (externalTrafficPolicy
+ * Cluster); a backend on this node sees the client's own address. The packet
+ * goes on down the pipeline with MBR_CTX_F_SERVICE_NAT set, so the routing
+ * stage carries it to another node as it carries a pod's packet, or the
+ * delivery stage into the pod. The backend's reply, from whichever way it
+ * comes in (the pod's veth, the overlay, a device), is translated back by
+ * its tuple in service_lb_nat_v1 and sent out toward the client from here
+ * (a FIB lookup and a redirect: the stack would take a packet with this
+ * node's address as source, coming in from a pod, for a martian), or, for
+ * a client that is another node's pod, handed to the routing stage.
+ *
+ * The choice is random among the backends and kept per connection (the NAT
+ * entries, one per direction), checked at each packet to still serve the
+ * service. The entries live as conntrack's do, refreshed by their packets:
+ * an expired one counts as absent and its SNAT port is free again, and a
+ * client packet finds its connection only while the reply entry still
+ * points back to it. With sessionAffinity ClientIP a client address keeps
+ * its backend.
+ */
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "membrane/contract.h"
+#include "membrane/endpoints.h"
+#include "membrane/ipcache.h"
+#include "membrane/pipeline.h"
+
+#include "lb_map_defs.h"
+
+#define AF_INET 2
+#define NSEC_PER_SEC 1000000000ULL
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define SNAT_TRIES 8
+#define TCP_FIN 0x01
+#define TCP_RST 0x04
+/* An affinity key of a client address, apart from any network namespace cookie. */
+#define AFFINITY_CLIENT_ADDRESS (1ULL << 63)
+
+/* The parts of an IPv4 TCP or UDP packet the translation reads and writes. */
+struct packet {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u32 l4;          /* offset of the L4 header */
+	__u32 l4_check;    /* offset of its checksum */
+	__u64 csum_flags;  /* BPF_F_MARK_MANGLED_0 for UDP: a zero checksum means none */
+	__u8 tcp_flags;    /* byte 13 of a TCP header */
+};
+
+static __always_inline void count(__u32 counter)
+{
+	__u64 *value = bpf_map_lookup_elem(&service_lb_packets_v1, &counter);
+
+	if (value)
+		*value += 1;
+}
+
+/* 1 and `p` filled for an unfragmented (or first-fragment) IPv4 TCP or UDP packet. */
+static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
+{
+	struct iphdr ip;
+	__be16 ports[2];
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) || bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0 ||
+	    ip.version != 4 || ip.ihl < 5)
+		return 0;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+		return 0;
+	if (bpf_ntohs(ip.frag_off) & IP_OFFSET)
+		return 0; /* a later fragment has no ports to translate by */
+	p->l4 = ETH_HLEN + ip.ihl * 4;
+	if (bpf_skb_load_bytes(skb, p->l4, ports, sizeof(ports)) < 0)
+		return 0;
+	p->saddr = ip.saddr;
+	p->daddr = ip.daddr;
+	p->sport = ports[0];
+	p->dport = ports[1];
+	p->protocol = ip.protocol;
+	p->l4_check = p->l4 + (ip.protocol == IPPROTO_TCP ? 16 : 6);
+	p->csum_flags = ip.protocol == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	if (ip.protocol == IPPROTO_TCP && bpf_skb_load_bytes(skb, p->l4 + 13, &p->tcp_flags, 1) < 0)
+		return 0;
+	return 1;
+}
+
+/* How long a NAT entry lives past its last packet: conntrack's timeouts (contract.h). */
+static __always_inline __u64 nat_timeout(__u8 protocol, __u32 flags)
+{
+	if (protocol != IPPROTO_TCP)
+		return MBR_CT_TIMEOUT_OTHER_S * NSEC_PER_SEC;
+	if (flags & MBR_CT_F_CLOSING)
+		return MBR_CT_TIMEOUT_TCP_CLOSING_S * NSEC_PER_SEC;
+	if (flags & MBR_CT_F_SEEN_REPLY)
+		return MBR_CT_TIMEOUT_TCP_ESTABLISHED_S * NSEC_PER_SEC;
+	return MBR_CT_TIMEOUT_TCP_SYN_S * NSEC_PER_SEC;
+}
+
+/* The packet's own flags for its entry: closing on a TCP FIN or RST. */
+static __always_inline __u32 packet_flags(const struct packet *p)
+{
+	return (p->tcp_flags & (TCP_FIN | TCP_RST)) ? MBR_CT_F_CLOSING : 0;
+}
+
+/* A packet of the entry's connection: its flags and lifetime move on (written only when they change enough). */
+static __always_inline void nat_refresh(struct service_lb_nat_value *entry, __u32 flags, __u8 protocol, __u64 now)
+{
+	flags |= entry->flags;
+	const __u64 expires = now + nat_timeout(protocol, flags);
+	if (flags != entry->flags || expires > entry->expires_ns + NSEC_PER_SEC) {
+		entry->flags = flags;
+		entry->expires_ns = expires;
+	}
+}
+
+/* The live entry of `key`, or NULL (absent or expired). */
+static __always_inline struct service_lb_nat_value *nat_find(const struct service_lb_nat_key *key, __u64 now)
+{
+	struct service_lb_nat_value *entry = bpf_map_lookup_elem(&service_lb_nat_v1, key);
+
+	return entry && entry->expires_ns >= now ? entry : 0;
+}
+
+/* Rewrites the source (`offset` 12) or destination (16) address, with both checksums. */
+static __always_inline int set_address(struct __sk_buff *skb, const struct packet *p, __u32 offset, __be32 from, __be32 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, p->l4_check, from, to, p->csum_flags | BPF_F_PSEUDO_HDR | sizeof(to)) < 0 ||
+	    bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), from, to, sizeof(to)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, ETH_HLEN + offset, &to, sizeof(to), 0);
+}
+
+/* Rewrites the source (`offset` 0) or destination (2) port. */
+static __always_inline int set_port(struct __sk_buff *skb, const struct packet *p, __u32 offset, __be16 from, __be16 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, p->l4_check, from, to, p->csum_flags | sizeof(to)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, p->l4 + offset, &to, sizeof(to), 0);
+}
+
+static __always_inline void set_identities(struct __sk_buff *skb, __u32 src, __u32 dst)
+{
+	skb->cb[0] = src;
+	skb->cb[1] = dst;
+	skb->cb[2] |= MBR_CTX_F_SERVICE_NAT;
+}
+
+/*
+ * A backend's reply, translated back: its source becomes the service, its
+ * destination the client (when it was SNATed), and it leaves toward the
+ * client from here. Returns -1 when `p` is no reply of a translated
+ * connection (the packet goes on unchanged), else the verdict.
+ */
+static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, __u64 now)
+{
+	struct service_lb_nat_key key = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.protocol = p->protocol,
+		.direction = SERVICE_LB_NAT_REPLY,
+	};
+	struct service_lb_nat_value *nat = nat_find(&key, now);
+
+	if (!nat)
+		return -1;
+	nat_refresh(nat, MBR_CT_F_SEEN_REPLY | packet_flags(p), p->protocol, now);
+	const __be32 service = nat->address;
+	const __be16 service_port = nat->port;
+	const __be32 client = nat->peer_address;
+	const __be16 client_port = nat->peer_port;
+	if (set_address(skb, p, offsetof(struct iphdr, saddr), p->saddr, service) < 0 ||
+	    set_port(skb, p, 0, p->sport, service_port) < 0 ||
+	    set_address(skb, p, offsetof(struct iphdr, daddr), p->daddr, client) < 0 ||
+	    set_port(skb, p, 2, p->dport, client_port) < 0)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+	const struct mbr_ipcache_value *client_node = membrane_ipcache_lookup(client);
+	if (client_node && client_node->tunnel_endpoint) {
+		/* The client is a pod of another node (it came to this node's address): the routing stage
+		 * carries the reply there as the backend's, like any pod's packet. */
+		count(SERVICE_LB_PACKETS_REPLIED);
+		set_identities(skb, skb->cb[0], client_node->identity);
+		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+	}
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.l4_protocol = p->protocol,
+		/* No tot_len: the FIB would hold a GSO super-packet's to the MTU and refuse it. */
+		.ifindex = skb->ingress_ifindex,
+		.ipv4_src = service,
+		.ipv4_dst = client,
+	};
+	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		count(SERVICE_LB_PACKETS_NO_ROUTE);
+		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+	}
+	count(SERVICE_LB_PACKETS_REPLIED);
+	struct bpf_redir_neigh next_hop = {
+		.nh_family = AF_INET,
+		.ipv4_nh = fib.ipv4_dst,
+	};
+	return bpf_redirect_neigh(fib.ifindex, &next_hop, sizeof(next_hop), 0);
+}
+
+/* The backend of a new connection: the client address's under ClientIP affinity, else a random one. */
+static __always_inline struct service_lb_backend *choose(struct service_lb_key *key, const struct service_lb_value *service,
+							 __be32 client, __u32 *id)
+{
+	struct service_lb_affinity_key affinity_key = {
+		.netns_cookie = AFFINITY_CLIENT_ADDRESS | bpf_ntohl(client),
+		.service_id = service->service_id,
+	};
+	struct service_lb_backend *backend = 0;
+	__u32 now = 0;
+
+	if (service->affinity_timeout) {
+		struct service_lb_affinity_value *affine = bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
+
+		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
+		if (affine && now - affine->last_used <= service->affinity_timeout) {
+			*id = affine->backend_id;
+			backend = service_backend(service, *id);
+		}
+	}
+	if (!backend)
+		backend = random_backend(key, service, id);
+	if (backend && service->affinity_timeout) {
+		struct service_lb_affinity_value affine = {.backend_id = *id, .last_used = now};
+
+		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
+	}
+	return backend;
+}
+
+/*
+ * Gives the connection a source port of this node's SNAT range no other
+ * connection to that backend holds, by inserting its REPLY entry: 0, or -1
+ * when SNAT_TRIES random ports were all taken.
+ */
+static __always_inline int claim_snat_port(struct service_lb_nat_key *reply_key, const struct service_lb_nat_value *reply,
+					   const struct service_lb_node *node, __u64 now)
+{
+	const __u32 span = (__u32)node->snat_high - node->snat_low + 1;
+
+	for (int i = 0; i < SNAT_TRIES; i++) {
+		reply_key->dport = bpf_htons(node->snat_low + bpf_get_prandom_u32() % span);
+		if (bpf_map_update_elem(&service_lb_nat_v1, reply_key, reply, BPF_NOEXIST) == 0)
+			return 0;
+		/* Taken: by a live connection, or by one whose time ran out, whose port is free again. */
+		if (!nat_find(reply_key, now) && bpf_map_update_elem(&service_lb_nat_v1, reply_key, reply, BPF_ANY) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* The REPLY key of the connection whose ORIGINAL entry is `nat`. */
+static __always_inline void reply_key_of(const struct packet *p, const struct service_lb_nat_value *nat,
+					 struct service_lb_nat_key *key)
+{
+	key->saddr = nat->address;
+	key->daddr = nat->peer_address ? nat->peer_address : p->saddr;
+	key->sport = nat->port;
+	key->dport = nat->peer_address ? nat->peer_port : p->sport;
+	key->protocol = p->protocol;
+	key->direction = SERVICE_LB_NAT_REPLY;
+	key->pad = 0;
+}
+
+/*
+ * A client's packet from outside to a frontend: DNAT (and SNAT for a
+ * backend elsewhere). Returns -1 when it is for no outside frontend.
+ */
+static __always_inline int translate(struct __sk_buff *skb, const struct packet *p, __u64 now)
+{
+	struct service_lb_key key = {
+		.address = p->daddr,
+		.port = p->dport,
+		.protocol = p->protocol,
+		.scope = SERVICE_LB_SCOPE_OUTSIDE,
+	};
+	struct service_lb_value *service = bpf_map_lookup_elem(&service_lb_services_v1, &key);
+	if (!service)
+		return -1;
+	struct service_lb_nat_key original_key = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.protocol = p->protocol,
+		.direction = SERVICE_LB_NAT_ORIGINAL,
+	};
+	struct service_lb_nat_value *known = nat_find(&original_key, now);
+	struct service_lb_nat_value nat = {};
+	if (known) {
+		struct service_lb_backend *backend = service_backend(service, known->backend_id);
+		struct service_lb_nat_key reply_key = {};
+		struct service_lb_nat_value *back;
+
+		reply_key_of(p, known, &reply_key);
+		back = nat_find(&reply_key, now);
+		/* Still the same backend of this service, and its replies still come back to this client:
+		 * the connection goes on as it began (both directions' lifetimes move on together). */
+		if (backend && backend->address == known->address && backend->port == known->port && back &&
+		    back->peer_address == p->saddr && back->peer_port == p->sport && back->address == p->daddr &&
+		    back->port == p->dport) {
+			const __u32 flags = packet_flags(p) | (back->flags & MBR_CT_F_SEEN_REPLY);
+
+			nat_refresh(known, flags, p->protocol, now);
+			nat_refresh(back, flags & ~MBR_CT_F_SEEN_REPLY, p->protocol, now);
+			nat = *known;
+		}
+	}
+	if (!nat.backend_id) {
+		struct service_lb_backend *backend = 0;
+		__u32 id = 0;
+
+		if (service->count)
+			backend = choose(&key, service, p->saddr, &id);
+		if (!backend) {
+			/* externalTrafficPolicy Local without a backend here, or none at all: dropped, as kube-proxy
+			 * drops what comes from outside to a Local service it cannot serve. */
+			count(SERVICE_LB_PACKETS_NO_BACKEND);
+			return TC_ACT_SHOT;
+		}
+		nat.address = backend->address;
+		nat.port = backend->port;
+		nat.backend_id = id;
+		nat.flags = packet_flags(p);
+		nat.expires_ns = now + nat_timeout(p->protocol, nat.flags);
+		struct service_lb_nat_key reply_key = {
+			.saddr = backend->address,
+			.daddr = p->saddr,
+			.sport = backend->port,
+			.dport = p->sport,
+			.protocol = p->protocol,
+			.direction = SERVICE_LB_NAT_REPLY,
+		};
+		struct service_lb_nat_value reply = {
+			.address = p->daddr,
+			.port = p->dport,
+			.peer_address = p->saddr,
+			.peer_port = p->sport,
+			.flags = nat.flags,
+			.expires_ns = nat.expires_ns,
+		};
+		const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend->address);
+		if (membrane_endpoint_lookup(backend->address)) {
+			bpf_map_update_elem(&service_lb_nat_v1, &reply_key, &reply, BPF_ANY);
+		} else if (!where || !where->tunnel_endpoint) {
+			/* Not a pod of this node nor one of another's (a host-network or external endpoint):
+			 * no stage could carry it there and back. */
+			count(SERVICE_LB_PACKETS_UNREACHABLE);
+			return TC_ACT_SHOT;
+		} else {
+			/* Elsewhere: the reply must come back through this node to be translated back. */
+			const __u32 zero = 0;
+			const struct service_lb_node *node = bpf_map_lookup_elem(&service_lb_node_v1, &zero);
+
+			if (!node || !node->address || node->snat_low == 0 || node->snat_high < node->snat_low) {
+				count(SERVICE_LB_PACKETS_NO_PORT);
+				return TC_ACT_SHOT;
+			}
+			reply_key.daddr = node->address;
+			if (claim_snat_port(&reply_key, &reply, node, now) < 0) {
+				count(SERVICE_LB_PACKETS_NO_PORT);
+				return TC_ACT_SHOT;
+			}
+			nat.peer_address = node->address;
+			nat.peer_port = reply_key.dport;
+		}
+		bpf_map_update_elem(&service_lb_nat_v1, &original_key, &nat, BPF_ANY);
+	}
+	if (set_address(skb, p, offsetof(struct iphdr, daddr), p->daddr, nat.address) < 0 ||
+	    set_port(skb, p, 2, p->dport, nat.port) < 0)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+	__u32 src_identity = skb->cb[0];
+	if (nat.peer_address) {
+		if (set_address(skb, p, offsetof(struct iphdr, saddr), p->saddr, nat.peer_address) < 0 ||
+		    set_port(skb, p, 0, p->sport, nat.peer_port) < 0)
+			return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+		src_identity = MBR_IDENTITY_HOST; /* it now comes from this node */
+		count(SERVICE_LB_PACKETS_SNAT);
+	}
+	count(SERVICE_LB_PACKETS_TRANSLATED);
+	set_identities(skb, src_identity, membrane_ipcache_identity(nat.address));
+	return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+}
+
+SEC("tc")
+int lb_service_stage(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	int verdict;
+
+	if (membrane_tracing(skb) || !parse(skb, &p))
+		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+	const __u64 now = bpf_ktime_get_ns();
+	verdict = reply(skb, &p, now);
+	if (verdict >= 0)
+		return verdict;
+	/* Only what enters from outside this node (a device, or the overlay: another node's pod that
+	 * came to this node's address): this node's own clients were translated at connect(). */
+	if (membrane_ctx_direction(skb) == MBR_DIR_FROM_NETDEV || membrane_ctx_direction(skb) == MBR_DIR_FROM_OVERLAY) {
+		verdict = translate(skb, &p, now);
+		if (verdict >= 0)
+			return verdict;
+	}
+	return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+}
+
+char LICENSE[] SEC("license") = "GPL";

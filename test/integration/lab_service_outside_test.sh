@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Services reached from outside the cluster: service-lb's packet stage
+# (MBR_STAGE_SERVICE), in a two-node lab in both routing modes (VXLAN here,
+# direct routing with SERVICE_TEST_ROUTING=direct:
+# integration.lab_service_outside_direct). The client is the lab's outside
+# host (membrane-lab exec LAB ext), on the switch, in no node's cgroup, so
+# no socket program sees it: only the packet stage can translate.
+#   - NodePort, externalTrafficPolicy Cluster: connections to node1's
+#     address reach be1 (node1, which sees the client's own address) and be2
+#     (node2, SNATed to node1's address); the replies come back from the
+#     NodePort; node1's kernel forwards none of it (nstat IpForwDatagrams):
+#     the packet stage, the routing and delivery stages carry it all (node2,
+#     in direct mode, forwards its pod's reply to node1's address itself);
+#   - a pod of node2 connecting to node1's NodePort: translated by node1 too;
+#   - UDP to a NodePort, the reply from the NodePort's address and port;
+#   - externalTrafficPolicy Local: node2 serves with its own backend and the
+#     backend sees the client's address; node1, with none, drops (counted);
+#   - an external IP, routed by the outside host to node1;
+#   - a service's backend removed: new connections go to the other one.
+set -euo pipefail
+source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
+labtest_init
+client="$LABTEST_SOURCE/test/integration/service_client.py"
+
+lab=$(labtest_name so)
+{
+    printf 'name = "%s"\nrouting = "%s"\nmodules = ["service-lb"]\n' "$lab" "${SERVICE_TEST_ROUTING:-vxlan}"
+    printf '\n[[nodes]]\nname = "node1"\n\n[[nodes]]\nname = "node2"\n'
+    printf '\n[[pods]]\nname = "%s"\nnode = "%s"\nlabels = { app = "%s" }\n' be1 node1 web be2 node2 web cl node2 client
+} >"$LABTEST_TMP/$lab.toml"
+labtest_up "$LABTEST_TMP/$lab.toml"
+labtest_serve "$lab" be1
+labtest_serve "$lab" be2
+# A TCP server that also says who it sees as the client.
+for pod in be1 be2; do
+    lab_cmd exec "$lab" "$pod" -- timeout 600 socat TCP4-LISTEN:7003,reuseaddr,fork \
+        SYSTEM:"read line; echo pong $pod \$line \$SOCAT_PEERADDR" </dev/null >/dev/null 2>&1 &
+    labtest_wait_listen "$lab" "$pod" 7003 tcp
+done
+be1=$(labtest_addr "$lab" be1)
+be2=$(labtest_addr "$lab" be2)
+status_json=$(lab_cmd status "$lab" -o json)
+node_ip() { python3 -c 'import json,sys; print(next(n["ip"] for n in json.loads(sys.argv[1])["nodes"] if n["name"] == sys.argv[2]))' "$status_json" "$1"; }
+node1=$(node_ip node1)
+node2=$(node_ip node2)
+outside=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["outside"]["ip"])' "$status_json")
+
+ctl() { local node=$1; shift; lab_cmd ctl "$lab" "$node" -- "$@"; }
+from_outside() { lab_cmd exec "$lab" ext -- python3 "$client" "$@"; }
+# ask ADDRESS PORT : one TCP exchange from the outside host; prints the reply ("pong POD LINE PEER").
+ask() { echo hello | lab_cmd exec "$lab" ext -- timeout 8 socat -t 3 -T 3 - "TCP4:$1:$2,connect-timeout=2" 2>&1 || true; }
+check() {
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
+        labtest_fail "$3: $1"
+}
+apply() { printf '%s\n' "$1" >"$LABTEST_TMP/apply.yaml"; ctl node1 apply -f "$LABTEST_TMP/apply.yaml" >/dev/null; }
+# slice NAME ADDRESS:NODE... : the EndpointSlice of service NAME with these ready endpoints.
+slice() {
+    local name=$1 spec
+    shift
+    printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: %s-1\n' "$name"
+    printf '  labels:\n    kubernetes.io/service-name: %s\naddressType: IPv4\nports:\n' "$name"
+    printf '  - {name: http, port: 7003, protocol: TCP}\n  - {name: dns, port: 7002, protocol: UDP}\nendpoints:\n'
+    for spec in "$@"; do
+        printf '  - addresses: ["%s"]\n    conditions: {ready: true}\n    nodeName: %s\n' "${spec%%:*}" "${spec#*:}"
+    done
+}
+# service NAME CLUSTERIP TCP-NODEPORT UDP-NODEPORT [EXTRA-SPEC-LINES]
+service() {
+    printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  type: NodePort\n  clusterIP: %s\n' "$1" "$2"
+    printf '  ports:\n  - {name: http, port: 80, targetPort: http, nodePort: %s, protocol: TCP}\n' "$3"
+    printf '  - {name: dns, port: 53, targetPort: dns, nodePort: %s, protocol: UDP}\n%s' "$4" "${5:-}"
+}
+# wait_outside NODE FRONTEND COUNT : until NODE's maps give the outside frontend COUNT backends.
+wait_outside() {
+    local deadline=$((SECONDS + 20))
+    until ctl "$1" -o json lb list | python3 -c '
+import json, sys
+frontend, count = sys.argv[1], int(sys.argv[2])
+for f in json.load(sys.stdin)["frontends"]:
+    if "%s:%d" % (f["address"], f["port"]) == frontend and f["scope"] == "outside" and len(f["backends"]) == count:
+        sys.exit(0)
+sys.exit(1)' "$2" "$3"; do
+        ((SECONDS < deadline)) || labtest_fail "$1 never had $3 outside backends for $2"
+        sleep 0.2
+    done
+}
+packets() { ctl "$1" -o json module call service-lb Status | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"][sys.argv[1]])' "$2"; }
+forwarded() { ip netns exec "ml-$lab-$1" nstat -az IpForwDatagrams | awk '/IpForwDatagrams/ {print $2}'; }
+
+apply "$(service web 10.96.0.20 30080 30053 '  externalIPs: ["192.168.250.10"]
+')
+---
+$(slice web "$be1:node1" "$be2:node2")"
+wait_outside node1 "$node1:30080" 2
+wait_outside node2 "$node2:30080" 2
+
+labtest_log "NodePort (externalTrafficPolicy Cluster) from outside: both backends, BPF carries every packet"
+translated_before=$(packets node1 translated)
+forwarded_before=$(forwarded node1)
+result=$(from_outside tcp "$node1" 30080 40)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to node1's NodePort from outside"
+translated=$(($(packets node1 translated) - translated_before))
+((translated >= 40)) || labtest_fail "node1's packet stage translated $translated packets for 40 connections"
+((forwarded_before == $(forwarded node1))) ||
+    labtest_fail "node1's kernel forwarded $(($(forwarded node1) - forwarded_before)) datagrams: not the BPF path"
+echo "node1: $translated packets translated, $(packets node1 snat) SNATed, $(packets node1 replied) replies sent back; IpForwDatagrams unchanged"
+labtest_log "the local backend sees the client's address, the remote one node1's (SNAT)"
+seen1="" seen2=""
+for _ in $(seq 30); do
+    reply=$(ask "$node1" 30080)
+    case $reply in
+        "pong be1 "*) seen1=${reply##* } ;;
+        "pong be2 "*) seen2=${reply##* } ;;
+        *) labtest_fail "from outside to $node1:30080: '$reply'" ;;
+    esac
+    [[ -n $seen1 && -n $seen2 ]] && break
+done
+[[ $seen1 == "$outside" ]] || labtest_fail "be1 saw $seen1 as the client, not the outside host $outside"
+[[ $seen2 == "$node1" ]] || labtest_fail "be2 saw $seen2 as the client, not node1 ($node1): no SNAT"
+
+labtest_log "a pod of node2 to node1's NodePort: node1 translates it (it comes in from the other node)"
+result=$(lab_cmd exec "$lab" cl -- python3 "$client" tcp "$node1" 30080 20)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP from node2's pod cl to node1's NodePort"
+
+labtest_log "UDP to the NodePort from outside: sockets reach both backends (one SNATed), replies come from the NodePort"
+seen=""
+for _ in $(seq 20); do
+    result=$(from_outside udp "$node2" 30053 3)
+    check "$result" "r['errors'] == {} and r['sources'] == ['$node2:30053'] and sum(r['replies'].values()) == 3" \
+        "UDP to node2's NodePort"
+    seen+=" $(python3 -c 'import json,sys; print(*json.loads(sys.argv[1])["replies"])' "$result")"
+    [[ $seen == *be1* && $seen == *be2* ]] && break
+done
+[[ $seen == *be1* && $seen == *be2* ]] || labtest_fail "20 UDP sockets from outside all went to one backend:$seen"
+
+labtest_log "an external IP, routed to node1 by the outside host"
+lab_cmd exec "$lab" ext -- ip route add 192.168.250.10/32 via "$node1"
+result=$(from_outside tcp 192.168.250.10 80 20)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the external IP"
+
+labtest_log "externalTrafficPolicy Local: node2 serves its own backend with the client's address; node1 drops"
+apply "$(service local 10.96.0.21 30081 30054 '  externalTrafficPolicy: Local
+')
+---
+$(slice local "$be2:node2")"
+wait_outside node2 "$node2:30081" 1
+wait_outside node1 "$node1:30081" 0
+reply=$(ask "$node2" 30081)
+[[ $reply == "pong be2 hello $outside" ]] || labtest_fail "eTP Local via node2: '$reply'"
+dropped_before=$(packets node1 dropped_no_backend)
+result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused "$node1" 30081)
+echo "$result"
+# Dropped: the connect times out (5 s), neither answered nor refused.
+check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "eTP Local via node1, which has no backend"
+(($(packets node1 dropped_no_backend) > dropped_before)) || labtest_fail "node1 counted no drop for eTP Local"
+
+labtest_log "a backend removed: new connections from outside go to the other"
+apply "$(slice web "$be2:node2")"
+wait_outside node1 "$node1:30080" 1
+result=$(from_outside tcp "$node1" 30080 20)
+check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
+
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local, backend removal"
