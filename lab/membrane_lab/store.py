@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from .errors import LabError
-from .names import UNDERLAY_IF, etcd_ip, switch_port
-from .processes import ip, is_alive, run, start_detached, tail, wait_until
+from .names import etcd_ip, switch_port
+from .processes import is_alive, run, start_detached, tail, wait_until
 from .record import Lab
+from .wiring import plug_into_switch
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380  # on the store namespace's loopback: a single member has no peers to reach
@@ -79,11 +80,7 @@ def wire_etcd(lab: Lab, switch_ns: str) -> None:
     """The store's namespace: a veth to the switch bridge, the lab address .254 (nodes are .1 to .250)."""
     store = etcd_record(lab)
     ns = store["namespace"]
-    port = switch_port("kv")
-    ip("link", "add", UNDERLAY_IF, "netns", ns, "type", "veth", "peer", "name", port, "netns", switch_ns)
-    ip("-n", switch_ns, "link", "set", port, "master", "br0", "up")
-    ip("-n", ns, "addr", "add", f"{store['ip']}/24", "dev", UNDERLAY_IF)
-    ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
+    plug_into_switch(switch_ns, ns, switch_port("kv"), store["ip"])
 
 
 def etcdctl_command(lab: Lab, *args: str) -> list[str]:

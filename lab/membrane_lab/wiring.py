@@ -62,31 +62,24 @@ def wire_underlay(lab: Lab) -> str:
     ip("-n", switch, "link", "add", "br0", "type", "bridge")
     ip("-n", switch, "link", "set", "br0", "up")
     for name, node in lab.data["nodes"].items():
-        ns = node["namespace"]
-        add_netns(lab, ns)
-        port = switch_port(name)
-        # Made directly inside the two namespaces: no name ever exists on the host.
-        ip("link", "add", UNDERLAY_IF, "netns", ns, "type", "veth", "peer", "name", port, "netns", switch)
-        ip("-n", switch, "link", "set", port, "master", "br0", "up")
-        ip("-n", ns, "addr", "add", f"{node['ip']}/24", "dev", UNDERLAY_IF)
-        ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
-        sysctl(ns, "net.ipv4.ip_forward", "1")
+        add_netns(lab, node["namespace"])
+        plug_into_switch(switch, node["namespace"], switch_port(name), node["ip"])
+        sysctl(node["namespace"], "net.ipv4.ip_forward", "1")
     outside = lab.data.get("outside")
-    if outside:
-        wire_outside(lab, switch, outside)
+    if outside:  # a client on the switch that belongs to no node (NodePorts, external IPs from outside)
+        add_netns(lab, outside["namespace"])
+        plug_into_switch(switch, outside["namespace"], switch_port(OUTSIDE), outside["ip"])
+        ip("-n", outside["namespace"], "link", "set", "lo", "up")
     return switch
 
 
-def wire_outside(lab: Lab, switch: str, outside: dict) -> None:
-    """The outside host: a client on the switch that belongs to no node (NodePorts, external IPs)."""
-    ns = outside["namespace"]
-    add_netns(lab, ns)
-    port = switch_port(OUTSIDE)
+def plug_into_switch(switch: str, ns: str, port: str, address: str) -> None:
+    """NS's UNDERLAY_IF with ADDRESS/24, its peer PORT a port of the switch's bridge. Made directly inside
+    the two namespaces: no name ever exists on the host."""
     ip("link", "add", UNDERLAY_IF, "netns", ns, "type", "veth", "peer", "name", port, "netns", switch)
     ip("-n", switch, "link", "set", port, "master", "br0", "up")
-    ip("-n", ns, "addr", "add", f"{outside['ip']}/24", "dev", UNDERLAY_IF)
+    ip("-n", ns, "addr", "add", f"{address}/24", "dev", UNDERLAY_IF)
     ip("-n", ns, "link", "set", UNDERLAY_IF, "up")
-    ip("-n", ns, "link", "set", "lo", "up")
 
 
 def wire_baseline_nodes(lab: Lab) -> None:
