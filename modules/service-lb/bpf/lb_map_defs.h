@@ -12,6 +12,8 @@
 
 #include "lb_maps.h"
 
+#define NSEC_PER_SEC 1000000000ULL
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SERVICE_LB_SERVICES_MAX);
@@ -111,6 +113,47 @@ static __always_inline struct service_lb_backend *random_backend(struct service_
 	}
 	if (backend)
 		*id = slot->backend_id;
+	return backend;
+}
+
+/*
+ * The backend of `service` for a client: `backend` (id `*id`) when the
+ * caller already has one (a UDP socket's), else under ClientIP affinity the
+ * one the client had while the timeout runs, else a random one. With
+ * affinity the choice is remembered for the client `affinity_cookie`
+ * stands for (a network namespace's cookie, or a client address). Null
+ * when the service is being removed.
+ */
+static __always_inline struct service_lb_backend *choose_backend(struct service_lb_key *key,
+								 const struct service_lb_value *service,
+								 __u64 affinity_cookie,
+								 struct service_lb_backend *backend, __u32 *id)
+{
+	struct service_lb_affinity_key affinity_key = {
+		.netns_cookie = affinity_cookie,
+		.service_id = service->service_id,
+	};
+	__u32 now = 0;
+
+	if (service->affinity_timeout) {
+		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
+		if (!backend) {
+			struct service_lb_affinity_value *affine =
+				bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
+
+			if (affine && now - affine->last_used <= service->affinity_timeout) {
+				*id = affine->backend_id;
+				backend = service_backend(service, *id);
+			}
+		}
+	}
+	if (!backend)
+		backend = random_backend(key, service, id);
+	if (backend && service->affinity_timeout) {
+		struct service_lb_affinity_value affine = {.backend_id = *id, .last_used = now};
+
+		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
+	}
 	return backend;
 }
 

@@ -36,6 +36,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "membrane/conntrack.h"
 #include "membrane/contract.h"
 #include "membrane/endpoints.h"
 #include "membrane/ipcache.h"
@@ -44,12 +45,7 @@
 #include "lb_map_defs.h"
 
 #define AF_INET 2
-#define NSEC_PER_SEC 1000000000ULL
-#define IP_MF 0x2000
-#define IP_OFFSET 0x1fff
 #define SNAT_TRIES 8
-#define TCP_FIN 0x01
-#define TCP_RST 0x04
 /* An affinity key of a client address, apart from any network namespace cookie. */
 #define AFFINITY_CLIENT_ADDRESS (1ULL << 63)
 
@@ -85,7 +81,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 		return 0;
 	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
 		return 0;
-	if (bpf_ntohs(ip.frag_off) & IP_OFFSET)
+	if (bpf_ntohs(ip.frag_off) & MBR_IP_OFFSET)
 		return 0; /* a later fragment has no ports to translate by */
 	p->l4 = ETH_HLEN + ip.ihl * 4;
 	if (bpf_skb_load_bytes(skb, p->l4, ports, sizeof(ports)) < 0)
@@ -102,33 +98,36 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	return 1;
 }
 
-/* How long a NAT entry lives past its last packet: conntrack's timeouts (contract.h). */
-static __always_inline __u64 nat_timeout(__u8 protocol, __u32 flags)
-{
-	if (protocol != IPPROTO_TCP)
-		return MBR_CT_TIMEOUT_OTHER_S * NSEC_PER_SEC;
-	if (flags & MBR_CT_F_CLOSING)
-		return MBR_CT_TIMEOUT_TCP_CLOSING_S * NSEC_PER_SEC;
-	if (flags & MBR_CT_F_SEEN_REPLY)
-		return MBR_CT_TIMEOUT_TCP_ESTABLISHED_S * NSEC_PER_SEC;
-	return MBR_CT_TIMEOUT_TCP_SYN_S * NSEC_PER_SEC;
-}
-
 /* The packet's own flags for its entry: closing on a TCP FIN or RST. */
 static __always_inline __u32 packet_flags(const struct packet *p)
 {
-	return (p->tcp_flags & (TCP_FIN | TCP_RST)) ? MBR_CT_F_CLOSING : 0;
+	return (p->tcp_flags & (MBR_TCP_FIN | MBR_TCP_RST)) ? MBR_CT_F_CLOSING : 0;
 }
 
 /* A packet of the entry's connection: its flags and lifetime move on (written only when they change enough). */
 static __always_inline void nat_refresh(struct service_lb_nat_value *entry, __u32 flags, __u8 protocol, __u64 now)
 {
 	flags |= entry->flags;
-	const __u64 expires = now + nat_timeout(protocol, flags);
+	const __u64 expires = now + membrane_ct_timeout(protocol, flags);
 	if (flags != entry->flags || expires > entry->expires_ns + NSEC_PER_SEC) {
 		entry->flags = flags;
 		entry->expires_ns = expires;
 	}
+}
+
+/* The key of the packet's own tuple in `direction` (SERVICE_LB_NAT_ORIGINAL, _REPLY). */
+static __always_inline struct service_lb_nat_key nat_key_of(const struct packet *p, __u8 direction)
+{
+	struct service_lb_nat_key key = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.protocol = p->protocol,
+		.direction = direction,
+	};
+
+	return key;
 }
 
 /* The live entry of `key`, or NULL (absent or expired). */
@@ -175,14 +174,7 @@ static __always_inline void set_identities(struct __sk_buff *skb, __u32 src, __u
  */
 static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, __u64 now)
 {
-	struct service_lb_nat_key key = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.sport = p->sport,
-		.dport = p->dport,
-		.protocol = p->protocol,
-		.direction = SERVICE_LB_NAT_REPLY,
-	};
+	const struct service_lb_nat_key key = nat_key_of(p, SERVICE_LB_NAT_REPLY);
 	struct service_lb_nat_value *nat = nat_find(&key, now);
 
 	if (!nat)
@@ -224,36 +216,6 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, 
 		.ipv4_nh = fib.ipv4_dst,
 	};
 	return bpf_redirect_neigh(fib.ifindex, &next_hop, sizeof(next_hop), 0);
-}
-
-/* The backend of a new connection: the client address's under ClientIP affinity, else a random one. */
-static __always_inline struct service_lb_backend *choose(struct service_lb_key *key, const struct service_lb_value *service,
-							 __be32 client, __u32 *id)
-{
-	struct service_lb_affinity_key affinity_key = {
-		.netns_cookie = AFFINITY_CLIENT_ADDRESS | bpf_ntohl(client),
-		.service_id = service->service_id,
-	};
-	struct service_lb_backend *backend = 0;
-	__u32 now = 0;
-
-	if (service->affinity_timeout) {
-		struct service_lb_affinity_value *affine = bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
-
-		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
-		if (affine && now - affine->last_used <= service->affinity_timeout) {
-			*id = affine->backend_id;
-			backend = service_backend(service, *id);
-		}
-	}
-	if (!backend)
-		backend = random_backend(key, service, id);
-	if (backend && service->affinity_timeout) {
-		struct service_lb_affinity_value affine = {.backend_id = *id, .last_used = now};
-
-		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
-	}
-	return backend;
 }
 
 /*
@@ -305,14 +267,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 	struct service_lb_value *service = bpf_map_lookup_elem(&service_lb_services_v1, &key);
 	if (!service)
 		return -1;
-	struct service_lb_nat_key original_key = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.sport = p->sport,
-		.dport = p->dport,
-		.protocol = p->protocol,
-		.direction = SERVICE_LB_NAT_ORIGINAL,
-	};
+	const struct service_lb_nat_key original_key = nat_key_of(p, SERVICE_LB_NAT_ORIGINAL);
 	struct service_lb_nat_value *known = nat_find(&original_key, now);
 	struct service_lb_nat_value nat = {};
 	if (known) {
@@ -339,7 +294,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		__u32 id = 0;
 
 		if (service->count)
-			backend = choose(&key, service, p->saddr, &id);
+			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id);
 		if (!backend) {
 			/* externalTrafficPolicy Local without a backend here, or none at all: dropped, as kube-proxy
 			 * drops what comes from outside to a Local service it cannot serve. */
@@ -350,7 +305,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		nat.port = backend->port;
 		nat.backend_id = id;
 		nat.flags = packet_flags(p);
-		nat.expires_ns = now + nat_timeout(p->protocol, nat.flags);
+		nat.expires_ns = now + membrane_ct_timeout(p->protocol, nat.flags);
 		struct service_lb_nat_key reply_key = {
 			.saddr = backend->address,
 			.daddr = p->saddr,

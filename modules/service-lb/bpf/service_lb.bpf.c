@@ -22,7 +22,6 @@
 
 #define ECONNREFUSED 111
 #define EHOSTUNREACH 113
-#define NSEC_PER_SEC 1000000000ULL
 
 /* Refuses the socket call with `error` (a negative errno). */
 static __always_inline int refuse(int error)
@@ -45,12 +44,10 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 		.protocol = protocol,
 	};
 	struct service_lb_udp_key udp_key = {};
-	struct service_lb_affinity_key affinity_key = {};
 	struct service_lb_backend *backend = 0;
 	struct service_lb_value *service;
 	__u32 backend_id = 0;
 	__u32 *remembered = 0;
-	__u32 now = 0;
 
 	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
 		return 1;
@@ -71,29 +68,11 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 			backend = service_backend(service, backend_id);
 		}
 	}
-	if (service->affinity_timeout) {
-		affinity_key.netns_cookie = bpf_get_netns_cookie(ctx);
-		affinity_key.service_id = service->service_id;
-		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
-	}
-	if (!backend && service->affinity_timeout) {
-		struct service_lb_affinity_value *affine;
-
-		affine = bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
-		if (affine && now - affine->last_used <= service->affinity_timeout) {
-			backend_id = affine->backend_id;
-			backend = service_backend(service, backend_id);
-		}
-	}
-	if (!backend)
-		backend = random_backend(&key, service, &backend_id);
+	/* The namespace cookie only when affinity needs it: a helper call saved on every other connect. */
+	backend = choose_backend(&key, service, service->affinity_timeout ? bpf_get_netns_cookie(ctx) : 0, backend,
+				 &backend_id);
 	if (!backend)
 		return refuse(-ECONNREFUSED); /* the service is being removed */
-	if (service->affinity_timeout) {
-		struct service_lb_affinity_value affine = {.backend_id = backend_id, .last_used = now};
-
-		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
-	}
 	if (protocol == IPPROTO_UDP && (!remembered || *remembered != backend_id))
 		bpf_map_update_elem(&service_lb_udp_v1, &udp_key, &backend_id, BPF_ANY);
 
