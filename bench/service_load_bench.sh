@@ -13,9 +13,10 @@
 #   baseline iptables-restore of kube-proxy's rules for the same N services (bench/service_rules.py)
 #            in a namespace of its own: the load time to compare with (--no-baseline: left out).
 # Each N is run ROUNDS times, each round with a fresh agent, namespace, cgroup and state folder.
-# Prints a table (N, round, load s, RSS MB, change p50/p99 ms, apply p50/p99 ms, baseline s).
+# Prints a table (N, round, load s, RSS MB, change p50/p99 ms, apply p50/p99 ms, `membranectl status`
+# p50 ms (the floor of a change: the client's start and a D-Bus call), baseline s).
 # Bounded: the load 600 s, each change 30 s, each apply 60 s. About 2 minutes for
-# --counts 1000,10000 --rounds 1 on a 2-core VM (at commit time; 10 minutes before the store's fix).
+# --counts 1000,10000 --rounds 1 on a 2-core VM (before the object store's journal: 7 minutes).
 #
 # Usage (as root): bench/service_load_bench.sh [--counts 1000,10000] [--rounds 2] [--changes 50]
 #     [--no-baseline] [--perf FOLDER]
@@ -142,6 +143,14 @@ measure_changes() {
         seen=$(sed -n 's/^seen_us=//p' "$tmp/probe")
         echo "change $((seen - start)) apply $((answered - start))" >>"$out"
     done <"$tmp/changes/changes"
+    # The floor of both: a membranectl that asks the agent next to nothing (its start, the D-Bus call).
+    for ((i = 0; i < 20; i++)); do
+        start=${EPOCHREALTIME/[.,]/}
+        DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/bus" timeout 60 "$membrane_build/cli/membranectl" \
+            --bus "unix:path=$dir/bus" status >/dev/null || fail "membranectl status failed"
+        answered=${EPOCHREALTIME/[.,]/}
+        echo "floor $((answered - start))" >>"$out"
+    done
 }
 
 : >"$tmp/results"
@@ -182,16 +191,21 @@ def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, max(0, -(-len(values) * p // 100) - 1))]  # nearest rank
 print(f"\nService load and EndpointSlice change -> datapath ({sys.argv[2]} changes a round; nearest-rank percentiles)")
+print("change: from `membranectl apply` of one EndpointSlice until the maps name its new backend; apply: until\n"
+      "membranectl returns; ctl: `membranectl status`, the floor of both (the client's start, a D-Bus call)")
 print(f"{'N':>6} {'round':>5} {'load s':>7} {'RSS MB':>7} {'change p50 ms':>13} {'p99 ms':>7} "
-      f"{'apply p50 ms':>12} {'p99 ms':>7} {'iptables-restore s':>18}")
+      f"{'apply p50 ms':>12} {'p99 ms':>7} {'ctl p50 ms':>10} {'iptables-restore s':>18}")
 for line in open(sys.argv[1]):
     n, round_, load, rss, base, changes = line.split()
-    change, apply = [], []
+    change, apply, floor = [], [], []
     for row in open(changes):
-        _, c, _, a = row.split()
-        change.append(int(c) / 1000)
-        apply.append(int(a) / 1000)
+        fields = row.split()
+        if fields[0] == "floor":
+            floor.append(int(fields[1]) / 1000)
+            continue
+        change.append(int(fields[1]) / 1000)
+        apply.append(int(fields[3]) / 1000)
     base = "-" if base == "-" else f"{int(base) / 1000:.1f}"
     print(f"{n:>6} {round_:>5} {int(load) / 1000:>7.1f} {int(rss) / 1024:>7.1f} {pct(change, 50):>13.1f} "
-          f"{pct(change, 99):>7.1f} {pct(apply, 50):>12.1f} {pct(apply, 99):>7.1f} {base:>18}")
+          f"{pct(change, 99):>7.1f} {pct(apply, 50):>12.1f} {pct(apply, 99):>7.1f} {pct(floor, 50):>10.1f} {base:>18}")
 PY
