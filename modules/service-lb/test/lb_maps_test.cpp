@@ -265,9 +265,10 @@ TEST_F(LbMapsTest, AnUpdateBeforeAnySyncOrAfterAnotherWriterAsksForASyncAndWrite
     EXPECT_TRUE(backend_entries().empty());
 }
 
-// The random services of the next test: a service's frontends share an
-// address block of their own; some ports have an external address (its own
-// service number) and a NodePort on a shared node address.
+// The random services of the next test: a service's frontends have an
+// address block of their own, or take one of a few addresses any service
+// may take; some ports have an external address (its own service number)
+// and a NodePort on a shared node address.
 std::vector<Frontend> random_frontends(std::mt19937& random, int index) {
     const std::string name = "shop/svc-" + std::to_string(index);
     std::vector<Frontend> out;
@@ -285,9 +286,14 @@ std::vector<Frontend> random_frontends(std::mt19937& random, int index) {
             f.drop_when_empty = backends.empty() && random() % 2;
             out.push_back(std::move(f));
         };
-        add(FrontendKind::cluster_ip, "10.96." + std::to_string(index) + ".1", port);
-        if (random() % 2) add(FrontendKind::external_ip, "198.51." + std::to_string(index) + ".1", port);
-        if (random() % 3 == 0) add(FrontendKind::node_port, "192.168.50.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
+        const auto shared = [&](const char* block) { return block + std::to_string(1 + random() % 3); };
+        add(FrontendKind::cluster_ip, random() % 3 == 0 ? shared("10.96.200.") : "10.96." + std::to_string(index) + ".1",
+            port);
+        if (random() % 2) {
+            add(FrontendKind::external_ip,
+                random() % 3 == 0 ? shared("198.51.200.") : "198.51." + std::to_string(index) + ".1", port);
+        }
+        if (random() % 2) add(FrontendKind::node_port, "192.168.50.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
     }
     return out;
 }
@@ -392,13 +398,23 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
         for (const auto& [service, frontends] : wanted) all.insert(all.end(), frontends.begin(), frontends.end());
         return all;
     };
-    for (int i = 0; i < kServices; ++i) wanted["shop/svc-" + std::to_string(i)] = random_frontends(random, i);
+    // A service's new frontends, but an address another service holds (one holder each, as
+    // ServiceFrontends hands them over): an address moves when its holder gives it up.
+    const auto take = [&](const std::string& service, std::vector<Frontend> frontends) {
+        std::set<std::pair<std::string, std::uint16_t>> held;
+        for (const auto& [other, theirs] : wanted) {
+            if (other == service) continue;
+            for (const auto& f : theirs) held.insert({f.address, f.port});
+        }
+        std::erase_if(frontends, [&](const Frontend& f) { return held.contains({f.address, f.port}); });
+        wanted[service] = std::move(frontends);
+    };
+    for (int i = 0; i < kServices; ++i) take("shop/svc-" + std::to_string(i), random_frontends(random, i));
     incremental.sync(everything());
     full.sync(everything());
-    for (int step = 0; step < 200; ++step) {
+    for (int step = 0; step < 400; ++step) {
         // One to three services change: new frontends or backends, or gone.
         std::set<std::string> changed;
-        std::vector<Frontend> theirs;
         const int count = 1 + static_cast<int>(random() % 3);
         for (int c = 0; c < count; ++c) {
             const int index = static_cast<int>(random() % kServices);
@@ -407,8 +423,13 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
             if (random() % 4 == 0) {
                 wanted.erase(service);
             } else {
-                wanted[service] = random_frontends(random, index);
-                theirs.insert(theirs.end(), wanted[service].begin(), wanted[service].end());
+                take(service, random_frontends(random, index));
+            }
+        }
+        std::vector<Frontend> theirs;
+        for (const auto& service : changed) {
+            if (const auto found = wanted.find(service); found != wanted.end()) {
+                theirs.insert(theirs.end(), found->second.begin(), found->second.end());
             }
         }
         const auto updated = incremental.update(changed, theirs);
@@ -429,6 +450,41 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
         ASSERT_EQ(incremental.slot_count(), got.service_entries) << "step " << step;
         ASSERT_EQ(incremental.backend_count(), got.backend_entries) << "step " << step;
     }
+}
+
+TEST_F(LbMapsTest, AnAddressThatMovesToAnotherServiceInOneUpdateLeavesEachBackendSetItsOwnNumber) {
+    // web's external address and NodePort share web's external number; db
+    // takes the external address while web keeps its NodePort, in one update.
+    auto lb = maps();
+    lb.sync({frontend("shop/web", FrontendKind::external_ip, "198.51.100.1", 80, pods(2)),
+             frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))});
+    ASSERT_TRUE(lb.update({"shop/db", "shop/web"},
+                          {frontend("shop/db", FrontendKind::external_ip, "198.51.100.1", 80, pods(1, 5432)),
+                           frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))})
+                    .has_value());
+    const auto entries = service_entries();
+    EXPECT_NE(entries.at({"198.51.100.1:80", 0}).service_id, entries.at({"192.168.50.2:30080", 0}).service_id);
+    for (const char* frontend : {"198.51.100.1:80", "192.168.50.2:30080"}) {
+        EXPECT_EQ(backend_entries().at(entries.at({frontend, 1}).backend_id).service_id,
+                  entries.at({frontend, 0}).service_id)
+            << frontend;
+    }
+}
+
+TEST_F(LbMapsTest, AnAddressTakenFromAServiceLeftOutOfAnUpdateGetsANumberOfItsOwn) {
+    // web's external address and NodePort share web's external number. db takes
+    // the NodePort in an update that leaves web out (ServiceFrontends would
+    // hand web over too): db's backend set must not get web's number.
+    auto lb = maps();
+    lb.sync({frontend("shop/web", FrontendKind::external_ip, "198.51.100.1", 80, pods(2)),
+             frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))});
+    ASSERT_TRUE(lb.update({"shop/db"}, {frontend("shop/db", FrontendKind::node_port, "192.168.50.2", 30080,
+                                                 pods(1, 5432))})
+                    .has_value());
+    const auto entries = service_entries();
+    EXPECT_NE(entries.at({"198.51.100.1:80", 0}).service_id, entries.at({"192.168.50.2:30080", 0}).service_id);
+    EXPECT_EQ(backend_entries().at(entries.at({"192.168.50.2:30080", 1}).backend_id).service_id,
+              entries.at({"192.168.50.2:30080", 0}).service_id);
 }
 
 TEST_F(LbMapsTest, AnUpdateThatDoesNotFitIsRefusedAndNothingIsWritten) {
