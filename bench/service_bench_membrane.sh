@@ -7,6 +7,8 @@
 # time is until service-lb's maps hold all N frontends. uninstall_on_stop: on SIGTERM the agent
 # removes its pins, and with them the socket programs.
 # Needs a build: MEMBRANE_BUILD_DIR (default ./build) with membraned, membranectl and service-lb.so.
+# bench/service_load_bench.sh uses its two halves apart: start_membrane_agent and
+# load_membrane_services.
 
 membrane_build=${MEMBRANE_BUILD_DIR:-$(dirname "$here")/build}
 # run_membrane_socket_lb runs in a command substitution (a subshell): what stop needs is kept
@@ -21,6 +23,13 @@ membrane_ctl() {
 
 run_membrane_socket_lb() {
     local n=$1 netns=$2 services=$3 backends=$4 cgroup=$5
+    start_membrane_agent "$netns" "$cgroup" && load_membrane_services "$n" "$services" "$backends" "$tmp/m-$netns"
+}
+
+# start_membrane_agent NETNS CGROUP : a private dbus-daemon and a membraned with service-lb in
+# NETNS, its socket programs on CGROUP, in the folder $tmp/m-NETNS; returns once service-lb answers.
+start_membrane_agent() {
+    local netns=$1 cgroup=$2
     local dir="$tmp/m-$netns"
     for file in kernel/membraned cli/membranectl modules/service-lb/service-lb.so; do
         [[ -e "$membrane_build/$file" ]] || { echo "service_bench: the build lacks $membrane_build/$file" >&2; return 1; }
@@ -71,21 +80,14 @@ CONF
         ((SECONDS < deadline)) || { echo "service_bench: membraned/service-lb did not start:" >&2; tail "$dir/membraned.log" >&2; return 1; }
         sleep 0.2
     done
-    python3 - "$services" "$backends" "$dir" <<'PY'
-import sys
-services = open(sys.argv[1]).read().split()
-backends = open(sys.argv[2]).read().split()
-folder = sys.argv[3]
-endpoints = "".join(f"  - addresses: [\"{b}\"]\n    conditions: {{ready: true}}\n" for b in backends)
-for start in range(0, len(services), 50):
-    with open(f"{folder}/apply-{start // 50:05d}.yaml", "w") as out:
-        for i, ip in enumerate(services[start:start + 50], start):
-            out.write(f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}}}\nspec:\n"
-                      f"  clusterIP: {ip}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n"
-                      f"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: svc-{i}-1\n"
-                      f"  labels: {{kubernetes.io/service-name: svc-{i}}}\naddressType: IPv4\n"
-                      f"ports:\n  - {{name: http, port: 8080, protocol: TCP}}\nendpoints:\n{endpoints}")
-PY
+}
+
+# load_membrane_services N SERVICES BACKENDS DIR : the N services applied to the agent of DIR, 50
+# Services and their slices an apply; prints the ms until service-lb's maps hold all N frontends,
+# and keeps the agent's VmRSS then (kB) in DIR/rss_kb.
+load_membrane_services() {
+    local n=$1 services=$2 backends=$3 dir=$4 deadline
+    python3 "$here/service_manifests.py" batches "$services" "$backends" "$dir"
     local start=${EPOCHREALTIME/[.,]/} file
     for file in "$dir"/apply-*.yaml; do
         membrane_ctl "$dir" apply -f "$file" >/dev/null || { echo "service_bench: apply $file failed" >&2; return 1; }
@@ -97,7 +99,8 @@ PY
         sleep 0.05
     done
     local end=${EPOCHREALTIME/[.,]/}
-    echo "[bench] membrane at $n services: agent RSS $(awk '/VmRSS/ { print $2, $3 }' /proc/"$(cat "$dir/daemon.pid")"/status 2>/dev/null || echo '?')" >&2
+    awk '/VmRSS/ { print $2 }' /proc/"$(cat "$dir/daemon.pid")"/status >"$dir/rss_kb" 2>/dev/null || echo '?' >"$dir/rss_kb"
+    echo "[bench] membrane at $n services: agent RSS $(cat "$dir/rss_kb") kB" >&2
     echo $(((end - start) / 1000))
 }
 

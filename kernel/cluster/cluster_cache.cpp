@@ -33,4 +33,14 @@ void write_cluster_cache(const std::filesystem::path& file, const ClusterKeys& k
     write_state_file(file, {{"format", kCacheFormat}, {"root", keys.root()}, {field, std::move(items)}});
 }
 
+void write_cluster_cache_text(const std::filesystem::path& file, const ClusterKeys& keys, const char* field,
+                              std::string_view items) {
+    std::string text = "{\"format\":" + std::to_string(kCacheFormat) + ",\"root\":" + nlohmann::json(keys.root()).dump() +
+                       "," + nlohmann::json(field).dump() + ":[";
+    text.reserve(text.size() + items.size() + 3);
+    text.append(items);
+    text += "]}\n";
+    write_state_text(file, text);
+}
+
 }  // namespace membrane::kernel

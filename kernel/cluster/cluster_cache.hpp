@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -21,5 +22,9 @@ std::optional<nlohmann::json> read_cluster_cache(const std::filesystem::path& fi
 // Atomically (write_state_file); throws StateError.
 void write_cluster_cache(const std::filesystem::path& file, const ClusterKeys& keys, const char* field,
                          nlohmann::json items);
+// The same with the items given as text: each one JSON value, comma-separated
+// (a large cache is put together item by item, not copied whole into JSON).
+void write_cluster_cache_text(const std::filesystem::path& file, const ClusterKeys& keys, const char* field,
+                              std::string_view items);
 
 }  // namespace membrane::kernel

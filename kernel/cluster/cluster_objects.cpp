@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 
-#include "cluster/cluster_cache.hpp"
 #include "membrane/events.hpp"
 #include "state/state_file.hpp"
 
@@ -32,25 +31,19 @@ ClusterObjects::ClusterObjects(boost::asio::io_context& io, Store& store, Cluste
       bus_(bus),
       options_(std::move(options)),
       log_(std::move(log)),
-      persist_soon_(io, [this] {
-          try {
-              persist(objects_);
-          } catch (const StateError& e) {
-              log_->error("{}", e.what());
-          }
-      }) {
-    const auto items = read_cluster_cache(options_.cache_file, keys_, kCacheField);
-    if (!items) return;
-    for (const auto& item : *items) {
-        const std::string key = item.is_object() ? item.value("key", std::string()) : std::string();
-        std::string problem;
+      file_(options_.cache_file, keys_, kCacheField),
+      persist_soon_(io, [this] { rewrite_when_settled(); }) {
+    auto contents = file_.read();
+    for (const auto& problem : contents.malformed) {
+        if (options_.local) throw corrupt_record(options_.cache_file, problem);
+        log_->warn("{}: {}; skipped (the kvstore has the object)", options_.cache_file.string(), problem);
+    }
+    for (auto& [key, document] : contents.documents) {
         try {
-            if (!key.starts_with(keys_.objects()) || !item.contains("document")) {
-                throw ManifestError("not an object record: " + item.dump());
-            }
-            Manifest manifest = manifest_from_document(item["document"], key);
+            if (!key.starts_with(keys_.objects())) throw ManifestError("not an object's key: " + key);
+            Manifest manifest = manifest_from_document(document, key);
             if (key != key_of(manifest.ref)) throw ManifestError(key + " holds " + manifest.ref.str());
-            objects_.emplace(key, Known{std::move(manifest), 0});
+            objects_.emplace(key, known_of(manifest, 0));
         } catch (const ManifestError& e) {
             // Without a cluster store the file is the truth: a broken one is
             // not guessed around. With one, the store brings the truth soon.
@@ -58,14 +51,23 @@ ClusterObjects::ClusterObjects(boost::asio::io_context& io, Store& store, Cluste
             log_->warn("{}: {}; skipped (the kvstore has the object)", options_.cache_file.string(), e.what());
         }
     }
+    if (contents.torn_tail) {
+        // A crash cut the last change short (it was never answered): the
+        // next append must not land behind that half line.
+        log_->warn("{}: its last change was cut short by a crash and is dropped (it was never answered)",
+                   file_.journal_path().string());
+        rewrite();
+    }
 }
 
 ClusterObjects::~ClusterObjects() {
     *alive_ = false;
-    // A stop does not lose what the watch brought in the last second.
-    if (persist_soon_.pending()) {
+    // A stop does not lose what the watch brought in the last second (with
+    // a cluster store), nor a rewrite a refused change asked for; and
+    // leaves one file, the journal folded into the snapshot.
+    if ((persist_soon_.pending() || file_.journal_bytes() > 0) && in_flight_ == 0) {
         try {
-            persist(objects_);
+            rewrite();
         } catch (const StateError& e) {
             log_->error("{}", e.what());
         }
@@ -79,8 +81,7 @@ std::string ClusterObjects::key_of(const ObjectRef& ref) const {
 void ClusterObjects::start() {
     // Modules learn what is known now; the watch's first batch corrects it.
     for (const auto& [key, known] : objects_) {
-        const Manifest& m = known.manifest;
-        bus_.publish(events::ObjectApplied{m.ref.kind, m.ref.namespace_, m.ref.name, m.document.dump()});
+        bus_.publish(events::ObjectApplied{known.ref.kind, known.ref.namespace_, known.ref.name, known.document});
     }
     auto watch = [this] {
         watch_ = store_.watch(keys_.objects(), {}, [this](const WatchBatch& batch) { on_watch(batch); });
@@ -91,7 +92,7 @@ void ClusterObjects::start() {
     }
     // The file is the truth: into the local store first, then watched.
     Txn txn;
-    for (const auto& [key, known] : objects_) txn.then.push_back(TxnOp::put(key, known.manifest.document.dump()));
+    for (const auto& [key, known] : objects_) txn.then.push_back(TxnOp::put(key, known.document));
     store_.txn(std::move(txn), [this, watch, alive = std::weak_ptr<bool>(alive_)](StoreResult<TxnResult> result) {
         if (alive.expired()) return;
         if (!result.ok()) log_->error("objects: the local store refused the saved objects: {}", result.error->message);
@@ -106,22 +107,20 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
     // other branch writes every object (it changed or went elsewhere).
     std::vector<ApplyOutcome> outcomes;
     Txn txn;
-    auto next = objects_;
     for (const auto& manifest : manifests) {
         const std::string key = key_of(manifest.ref);
         const auto it = objects_.find(key);
-        const char* action = it == objects_.end()                               ? "created"
-                             : it->second.manifest.document == manifest.document ? "unchanged"
-                                                                                 : "configured";
+        std::string value = manifest.document.dump();
+        const char* action = it == objects_.end()              ? "created"
+                             : it->second.document == value ? "unchanged"
+                                                            : "configured";
         outcomes.push_back({manifest.ref, action});
-        const std::string value = manifest.document.dump();
         if (std::string_view(action) == "unchanged") {
             txn.compare.push_back(Compare::value_is(key, value));
         } else {
             txn.then.push_back(TxnOp::put(key, value));
         }
         txn.otherwise.push_back(TxnOp::put(key, value));
-        next.insert_or_assign(key, Known{manifest, 0});
     }
     // etcd refuses a request above 1.5 MiB; every value is in the
     // transaction twice (compare or then, and otherwise).
@@ -137,18 +136,24 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
         return;
     }
     if (options_.local) {
-        // The file first: if it cannot be written, nothing happened.
+        // The file first: if it cannot be written, nothing happened. Every
+        // object of the apply, the unchanged ones too: the store writes them
+        // all when one changed meanwhile (the transaction's other branch).
+        std::vector<std::pair<std::string, const nlohmann::json*>> documents;
+        for (const auto& manifest : manifests) documents.emplace_back(key_of(manifest.ref), &manifest.document);
         try {
-            persist(next);
+            file_.append(documents, {});
         } catch (const StateError& e) {
             done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()}, {});
             return;
         }
+        ++in_flight_;
     }
     store_.txn(std::move(txn), [this, manifests = std::move(manifests), outcomes = std::move(outcomes),
                                 done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
                                    StoreResult<TxnResult> result) mutable {
         if (alive.expired()) return;
+        if (options_.local) --in_flight_;
         if (!result.ok()) {
             if (options_.local) persist_soon_.ask();  // the file back to what is
             done(problem_of(*result.error), {});
@@ -166,7 +171,10 @@ void ClusterObjects::apply(std::vector<Manifest> manifests,
             learn(key, std::move(manifest), result.value.revision);
         }
         for (const auto& outcome : outcomes) log_->info("{} {} (apply)", outcome.ref.str(), outcome.action);
-        if (options_.local) store_.compact(result.value.revision, [](StoreResult<WriteResult>) {});
+        if (options_.local) {
+            store_.compact(result.value.revision, [](StoreResult<WriteResult>) {});
+            if (file_.needs_rewrite()) persist_soon_.ask();
+        }
         done(std::nullopt, std::move(outcomes));
     });
 }
@@ -182,26 +190,27 @@ void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::option
             done(ObjectsProblem{ObjectsProblemKind::NotFound, ref.str() + " does not exist"});
             return;
         }
-        if (it->second.manifest.document != *only_if) {
+        if (it->second.document != only_if->dump()) {
             done(ObjectsProblem{ObjectsProblemKind::Changed, ref.str() + " has changed since: left as it is"});
             return;
         }
     }
-    if (options_.local && objects_.contains(key)) {
-        auto next = objects_;
-        next.erase(key);
+    const bool journaled = options_.local && objects_.contains(key);
+    if (journaled) {
         try {
-            persist(next);
+            file_.append({}, {key});
         } catch (const StateError& e) {
             done(ObjectsProblem{ObjectsProblemKind::Failed, e.what()});
             return;
         }
+        ++in_flight_;
     }
     // The one outcome of both kinds of delete: the revision it happened at,
     // or why it did not.
-    auto finish = [this, key, ref, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+    auto finish = [this, key, ref, journaled, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
                       std::optional<StoreError> error, bool deleted, bool changed, Revision revision) {
         if (alive.expired()) return;
+        if (journaled) --in_flight_;
         if (error) {
             if (options_.local) persist_soon_.ask();
             done(problem_of(*error));
@@ -213,7 +222,7 @@ void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::option
             return;
         }
         forget(key, revision);  // gone either way; a cached copy goes too
-        persist_soon_.ask();
+        if (!options_.local || file_.needs_rewrite()) persist_soon_.ask();
         if (!deleted) {
             done(ObjectsProblem{ObjectsProblemKind::NotFound, ref.str() + " does not exist"});
             return;
@@ -243,7 +252,7 @@ void ClusterObjects::remove(const ObjectRef& ref, std::function<void(std::option
 std::vector<Manifest> ClusterObjects::list(const std::string& kind) const {
     std::vector<Manifest> out;
     for (const auto& [key, known] : objects_) {
-        if (kind.empty() || known.manifest.ref.kind == kind) out.push_back(known.manifest);
+        if (kind.empty() || known.ref.kind == kind) out.push_back(manifest_of(known));
     }
     std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) { return a.ref < b.ref; });
     return out;
@@ -252,7 +261,7 @@ std::vector<Manifest> ClusterObjects::list(const std::string& kind) const {
 std::optional<Manifest> ClusterObjects::find(const ObjectRef& ref) const {
     const auto it = objects_.find(key_of(ref));
     if (it == objects_.end()) return std::nullopt;
-    return it->second.manifest;
+    return manifest_of(it->second);
 }
 
 void ClusterObjects::on_watch(const WatchBatch& batch) {
@@ -268,7 +277,7 @@ void ClusterObjects::on_watch(const WatchBatch& batch) {
             std::set<std::string> listed;
             for (const auto& kv : result.value.kvs) listed.insert(kv.key);
             prune_unlisted(listed, result.value.revision);
-            persist_soon_.ask();
+            if (!options_.local) persist_soon_.ask();
         });
     }
     for (const auto& event : batch.events) {
@@ -290,7 +299,9 @@ void ClusterObjects::on_watch(const WatchBatch& batch) {
             log_->error("objects: {}; ignored", e.what());
         }
     }
-    persist_soon_.ask();
+    // Without a cluster store every change came from this node's own apply
+    // or delete, journaled before it was made.
+    if (!options_.local) persist_soon_.ask();
 }
 
 void ClusterObjects::prune_unlisted(const std::set<std::string>& listed, Revision revision) {
@@ -303,30 +314,50 @@ void ClusterObjects::prune_unlisted(const std::set<std::string>& listed, Revisio
 
 void ClusterObjects::learn(const std::string& key, Manifest manifest, Revision revision) {
     const auto it = objects_.find(key);
+    Known known = known_of(manifest, revision);
     if (it != objects_.end()) {
         if (revision != 0 && it->second.revision > revision) return;  // older than what is known
-        if (it->second.manifest.document == manifest.document) {
+        if (it->second.document == known.document) {
             it->second.revision = std::max(it->second.revision, revision);
             return;
         }
     }
-    bus_.publish(events::ObjectApplied{manifest.ref.kind, manifest.ref.namespace_, manifest.ref.name,
-                                       manifest.document.dump()});
-    objects_.insert_or_assign(key, Known{std::move(manifest), revision});
+    bus_.publish(events::ObjectApplied{known.ref.kind, known.ref.namespace_, known.ref.name, known.document});
+    objects_.insert_or_assign(key, std::move(known));
 }
 
 void ClusterObjects::forget(const std::string& key, Revision revision) {
     const auto it = objects_.find(key);
     if (it == objects_.end() || it->second.revision > revision) return;  // absent, or written after
-    const ObjectRef ref = it->second.manifest.ref;
+    const ObjectRef ref = it->second.ref;
     objects_.erase(it);
     bus_.publish(events::ObjectDeleted{ref.kind, ref.namespace_, ref.name});
 }
 
-void ClusterObjects::persist(const std::map<std::string, Known>& objects) const {
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& [key, known] : objects) items.push_back({{"key", key}, {"document", known.manifest.document}});
-    write_cluster_cache(options_.cache_file, keys_, kCacheField, std::move(items));
+void ClusterObjects::rewrite() {
+    std::vector<std::pair<std::string_view, std::string_view>> documents;
+    for (const auto& [key, known] : objects_) documents.emplace_back(key, known.document);
+    file_.rewrite(documents);
+}
+
+ClusterObjects::Known ClusterObjects::known_of(const Manifest& manifest, Revision revision) {
+    return Known{manifest.ref, manifest.api_version, manifest.labels, manifest.document.dump(), revision};
+}
+
+Manifest ClusterObjects::manifest_of(const Known& known) {
+    return Manifest{known.ref, known.api_version, known.labels, nlohmann::json::parse(known.document)};
+}
+
+void ClusterObjects::rewrite_when_settled() {
+    if (in_flight_ > 0) {
+        persist_soon_.ask();
+        return;
+    }
+    try {
+        rewrite();
+    } catch (const StateError& e) {
+        log_->error("{}", e.what());
+    }
 }
 
 }  // namespace membrane::kernel

@@ -48,6 +48,21 @@ void write_all(int fd, std::string_view text, const fs::path& path) {
     }
 }
 
+// The folder of `path`, fsynced: a rename, create or unlink in it is durable only then.
+void fsync_folder(const fs::path& path) {
+    const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    const UniqueFd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || calls().fsync(fd.get()) != 0) fail(folder, "cannot fsync the folder");
+}
+
+std::string read_whole(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, "cannot read");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
 }  // namespace
 
 void set_state_write_crash_point(std::function<void()> crash) { crash_point() = std::move(crash); }
@@ -72,6 +87,10 @@ void expect_state_format(const fs::path& path, const nlohmann::json& document, i
 }
 
 void write_state_file(const fs::path& path, const nlohmann::json& document) {
+    write_state_text(path, document.dump(2) + "\n");
+}
+
+void write_state_text(const fs::path& path, std::string_view all) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec) throw StateError(path.parent_path().string() + ": cannot create the folder: " + ec.message());
@@ -79,8 +98,6 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
     {
         const UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!fd) fail(temporary, "cannot create");
-        const std::string text = document.dump(2) + "\n";
-        const std::string_view all(text);
         // In two halves so that a test can crash between them (set_state_write_crash_point).
         write_all(fd.get(), all.substr(0, all.size() / 2), temporary);
         if (crash_point()) crash_point()();
@@ -94,19 +111,63 @@ void write_state_file(const fs::path& path, const nlohmann::json& document) {
         fail(path, "cannot replace");
     }
     // The rename itself is durable only once the folder is.
-    const UniqueFd folder(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!folder || calls().fsync(folder.get()) != 0) fail(path.parent_path(), "cannot fsync the folder");
+    fsync_folder(path);
+}
+
+std::size_t append_state_record(const fs::path& path, const nlohmann::json& record) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) throw StateError(path.parent_path().string() + ": cannot create the folder: " + ec.message());
+    const bool existed = fs::exists(path, ec);
+    const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) fail(path, "cannot open to append");
+    const std::string line = record.dump() + "\n";
+    const std::string_view all(line);
+    write_all(fd.get(), all.substr(0, all.size() / 2), path);
+    if (crash_point()) crash_point()();
+    write_all(fd.get(), all.substr(all.size() / 2), path);
+    if (calls().fsync(fd.get()) != 0) fail(path, "cannot fsync");
+    if (!existed) fsync_folder(path);
+    return line.size();
+}
+
+StateRecords read_state_records(const fs::path& path) {
+    StateRecords out;
+    std::error_code ec;
+    if (!fs::exists(path, ec) && !ec) return out;
+    const std::string text = read_whole(path);
+    out.bytes = text.size();
+    std::size_t begin = 0;
+    for (std::size_t line = 1; begin < text.size(); ++line) {
+        const std::size_t end = text.find('\n', begin);
+        if (end == std::string::npos) {
+            out.torn_tail = true;  // cut short by a crash mid-append: never answered
+            break;
+        }
+        try {
+            out.records.push_back(nlohmann::json::parse(std::string_view(text).substr(begin, end - begin)));
+        } catch (const nlohmann::json::exception& e) {
+            throw corrupt_record(path, "line " + std::to_string(line) + " is not valid JSON (" + e.what() + ")");
+        }
+        begin = end + 1;
+    }
+    return out;
+}
+
+void remove_state_file(const fs::path& path) {
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return;
+        fail(path, "cannot remove");
+    }
+    fsync_folder(path);
 }
 
 std::optional<nlohmann::json> read_state_file(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec) && !ec) return std::nullopt;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path, "cannot read");
-    std::ostringstream text;
-    text << in.rdbuf();
+    const std::string text = read_whole(path);
     try {
-        return nlohmann::json::parse(text.str());
+        return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         throw corrupt_record(path, std::string("not valid JSON (") + e.what() + ")");
     }

@@ -22,6 +22,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,8 +38,31 @@ public:
 
 // Throws StateError.
 void write_state_file(const std::filesystem::path& path, const nlohmann::json& document);
+// The same for a document already serialized (one JSON value as text), for
+// a large one put together piece by piece rather than copied whole into JSON.
+void write_state_text(const std::filesystem::path& path, std::string_view text);
 // nullopt when the file does not exist; corrupt_record when it is not JSON.
 std::optional<nlohmann::json> read_state_file(const std::filesystem::path& path);
+
+// A journal: records appended to a file one a line, for a record whose
+// changes are small beside the whole (kernel/cluster/objects_file.hpp).
+// append_state_record writes `record` as one line of compact JSON and fsyncs
+// the file before it returns (and the folder, when the file is new), so the
+// record is durable then; it returns the bytes appended. A crash mid-append
+// leaves the last line cut short (no newline): read_state_records drops it
+// and says so, and the journal's owner must rewrite the file before it
+// appends again (an append after a cut line would make both one bad line).
+// Throws StateError.
+std::size_t append_state_record(const std::filesystem::path& path, const nlohmann::json& record);
+struct StateRecords {
+    std::vector<nlohmann::json> records;  // in the order appended
+    bool torn_tail = false;               // a last line without its newline was dropped
+    std::size_t bytes = 0;                // the file's size
+};
+// Empty when the file does not exist; corrupt_record for a whole line that is not JSON.
+StateRecords read_state_records(const std::filesystem::path& path);
+// Removes the file, durably (the folder fsynced); nothing when it does not exist. Throws StateError.
+void remove_state_file(const std::filesystem::path& path);
 
 // The error of the corrupt-record policy: "<path>: <problem>; " and the way out.
 StateError corrupt_record(const std::filesystem::path& path, const std::string& problem);
@@ -46,8 +71,9 @@ StateError corrupt_record(const std::filesystem::path& path, const std::string& 
 // corrupt_record unless `document` is of `format`.
 void expect_state_format(const std::filesystem::path& path, const nlohmann::json& document, int format);
 
-// Test seam: `crash` runs after the first half of a temporary file is
-// written and before the rest (nothing when empty, the default). A test
+// Test seam: `crash` runs after the first half of a temporary file (or of
+// an appended record) is written and before the rest (nothing when empty,
+// the default). A test
 // makes it _exit() in a child process, as a crash mid-write would.
 void set_state_write_crash_point(std::function<void()> crash);
 

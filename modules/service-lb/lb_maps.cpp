@@ -47,7 +47,7 @@ service_lb_key map_key(const std::string& address, std::uint16_t port, Protocol 
     throw BpfError(what + ": " + std::strerror(err));
 }
 
-void update(int fd, const void* key, const void* value, const std::string& what) {
+void write_entry(int fd, const void* key, const void* value, const std::string& what) {
     if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0) fail("cannot write " + what, errno);
 }
 
@@ -125,6 +125,12 @@ bool LbMaps::still_the_writer() const {
 
 void LbMaps::load() {
     held_.clear();
+    keys_of_service_.clear();
+    id_users_.clear();
+    backend_users_.clear();
+    unnamed_.clear();
+    slots_ = 0;
+    owners_known_ = false;
     backend_values_.clear();
     backend_ids_.clear();
     next_backend_id_ = 1;
@@ -144,31 +150,73 @@ void LbMaps::load() {
             erase(services_fd_, &stale, "a stale service slot");
         }
         if (master == entries.end()) continue;
-        Held held{master->second.service_id, master->second.flags, master->second.affinity_timeout, {}};
+        Held held{"", master->second.service_id, master->second.flags, master->second.affinity_timeout, {}};
         for (std::uint32_t slot = 1; slot <= count; ++slot) {
             const auto found = entries.find(slot);
             if (found == entries.end()) break;
             held.backend_ids.push_back(found->second.backend_id);
         }
         next_service_id_ = std::max(next_service_id_, held.service_id + 1);
-        held_[frontend] = std::move(held);
+        hold(frontend, std::move(held));
     }
-    for (const auto& [backend_id, owner] : backend_values_) backend_ids_[owner] = backend_id;
+    for (const auto& [backend_id, owner] : backend_values_) {
+        backend_ids_[owner] = backend_id;
+        if (!backend_users_.contains(backend_id)) unnamed_.insert(backend_id);
+    }
     // From now on this object knows what the maps hold; another writer (a
     // newer generation of the module that failed to start, after writing)
     // takes the mark, and the next sync reads the maps again.
     const auto mark_key = writer_key();
     service_lb_value mark{};
     mark.service_id = writer_;
-    update(services_fd_, &mark_key, &mark, "the service map's writer mark");
+    write_entry(services_fd_, &mark_key, &mark, "the service map's writer mark");
+}
+
+void LbMaps::hold(const FrontendKey& key, Held held) {
+    keys_of_service_[held.service].insert(key);
+    ++id_users_[held.service_id];
+    for (const auto id : held.backend_ids) {
+        ++backend_users_[id];
+        unnamed_.erase(id);
+    }
+    slots_ += 1 + held.backend_ids.size();
+    held_.insert_or_assign(key, std::move(held));
+}
+
+void LbMaps::release(const FrontendKey& key) {
+    const auto held = held_.find(key);
+    if (held == held_.end()) return;
+    const Held& h = held->second;
+    if (const auto keys = keys_of_service_.find(h.service); keys != keys_of_service_.end()) {
+        keys->second.erase(key);
+        if (keys->second.empty()) keys_of_service_.erase(keys);
+    }
+    if (const auto users = id_users_.find(h.service_id); users != id_users_.end() && --users->second == 0) {
+        id_users_.erase(users);
+    }
+    for (const auto id : h.backend_ids) {
+        if (const auto users = backend_users_.find(id); users != backend_users_.end() && --users->second == 0) {
+            backend_users_.erase(users);
+            unnamed_.insert(id);
+        }
+    }
+    slots_ -= 1 + h.backend_ids.size();
+    held_.erase(held);
 }
 
 std::uint32_t LbMaps::service_id_for(const Frontend& frontend, ChosenIds& chosen) {
     const std::string backend_set = backend_set_of(frontend);
     if (const auto found = chosen.by_set.find(backend_set); found != chosen.by_set.end()) return found->second;
-    // The number the maps hold for this frontend, unless this sync gave it to another set already.
+    // The number the maps hold for this frontend, unless this sync gave it
+    // to another set already, or a frontend this sync leaves as it is has it.
     const auto held = held_.find({frontend.address, frontend.port, frontend.protocol, frontend.scope});
-    const bool keep = held != held_.end() && !chosen.ids.contains(held->second.service_id);
+    const auto kept_elsewhere = [&](std::uint32_t id) {
+        const auto users = id_users_.find(id);
+        const auto released = chosen.released.find(id);
+        return (users == id_users_.end() ? 0 : users->second) > (released == chosen.released.end() ? 0 : released->second);
+    };
+    const bool keep = held != held_.end() && !chosen.ids.contains(held->second.service_id) &&
+                      !kept_elsewhere(held->second.service_id);
     const std::uint32_t id = keep ? held->second.service_id : next_service_id_++;
     chosen.by_set[backend_set] = id;
     chosen.ids.insert(id);
@@ -183,9 +231,10 @@ std::uint32_t LbMaps::backend_id_for(std::uint32_t service_id, const Backend& ba
     value.address = address_of(backend.address);
     value.port = htons(backend.port);
     value.service_id = service_id;
-    update(backends_fd_, &id, &value, "backend " + backend.address + ":" + std::to_string(backend.port));
+    write_entry(backends_fd_, &id, &value, "backend " + backend.address + ":" + std::to_string(backend.port));
     backend_values_[id] = {service_id, key};
     backend_ids_[{service_id, key}] = id;
+    unnamed_.insert(id);  // until a slot names it
     return id;
 }
 
@@ -201,7 +250,7 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
         const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(i + 1));
         service_lb_value slot{};
         slot.backend_id = wanted.backend_ids[i];
-        update(services_fd_, &slot_key, &slot, what + " slot");
+        write_entry(services_fd_, &slot_key, &slot, what + " slot");
     }
     const auto master_key = map_key(address, port, protocol, scope, 0);
     service_lb_value master{};
@@ -209,8 +258,9 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
     master.flags = wanted.flags;
     master.service_id = wanted.service_id;
     master.affinity_timeout = wanted.affinity_timeout;
-    update(services_fd_, &master_key, &master, what);
-    held_[key] = wanted;
+    write_entry(services_fd_, &master_key, &master, what);
+    release(key);
+    hold(key, wanted);
     // Then the slots past the new count.
     for (std::size_t slot = wanted.backend_ids.size() + 1; slot <= old_count; ++slot) {
         const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(slot));
@@ -221,11 +271,10 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
 void LbMaps::delete_frontend(const FrontendKey& key) {
     const auto& [address, port, protocol, scope] = key;
     const auto what = "service " + address + ":" + std::to_string(port);
-    const auto held = held_.find(key);
     const auto master_key = map_key(address, port, protocol, scope, 0);
     erase(services_fd_, &master_key, what);
-    const std::size_t count = held->second.backend_ids.size();
-    held_.erase(held);
+    const std::size_t count = held_.at(key).backend_ids.size();
+    release(key);
     for (std::size_t slot = 1; slot <= count; ++slot) {
         const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(slot));
         erase(services_fd_, &slot_key, what + " slot");
@@ -234,71 +283,128 @@ void LbMaps::delete_frontend(const FrontendKey& key) {
 
 LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
     if (!still_the_writer()) load();
-    // Fits, or nothing is written (one entry is the writer's mark).
-    std::size_t slots = 1;
-    std::set<std::pair<std::string, Backend>> backends;
-    for (const auto& frontend : frontends) {
-        slots += 1 + frontend.backends.size();
-        for (const auto& backend : frontend.backends) {
-            // Backend ids are per service number (service_id_for).
-            backends.insert({backend_set_of(frontend), Backend{backend.address, backend.port, ""}});
+    std::set<FrontendKey> every;
+    for (const auto& [key, held] : held_) every.insert(key);
+    owners_known_ = false;  // until this sync is done
+    const auto written = replace(frontends, every);
+    owners_known_ = true;
+    return written;
+}
+
+std::optional<LbMaps::Written> LbMaps::update(const std::set<std::string>& services,
+                                              const std::vector<Frontend>& frontends) {
+    if (!still_the_writer()) {
+        load();
+        return std::nullopt;
+    }
+    if (!owners_known_) return std::nullopt;
+    std::set<FrontendKey> theirs;
+    for (const auto& service : services) {
+        if (const auto keys = keys_of_service_.find(service); keys != keys_of_service_.end()) {
+            theirs.insert(keys->second.begin(), keys->second.end());
         }
+    }
+    owners_known_ = false;  // a failed update leaves those services half written: sync() then
+    const auto written = replace(frontends, theirs);
+    owners_known_ = true;
+    return written;
+}
+
+LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced) {
+    // Fits, or nothing is written: the entries the maps will hold once the
+    // replaced frontends make way for these (one entry is the writer's mark).
+    ChosenIds chosen;
+    std::set<FrontendKey> wanted_keys;
+    for (const auto& frontend : frontends) wanted_keys.insert({frontend.address, frontend.port, frontend.protocol, frontend.scope});
+    std::size_t slots = slots_ + 1;
+    std::map<std::uint32_t, std::ptrdiff_t> users_change;  // backend id -> slots naming it, after minus before
+    const auto make_way = [&](const FrontendKey& key) {
+        const auto held = held_.find(key);
+        if (held == held_.end()) return;
+        ++chosen.released[held->second.service_id];
+        slots -= 1 + held->second.backend_ids.size();
+        for (const auto id : held->second.backend_ids) --users_change[id];
+    };
+    for (const auto& key : replaced) make_way(key);
+    for (const auto& key : wanted_keys) {
+        if (!replaced.contains(key)) make_way(key);  // another service's until now
+    }
+    std::vector<std::uint32_t> ids;
+    std::set<std::pair<std::uint32_t, Backend>> fresh;  // backend entries to add
+    for (const auto& frontend : frontends) {
         if (frontend.backends.size() > 0xffff) {
             throw BpfError("service " + frontend.service + " has " + std::to_string(frontend.backends.size()) +
                            " backends on one port; at most 65535 fit");
         }
+        ids.push_back(service_id_for(frontend, chosen));
+        slots += 1 + frontend.backends.size();
+        for (const auto& backend : frontend.backends) {
+            const std::pair<std::uint32_t, Backend> entry{ids.back(), Backend{backend.address, backend.port, ""}};
+            if (const auto found = backend_ids_.find(entry); found != backend_ids_.end()) {
+                ++users_change[found->second];
+            } else {
+                fresh.insert(entry);
+            }
+        }
     }
+    std::size_t unnamed_after = 0;  // entries no slot will name: deleted at the end
+    for (const auto& [id, change] : users_change) {
+        const auto users = backend_users_.find(id);
+        const std::ptrdiff_t before = users == backend_users_.end() ? 0 : static_cast<std::ptrdiff_t>(users->second);
+        if (before > 0 && before + change == 0 && backend_values_.contains(id)) ++unnamed_after;
+    }
+    for (const auto id : unnamed_) {
+        const auto change = users_change.find(id);
+        if ((change == users_change.end() || change->second == 0) && backend_values_.contains(id)) ++unnamed_after;
+    }
+    const std::size_t backends = backend_values_.size() - unnamed_after + fresh.size();
     if (slots > capacity_.slots) {
         throw BpfError("the services need " + std::to_string(slots - 1) + " entries (one per frontend and backend), "
                        "the service map has " + std::to_string(capacity_.slots) + ": nothing was changed");
     }
-    if (backends.size() > capacity_.backends) {
-        throw BpfError("the services need " + std::to_string(backends.size()) + " backend entries, the backend "
+    if (backends > capacity_.backends) {
+        throw BpfError("the services need " + std::to_string(backends) + " backend entries, the backend "
                        "map has " + std::to_string(capacity_.backends) + ": nothing was changed");
     }
 
     Written written;
-    ChosenIds chosen;
-    std::set<FrontendKey> wanted_keys;
-    for (const auto& frontend : frontends) {
+    for (std::size_t i = 0; i < frontends.size(); ++i) {
+        const Frontend& frontend = frontends[i];
         const FrontendKey key{frontend.address, frontend.port, frontend.protocol, frontend.scope};
-        wanted_keys.insert(key);
         Held wanted;
-        wanted.service_id = service_id_for(frontend, chosen);
+        wanted.service = frontend.service;
+        wanted.service_id = ids[i];
         wanted.flags = frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0;
         wanted.affinity_timeout = frontend.affinity_timeout;
         for (const auto& backend : frontend.backends) {
             wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));
         }
         const auto held = held_.find(key);
-        if (held != held_.end() && held->second.service_id == wanted.service_id &&
-            held->second.flags == wanted.flags && held->second.affinity_timeout == wanted.affinity_timeout &&
-            held->second.backend_ids == wanted.backend_ids) {
+        if (held != held_.end() && held->second.same_entries(wanted)) {
+            if (held->second.service != wanted.service) {  // whose it is, now known: nothing to write
+                release(key);
+                hold(key, std::move(wanted));
+            }
             continue;
         }
         write_frontend(key, wanted);
         ++written.frontends_changed;
     }
-    std::vector<FrontendKey> gone;
-    for (const auto& [key, held] : held_) {
-        if (!wanted_keys.contains(key)) gone.push_back(key);
-    }
-    for (const auto& key : gone) {
+    for (const auto& key : replaced) {
+        if (wanted_keys.contains(key) || !held_.contains(key)) continue;
         delete_frontend(key);
         ++written.frontends_deleted;
     }
     // Backends no slot names any more go last.
-    std::set<std::uint32_t> named;
-    for (const auto& [key, held] : held_) named.insert(held.backend_ids.begin(), held.backend_ids.end());
-    for (auto it = backend_values_.begin(); it != backend_values_.end();) {
-        if (named.contains(it->first)) {
-            ++it;
-            continue;
+    for (const auto id : std::vector<std::uint32_t>(unnamed_.begin(), unnamed_.end())) {
+        const auto value = backend_values_.find(id);
+        if (value != backend_values_.end()) {
+            erase(backends_fd_, &id, "backend " + value->second.second.address);
+            backend_ids_.erase(value->second);
+            backend_values_.erase(value);
+            ++written.backends_deleted;
         }
-        erase(backends_fd_, &it->first, "backend " + it->second.second.address);
-        backend_ids_.erase(it->second);
-        it = backend_values_.erase(it);
-        ++written.backends_deleted;
+        unnamed_.erase(id);
     }
     return written;
 }
@@ -340,12 +446,6 @@ std::vector<MapFrontend> LbMaps::read_frontends() const {
         list.push_back(std::move(out));
     }
     return list;
-}
-
-std::size_t LbMaps::slot_count() const {
-    std::size_t count = 0;
-    for (const auto& [key, held] : held_) count += 1 + held.backend_ids.size();
-    return count;
 }
 
 }  // namespace membrane::service_lb

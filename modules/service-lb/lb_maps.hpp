@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -51,6 +52,17 @@ public:
     // more entries than the maps have; a failed write throws too, and what
     // was written stays known, so the next sync finishes the job.
     Written sync(const std::vector<Frontend>& frontends);
+    // The same for some services only: the maps hold `frontends` for the
+    // services named in `services` (a service named but without frontends
+    // loses its own), every other service's as they are, at the cost of
+    // those services' frontends, not of all. `frontends` are of those
+    // services only, and an address one of them takes is not held by a
+    // service left out (ServiceFrontends hands over every claimant).
+    // Refused and failing as sync() does. nullopt, with nothing written,
+    // when it cannot know whose the held frontends are: before the first
+    // sync(), after a sync() or update() that threw, or when another LbMaps
+    // wrote the maps since (this one has read them again): sync() everything then.
+    std::optional<Written> update(const std::set<std::string>& services, const std::vector<Frontend>& frontends);
 
     // What this object wrote (and read back at start), sorted by (address,
     // port, protocol, scope).
@@ -60,33 +72,53 @@ public:
     // backend is absent shows as address "missing".
     std::vector<MapFrontend> read_frontends() const;
     std::size_t frontend_count() const { return held_.size(); }
-    std::size_t slot_count() const;
+    std::size_t slot_count() const { return slots_; }
     std::size_t backend_count() const { return backend_values_.size(); }
 
 private:
     using FrontendKey = std::tuple<std::string, std::uint16_t, Protocol, Scope>;
     struct Held {
+        std::string service;  // "" when read back from the maps, until a sync says whose it is
         std::uint32_t service_id = 0;
         std::uint16_t flags = 0;
         std::uint32_t affinity_timeout = 0;
         std::vector<std::uint32_t> backend_ids;  // slot order
+        bool same_entries(const Held& other) const {
+            return service_id == other.service_id && flags == other.flags &&
+                   affinity_timeout == other.affinity_timeout && backend_ids == other.backend_ids;
+        }
     };
     void load();
     bool still_the_writer() const;
+    // Makes `frontends` held, and deletes the frontends of `replaced` that
+    // are not among them (sync: every held one; update: the services').
+    Written replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced);
     // The service numbers one sync has given: by backend set, and the set of them.
     struct ChosenIds {
         std::map<std::string, std::uint32_t> by_set;
         std::set<std::uint32_t> ids;
+        // How many frontends of each number the sync replaces: a number held
+        // by more frontends than that is another service's.
+        std::map<std::uint32_t, std::size_t> released;
     };
     std::uint32_t service_id_for(const Frontend& frontend, ChosenIds& chosen);
     std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
     void write_frontend(const FrontendKey& key, const Held& wanted);
     void delete_frontend(const FrontendKey& key);
+    // The counts and indexes that follow held_ (every change of held_ goes through these two).
+    void hold(const FrontendKey& key, Held held);
+    void release(const FrontendKey& key);
 
     int services_fd_;
     int backends_fd_;
     Capacity capacity_;
     std::map<FrontendKey, Held> held_;
+    std::map<std::string, std::set<FrontendKey>> keys_of_service_;  // service -> its held frontends
+    std::map<std::uint32_t, std::size_t> id_users_;      // service number -> held frontends that have it
+    std::map<std::uint32_t, std::size_t> backend_users_;  // backend id -> held slots that name it
+    std::set<std::uint32_t> unnamed_;  // backend ids no held slot names: deleted at the end of a sync
+    std::size_t slots_ = 0;            // services map entries of the held frontends (1 + backends each)
+    bool owners_known_ = false;        // every held frontend's service is known (a sync since load())
     // Backend ids are per service port and backend, so a backend removed
     // from a service loses its id, and an affinity entry naming it lapses.
     std::map<std::uint32_t, std::pair<std::uint32_t, Backend>> backend_values_;  // id -> (service id, backend)

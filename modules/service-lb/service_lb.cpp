@@ -2,6 +2,7 @@
 // kube-proxy's iptables chains. From the applied Service and EndpointSlice
 // objects (`membranectl apply`, the cluster store) the module works out
 // every frontend and its backends as kube-proxy would (service_table.hpp),
+// again only for the services a change concerns (service_frontends.hpp),
 // keeps its pinned maps equal to them (lb_maps.hpp), and puts its socket
 // programs (bpf/service_lb.bpf.c) on the agent's cgroup root, so a
 // connection to a service is translated once, at connect(), to a backend.
@@ -36,6 +37,7 @@
 #include <membrane/service_parse.hpp>
 
 #include "lb_maps.hpp"
+#include "service_frontends.hpp"
 #include "service_table.hpp"
 #include "udp_sweep.hpp"
 
@@ -62,11 +64,6 @@ constexpr const char* kPacketsMap = "service_lb_packets_v1";
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
     static constexpr std::string_view kTopic = "service-lb.sync";
-};
-
-struct PortRange {
-    std::uint16_t low = 0;
-    std::uint16_t high = 0;
 };
 
 // "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535, or throws naming `key`.
@@ -132,6 +129,7 @@ public:
         settings_ = read_settings(ctx);
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
                                                kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap};
+        frontends_.set_node_ports(settings_.node_ports);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
@@ -162,7 +160,7 @@ public:
         ctx.add_method("Services", [this](const std::string&) { return services_json(); });
         ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
-        ctx.log().info("{} services, {} frontends in the datapath", services_.size(), maps_->frontend_count());
+        ctx.log().info("{} services, {} frontends in the datapath", frontends_.service_count(), maps_->frontend_count());
     }
 
     void stop() override { subscriptions_.clear(); }
@@ -178,7 +176,7 @@ private:
         subscriptions_.push_back(bus.subscribe<events::ObjectDeleted>([this](const events::ObjectDeleted& e) {
             if (!service::is_service_kind(e.kind)) return;
             const auto key = e.namespace_ + "/" + e.name;
-            (e.kind == service::kService ? services_.erase(key) : slices_.erase(key));
+            e.kind == service::kService ? frontends_.erase_service(key) : frontends_.erase_slice(key);
             request();
         }));
         // NodePorts answer on this node's address.
@@ -197,12 +195,12 @@ private:
         try {
             const auto json = nlohmann::json::parse(document);
             if (kind == service::kService) {
-                services_[key] = service::parse_service(json);
+                frontends_.set_service(key, service::parse_service(json));
             } else {
-                slices_[key] = service::parse_endpoint_slice(json);
+                frontends_.set_slice(key, service::parse_endpoint_slice(json));
             }
         } catch (const std::exception& error) {
-            (kind == service::kService ? services_.erase(key) : slices_.erase(key));
+            kind == service::kService ? frontends_.erase_service(key) : frontends_.erase_slice(key);
             ctx_->log().error("{} {} is not served: {}", kind, key, error.what());
         }
     }
@@ -221,76 +219,8 @@ private:
         return topology;
     }
 
-    // build_frontends() of each service ("ns/name"), with the slices that name it.
-    std::map<std::string, std::vector<Frontend>> frontends_by_service() const {
-        std::map<std::string, std::vector<service::EndpointSlice>> slices_of;  // "ns/service" -> its slices
-        for (const auto& [key, slice] : slices_) {
-            if (!slice.service_name.empty()) slices_of[slice.namespace_ + "/" + slice.service_name].push_back(slice);
-        }
-        const auto nodes = topology();
-        static const std::vector<service::EndpointSlice> none;
-        std::map<std::string, std::vector<Frontend>> out;
-        for (const auto& [key, svc] : services_) {
-            const auto found = slices_of.find(key);
-            out[key] = build_frontends(svc, found == slices_of.end() ? none : found->second, nodes);
-        }
-        return out;
-    }
-
-    // Every frontend the maps must hold, and why some service port is not served.
-    std::vector<Frontend> wanted_frontends() {
-        auto by_service = frontends_by_service();
-        std::vector<Frontend> all;
-        std::map<std::tuple<std::string, std::uint16_t, Protocol, Scope>, std::string> owner;
-        const auto before = std::exchange(problems_, {});
-        for (const auto& [key, svc] : services_) {
-            // What this module cannot honour yet is said, and fails closed
-            // where serving would let through what the service forbids.
-            const auto problem = [&](const std::string& text) {
-                auto& entry = problems_[key];
-                entry += (entry.empty() ? "" : "; ") + text;
-            };
-            if (svc.health_check_node_port != 0) {
-                problem("healthCheckNodePort " + std::to_string(svc.health_check_node_port) + " is not served yet");
-            }
-            bool told_sctp = false;
-            for (auto& frontend : by_service[key]) {
-                if (frontend.protocol == Protocol::sctp) {
-                    if (!std::exchange(told_sctp, true)) problem("SCTP ports are not served (TCP and UDP only)");
-                    continue;
-                }
-                if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty()) {
-                    problem("load balancer address " + frontend.address + " is not served: loadBalancerSourceRanges "
-                            "is not enforced yet");
-                    continue;
-                }
-                if (frontend.kind == FrontendKind::node_port &&
-                    (frontend.port < settings_.node_ports.low || frontend.port > settings_.node_ports.high)) {
-                    if (frontend.scope == Scope::socket) {  // once for both scopes
-                        problem("nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +
-                                range_text(settings_.node_ports));
-                    }
-                    continue;
-                }
-                const auto [taken, fresh] =
-                    owner.emplace(std::tuple{frontend.address, frontend.port, frontend.protocol, frontend.scope}, key);
-                if (!fresh) {
-                    problem(frontend.address + ":" + std::to_string(frontend.port) + "/" +
-                            service::protocol_name(frontend.protocol) + " is already service " + taken->second + "'s");
-                    continue;
-                }
-                all.push_back(std::move(frontend));
-            }
-        }
-        for (const auto& [key, problem] : problems_) {  // said once, not at every sync
-            if (const auto old = before.find(key); old == before.end() || old->second != problem) {
-                ctx_->log().warn("service {}: {}", key, problem);
-            }
-        }
-        return all;
-    }
-
     // This node's address and the SNAT range, for the packet stage.
+    // Written when it changes, not at every sync.
     void write_node() {
         service_lb_node node{};
         for (const auto& info : ctx_->model().nodes()) {
@@ -299,25 +229,35 @@ private:
         }
         node.snat_low = settings_.snat_ports.low;
         node.snat_high = settings_.snat_ports.high;
+        if (node_written_ && std::memcmp(&*node_written_, &node, sizeof node) == 0) return;
         const std::uint32_t zero = 0;
         if (bpf_map_update_elem(node_fd_, &zero, &node, BPF_ANY) != 0) {
             throw BpfError(std::string("cannot write the node map: ") + std::strerror(errno));
         }
+        node_written_ = node;
     }
 
+    // The maps made to hold what the services serve: only the services that
+    // changed since the last sync (ServiceFrontends, LbMaps::update), or
+    // every one when the maps' own record cannot be trusted (the first sync,
+    // a failed one, another writer since).
     void sync() {
         const auto began = std::chrono::steady_clock::now();
         try {
             datapath_error_.clear();
             write_node();
-            const auto written = maps_->sync(wanted_frontends());
+            frontends_.set_topology(topology());
+            auto changes = frontends_.take_changes();
+            for (const auto& [key, problem] : changes.new_problems) ctx_->log().warn("service {}: {}", key, problem);
+            auto written = maps_->update(changes.services, changes.frontends);
+            if (!written) written = maps_->sync(frontends_.served());
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
-            if (written.frontends_changed + written.frontends_deleted > 0) {
+            if (written->frontends_changed + written->frontends_deleted > 0) {
                 ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
-                                 written.frontends_changed, written.frontends_deleted, last_sync_ms_,
+                                 written->frontends_changed, written->frontends_deleted, last_sync_ms_,
                                  maps_->frontend_count());
             }
-            if (written.backends_deleted > 0) sweep_udp();
+            if (written->backends_deleted > 0) sweep_udp();
         } catch (const std::exception& error) {
             datapath_error_ = error.what();
             ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
@@ -351,7 +291,7 @@ private:
 
     std::string services_json() const {
         nlohmann::json list = nlohmann::json::array();
-        for (const auto& [key, service_frontends] : frontends_by_service()) {
+        for (const auto& [key, service_frontends] : frontends_.built()) {
             nlohmann::json frontends = nlohmann::json::array();
             for (const auto& frontend : service_frontends) {
                 frontends.push_back({{"kind", kind_name(frontend.kind)},
@@ -364,10 +304,10 @@ private:
                                      {"drop_when_empty", frontend.drop_when_empty},
                                      {"affinity_timeout", frontend.affinity_timeout}});
             }
-            const auto problem = problems_.find(key);
+            const auto problem = frontends_.problems().find(key);
             list.push_back({{"service", key},
                             {"frontends", frontends},
-                            {"problem", problem == problems_.end() ? "" : problem->second}});
+                            {"problem", problem == frontends_.problems().end() ? "" : problem->second}});
         }
         return nlohmann::json{{"services", list}}.dump();
     }
@@ -406,8 +346,8 @@ private:
     }
 
     std::string status_json() const {
-        return nlohmann::json{{"services", services_.size()},
-                              {"endpoint_slices", slices_.size()},
+        return nlohmann::json{{"services", frontends_.service_count()},
+                              {"endpoint_slices", frontends_.slice_count()},
                               {"frontends", maps_->frontend_count()},
                               {"map_entries", maps_->slot_count()},
                               {"backends", maps_->backend_count()},
@@ -415,7 +355,7 @@ private:
                               {"snat_port_range", range_text(settings_.snat_ports)},
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
-                              {"problems", problems_},
+                              {"problems", frontends_.problems()},
                               {"datapath_error", datapath_error_},
                               {"udp_sweep", udp_sweep_ ? "on" : "off: " + udp_sweep_problem_},
                               {"udp_sockets_destroyed", udp_sockets_destroyed_}}
@@ -425,14 +365,13 @@ private:
     Context* ctx_ = nullptr;
     Settings settings_;
     int node_fd_ = -1;
+    std::optional<service_lb_node> node_written_;
     int packets_fd_ = -1;
     std::optional<LbMaps> maps_;
     std::optional<UdpSweep> udp_sweep_;
     std::string udp_sweep_problem_;  // why there is none
     std::uint64_t udp_sockets_destroyed_ = 0;
-    std::map<std::string, service::Service> services_;      // "ns/name"
-    std::map<std::string, service::EndpointSlice> slices_;  // "ns/name"
-    std::map<std::string, std::string> problems_;           // service -> why a frontend is not served
+    ServiceFrontends frontends_;
     std::vector<Subscription> subscriptions_;
     bool pending_ = false;
     double last_sync_ms_ = 0;

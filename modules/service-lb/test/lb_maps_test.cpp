@@ -1,7 +1,8 @@
 // LbMaps (lb_maps.hpp) on real BPF hash maps of the datapath's shapes
 // (bpf/lb_maps.h), made for each test and gone with its fds: what a sync
 // writes, what it deletes, what a new LbMaps reads back (a reload or restart)
-// and that a set of frontends that does not fit changes nothing.
+// and that a set of frontends that does not fit changes nothing; and that an
+// update of some services leaves the maps as a sync of all would.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
+#include <set>
 
 #include "lb_maps.hpp"
 #include "membrane/bpf.hpp"
@@ -265,6 +268,267 @@ TEST_F(LbMapsTest, WhatDoesNotFitIsRefusedAndNothingIsWritten) {
                                    "8: nothing was changed");
     }
     EXPECT_EQ(service_entries().size(), before.size());
+    EXPECT_EQ(backend_entries().size(), 3u);
+}
+
+TEST_F(LbMapsTest, AnUpdateBeforeAnySyncOrAfterAnotherWriterAsksForASyncAndWritesNothing) {
+    const std::vector<Frontend> web = {frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(2))};
+    auto lb = maps();
+    EXPECT_EQ(lb.update({"shop/web"}, web), std::nullopt) << "whose the held frontends are is not known yet";
+    EXPECT_TRUE(service_entries().empty());
+    lb.sync(web);
+    const std::vector<Frontend> db = {frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(1, 5432))};
+    ASSERT_TRUE(lb.update({"shop/db"}, db).has_value());
+    EXPECT_EQ(service_entries().size(), 5u) << "web kept, db added";
+    {
+        auto other = maps();  // another generation writes
+        other.sync(web);
+    }
+    EXPECT_EQ(lb.update({"shop/web"}, web), std::nullopt);
+    EXPECT_FALSE(service_entries().contains({"10.96.0.11:5432", 0})) << "the other writer's state stands";
+    lb.sync(web);
+    ASSERT_TRUE(lb.update({"shop/web"}, {}).has_value());
+    EXPECT_TRUE(service_entries().empty());
+    EXPECT_TRUE(backend_entries().empty());
+}
+
+// The random services of the next test: a service's frontends have an
+// address block of their own, or take one of a few addresses any service
+// may take; some ports have an external address (its own service number)
+// and a NodePort on a shared node address.
+std::vector<Frontend> random_frontends(std::mt19937& random, int index) {
+    const std::string name = "shop/svc-" + std::to_string(index);
+    std::vector<Frontend> out;
+    const int ports = 1 + static_cast<int>(random() % 2);
+    for (int p = 0; p < ports; ++p) {
+        std::vector<Backend> backends;
+        for (int b = 1; b <= 6; ++b) {
+            if (random() % 2) backends.push_back(Backend{"10.10.1." + std::to_string(b), static_cast<std::uint16_t>(8080 + p), ""});
+        }
+        const auto port = static_cast<std::uint16_t>(80 + p);
+        const auto add = [&](FrontendKind kind, std::string address, std::uint16_t number) {
+            auto f = frontend(name, kind, std::move(address), number, backends);
+            f.port_name = "p" + std::to_string(p);
+            f.affinity_timeout = random() % 3 == 0 ? 60 : 0;
+            f.drop_when_empty = backends.empty() && random() % 2;
+            out.push_back(std::move(f));
+        };
+        const auto shared = [&](const char* block) { return block + std::to_string(1 + random() % 3); };
+        add(FrontendKind::cluster_ip, random() % 3 == 0 ? shared("10.96.200.") : "10.96." + std::to_string(index) + ".1",
+            port);
+        if (random() % 2) {
+            add(FrontendKind::external_ip,
+                random() % 3 == 0 ? shared("198.51.200.") : "198.51." + std::to_string(index) + ".1", port);
+        }
+        if (random() % 2) add(FrontendKind::node_port, "192.168.50.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
+    }
+    return out;
+}
+
+// What the maps hold, read from them, with each frontend's service number
+// replaced by its backend set (what the number stands for), and every
+// problem a reader could meet.
+struct MapsView {
+    std::map<std::string, std::string> frontends;  // "address:port" -> set, flags, affinity, backends
+    std::size_t service_entries = 0;
+    std::size_t backend_entries = 0;
+    std::vector<std::string> problems;
+};
+
+MapsView view(int services, int backends, const std::map<std::string, std::string>& set_of) {
+    MapsView out;
+    std::map<std::uint32_t, service_lb_backend> stored;
+    {
+        std::uint32_t key = 0;
+        std::uint32_t next = 0;
+        const void* previous = nullptr;
+        while (bpf_map_get_next_key(backends, previous, &next) == 0) {
+            bpf_map_lookup_elem(backends, &next, &stored[next]);
+            key = next;
+            previous = &key;
+        }
+    }
+    out.backend_entries = stored.size();
+    std::map<std::pair<std::string, std::uint32_t>, service_lb_value> entries;
+    {
+        service_lb_key key{};
+        service_lb_key next{};
+        const void* previous = nullptr;
+        while (bpf_map_get_next_key(services, previous, &next) == 0) {
+            service_lb_value value{};
+            bpf_map_lookup_elem(services, &next, &value);
+            char text[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &next.address, text, sizeof(text));
+            if (next.address != 0 || next.port != 0) {
+                entries[{std::string(text) + ":" + std::to_string(ntohs(next.port)), next.slot}] = value;
+            }
+            key = next;
+            previous = &key;
+        }
+    }
+    out.service_entries = entries.size();
+    std::map<std::uint32_t, std::string> set_of_id;
+    std::set<std::uint32_t> named;
+    for (const auto& [key, value] : entries) {
+        if (key.second != 0) continue;
+        const auto set = set_of.find(key.first);
+        if (set == set_of.end()) {
+            out.problems.push_back(key.first + " is no wanted frontend");
+            continue;
+        }
+        const auto [taken, fresh] = set_of_id.emplace(value.service_id, set->second);
+        if (!fresh && taken->second != set->second) {
+            out.problems.push_back(key.first + ": service number " + std::to_string(value.service_id) + " is " +
+                                   set->second + "'s and " + taken->second + "'s");
+        }
+        std::string text = set->second + " flags " + std::to_string(value.flags) + " affinity " +
+                           std::to_string(value.affinity_timeout) + ":";
+        for (std::uint32_t slot = 1; slot <= value.count; ++slot) {
+            const auto entry = entries.find({key.first, slot});
+            const auto backend = entry == entries.end() ? stored.end() : stored.find(entry->second.backend_id);
+            if (backend == stored.end()) {
+                out.problems.push_back(key.first + " slot " + std::to_string(slot) + " names no backend");
+                continue;
+            }
+            named.insert(entry->second.backend_id);
+            if (backend->second.service_id != value.service_id) {
+                out.problems.push_back(key.first + " slot " + std::to_string(slot) + " names another service's backend");
+            }
+            char address[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &backend->second.address, address, sizeof(address));
+            text += std::string(" ") + address + ":" + std::to_string(ntohs(backend->second.port));
+        }
+        out.frontends[key.first] = text;
+    }
+    for (const auto& [key, value] : entries) {
+        if (key.second != 0 && !entries.contains({key.first, 0})) out.problems.push_back(key.first + " slot without its service");
+        if (key.second != 0 && entries.contains({key.first, 0}) && key.second > entries.at({key.first, 0}).count) {
+            out.problems.push_back(key.first + " slot past the count");
+        }
+    }
+    for (const auto& [id, backend] : stored) {
+        if (!named.contains(id)) out.problems.push_back("backend " + std::to_string(id) + " is named by no slot");
+    }
+    return out;
+}
+
+TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) {
+    Fd full_services{hash_map(sizeof(service_lb_key), sizeof(service_lb_value), 1024)};
+    Fd full_backends{hash_map(sizeof(std::uint32_t), sizeof(service_lb_backend), 1024)};
+    LbMaps incremental(services.get(), backends.get(), LbMaps::Capacity{1024, 1024});
+    LbMaps full(full_services.get(), full_backends.get(), LbMaps::Capacity{1024, 1024});
+    std::mt19937 random(7);
+    constexpr int kServices = 12;
+    std::map<std::string, std::vector<Frontend>> wanted;  // service -> its frontends
+    const auto everything = [&] {
+        std::vector<Frontend> all;
+        for (const auto& [service, frontends] : wanted) all.insert(all.end(), frontends.begin(), frontends.end());
+        return all;
+    };
+    // A service's new frontends, but an address another service holds (one holder each, as
+    // ServiceFrontends hands them over): an address moves when its holder gives it up.
+    const auto take = [&](const std::string& service, std::vector<Frontend> frontends) {
+        std::set<std::pair<std::string, std::uint16_t>> held;
+        for (const auto& [other, theirs] : wanted) {
+            if (other == service) continue;
+            for (const auto& f : theirs) held.insert({f.address, f.port});
+        }
+        std::erase_if(frontends, [&](const Frontend& f) { return held.contains({f.address, f.port}); });
+        wanted[service] = std::move(frontends);
+    };
+    for (int i = 0; i < kServices; ++i) take("shop/svc-" + std::to_string(i), random_frontends(random, i));
+    incremental.sync(everything());
+    full.sync(everything());
+    for (int step = 0; step < 400; ++step) {
+        // One to three services change: new frontends or backends, or gone.
+        std::set<std::string> changed;
+        const int count = 1 + static_cast<int>(random() % 3);
+        for (int c = 0; c < count; ++c) {
+            const int index = static_cast<int>(random() % kServices);
+            const std::string service = "shop/svc-" + std::to_string(index);
+            if (!changed.insert(service).second) continue;
+            if (random() % 4 == 0) {
+                wanted.erase(service);
+            } else {
+                take(service, random_frontends(random, index));
+            }
+        }
+        std::vector<Frontend> theirs;
+        for (const auto& service : changed) {
+            if (const auto found = wanted.find(service); found != wanted.end()) {
+                theirs.insert(theirs.end(), found->second.begin(), found->second.end());
+            }
+        }
+        const auto updated = incremental.update(changed, theirs);
+        ASSERT_TRUE(updated.has_value()) << "step " << step;
+        full.sync(everything());
+        std::map<std::string, std::string> set_of;  // "address:port" -> the frontend's backend set
+        for (const auto& frontend : everything()) {
+            set_of[frontend.address + ":" + std::to_string(frontend.port)] =
+                frontend.service + "/" + frontend.port_name + (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
+        }
+        const auto got = view(services.get(), backends.get(), set_of);
+        const auto expected = view(full_services.get(), full_backends.get(), set_of);
+        ASSERT_EQ(got.problems, std::vector<std::string>{}) << "step " << step;
+        ASSERT_EQ(expected.problems, std::vector<std::string>{}) << "step " << step;
+        ASSERT_EQ(got.frontends, expected.frontends) << "step " << step;
+        ASSERT_EQ(got.service_entries, expected.service_entries) << "step " << step;
+        ASSERT_EQ(got.backend_entries, expected.backend_entries) << "step " << step;
+        ASSERT_EQ(incremental.slot_count(), got.service_entries) << "step " << step;
+        ASSERT_EQ(incremental.backend_count(), got.backend_entries) << "step " << step;
+    }
+}
+
+TEST_F(LbMapsTest, AnAddressThatMovesToAnotherServiceInOneUpdateLeavesEachBackendSetItsOwnNumber) {
+    // web's external address and NodePort share web's external number; db
+    // takes the external address while web keeps its NodePort, in one update.
+    auto lb = maps();
+    lb.sync({frontend("shop/web", FrontendKind::external_ip, "198.51.100.1", 80, pods(2)),
+             frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))});
+    ASSERT_TRUE(lb.update({"shop/db", "shop/web"},
+                          {frontend("shop/db", FrontendKind::external_ip, "198.51.100.1", 80, pods(1, 5432)),
+                           frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))})
+                    .has_value());
+    const auto entries = service_entries();
+    EXPECT_NE(entries.at({"198.51.100.1:80", 0}).service_id, entries.at({"192.168.50.2:30080", 0}).service_id);
+    for (const char* frontend : {"198.51.100.1:80", "192.168.50.2:30080"}) {
+        EXPECT_EQ(backend_entries().at(entries.at({frontend, 1}).backend_id).service_id,
+                  entries.at({frontend, 0}).service_id)
+            << frontend;
+    }
+}
+
+TEST_F(LbMapsTest, AnAddressTakenFromAServiceLeftOutOfAnUpdateGetsANumberOfItsOwn) {
+    // web's external address and NodePort share web's external number. db takes
+    // the NodePort in an update that leaves web out (ServiceFrontends would
+    // hand web over too): db's backend set must not get web's number.
+    auto lb = maps();
+    lb.sync({frontend("shop/web", FrontendKind::external_ip, "198.51.100.1", 80, pods(2)),
+             frontend("shop/web", FrontendKind::node_port, "192.168.50.2", 30080, pods(2))});
+    ASSERT_TRUE(lb.update({"shop/db"}, {frontend("shop/db", FrontendKind::node_port, "192.168.50.2", 30080,
+                                                 pods(1, 5432))})
+                    .has_value());
+    const auto entries = service_entries();
+    EXPECT_NE(entries.at({"198.51.100.1:80", 0}).service_id, entries.at({"192.168.50.2:30080", 0}).service_id);
+    EXPECT_EQ(backend_entries().at(entries.at({"192.168.50.2:30080", 1}).backend_id).service_id,
+              entries.at({"192.168.50.2:30080", 0}).service_id);
+}
+
+TEST_F(LbMapsTest, AnUpdateThatDoesNotFitIsRefusedAndNothingIsWritten) {
+    auto lb = maps(/*slots=*/8, /*backends=*/4);
+    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3))});
+    const auto before = service_entries();
+    EXPECT_THROW(lb.update({"shop/db"}, {frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(3, 5432))}),
+                 BpfError);
+    EXPECT_EQ(service_entries().size(), before.size());
+    EXPECT_EQ(backend_entries().size(), 3u);
+    // The same entries swapped within one service fit: the old ones make way.
+    ASSERT_EQ(lb.update({"shop/web"}, {}), std::nullopt) << "after a refused update, a sync first";
+    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3))});
+    const auto swapped = lb.update({"shop/web", "shop/db"},
+                                   {frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(3, 5432))});
+    ASSERT_TRUE(swapped.has_value());
+    EXPECT_EQ(swapped->frontends_deleted, 1u);
     EXPECT_EQ(backend_entries().size(), 3u);
 }
 

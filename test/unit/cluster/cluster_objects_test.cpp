@@ -1,11 +1,18 @@
 // Applied objects shared through the store, over the in-memory store: all or
-// nothing, seen by every node with events, kept across a restart.
+// nothing, seen by every node with events, kept across a restart; without a
+// cluster store, on disk when answered, at the cost of the change.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "bus/event_bus.hpp"
 #include "cluster/cluster_objects.hpp"
+#include "cluster/objects_file.hpp"
+#include "state/crash_midway.hpp"
+#include "state/state_file.hpp"
 #include "membrane/events.hpp"
 #include "store/memory_store.hpp"
 #include "store/store_test_support.hpp"
@@ -190,7 +197,8 @@ TEST_F(ClusterObjectsTest, WithoutAClusterStoreTheFileIsTheTruthAcrossARestart) 
 }
 
 TEST_F(ClusterObjectsTest, WithoutAClusterStoreAFileThatCannotBeWrittenAppliesNothing) {
-    // A folder where the writer's temporary file should go: every write fails.
+    // Folders where the journal and the writer's temporary file should go: every write fails.
+    std::filesystem::create_directories(state / "blocked.json.journal" / "x");
     std::filesystem::create_directories(state / "blocked.json.tmp" / "x");
     auto alone = node("blocked", /*local=*/true);
     const auto outcome = apply(*alone, kShop);
@@ -200,6 +208,103 @@ TEST_F(ClusterObjectsTest, WithoutAClusterStoreAFileThatCannotBeWrittenAppliesNo
     EXPECT_TRUE(sync.range(kKeys.objects()).value.kvs.empty()) << "the file is written first";
     io.run_for(std::chrono::milliseconds(20));
     EXPECT_TRUE(alone->seen.empty()) << "modules heard of nothing";
+}
+
+// Namespaces "<prefix>-0".."<prefix>-<count - 1>", each with `padding` bytes of labels.
+std::string many_namespaces(const std::string& prefix, int count, int padding = 0) {
+    std::string yaml;
+    for (int i = 0; i < count; ++i) {
+        yaml += "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + prefix + "-" + std::to_string(i) + "\n";
+        if (padding > 0) yaml += "  labels:\n";
+        for (int l = 0; l * 60 < padding; ++l) yaml += "    l" + std::to_string(l) + ": " + std::string(60, 'x') + "\n";
+    }
+    return yaml;
+}
+
+// What a restarted agent would find in the file, read apart from any ClusterObjects.
+std::set<std::string> names_on_disk(const std::filesystem::path& file) {
+    std::set<std::string> out;
+    for (const auto& [key, document] : ObjectsFile(file, kKeys, "objects").read().documents) {
+        out.insert(document["metadata"]["name"].get<std::string>());
+    }
+    return out;
+}
+
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreAnAnsweredApplyIsOnDiskAndCostsItsOwnObjectsOnly) {
+    auto alone = node("alone", /*local=*/true);
+    const auto file = state / "alone.json";
+    apply(*alone, many_namespaces("base", 50));
+    // Every apply from now on: none rewrites the whole file (no rename of a
+    // temporary file over it), and each is on disk when answered.
+    std::vector<std::string> renames;
+    set_state_file_calls({{}, {}, [&](const char* from, const char* to) {
+                              renames.push_back(from);
+                              return std::rename(from, to);
+                          }});
+    for (int i = 0; i < 20; ++i) {
+        const auto name = "ns-" + std::to_string(i);
+        ASSERT_THAT(apply(*alone, "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + name + "}\n"),
+                    ElementsAre("created Namespace " + name));
+        ASSERT_TRUE(names_on_disk(file).contains(name)) << "answered, so on disk";
+    }
+    EXPECT_EQ(remove(*alone, {"Namespace", "", "ns-3"}), std::nullopt);
+    EXPECT_FALSE(names_on_disk(file).contains("ns-3")) << "a delete too";
+    set_state_file_calls({});
+    EXPECT_THAT(renames, ElementsAre()) << "no apply rewrote the whole file";
+    EXPECT_EQ(names_on_disk(file).size(), 50u + 19u);
+}
+
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreTwoAppliesInFlightTogetherAreBothOnDiskWhenAnswered) {
+    auto alone = node("alone", /*local=*/true);
+    int answered = 0;
+    const auto done = [&](std::optional<ObjectsProblem> problem, std::vector<ApplyOutcome>) {
+        EXPECT_FALSE(problem.has_value());
+        ++answered;
+    };
+    // The second is asked before the first is answered (two membranectl at once).
+    alone->objects.apply(namespaces(kShop), done);
+    alone->objects.apply(namespaces(kBank), done);
+    ASSERT_TRUE(run_until(io, [&] { return answered == 2; }));
+    EXPECT_EQ(names_on_disk(state / "alone.json"), (std::set<std::string>{"bank", "shop"}));
+}
+
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreTheFileIsRewrittenOnceItsJournalOutgrowsIt) {
+    auto alone = node("alone", /*local=*/true);
+    const auto file = state / "alone.json";
+    // About 100 KiB an apply: the journal passes its 256 KiB floor at the third.
+    for (int i = 0; i < 4; ++i) apply(*alone, many_namespaces("big" + std::to_string(i), 100, 900));
+    ASSERT_TRUE(std::filesystem::exists(file.string() + ".journal"));
+    ASSERT_TRUE(run_until(io, [&] { return !std::filesystem::exists(file.string() + ".journal"); }))
+        << "rewritten a moment later";
+    EXPECT_EQ(names_on_disk(file).size(), 400u);
+    EXPECT_EQ(ObjectsFile(file, kKeys, "objects").read().documents.size(), 400u) << "all in the snapshot";
+}
+
+TEST_F(ClusterObjectsTest, WithoutAClusterStoreACrashMidApplyLosesThatApplyOnlyAndTheFileStaysUsable) {
+    const auto file = state / "alone.json";
+    {
+        auto alone = node("alone", /*local=*/true);
+        apply(*alone, kShop);
+    }
+    // A child process dies halfway through writing the next apply's change.
+    const int crashed = crash_midway([&] {
+        MemoryStore store(io);
+        store.start();
+        Node alone(io, store, file, true);
+        alone.objects.apply(namespaces(many_namespaces("cut", 20)), [](auto, auto) {});
+    });
+    ASSERT_EQ(crashed, kCrashedMidway);
+    {
+        MemoryStore fresh(io);
+        fresh.start();
+        Node again(io, fresh, file, true);
+        EXPECT_THAT(names(again), ElementsAre("shop")) << "the cut apply was never answered: gone whole";
+        EXPECT_THAT(apply(again, kBank), ElementsAre("created Namespace bank"));
+        // Read as a crash now would leave it (a clean stop folds the journal in).
+        EXPECT_EQ(names_on_disk(file), (std::set<std::string>{"bank", "shop"}))
+            << "the apply after the cut line is readable";
+    }
+    EXPECT_EQ(names_on_disk(file), (std::set<std::string>{"bank", "shop"}));
 }
 
 TEST_F(ClusterObjectsTest, TheWatchsFirstBatchRemovesWhatVanishedWhileTheNodeWasAway) {

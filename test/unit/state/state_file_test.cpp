@@ -1,6 +1,8 @@
 // write_state_file / read_state_file: the one way state records are written
 // and read. A crash mid-write leaves the old record; a corrupt record is
-// refused with the file's name and the way out.
+// refused with the file's name and the way out. The journal beside a record
+// (append_state_record): each record durable when appended, a crash
+// mid-append costs that record only.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -133,6 +135,59 @@ TEST(StateFile, ACorruptRecordIsRefusedByNameWithTheWayOut) {
         EXPECT_THAT(e.what(), HasSubstr("move it aside"));
     }
     EXPECT_TRUE(std::filesystem::exists(state / "record.json")) << "left where it is, for the operator";
+}
+
+TEST(StateJournal, RecordsComeBackInOrderAndEachIsOnDiskWhenAppendReturns) {
+    StateFolder state;
+    const auto path = state / "journal";
+    EXPECT_TRUE(read_state_records(path).records.empty()) << "absent: nothing";
+    std::size_t bytes = 0;
+    {
+        RecordedCalls recorded;
+        bytes += append_state_record(path, {{"n", 1}});
+        // New: the file's data, then the folder (its name) on disk before it returns.
+        EXPECT_THAT(recorded.calls, ElementsAre("write " + path.string(), "write " + path.string(),
+                                                "fsync " + path.string(), "fsync " + state.path().string()));
+        recorded.calls.clear();
+        bytes += append_state_record(path, {{"n", 2}});
+        EXPECT_THAT(recorded.calls, ElementsAre("write " + path.string(), "write " + path.string(),
+                                                "fsync " + path.string()));
+    }
+    const auto read = read_state_records(path);
+    EXPECT_EQ(read.records, (std::vector<nlohmann::json>{{{"n", 1}}, {{"n", 2}}}));
+    EXPECT_FALSE(read.torn_tail);
+    EXPECT_EQ(read.bytes, bytes);
+    EXPECT_EQ(text_of(path), "{\"n\":1}\n{\"n\":2}\n") << "one line a record";
+    remove_state_file(path);
+    EXPECT_FALSE(std::filesystem::exists(path));
+    remove_state_file(path);  // absent: nothing to do
+}
+
+TEST(StateJournal, ACrashMidAppendCostsThatRecordOnlyAndIsToldApart) {
+    StateFolder state;
+    const auto path = state / "journal";
+    append_state_record(path, {{"n", 1}});
+    nlohmann::json big{{"items", nlohmann::json::array()}};
+    for (int i = 0; i < 1000; ++i) big["items"].push_back("new-" + std::to_string(i));
+
+    ASSERT_EQ(crash_midway([&] { append_state_record(path, big); }), kCrashedMidway) << "the append reached its middle";
+
+    const auto read = read_state_records(path);
+    EXPECT_EQ(read.records, (std::vector<nlohmann::json>{{{"n", 1}}})) << "the records before it, whole";
+    EXPECT_TRUE(read.torn_tail) << "the cut record is dropped, and said to be";
+    EXPECT_GT(read.bytes, text_of(path).find('\n') + 1) << "the crash did leave half a record";
+}
+
+TEST(StateJournal, ABadLineThatIsNotTheCutLastOneIsACorruptRecord) {
+    StateFolder state;
+    state.write("journal", "{\"n\":1}\nnot json\n{\"n\":2}\n");
+    try {
+        read_state_records(state / "journal");
+        FAIL() << "no StateError";
+    } catch (const StateError& e) {
+        EXPECT_THAT(e.what(), StartsWith((state / "journal").string() + ": line 2 is not valid JSON"));
+        EXPECT_THAT(e.what(), HasSubstr("the agent does not start on a record it cannot trust"));
+    }
 }
 
 }  // namespace
