@@ -113,7 +113,6 @@ void ServiceFrontends::rebuild(const std::string& service, std::set<FrontendKey>
 // serve is the service's unless a service before it in key order claims it
 // (and can serve it) too.
 void ServiceFrontends::reconsider(const std::string& service, Changes& changes) {
-    const auto svc = services_.find(service);
     const auto built = built_.find(service);
     std::string problem;
     // Once each: a NodePort's two scopes have the same problem.
@@ -121,9 +120,6 @@ void ServiceFrontends::reconsider(const std::string& service, Changes& changes) 
         if (problem.find(text) == std::string::npos) problem += (problem.empty() ? "" : "; ") + text;
     };
     std::vector<std::size_t> served;
-    if (svc != services_.end() && svc->second.health_check_node_port != 0) {
-        tell("healthCheckNodePort " + std::to_string(svc->second.health_check_node_port) + " is not served yet");
-    }
     if (built != built_.end()) {
         for (std::size_t i = 0; i < built->second.size(); ++i) {
             const Frontend& frontend = built->second[i];

@@ -55,6 +55,7 @@ public:
     const std::map<std::string, std::vector<Frontend>>& built() const { return built_; }
     // Service -> why some of its frontends are not served.
     const std::map<std::string, std::string>& problems() const { return problems_; }
+    const std::map<std::string, service::Service>& services() const { return services_; }
     std::size_t service_count() const { return services_.size(); }
     std::size_t slice_count() const { return slices_.size(); }
 

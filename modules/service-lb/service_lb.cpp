@@ -11,7 +11,9 @@
 //
 // Connections that enter the node from outside (NodePorts, external and load
 // balancer IPs) are translated packet by packet in pipeline slot
-// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c).
+// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c). A LoadBalancer service with
+// externalTrafficPolicy Local has its healthCheckNodePort answered here
+// (health_check.hpp), so a load balancer skips nodes without its endpoints.
 //
 // [module.service-lb] keys (all optional):
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
@@ -24,6 +26,7 @@
 #include <optional>
 #include <utility>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +39,7 @@
 #include <membrane/membrane.hpp>
 #include <membrane/service_parse.hpp>
 
+#include "health_check.hpp"
 #include "lb_maps.hpp"
 #include "service_frontends.hpp"
 #include "service_table.hpp"
@@ -163,7 +167,11 @@ public:
         ctx.log().info("{} services, {} frontends in the datapath", frontends_.service_count(), maps_->frontend_count());
     }
 
-    void stop() override { subscriptions_.clear(); }
+    // The health check listeners' threads run this module's code: joined here, before it is unloaded.
+    void stop() override {
+        subscriptions_.clear();
+        health_checks_.reset();
+    }
 
 private:
     void subscribe() {
@@ -262,6 +270,50 @@ private:
             datapath_error_ = error.what();
             ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
         }
+        serve_health_checks();
+    }
+
+    // Each healthCheckNodePort answers with the local endpoints of its
+    // service's frontends from outside (externalTrafficPolicy Local keeps
+    // only this node's), and 503 while the datapath misses a service.
+    void serve_health_checks() {
+        std::map<std::uint16_t, HealthCheck> checks;
+        std::map<std::uint16_t, std::string> service_of_port;
+        std::map<std::string, std::string> clashes;
+        const auto& built = frontends_.built();
+        for (const auto& [key, svc] : frontends_.services()) {
+            if (svc.health_check_node_port == 0) continue;
+            std::set<std::string> local;
+            if (const auto found = built.find(key); found != built.end()) {
+                for (const auto& frontend : found->second) {
+                    if (frontend.scope != Scope::outside) continue;
+                    for (const auto& backend : frontend.backends) {
+                        if (backend.node == ctx_->model().node_name()) local.insert(backend.address);
+                    }
+                }
+            }
+            const auto [at, fresh] = checks.emplace(
+                svc.health_check_node_port,
+                HealthCheck{svc.namespace_, svc.name, static_cast<std::uint32_t>(local.size())});
+            if (fresh) service_of_port[svc.health_check_node_port] = key;
+            if (!fresh) {
+                clashes[key] = "healthCheckNodePort " + std::to_string(svc.health_check_node_port) +
+                               " is already service " + service_of_port[svc.health_check_node_port] + "'s";
+            }
+        }
+        if (!health_checks_) health_checks_.emplace();
+        const auto problems = health_checks_->set(checks, datapath_error_.empty());
+        std::map<std::string, std::string> by_service = std::move(clashes);
+        for (const auto& [port, problem] : problems) {
+            by_service[service_of_port[port]] = "healthCheckNodePort " + std::to_string(port) + " is not served: " + problem;
+        }
+        for (const auto& [key, problem] : by_service) {  // said once, until it changes
+            if (const auto old = health_problems_.find(key); old == health_problems_.end() || old->second != problem) {
+                ctx_->log().warn("service {}: {}", key, problem);
+            }
+        }
+        health_problems_ = std::move(by_service);
+        health_checks_served_ = checks.size() - problems.size();
     }
 
     // Destroys the connected UDP sockets whose backend a sync removed, in
@@ -289,7 +341,18 @@ private:
         ctx_->log().debug("UDP sweep of {} network namespaces in {:.1f} ms", report.namespaces, ms);
     }
 
+    // Service -> why it is not served in full: its frontends', then its health check's.
+    std::map<std::string, std::string> problems() const {
+        auto out = frontends_.problems();
+        for (const auto& [key, problem] : health_problems_) {
+            auto& text = out[key];
+            text += (text.empty() ? "" : "; ") + problem;
+        }
+        return out;
+    }
+
     std::string services_json() const {
+        const auto problems = this->problems();
         nlohmann::json list = nlohmann::json::array();
         for (const auto& [key, service_frontends] : frontends_.built()) {
             nlohmann::json frontends = nlohmann::json::array();
@@ -304,10 +367,10 @@ private:
                                      {"drop_when_empty", frontend.drop_when_empty},
                                      {"affinity_timeout", frontend.affinity_timeout}});
             }
-            const auto problem = frontends_.problems().find(key);
+            const auto problem = problems.find(key);
             list.push_back({{"service", key},
                             {"frontends", frontends},
-                            {"problem", problem == frontends_.problems().end() ? "" : problem->second}});
+                            {"problem", problem == problems.end() ? "" : problem->second}});
         }
         return nlohmann::json{{"services", list}}.dump();
     }
@@ -355,7 +418,8 @@ private:
                               {"snat_port_range", range_text(settings_.snat_ports)},
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
-                              {"problems", frontends_.problems()},
+                              {"health_checks", health_checks_served_},
+                              {"problems", problems()},
                               {"datapath_error", datapath_error_},
                               {"udp_sweep", udp_sweep_ ? "on" : "off: " + udp_sweep_problem_},
                               {"udp_sockets_destroyed", udp_sockets_destroyed_}}
@@ -369,6 +433,9 @@ private:
     int packets_fd_ = -1;
     std::optional<LbMaps> maps_;
     std::optional<UdpSweep> udp_sweep_;
+    std::optional<HealthCheckServer> health_checks_;
+    std::map<std::string, std::string> health_problems_;  // service -> why its healthCheckNodePort is not served
+    std::size_t health_checks_served_ = 0;
     std::string udp_sweep_problem_;  // why there is none
     std::uint64_t udp_sockets_destroyed_ = 0;
     ServiceFrontends frontends_;

@@ -15,6 +15,8 @@
 #   - UDP to a NodePort, the reply from the NodePort's address and port;
 #   - externalTrafficPolicy Local: node2 serves with its own backend and the
 #     backend sees the client's address; node1, with none, drops (counted);
+#     its healthCheckNodePort answers 200 (1 local endpoint) on node2 and
+#     503 on node1, with kube-proxy's body;
 #   - an external IP, routed by the outside host to node1;
 #   - a service's backend removed: new connections go to the other one.
 set -euo pipefail
@@ -65,9 +67,9 @@ slice() {
         printf '  - addresses: ["%s"]\n    conditions: {ready: true}\n    nodeName: %s\n' "${spec%%:*}" "${spec#*:}"
     done
 }
-# service NAME CLUSTERIP TCP-NODEPORT UDP-NODEPORT [EXTRA-SPEC-LINES]
+# [TYPE=LoadBalancer] service NAME CLUSTERIP TCP-NODEPORT UDP-NODEPORT [EXTRA-SPEC-LINES]
 service() {
-    printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  type: NodePort\n  clusterIP: %s\n' "$1" "$2"
+    printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  type: %s\n  clusterIP: %s\n' "$1" "${TYPE:-NodePort}" "$2"
     printf '  ports:\n  - {name: http, port: 80, targetPort: http, nodePort: %s, protocol: TCP}\n' "$3"
     printf '  - {name: dns, port: 53, targetPort: dns, nodePort: %s, protocol: UDP}\n%s' "$4" "${5:-}"
 }
@@ -142,8 +144,9 @@ result=$(from_outside tcp 192.168.250.10 80 20)
 echo "$result"
 check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the external IP"
 
-labtest_log "externalTrafficPolicy Local: node2 serves its own backend with the client's address; node1 drops"
-apply "$(service local 10.96.0.21 30081 30054 '  externalTrafficPolicy: Local
+labtest_log "externalTrafficPolicy Local: node2 serves its own backend with the client's address; node1 drops; healthCheckNodePort says so"
+apply "$(TYPE=LoadBalancer service local 10.96.0.21 30081 30054 '  externalTrafficPolicy: Local
+  healthCheckNodePort: 30099
 ')
 ---
 $(slice local "$be2:node2")"
@@ -157,6 +160,17 @@ echo "$result"
 # Dropped: the connect times out (5 s), neither answered nor refused.
 check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "eTP Local via node1, which has no backend"
 (($(packets node1 dropped_no_backend) > dropped_before)) || labtest_fail "node1 counted no drop for eTP Local"
+# healthz NODE: "STATUS BODY" of a load balancer's probe of NODE's healthCheckNodePort.
+healthz() { lab_cmd exec "$lab" ext -- curl -sS --noproxy '*' --max-time 5 -w ' %{http_code}' "http://$1:30099/healthz" || true; }
+health=$(healthz "$node2")
+echo "node2: $health"
+check "{\"r\": ${health% *}, \"status\": ${health##* }}" \
+    'r["status"] == 200 and r["r"] == {"service": {"namespace": "default", "name": "local"}, "localEndpoints": 1, "serviceProxyHealthy": True}' \
+    "node2's healthCheckNodePort"
+health=$(healthz "$node1")
+echo "node1: $health"
+check "{\"r\": ${health% *}, \"status\": ${health##* }}" 'r["status"] == 503 and r["r"]["localEndpoints"] == 0' \
+    "node1's healthCheckNodePort (no local endpoint)"
 
 labtest_log "a backend removed: new connections from outside go to the other"
 apply "$(slice web "$be2:node2")"
@@ -164,4 +178,4 @@ wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
-echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local, backend removal"
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local and its healthCheckNodePort, backend removal"

@@ -39,9 +39,6 @@ Served reference(const std::map<std::string, Service>& services, const std::map<
             auto& entry = out.problems[key];
             if (entry.find(text) == std::string::npos) entry += (entry.empty() ? "" : "; ") + text;
         };
-        if (svc.health_check_node_port != 0) {
-            problem("healthCheckNodePort " + std::to_string(svc.health_check_node_port) + " is not served yet");
-        }
         for (auto& frontend : build_frontends(svc, slices_of[key], topology)) {
             if (frontend.protocol == Protocol::sctp) {
                 problem("SCTP ports are not served (TCP and UDP only)");
