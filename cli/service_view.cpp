@@ -74,11 +74,21 @@ void print_lb_maps(std::ostream& out, const nlohmann::json& reply, OutputFormat 
     for (const auto& frontend : list_in(reply, "frontends")) {
         const std::string backends = joined_backends(frontend);
         const auto flags = frontend.value("flags", 0);
+        // SERVICE_LB_F_* (modules/service-lb/bpf/lb_maps.h).
+        std::string flag_names;
+        if (flags & 1) flag_names = "drop-when-empty";
+        if (flags & 2) {
+            std::string ranges;
+            for (const auto& range : list_in(frontend, "source_ranges")) {
+                ranges += (ranges.empty() ? "" : ",") + range.get<std::string>();
+            }
+            flag_names += (flag_names.empty() ? "" : " ") + std::string("source-ranges:") + (ranges.empty() ? "none" : ranges);
+        }
         rows.push_back({address_port(frontend) + "/" + frontend.value("protocol", std::string("?")),
                         frontend.value("scope", std::string("node")),
                         std::to_string(frontend.value("service_id", 0)),
                         std::to_string(list_in(frontend, "backends").size()),
-                        (flags & 1) ? "drop-when-empty" : "-",
+                        flag_names.empty() ? "-" : flag_names,
                         frontend.value("affinity_timeout", 0) ? std::to_string(frontend.value("affinity_timeout", 0)) + "s"
                                                               : "-",
                         backends.empty() ? "-" : backends});

@@ -1,5 +1,7 @@
 #include "lb_maps.hpp"
 
+#include "ipv4.hpp"
+
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
@@ -19,23 +21,10 @@ extern "C" {
 namespace membrane::service_lb {
 namespace {
 
-std::uint32_t address_of(const std::string& text) {
-    in_addr address{};
-    if (inet_pton(AF_INET, text.c_str(), &address) != 1) throw BpfError("not an IPv4 address: " + text);
-    return address.s_addr;
-}
-
-std::string text_of(std::uint32_t address) {
-    char text[INET_ADDRSTRLEN] = {};
-    in_addr in{.s_addr = address};
-    inet_ntop(AF_INET, &in, text, sizeof(text));
-    return text;
-}
-
 service_lb_key map_key(const std::string& address, std::uint16_t port, Protocol protocol, Scope scope,
                        std::uint32_t slot) {
     service_lb_key key{};
-    key.address = address_of(address);
+    key.address = ipv4_address(address);
     key.port = htons(port);
     key.protocol = static_cast<std::uint8_t>(protocol);
     key.scope = static_cast<std::uint8_t>(scope);
@@ -83,7 +72,7 @@ FrontendSlots read_services(int fd) {
     while (bpf_map_get_next_key(fd, previous, &next) == 0) {
         service_lb_value value{};
         if (!is_writer_mark(next) && bpf_map_lookup_elem(fd, &next, &value) == 0) {
-            out[{text_of(next.address), ntohs(next.port), static_cast<Protocol>(next.protocol),
+            out[{ipv4_text(next.address), ntohs(next.port), static_cast<Protocol>(next.protocol),
                  static_cast<Scope>(next.scope)}][next.slot] = value;
         }
         key = next;
@@ -136,7 +125,7 @@ void LbMaps::load() {
     next_backend_id_ = 1;
     next_service_id_ = 1;
     for (const auto& [id, value] : read_backends(backends_fd_)) {
-        backend_values_[id] = {value.service_id, Backend{text_of(value.address), ntohs(value.port), ""}};
+        backend_values_[id] = {value.service_id, Backend{ipv4_text(value.address), ntohs(value.port), ""}};
         next_backend_id_ = std::max(next_backend_id_, id + 1);
     }
     for (const auto& [frontend, entries] : read_services(services_fd_)) {
@@ -228,7 +217,7 @@ std::uint32_t LbMaps::backend_id_for(std::uint32_t service_id, const Backend& ba
     if (const auto found = backend_ids_.find({service_id, key}); found != backend_ids_.end()) return found->second;
     const std::uint32_t id = next_backend_id_++;
     service_lb_backend value{};
-    value.address = address_of(backend.address);
+    value.address = ipv4_address(backend.address);
     value.port = htons(backend.port);
     value.service_id = service_id;
     write_entry(backends_fd_, &id, &value, "backend " + backend.address + ":" + std::to_string(backend.port));
@@ -374,7 +363,9 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         Held wanted;
         wanted.service = frontend.service;
         wanted.service_id = ids[i];
-        wanted.flags = frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0;
+        wanted.flags = (frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0) |
+                       (frontend.scope == Scope::outside && !frontend.source_ranges.empty() ? SERVICE_LB_F_SOURCE_RANGES
+                                                                                            : 0);
         wanted.affinity_timeout = frontend.affinity_timeout;
         for (const auto& backend : frontend.backends) {
             wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));
@@ -441,7 +432,7 @@ std::vector<MapFrontend> LbMaps::read_frontends() const {
                 out.backends.push_back(Backend{"missing", 0, ""});  // what a reader would meet: never, in write order
                 continue;
             }
-            out.backends.push_back(Backend{text_of(backend->second.address), ntohs(backend->second.port), ""});
+            out.backends.push_back(Backend{ipv4_text(backend->second.address), ntohs(backend->second.port), ""});
         }
         list.push_back(std::move(out));
     }

@@ -73,9 +73,12 @@ const Frontend* ServiceFrontends::built_at(const std::string& service, const Fro
 
 std::string ServiceFrontends::unservable(const Frontend& frontend) const {
     if (frontend.protocol == Protocol::sctp) return "SCTP ports are not served (TCP and UDP only)";
-    if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty()) {
+    // connect() has no source address yet to check against the ranges: this
+    // node's own clients are left untranslated (to the load balancer itself).
+    if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty() &&
+        frontend.scope == Scope::socket) {
         return "load balancer address " + frontend.address +
-               " is not served: loadBalancerSourceRanges is not enforced yet";
+               " is served to clients outside the node only: loadBalancerSourceRanges cannot be checked at connect()";
     }
     if (frontend.kind == FrontendKind::node_port && (frontend.port < node_ports_.low || frontend.port > node_ports_.high)) {
         return "nodePort " + std::to_string(frontend.port) + " is outside node_port_range " +

@@ -40,9 +40,11 @@
 #include <membrane/service_parse.hpp>
 
 #include "health_check.hpp"
+#include "ipv4.hpp"
 #include "lb_maps.hpp"
 #include "service_frontends.hpp"
 #include "service_table.hpp"
+#include "source_ranges.hpp"
 #include "udp_sweep.hpp"
 
 extern "C" {
@@ -63,7 +65,8 @@ constexpr const char* kAffinityMap = "service_lb_affinity_v1";
 constexpr const char* kUdpMap = "service_lb_udp_v1";
 constexpr const char* kNatMap = "service_lb_nat_v1";
 constexpr const char* kNodeMap = "service_lb_node_v1";
-constexpr const char* kPacketsMap = "service_lb_packets_v1";
+constexpr const char* kPacketsMap = "service_lb_packets_v2";
+constexpr const char* kSourceRangesMap = "service_lb_source_ranges_v1";
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
@@ -132,11 +135,13 @@ public:
         ctx_ = &ctx;
         settings_ = read_settings(ctx);
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
-                                               kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap};
+                                               kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap,
+                                               kSourceRangesMap};
         frontends_.set_node_ports(settings_.node_ports);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
+        source_ranges_.emplace(object.map_fd(kSourceRangesMap));
         try {
             BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
             udp_sweep_.emplace(sweep.program_fd("lb_sweep_udp"));
@@ -257,8 +262,20 @@ private:
             frontends_.set_topology(topology());
             auto changes = frontends_.take_changes();
             for (const auto& [key, problem] : changes.new_problems) ctx_->log().warn("service {}: {}", key, problem);
-            auto written = maps_->update(changes.services, changes.frontends);
-            if (!written) written = maps_->sync(frontends_.served());
+            // After a sync that failed, everything: what it took from frontends_ may not be written.
+            std::optional<LbMaps::Written> written;
+            if (!std::exchange(resync_, true)) {
+                // A frontend's source ranges before its flag, and gone after it.
+                source_ranges_->want(changes.services, changes.frontends);
+                written = maps_->update(changes.services, changes.frontends);
+            }
+            if (!written) {
+                const auto all = frontends_.served();
+                source_ranges_->want_all(all);
+                written = maps_->sync(all);
+            }
+            source_ranges_->prune();
+            resync_ = false;
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written->frontends_changed + written->frontends_deleted > 0) {
                 ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
@@ -385,6 +402,10 @@ private:
                             {"service_id", frontend.service_id},
                             {"flags", frontend.flags},
                             {"affinity_timeout", frontend.affinity_timeout},
+                            {"source_ranges", frontend.scope == Scope::outside
+                                                  ? source_ranges_->held_for(ipv4_address(frontend.address), frontend.port,
+                                                                             static_cast<std::uint8_t>(frontend.protocol))
+                                                  : std::vector<std::string>{}},
                             {"backends", backends_json(frontend.backends)}});
         }
         return nlohmann::json{{"frontends", list}}.dump();
@@ -394,7 +415,7 @@ private:
     nlohmann::json packet_counters() const {
         static constexpr std::array<const char*, SERVICE_LB_PACKET_COUNTERS> kNames = {
             "translated", "snat", "replied", "dropped_no_backend", "dropped_no_snat_port", "reply_without_route",
-            "dropped_backend_unreachable"};
+            "dropped_backend_unreachable", "dropped_source_range"};
         const int cpus = libbpf_num_possible_cpus();
         nlohmann::json out = nlohmann::json::object();
         std::vector<std::uint64_t> values(cpus > 0 ? static_cast<std::size_t>(cpus) : 1);
@@ -419,6 +440,7 @@ private:
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
                               {"health_checks", health_checks_served_},
+                              {"source_ranges", source_ranges_->size()},
                               {"problems", problems()},
                               {"datapath_error", datapath_error_},
                               {"udp_sweep", udp_sweep_ ? "on" : "off: " + udp_sweep_problem_},
@@ -432,6 +454,8 @@ private:
     std::optional<service_lb_node> node_written_;
     int packets_fd_ = -1;
     std::optional<LbMaps> maps_;
+    std::optional<SourceRanges> source_ranges_;
+    bool resync_ = false;  // the last sync failed: write everything
     std::optional<UdpSweep> udp_sweep_;
     std::optional<HealthCheckServer> health_checks_;
     std::map<std::string, std::string> health_problems_;  // service -> why its healthCheckNodePort is not served

@@ -102,7 +102,8 @@ std::vector<Frontend> build_frontends(const Service& svc, const std::vector<Endp
                 local ? choose_backends(candidates, svc.publish_not_ready_addresses, &topology.local_node) : cluster;
             frontend.drop_when_empty = local && !cluster.empty();
             frontend.affinity_timeout = svc.session_affinity_client_ip ? svc.affinity_timeout : 0;
-            if (kind != FrontendKind::cluster_ip) frontend.source_ranges = svc.load_balancer_source_ranges;
+            // kube-proxy's firewall chain guards the load balancer's addresses only, not NodePorts or externalIPs.
+            if (kind == FrontendKind::load_balancer) frontend.source_ranges = svc.load_balancer_source_ranges;
             out.push_back(std::move(frontend));
         };
         // An external address serves this node's clients (cluster endpoints)

@@ -64,7 +64,7 @@ struct Frontend {
     // unreachable); from outside both are dropped.
     bool drop_when_empty = false;
     std::uint32_t affinity_timeout = 0;  // seconds; 0: no session affinity
-    std::vector<std::string> source_ranges;  // loadBalancerSourceRanges (external kinds only)
+    std::vector<std::string> source_ranges;  // loadBalancerSourceRanges (load balancer addresses only)
     bool operator==(const Frontend&) const = default;
 };
 

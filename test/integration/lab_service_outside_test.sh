@@ -18,6 +18,9 @@
 #     its healthCheckNodePort answers 200 (1 local endpoint) on node2 and
 #     503 on node1, with kube-proxy's body;
 #   - an external IP, routed by the outside host to node1;
+#   - loadBalancerSourceRanges: a load balancer IP (routed to node1) serves a
+#     client in its range and drops (counted) one outside it after the range
+#     changes; the service's NodePort stays open;
 #   - a service's backend removed: new connections go to the other one.
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
@@ -172,10 +175,44 @@ echo "node1: $health"
 check "{\"r\": ${health% *}, \"status\": ${health##* }}" 'r["status"] == 503 and r["r"]["localEndpoints"] == 0' \
     "node1's healthCheckNodePort (no local endpoint)"
 
+labtest_log "loadBalancerSourceRanges: the load balancer IP serves clients in the ranges, drops the others (counted)"
+guarded() {
+    TYPE=LoadBalancer service guarded 10.96.0.22 30082 30055 "  loadBalancerSourceRanges: [\"$1\"]
+status:
+  loadBalancer:
+    ingress: [{ip: 192.168.250.20}]
+"
+    printf -- '---\n'
+    slice guarded "$be1:node1" "$be2:node2"
+}
+apply "$(guarded "$outside/32")"
+wait_outside node1 192.168.250.20:80 2
+lab_cmd exec "$lab" ext -- ip route add 192.168.250.20/32 via "$node1"
+result=$(from_outside tcp 192.168.250.20 80 10)
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the load balancer IP from a client in its source range"
+dropped_before=$(packets node1 dropped_source_range)
+apply "$(guarded 10.99.0.0/16)"
+deadline=$((SECONDS + 20))
+until ctl node1 -o json lb list | python3 -c '
+import json, sys
+sys.exit(0 if any(f["address"] == "192.168.250.20" and f["port"] == 80 and f["scope"] == "outside" and
+                  f["source_ranges"] == ["10.99.0.0/16"] for f in json.load(sys.stdin)["frontends"]) else 1)'; do
+    ((SECONDS < deadline)) || labtest_fail "node1 never took the new source range"
+    sleep 0.2
+done
+result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused 192.168.250.20 80)
+echo "$result"
+check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "the load balancer IP from a client outside its source range"
+(($(packets node1 dropped_source_range) > dropped_before)) || labtest_fail "node1 counted no source range drop"
+# The NodePort of the same service is not guarded (kube-proxy's firewall chain guards the load balancer's address only).
+result=$(from_outside tcp "$node1" 30082 10)
+check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the NodePort of a service with source ranges"
+
 labtest_log "a backend removed: new connections from outside go to the other"
 apply "$(slice web "$be2:node2")"
 wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
-echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local and its healthCheckNodePort, backend removal"
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, backend removal"

@@ -74,11 +74,20 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SERVICE_LB_PACKET_COUNTERS);
+	__uint(max_entries, SERVICE_LB_PACKET_COUNTERS_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} service_lb_packets_v1 SEC(".maps");
+} service_lb_packets_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SERVICE_LB_SOURCE_RANGES_MAX);
+	__type(key, struct service_lb_source_range_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_source_ranges_v1 SEC(".maps");
 
 /* A backend of `service` by id: null if the id is gone or names another
  * service's backend (ids are per service; a remembered one may be stale). */

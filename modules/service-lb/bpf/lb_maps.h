@@ -40,8 +40,11 @@
  *                         is free again
  * service_lb_node_v1      array of 1: this node's address (SNAT) and the
  *                         SNAT port range, written by the agent
- * service_lb_packets_v1   per-CPU counters of the packet path
+ * service_lb_packets_v2   per-CPU counters of the packet path
  *                         (enum service_lb_packet_counter)
+ * service_lb_source_ranges_v1  LPM trie: (frontend, client range) of each
+ *                         load balancer frontend from outside with
+ *                         loadBalancerSourceRanges (SERVICE_LB_F_SOURCE_RANGES)
  * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
  *                         backend id: a UDP socket's datagrams to one
  *                         service go to one backend, as kube-proxy's
@@ -64,6 +67,7 @@
 
 /* slot 0's flags */
 #define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */
+#define SERVICE_LB_F_SOURCE_RANGES 0x2   /* scope outside: only clients in service_lb_source_ranges_v1 */
 
 /* Who a frontend serves: the same address and port may mean other backends
  * to this node's own clients and to traffic from outside (externalTrafficPolicy). */
@@ -166,8 +170,25 @@ enum service_lb_packet_counter {
 	SERVICE_LB_PACKETS_NO_PORT = 4,    /* dropped: no free SNAT port */
 	SERVICE_LB_PACKETS_NO_ROUTE = 5,   /* a reply with no route back to its client, left to the stack */
 	SERVICE_LB_PACKETS_UNREACHABLE = 6, /* dropped: the backend is neither a pod here nor one of another node's */
-	SERVICE_LB_PACKET_COUNTERS = 7,
+	SERVICE_LB_PACKETS_SOURCE_RANGE = 7, /* dropped: the client is outside the loadBalancerSourceRanges */
+	SERVICE_LB_PACKET_COUNTERS = 8,
 };
+/* The counters map has room for more: a newer module adds counters, not a map. */
+#define SERVICE_LB_PACKET_COUNTERS_MAX 32
+
+/* service_lb_source_ranges_v1 (LPM trie): a load balancer frontend's
+ * loadBalancerSourceRanges, one entry per range, its frontend first so one
+ * longest-prefix lookup of (frontend, client address) answers. */
+struct service_lb_source_range_key {
+	__u32 prefixlen; /* SERVICE_LB_SOURCE_RANGE_FRONTEND_BITS + the range's length */
+	__be32 address;  /* the frontend's */
+	__be16 port;
+	__u8 protocol;
+	__u8 pad;
+	__be32 source;   /* the range's network */
+};
+#define SERVICE_LB_SOURCE_RANGE_FRONTEND_BITS 64
+#define SERVICE_LB_SOURCE_RANGES_MAX 65536
 
 /* The sweep's record of one connected UDP socket whose backend no longer
  * serves the service it connected to (udp_sweep.bpf.c). */

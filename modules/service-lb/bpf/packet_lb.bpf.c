@@ -64,7 +64,7 @@ struct packet {
 
 static __always_inline void count(__u32 counter)
 {
-	__u64 *value = bpf_map_lookup_elem(&service_lb_packets_v1, &counter);
+	__u64 *value = bpf_map_lookup_elem(&service_lb_packets_v2, &counter);
 
 	if (value)
 		*value += 1;
@@ -256,6 +256,18 @@ static __always_inline void reply_key_of(const struct packet *p, const struct se
  * A client's packet from outside to a frontend: DNAT (and SNAT for a
  * backend elsewhere). Returns -1 when it is for no outside frontend.
  */
+static __always_inline int in_source_ranges(const struct packet *p)
+{
+	struct service_lb_source_range_key key = {
+		.prefixlen = SERVICE_LB_SOURCE_RANGE_FRONTEND_BITS + 32,
+		.address = p->daddr,
+		.port = p->dport,
+		.protocol = p->protocol,
+		.source = p->saddr,
+	};
+	return bpf_map_lookup_elem(&service_lb_source_ranges_v1, &key) != 0;
+}
+
 static __always_inline int translate(struct __sk_buff *skb, const struct packet *p, __u64 now)
 {
 	struct service_lb_key key = {
@@ -293,6 +305,11 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		struct service_lb_backend *backend = 0;
 		__u32 id = 0;
 
+		/* loadBalancerSourceRanges: checked when a connection begins, as kube-proxy's nat-table rules do. */
+		if ((service->flags & SERVICE_LB_F_SOURCE_RANGES) && !in_source_ranges(p)) {
+			count(SERVICE_LB_PACKETS_SOURCE_RANGE);
+			return TC_ACT_SHOT;
+		}
 		if (service->count)
 			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id);
 		if (!backend) {

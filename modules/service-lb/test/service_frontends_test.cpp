@@ -44,9 +44,11 @@ Served reference(const std::map<std::string, Service>& services, const std::map<
                 problem("SCTP ports are not served (TCP and UDP only)");
                 continue;
             }
-            if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty()) {
-                problem("load balancer address " + frontend.address + " is not served: loadBalancerSourceRanges "
-                        "is not enforced yet");
+            if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty() &&
+                frontend.scope == Scope::socket) {
+                problem("load balancer address " + frontend.address +
+                        " is served to clients outside the node only: loadBalancerSourceRanges cannot be checked "
+                        "at connect()");
                 continue;
             }
             if (frontend.kind == FrontendKind::node_port &&

@@ -123,10 +123,11 @@ TEST(ServiceTable, EveryKindOfFrontendSorted) {
         EXPECT_EQ(frontends[i].kind, want[i].kind);
         EXPECT_EQ(frontends[i].scope, want[i].scope);
         EXPECT_EQ(frontends[i].port_name, want[i].protocol == Protocol::udp ? "dns" : "http");
-        // loadBalancerSourceRanges guard every way in from outside, not the cluster IP.
+        // loadBalancerSourceRanges guard the load balancer's addresses only, as kube-proxy's
+        // firewall chain does: not NodePorts, externalIPs or the cluster IP.
         EXPECT_EQ(frontends[i].source_ranges,
-                  want[i].kind == FrontendKind::cluster_ip ? std::vector<std::string>{}
-                                                           : std::vector<std::string>{"192.0.2.0/24"});
+                  want[i].kind == FrontendKind::load_balancer ? std::vector<std::string>{"192.0.2.0/24"}
+                                                              : std::vector<std::string>{});
     }
 }
 

@@ -245,7 +245,7 @@ TEST_F(ManifestsFolderTest, AnUnchangedFileIsNotAppliedAgainAfterARestart) {
     EXPECT_TRUE(has("shop", "z"));
     EXPECT_EQ(manifests->status().files_applied, 1u);
     put("shop.yaml", ns("shop", "c"));  // the file changes: applied
-    EXPECT_TRUE(run_until(io, [&] { return has("shop", "c"); }, std::chrono::seconds(2)));
+    EXPECT_TRUE(run_until(io, [&] { return has("shop", "c"); }, std::chrono::seconds(10)));
 }
 
 TEST_F(ManifestsFolderTest, WhatVanishedWhileDownIsDeletedAtStart) {
