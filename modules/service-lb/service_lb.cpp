@@ -39,6 +39,7 @@
 #include "lb_maps.hpp"
 #include "service_frontends.hpp"
 #include "service_table.hpp"
+#include "settings.hpp"
 #include "udp_sweep.hpp"
 
 extern "C" {
@@ -66,42 +67,6 @@ struct SyncRequested {
     static constexpr std::string_view kTopic = "service-lb.sync";
 };
 
-// "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535, or throws naming `key`.
-PortRange parse_port_range(ConfigReader& read, const std::string& key, const std::string& text) {
-    unsigned low = 0;
-    unsigned high = 0;
-    char dash = 0;
-    char extra = 0;
-    if (std::sscanf(text.c_str(), "%u%c%u%c", &low, &dash, &high, &extra) != 3 || dash != '-' || low == 0 ||
-        high > 65535 || low > high) {
-        throw read.error(key, "must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, e.g. \"30000-32767\", not \"" +
-                                  text + "\"");
-    }
-    return PortRange{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
-}
-
-struct Settings {
-    PortRange node_ports{30000, 32767};
-    PortRange snat_ports{61000, 65535};
-};
-
-Settings read_settings(const Context& ctx) {
-    ConfigReader read(ctx.config(), "module." + ctx.module_name());
-    Settings settings;
-    settings.node_ports = parse_port_range(read, "node_port_range", read.get<std::string>("node_port_range", "30000-32767"));
-    settings.snat_ports = parse_port_range(read, "snat_port_range", read.get<std::string>("snat_port_range", "61000-65535"));
-    read.finish();
-    if (settings.snat_ports.low <= settings.node_ports.high && settings.node_ports.low <= settings.snat_ports.high) {
-        throw read.error("snat_port_range", "overlaps node_port_range: a NodePort's connection could be taken for "
-                                            "another's reply");
-    }
-    return settings;
-}
-
-std::string range_text(const PortRange& range) {
-    return std::to_string(range.low) + "-" + std::to_string(range.high);
-}
-
 std::string_view scope_name(Scope scope) { return scope == Scope::outside ? "outside" : "node"; }
 
 std::string_view kind_name(FrontendKind kind) {
@@ -126,7 +91,7 @@ class ServiceLb final : public Module {
 public:
     void start(Context& ctx) override {
         ctx_ = &ctx;
-        settings_ = read_settings(ctx);
+        settings_ = read_settings(ctx.config(), "module." + ctx.module_name());
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
                                                kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap};
         frontends_.set_node_ports(settings_.node_ports);
