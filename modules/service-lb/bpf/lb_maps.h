@@ -42,6 +42,15 @@
  *                         SNAT port range, written by the agent
  * service_lb_packets_v1   per-CPU counters of the packet path
  *                         (enum service_lb_packet_counter)
+ * service_lb_maglev_v1    hash of maps: the service number of an outside
+ *                         backend set -> its Maglev table, an array of
+ *                         __u32 made anew at each change and swapped in
+ *                         whole: [SERVICE_LB_MAGLEV_SIZE] the table size M
+ *                         (prime), [SERVICE_LB_MAGLEV_STAMP] the agent's
+ *                         stamp of what it was built from, then M backend
+ *                         ids (maglev.hpp). Built from the backends'
+ *                         addresses and ports alone, so every node's table
+ *                         sends a flow to the same backend
  * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
  *                         backend id: a UDP socket's datagrams to one
  *                         service go to one backend, as kube-proxy's
@@ -61,6 +70,13 @@
 #define SERVICE_LB_REVERSE_MAX 65536
 #define SERVICE_LB_AFFINITY_MAX 65536
 #define SERVICE_LB_UDP_MAX 65536
+
+/* Maglev tables: at most this many outside backend sets have one (64 KiB
+ * each at the default M = 16381); the inner arrays' layout. */
+#define SERVICE_LB_MAGLEV_MAX 65536
+#define SERVICE_LB_MAGLEV_SIZE 0
+#define SERVICE_LB_MAGLEV_STAMP 1
+#define SERVICE_LB_MAGLEV_FIRST 2 /* slot i of the table is entry FIRST + i */
 
 /* slot 0's flags */
 #define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */
