@@ -521,9 +521,9 @@ void LbMaps::load_tables() {
         std::uint32_t inner_id = 0;  // a hash of maps gives user space the inner map's id
         if (bpf_map_lookup_elem(tables_config_.fd, &next, &inner_id) == 0) {
             const OwnedFd inner(bpf_map_get_fd_by_id(inner_id));
-            const std::uint32_t index = SERVICE_LB_MAGLEV_STAMP;
-            std::uint32_t value = 0;
-            if (inner.get() >= 0 && bpf_map_lookup_elem(inner.get(), &index, &value) == 0) stamp = value;
+            const std::uint32_t index = 0;
+            service_lb_maglev_pair header{};  // (M, stamp)
+            if (inner.get() >= 0 && bpf_map_lookup_elem(inner.get(), &index, &header) == 0) stamp = header.slot[1];
         }
         tables_[next] = stamp;
         key = next;
@@ -564,20 +564,22 @@ void LbMaps::write_table(std::uint32_t service_id, const std::vector<std::uint32
         names.push_back(maglev::backend_name(backend.address, backend.port));
     }
     const auto slots = maglev::build_table(names, size);
-    std::vector<std::uint32_t> values(SERVICE_LB_MAGLEV_FIRST + size);
+    // Pairs of __u32 (bpf/lb_maps.h), written as one run: M, the stamp, the slots (and a 0 to pad).
+    const std::uint32_t pairs = SERVICE_LB_MAGLEV_PAIRS(size);
+    std::vector<std::uint32_t> values(2 * static_cast<std::size_t>(pairs));
     values[SERVICE_LB_MAGLEV_SIZE] = size;
     values[SERVICE_LB_MAGLEV_STAMP] = stamp;
     for (std::uint32_t slot = 0; slot < size; ++slot) values[SERVICE_LB_MAGLEV_FIRST + slot] = backend_ids[slots[slot]];
-    std::vector<std::uint32_t> keys(values.size());
+    std::vector<std::uint32_t> keys(pairs);
     std::iota(keys.begin(), keys.end(), 0U);
     const auto what = "the Maglev table of service number " + std::to_string(service_id);
     // A new array, filled, then swapped in by one update of the outer map:
     // a reader meets the old table or the new one, whole.
     LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = BPF_F_INNER_MAP);
     const OwnedFd table(bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_maglev", sizeof(std::uint32_t),
-                                       sizeof(std::uint32_t), static_cast<std::uint32_t>(values.size()), &options));
+                                       sizeof(service_lb_maglev_pair), pairs, &options));
     if (table.get() < 0) fail("cannot create " + what, errno);
-    std::uint32_t count = static_cast<std::uint32_t>(values.size());
+    std::uint32_t count = pairs;
     if (bpf_map_update_batch(table.get(), keys.data(), values.data(), &count, nullptr) != 0) fail("cannot fill " + what, errno);
     const int fd = table.get();
     write_entry(tables_config_.fd, &service_id, &fd, what);

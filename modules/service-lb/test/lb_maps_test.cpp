@@ -48,7 +48,8 @@ int hash_map(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t ent
 // inner arrays may differ in size (BPF_F_INNER_MAP).
 int tables_map(std::uint32_t entries) {
     LIBBPF_OPTS(bpf_map_create_opts, inner_options, .map_flags = BPF_F_INNER_MAP);
-    const int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 4, SERVICE_LB_MAGLEV_FIRST + 1, &inner_options);
+    const int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, sizeof(service_lb_maglev_pair),
+                                     SERVICE_LB_MAGLEV_PAIRS(1), &inner_options);
     if (inner < 0) return -1;
     LIBBPF_OPTS(bpf_map_create_opts, options, .inner_map_fd = static_cast<__u32>(inner), .map_flags = BPF_F_NO_PREALLOC);
     const int outer = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, nullptr, 4, 4, entries, &options);
@@ -70,7 +71,7 @@ std::map<std::uint32_t, std::uint32_t> table_ids(int tables) {
     return out;
 }
 
-// The table of `service_id` as entries (size, stamp, then the slots' backend ids); empty if none.
+// The table of `service_id` as one run of __u32 (size, stamp, then the slots' backend ids); empty if none.
 std::vector<std::uint32_t> table_of(int tables, std::uint32_t service_id) {
     std::uint32_t inner_id = 0;
     if (bpf_map_lookup_elem(tables, &service_id, &inner_id) != 0) return {};
@@ -81,13 +82,17 @@ std::vector<std::uint32_t> table_of(int tables, std::uint32_t service_id) {
     std::vector<std::uint32_t> out;
     if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) {
         std::vector<std::uint32_t> keys(info.max_entries);
-        out.resize(info.max_entries);
+        out.resize(2 * static_cast<std::size_t>(info.max_entries));  // pairs
         std::uint32_t batch = 0;
         std::uint32_t count = info.max_entries;
         if (bpf_map_lookup_batch(fd, nullptr, &batch, keys.data(), out.data(), &count, nullptr) != 0 && errno != ENOENT) {
-            out.clear();
+            count = 0;
         }
-        out.resize(count);
+        out.resize(2 * static_cast<std::size_t>(count));
+        // M slots after the header; an odd M leaves a pad.
+        if (out.size() > SERVICE_LB_MAGLEV_FIRST && SERVICE_LB_MAGLEV_FIRST + out[SERVICE_LB_MAGLEV_SIZE] <= out.size()) {
+            out.resize(SERVICE_LB_MAGLEV_FIRST + out[SERVICE_LB_MAGLEV_SIZE]);
+        }
     }
     ::close(fd);
     return out;
@@ -215,6 +220,15 @@ TEST_F(LbMapsTest, EachOutsideBackendSetHasAMaglevTableOfItsBackendIds) {
     const auto entries = table_of(tables.get(), number);
     ASSERT_EQ(entries.size(), SERVICE_LB_MAGLEV_FIRST + 251u);
     EXPECT_EQ(entries[SERVICE_LB_MAGLEV_SIZE], 251u);
+    // Two slots an element (an array's element takes 8 bytes anyway): (251 + 1) / 2 + 1 of them.
+    std::uint32_t inner_id = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(tables.get(), &number, &inner_id), 0);
+    const Fd inner{bpf_map_get_fd_by_id(inner_id)};
+    bpf_map_info info{};
+    __u32 length = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(inner.get(), &info, &length), 0);
+    EXPECT_EQ(info.max_entries, 127u);
+    EXPECT_EQ(info.value_size, 8u);
     // Slot by slot, the backend maglev::build_table gives the backends' names.
     std::vector<std::string> names;
     for (const auto& pod : pods(3)) names.push_back(maglev::backend_name(pod.address, pod.port));
@@ -299,7 +313,7 @@ TEST_F(LbMapsTest, ANewLbMapsKeepsTheTablesAndMakesThemAnewForAnotherSize) {
     // table no outside frontend names (a sync cut short) is deleted.
     {
         LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = BPF_F_INNER_MAP);
-        Fd stray{bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 4, 300, &options)};
+        Fd stray{bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, sizeof(service_lb_maglev_pair), 300, &options)};
         const std::uint32_t number = 999;
         const int fd = stray.get();
         ASSERT_EQ(bpf_map_update_elem(tables.get(), &number, &fd, BPF_ANY), 0);
