@@ -18,6 +18,8 @@
 //   snat_port_range = "61000-65535"  # source ports of connections from outside sent
 //                                    # to another node's backend (keep it apart from
 //                                    # net.ipv4.ip_local_port_range)
+//   maglev_table_size = 16381        # slots of each Maglev table (a prime, 251 to 131071):
+//                                    # a connection from outside picks its backend there
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -61,6 +63,7 @@ constexpr const char* kUdpMap = "service_lb_udp_v1";
 constexpr const char* kNatMap = "service_lb_nat_v1";
 constexpr const char* kNodeMap = "service_lb_node_v1";
 constexpr const char* kPacketsMap = "service_lb_packets_v1";
+constexpr const char* kMaglevMap = "service_lb_maglev_v1";
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
@@ -92,12 +95,15 @@ public:
     void start(Context& ctx) override {
         ctx_ = &ctx;
         settings_ = read_settings(ctx.config(), "module." + ctx.module_name());
-        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
-                                               kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap};
+        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap,
+                                               kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap};
         frontends_.set_node_ports(settings_.node_ports);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
+        // A changed maglev_table_size reloads the module: every table is made
+        // anew at its first sync (a table's stamp holds its size).
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
-                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
+                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX},
+                      LbMaps::Tables{object.map_fd(kMaglevMap), settings_.maglev_table_size, SERVICE_LB_MAGLEV_MAX});
         try {
             BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
             udp_sweep_.emplace(sweep.program_fd("lb_sweep_udp"));
@@ -217,10 +223,13 @@ private:
             auto written = maps_->update(changes.services, changes.frontends);
             if (!written) written = maps_->sync(frontends_.served());
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
-            if (written->frontends_changed + written->frontends_deleted > 0) {
-                ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
-                                 written->frontends_changed, written->frontends_deleted, last_sync_ms_,
-                                 maps_->frontend_count());
+            if (written->frontends_changed + written->frontends_deleted + written->tables_written +
+                    written->tables_deleted > 0) {
+                ctx_->log().info("{} frontends written, {} deleted, {} Maglev tables made, {} deleted in {:.1f} ms "
+                                 "({} frontends, {} tables in the datapath)",
+                                 written->frontends_changed, written->frontends_deleted, written->tables_written,
+                                 written->tables_deleted, last_sync_ms_, maps_->frontend_count(),
+                                 maps_->table_count());
             }
             if (written->backends_deleted > 0) sweep_udp();
         } catch (const std::exception& error) {
@@ -318,6 +327,11 @@ private:
                               {"backends", maps_->backend_count()},
                               {"node_port_range", range_text(settings_.node_ports)},
                               {"snat_port_range", range_text(settings_.snat_ports)},
+                              {"maglev_tables", maps_->table_count()},
+                              {"maglev_table_size", maps_->table_size()},
+                              {"maglev_table_bytes",
+                               maps_->table_count() * SERVICE_LB_MAGLEV_PAIRS(maps_->table_size()) *
+                                   sizeof(service_lb_maglev_pair)},
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
                               {"problems", frontends_.problems()},
