@@ -5,10 +5,13 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <random>
 #include <cerrno>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <tuple>
 
@@ -60,6 +63,41 @@ std::string backend_set_of(const Frontend& frontend) {
 
 bool is_writer_mark(const service_lb_key& key) { return key.address == 0 && key.port == 0; }
 
+// An fd closed when it goes out of scope.
+class OwnedFd {
+public:
+    explicit OwnedFd(int fd) : fd_(fd) {}
+    ~OwnedFd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    OwnedFd(const OwnedFd&) = delete;
+    OwnedFd& operator=(const OwnedFd&) = delete;
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// FNV-1a, 32 bits, over a sequence of values and strings.
+class Stamp {
+public:
+    void add(std::uint32_t value) {
+        for (int shift = 0; shift < 32; shift += 8) byte(static_cast<unsigned char>(value >> shift));
+    }
+    void add(const std::string& text) {
+        for (const unsigned char c : text) byte(c);
+        byte(0);
+    }
+    std::uint32_t value() const { return hash_; }
+
+private:
+    void byte(unsigned char c) {
+        hash_ ^= c;
+        hash_ *= 16777619U;
+    }
+    std::uint32_t hash_ = 2166136261U;
+};
+
 // Every entry of the services map but the mark, by frontend and slot.
 using FrontendSlots =
     std::map<std::tuple<std::string, std::uint16_t, Protocol, Scope>, std::map<std::uint32_t, service_lb_value>>;
@@ -98,7 +136,13 @@ std::map<std::uint32_t, service_lb_backend> read_backends(int fd) {
 }  // namespace
 
 LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity)
-    : services_fd_(services_fd), backends_fd_(backends_fd), capacity_(capacity) {
+    : LbMaps(services_fd, backends_fd, capacity, Tables{}) {}
+
+LbMaps::LbMaps(int services_fd, int backends_fd, Capacity capacity, Tables tables)
+    : services_fd_(services_fd), backends_fd_(backends_fd), capacity_(capacity), tables_config_(tables) {
+    if (const auto problem = maglev::table_size_problem(tables.size); !problem.empty()) {
+        throw BpfError("Maglev table size " + problem);
+    }
     std::random_device random;
     do {
         writer_ = random();
@@ -115,6 +159,7 @@ bool LbMaps::still_the_writer() const {
 void LbMaps::load() {
     held_.clear();
     keys_of_service_.clear();
+    outside_keys_.clear();
     id_users_.clear();
     backend_users_.clear();
     unnamed_.clear();
@@ -152,6 +197,7 @@ void LbMaps::load() {
         backend_ids_[owner] = backend_id;
         if (!backend_users_.contains(backend_id)) unnamed_.insert(backend_id);
     }
+    load_tables();
     // From now on this object knows what the maps hold; another writer (a
     // newer generation of the module that failed to start, after writing)
     // takes the mark, and the next sync reads the maps again.
@@ -164,6 +210,7 @@ void LbMaps::load() {
 void LbMaps::hold(const FrontendKey& key, Held held) {
     keys_of_service_[held.service].insert(key);
     ++id_users_[held.service_id];
+    if (std::get<3>(key) == Scope::outside) outside_keys_[held.service_id].insert(key);
     for (const auto id : held.backend_ids) {
         ++backend_users_[id];
         unnamed_.erase(id);
@@ -182,6 +229,10 @@ void LbMaps::release(const FrontendKey& key) {
     }
     if (const auto users = id_users_.find(h.service_id); users != id_users_.end() && --users->second == 0) {
         id_users_.erase(users);
+    }
+    if (const auto keys = outside_keys_.find(h.service_id); keys != outside_keys_.end()) {
+        keys->second.erase(key);
+        if (keys->second.empty()) outside_keys_.erase(keys);
     }
     for (const auto id : h.backend_ids) {
         if (const auto users = backend_users_.find(id); users != backend_users_.end() && --users->second == 0) {
@@ -274,8 +325,10 @@ LbMaps::Written LbMaps::sync(const std::vector<Frontend>& frontends) {
     if (!still_the_writer()) load();
     std::set<FrontendKey> every;
     for (const auto& [key, held] : held_) every.insert(key);
+    std::set<std::uint32_t> tables;  // and every table, those of no outside frontend too
+    for (const auto& [id, stamp] : tables_) tables.insert(id);
     owners_known_ = false;  // until this sync is done
-    const auto written = replace(frontends, every);
+    const auto written = replace(frontends, every, std::move(tables));
     owners_known_ = true;
     return written;
 }
@@ -294,12 +347,13 @@ std::optional<LbMaps::Written> LbMaps::update(const std::set<std::string>& servi
         }
     }
     owners_known_ = false;  // a failed update leaves those services half written: sync() then
-    const auto written = replace(frontends, theirs);
+    const auto written = replace(frontends, theirs, {});
     owners_known_ = true;
     return written;
 }
 
-LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced) {
+LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced,
+                                std::set<std::uint32_t> tables) {
     // Fits, or nothing is written: the entries the maps will hold once the
     // replaced frontends make way for these (one entry is the writer's mark).
     ChosenIds chosen;
@@ -307,10 +361,15 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
     for (const auto& frontend : frontends) wanted_keys.insert({frontend.address, frontend.port, frontend.protocol, frontend.scope});
     std::size_t slots = slots_ + 1;
     std::map<std::uint32_t, std::ptrdiff_t> users_change;  // backend id -> slots naming it, after minus before
+    std::map<std::uint32_t, std::ptrdiff_t> outside_change;  // service number -> outside frontends, after minus before
     const auto make_way = [&](const FrontendKey& key) {
         const auto held = held_.find(key);
         if (held == held_.end()) return;
         ++chosen.released[held->second.service_id];
+        if (std::get<3>(key) == Scope::outside) {
+            --outside_change[held->second.service_id];
+            tables.insert(held->second.service_id);
+        }
         slots -= 1 + held->second.backend_ids.size();
         for (const auto id : held->second.backend_ids) --users_change[id];
     };
@@ -327,6 +386,7 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         }
         ids.push_back(service_id_for(frontend, chosen));
         slots += 1 + frontend.backends.size();
+        if (frontend.scope == Scope::outside) ++outside_change[ids.back()];
         for (const auto& backend : frontend.backends) {
             const std::pair<std::uint32_t, Backend> entry{ids.back(), Backend{backend.address, backend.port, ""}};
             if (const auto found = backend_ids_.find(entry); found != backend_ids_.end()) {
@@ -355,11 +415,29 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         throw BpfError("the services need " + std::to_string(backends) + " backend entries, the backend "
                        "map has " + std::to_string(capacity_.backends) + ": nothing was changed");
     }
+    if (tables_config_.fd >= 0) {
+        std::size_t sets = outside_keys_.size();  // outside backend sets, each a table (or none, if empty)
+        for (const auto& [id, change] : outside_change) {
+            const auto keys = outside_keys_.find(id);
+            const auto before = static_cast<std::ptrdiff_t>(keys == outside_keys_.end() ? 0 : keys->second.size());
+            if (before == 0 && change > 0) ++sets;
+            if (before > 0 && before + change == 0) --sets;
+        }
+        if (sets > tables_config_.capacity) {
+            throw BpfError("the services need " + std::to_string(sets) + " Maglev tables (one per service port "
+                           "served from outside), the table map has " + std::to_string(tables_config_.capacity) +
+                           ": nothing was changed");
+        }
+    }
 
     Written written;
+    // The backends first (new ids), then the Maglev tables of the outside
+    // sets, then the frontends: a frontend's number has its table before a
+    // reader meets it there.
+    std::vector<Held> wanted_list;
+    wanted_list.reserve(frontends.size());
     for (std::size_t i = 0; i < frontends.size(); ++i) {
         const Frontend& frontend = frontends[i];
-        const FrontendKey key{frontend.address, frontend.port, frontend.protocol, frontend.scope};
         Held wanted;
         wanted.service = frontend.service;
         wanted.service_id = ids[i];
@@ -370,6 +448,19 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         for (const auto& backend : frontend.backends) {
             wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));
         }
+        wanted_list.push_back(std::move(wanted));
+    }
+    if (tables_config_.fd >= 0) {
+        std::set<std::uint32_t> made;
+        for (std::size_t i = 0; i < frontends.size(); ++i) {
+            if (frontends[i].scope != Scope::outside || !made.insert(ids[i]).second) continue;
+            if (ensure_table(ids[i], wanted_list[i].backend_ids)) ++written.tables_written;
+        }
+    }
+    for (std::size_t i = 0; i < frontends.size(); ++i) {
+        const Frontend& frontend = frontends[i];
+        const FrontendKey key{frontend.address, frontend.port, frontend.protocol, frontend.scope};
+        Held wanted = std::move(wanted_list[i]);
         const auto held = held_.find(key);
         if (held != held_.end() && held->second.same_entries(wanted)) {
             if (held->second.service != wanted.service) {  // whose it is, now known: nothing to write
@@ -386,6 +477,16 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         delete_frontend(key);
         ++written.frontends_deleted;
     }
+    // Tables of a number no outside frontend has (or only empty ones) go
+    // after the frontends that named it.
+    for (const auto id : tables) {
+        const auto keys = outside_keys_.find(id);
+        const bool empty = keys == outside_keys_.end() || held_.at(*keys->second.begin()).backend_ids.empty();
+        if (empty && tables_.contains(id)) {
+            delete_table(id);
+            ++written.tables_deleted;
+        }
+    }
     // Backends no slot names any more go last.
     for (const auto id : std::vector<std::uint32_t>(unnamed_.begin(), unnamed_.end())) {
         const auto value = backend_values_.find(id);
@@ -398,6 +499,86 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         unnamed_.erase(id);
     }
     return written;
+}
+
+void LbMaps::load_tables() {
+    tables_.clear();
+    if (tables_config_.fd < 0) return;
+    std::uint32_t key = 0;
+    std::uint32_t next = 0;
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(tables_config_.fd, previous, &next) == 0) {
+        std::optional<std::uint32_t> stamp;
+        std::uint32_t inner_id = 0;  // a hash of maps gives user space the inner map's id
+        if (bpf_map_lookup_elem(tables_config_.fd, &next, &inner_id) == 0) {
+            const OwnedFd inner(bpf_map_get_fd_by_id(inner_id));
+            const std::uint32_t index = 0;
+            service_lb_maglev_pair header{};  // (M, stamp)
+            if (inner.get() >= 0 && bpf_map_lookup_elem(inner.get(), &index, &header) == 0) stamp = header.slot[1];
+        }
+        tables_[next] = stamp;
+        key = next;
+        previous = &key;
+    }
+}
+
+std::uint32_t LbMaps::table_stamp(const std::vector<std::uint32_t>& backend_ids) const {
+    Stamp stamp;
+    stamp.add(tables_config_.size);
+    for (const auto id : backend_ids) {
+        const auto& backend = backend_values_.at(id).second;
+        stamp.add(id);
+        stamp.add(maglev::backend_name(backend.address, backend.port));
+    }
+    return stamp.value();
+}
+
+bool LbMaps::ensure_table(std::uint32_t service_id, std::vector<std::uint32_t> backend_ids) {
+    // One entry per backend id (two Backends that differ by node only share one).
+    std::ranges::sort(backend_ids);
+    backend_ids.erase(std::unique(backend_ids.begin(), backend_ids.end()), backend_ids.end());
+    if (backend_ids.empty()) return false;  // none to pick: deleted once no frontend names it
+    const auto stamp = table_stamp(backend_ids);
+    if (const auto held = tables_.find(service_id); held != tables_.end() && held->second == stamp) return false;
+    write_table(service_id, backend_ids, stamp);
+    tables_[service_id] = stamp;
+    return true;
+}
+
+void LbMaps::write_table(std::uint32_t service_id, const std::vector<std::uint32_t>& backend_ids,
+                         std::uint32_t stamp) {
+    const std::uint32_t size = tables_config_.size;
+    std::vector<std::string> names;
+    names.reserve(backend_ids.size());
+    for (const auto id : backend_ids) {
+        const auto& backend = backend_values_.at(id).second;
+        names.push_back(maglev::backend_name(backend.address, backend.port));
+    }
+    const auto slots = maglev::build_table(names, size);
+    // Pairs of __u32 (bpf/lb_maps.h), written as one run: M, the stamp, the slots (and a 0 to pad).
+    const std::uint32_t pairs = SERVICE_LB_MAGLEV_PAIRS(size);
+    std::vector<std::uint32_t> values(2 * static_cast<std::size_t>(pairs));
+    values[SERVICE_LB_MAGLEV_SIZE] = size;
+    values[SERVICE_LB_MAGLEV_STAMP] = stamp;
+    for (std::uint32_t slot = 0; slot < size; ++slot) values[SERVICE_LB_MAGLEV_FIRST + slot] = backend_ids[slots[slot]];
+    std::vector<std::uint32_t> keys(pairs);
+    std::iota(keys.begin(), keys.end(), 0U);
+    const auto what = "the Maglev table of service number " + std::to_string(service_id);
+    // A new array, filled, then swapped in by one update of the outer map:
+    // a reader meets the old table or the new one, whole.
+    LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = BPF_F_INNER_MAP);
+    const OwnedFd table(bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_maglev", sizeof(std::uint32_t),
+                                       sizeof(service_lb_maglev_pair), pairs, &options));
+    if (table.get() < 0) fail("cannot create " + what, errno);
+    std::uint32_t count = pairs;
+    if (bpf_map_update_batch(table.get(), keys.data(), values.data(), &count, nullptr) != 0) fail("cannot fill " + what, errno);
+    const int fd = table.get();
+    write_entry(tables_config_.fd, &service_id, &fd, what);
+}
+
+void LbMaps::delete_table(std::uint32_t service_id) {
+    erase(tables_config_.fd, &service_id, "the Maglev table of service number " + std::to_string(service_id));
+    tables_.erase(service_id);
 }
 
 std::vector<MapFrontend> LbMaps::frontends() const {

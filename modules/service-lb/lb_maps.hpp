@@ -4,6 +4,8 @@
 // ids) and writes only the difference, in the order the BPF readers need:
 // a backend before a slot names it, the slots before the count grows, the
 // count before the slots shrink, a frontend's slot 0 before its slots go.
+// It also keeps a Maglev table (maglev.hpp) per outside backend set, made
+// whole before it is swapped in, again only when its backends change.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "maglev.hpp"
 #include "service_table.hpp"
 
 namespace membrane::service_lb {
@@ -37,15 +40,24 @@ public:
         std::size_t slots;     // entries of the services map (a frontend takes 1 + its backends)
         std::size_t backends;  // entries of the backends map
     };
+    // The Maglev tables of the outside frontends' backend sets.
+    struct Tables {
+        int fd = -1;  // service_lb_maglev_v1 (hash of maps); -1: no tables are kept
+        std::uint32_t size = maglev::kDefaultTableSize;  // M, a prime (maglev::table_size_problem)
+        std::size_t capacity = 0;  // entries of that map
+    };
     // Reads what the maps hold, and marks them as this object's: a sync
     // after another LbMaps marked them (a newer module generation that
     // wrote, then failed to start) reads them again before it writes.
-    LbMaps(int services_fd, int backends_fd, Capacity capacity);
+    LbMaps(int services_fd, int backends_fd, Capacity capacity, Tables tables);
+    LbMaps(int services_fd, int backends_fd, Capacity capacity);  // no tables
 
     struct Written {
         std::size_t frontends_changed = 0;
         std::size_t frontends_deleted = 0;
         std::size_t backends_deleted = 0;  // ids no slot names any more
+        std::size_t tables_written = 0;    // Maglev tables made (new or rebuilt)
+        std::size_t tables_deleted = 0;
     };
     // Makes the maps hold exactly `frontends`. Refused as a whole (membrane::
     // BpfError naming what does not fit, nothing written) when they need
@@ -74,6 +86,8 @@ public:
     std::size_t frontend_count() const { return held_.size(); }
     std::size_t slot_count() const { return slots_; }
     std::size_t backend_count() const { return backend_values_.size(); }
+    std::size_t table_count() const { return tables_.size(); }
+    std::uint32_t table_size() const { return tables_config_.size; }
 
 private:
     using FrontendKey = std::tuple<std::string, std::uint16_t, Protocol, Scope>;
@@ -92,7 +106,10 @@ private:
     bool still_the_writer() const;
     // Makes `frontends` held, and deletes the frontends of `replaced` that
     // are not among them (sync: every held one; update: the services').
-    Written replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced);
+    // `tables` are service numbers whose Maglev table is to be checked too
+    // (sync: every one the map holds).
+    Written replace(const std::vector<Frontend>& frontends, const std::set<FrontendKey>& replaced,
+                    std::set<std::uint32_t> tables);
     // The service numbers one sync has given: by backend set, and the set of them.
     struct ChosenIds {
         std::map<std::string, std::uint32_t> by_set;
@@ -105,6 +122,15 @@ private:
     std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
     void write_frontend(const FrontendKey& key, const Held& wanted);
     void delete_frontend(const FrontendKey& key);
+    // Maglev tables: what the map holds (stamps), a stamp of what a table
+    // would be built from (M, and each backend id with its address and
+    // port), and a table made whole, then swapped in.
+    void load_tables();
+    std::uint32_t table_stamp(const std::vector<std::uint32_t>& backend_ids) const;
+    void write_table(std::uint32_t service_id, const std::vector<std::uint32_t>& backend_ids, std::uint32_t stamp);
+    // Writes the table of `service_id` for `backend_ids` unless it holds them already.
+    bool ensure_table(std::uint32_t service_id, std::vector<std::uint32_t> backend_ids);
+    void delete_table(std::uint32_t service_id);
     // The counts and indexes that follow held_ (every change of held_ goes through these two).
     void hold(const FrontendKey& key, Held held);
     void release(const FrontendKey& key);
@@ -112,10 +138,14 @@ private:
     int services_fd_;
     int backends_fd_;
     Capacity capacity_;
+    Tables tables_config_;
     std::map<FrontendKey, Held> held_;
     std::map<std::string, std::set<FrontendKey>> keys_of_service_;  // service -> its held frontends
     std::map<std::uint32_t, std::size_t> id_users_;      // service number -> held frontends that have it
     std::map<std::uint32_t, std::size_t> backend_users_;  // backend id -> held slots that name it
+    std::map<std::uint32_t, std::set<FrontendKey>> outside_keys_;  // service number -> its held outside frontends
+    // Service number -> the stamp of its table in the map (nullopt: unreadable, made anew at the next sync).
+    std::map<std::uint32_t, std::optional<std::uint32_t>> tables_;
     std::set<std::uint32_t> unnamed_;  // backend ids no held slot names: deleted at the end of a sync
     std::size_t slots_ = 0;            // services map entries of the held frontends (1 + backends each)
     bool owners_known_ = false;        // every held frontend's service is known (a sync since load())

@@ -20,6 +20,8 @@
 //   snat_port_range = "61000-65535"  # source ports of connections from outside sent
 //                                    # to another node's backend (keep it apart from
 //                                    # net.ipv4.ip_local_port_range)
+//   maglev_table_size = 16381        # slots of each Maglev table (a prime, 251 to 131071):
+//                                    # a connection from outside picks its backend there
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -44,6 +46,7 @@
 #include "lb_maps.hpp"
 #include "service_frontends.hpp"
 #include "service_table.hpp"
+#include "settings.hpp"
 #include "source_ranges.hpp"
 #include "udp_sweep.hpp"
 
@@ -67,47 +70,12 @@ constexpr const char* kNatMap = "service_lb_nat_v1";
 constexpr const char* kNodeMap = "service_lb_node_v1";
 constexpr const char* kPacketsMap = "service_lb_packets_v2";
 constexpr const char* kSourceRangesMap = "service_lb_source_ranges_v1";
+constexpr const char* kMaglevMap = "service_lb_maglev_v1";
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
     static constexpr std::string_view kTopic = "service-lb.sync";
 };
-
-// "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535, or throws naming `key`.
-PortRange parse_port_range(ConfigReader& read, const std::string& key, const std::string& text) {
-    unsigned low = 0;
-    unsigned high = 0;
-    char dash = 0;
-    char extra = 0;
-    if (std::sscanf(text.c_str(), "%u%c%u%c", &low, &dash, &high, &extra) != 3 || dash != '-' || low == 0 ||
-        high > 65535 || low > high) {
-        throw read.error(key, "must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, e.g. \"30000-32767\", not \"" +
-                                  text + "\"");
-    }
-    return PortRange{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
-}
-
-struct Settings {
-    PortRange node_ports{30000, 32767};
-    PortRange snat_ports{61000, 65535};
-};
-
-Settings read_settings(const Context& ctx) {
-    ConfigReader read(ctx.config(), "module." + ctx.module_name());
-    Settings settings;
-    settings.node_ports = parse_port_range(read, "node_port_range", read.get<std::string>("node_port_range", "30000-32767"));
-    settings.snat_ports = parse_port_range(read, "snat_port_range", read.get<std::string>("snat_port_range", "61000-65535"));
-    read.finish();
-    if (settings.snat_ports.low <= settings.node_ports.high && settings.node_ports.low <= settings.snat_ports.high) {
-        throw read.error("snat_port_range", "overlaps node_port_range: a NodePort's connection could be taken for "
-                                            "another's reply");
-    }
-    return settings;
-}
-
-std::string range_text(const PortRange& range) {
-    return std::to_string(range.low) + "-" + std::to_string(range.high);
-}
 
 std::string_view scope_name(Scope scope) { return scope == Scope::outside ? "outside" : "node"; }
 
@@ -133,14 +101,16 @@ class ServiceLb final : public Module {
 public:
     void start(Context& ctx) override {
         ctx_ = &ctx;
-        settings_ = read_settings(ctx);
-        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap,
-                                               kUdpMap,      kNatMap,      kNodeMap,    kPacketsMap,
-                                               kSourceRangesMap};
+        settings_ = read_settings(ctx.config(), "module." + ctx.module_name());
+        const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap,
+                                               kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap,   kSourceRangesMap};
         frontends_.set_node_ports(settings_.node_ports);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
+        // A changed maglev_table_size reloads the module: every table is made
+        // anew at its first sync (a table's stamp holds its size).
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
-                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX});
+                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX},
+                      LbMaps::Tables{object.map_fd(kMaglevMap), settings_.maglev_table_size, SERVICE_LB_MAGLEV_MAX});
         source_ranges_.emplace(object.map_fd(kSourceRangesMap));
         try {
             BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
@@ -277,10 +247,13 @@ private:
             source_ranges_->prune();
             resync_ = false;
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
-            if (written->frontends_changed + written->frontends_deleted > 0) {
-                ctx_->log().info("{} frontends written, {} deleted in {:.1f} ms ({} in the datapath)",
-                                 written->frontends_changed, written->frontends_deleted, last_sync_ms_,
-                                 maps_->frontend_count());
+            if (written->frontends_changed + written->frontends_deleted + written->tables_written +
+                    written->tables_deleted > 0) {
+                ctx_->log().info("{} frontends written, {} deleted, {} Maglev tables made, {} deleted in {:.1f} ms "
+                                 "({} frontends, {} tables in the datapath)",
+                                 written->frontends_changed, written->frontends_deleted, written->tables_written,
+                                 written->tables_deleted, last_sync_ms_, maps_->frontend_count(),
+                                 maps_->table_count());
             }
             if (written->backends_deleted > 0) sweep_udp();
         } catch (const std::exception& error) {
@@ -437,6 +410,11 @@ private:
                               {"backends", maps_->backend_count()},
                               {"node_port_range", range_text(settings_.node_ports)},
                               {"snat_port_range", range_text(settings_.snat_ports)},
+                              {"maglev_tables", maps_->table_count()},
+                              {"maglev_table_size", maps_->table_size()},
+                              {"maglev_table_bytes",
+                               maps_->table_count() * SERVICE_LB_MAGLEV_PAIRS(maps_->table_size()) *
+                                   sizeof(service_lb_maglev_pair)},
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
                               {"health_checks", health_checks_served_},

@@ -11,6 +11,10 @@
 #     NodePort; node1's kernel forwards none of it (nstat IpForwDatagrams):
 #     the packet stage, the routing and delivery stages carry it all (node2,
 #     in direct mode, forwards its pod's reply to node1's address itself);
+#   - Maglev: connections from one client port reach the same backend through
+#     node1's NodePort and through node2's (each node's own table, built
+#     from the backends' addresses alone), and 20 ports see both backends;
+#     again after maglev_table_size changed on both (SIGHUP: every table anew);
 #   - a pod of node2 connecting to node1's NodePort: translated by node1 too;
 #   - UDP to a NodePort, the reply from the NodePort's address and port;
 #   - externalTrafficPolicy Local: node2 serves with its own backend and the
@@ -125,6 +129,51 @@ done
 [[ $seen1 == "$outside" ]] || labtest_fail "be1 saw $seen1 as the client, not the outside host $outside"
 [[ $seen2 == "$node1" ]] || labtest_fail "be2 saw $seen2 as the client, not node1 ($node1): no SNAT"
 
+# same_backend_through_both FIRST : 20 client ports from FIRST, each to one backend through node1's
+# NodePort and through node2's (each node's own Maglev table), both backends seen over the 20.
+same_backend_through_both() {
+    local via1 via2
+    via1=$(from_outside tcp-ports "$node1" 30080 "$1" 20)
+    via2=$(from_outside tcp-ports "$node2" 30080 "$1" 20)
+    echo "via node1: $via1"
+    echo "via node2: $via2"
+    python3 -c '
+import json, sys
+via1, via2 = (json.loads(arg)["by_port"] for arg in sys.argv[1:3])
+errors = [json.loads(arg)["errors"] for arg in sys.argv[1:3]]
+problems = ["errors via node1 %s, via node2 %s" % tuple(errors)] if any(errors) else []
+problems += ["port %s: %s via node1, %s via node2" % (p, via1.get(p), via2.get(p))
+             for p in sorted(set(via1) | set(via2)) if via1.get(p) != via2.get(p)]
+if set(via1.values()) != {"be1", "be2"}:
+    problems.append("20 client ports all went to %s" % sorted(set(via1.values())))
+sys.exit("; ".join(problems) or None)' "$via1" "$via2" || labtest_fail "Maglev: the nodes chose differently"
+}
+# maglev_tables NODE SIZE : until NODE's Status has web's 2 tables (TCP and UDP port) of SIZE slots.
+maglev_tables() {
+    local deadline=$((SECONDS + 20))
+    until ctl "$1" -o json module call service-lb Status 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if r["maglev_table_size"] == int(sys.argv[1]) and r["maglev_tables"] == 2 else 1)' "$2"; do
+        ((SECONDS < deadline)) || labtest_fail "$1 never had 2 Maglev tables of $2 slots"
+        sleep 0.2
+    done
+}
+labtest_log "Maglev: one client port, the same backend through node1 and through node2"
+maglev_tables node1 16381
+maglev_tables node2 16381
+same_backend_through_both $((20000 + RANDOM % 10000))
+labtest_log "maglev_table_size = 1021 on both nodes (SIGHUP): the module reloads and makes every table anew"
+for node in node1 node2; do
+    config="/run/membrane-lab/$lab/$node/membrane.toml"
+    [[ -f $config ]] || labtest_fail "no $config"
+    printf '\n[module.service-lb]\nmaglev_table_size = 1021\n' >>"$config"
+    kill -HUP "$(python3 -c 'import json,sys; print(next(n["daemon"]["pid"] for n in json.loads(sys.argv[1])["nodes"] if n["name"] == sys.argv[2]))' "$status_json" "$node")"
+done
+maglev_tables node1 1021
+maglev_tables node2 1021
+same_backend_through_both $((30000 + RANDOM % 10000))
+
 labtest_log "a pod of node2 to node1's NodePort: node1 translates it (it comes in from the other node)"
 result=$(lab_cmd exec "$lab" cl -- python3 "$client" tcp "$node1" 30080 20)
 echo "$result"
@@ -215,4 +264,4 @@ wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
-echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, backend removal"
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, backend removal"

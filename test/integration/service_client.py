@@ -5,6 +5,10 @@ exec, ip netns exec). It talks to the echo servers of lab_test_lib.sh (labtest_s
 
   tcp ADDR PORT N          N connections: replies by pod, getpeername() of each, errors by name
   udp ADDR PORT N          N datagrams on one unconnected socket: replies by pod, their source addresses
+  tcp-ports ADDR PORT FIRST N
+                           N connections, the i-th from source port FIRST+i (bound, SO_REUSEADDR), each
+                           closed with a RST after the reply, so that no TIME_WAIT keeps the port from
+                           the next run: the pod that answered by source port, errors by name
   refused ADDR PORT        one connect(): its errno name ("" if it connected) and how long it took
   connect-loop ADDR PORT CONTROL SECONDS
                            new connections, 1,500 a second (64 at once at most, non-blocking), each
@@ -30,6 +34,7 @@ import errno
 import json
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -63,6 +68,32 @@ def tcp(address, port, count):
         except OSError as error:
             errors[error_name(error)] = errors.get(error_name(error), 0) + 1
     return {"replies": replies, "peers": sorted(peers), "errors": errors}
+
+
+def tcp_ports(address, port, first, count):
+    by_port, errors = {}, {}
+    for source in range(first, first + count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.settimeout(3)
+            s.bind(("0.0.0.0", source))
+            s.connect((address, port))
+            s.sendall(b"port %d\n" % source)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+            reply = data.decode().strip()
+            by_port[str(source)] = reply.split()[1] if reply.startswith("pong ") else f"?{reply}"
+        except OSError as error:
+            errors[error_name(error)] = errors.get(error_name(error), 0) + 1
+        finally:
+            s.close()  # SO_LINGER 0: a RST, no TIME_WAIT
+    return {"by_port": by_port, "errors": errors}
 
 
 def udp(address, port, count):
@@ -303,6 +334,8 @@ def main():
         result = tcp(address, port, int(sys.argv[4]))
     elif mode == "udp":
         result = udp(address, port, int(sys.argv[4]))
+    elif mode == "tcp-ports":
+        result = tcp_ports(address, port, int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "refused":
         result = refused(address, port)
     elif mode == "udp-follow":

@@ -72,6 +72,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } service_lb_node_v1 SEC(".maps");
 
+/* The inner arrays are made by the agent, SERVICE_LB_MAGLEV_PAIRS(M)
+ * elements each: BPF_F_INNER_MAP lets their size differ from this
+ * template's (M is the agent's setting, the program reads it from the table). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, SERVICE_LB_MAGLEV_MAX);
+	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, SERVICE_LB_MAGLEV_PAIRS(1));
+		/* Sizes, not BTF types: an object that never reads a table (the
+		 * socket programs) would carry the value type as a bare declaration. */
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(struct service_lb_maglev_pair));
+		__uint(map_flags, BPF_F_INNER_MAP);
+	});
+} service_lb_maglev_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SERVICE_LB_PACKET_COUNTERS_MAX);
@@ -125,10 +145,41 @@ static __always_inline struct service_lb_backend *random_backend(struct service_
 	return backend;
 }
 
+/* The backend the service's Maglev table gives a flow of hash `flow_hash`
+ * (the same on every node), or null when the service has no table (none
+ * written yet, or being removed) or the slot names a backend gone since. */
+static __always_inline struct service_lb_backend *maglev_backend(const struct service_lb_value *service,
+								 __u32 flow_hash, __u32 *id)
+{
+	struct service_lb_maglev_pair *pair;
+	struct service_lb_backend *backend;
+	__u32 index = 0, slot, entry;
+	void *table;
+
+	table = bpf_map_lookup_elem(&service_lb_maglev_v1, &service->service_id);
+	if (!table)
+		return 0;
+	pair = bpf_map_lookup_elem(table, &index); /* (M, stamp) */
+	if (!pair || !pair->slot[0])
+		return 0;
+	slot = flow_hash % pair->slot[0];
+	index = 1 + slot / 2;
+	pair = bpf_map_lookup_elem(table, &index);
+	if (!pair)
+		return 0;
+	entry = pair->slot[slot & 1];
+	backend = service_backend(service, entry);
+	if (backend)
+		*id = entry;
+	return backend;
+}
+
 /*
  * The backend of `service` for a client: `backend` (id `*id`) when the
  * caller already has one (a UDP socket's), else under ClientIP affinity the
- * one the client had while the timeout runs, else a random one. With
+ * one the client had while the timeout runs, else the Maglev table's for
+ * `flow_hash` (a packet from outside; null for a socket), else a random one
+ * (and whenever the table is missing). With
  * affinity the choice is remembered for the client `affinity_cookie`
  * stands for (a network namespace's cookie, or a client address). Null
  * when the service is being removed.
@@ -136,7 +187,8 @@ static __always_inline struct service_lb_backend *random_backend(struct service_
 static __always_inline struct service_lb_backend *choose_backend(struct service_lb_key *key,
 								 const struct service_lb_value *service,
 								 __u64 affinity_cookie,
-								 struct service_lb_backend *backend, __u32 *id)
+								 struct service_lb_backend *backend, __u32 *id,
+								 const __u32 *flow_hash)
 {
 	struct service_lb_affinity_key affinity_key = {
 		.netns_cookie = affinity_cookie,
@@ -156,6 +208,8 @@ static __always_inline struct service_lb_backend *choose_backend(struct service_
 			}
 		}
 	}
+	if (!backend && flow_hash)
+		backend = maglev_backend(service, *flow_hash, id);
 	if (!backend)
 		backend = random_backend(key, service, id);
 	if (backend && service->affinity_timeout) {

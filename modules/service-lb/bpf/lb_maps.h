@@ -45,6 +45,15 @@
  * service_lb_source_ranges_v1  LPM trie: (frontend, client range) of each
  *                         load balancer frontend from outside with
  *                         loadBalancerSourceRanges (SERVICE_LB_F_SOURCE_RANGES)
+ * service_lb_maglev_v1    hash of maps: the service number of an outside
+ *                         backend set -> its Maglev table, an array made
+ *                         anew at each change and swapped in whole: the
+ *                         table size M (prime), the agent's stamp of what
+ *                         it was built from, then M backend ids, two to an
+ *                         element (struct service_lb_maglev_pair; maglev.hpp).
+ *                         Built from the backends' addresses and ports
+ *                         alone, so every node's table sends a flow to the
+ *                         same backend
  * service_lb_udp_v1       LRU: (socket cookie, service address, port) ->
  *                         backend id: a UDP socket's datagrams to one
  *                         service go to one backend, as kube-proxy's
@@ -64,6 +73,22 @@
 #define SERVICE_LB_REVERSE_MAX 65536
 #define SERVICE_LB_AFFINITY_MAX 65536
 #define SERVICE_LB_UDP_MAX 65536
+
+/* Maglev tables: at most this many outside backend sets have one (64 KiB
+ * each at the default M = 16381). An array map's element takes 8 bytes
+ * however small its value, so a table's elements are pairs of __u32: pair 0
+ * is (M, stamp), and slot i of the table is pair 1 + i / 2, [i % 2]. As one
+ * run of __u32 (what user space writes and reads): M at SIZE, the stamp at
+ * STAMP, slot i at FIRST + i. */
+#define SERVICE_LB_MAGLEV_MAX 65536
+#define SERVICE_LB_MAGLEV_SIZE 0
+#define SERVICE_LB_MAGLEV_STAMP 1
+#define SERVICE_LB_MAGLEV_FIRST 2
+#define SERVICE_LB_MAGLEV_PAIRS(m) (1 + ((m) + 1) / 2) /* elements of a table of m slots */
+
+struct service_lb_maglev_pair {
+	__u32 slot[2];
+};
 
 /* slot 0's flags */
 #define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */

@@ -19,9 +19,12 @@
  * node's address as source, coming in from a pod, for a martian), or, for
  * a client that is another node's pod, handed to the routing stage.
  *
- * The choice is random among the backends and kept per connection (the NAT
- * entries, one per direction), checked at each packet to still serve the
- * service. The entries live as conntrack's do, refreshed by their packets:
+ * The choice is the service's Maglev table's for the connection's hash
+ * (flow_hash.h): every node holds the same table, so a connection goes to
+ * the same backend whichever node it enters (random while a table is
+ * missing). It is kept per connection (the NAT entries, one per
+ * direction), checked at each packet to still serve the service. The
+ * entries live as conntrack's do, refreshed by their packets:
  * an expired one counts as absent and its SNAT port is free again, and a
  * client packet finds its connection only while the reply entry still
  * points back to it. With sessionAffinity ClientIP a client address keeps
@@ -42,6 +45,7 @@
 #include "membrane/ipcache.h"
 #include "membrane/pipeline.h"
 
+#include "flow_hash.h"
 #include "lb_map_defs.h"
 
 #define AF_INET 2
@@ -304,6 +308,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 	if (!nat.backend_id) {
 		struct service_lb_backend *backend = 0;
 		__u32 id = 0;
+		const __u32 hash = service_lb_flow_hash(p->saddr, p->sport, p->dport, p->protocol);
 
 		/* loadBalancerSourceRanges: checked when a connection begins, as kube-proxy's nat-table rules do. */
 		if ((service->flags & SERVICE_LB_F_SOURCE_RANGES) && !in_source_ranges(p)) {
@@ -311,7 +316,7 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 			return TC_ACT_SHOT;
 		}
 		if (service->count)
-			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id);
+			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id, &hash);
 		if (!backend) {
 			/* externalTrafficPolicy Local without a backend here, or none at all: dropped, as kube-proxy
 			 * drops what comes from outside to a Local service it cannot serve. */

@@ -70,7 +70,7 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 	}
 	/* The namespace cookie only when affinity needs it: a helper call saved on every other connect. */
 	backend = choose_backend(&key, service, service->affinity_timeout ? bpf_get_netns_cookie(ctx) : 0, backend,
-				 &backend_id);
+				 &backend_id, 0);
 	if (!backend)
 		return refuse(-ECONNREFUSED); /* the service is being removed */
 	if (protocol == IPPROTO_UDP && (!remembered || *remembered != backend_id))

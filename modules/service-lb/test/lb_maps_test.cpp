@@ -2,7 +2,9 @@
 // (bpf/lb_maps.h), made for each test and gone with its fds: what a sync
 // writes, what it deletes, what a new LbMaps reads back (a reload or restart)
 // and that a set of frontends that does not fit changes nothing; and that an
-// update of some services leaves the maps as a sync of all would.
+// update of some services leaves the maps as a sync of all would. The Maglev
+// tables of outside backend sets: one per number, the same backends slot by
+// slot whatever the node's ids, made anew only when their backends change.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <unistd.h>
@@ -42,6 +44,84 @@ int hash_map(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t ent
     return bpf_map_create(BPF_MAP_TYPE_HASH, nullptr, key_size, value_size, entries, &options);
 }
 
+// The Maglev tables' map as bpf/lb_map_defs.h declares it: a hash of maps whose
+// inner arrays may differ in size (BPF_F_INNER_MAP).
+int tables_map(std::uint32_t entries) {
+    LIBBPF_OPTS(bpf_map_create_opts, inner_options, .map_flags = BPF_F_INNER_MAP);
+    const int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, sizeof(service_lb_maglev_pair),
+                                     SERVICE_LB_MAGLEV_PAIRS(1), &inner_options);
+    if (inner < 0) return -1;
+    LIBBPF_OPTS(bpf_map_create_opts, options, .inner_map_fd = static_cast<__u32>(inner), .map_flags = BPF_F_NO_PREALLOC);
+    const int outer = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, nullptr, 4, 4, entries, &options);
+    ::close(inner);
+    return outer;
+}
+
+// Service number -> the inner map id of its table (which changes when a table is made anew).
+std::map<std::uint32_t, std::uint32_t> table_ids(int tables) {
+    std::map<std::uint32_t, std::uint32_t> out;
+    std::uint32_t key = 0;
+    std::uint32_t next = 0;
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(tables, previous, &next) == 0) {
+        bpf_map_lookup_elem(tables, &next, &out[next]);
+        key = next;
+        previous = &key;
+    }
+    return out;
+}
+
+// The table of `service_id` as one run of __u32 (size, stamp, then the slots' backend ids); empty if none.
+std::vector<std::uint32_t> table_of(int tables, std::uint32_t service_id) {
+    std::uint32_t inner_id = 0;
+    if (bpf_map_lookup_elem(tables, &service_id, &inner_id) != 0) return {};
+    const int fd = bpf_map_get_fd_by_id(inner_id);
+    if (fd < 0) return {};
+    bpf_map_info info{};
+    __u32 length = sizeof(info);
+    std::vector<std::uint32_t> out;
+    if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) {
+        std::vector<std::uint32_t> keys(info.max_entries);
+        out.resize(2 * static_cast<std::size_t>(info.max_entries));  // pairs
+        std::uint32_t batch = 0;
+        std::uint32_t count = info.max_entries;
+        if (bpf_map_lookup_batch(fd, nullptr, &batch, keys.data(), out.data(), &count, nullptr) != 0 && errno != ENOENT) {
+            count = 0;
+        }
+        out.resize(2 * static_cast<std::size_t>(count));
+        // M slots after the header; an odd M leaves a pad.
+        if (out.size() > SERVICE_LB_MAGLEV_FIRST && SERVICE_LB_MAGLEV_FIRST + out[SERVICE_LB_MAGLEV_SIZE] <= out.size()) {
+            out.resize(SERVICE_LB_MAGLEV_FIRST + out[SERVICE_LB_MAGLEV_SIZE]);
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+// Each slot's backend, "address:port", by the backends map.
+std::vector<std::string> table_names(int tables, int backends, std::uint32_t service_id) {
+    std::vector<std::string> out;
+    std::map<std::uint32_t, std::string> name_of;  // backend id -> its name
+    const auto entries = table_of(tables, service_id);
+    for (std::size_t i = SERVICE_LB_MAGLEV_FIRST; i < entries.size(); ++i) {
+        auto [name, fresh] = name_of.try_emplace(entries[i]);
+        if (fresh) {
+            service_lb_backend backend{};
+            char text[INET_ADDRSTRLEN] = "?";
+            if (bpf_map_lookup_elem(backends, &entries[i], &backend) != 0) {
+                name->second = "missing";
+            } else if (backend.service_id != service_id) {
+                name->second = "another service's";
+            } else {
+                inet_ntop(AF_INET, &backend.address, text, sizeof(text));
+                name->second = std::string(text) + ":" + std::to_string(ntohs(backend.port));
+            }
+        }
+        out.push_back(name->second);
+    }
+    return out;
+}
+
 Frontend frontend(std::string service, FrontendKind kind, std::string address, std::uint16_t port,
                   std::vector<Backend> backends) {
     Frontend f;
@@ -67,6 +147,19 @@ protected:
     }
     LbMaps maps(std::size_t slots = 1024, std::size_t backend_entries = 1024) const {
         return LbMaps(services.get(), backends.get(), LbMaps::Capacity{slots, backend_entries});
+    }
+    LbMaps maglev_maps(std::uint32_t size = 251, std::size_t capacity = 64) const {
+        return LbMaps(services.get(), backends.get(), LbMaps::Capacity{1024, 1024}, LbMaps::Tables{tables.get(), size, capacity});
+    }
+    // The service number of the frontend at `address`:`port` of `scope`.
+    std::uint32_t number_of(const std::string& address, std::uint16_t port, Scope scope) const {
+        service_lb_key key{};
+        inet_pton(AF_INET, address.c_str(), &key.address);
+        key.port = htons(port);
+        key.protocol = IPPROTO_TCP;
+        key.scope = static_cast<std::uint8_t>(scope);
+        service_lb_value value{};
+        return bpf_map_lookup_elem(services.get(), &key, &value) == 0 ? value.service_id : 0;
     }
     // Every (address:port, slot) the services map holds -> its value, but
     // the writer's mark (0.0.0.0:0).
@@ -103,7 +196,149 @@ protected:
 
     Fd services{hash_map(sizeof(service_lb_key), sizeof(service_lb_value), 1024)};
     Fd backends{hash_map(sizeof(std::uint32_t), sizeof(service_lb_backend), 1024)};
+    Fd tables{tables_map(64)};
 };
+
+Frontend outside(std::string service, std::string address, std::uint16_t port, std::vector<Backend> backends) {
+    auto f = frontend(std::move(service), FrontendKind::node_port, std::move(address), port, std::move(backends));
+    f.scope = Scope::outside;
+    return f;
+}
+
+TEST_F(LbMapsTest, EachOutsideBackendSetHasAMaglevTableOfItsBackendIds) {
+    ASSERT_GE(tables.get(), 0);
+    auto lb = maglev_maps();
+    const auto written = lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3)),
+                                  outside("shop/web", "192.168.50.2", 30080, pods(3)),
+                                  outside("shop/web", "198.51.100.1", 80, pods(3))});
+    // One table for the NodePort and the external IP, which share a number; none for the socket scope.
+    EXPECT_EQ(written.tables_written, 1u);
+    EXPECT_EQ(lb.table_count(), 1u);
+    const auto number = number_of("192.168.50.2", 30080, Scope::outside);
+    EXPECT_EQ(number_of("198.51.100.1", 80, Scope::outside), number);
+    ASSERT_EQ(table_ids(tables.get()).size(), 1u);
+    const auto entries = table_of(tables.get(), number);
+    ASSERT_EQ(entries.size(), SERVICE_LB_MAGLEV_FIRST + 251u);
+    EXPECT_EQ(entries[SERVICE_LB_MAGLEV_SIZE], 251u);
+    // Two slots an element (an array's element takes 8 bytes anyway): (251 + 1) / 2 + 1 of them.
+    std::uint32_t inner_id = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(tables.get(), &number, &inner_id), 0);
+    const Fd inner{bpf_map_get_fd_by_id(inner_id)};
+    bpf_map_info info{};
+    __u32 length = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(inner.get(), &info, &length), 0);
+    EXPECT_EQ(info.max_entries, 127u);
+    EXPECT_EQ(info.value_size, 8u);
+    // Slot by slot, the backend maglev::build_table gives the backends' names.
+    std::vector<std::string> names;
+    for (const auto& pod : pods(3)) names.push_back(maglev::backend_name(pod.address, pod.port));
+    const auto expected = maglev::build_table(names, 251);
+    const auto got = table_names(tables.get(), backends.get(), number);
+    ASSERT_EQ(got.size(), 251u);
+    for (std::size_t slot = 0; slot < got.size(); ++slot) ASSERT_EQ(got[slot], names[expected[slot]]) << "slot " << slot;
+}
+
+TEST_F(LbMapsTest, TwoNodesWithOtherNumbersAndIdsHoldTheSameTableByName) {
+    ASSERT_GE(tables.get(), 0);
+    Fd other_services{hash_map(sizeof(service_lb_key), sizeof(service_lb_value), 1024)};
+    Fd other_backends{hash_map(sizeof(std::uint32_t), sizeof(service_lb_backend), 1024)};
+    Fd other_tables{tables_map(64)};
+    auto here = maglev_maps();
+    LbMaps there(other_services.get(), other_backends.get(), LbMaps::Capacity{1024, 1024},
+                 LbMaps::Tables{other_tables.get(), 251, 64});
+    // The other node met another service first, and the backends in another order: other numbers, other ids.
+    auto backends_reversed = pods(5);
+    std::reverse(backends_reversed.begin(), backends_reversed.end());
+    there.sync({outside("shop/db", "192.168.50.3", 30001, pods(2, 5432))});
+    there.sync({outside("shop/db", "192.168.50.3", 30001, pods(2, 5432)),
+                outside("shop/web", "192.168.50.3", 30080, backends_reversed)});
+    here.sync({outside("shop/web", "192.168.50.2", 30080, pods(5))});
+    service_lb_key key{};
+    inet_pton(AF_INET, "192.168.50.3", &key.address);
+    key.port = htons(30080);
+    key.protocol = IPPROTO_TCP;
+    key.scope = SERVICE_LB_SCOPE_OUTSIDE;
+    service_lb_value value{};
+    ASSERT_EQ(bpf_map_lookup_elem(other_services.get(), &key, &value), 0);
+    const auto mine = number_of("192.168.50.2", 30080, Scope::outside);
+    EXPECT_NE(value.service_id, mine);
+    const auto here_names = table_names(tables.get(), backends.get(), mine);
+    ASSERT_EQ(here_names.size(), 251u);
+    EXPECT_NE(table_of(tables.get(), mine), table_of(other_tables.get(), value.service_id));  // other ids...
+    EXPECT_EQ(here_names, table_names(other_tables.get(), other_backends.get(), value.service_id));  // ...same backends
+}
+
+TEST_F(LbMapsTest, AnUpdateMakesAnewOnlyTheTablesOfChangedBackendSetsAndDeletesTheUnused) {
+    ASSERT_GE(tables.get(), 0);
+    auto lb = maglev_maps();
+    lb.sync({outside("shop/web", "192.168.50.2", 30080, pods(3)), outside("shop/db", "192.168.50.2", 30081, pods(2, 5432))});
+    const auto web = number_of("192.168.50.2", 30080, Scope::outside);
+    const auto db = number_of("192.168.50.2", 30081, Scope::outside);
+    const auto before = table_ids(tables.get());
+    ASSERT_EQ(before.size(), 2u);
+    // web loses a backend: its table is made anew, db's stays the very same map.
+    auto written = lb.update({"shop/web"}, {outside("shop/web", "192.168.50.2", 30080, pods(2))});
+    ASSERT_TRUE(written.has_value());
+    EXPECT_EQ(written->tables_written, 1u);
+    auto after = table_ids(tables.get());
+    EXPECT_NE(after.at(web), before.at(web));
+    EXPECT_EQ(after.at(db), before.at(db));
+    const auto names = table_names(tables.get(), backends.get(), web);
+    EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), (std::set<std::string>{"10.10.1.1:8080", "10.10.1.2:8080"}));
+    // The same backends again: nothing is made.
+    written = lb.update({"shop/web"}, {outside("shop/web", "192.168.50.2", 30080, pods(2))});
+    EXPECT_EQ(written->tables_written, 0u);
+    EXPECT_EQ(table_ids(tables.get()), after);
+    // No backend left (externalTrafficPolicy Local, none here): no table; the service gone: neither.
+    written = lb.update({"shop/web"}, {outside("shop/web", "192.168.50.2", 30080, {})});
+    EXPECT_EQ(written->tables_deleted, 1u);
+    written = lb.update({"shop/db"}, {});
+    EXPECT_EQ(written->tables_deleted, 1u);
+    EXPECT_TRUE(table_ids(tables.get()).empty());
+    EXPECT_EQ(lb.table_count(), 0u);
+}
+
+TEST_F(LbMapsTest, ANewLbMapsKeepsTheTablesAndMakesThemAnewForAnotherSize) {
+    ASSERT_GE(tables.get(), 0);
+    const std::vector<Frontend> wanted = {outside("shop/web", "192.168.50.2", 30080, pods(3)),
+                                          outside("shop/db", "192.168.50.2", 30081, pods(2, 5432))};
+    maglev_maps().sync(wanted);
+    const auto before = table_ids(tables.get());
+    // A restart: the tables hold their backends, nothing to make.
+    auto again = maglev_maps();
+    EXPECT_EQ(again.table_count(), 2u);
+    EXPECT_EQ(again.sync(wanted).tables_written, 0u);
+    EXPECT_EQ(table_ids(tables.get()), before);
+    // Another maglev_table_size: every table made anew, of that size; and a
+    // table no outside frontend names (a sync cut short) is deleted.
+    {
+        LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = BPF_F_INNER_MAP);
+        Fd stray{bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, sizeof(service_lb_maglev_pair), 300, &options)};
+        const std::uint32_t number = 999;
+        const int fd = stray.get();
+        ASSERT_EQ(bpf_map_update_elem(tables.get(), &number, &fd, BPF_ANY), 0);
+    }
+    auto resized = maglev_maps(509);
+    const auto written = resized.sync(wanted);
+    EXPECT_EQ(written.tables_written, 2u);
+    EXPECT_EQ(written.tables_deleted, 1u);
+    ASSERT_EQ(table_ids(tables.get()).size(), 2u);
+    for (const auto& [number, id] : table_ids(tables.get())) {
+        EXPECT_NE(id, before.at(number));
+        EXPECT_EQ(table_of(tables.get(), number).at(SERVICE_LB_MAGLEV_SIZE), 509u);
+    }
+}
+
+TEST_F(LbMapsTest, MoreTablesThanTheMapHoldsAreRefusedAndNothingIsWritten) {
+    ASSERT_GE(tables.get(), 0);
+    auto lb = maglev_maps(251, /*capacity=*/1);
+    lb.sync({outside("shop/web", "192.168.50.2", 30080, pods(3))});
+    EXPECT_THROW(lb.sync({outside("shop/web", "192.168.50.2", 30080, pods(3)),
+                          outside("shop/db", "192.168.50.2", 30081, pods(2, 5432))}),
+                 BpfError);
+    EXPECT_EQ(table_ids(tables.get()).size(), 1u);
+    EXPECT_EQ(service_entries().size(), 4u);
+}
 
 TEST_F(LbMapsTest, WritesEachFrontendAsItsCountAndSlotsWithBackendsOfItsService) {
     auto lb = maps();
@@ -320,7 +555,50 @@ std::vector<Frontend> random_frontends(std::mt19937& random, int index) {
             add(FrontendKind::external_ip,
                 random() % 3 == 0 ? shared("198.51.200.") : "198.51." + std::to_string(index) + ".1", port);
         }
-        if (random() % 2) add(FrontendKind::node_port, "192.168.50.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
+        if (random() % 2) {
+            add(FrontendKind::node_port, "192.168.50.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
+            // And from outside (here at another address, which the views key by).
+            if (random() % 2) {
+                add(FrontendKind::node_port, "192.168.60.2", static_cast<std::uint16_t>(30000 + index * 4 + p));
+                out.back().scope = Scope::outside;
+            }
+        }
+    }
+    return out;
+}
+
+// The Maglev tables as a reader meets them: each outside frontend with
+// backends -> its table's backends, slot by slot; and the problems (an
+// outside frontend without its table, a table no frontend names).
+struct TablesView {
+    std::map<std::string, std::vector<std::string>> frontends;
+    std::size_t tables = 0;
+    std::vector<std::string> problems;
+};
+
+TablesView tables_view(int services, int backends, int tables) {
+    TablesView out;
+    std::set<std::uint32_t> named;
+    service_lb_key key{};
+    service_lb_key next{};
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(services, previous, &next) == 0) {
+        service_lb_value value{};
+        if (next.slot == 0 && next.scope == SERVICE_LB_SCOPE_OUTSIDE && bpf_map_lookup_elem(services, &next, &value) == 0) {
+            char text[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &next.address, text, sizeof(text));
+            const std::string name = std::string(text) + ":" + std::to_string(ntohs(next.port));
+            auto names = table_names(tables, backends, value.service_id);
+            if (value.count > 0 && names.empty()) out.problems.push_back(name + " has no table");
+            if (value.count > 0) named.insert(value.service_id);
+            out.frontends[name] = std::move(names);
+        }
+        key = next;
+        previous = &key;
+    }
+    for (const auto& [number, id] : table_ids(tables)) {
+        ++out.tables;
+        if (!named.contains(number)) out.problems.push_back("table " + std::to_string(number) + " of no frontend with backends");
     }
     return out;
 }
@@ -415,8 +693,10 @@ MapsView view(int services, int backends, const std::map<std::string, std::strin
 TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) {
     Fd full_services{hash_map(sizeof(service_lb_key), sizeof(service_lb_value), 1024)};
     Fd full_backends{hash_map(sizeof(std::uint32_t), sizeof(service_lb_backend), 1024)};
-    LbMaps incremental(services.get(), backends.get(), LbMaps::Capacity{1024, 1024});
-    LbMaps full(full_services.get(), full_backends.get(), LbMaps::Capacity{1024, 1024});
+    Fd full_tables{tables_map(64)};
+    LbMaps incremental(services.get(), backends.get(), LbMaps::Capacity{1024, 1024}, LbMaps::Tables{tables.get(), 251, 64});
+    LbMaps full(full_services.get(), full_backends.get(), LbMaps::Capacity{1024, 1024},
+                LbMaps::Tables{full_tables.get(), 251, 64});
     std::mt19937 random(7);
     constexpr int kServices = 12;
     std::map<std::string, std::vector<Frontend>> wanted;  // service -> its frontends
@@ -439,6 +719,7 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
     for (int i = 0; i < kServices; ++i) take("shop/svc-" + std::to_string(i), random_frontends(random, i));
     incremental.sync(everything());
     full.sync(everything());
+    std::size_t tables_seen = 0;
     for (int step = 0; step < 400; ++step) {
         // One to three services change: new frontends or backends, or gone.
         std::set<std::string> changed;
@@ -465,7 +746,9 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
         std::map<std::string, std::string> set_of;  // "address:port" -> the frontend's backend set
         for (const auto& frontend : everything()) {
             set_of[frontend.address + ":" + std::to_string(frontend.port)] =
-                frontend.service + "/" + frontend.port_name + (frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
+                frontend.service + "/" + frontend.port_name +
+                (frontend.scope == Scope::outside ? "/outside"
+                 : frontend.kind == FrontendKind::cluster_ip ? "/internal" : "/external");
         }
         const auto got = view(services.get(), backends.get(), set_of);
         const auto expected = view(full_services.get(), full_backends.get(), set_of);
@@ -476,7 +759,16 @@ TEST_F(LbMapsTest, UpdatesOfSomeServicesLeaveTheMapsAsASyncOfEveryServiceWould) 
         ASSERT_EQ(got.backend_entries, expected.backend_entries) << "step " << step;
         ASSERT_EQ(incremental.slot_count(), got.service_entries) << "step " << step;
         ASSERT_EQ(incremental.backend_count(), got.backend_entries) << "step " << step;
+        // The tables: each outside frontend's, made anew where its backends changed, none left over.
+        const auto got_tables = tables_view(services.get(), backends.get(), tables.get());
+        const auto expected_tables = tables_view(full_services.get(), full_backends.get(), full_tables.get());
+        ASSERT_EQ(got_tables.problems, std::vector<std::string>{}) << "step " << step;
+        ASSERT_EQ(expected_tables.problems, std::vector<std::string>{}) << "step " << step;
+        ASSERT_EQ(got_tables.frontends, expected_tables.frontends) << "step " << step;
+        ASSERT_EQ(incremental.table_count(), got_tables.tables) << "step " << step;
+        tables_seen += got_tables.tables;
     }
+    EXPECT_GT(tables_seen, 400u);  // the steps had outside frontends to check
 }
 
 TEST_F(LbMapsTest, AnAddressThatMovesToAnotherServiceInOneUpdateLeavesEachBackendSetItsOwnNumber) {

@@ -1,0 +1,56 @@
+// [module.service-lb] (settings.hpp): the defaults, and each refusal names
+// its key and the value it refuses.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <membrane/config.hpp>
+
+#include "settings.hpp"
+
+namespace membrane::service_lb {
+namespace {
+
+Settings read(std::string_view text) {
+    return read_settings(toml::parse(text, std::string_view("/m.toml")), "module.service-lb");
+}
+
+std::string refusal(std::string_view text) {
+    try {
+        read(text);
+    } catch (const ConfigError& error) {
+        return error.what();
+    }
+    return "(accepted)";
+}
+
+TEST(ServiceLbSettings, Defaults) {
+    const auto settings = read("");
+    EXPECT_EQ(settings.node_ports, (PortRange{30000, 32767}));
+    EXPECT_EQ(settings.snat_ports, (PortRange{61000, 65535}));
+    EXPECT_EQ(settings.maglev_table_size, 16381u);
+}
+
+TEST(ServiceLbSettings, MaglevTableSizeIsAPrimeFrom251To131071) {
+    EXPECT_EQ(read("maglev_table_size = 251").maglev_table_size, 251u);
+    EXPECT_EQ(read("maglev_table_size = 65521").maglev_table_size, 65521u);
+    EXPECT_EQ(read("maglev_table_size = 131071").maglev_table_size, 131071u);
+    EXPECT_EQ(refusal("maglev_table_size = 16384"),
+              "/m.toml:1:21: 'maglev_table_size' in [module.service-lb] must be a prime (e.g. 1021, 4093, 16381, "
+              "65521), not 16384");
+    EXPECT_EQ(refusal("maglev_table_size = 131101"),
+              "/m.toml:1:21: 'maglev_table_size' in [module.service-lb] must be a prime from 251 to 131071 (e.g. "
+              "16381), not 131101");
+    EXPECT_NE(refusal("maglev_table_size = 0").find("'maglev_table_size'"), std::string::npos);
+    EXPECT_NE(refusal("maglev_table_size = -7").find("'maglev_table_size'"), std::string::npos);
+    EXPECT_NE(refusal("maglev_table_size = \"16381\"").find("'maglev_table_size'"), std::string::npos);
+}
+
+TEST(ServiceLbSettings, PortRangesAndUnknownKeys) {
+    EXPECT_NE(refusal("node_port_range = \"32767-30000\"").find("'node_port_range'"), std::string::npos);
+    EXPECT_NE(refusal("snat_port_range = \"30000-30100\"").find("overlaps node_port_range"), std::string::npos);
+    EXPECT_NE(refusal("maglev_size = 16381").find("unknown key 'maglev_size'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace membrane::service_lb
