@@ -11,9 +11,11 @@
 //
 // Connections that enter the node from outside (NodePorts, external and load
 // balancer IPs) are translated packet by packet in pipeline slot
-// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c).
+// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c); with socket_lb = false the socket
+// programs are not attached and that stage translates the pods' packets too.
 //
 // [module.service-lb] keys (all optional):
+//   socket_lb = true                 # false: pods' connections translated per packet
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
 //   snat_port_range = "61000-65535"  # source ports of connections from outside sent
 //                                    # to another node's backend (keep it apart from
@@ -81,6 +83,7 @@ PortRange parse_port_range(ConfigReader& read, const std::string& key, const std
 }
 
 struct Settings {
+    bool socket_lb = true;  // false: the packet stage translates the pods' packets too
     PortRange node_ports{30000, 32767};
     PortRange snat_ports{61000, 65535};
 };
@@ -88,6 +91,7 @@ struct Settings {
 Settings read_settings(const Context& ctx) {
     ConfigReader read(ctx.config(), "module." + ctx.module_name());
     Settings settings;
+    settings.socket_lb = read.get<bool>("socket_lb", true);
     settings.node_ports = parse_port_range(read, "node_port_range", read.get<std::string>("node_port_range", "30000-32767"));
     settings.snat_ports = parse_port_range(read, "snat_port_range", read.get<std::string>("snat_port_range", "61000-65535"));
     read.finish();
@@ -153,14 +157,20 @@ public:
         subscribe();
         // The maps hold the services before a socket or packet meets the programs.
         sync();
-        for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
-            ctx.bpf().attach_socket_hook(object, program);
+        // Socket LB off: the hooks are not attached, and the previous generation's (a reload) or an
+        // earlier run's are detached by the agent, as hooks this generation does not hold.
+        if (settings_.socket_lb) {
+            for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
+                ctx.bpf().attach_socket_hook(object, program);
+            }
         }
-        ctx.bpf().attach_stage(MBR_STAGE_SERVICE, packet, "lb_service_stage");
+        ctx.bpf().attach_stage(MBR_STAGE_SERVICE, packet, settings_.socket_lb ? "lb_service_stage" : "lb_stage_pods");
         ctx.add_method("Services", [this](const std::string&) { return services_json(); });
         ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
-        ctx.log().info("{} services, {} frontends in the datapath", frontends_.service_count(), maps_->frontend_count());
+        ctx.log().info("{} services, {} frontends in the datapath; pods' connections translated {}",
+                       frontends_.service_count(), maps_->frontend_count(),
+                       settings_.socket_lb ? "at connect() (socket LB)" : "per packet (socket LB off)");
     }
 
     void stop() override { subscriptions_.clear(); }
@@ -351,6 +361,7 @@ private:
                               {"frontends", maps_->frontend_count()},
                               {"map_entries", maps_->slot_count()},
                               {"backends", maps_->backend_count()},
+                              {"socket_lb", settings_.socket_lb},
                               {"node_port_range", range_text(settings_.node_ports)},
                               {"snat_port_range", range_text(settings_.snat_ports)},
                               {"packets", packet_counters()},
