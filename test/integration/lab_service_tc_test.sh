@@ -14,6 +14,9 @@
 #     or the underlay and are translated back on node1), getpeername() is the
 #     service, as the socket only ever saw it; UDP: replies from the service
 #     address, sockets spread over both backends;
+#   - a pod's connection straight to a backend from the source port its
+#     connection to the service just used gets its own replies (the ended
+#     one's NAT entries are forgotten at the SYN);
 #   - hairpin: be1 reaches itself through its service (SNAT to 169.254.42.1,
 #     so its replies come back through the stage);
 #   - no endpoints: a TCP SYN is answered with a RST, UDP with an ICMP port
@@ -130,6 +133,32 @@ for _ in $(seq 20); do
     [[ $seen == *be1* && $seen == *be2* ]] && break
 done
 [[ $seen == *be1* && $seen == *be2* ]] || labtest_fail "20 UDP sockets all went to one backend:$seen"
+
+labtest_log "the same source port to the ClusterIP, then to its backend directly: each connection gets its own replies"
+# The first connection's NAT entries outlive it (10 s after its FIN); the second one's SYN-ACK has
+# the tuple of the first one's replies, and must not be made the service's.
+result=$(lab_cmd exec "$lab" fe -- timeout 20 python3 -c '
+import json, socket, sys
+vip, backends = sys.argv[1], {"be1": sys.argv[2], "be2": sys.argv[3]}
+def exchange(address, port, source_port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(3)
+    s.bind(("", source_port))
+    try:
+        s.connect((address, port))
+        s.sendall(b"x\n")
+        return s.getsockname()[1], s.recv(100).decode().split()
+    except OSError as error:
+        return source_port, ["error", type(error).__name__]
+    finally:
+        s.close()
+port, first = exchange(vip, 80, 0)
+_, second = exchange(backends.get(first[1], "0.0.0.0"), 7001, port)
+print(json.dumps({"port": port, "service": first, "direct": second}))' "$vip" "$be1" "$be2")
+echo "$result"
+check "$result" 'r["service"][0] == "pong" and r["direct"][:2] == ["pong", r["service"][1]]' \
+    "a direct connection from the port a service connection used"
 
 labtest_log "hairpin: be1 reaches itself through its service (SNAT to 169.254.42.1)"
 snat=$(packets snat)
