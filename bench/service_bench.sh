@@ -13,7 +13,17 @@
 #             `nft -f` transaction);
 #   membrane  Membrane's socket-level LB (service-lb's cgroup/connect4): a
 #             membraned of this build per N (bench/service_bench_membrane.sh);
-#             left out with --no-membrane or MEMBRANE_SOCKET_LB=0.
+#             left out with --no-membrane or MEMBRANE_SOCKET_LB=0;
+#   membrane-tc  Membrane's packet-level LB with socket LB off (service-lb's
+#             stage in the pipeline, [module.service-lb] socket_lb = false):
+#             the client is a pod (membrane-cni) of a membraned of this build
+#             in the variant's namespace, whose packets to the ClusterIP are
+#             DNATed on the pod's veth and whose backends' replies are
+#             translated back on the veth to the backends (run_membrane_tc_lb);
+#             beside it "pod direct", the same pod connecting to the backends
+#             themselves through the same datapath (its floor: the pod's two
+#             hops more than a host-network client's one). Left out with
+#             --no-membrane or MEMBRANE_TC_LB=0.
 # The rules are bench/service_rules.py's (it says which kube-proxy source each
 # shape follows). The client is a host-network process of the node, as kube-
 # proxy sees one: the rules and the client live in a client namespace of the
@@ -40,14 +50,15 @@
 #   --quick       counts 1,100,1000 and 1000 connects a point
 #   --rounds R    every point R times (default 3), variants in a rotating
 #                 order; the medians, and the spread of the per-round ratios
-#   --no-membrane leaves the membrane variant out (also MEMBRANE_SOCKET_LB=0);
+#   --no-membrane leaves both membrane variants out (also MEMBRANE_SOCKET_LB=0,
+#                 MEMBRANE_TC_LB=0 for one of them);
 #                 another hook may come from MEMBRANE_SOCKET_LB_HOOK=FILE (sourced)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 counts=1,100,1000,2768,10000 connects=5000 rounds=3 pick=random variants=direct,iptables,nftables
 png=/tmp/membrane-service-bench.png csv=/tmp/membrane-service-bench.csv
-membrane=${MEMBRANE_SOCKET_LB:-1}
+membrane=${MEMBRANE_SOCKET_LB:-1} membrane_tc=${MEMBRANE_TC_LB:-1}
 while (($#)); do
     case $1 in
         --quick) counts=1,100,1000 connects=1000; shift ;;
@@ -57,7 +68,7 @@ while (($#)); do
         --pick) pick=$2; shift 2 ;;
         --variants) variants=$2; shift 2 ;;
         --membrane) membrane=1; shift ;;
-        --no-membrane) membrane=0; shift ;;
+        --no-membrane) membrane=0 membrane_tc=0; shift ;;
         --png) png=$2; shift 2 ;;
         --csv) csv=$2; shift 2 ;;
         -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
@@ -83,6 +94,7 @@ for v in "${variants[@]}"; do
 done
 [[ " ${variants[*]} " == *" direct "* ]] || variants=(direct "${variants[@]}")  # every ratio needs it
 [[ $membrane != 1 ]] || variants+=(membrane)
+[[ $membrane_tc != 1 ]] || variants+=(membrane-tc)
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -98,12 +110,13 @@ for tool in ip cc python3 timeout; do command -v "$tool" >/dev/null || skip "'$t
 tag="sb$$"
 backend_ns="$tag-be"
 tmp=$(mktemp -d /tmp/membrane-svcbench.XXXXXX)
-server_pid="" membrane_ns="" membrane_cgroup="" point=0
+server_pid="" point=0
 cgroup_root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 cleanup() {
     local rc=$?
     set +e
-    [[ -z "$membrane_ns" ]] || stop_membrane_socket_lb "$membrane_ns" "$membrane_cgroup"
+    local dir
+    for dir in "$tmp"/m-*; do [[ ! -d $dir ]] || stop_membrane_socket_lb "${dir#"$tmp/m-"}"; done
     [[ -z "$server_pid" ]] || { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; }
     local ns
     for ns in $(ip netns list | awk -v p="$tag-" 'index($1, p) == 1 { print $1 }'); do
@@ -147,7 +160,7 @@ if [[ -n "${MEMBRANE_SOCKET_LB_HOOK:-}" ]]; then
     # shellcheck source=/dev/null
     source "$MEMBRANE_SOCKET_LB_HOOK"
 fi
-if [[ $membrane == 1 && -z "$cgroup_root" ]]; then skip "the membrane variant needs a cgroup v2 mount"; fi
+if [[ ($membrane == 1 || $membrane_tc == 1) && -z "$cgroup_root" ]]; then skip "the membrane variants need a cgroup v2 mount"; fi
 
 # --- the topology ---------------------------------------------------------------------------------
 python3 "$here/service_rules.py" backends >"$tmp/backends"
@@ -207,7 +220,7 @@ timed_ms() {
 }
 
 # load K VARIANT N : the variant's N services into its namespace; the time in load_ms[VARIANT].
-declare -A load_ms cgroup
+declare -A load_ms cgroup pod
 load() {
     local k=$1 variant=$2 n=$3
     load_ms[$variant]=-
@@ -224,9 +237,15 @@ load() {
         membrane)
             cgroup[$k]="$cgroup_root/membrane-$tag-$point"
             mkdir "${cgroup[$k]}"
-            membrane_ns=${ns[$k]} membrane_cgroup=${cgroup[$k]}
             load_ms[$variant]=$(run_membrane_socket_lb "$n" "${ns[$k]}" "$tmp/services.$n" "$tmp/backends" "${cgroup[$k]}") ||
                 fail "run_membrane_socket_lb $n failed"
+            ;;
+        membrane-tc)
+            cgroup[$k]="$cgroup_root/membrane-$tag-$point"
+            mkdir "${cgroup[$k]}"
+            pod[$k]="$tag-p$point"
+            load_ms[$variant]=$(run_membrane_tc_lb "$n" "${ns[$k]}" "$tmp/services.$n" "$tmp/backends" "${cgroup[$k]}" \
+                "$k" "${tag}c$point" "${pod[$k]}") || fail "run_membrane_tc_lb $n failed"
             ;;
     esac
     rm -f "$tmp/rules"
@@ -234,18 +253,20 @@ load() {
 }
 
 # measure K VARIANT N : one measurement; appends "N VARIANT ROUND key=value..." to the results.
+# VARIANT pod-direct: the membrane-tc variant's pod to the backends themselves.
 measure() {
-    local k=$1 variant=$2 n=$3 out wrap=()
+    local k=$1 variant=$2 n=$3 out wrap=() netns=${ns[$1]}
     local addresses="$tmp/services.$n" port=80
-    [[ $variant != direct ]] || { addresses="$tmp/backends" port=8080; }
+    [[ $variant != direct && $variant != pod-direct ]] || { addresses="$tmp/backends" port=8080; }
+    [[ $variant != membrane-tc && $variant != pod-direct ]] || netns=${pod[$k]}
     if [[ $variant == membrane ]]; then
         # Into the cgroup before `ip netns exec`, which mounts a sysfs of its own over /sys.
         # shellcheck disable=SC2016  # expanded by the inner sh: it moves itself into the cgroup
         wrap=(sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "${cgroup[$k]}")
     fi
-    out=$("${wrap[@]}" ip netns exec "${ns[$k]}" "${pin_client[@]}" timeout --foreground 150 "$client_bin" spread \
+    out=$("${wrap[@]}" ip netns exec "$netns" "${pin_client[@]}" timeout --foreground 150 "$client_bin" spread \
         "$addresses" "$port" "$connects" "$pick" 120) || fail "$variant at $n services: connects failed ($out)"
-    echo "$n $variant $round load_ms=${load_ms[$variant]} $out" >>"$tmp/results"
+    echo "$n $variant $round load_ms=${load_ms[$variant]:--} $out" >>"$tmp/results"
     echo "[bench] round $round, $n services, $variant: $out" >&2
 }
 
@@ -264,15 +285,14 @@ for n in "${counts[@]}"; do
         for ((i = 0; i < ${#variants[@]}; i++)); do
             k=$(((i + round - 1) % ${#variants[@]}))
             measure $((k + 1)) "${variants[$k]}" "$n"
+            [[ ${variants[$k]} != membrane-tc ]] || measure $((k + 1)) pod-direct "$n"
         done
     done
     for k in "${!variants[@]}"; do
-        if [[ ${variants[$k]} == membrane ]]; then
-            stop_membrane_socket_lb "${ns[$((k + 1))]}" "${cgroup[$((k + 1))]}"
-            membrane_ns=""
-        fi
+        [[ ${variants[$k]} != membrane* ]] || stop_membrane_socket_lb "${ns[$((k + 1))]}" "${cgroup[$((k + 1))]}"
+        [[ ${variants[$k]} != membrane-tc ]] || ip netns del "${pod[$((k + 1))]}"
         client_down $((k + 1))
-        [[ ${variants[$k]} != membrane ]] || rmdir "${cgroup[$((k + 1))]}"
+        [[ ${variants[$k]} != membrane* ]] || rmdir "${cgroup[$((k + 1))]}"
     done
 done
 
@@ -284,15 +304,17 @@ rows = defaultdict(dict)  # (n, variant) -> {round: {key: value}}
 for line in open(results):
     n, variant, round_, *pairs = line.split()
     rows[(int(n), variant)][int(round_)] = dict(p.split("=", 1) for p in pairs)
-order = ["direct", "iptables", "nftables", "membrane"]
+order = ["direct", "iptables", "nftables", "membrane", "membrane-tc", "pod-direct"]
 names = {"direct": "direct (floor)", "iptables": "kube-proxy iptables", "nftables": "kube-proxy nftables",
-         "membrane": "Membrane socket LB"}
+         "membrane": "Membrane socket LB", "membrane-tc": "Membrane tc LB", "pod-direct": "pod direct (tc floor)"}
 def med(n, variant, key):
     values = [float(r[key]) for r in rows[(n, variant)].values() if r[key] != "-"]
     return statistics.median(values) if values else None
 print(f"\nTCP connect latency vs services (10 backends each): {connects} connects a point, "
       f"services drawn {'at random' if pick == 'random' else 'in turn'}; {rounds} round(s), medians; "
       f"ratio = variant / direct at the same N; iptables is {iptables_version}")
+print("Membrane tc LB is socket LB off, from a pod; 'pod direct' is that pod to the backends themselves, "
+      "through the same datapath (tc x pod: the tc LB's p50 over it)")
 print(f"{'N':>6} {'variant':21} {'load ms':>8} {'p50 us':>8} {'p99 us':>8} {'mean us':>8} {'p50 x':>6} {'p99 x':>6}")
 with open(csv_path, "w") as csv:
     csv.write("n,variant,round,connects,p50_us,p99_us,mean_us,load_ms\n")
@@ -313,6 +335,8 @@ for n in sorted({n for n, _ in rows}):
             per_round = [float(r["p50_us"]) / float(rows[(n, "direct")][k]["p50_us"])
                          for k, r in rows[(n, variant)].items() if k in rows[(n, "direct")]]
             line += f"  p50 x [{min(per_round):.2f}-{max(per_round):.2f}]"
+        if variant == "membrane-tc" and (n, "pod-direct") in rows:
+            line += f"  tc x pod {p50 / med(n, 'pod-direct', 'p50_us'):.2f}"
         print(line)
         plot[variant].append((n, p50, p99))
 for variant, points in plot.items():
@@ -326,7 +350,8 @@ PY
 if command -v gnuplot >/dev/null; then
     read -ra plotted <"$tmp/plot.variants"
     declare -A titles=([direct]="direct to backend (no translation)" [iptables]="kube-proxy iptables"
-        [nftables]="kube-proxy nftables" [membrane]="Membrane socket LB (cgroup/connect4)")
+        [nftables]="kube-proxy nftables" [membrane]="Membrane socket LB (cgroup/connect4)"
+        [membrane-tc]="Membrane tc LB (socket LB off, from a pod)" [pod-direct]="pod direct to backend (tc floor)")
     plots=()
     for v in "${plotted[@]}"; do plots+=("'$tmp/plot.$v' using 1:2 with linespoints lw 2 pt 7 title '${titles[$v]}'"); done
     {

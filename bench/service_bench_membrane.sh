@@ -1,4 +1,5 @@
-# Sourced by bench/service_bench.sh: its membrane variant, Membrane's socket-level LB. For each N a
+# Sourced by bench/service_bench.sh: its membrane variants, Membrane's socket-level LB and (below,
+# run_membrane_tc_lb) its packet-level LB with socket LB off. For each N a
 # membraned of its own (node "bench", its own bpffs, state folder and private D-Bus) runs inside
 # the variant's client namespace with only service-lb enabled and [agent] cgroup_root = the
 # variant's cgroup, so its connect4 program sees the client's connects and nothing else; the N
@@ -26,12 +27,42 @@ run_membrane_socket_lb() {
     start_membrane_agent "$netns" "$cgroup" && load_membrane_services "$n" "$services" "$backends" "$tmp/m-$netns"
 }
 
-# start_membrane_agent NETNS CGROUP : a private dbus-daemon and a membraned with service-lb in
-# NETNS, its socket programs on CGROUP, in the folder $tmp/m-NETNS; returns once service-lb answers.
+# run_membrane_tc_lb N NETNS SERVICES BACKENDS CGROUP K DEVICE POD_NS : the same services with
+# [module.service-lb] socket_lb = false, so that only the packet stage translates, and a pod to
+# connect from: POD_NS (made here) wired by membrane-cni into the agent's NETNS, pod CIDR
+# 10.214.K.0/24, node address 10.213.K.2. The translated packet leaves through NETNS's stack
+# (forwarding on) and DEVICE, the veth to the backends, which carries mbr_from_netdev
+# ([agent] devices) so that the backends' replies meet the stage and are translated back.
+run_membrane_tc_lb() {
+    local n=$1 netns=$2 services=$3 backends=$4 cgroup=$5 k=$6 device=$7 pod_ns=$8
+    local dir="$tmp/m-$netns" id
+    ip netns exec "$netns" sysctl -qw net.ipv4.ip_forward=1
+    ip -n "$backend_ns" route replace "10.214.$k.0/24" via "10.213.$k.2"
+    start_membrane_agent "$netns" "$cgroup" "devices = [\"$device\"]" "
+[module.service-lb]
+socket_lb = false
+
+[[nodes]]
+name = \"bench\"
+ip = \"10.213.$k.2\"
+pod_cidr = \"10.214.$k.0/24\"" || return 1
+    ip netns add "$pod_ns"
+    id=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    env CNI_COMMAND=ADD CNI_CONTAINERID="$id" CNI_NETNS="/var/run/netns/$pod_ns" CNI_IFNAME=eth0 \
+        CNI_PATH="$membrane_build/cni" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=client" \
+        ip netns exec "$netns" timeout 60 "$membrane_build/cni/membrane-cni" >"$dir/cni.json" 2>&1 <<<"{\"cniVersion\": \"1.0.0\",
+        \"name\": \"bench\", \"type\": \"membrane\", \"dbus_address\": \"unix:path=$dir/bus\", \"labels\": {\"app\": \"client\"}}" ||
+        { echo "service_bench: membrane-cni ADD failed: $(cat "$dir/cni.json")" >&2; return 1; }
+    load_membrane_services "$n" "$services" "$backends" "$dir"
+}
+
+# start_membrane_agent NETNS CGROUP [AGENT-LINES] [MORE-CONFIG] : a private dbus-daemon and a
+# membraned with service-lb in NETNS, its socket programs on CGROUP, in the folder $tmp/m-NETNS,
+# AGENT-LINES added to its [agent] table and MORE-CONFIG to its file; returns once service-lb answers.
 start_membrane_agent() {
-    local netns=$1 cgroup=$2
+    local netns=$1 cgroup=$2 agent_lines=${3:-} more_config=${4:-}
     local dir="$tmp/m-$netns"
-    for file in kernel/membraned cli/membranectl modules/service-lb/service-lb.so; do
+    for file in kernel/membraned cli/membranectl cni/membrane-cni modules/service-lb/service-lb.so; do
         [[ -e "$membrane_build/$file" ]] || { echo "service_bench: the build lacks $membrane_build/$file" >&2; return 1; }
     done
     mkdir -p "$dir"/{state,run,bpffs,cgroup,modules}
@@ -60,12 +91,14 @@ module_dir = "$dir/modules"
 cgroup_root = "$dir/cgroup${cgroup#"$cgroup_root"}"
 log_level = "warn"
 uninstall_on_stop = true
+$agent_lines
 
 [dbus]
 bus = "unix:path=$dir/bus"
 
 [modules]
 enabled = ["service-lb"]
+$more_config
 CONF
     local deadline=$((SECONDS + 10))
     until busctl --address="unix:path=$dir/bus" list >/dev/null 2>&1; do

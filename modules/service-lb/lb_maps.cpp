@@ -442,8 +442,7 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         wanted.service = frontend.service;
         wanted.service_id = ids[i];
         wanted.flags = (frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0) |
-                       (frontend.scope == Scope::outside && !frontend.source_ranges.empty() ? SERVICE_LB_F_SOURCE_RANGES
-                                                                                            : 0);
+                       (frontend.source_ranges.empty() ? 0 : SERVICE_LB_F_SOURCE_RANGES);
         wanted.affinity_timeout = frontend.affinity_timeout;
         for (const auto& backend : frontend.backends) {
             wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));

@@ -60,6 +60,12 @@ void ServiceFrontends::set_node_ports(PortRange range) {
     all_dirty_ = true;
 }
 
+void ServiceFrontends::set_socket_lb(bool on) {
+    if (on == socket_lb_) return;
+    socket_lb_ = on;
+    all_dirty_ = true;
+}
+
 const Frontend* ServiceFrontends::built_at(const std::string& service, const FrontendKey& key) const {
     const auto found = built_.find(service);
     if (found == built_.end()) return nullptr;
@@ -73,10 +79,11 @@ const Frontend* ServiceFrontends::built_at(const std::string& service, const Fro
 
 std::string ServiceFrontends::unservable(const Frontend& frontend) const {
     if (frontend.protocol == Protocol::sctp) return "SCTP ports are not served (TCP and UDP only)";
-    // connect() has no source address yet to check against the ranges: this
-    // node's own clients are left untranslated (to the load balancer itself).
+    // connect() has no source address yet to check against the ranges: with
+    // socket LB, this node's own clients are left untranslated (to the load
+    // balancer itself); per packet, their source is checked as any client's.
     if (frontend.kind == FrontendKind::load_balancer && !frontend.source_ranges.empty() &&
-        frontend.scope == Scope::socket) {
+        frontend.scope == Scope::socket && socket_lb_) {
         return "load balancer address " + frontend.address +
                " is served to clients outside the node only: loadBalancerSourceRanges cannot be checked at connect()";
     }

@@ -40,6 +40,10 @@ public:
     // Every service is looked at again when either changes.
     void set_topology(Topology topology);
     void set_node_ports(PortRange range);
+    // Whether this node's clients are translated at connect() (socket LB) or
+    // per packet: only the packets have a source address to check
+    // loadBalancerSourceRanges against.
+    void set_socket_lb(bool on);
 
     struct Changes {
         std::set<std::string> services;  // every service looked at again (a deleted one serves nothing)
@@ -73,6 +77,7 @@ private:
     std::map<std::string, std::set<std::string>> slices_of_;  // "ns/service" -> its slices' keys
     Topology topology_;
     PortRange node_ports_{30000, 32767};
+    bool socket_lb_ = true;
 
     std::set<std::string> dirty_;  // services to build again
     bool all_dirty_ = false;

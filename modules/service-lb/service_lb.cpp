@@ -11,11 +11,14 @@
 //
 // Connections that enter the node from outside (NodePorts, external and load
 // balancer IPs) are translated packet by packet in pipeline slot
-// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c). A LoadBalancer service with
-// externalTrafficPolicy Local has its healthCheckNodePort answered here
-// (health_check.hpp), so a load balancer skips nodes without its endpoints.
+// MBR_STAGE_SERVICE (bpf/packet_lb.bpf.c); with socket_lb = false the socket
+// programs are not attached and that stage translates the pods' packets too.
+// A LoadBalancer service with externalTrafficPolicy Local has its
+// healthCheckNodePort answered here (health_check.hpp), so a load balancer
+// skips nodes without its endpoints.
 //
 // [module.service-lb] keys (all optional):
+//   socket_lb = true                 # false: pods' connections translated per packet
 //   node_port_range = "30000-32767"  # NodePorts outside it are not served
 //   snat_port_range = "61000-65535"  # source ports of connections from outside sent
 //                                    # to another node's backend (keep it apart from
@@ -105,6 +108,7 @@ public:
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap,
                                                kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap,   kSourceRangesMap};
         frontends_.set_node_ports(settings_.node_ports);
+        frontends_.set_socket_lb(settings_.socket_lb);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
         // A changed maglev_table_size reloads the module: every table is made
         // anew at its first sync (a table's stamp holds its size).
@@ -132,14 +136,20 @@ public:
         subscribe();
         // The maps hold the services before a socket or packet meets the programs.
         sync();
-        for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
-            ctx.bpf().attach_socket_hook(object, program);
+        // Socket LB off: the hooks are not attached, and the previous generation's (a reload) or an
+        // earlier run's are detached by the agent, as hooks this generation does not hold.
+        if (settings_.socket_lb) {
+            for (const char* program : {"lb_connect4", "lb_sendmsg4", "lb_recvmsg4", "lb_getpeername4"}) {
+                ctx.bpf().attach_socket_hook(object, program);
+            }
         }
-        ctx.bpf().attach_stage(MBR_STAGE_SERVICE, packet, "lb_service_stage");
+        ctx.bpf().attach_stage(MBR_STAGE_SERVICE, packet, settings_.socket_lb ? "lb_service_stage" : "lb_stage_pods");
         ctx.add_method("Services", [this](const std::string&) { return services_json(); });
         ctx.add_method("Maps", [this](const std::string&) { return maps_json(); });
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
-        ctx.log().info("{} services, {} frontends in the datapath", frontends_.service_count(), maps_->frontend_count());
+        ctx.log().info("{} services, {} frontends in the datapath; pods' connections translated {}",
+                       frontends_.service_count(), maps_->frontend_count(),
+                       settings_.socket_lb ? "at connect() (socket LB)" : "per packet (socket LB off)");
     }
 
     // The health check listeners' threads run this module's code: joined here, before it is unloaded.
@@ -375,10 +385,8 @@ private:
                             {"service_id", frontend.service_id},
                             {"flags", frontend.flags},
                             {"affinity_timeout", frontend.affinity_timeout},
-                            {"source_ranges", frontend.scope == Scope::outside
-                                                  ? source_ranges_->held_for(ipv4_address(frontend.address), frontend.port,
-                                                                             static_cast<std::uint8_t>(frontend.protocol))
-                                                  : std::vector<std::string>{}},
+                            {"source_ranges", source_ranges_->held_for(ipv4_address(frontend.address), frontend.port,
+                                                                       static_cast<std::uint8_t>(frontend.protocol))},
                             {"backends", backends_json(frontend.backends)}});
         }
         return nlohmann::json{{"frontends", list}}.dump();
@@ -408,6 +416,7 @@ private:
                               {"frontends", maps_->frontend_count()},
                               {"map_entries", maps_->slot_count()},
                               {"backends", maps_->backend_count()},
+                              {"socket_lb", settings_.socket_lb},
                               {"node_port_range", range_text(settings_.node_ports)},
                               {"snat_port_range", range_text(settings_.snat_ports)},
                               {"maglev_tables", maps_->table_count()},

@@ -26,6 +26,7 @@ PortRange parse_port_range(ConfigReader& read, const std::string& key, const std
 Settings read_settings(const toml::table& table, const std::string& where) {
     ConfigReader read(table, where);
     Settings settings;
+    settings.socket_lb = read.get<bool>("socket_lb", true);
     settings.node_ports = parse_port_range(read, "node_port_range", read.get<std::string>("node_port_range", "30000-32767"));
     settings.snat_ports = parse_port_range(read, "snat_port_range", read.get<std::string>("snat_port_range", "61000-65535"));
     const auto table_size = read.get<std::int64_t>("maglev_table_size", maglev::kDefaultTableSize);

@@ -13,6 +13,7 @@
 namespace membrane::service_lb {
 
 struct Settings {
+    bool socket_lb = true;               // socket_lb (false: the packet stage translates the pods' packets too)
     PortRange node_ports{30000, 32767};  // node_port_range
     PortRange snat_ports{61000, 65535};  // snat_port_range
     std::uint32_t maglev_table_size = maglev::kDefaultTableSize;  // maglev_table_size

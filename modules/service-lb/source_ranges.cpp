@@ -50,7 +50,8 @@ SourceRanges::SourceRanges(int fd) : fd_(fd) {
 
 std::set<SourceRanges::Entry> SourceRanges::entries_of(const Frontend& frontend) {
     std::set<Entry> out;
-    if (frontend.kind != FrontendKind::load_balancer || frontend.scope != Scope::outside) return out;
+    // An entry serves both scopes of the address (a pod's packets meet it too when socket LB is off).
+    if (frontend.kind != FrontendKind::load_balancer) return out;
     const std::uint32_t address = ipv4_address(frontend.address);
     for (const auto& range : frontend.source_ranges) {
         const auto slash = range.find('/');

@@ -1,6 +1,6 @@
 // service_lb_source_ranges_v1 as the C++ half writes it: the
-// loadBalancerSourceRanges of each load balancer frontend from outside, one
-// LPM entry per (frontend, range). The packet stage checks a connection's
+// loadBalancerSourceRanges of each load balancer address, one LPM entry per
+// (frontend, range). The packet stage checks a connection's
 // client against them when the frontend's slot 0 has SERVICE_LB_F_SOURCE_RANGES
 // (LbMaps writes the flag), so entries come first and go last: want()
 // before the frontends are written, prune() after. A frontend flagged with
@@ -40,7 +40,7 @@ public:
     // (frontend address, port, protocol, range network, range length), addresses in network order.
     using Entry = std::tuple<std::uint32_t, std::uint16_t, std::uint8_t, std::uint32_t, std::uint8_t>;
     // The entries a frontend needs: none unless it is a load balancer
-    // address from outside with ranges. Throws on a range that is not an IPv4 CIDR.
+    // address with ranges (either scope: the entries are the same). Throws on a range that is not an IPv4 CIDR.
     static std::set<Entry> entries_of(const Frontend& frontend);
 
 private:

@@ -22,6 +22,8 @@
 #     its healthCheckNodePort answers 200 (1 local endpoint) on node2 and
 #     503 on node1, with kube-proxy's body;
 #   - an external IP, routed by the outside host to node1;
+#   - a NodePort without endpoints refuses a client from outside at once
+#     (RST, ICMP port unreachable), as kube-proxy's REJECT;
 #   - loadBalancerSourceRanges: a load balancer IP (routed to node1) serves a
 #     client in its range and drops (counted) one outside it after the range
 #     changes; the service's NodePort stays open;
@@ -258,10 +260,20 @@ check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "the lo
 result=$(from_outside tcp "$node1" 30082 10)
 check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the NodePort of a service with source ranges"
 
+labtest_log "no endpoints: refused from outside too (a SYN gets a RST, a datagram an ICMP port unreachable)"
+apply "$(service empty 10.96.0.23 30083 30056)"
+wait_outside node1 "$node1:30083" 0
+result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused "$node1" 30083)
+echo "$result"
+check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "TCP from outside to a NodePort without endpoints"
+result=$(lab_cmd exec "$lab" ext -- python3 "$client" udp-refused "$node1" 30056)
+echo "$result"
+check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "UDP from outside to a NodePort without endpoints"
+
 labtest_log "a backend removed: new connections from outside go to the other"
 apply "$(slice web "$be2:node2")"
 wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
-echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, backend removal"
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, no endpoints refused, backend removal"

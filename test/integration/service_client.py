@@ -10,6 +10,8 @@ exec, ip netns exec). It talks to the echo servers of lab_test_lib.sh (labtest_s
                            closed with a RST after the reply, so that no TIME_WAIT keeps the port from
                            the next run: the pod that answered by source port, errors by name
   refused ADDR PORT        one connect(): its errno name ("" if it connected) and how long it took
+  udp-refused ADDR PORT    one datagram on a connected UDP socket, then a receive (2 s): its errno
+                           name ("" if an answer came, "timeout" if nothing) and how long it took
   connect-loop ADDR PORT CONTROL SECONDS
                            new connections, 1,500 a second (64 at once at most, non-blocking), each
                            connect(), getpeername() == ADDR:PORT, then the server's close read (EOF:
@@ -120,6 +122,22 @@ def refused(address, port):
     try:
         s.connect((address, port))
         name = ""
+    except OSError as error:
+        name = error_name(error)
+    return {"errno": name, "seconds": round(time.monotonic() - began, 3)}
+
+
+def udp_refused(address, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    began = time.monotonic()
+    try:
+        s.connect((address, port))
+        s.send(b"anyone?\n")
+        s.recv(2048)
+        name = ""
+    except socket.timeout:
+        name = "timeout"
     except OSError as error:
         name = error_name(error)
     return {"errno": name, "seconds": round(time.monotonic() - began, 3)}
@@ -338,6 +356,8 @@ def main():
         result = tcp_ports(address, port, int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "refused":
         result = refused(address, port)
+    elif mode == "udp-refused":
+        result = udp_refused(address, port)
     elif mode == "udp-follow":
         result = udp_follow(address, port, sys.argv[4], float(sys.argv[5]))
     elif mode == "connect-loop":

@@ -4,6 +4,14 @@
  * for what no socket program saw: a connection that enters the node from
  * outside to a NodePort, an external IP or a load balancer IP. Its frontends
  * are the SERVICE_LB_SCOPE_OUTSIDE ones, where externalTrafficPolicy applies.
+ * With socket LB off (lb_stage_pods in the slot instead of lb_service_stage)
+ * a pod's packets from its veth are translated too, to the frontends its
+ * sockets would meet (SERVICE_LB_SCOPE_SOCKET: ClusterIPs, external and load
+ * balancer IPs, NodePorts on this node's address; internalTrafficPolicy).
+ * They are only DNATed, as a pod's address is routable, except a pod's
+ * connection to itself (hairpin), SNATed to HAIRPIN_ADDRESS so that its
+ * replies leave the pod; a pod's packet to a service without endpoints is
+ * refused (reject.h).
  *
  * A client's packet (from a node device, or from another node's pod through
  * the overlay) is DNATed to a backend. When the
@@ -47,9 +55,18 @@
 
 #include "flow_hash.h"
 #include "lb_map_defs.h"
+#include "reject.h"
 
 #define AF_INET 2
 #define SNAT_TRIES 8
+/* The source a pod's connection to itself through a service is given (Cilium's), so that its
+ * own replies leave the pod and come back through this stage to be translated back. */
+#define HAIRPIN_ADDRESS bpf_htonl(0xa9fe2a01) /* 169.254.42.1 */
+
+/* What reply() and translate() return besides a tc verdict (>= 0). */
+#define STAGE_NOT_OURS -1 /* no translated connection's packet: on, unchanged */
+#define STAGE_GO_ON -2    /* translated: on to the next stage */
+#define STAGE_BROKEN -3   /* a rewrite failed: dropped as invalid */
 /* An affinity key of a client address, apart from any network namespace cookie. */
 #define AFFINITY_CLIENT_ADDRESS (1ULL << 63)
 
@@ -173,8 +190,9 @@ static __always_inline void set_identities(struct __sk_buff *skb, __u32 src, __u
 /*
  * A backend's reply, translated back: its source becomes the service, its
  * destination the client (when it was SNATed), and it leaves toward the
- * client from here. Returns -1 when `p` is no reply of a translated
- * connection (the packet goes on unchanged), else the verdict.
+ * client from here (or, for a pod, on to the delivery or routing stage).
+ * STAGE_NOT_OURS when `p` is no reply of a translated connection, else
+ * STAGE_GO_ON, STAGE_BROKEN or a tc verdict.
  */
 static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, __u64 now)
 {
@@ -182,7 +200,7 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, 
 	struct service_lb_nat_value *nat = nat_find(&key, now);
 
 	if (!nat)
-		return -1;
+		return STAGE_NOT_OURS;
 	nat_refresh(nat, MBR_CT_F_SEEN_REPLY | packet_flags(p), p->protocol, now);
 	const __be32 service = nat->address;
 	const __be16 service_port = nat->port;
@@ -192,14 +210,21 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, 
 	    set_port(skb, p, 0, p->sport, service_port) < 0 ||
 	    set_address(skb, p, offsetof(struct iphdr, daddr), p->daddr, client) < 0 ||
 	    set_port(skb, p, 2, p->dport, client_port) < 0)
-		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+		return STAGE_BROKEN;
+	const struct mbr_endpoint_value *local_client = membrane_endpoint_lookup(client);
+	if (local_client) {
+		/* A pod of this node (socket LB off): the delivery stage takes the reply into it. */
+		count(SERVICE_LB_PACKETS_REPLIED);
+		set_identities(skb, skb->cb[0], local_client->identity);
+		return STAGE_GO_ON;
+	}
 	const struct mbr_ipcache_value *client_node = membrane_ipcache_lookup(client);
 	if (client_node && client_node->tunnel_endpoint) {
 		/* The client is a pod of another node (it came to this node's address): the routing stage
 		 * carries the reply there as the backend's, like any pod's packet. */
 		count(SERVICE_LB_PACKETS_REPLIED);
 		set_identities(skb, skb->cb[0], client_node->identity);
-		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+		return STAGE_GO_ON;
 	}
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
@@ -212,7 +237,7 @@ static __always_inline int reply(struct __sk_buff *skb, const struct packet *p, 
 	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count(SERVICE_LB_PACKETS_NO_ROUTE);
-		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+		return STAGE_GO_ON;
 	}
 	count(SERVICE_LB_PACKETS_REPLIED);
 	struct bpf_redir_neigh next_hop = {
@@ -257,8 +282,12 @@ static __always_inline void reply_key_of(const struct packet *p, const struct se
 }
 
 /*
- * A client's packet from outside to a frontend: DNAT (and SNAT for a
- * backend elsewhere). Returns -1 when it is for no outside frontend.
+ * No backend for the client's packet. A pod's packet to a service without
+ * endpoints is refused (a TCP SYN with a RST, UDP with an ICMP port
+ * unreachable), as the socket programs refuse its connect(); anything else
+ * is dropped: from outside, as kube-proxy drops for a Local traffic policy
+ * (and here also for none at all), and a pod's to a Local internal traffic
+ * policy without a backend on this node, as kube-proxy drops it.
  */
 static __always_inline int in_source_ranges(const struct packet *p)
 {
@@ -272,17 +301,45 @@ static __always_inline int in_source_ranges(const struct packet *p)
 	return bpf_map_lookup_elem(&service_lb_source_ranges_v1, &key) != 0;
 }
 
-static __always_inline int translate(struct __sk_buff *skb, const struct packet *p, __u64 now)
+/*
+ * No backend for a new connection. A service without endpoints refuses it,
+ * as kube-proxy's REJECT does (a RST, an ICMP port unreachable), to a pod of
+ * this node and to a client that came in through a device (the answer goes
+ * back out of it); one from another node's pod (the overlay) is dropped,
+ * the answer having no tunnel to take. A traffic policy Local with
+ * backends elsewhere only drops, as kube-proxy drops.
+ */
+static __always_inline int no_backend(struct __sk_buff *skb, const struct packet *p, const struct service_lb_value *service,
+				      __u8 scope)
+{
+	count(SERVICE_LB_PACKETS_NO_BACKEND);
+	const int answerable = scope == SERVICE_LB_SCOPE_SOCKET || membrane_ctx_direction(skb) == MBR_DIR_FROM_NETDEV;
+	if (answerable && service->count == 0 && !(service->flags & SERVICE_LB_F_DROP_WHEN_EMPTY) &&
+	    reject(skb, p->protocol, p->tcp_flags, p->l4) > 0)
+		return bpf_redirect(skb->ingress_ifindex, 0);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * A client's packet to a frontend of `scope`: SERVICE_LB_SCOPE_OUTSIDE for
+ * what enters the node, SERVICE_LB_SCOPE_SOCKET for a pod's own packets
+ * when socket LB is off. DNAT, and SNAT for a backend that must send its
+ * replies back through this node: one on another node reached from outside
+ * (to this node's address), or the client itself (hairpin, to
+ * HAIRPIN_ADDRESS). STAGE_NOT_OURS when it is for no frontend of the
+ * scope, else STAGE_GO_ON, STAGE_BROKEN or a tc verdict (dropped, refused).
+ */
+static __always_inline int translate(struct __sk_buff *skb, const struct packet *p, __u64 now, __u8 scope)
 {
 	struct service_lb_key key = {
 		.address = p->daddr,
 		.port = p->dport,
 		.protocol = p->protocol,
-		.scope = SERVICE_LB_SCOPE_OUTSIDE,
+		.scope = scope,
 	};
 	struct service_lb_value *service = bpf_map_lookup_elem(&service_lb_services_v1, &key);
 	if (!service)
-		return -1;
+		return STAGE_NOT_OURS;
 	const struct service_lb_nat_key original_key = nat_key_of(p, SERVICE_LB_NAT_ORIGINAL);
 	struct service_lb_nat_value *known = nat_find(&original_key, now);
 	struct service_lb_nat_value nat = {};
@@ -316,13 +373,11 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 			return TC_ACT_SHOT;
 		}
 		if (service->count)
-			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id, &hash);
-		if (!backend) {
-			/* externalTrafficPolicy Local without a backend here, or none at all: dropped, as kube-proxy
-			 * drops what comes from outside to a Local service it cannot serve. */
-			count(SERVICE_LB_PACKETS_NO_BACKEND);
-			return TC_ACT_SHOT;
-		}
+			/* Maglev for connections from outside (every node holds the same tables); a pod's at random. */
+			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id,
+						 scope == SERVICE_LB_SCOPE_OUTSIDE ? &hash : 0);
+		if (!backend)
+			return no_backend(skb, p, service, scope);
 		nat.address = backend->address;
 		nat.port = backend->port;
 		nat.backend_id = id;
@@ -344,69 +399,125 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 			.flags = nat.flags,
 			.expires_ns = nat.expires_ns,
 		};
-		const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend->address);
-		if (membrane_endpoint_lookup(backend->address)) {
+		/* Whether the backend's replies would miss this node, and the source that brings them back. */
+		int snat = 0;
+		int hairpin = backend->address == p->saddr;
+		if (!hairpin && !membrane_endpoint_lookup(backend->address)) {
+			const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend->address);
+			const int pod_elsewhere = where && where->tunnel_endpoint;
+
+			/* From outside, a backend that is not a pod of this node nor one of another's (a
+			 * host-network or external endpoint): no stage could carry it there and back. From a
+			 * pod, whose address is routable, anything but this node itself, whose stack would
+			 * answer the pod without a stage to translate it back. */
+			if (scope == SERVICE_LB_SCOPE_OUTSIDE ? !pod_elsewhere : where && where->identity == MBR_IDENTITY_HOST) {
+				count(SERVICE_LB_PACKETS_UNREACHABLE);
+				return TC_ACT_SHOT;
+			}
+			/* A pod's own address is routable: only a client from outside needs this node's. */
+			snat = scope == SERVICE_LB_SCOPE_OUTSIDE;
+		}
+		if (!snat && !hairpin) {
 			bpf_map_update_elem(&service_lb_nat_v1, &reply_key, &reply, BPF_ANY);
-		} else if (!where || !where->tunnel_endpoint) {
-			/* Not a pod of this node nor one of another's (a host-network or external endpoint):
-			 * no stage could carry it there and back. */
-			count(SERVICE_LB_PACKETS_UNREACHABLE);
-			return TC_ACT_SHOT;
 		} else {
-			/* Elsewhere: the reply must come back through this node to be translated back. */
 			const __u32 zero = 0;
 			const struct service_lb_node *node = bpf_map_lookup_elem(&service_lb_node_v1, &zero);
+			const __be32 source = hairpin ? HAIRPIN_ADDRESS : node ? node->address : 0;
 
-			if (!node || !node->address || node->snat_low == 0 || node->snat_high < node->snat_low) {
+			if (!node || !source || node->snat_low == 0 || node->snat_high < node->snat_low) {
 				count(SERVICE_LB_PACKETS_NO_PORT);
 				return TC_ACT_SHOT;
 			}
-			reply_key.daddr = node->address;
+			reply_key.daddr = source;
 			if (claim_snat_port(&reply_key, &reply, node, now) < 0) {
 				count(SERVICE_LB_PACKETS_NO_PORT);
 				return TC_ACT_SHOT;
 			}
-			nat.peer_address = node->address;
+			nat.peer_address = source;
 			nat.peer_port = reply_key.dport;
 		}
 		bpf_map_update_elem(&service_lb_nat_v1, &original_key, &nat, BPF_ANY);
 	}
 	if (set_address(skb, p, offsetof(struct iphdr, daddr), p->daddr, nat.address) < 0 ||
 	    set_port(skb, p, 2, p->dport, nat.port) < 0)
-		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+		return STAGE_BROKEN;
 	__u32 src_identity = skb->cb[0];
 	if (nat.peer_address) {
 		if (set_address(skb, p, offsetof(struct iphdr, saddr), p->saddr, nat.peer_address) < 0 ||
 		    set_port(skb, p, 0, p->sport, nat.peer_port) < 0)
-			return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
-		src_identity = MBR_IDENTITY_HOST; /* it now comes from this node */
+			return STAGE_BROKEN;
+		if (nat.peer_address != HAIRPIN_ADDRESS)
+			src_identity = MBR_IDENTITY_HOST; /* it now comes from this node (a hairpin's from its pod still) */
 		count(SERVICE_LB_PACKETS_SNAT);
 	}
 	count(SERVICE_LB_PACKETS_TRANSLATED);
 	set_identities(skb, src_identity, membrane_ipcache_identity(nat.address));
+	return STAGE_GO_ON;
+}
+
+/*
+ * A new TCP connection no frontend translated (its SYN), whose tuple the
+ * REPLY entry of an ended translated one still holds: a client port used
+ * again within that entry's last seconds, e.g. a pod that connects to a
+ * backend itself right after it did through the service. Its replies are
+ * its own, not to be made the service's.
+ */
+static __always_inline void forget_stale_reply(const struct packet *p)
+{
+	if (p->protocol != IPPROTO_TCP || (p->tcp_flags & (MBR_TCP_SYN | REJECT_TCP_ACK)) != MBR_TCP_SYN)
+		return;
+	const struct service_lb_nat_key key = {
+		.saddr = p->daddr,
+		.daddr = p->saddr,
+		.sport = p->dport,
+		.dport = p->sport,
+		.protocol = p->protocol,
+		.direction = SERVICE_LB_NAT_REPLY,
+	};
+	bpf_map_delete_elem(&service_lb_nat_v1, &key);
+}
+
+/* The stage; `pods`: this node's pods' packets are translated too (socket LB off). */
+static __always_inline int service_stage(struct __sk_buff *skb, const int pods)
+{
+	struct packet p = {};
+	int verdict = STAGE_NOT_OURS;
+
+	if (!membrane_tracing(skb) && parse(skb, &p)) {
+		const __u64 now = bpf_ktime_get_ns();
+		const __u32 direction = membrane_ctx_direction(skb);
+
+		verdict = reply(skb, &p, now);
+		/* What enters from outside this node (a device, or the overlay: another node's pod that came
+		 * to this node's address) meets the outside frontends; a pod of this node the ones its
+		 * sockets would (socket scope), unless its connect() was translated already. */
+		if (verdict == STAGE_NOT_OURS && (direction == MBR_DIR_FROM_NETDEV || direction == MBR_DIR_FROM_OVERLAY))
+			verdict = translate(skb, &p, now, SERVICE_LB_SCOPE_OUTSIDE);
+		else if (verdict == STAGE_NOT_OURS && pods && direction == MBR_DIR_FROM_ENDPOINT)
+			verdict = translate(skb, &p, now, SERVICE_LB_SCOPE_SOCKET);
+		if (verdict == STAGE_NOT_OURS)
+			forget_stale_reply(&p);
+	}
+	/* One drop report and one hand-over for every path: each is a large inlined block. */
+	if (verdict == STAGE_BROKEN)
+		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
+	if (verdict >= 0)
+		return verdict;
 	return membrane_next_stage(skb, MBR_STAGE_SERVICE);
 }
 
+/* With socket LB on: the pods' connections were translated at connect(). */
 SEC("tc")
 int lb_service_stage(struct __sk_buff *skb)
 {
-	struct packet p = {};
-	int verdict;
+	return service_stage(skb, 0);
+}
 
-	if (membrane_tracing(skb) || !parse(skb, &p))
-		return membrane_next_stage(skb, MBR_STAGE_SERVICE);
-	const __u64 now = bpf_ktime_get_ns();
-	verdict = reply(skb, &p, now);
-	if (verdict >= 0)
-		return verdict;
-	/* Only what enters from outside this node (a device, or the overlay: another node's pod that
-	 * came to this node's address): this node's own clients were translated at connect(). */
-	if (membrane_ctx_direction(skb) == MBR_DIR_FROM_NETDEV || membrane_ctx_direction(skb) == MBR_DIR_FROM_OVERLAY) {
-		verdict = translate(skb, &p, now);
-		if (verdict >= 0)
-			return verdict;
-	}
-	return membrane_next_stage(skb, MBR_STAGE_SERVICE);
+/* With socket LB off ([module.service-lb] socket_lb = false): the pods' packets too. */
+SEC("tc")
+int lb_stage_pods(struct __sk_buff *skb)
+{
+	return service_stage(skb, 1);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -29,6 +29,12 @@ TEST(ServiceLbSettings, Defaults) {
     EXPECT_EQ(settings.node_ports, (PortRange{30000, 32767}));
     EXPECT_EQ(settings.snat_ports, (PortRange{61000, 65535}));
     EXPECT_EQ(settings.maglev_table_size, 16381u);
+    EXPECT_TRUE(settings.socket_lb);
+}
+
+TEST(ServiceLbSettings, SocketLbIsABoolean) {
+    EXPECT_FALSE(read("socket_lb = false").socket_lb);
+    EXPECT_NE(refusal("socket_lb = \"no\"").find("'socket_lb'"), std::string::npos);
 }
 
 TEST(ServiceLbSettings, MaglevTableSizeIsAPrimeFrom251To131071) {

@@ -91,11 +91,12 @@ TEST(SourceRanges, AClientIsAllowedExactlyWhenInOneOfItsFrontendsRanges) {
     EXPECT_TRUE(map.allows("203.0.113.10", 443, Protocol::tcp, "10.200.0.1"));
 }
 
-TEST(SourceRanges, OnlyLoadBalancerAddressesFromOutsideHaveEntries) {
+TEST(SourceRanges, OnlyLoadBalancerAddressesHaveEntriesTheSameForBothScopes) {
     auto node_port = load_balancer("shop/web", "192.168.1.2", {"192.0.2.0/24"});
     node_port.kind = FrontendKind::node_port;
     EXPECT_TRUE(SourceRanges::entries_of(node_port).empty());
-    EXPECT_TRUE(SourceRanges::entries_of(load_balancer("shop/web", "203.0.113.9", {"192.0.2.0/24"}, Scope::socket)).empty());
+    EXPECT_EQ(SourceRanges::entries_of(load_balancer("shop/web", "203.0.113.9", {"192.0.2.0/24"}, Scope::socket)),
+              SourceRanges::entries_of(load_balancer("shop/web", "203.0.113.9", {"192.0.2.0/24"}, Scope::outside)));
     EXPECT_EQ(SourceRanges::entries_of(load_balancer("shop/web", "203.0.113.9", {"192.0.2.0/24", "0.0.0.0/0"})).size(), 2u);
 }
 

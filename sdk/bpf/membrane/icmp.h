@@ -19,12 +19,14 @@
 /* From <linux/icmp.h>, which drags in libc headers a BPF target lacks. */
 #define MBR_ICMP_TIME_EXCEEDED 11
 #define MBR_ICMP_EXC_TTL 0 /* TTL count exceeded (in transit) */
+#define MBR_ICMP_UNREACH 3
+#define MBR_ICMP_PORT_UNREACH 3 /* code of MBR_ICMP_UNREACH */
 
 struct membrane_icmphdr {
 	__u8 type;
 	__u8 code;
 	__sum16 checksum;
-	__be32 unused; /* zero for time exceeded */
+	__be32 unused; /* zero for time exceeded and port unreachable */
 };
 
 #define MBR_ICMP_QUOTED_PAYLOAD 8 /* bytes past the offending IP header an ICMP error quotes (RFC 792) */
@@ -48,14 +50,15 @@ static __always_inline __sum16 membrane_csum_fold(__s64 sum)
 }
 
 /*
- * Rewrites the IPv4-over-Ethernet frame in skb into an ICMP time exceeded
- * (TTL expired in transit) from `from` to the frame's sender: MACs swapped,
- * the offending header and 8 bytes quoted, checksums computed, the frame cut
- * to its 70 bytes. 0 on success; negative (the frame untouched or beyond
- * use: drop it) for a header with options, a packet shorter than the quote,
- * or a helper that failed. The caller sends the frame back the way it came.
+ * Rewrites the IPv4-over-Ethernet frame in skb into the ICMP error `type`,
+ * `code` from `from` to the frame's sender: MACs swapped, the offending
+ * header and 8 bytes quoted, checksums computed, the frame cut to its 70
+ * bytes. 0 on success; negative (the frame untouched or beyond use: drop
+ * it) for a header with options, a packet shorter than the quote, or a
+ * helper that failed. The caller sends the frame back the way it came.
+ * (SDK 1.8: the general form of membrane_icmp_time_exceeded below.)
  */
-static __always_inline int membrane_icmp_time_exceeded(struct __sk_buff *skb, __be32 from)
+static __always_inline int membrane_icmp_error(struct __sk_buff *skb, __be32 from, __u8 type, __u8 code)
 {
 	struct ethhdr eth;
 	struct membrane_icmp_message message = {};
@@ -66,8 +69,8 @@ static __always_inline int membrane_icmp_time_exceeded(struct __sk_buff *skb, __
 	if (message.quoted_ip.ihl != 5)
 		return -1; /* options would have to be quoted whole */
 
-	message.icmp.type = MBR_ICMP_TIME_EXCEEDED;
-	message.icmp.code = MBR_ICMP_EXC_TTL;
+	message.icmp.type = type;
+	message.icmp.code = code;
 	message.icmp.checksum = membrane_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&message, sizeof(message), 0));
 
 	struct iphdr ip = {
@@ -95,6 +98,12 @@ static __always_inline int membrane_icmp_time_exceeded(struct __sk_buff *skb, __
 	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &message, sizeof(message), BPF_F_INVALIDATE_HASH) < 0)
 		return -1;
 	return 0;
+}
+
+/* An ICMP time exceeded (TTL expired in transit) from `from`, as membrane_icmp_error() builds it. */
+static __always_inline int membrane_icmp_time_exceeded(struct __sk_buff *skb, __be32 from)
+{
+	return membrane_icmp_error(skb, from, MBR_ICMP_TIME_EXCEEDED, MBR_ICMP_EXC_TTL);
 }
 
 #endif /* MEMBRANE_ICMP_H */
