@@ -442,7 +442,8 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         wanted.service = frontend.service;
         wanted.service_id = ids[i];
         wanted.flags = (frontend.drop_when_empty ? SERVICE_LB_F_DROP_WHEN_EMPTY : 0) |
-                       (frontend.source_ranges.empty() ? 0 : SERVICE_LB_F_SOURCE_RANGES);
+                       (frontend.source_ranges.empty() ? 0 : SERVICE_LB_F_SOURCE_RANGES) |
+                       (frontend.address.starts_with("127.") ? SERVICE_LB_F_HOST_NETNS : 0);
         wanted.affinity_timeout = frontend.affinity_timeout;
         for (const auto& backend : frontend.backends) {
             wanted.backend_ids.push_back(backend_id_for(wanted.service_id, backend));

@@ -25,6 +25,9 @@
 //                                    # net.ipv4.ip_local_port_range)
 //   maglev_table_size = 16381        # slots of each Maglev table (a prime, 251 to 131071):
 //                                    # a connection from outside picks its backend there
+//   nodeport_addresses = []          # IPv4 CIDRs: NodePorts answer on the node's addresses
+//                                    # in them (all when empty), and on 127.0.0.1 when one
+//                                    # holds it
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -36,6 +39,8 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -74,6 +79,13 @@ constexpr const char* kNodeMap = "service_lb_node_v1";
 constexpr const char* kPacketsMap = "service_lb_packets_v2";
 constexpr const char* kSourceRangesMap = "service_lb_source_ranges_v1";
 constexpr const char* kMaglevMap = "service_lb_maglev_v1";
+constexpr const char* kHostMap = "service_lb_host_v1";
+
+#ifdef SO_NETNS_COOKIE
+constexpr int kSoNetnsCookie = SO_NETNS_COOKIE;
+#else
+constexpr int kSoNetnsCookie = 71;  // <asm-generic/socket.h>, Linux 5.14
+#endif
 
 // Asks for a recomputation on the next loop turn: a burst of changes costs one.
 struct SyncRequested {
@@ -106,7 +118,8 @@ public:
         ctx_ = &ctx;
         settings_ = read_settings(ctx.config(), "module." + ctx.module_name());
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap,
-                                               kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap,   kSourceRangesMap};
+                                               kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap,   kSourceRangesMap,
+                                               kHostMap};
         frontends_.set_node_ports(settings_.node_ports);
         frontends_.set_socket_lb(settings_.socket_lb);
         BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
@@ -116,6 +129,7 @@ public:
                       LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX},
                       LbMaps::Tables{object.map_fd(kMaglevMap), settings_.maglev_table_size, SERVICE_LB_MAGLEV_MAX});
         source_ranges_.emplace(object.map_fd(kSourceRangesMap));
+        write_host_netns(object.map_fd(kHostMap));
         try {
             BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
             udp_sweep_.emplace(sweep.program_fd("lb_sweep_udp"));
@@ -204,15 +218,34 @@ private:
         ctx_->bus().publish(SyncRequested{});
     }
 
+    // This node, and the addresses its NodePorts answer on (nodeport_addresses).
     Topology topology() const {
-        Topology topology{ctx_->model().node_name(), {}};
+        std::vector<std::string> addresses;
         for (const auto& node : ctx_->model().nodes()) {
-            if (node.local && !node.ip.empty()) topology.node_addresses.push_back(node.ip);
+            if (node.local && !node.ip.empty()) addresses.push_back(node.ip);
         }
-        return topology;
+        return Topology{ctx_->model().node_name(), node_port_addresses(settings_, addresses)};
     }
 
     // This node's address and the SNAT range, for the packet stage.
+    // This network namespace's cookie: a 127.0.0.1 NodePort answers the node's own sockets only.
+    static void write_host_netns(int fd) {
+        const int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        std::uint64_t cookie = 0;
+        socklen_t length = sizeof(cookie);
+        const int got = probe < 0 ? -1 : getsockopt(probe, SOL_SOCKET, kSoNetnsCookie, &cookie, &length);
+        const int err = errno;
+        if (probe >= 0) close(probe);
+        if (got != 0) {
+            throw BpfError(std::string("cannot read this network namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): ") +
+                           std::strerror(err));
+        }
+        const std::uint32_t zero = 0;
+        if (bpf_map_update_elem(fd, &zero, &cookie, BPF_ANY) != 0) {
+            throw BpfError(std::string("cannot write the host map: ") + std::strerror(errno));
+        }
+    }
+
     // Written when it changes, not at every sync.
     void write_node() {
         service_lb_node node{};

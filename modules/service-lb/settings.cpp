@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include <arpa/inet.h>
+
 #include <cstdio>
 
 #include <membrane/config.hpp>
@@ -21,7 +23,50 @@ PortRange parse_port_range(ConfigReader& read, const std::string& key, const std
     return PortRange{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
 
+// "A.B.C.D/N" with its host bits zero, or throws naming `key` and the item.
+Settings::Cidr parse_cidr(ConfigReader& read, const toml::node& item, const std::string& text) {
+    const auto slash = text.find('/');
+    unsigned length = 0;
+    char extra = 0;
+    in_addr network{};
+    const auto refuse = [&](const std::string& why) {
+        return read.error_at(item, "nodeport_addresses", why + ", not \"" + text + "\"");
+    };
+    if (slash == std::string::npos || inet_pton(AF_INET, text.substr(0, slash).c_str(), &network) != 1 ||
+        std::sscanf(text.c_str() + slash + 1, "%u%c", &length, &extra) != 1 || length > 32 ||
+        text.find_first_not_of("0123456789", slash + 1) != std::string::npos) {
+        throw refuse("must hold IPv4 CIDRs such as \"192.168.0.0/16\" or \"127.0.0.1/32\"");
+    }
+    const std::uint32_t host_order = ntohl(network.s_addr);
+    const std::uint32_t mask = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
+    if ((host_order & ~mask) != 0) throw refuse("holds a CIDR with host bits set");
+    return {host_order, static_cast<std::uint8_t>(length)};
+}
+
+bool holds(const Settings::Cidr& cidr, const std::string& address) {
+    in_addr parsed{};
+    if (inet_pton(AF_INET, address.c_str(), &parsed) != 1) return false;
+    const std::uint32_t mask = cidr.length == 0 ? 0 : ~std::uint32_t{0} << (32 - cidr.length);
+    return (ntohl(parsed.s_addr) & mask) == cidr.network;
+}
+
 }  // namespace
+
+std::vector<std::string> node_port_addresses(const Settings& settings, const std::vector<std::string>& node_addresses) {
+    if (settings.node_port_cidrs.empty()) return node_addresses;
+    const auto wanted = [&](const std::string& address) {
+        for (const auto& cidr : settings.node_port_cidrs) {
+            if (holds(cidr, address)) return true;
+        }
+        return false;
+    };
+    std::vector<std::string> out;
+    for (const auto& address : node_addresses) {
+        if (wanted(address)) out.push_back(address);
+    }
+    if (wanted("127.0.0.1")) out.push_back("127.0.0.1");
+    return out;
+}
 
 Settings read_settings(const toml::table& table, const std::string& where) {
     ConfigReader read(table, where);
@@ -34,6 +79,15 @@ Settings read_settings(const toml::table& table, const std::string& where) {
         throw read.error("maglev_table_size", problem);
     }
     settings.maglev_table_size = static_cast<std::uint32_t>(table_size);
+    if (const toml::node* cidrs = table.get("nodeport_addresses")) {
+        const auto texts = read.strings("nodeport_addresses");
+        std::size_t i = 0;
+        for (const toml::node& item : *cidrs->as_array()) {
+            settings.node_port_cidrs.push_back(parse_cidr(read, item, texts[i++]));
+        }
+    } else {
+        read.strings("nodeport_addresses");  // known, absent
+    }
     read.finish();
     if (settings.snat_ports.low <= settings.node_ports.high && settings.node_ports.low <= settings.snat_ports.high) {
         throw read.error("snat_port_range", "overlaps node_port_range: a NodePort's connection could be taken for "

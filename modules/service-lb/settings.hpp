@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -17,7 +18,20 @@ struct Settings {
     PortRange node_ports{30000, 32767};  // node_port_range
     PortRange snat_ports{61000, 65535};  // snat_port_range
     std::uint32_t maglev_table_size = maglev::kDefaultTableSize;  // maglev_table_size
+    // nodeport_addresses, as kube-proxy's --nodeport-addresses: IPv4 CIDRs
+    // (network, prefix length; network in host order). Empty: every node address.
+    struct Cidr {
+        std::uint32_t network = 0;
+        std::uint8_t length = 0;
+        bool operator==(const Cidr&) const = default;
+    };
+    std::vector<Cidr> node_port_cidrs;
 };
+
+// The addresses NodePorts answer on: the node's own addresses in
+// nodeport_addresses (all of them when it is empty), and 127.0.0.1 when a
+// CIDR of nodeport_addresses holds it (kube-proxy's localhost NodePorts).
+std::vector<std::string> node_port_addresses(const Settings& settings, const std::vector<std::string>& node_addresses);
 
 // The settings in `table` (the [`where`] table of the agent's config), or
 // membrane::ConfigError naming the key, where it stands and the value.

@@ -15,6 +15,8 @@
 #     node1's NodePort and through node2's (each node's own table, built
 #     from the backends' addresses alone), and 20 ports see both backends;
 #     again after maglev_table_size changed on both (SIGHUP: every table anew);
+#   - nodeport_addresses with 127.0.0.0/8: node1's own sockets reach the
+#     NodePort on 127.0.0.1; a pod's 127.0.0.1 stays its own loopback;
 #   - a pod of node2 connecting to node1's NodePort: translated by node1 too;
 #   - UDP to a NodePort, the reply from the NodePort's address and port;
 #   - externalTrafficPolicy Local: node2 serves with its own backend and the
@@ -169,12 +171,24 @@ labtest_log "maglev_table_size = 1021 on both nodes (SIGHUP): the module reloads
 for node in node1 node2; do
     config="/run/membrane-lab/$lab/$node/membrane.toml"
     [[ -f $config ]] || labtest_fail "no $config"
-    printf '\n[module.service-lb]\nmaglev_table_size = 1021\n' >>"$config"
+    printf '\n[module.service-lb]\nmaglev_table_size = 1021\nnodeport_addresses = ["192.168.0.0/16", "127.0.0.0/8"]\n' >>"$config"
     kill -HUP "$(python3 -c 'import json,sys; print(next(n["daemon"]["pid"] for n in json.loads(sys.argv[1])["nodes"] if n["name"] == sys.argv[2]))' "$status_json" "$node")"
 done
 maglev_tables node1 1021
 maglev_tables node2 1021
 same_backend_through_both $((30000 + RANDOM % 10000))
+labtest_log "nodeport_addresses with 127.0.0.0/8: node1's own sockets reach its NodePort on 127.0.0.1, a pod's loopback stays the pod's"
+node_cgroup="$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)/membrane-lab/$lab/node1"
+[[ -d $node_cgroup ]] || labtest_fail "no cgroup $node_cgroup"
+# Into node1's cgroup first: `ip netns exec` mounts a /sys of its own, without the cgroup2 mount.
+result=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" python3 "$3" tcp 127.0.0.1 30080 10' \
+    sh "$node_cgroup" "ml-$lab-node1" "$client")
+echo "$result"
+check "$result" 'r["errors"] == {} and set(r["replies"]) <= {"be1", "be2"} and sum(r["replies"].values()) == 10' \
+    "node1's own socket to its NodePort on 127.0.0.1"
+result=$(lab_cmd exec "$lab" be1 -- python3 "$client" refused 127.0.0.1 30080)
+echo "$result"
+check "$result" 'r["errno"] == "ECONNREFUSED"' "be1 (on node1) to its own 127.0.0.1:30080, where nothing listens"
 
 labtest_log "a pod of node2 to node1's NodePort: node1 translates it (it comes in from the other node)"
 result=$(lab_cmd exec "$lab" cl -- python3 "$client" tcp "$node1" 30080 20)
@@ -276,4 +290,4 @@ wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
 check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
-echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, no endpoints refused, backend removal"
+echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), localhost NodePorts, external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, no endpoints refused, backend removal"

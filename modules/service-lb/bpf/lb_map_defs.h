@@ -101,6 +101,14 @@ struct {
 } service_lb_packets_v2 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} service_lb_host_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SERVICE_LB_SOURCE_RANGES_MAX);
 	__type(key, struct service_lb_source_range_key);

@@ -42,6 +42,8 @@
  *                         SNAT port range, written by the agent
  * service_lb_packets_v2   per-CPU counters of the packet path
  *                         (enum service_lb_packet_counter)
+ * service_lb_host_v1      array of 1: the network namespace cookie of the
+ *                         node (the agent's), where 127.0.0.1 NodePorts answer
  * service_lb_source_ranges_v1  LPM trie: (frontend, client range) of each
  *                         load balancer frontend from outside with
  *                         loadBalancerSourceRanges (SERVICE_LB_F_SOURCE_RANGES)
@@ -92,7 +94,9 @@ struct service_lb_maglev_pair {
 
 /* slot 0's flags */
 #define SERVICE_LB_F_DROP_WHEN_EMPTY 0x1 /* Local traffic policy, backends elsewhere only: EHOSTUNREACH */
-#define SERVICE_LB_F_SOURCE_RANGES 0x2   /* scope outside: only clients in service_lb_source_ranges_v1 */
+#define SERVICE_LB_F_SOURCE_RANGES 0x2   /* only clients in service_lb_source_ranges_v1 (packets) */
+#define SERVICE_LB_F_HOST_NETNS 0x4      /* a NodePort on 127.0.0.1: the node's own network namespace only
+					  * (service_lb_host_v1), not a pod's loopback */
 
 /* Who a frontend serves: the same address and port may mean other backends
  * to this node's own clients and to traffic from outside (externalTrafficPolicy). */

@@ -30,6 +30,15 @@ static __always_inline int refuse(int error)
 	return 0;
 }
 
+/* Whether the socket lives in the node's own network namespace (the agent's). */
+static __always_inline int in_host_netns(struct bpf_sock_addr *ctx)
+{
+	const __u32 zero = 0;
+	const __u64 *host = bpf_map_lookup_elem(&service_lb_host_v1, &zero);
+
+	return host && *host && *host == bpf_get_netns_cookie(ctx);
+}
+
 /* Rewrites the destination of a call to a service: 1 to let the call go
  * on (translated, or not a service), 0 to refuse it. A UDP socket stays on
  * the backend it had for the service: its unconnected datagrams go to one
@@ -53,6 +62,9 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 		return 1;
 	service = bpf_map_lookup_elem(&service_lb_services_v1, &key);
 	if (!service)
+		return 1;
+	/* 127.0.0.1 is a pod's own loopback, not the node's NodePort. */
+	if ((service->flags & SERVICE_LB_F_HOST_NETNS) && !in_host_netns(ctx))
 		return 1;
 	if (service->count == 0)
 		/* A socket cannot be dropped silently: a Local traffic policy's

@@ -52,6 +52,30 @@ TEST(ServiceLbSettings, MaglevTableSizeIsAPrimeFrom251To131071) {
     EXPECT_NE(refusal("maglev_table_size = \"16381\"").find("'maglev_table_size'"), std::string::npos);
 }
 
+TEST(ServiceLbSettings, NodePortAddressesAreCidrsThatPickTheAddressesNodePortsAnswerOn) {
+    const std::vector<std::string> node = {"192.168.7.2", "10.0.0.5"};
+    // Default: every node address, and not loopback.
+    EXPECT_EQ(node_port_addresses(read(""), node), node);
+    EXPECT_EQ(node_port_addresses(read("nodeport_addresses = []"), node), node);
+    // Only those in the CIDRs; 127.0.0.1 when a CIDR holds it.
+    EXPECT_EQ(node_port_addresses(read("nodeport_addresses = [\"192.168.0.0/16\"]"), node),
+              std::vector<std::string>{"192.168.7.2"});
+    EXPECT_EQ(node_port_addresses(read("nodeport_addresses = [\"10.0.0.5/32\", \"127.0.0.0/8\"]"), node),
+              (std::vector<std::string>{"10.0.0.5", "127.0.0.1"}));
+    EXPECT_EQ(node_port_addresses(read("nodeport_addresses = [\"0.0.0.0/0\"]"), node),
+              (std::vector<std::string>{"192.168.7.2", "10.0.0.5", "127.0.0.1"}));
+    EXPECT_TRUE(node_port_addresses(read("nodeport_addresses = [\"172.16.0.0/12\"]"), node).empty());
+
+    EXPECT_EQ(refusal("nodeport_addresses = [\"192.168.0.0/16\", \"192.168.1.1/16\"]"),
+              "/m.toml:1:41: 'nodeport_addresses' in [module.service-lb] holds a CIDR with host bits set, not "
+              "\"192.168.1.1/16\"");
+    EXPECT_NE(refusal("nodeport_addresses = [\"127.0.0.1\"]").find("must hold IPv4 CIDRs"), std::string::npos);
+    EXPECT_NE(refusal("nodeport_addresses = [\"10.0.0.0/33\"]").find("must hold IPv4 CIDRs"), std::string::npos);
+    EXPECT_NE(refusal("nodeport_addresses = [\"10.0.0.0/8x\"]").find("must hold IPv4 CIDRs"), std::string::npos);
+    EXPECT_NE(refusal("nodeport_addresses = [\"primary\"]").find("\"primary\""), std::string::npos);
+    EXPECT_NE(refusal("nodeport_addresses = \"10.0.0.0/8\"").find("an array of strings"), std::string::npos);
+}
+
 TEST(ServiceLbSettings, PortRangesAndUnknownKeys) {
     EXPECT_NE(refusal("node_port_range = \"32767-30000\"").find("'node_port_range'"), std::string::npos);
     EXPECT_NE(refusal("snat_port_range = \"30000-30100\"").find("overlaps node_port_range"), std::string::npos);
