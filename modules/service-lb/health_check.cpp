@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,12 @@ namespace {
 
 // A client has this long to send its request and take the answer.
 constexpr auto kClientTimeout = std::chrono::seconds(5);
+// A port that could not be opened is tried again this often.
+constexpr auto kRetryPeriod = std::chrono::seconds(2);
+// After a failed accept (out of file descriptors), the acceptor waits this long.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 }  // namespace
 
@@ -32,14 +39,17 @@ constexpr auto kClientTimeout = std::chrono::seconds(5);
 // the server joins before the state goes (a shared one would be a cycle
 // through the io_context's pending handlers).
 struct HealthCheckServer::State {
+    std::size_t connections = 0;  // the listener thread's only: clients being served (outlives io's handlers)
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
     std::thread thread;
     std::map<std::uint16_t, std::shared_ptr<tcp::acceptor>> acceptors;  // the listener thread's only
+    asio::steady_timer retry{io};  // the listener thread's only
 
-    std::mutex mutex;  // guards the answers
+    mutable std::mutex mutex;  // guards the answers and the problems
     std::map<std::uint16_t, HealthCheck> checks;
     bool proxy_healthy = true;
+    std::map<std::uint16_t, std::string> problems;  // ports wanted and not open, and why
 
     // Runs `work` on the listener thread and waits for it.
     template <class Work>
@@ -78,7 +88,14 @@ struct HealthCheckServer::State {
     void accept(const std::shared_ptr<tcp::acceptor>& acceptor, std::uint16_t port) {
         acceptor->async_accept([self = this, acceptor, port](beast::error_code error, tcp::socket socket) {
             if (error == asio::error::operation_aborted || !acceptor->is_open()) return;
-            if (!error) self->serve(std::move(socket), port);
+            if (error) {  // EMFILE and the like: the backlog stays readable, so wait rather than spin
+                auto pause = std::make_shared<asio::steady_timer>(self->io, kAcceptBackoff);
+                pause->async_wait([self, acceptor, port, pause](beast::error_code) {
+                    if (acceptor->is_open()) self->accept(acceptor, port);
+                });
+                return;
+            }
+            if (self->connections < kMaxConnections) self->serve(std::move(socket), port);  // else closed here
             self->accept(acceptor, port);
         });
     }
@@ -91,7 +108,13 @@ struct HealthCheckServer::State {
             http::request<http::empty_body> request;
             http::response<http::string_body> response;
         };
-        auto connection = std::make_shared<Connection>(Connection{beast::tcp_stream(std::move(socket)), {}, {}, {}});
+        // Counted while it lives: the last handler holding it ends the count.
+        ++connections;
+        auto connection = std::shared_ptr<Connection>(
+            new Connection{beast::tcp_stream(std::move(socket)), {}, {}, {}}, [self = this](Connection* done) {
+                --self->connections;
+                delete done;
+            });
         connection->stream.expires_after(kClientTimeout);
         http::async_read(connection->stream, connection->buffer, connection->request,
                          [self = this, connection, port](beast::error_code error, std::size_t) {
@@ -113,12 +136,48 @@ struct HealthCheckServer::State {
         const tcp::endpoint endpoint(tcp::v4(), port);
         acceptor->open(endpoint.protocol(), error);
         if (!error) acceptor->set_option(tcp::acceptor::reuse_address(true), error);
+        if (!error) acceptor->set_option(ReusePort(true), error);
         if (!error) acceptor->bind(endpoint, error);
         if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
         if (error) return "cannot listen on port " + std::to_string(port) + ": " + error.message();
         acceptors[port] = acceptor;
         accept(acceptor, port);
         return {};
+    }
+
+    // Makes the acceptors those of the wanted ports; records what failed,
+    // and tries again later while something did.
+    void reconcile() {
+        std::map<std::uint16_t, HealthCheck> wanted;
+        {
+            std::lock_guard lock(mutex);
+            wanted = checks;
+        }
+        for (auto it = acceptors.begin(); it != acceptors.end();) {
+            if (wanted.contains(it->first)) {
+                ++it;
+                continue;
+            }
+            it->second->close();
+            it = acceptors.erase(it);
+        }
+        std::map<std::uint16_t, std::string> failed;
+        for (const auto& [port, check] : wanted) {
+            if (acceptors.contains(port)) continue;
+            if (auto problem = open(port); !problem.empty()) failed[port] = std::move(problem);
+        }
+        const bool again = !failed.empty();
+        {
+            std::lock_guard lock(mutex);
+            problems = std::move(failed);
+        }
+        retry.cancel();
+        if (again) {
+            retry.expires_after(kRetryPeriod);
+            retry.async_wait([self = this](beast::error_code error) {
+                if (!error) self->reconcile();
+            });
+        }
     }
 };
 
@@ -128,6 +187,7 @@ HealthCheckServer::HealthCheckServer() : state_(std::make_unique<State>()) {
 
 HealthCheckServer::~HealthCheckServer() {
     state_->on_listener_thread([state = state_.get()] {
+        state->retry.cancel();
         for (auto& [port, acceptor] : state->acceptors) acceptor->close();
         state->acceptors.clear();
     });
@@ -143,22 +203,13 @@ std::map<std::uint16_t, std::string> HealthCheckServer::set(const std::map<std::
         state_->checks = checks;
         state_->proxy_healthy = proxy_healthy;
     }
-    return state_->on_listener_thread([state = state_.get(), &checks] {
-        for (auto it = state->acceptors.begin(); it != state->acceptors.end();) {
-            if (checks.contains(it->first)) {
-                ++it;
-                continue;
-            }
-            it->second->close();
-            it = state->acceptors.erase(it);
-        }
-        std::map<std::uint16_t, std::string> problems;
-        for (const auto& [port, check] : checks) {
-            if (state->acceptors.contains(port)) continue;
-            if (auto problem = state->open(port); !problem.empty()) problems[port] = std::move(problem);
-        }
-        return problems;
-    });
+    state_->on_listener_thread([state = state_.get()] { state->reconcile(); });
+    return problems();
+}
+
+std::map<std::uint16_t, std::string> HealthCheckServer::problems() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->problems;
 }
 
 }  // namespace membrane::service_lb

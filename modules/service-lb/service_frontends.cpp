@@ -60,6 +60,20 @@ void ServiceFrontends::set_node_ports(PortRange range) {
     all_dirty_ = true;
 }
 
+std::size_t ServiceFrontends::local_ready_endpoints(const std::string& service, const std::string& node) const {
+    const auto svc = services_.find(service);
+    const auto of = slices_of_.find(service);
+    if (svc == services_.end() || of == slices_of_.end()) return 0;
+    std::set<std::string> addresses;
+    for (const auto& key : of->second) {
+        for (const auto& endpoint : slices_.at(key).endpoints) {
+            if (endpoint.node_name != node || !(endpoint.ready || svc->second.publish_not_ready_addresses)) continue;
+            addresses.insert(endpoint.addresses.begin(), endpoint.addresses.end());
+        }
+    }
+    return addresses.size();
+}
+
 void ServiceFrontends::set_socket_lb(bool on) {
     if (on == socket_lb_) return;
     socket_lb_ = on;

@@ -60,6 +60,10 @@ public:
     // Service -> why some of its frontends are not served.
     const std::map<std::string, std::string>& problems() const { return problems_; }
     const std::map<std::string, service::Service>& services() const { return services_; }
+    // The distinct addresses of `service`'s ready endpoints on `node` (all
+    // of them with publishNotReadyAddresses): what kube-proxy's health
+    // check counts, so a node whose pods only terminate is drained.
+    std::size_t local_ready_endpoints(const std::string& service, const std::string& node) const;
     std::size_t service_count() const { return services_.size(); }
     std::size_t slice_count() const { return slices_.size(); }
 

@@ -302,32 +302,28 @@ private:
         } catch (const std::exception& error) {
             datapath_error_ = error.what();
             ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
+            // Narrowed source ranges take effect even so: an entry no service
+            // wants goes, and a flag left without entries drops (fails closed).
+            try {
+                source_ranges_->prune();
+            } catch (const std::exception& also) {
+                ctx_->log().error("source ranges not pruned: {}", also.what());
+            }
         }
         serve_health_checks();
     }
 
-    // Each healthCheckNodePort answers with the local endpoints of its
-    // service's frontends from outside (externalTrafficPolicy Local keeps
-    // only this node's), and 503 while the datapath misses a service.
+    // Each healthCheckNodePort answers with its service's ready endpoints on
+    // this node (kube-proxy's count), and 503 while the datapath misses a service.
     void serve_health_checks() {
         std::map<std::uint16_t, HealthCheck> checks;
         std::map<std::uint16_t, std::string> service_of_port;
         std::map<std::string, std::string> clashes;
-        const auto& built = frontends_.built();
         for (const auto& [key, svc] : frontends_.services()) {
             if (svc.health_check_node_port == 0) continue;
-            std::set<std::string> local;
-            if (const auto found = built.find(key); found != built.end()) {
-                for (const auto& frontend : found->second) {
-                    if (frontend.scope != Scope::outside) continue;
-                    for (const auto& backend : frontend.backends) {
-                        if (backend.node == ctx_->model().node_name()) local.insert(backend.address);
-                    }
-                }
-            }
+            const auto local = frontends_.local_ready_endpoints(key, ctx_->model().node_name());
             const auto [at, fresh] = checks.emplace(
-                svc.health_check_node_port,
-                HealthCheck{svc.namespace_, svc.name, static_cast<std::uint32_t>(local.size())});
+                svc.health_check_node_port, HealthCheck{svc.namespace_, svc.name, static_cast<std::uint32_t>(local)});
             if (fresh) service_of_port[svc.health_check_node_port] = key;
             if (!fresh) {
                 clashes[key] = "healthCheckNodePort " + std::to_string(svc.health_check_node_port) +
@@ -335,18 +331,29 @@ private:
             }
         }
         if (!health_checks_) health_checks_.emplace();
-        const auto problems = health_checks_->set(checks, datapath_error_.empty());
-        std::map<std::string, std::string> by_service = std::move(clashes);
-        for (const auto& [port, problem] : problems) {
-            by_service[service_of_port[port]] = "healthCheckNodePort " + std::to_string(port) + " is not served: " + problem;
-        }
-        for (const auto& [key, problem] : by_service) {  // said once, until it changes
-            if (const auto old = health_problems_.find(key); old == health_problems_.end() || old->second != problem) {
+        health_checks_->set(checks, datapath_error_.empty());
+        health_ports_ = std::move(service_of_port);
+        health_clashes_ = std::move(clashes);
+        // Said once, until it changes (a port that opens later, on the server's retry, is just served).
+        auto now = health_problems();
+        for (const auto& [key, problem] : now) {
+            if (const auto old = told_health_problems_.find(key); old == told_health_problems_.end() || old->second != problem) {
                 ctx_->log().warn("service {}: {}", key, problem);
             }
         }
-        health_problems_ = std::move(by_service);
-        health_checks_served_ = checks.size() - problems.size();
+        told_health_problems_ = std::move(now);
+    }
+
+    // Service -> why its healthCheckNodePort is not served, now.
+    std::map<std::string, std::string> health_problems() const {
+        std::map<std::string, std::string> out = health_clashes_;
+        if (!health_checks_) return out;
+        for (const auto& [port, problem] : health_checks_->problems()) {
+            if (const auto service = health_ports_.find(port); service != health_ports_.end()) {
+                out[service->second] = "healthCheckNodePort " + std::to_string(port) + " is not served: " + problem;
+            }
+        }
+        return out;
     }
 
     // Destroys the connected UDP sockets whose backend a sync removed, in
@@ -377,7 +384,7 @@ private:
     // Service -> why it is not served in full: its frontends', then its health check's.
     std::map<std::string, std::string> problems() const {
         auto out = frontends_.problems();
-        for (const auto& [key, problem] : health_problems_) {
+        for (const auto& [key, problem] : health_problems()) {
             auto& text = out[key];
             text += (text.empty() ? "" : "; ") + problem;
         }
@@ -459,7 +466,7 @@ private:
                                    sizeof(service_lb_maglev_pair)},
                               {"packets", packet_counters()},
                               {"last_sync_ms", last_sync_ms_},
-                              {"health_checks", health_checks_served_},
+                              {"health_checks", health_ports_.size() - (health_checks_ ? health_checks_->problems().size() : 0)},
                               {"source_ranges", source_ranges_->size()},
                               {"problems", problems()},
                               {"datapath_error", datapath_error_},
@@ -478,8 +485,9 @@ private:
     bool resync_ = false;  // the last sync failed: write everything
     std::optional<UdpSweep> udp_sweep_;
     std::optional<HealthCheckServer> health_checks_;
-    std::map<std::string, std::string> health_problems_;  // service -> why its healthCheckNodePort is not served
-    std::size_t health_checks_served_ = 0;
+    std::map<std::uint16_t, std::string> health_ports_;      // healthCheckNodePort -> its service
+    std::map<std::string, std::string> health_clashes_;      // service -> the port another service has
+    std::map<std::string, std::string> told_health_problems_;  // as last logged
     std::string udp_sweep_problem_;  // why there is none
     std::uint64_t udp_sockets_destroyed_ = 0;
     ServiceFrontends frontends_;

@@ -16,8 +16,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace membrane::service_lb {
 namespace {
@@ -115,7 +117,28 @@ TEST(HealthCheckServer, APortTakenByAnotherSocketIsNotServedAndSaysWhy) {
     EXPECT_TRUE(problems.contains(taken));
     EXPECT_FALSE(problems.at(taken).empty());
     EXPECT_TRUE(get(free)) << "a taken port kept another service's check from being served";
+    // Let go, the port is opened on the server's own retry, with no call to set().
     close(holder);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!server.problems().empty() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(server.problems().empty()) << "the port was not tried again";
+    EXPECT_TRUE(get(taken));
+}
+
+// A module reload starts the next generation's listeners before the old
+// one's stop: both take the port, and the new one answers once the old is gone.
+TEST(HealthCheckServer, TheNextGenerationListensBeforeThisOneStops) {
+    const auto port = free_port();
+    auto old_generation = std::make_unique<HealthCheckServer>();
+    EXPECT_TRUE(old_generation->set({{port, HealthCheck{"a", "web", 1}}}, true).empty());
+    HealthCheckServer next_generation;
+    EXPECT_TRUE(next_generation.set({{port, HealthCheck{"a", "web", 0}}}, true).empty());
+    old_generation.reset();
+    const auto response = get(port);
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 503);  // the next generation's answer
 }
 
 }  // namespace

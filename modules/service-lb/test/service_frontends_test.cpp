@@ -233,5 +233,39 @@ TEST(ServiceFrontends, AChangeHandsOverOnlyTheServicesItConcerns) {
     EXPECT_EQ(frontends.take_changes().services.size(), 50u);
 }
 
+// What a healthCheckNodePort counts: this node's ready endpoints, as
+// kube-proxy does; a node whose pods only terminate is drained (503), even
+// though it still serves them (the serving + terminating fallback).
+TEST(ServiceFrontends, LocalReadyEndpointsCountsThisNodesReadyAddressesOnly) {
+    ServiceFrontends frontends;
+    Service s;
+    s.namespace_ = "shop";
+    s.name = "web";
+    s.cluster_ips = {"10.96.2.1"};
+    s.ports = {ServicePort{"http", Protocol::tcp, 80, {8080, ""}, 0}};
+    frontends.set_service("shop/web", s);
+    const auto slice = [](std::vector<SliceEndpoint> endpoints) {
+        return EndpointSlice{"shop", "web-1", "web", {SlicePort{"http", Protocol::tcp, 8080}}, std::move(endpoints)};
+    };
+    frontends.set_slice("shop/web-1", slice({SliceEndpoint{{"10.10.1.1"}, true, true, false, "node1"},
+                                             SliceEndpoint{{"10.10.1.2"}, true, true, false, "node1"},
+                                             SliceEndpoint{{"10.10.1.3"}, false, true, true, "node1"},
+                                             SliceEndpoint{{"10.10.2.1"}, true, true, false, "node2"}}));
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/web", "node1"), 2u);
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/web", "node2"), 1u);
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/web", "node3"), 0u);
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/other", "node1"), 0u);
+
+    frontends.set_slice("shop/web-1", slice({SliceEndpoint{{"10.10.1.3"}, false, true, true, "node1"}}));
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/web", "node1"), 0u) << "only terminating: drained";
+    frontends.take_changes();
+    ASSERT_FALSE(frontends.served().empty());
+    EXPECT_EQ(frontends.served()[0].backends.size(), 1u) << "yet still served, as kube-proxy serves it";
+
+    s.publish_not_ready_addresses = true;
+    frontends.set_service("shop/web", s);
+    EXPECT_EQ(frontends.local_ready_endpoints("shop/web", "node1"), 1u);
+}
+
 }  // namespace
 }  // namespace membrane::service_lb
