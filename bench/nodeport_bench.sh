@@ -118,57 +118,8 @@ done
 
 # The iptables lab: kube-proxy's nat and filter rules for the same two services in node1's namespace.
 baseline=${labs[iptables]}
-python3 - "$(labtest_addr "$baseline" s)" "$(labtest_addr "$baseline" x)" >"$LABTEST_TMP/rules" <<'PY'
-import base64, hashlib, sys
-local_backend, remote_backend = sys.argv[1:]
-def h(text):
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
-chains, rules = [], []
-for name, cluster_ip, backend, ports in (("local", "10.96.0.20", local_backend, ((7100, 30100), (5201, 30110))),
-                                         ("remote", "10.96.0.21", remote_backend, ((7100, 30101), (5201, 30111)))):
-    for port, node_port in ports:
-        spn = f"bench/{name}:{port}"
-        svc, ext, sep = "KUBE-SVC-" + h(spn + "tcp"), "KUBE-EXT-" + h(spn + "tcp"), "KUBE-SEP-" + h(spn + "tcp" + backend)
-        chains += [svc, ext, sep]
-        rules += [
-            f'-A KUBE-SERVICES -d {cluster_ip}/32 -p tcp -m comment --comment "{spn} cluster IP" -m tcp --dport {port} -j {svc}',
-            f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{spn}" -m tcp --dport {node_port} -j {ext}',
-            f'-A {ext} -m comment --comment "masquerade traffic for {spn} external destinations" -j KUBE-MARK-MASQ',
-            f'-A {ext} -j {svc}',
-            f'-A {svc} ! -s 10.0.0.0/8 -d {cluster_ip}/32 -p tcp -m comment --comment "{spn} cluster IP" -m tcp --dport {port} -j KUBE-MARK-MASQ',
-            f'-A {svc} -m comment --comment "{spn} -> {backend}:{port}" -j {sep}',
-            f'-A {sep} -s {backend}/32 -m comment --comment "{spn}" -j KUBE-MARK-MASQ',
-            f'-A {sep} -p tcp -m comment --comment "{spn}" -m tcp -j DNAT --to-destination {backend}:{port}',
-        ]
-rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
-             'in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-out = ["*filter"] + [f":{c} - [0:0]" for c in ("KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL", "KUBE-SERVICES",
-                                               "KUBE-EXTERNAL-SERVICES")]
-out += [
-    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-    '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
-    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
-    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
-    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
-    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
-    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
-    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
-    "COMMIT", "*nat",
-]
-out += [f":{c} - [0:0]" for c in ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"] + chains]
-out += [
-    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-    "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
-    "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-    "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
-] + rules + ["COMMIT"]
-print("\n".join(out))
-PY
+python3 "$here/service_rules.py" nodeport-iptables "$(labtest_addr "$baseline" s)" "$(labtest_addr "$baseline" x)" \
+    >"$LABTEST_TMP/rules"
 timeout 60 ip netns exec "ml-$baseline-node1" iptables-restore --noflush "$LABTEST_TMP/rules" ||
     labtest_fail "iptables-restore of kube-proxy's NodePort rules into $baseline's node1 failed"
 

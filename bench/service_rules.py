@@ -3,6 +3,8 @@
 
     service_rules.py iptables N NODE_IP [BACKENDS]   an iptables-restore file (nat and filter)
     service_rules.py nft N NODE_IP [BACKENDS]        an `nft -f` file (table ip kube-proxy)
+    service_rules.py nodeport-iptables LOCAL REMOTE  bench/nodeport_bench.sh's NodePort services,
+                                                     for iptables-restore --noflush
     service_rules.py services N                      the N ClusterIPs, one a line
     service_rules.py backends [BACKENDS]             the backend addresses, one a line
 
@@ -84,9 +86,18 @@ def iptables(n, node_ip, endpoints):
             rules.append(f'-A {sep} -s {backend}/32 -m comment --comment "{name}" -j KUBE-MARK-MASQ')
             rules.append(f'-A {sep} -p tcp -m comment --comment "{name}" -m tcp '
                          f'-j DNAT --to-destination {backend}:{TARGET_PORT}')
-    rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
-                 'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-    out = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    return iptables_file(chains, rules)
+
+
+def iptables_file(chains, rules, builtins=True):
+    """kube-proxy's iptables-restore file around its service chains and rules:
+    the filter table's jumps, KUBE-NODEPORTS last in KUBE-SERVICES, the mark
+    and masquerade chains. builtins=False leaves the built-in chains'
+    declarations out, for `iptables-restore --noflush` into a namespace whose
+    own rules must stay."""
+    rules = rules + ['-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
+                     'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS']
+    out = ["*filter"] + ([":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"] if builtins else [])
     out += [f":{c} - [0:0]" for c in ("KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
                                         "KUBE-PROXY-FIREWALL", "KUBE-SERVICES", "KUBE-PROXY-CANARY")]
     out += [
@@ -103,8 +114,10 @@ def iptables(n, node_ip, endpoints):
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
         "COMMIT",
-        "*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+        "*nat",
     ]
+    if builtins:
+        out += [":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
     out += [f":{c} - [0:0]" for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")]
     out += [f":{c} - [0:0]" for c in chains]
     out += [
@@ -119,6 +132,33 @@ def iptables(n, node_ip, endpoints):
     out += rules
     out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def nodeport_iptables(local_backend, remote_backend):
+    """bench/nodeport_bench.sh's two NodePort services (bench/local, bench/remote:
+    ports 7100 and 5201 on NodePorts 30100/30110 and 30101/30111, one backend
+    each) as kube-proxy's iptables mode writes them with externalTrafficPolicy
+    Cluster: KUBE-NODEPORTS -> KUBE-EXT (masquerade every connection) -> KUBE-SVC -> KUBE-SEP."""
+    chains, rules = [], []
+    for name, ip, backend, ports in (("local", "10.96.0.20", local_backend, ((7100, 30100), (5201, 30110))),
+                                     ("remote", "10.96.0.21", remote_backend, ((7100, 30101), (5201, 30111)))):
+        for port, node_port in ports:
+            spn = f"bench/{name}:{port}"
+            svc, ext = "KUBE-SVC-" + hash16(spn + "tcp"), "KUBE-EXT-" + hash16(spn + "tcp")
+            sep = "KUBE-SEP-" + hash16(spn + "tcp" + backend)
+            chains += [svc, ext, sep]
+            rules += [
+                f'-A KUBE-SERVICES -d {ip}/32 -p tcp -m comment --comment "{spn} cluster IP" -m tcp --dport {port} -j {svc}',
+                f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{spn}" -m tcp --dport {node_port} -j {ext}',
+                f'-A {ext} -m comment --comment "masquerade traffic for {spn} external destinations" -j KUBE-MARK-MASQ',
+                f'-A {ext} -j {svc}',
+                f'-A {svc} ! -s 10.0.0.0/8 -d {ip}/32 -p tcp -m comment --comment "{spn} cluster IP" -m tcp '
+                f'--dport {port} -j KUBE-MARK-MASQ',
+                f'-A {svc} -m comment --comment "{spn} -> {backend}:{port}" -j {sep}',
+                f'-A {sep} -s {backend}/32 -m comment --comment "{spn}" -j KUBE-MARK-MASQ',
+                f'-A {sep} -p tcp -m comment --comment "{spn}" -m tcp -j DNAT --to-destination {backend}:{port}',
+            ]
+    return iptables_file(chains, rules, builtins=False)
 
 
 def nft(n, node_ip, endpoints):
@@ -205,6 +245,10 @@ def main(argv):
         ipaddress.IPv4Address(argv[3])
         endpoints = backends(count(argv[4], "BACKENDS", 1, 250) if len(argv) == 5 else 10)
         sys.stdout.write((iptables if argv[1] == "iptables" else nft)(n, argv[3], endpoints))
+    elif len(argv) == 4 and argv[1] == "nodeport-iptables":
+        ipaddress.IPv4Address(argv[2])
+        ipaddress.IPv4Address(argv[3])
+        sys.stdout.write(nodeport_iptables(argv[2], argv[3]))
     elif len(argv) == 3 and argv[1] == "services":
         sys.stdout.write("".join(cluster_ip(i) + "\n" for i in range(count(argv[2], "N", 1, MAX_SERVICES))))
     elif len(argv) in (2, 3) and argv[1] == "backends":
