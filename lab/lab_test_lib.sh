@@ -201,6 +201,12 @@ except OSError:
     pass' "$3" "$4" "$5"
 }
 
+# labtest_check JSON PYTHON-CONDITION MESSAGE : the condition on the JSON (as `r`), or fail with both.
+labtest_check() {
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
+        labtest_fail "$3: $1"
+}
+
 # labtest_expect_udp LAB FROM TO : a UDP request/reply from FROM to TO's echo server (3 tries).
 labtest_expect_udp() {
     local lab=$1 from=$2 to=$3 addr reply try

@@ -62,10 +62,6 @@ ctl() { local node=$1; shift; lab_cmd ctl "$lab" "$node" -- "$@"; }
 from_outside() { lab_cmd exec "$lab" ext -- python3 "$client" "$@"; }
 # ask ADDRESS PORT : one TCP exchange from the outside host; prints the reply ("pong POD LINE PEER").
 ask() { echo hello | lab_cmd exec "$lab" ext -- timeout 8 socat -t 3 -T 3 - "TCP4:$1:$2,connect-timeout=2" 2>&1 || true; }
-check() {
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
-        labtest_fail "$3: $1"
-}
 apply() { printf '%s\n' "$1" >"$LABTEST_TMP/apply.yaml"; ctl node1 apply -f "$LABTEST_TMP/apply.yaml" >/dev/null; }
 # slice NAME ADDRESS:NODE... : the EndpointSlice of service NAME with these ready endpoints.
 slice() {
@@ -113,7 +109,7 @@ translated_before=$(packets node1 translated)
 forwarded_before=$(forwarded node1)
 result=$(from_outside tcp "$node1" 30080 40)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to node1's NodePort from outside"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to node1's NodePort from outside"
 translated=$(($(packets node1 translated) - translated_before))
 ((translated >= 40)) || labtest_fail "node1's packet stage translated $translated packets for 40 connections"
 ((forwarded_before == $(forwarded node1))) ||
@@ -184,22 +180,22 @@ node_cgroup="$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)/membrane-lab
 result=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" python3 "$3" tcp 127.0.0.1 30080 10' \
     sh "$node_cgroup" "ml-$lab-node1" "$client")
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) <= {"be1", "be2"} and sum(r["replies"].values()) == 10' \
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) <= {"be1", "be2"} and sum(r["replies"].values()) == 10' \
     "node1's own socket to its NodePort on 127.0.0.1"
 result=$(lab_cmd exec "$lab" be1 -- python3 "$client" refused 127.0.0.1 30080)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED"' "be1 (on node1) to its own 127.0.0.1:30080, where nothing listens"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED"' "be1 (on node1) to its own 127.0.0.1:30080, where nothing listens"
 
 labtest_log "a pod of node2 to node1's NodePort: node1 translates it (it comes in from the other node)"
 result=$(lab_cmd exec "$lab" cl -- python3 "$client" tcp "$node1" 30080 20)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP from node2's pod cl to node1's NodePort"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP from node2's pod cl to node1's NodePort"
 
 labtest_log "UDP to the NodePort from outside: sockets reach both backends (one SNATed), replies come from the NodePort"
 seen=""
 for _ in $(seq 20); do
     result=$(from_outside udp "$node2" 30053 3)
-    check "$result" "r['errors'] == {} and r['sources'] == ['$node2:30053'] and sum(r['replies'].values()) == 3" \
+    labtest_check "$result" "r['errors'] == {} and r['sources'] == ['$node2:30053'] and sum(r['replies'].values()) == 3" \
         "UDP to node2's NodePort"
     seen+=" $(python3 -c 'import json,sys; print(*json.loads(sys.argv[1])["replies"])' "$result")"
     [[ $seen == *be1* && $seen == *be2* ]] && break
@@ -210,7 +206,7 @@ labtest_log "an external IP, routed to node1 by the outside host"
 lab_cmd exec "$lab" ext -- ip route add 192.168.250.10/32 via "$node1"
 result=$(from_outside tcp 192.168.250.10 80 20)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the external IP"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the external IP"
 
 labtest_log "externalTrafficPolicy Local: node2 serves its own backend with the client's address; node1 drops; healthCheckNodePort says so"
 apply "$(TYPE=LoadBalancer service local 10.96.0.21 30081 30054 '  externalTrafficPolicy: Local
@@ -226,18 +222,18 @@ dropped_before=$(packets node1 dropped_no_backend)
 result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused "$node1" 30081)
 echo "$result"
 # Dropped: the connect times out (5 s), neither answered nor refused.
-check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "eTP Local via node1, which has no backend"
+labtest_check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "eTP Local via node1, which has no backend"
 (($(packets node1 dropped_no_backend) > dropped_before)) || labtest_fail "node1 counted no drop for eTP Local"
 # healthz NODE: "STATUS BODY" of a load balancer's probe of NODE's healthCheckNodePort.
 healthz() { lab_cmd exec "$lab" ext -- curl -sS --noproxy '*' --max-time 5 -w ' %{http_code}' "http://$1:30099/healthz" || true; }
 health=$(healthz "$node2")
 echo "node2: $health"
-check "{\"r\": ${health% *}, \"status\": ${health##* }}" \
+labtest_check "{\"r\": ${health% *}, \"status\": ${health##* }}" \
     'r["status"] == 200 and r["r"] == {"service": {"namespace": "default", "name": "local"}, "localEndpoints": 1, "serviceProxyHealthy": True}' \
     "node2's healthCheckNodePort"
 health=$(healthz "$node1")
 echo "node1: $health"
-check "{\"r\": ${health% *}, \"status\": ${health##* }}" 'r["status"] == 503 and r["r"]["localEndpoints"] == 0' \
+labtest_check "{\"r\": ${health% *}, \"status\": ${health##* }}" 'r["status"] == 503 and r["r"]["localEndpoints"] == 0' \
     "node1's healthCheckNodePort (no local endpoint)"
 
 labtest_log "loadBalancerSourceRanges: the load balancer IP serves clients in the ranges, drops the others (counted)"
@@ -255,7 +251,7 @@ wait_outside node1 192.168.250.20:80 2
 lab_cmd exec "$lab" ext -- ip route add 192.168.250.20/32 via "$node1"
 result=$(from_outside tcp 192.168.250.20 80 10)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the load balancer IP from a client in its source range"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the load balancer IP from a client in its source range"
 dropped_before=$(packets node1 dropped_source_range)
 apply "$(guarded 10.99.0.0/16)"
 deadline=$((SECONDS + 20))
@@ -268,26 +264,26 @@ sys.exit(0 if any(f["address"] == "192.168.250.20" and f["port"] == 80 and f["sc
 done
 result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused 192.168.250.20 80)
 echo "$result"
-check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "the load balancer IP from a client outside its source range"
+labtest_check "$result" 'r["errno"] in ("TimeoutError", "ETIMEDOUT", "timeout")' "the load balancer IP from a client outside its source range"
 (($(packets node1 dropped_source_range) > dropped_before)) || labtest_fail "node1 counted no source range drop"
 # The NodePort of the same service is not guarded (kube-proxy's firewall chain guards the load balancer's address only).
 result=$(from_outside tcp "$node1" 30082 10)
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the NodePort of a service with source ranges"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "the NodePort of a service with source ranges"
 
 labtest_log "no endpoints: refused from outside too (a SYN gets a RST, a datagram an ICMP port unreachable)"
 apply "$(service empty 10.96.0.23 30083 30056)"
 wait_outside node1 "$node1:30083" 0
 result=$(lab_cmd exec "$lab" ext -- python3 "$client" refused "$node1" 30083)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "TCP from outside to a NodePort without endpoints"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "TCP from outside to a NodePort without endpoints"
 result=$(lab_cmd exec "$lab" ext -- python3 "$client" udp-refused "$node1" 30056)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "UDP from outside to a NodePort without endpoints"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "UDP from outside to a NodePort without endpoints"
 
 labtest_log "a backend removed: new connections from outside go to the other"
 apply "$(slice web "$be2:node2")"
 wait_outside node1 "$node1:30080" 1
 result=$(from_outside tcp "$node1" 30080 20)
-check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 20}' "after be1's removal"
 
 echo "ok: NodePort TCP/UDP from outside (DNAT, SNAT for another node's backend, replies back, no kernel forwarding), Maglev (one backend per client port through either node), localhost NodePorts, external IP, eTP Local and its healthCheckNodePort, loadBalancerSourceRanges, no endpoints refused, backend removal"

@@ -43,10 +43,6 @@ vip=10.96.0.10
 
 ctl() { lab_cmd ctl "$lab" node1 -- "$@"; }
 in_pod() { local pod=$1; shift; lab_cmd exec "$lab" "$pod" -- python3 "$client" "$@"; }
-check() {
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
-        labtest_fail "$3: $1"
-}
 packets() { ctl -o json module call service-lb Status | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"][sys.argv[1]])' "$1"; }
 generation() {
     ctl -o json module list | python3 -c 'import json,sys; print(next(m["generation"] for m in json.load(sys.stdin) if m["name"] == "service-lb" and m["state"] == "running"))' 2>/dev/null || echo 0
@@ -116,8 +112,8 @@ labtest_log "ClusterIP TCP from a pod: both backends, every connection through t
 before=$(packets translated)
 result=$(in_pod fe tcp "$vip" 80 40)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
-check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
+labtest_check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
 translated=$(($(packets translated) - before))
 # A connection is at least 3 packets of the client's (SYN, the line, FIN); none if connect() translated it.
 ((translated >= 120)) || labtest_fail "the packet stage translated $translated packets for 40 connections"
@@ -127,7 +123,7 @@ labtest_log "ClusterIP UDP from a pod: replies from the service address, sockets
 seen=""
 for _ in $(seq 20); do
     result=$(in_pod fe udp "$vip" 53 3)
-    check "$result" "r['errors'] == {} and r['sources'] == ['$vip:53'] and sum(r['replies'].values()) == 3" \
+    labtest_check "$result" "r['errors'] == {} and r['sources'] == ['$vip:53'] and sum(r['replies'].values()) == 3" \
         "UDP to the ClusterIP"
     seen+=" $(python3 -c 'import json,sys; print(*json.loads(sys.argv[1])["replies"])' "$result")"
     [[ $seen == *be1* && $seen == *be2* ]] && break
@@ -157,29 +153,29 @@ port, first = exchange(vip, 80, 0)
 _, second = exchange(backends.get(first[1], "0.0.0.0"), 7001, port)
 print(json.dumps({"port": port, "service": first, "direct": second}))' "$vip" "$be1" "$be2")
 echo "$result"
-check "$result" 'r["service"][0] == "pong" and r["direct"][:2] == ["pong", r["service"][1]]' \
+labtest_check "$result" 'r["service"][0] == "pong" and r["direct"][:2] == ["pong", r["service"][1]]' \
     "a direct connection from the port a service connection used"
 
 labtest_log "hairpin: be1 reaches itself through its service (SNAT to 169.254.42.1)"
 snat=$(packets snat)
 result=$(in_pod be1 tcp 10.96.0.13 80 5)
 echo "$result"
-check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5} and r["peers"] == ["10.96.0.13:80"]' "hairpin"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5} and r["peers"] == ["10.96.0.13:80"]' "hairpin"
 (($(packets snat) >= snat + 15)) || labtest_fail "the hairpin connections were not SNATed ($snat -> $(packets snat))"
 
 labtest_log "no endpoints: a SYN gets a RST, a datagram an ICMP port unreachable"
 result=$(in_pod fe refused 10.96.0.11 80)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "TCP to a service without endpoints"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "TCP to a service without endpoints"
 result=$(in_pod fe udp-refused 10.96.0.11 53)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "UDP to a service without endpoints"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "UDP to a service without endpoints"
 
 labtest_log "socket_lb = true again: translated at connect(), the packet stage sees none of it"
 socket_lb true
 before=$(packets translated)
 result=$(in_pod fe tcp "$vip" 80 20)
-check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'} and r['peers'] == ['$vip:80']" \
+labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'} and r['peers'] == ['$vip:80']" \
     "TCP to the ClusterIP with socket LB"
 (($(packets translated) == before)) || labtest_fail "with socket LB the packet stage translated $(($(packets translated) - before)) packets"
 

@@ -46,11 +46,6 @@ vip=10.96.0.10
 
 ctl() { lab_cmd ctl "$lab" node1 -- "$@"; }
 in_pod() { local pod=$1; shift; lab_cmd exec "$lab" "$pod" -- python3 "$client" "$@"; }
-# check JSON PYTHON-CONDITION MESSAGE : the condition on the JSON (as `r`), or fail with both.
-check() {
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
-        labtest_fail "$3: $1"
-}
 # endpoints NAME ADDRESS:NODE... : an EndpointSlice for service NAME with these ready endpoints.
 slice() {
     local name=$1 spec
@@ -95,13 +90,13 @@ wait_backends node1 web "$vip:53" 2
 labtest_log "ClusterIP TCP: both backends, getpeername() is the service"
 result=$(in_pod fe tcp "$vip" 80 40)
 echo "$result"
-check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
-check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
+labtest_check "$result" 'r["errors"] == {} and set(r["replies"]) == {"be1", "be2"}' "TCP to the ClusterIP"
+labtest_check "$result" "r['peers'] == ['$vip:80']" "getpeername() must show the service"
 labtest_log "ClusterIP UDP: one socket stays on one backend, its replies come from the service address"
 result=$(in_pod fe udp "$vip" 53 20)
 echo "$result"
-check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "UDP to the ClusterIP from one socket"
-check "$result" "r['sources'] == ['$vip:53']" "recvmsg() must show the service as the source"
+labtest_check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "UDP to the ClusterIP from one socket"
+labtest_check "$result" "r['sources'] == ['$vip:53']" "recvmsg() must show the service as the source"
 seen=""
 for _ in $(seq 20); do
     seen+=" $(in_pod fe udp "$vip" 53 1 | python3 -c 'import json,sys; print(*json.load(sys.stdin)["replies"])')"
@@ -112,7 +107,7 @@ done
 labtest_log "outside node1's cgroup nothing is translated"
 result=$(ip netns exec "ml-$lab-fe" python3 "$client" refused "$vip" 80)
 echo "$result"
-check "$result" 'r["errno"] != ""' "a process outside the node's cgroup reached the ClusterIP"
+labtest_check "$result" 'r["errno"] != ""' "a process outside the node's cgroup reached the ClusterIP"
 
 labtest_log "service list and lb list"
 ctl service list | tee "$LABTEST_TMP/services.txt"
@@ -126,7 +121,7 @@ apply "$(service empty 10.96.0.11)"
 wait_backends node1 empty 10.96.0.11:80 0
 result=$(in_pod fe refused 10.96.0.11 80)
 echo "$result"
-check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "connect() to a service without endpoints"
+labtest_check "$result" 'r["errno"] == "ECONNREFUSED" and r["seconds"] < 0.5' "connect() to a service without endpoints"
 ctl service list | grep -q "10.96.0.11:80/TCP.*none (connections refused)" || labtest_fail "service list: empty's state"
 
 labtest_log "a backend removed: no new connection goes to it; a UDP socket connected to it is destroyed"
@@ -140,11 +135,11 @@ wait "$follow_pid" || labtest_fail "the UDP follower failed: $(cat "$LABTEST_TMP
 result=$(tail -n 1 "$LABTEST_TMP/follow.txt")
 echo "$result"
 # be1 still runs and would answer a socket left connected to it: only its destruction moves the client.
-check "$result" 'r["errors"] and r["before"].get("be1") and r["after"].get("be2", 0) >= 5 and set(r["after"]) == {"be2"}' \
+labtest_check "$result" 'r["errors"] and r["before"].get("be1") and r["after"].get("be2", 0) >= 5 and set(r["after"]) == {"be2"}' \
     "a connected UDP client across the removal of its backend"
 
 result=$(in_pod fe tcp "$vip" 80 30)
-check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 30}' "after be1's removal"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 30}' "after be1's removal"
 
 labtest_log "sessionAffinity ClientIP keeps fe on one backend"
 apply "$(service sticky 10.96.0.12 '  sessionAffinity: ClientIP
@@ -154,7 +149,7 @@ $(slice sticky "$be1:node1" "$be2:node2")"
 wait_backends node1 sticky 10.96.0.12:80 2
 result=$(in_pod fe tcp 10.96.0.12 80 30)
 echo "$result"
-check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "ClientIP affinity"
+labtest_check "$result" 'r["errors"] == {} and len(r["replies"]) == 1' "ClientIP affinity"
 
 labtest_log "hairpin: be1 reaches itself through its service"
 apply "$(service self 10.96.0.13)
@@ -162,7 +157,7 @@ apply "$(service self 10.96.0.13)
 $(slice self "$be1:node1")"
 wait_backends node1 self 10.96.0.13:80 1
 result=$(in_pod be1 tcp 10.96.0.13 80 5)
-check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5}' "hairpin"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 5}' "hairpin"
 
 labtest_log "service-lb reloaded 10 times under 1,000+ connects/s: no connect fails"
 # Its own service and servers: labtest_serve's echo servers fork a shell a connection.
@@ -210,8 +205,8 @@ echo "$began $ended" >"$control.new" && mv "$control.new" "$control"
 wait "$loop_pid" || labtest_fail "the connect loop failed: $(cat "$LABTEST_TMP/loop.json")"
 result=$(tail -n 1 "$LABTEST_TMP/loop.json")
 echo "$result"
-check "$result" 'r["failed"] == 0 and r["ok"] > 0' "connects during 10 reloads of service-lb"
-check "$result" 'r["window_rate"] >= 1000' "connects per second during the 10 reloads (1,000 at least)"
+labtest_check "$result" 'r["failed"] == 0 and r["ok"] > 0' "connects during 10 reloads of service-lb"
+labtest_check "$result" 'r["window_rate"] >= 1000' "connects per second during the 10 reloads (1,000 at least)"
 (($(generation) == first + 10)) || labtest_fail "service-lb went from generation $first to $(generation) in 10 reloads"
 
 labtest_log "internalTrafficPolicy Local: this node's backends only; none here but some elsewhere: EHOSTUNREACH"
@@ -227,10 +222,10 @@ $(slice far "$be2:node2")"
 wait_backends node1 near 10.96.0.14:80 1
 wait_backends node1 far 10.96.0.15:80 0
 result=$(in_pod fe tcp 10.96.0.14 80 10)
-check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 10}' "iTP Local from node1"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be1": 10}' "iTP Local from node1"
 result=$(in_pod fe refused 10.96.0.15 80)
 echo "$result"
-check "$result" 'r["errno"] == "EHOSTUNREACH"' "iTP Local with the only backend on node2"
+labtest_check "$result" 'r["errno"] == "EHOSTUNREACH"' "iTP Local with the only backend on node2"
 
 labtest_log "membraned SIGKILLed: established connections go on, new connects work"
 # Connected before the kill; its line is sent and answered only after it.
@@ -246,13 +241,13 @@ for _ in $(seq 50); do grep -q connected "$LABTEST_TMP/long.txt" && break; sleep
 lab_cmd node stop "$lab" node1 --signal KILL
 result=$(in_pod fe tcp "$vip" 80 10)
 echo "$result"
-check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "new connects while the agent is down"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "new connects while the agent is down"
 wait "$long_pid" || labtest_fail "the established connection failed: $(cat "$LABTEST_TMP/long.txt")"
 grep -q "pong be1 after-kill" "$LABTEST_TMP/long.txt" || labtest_fail "the established connection: $(cat "$LABTEST_TMP/long.txt")"
 lab_cmd node start "$lab" node1
 wait_backends node1 web "$vip:80" 1
 result=$(in_pod fe tcp "$vip" 80 10)
-check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "after the restart"
+labtest_check "$result" 'r["errors"] == {} and r["replies"] == {"be2": 10}' "after the restart"
 
 labtest_log "bad manifests are refused by field path"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  clusterIP: 10.96.0.20\n  ports:\n  - {port: 70000}\n' \

@@ -227,7 +227,8 @@ TEST_F(FlowMonitorTest, AFullRingBufferIsCountedNotWaitedFor) {
     // One read takes a loop turn's budget, then hands the loop back.
     flows->drain();
     EXPECT_EQ(flows->events_after(0, 100000).events.size(), 2048u);
-    const auto deadline = std::chrono::steady_clock::now() + 30s;  // generous: a loaded sanitizer build is slow, and it ends when all are read
+    // Generous (a loaded sanitizer build is slow): the loop ends when every event is read.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
     std::size_t kept = 0;
     while (kept + lost < kRuns && std::chrono::steady_clock::now() < deadline) {
         io.restart();
