@@ -23,31 +23,25 @@ PortRange parse_port_range(ConfigReader& read, const std::string& key, const std
     return PortRange{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
 
-// "A.B.C.D/N" with its host bits zero, or throws naming `key` and the item.
-Settings::Cidr parse_cidr(ConfigReader& read, const toml::node& item, const std::string& text) {
-    const auto slash = text.find('/');
-    unsigned length = 0;
-    char extra = 0;
-    in_addr network{};
+// "A.B.C.D/N" with its host bits zero (the SDK's CIDR reading), or throws naming `key` and the item.
+policy::detail::Ipv4Cidr parse_cidr(ConfigReader& read, const toml::node& item, const std::string& text) {
     const auto refuse = [&](const std::string& why) {
         return read.error_at(item, "nodeport_addresses", why + ", not \"" + text + "\"");
     };
-    if (slash == std::string::npos || inet_pton(AF_INET, text.substr(0, slash).c_str(), &network) != 1 ||
-        std::sscanf(text.c_str() + slash + 1, "%u%c", &length, &extra) != 1 || length > 32 ||
-        text.find_first_not_of("0123456789", slash + 1) != std::string::npos) {
+    policy::detail::Ipv4Cidr cidr;
+    try {
+        cidr = policy::detail::parse_cidr(text, "nodeport_addresses");
+    } catch (const std::exception&) {
         throw refuse("must hold IPv4 CIDRs such as \"192.168.0.0/16\" or \"127.0.0.1/32\"");
     }
-    const std::uint32_t host_order = ntohl(network.s_addr);
-    const std::uint32_t mask = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
-    if ((host_order & ~mask) != 0) throw refuse("holds a CIDR with host bits set");
-    return {host_order, static_cast<std::uint8_t>(length)};
+    // The SDK clears host bits, as Kubernetes does for a policy; a setting that has them is a typo.
+    if (cidr.str() != text) throw refuse("holds a CIDR with host bits set");
+    return cidr;
 }
 
-bool holds(const Settings::Cidr& cidr, const std::string& address) {
+bool holds(const policy::detail::Ipv4Cidr& cidr, const std::string& address) {
     in_addr parsed{};
-    if (inet_pton(AF_INET, address.c_str(), &parsed) != 1) return false;
-    const std::uint32_t mask = cidr.length == 0 ? 0 : ~std::uint32_t{0} << (32 - cidr.length);
-    return (ntohl(parsed.s_addr) & mask) == cidr.network;
+    return inet_pton(AF_INET, address.c_str(), &parsed) == 1 && cidr.contains({ntohl(parsed.s_addr), 32});
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 
 #include <toml++/toml.h>
 
+#include <membrane/policy_parse.hpp>
+
 #include "maglev.hpp"
 #include "service_frontends.hpp"
 
@@ -18,14 +20,8 @@ struct Settings {
     PortRange node_ports{30000, 32767};  // node_port_range
     PortRange snat_ports{61000, 65535};  // snat_port_range
     std::uint32_t maglev_table_size = maglev::kDefaultTableSize;  // maglev_table_size
-    // nodeport_addresses, as kube-proxy's --nodeport-addresses: IPv4 CIDRs
-    // (network, prefix length; network in host order). Empty: every node address.
-    struct Cidr {
-        std::uint32_t network = 0;
-        std::uint8_t length = 0;
-        bool operator==(const Cidr&) const = default;
-    };
-    std::vector<Cidr> node_port_cidrs;
+    // nodeport_addresses, as kube-proxy's --nodeport-addresses. Empty: every node address.
+    std::vector<policy::detail::Ipv4Cidr> node_port_cidrs;
 };
 
 // The addresses NodePorts answer on: the node's own addresses in

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <membrane/bpf.hpp>
+#include <membrane/policy_parse.hpp>
 
 extern "C" {
 #include "bpf/lb_maps.h"
@@ -54,17 +55,10 @@ std::set<SourceRanges::Entry> SourceRanges::entries_of(const Frontend& frontend)
     if (frontend.kind != FrontendKind::load_balancer) return out;
     const std::uint32_t address = ipv4_address(frontend.address);
     for (const auto& range : frontend.source_ranges) {
-        const auto slash = range.find('/');
-        in_addr network{};
-        unsigned length = 32;
-        if (slash != std::string::npos) length = static_cast<unsigned>(std::stoul(range.substr(slash + 1)));
-        if (inet_pton(AF_INET, range.substr(0, slash).c_str(), &network) != 1 || length > 32) {
-            throw BpfError("loadBalancerSourceRanges: not an IPv4 CIDR: " + range);
-        }
-        // The host bits are not part of the range (the trie would ignore them anyway).
-        const std::uint32_t mask = length == 0 ? 0 : htonl(~std::uint32_t{0} << (32 - length));
-        out.insert({address, frontend.port, static_cast<std::uint8_t>(frontend.protocol),
-                    network.s_addr & mask, static_cast<std::uint8_t>(length)});
+        // Checked when the Service was applied (service_parse.hpp), with the same reading.
+        const auto cidr = policy::detail::parse_cidr(range, "loadBalancerSourceRanges");
+        out.insert({address, frontend.port, static_cast<std::uint8_t>(frontend.protocol), htonl(cidr.address),
+                    static_cast<std::uint8_t>(cidr.prefix)});
     }
     return out;
 }

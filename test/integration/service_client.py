@@ -41,18 +41,23 @@ import sys
 import time
 
 
+def read_line(s):
+    """The server's one-line answer, up to its newline or its close, stripped."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
+
+
 def exchange(address, port, line, timeout=3.0):
     with socket.create_connection((address, port), timeout=timeout) as s:
         peer = "%s:%d" % s.getpeername()
         s.sendall(line.encode() + b"\n")
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(256)
-            if not chunk:
-                break
-            data += chunk
-        return peer, data.decode().strip()
+        return peer, read_line(s)
 
 
 def error_name(error):
@@ -83,13 +88,7 @@ def tcp_ports(address, port, first, count):
             s.bind(("0.0.0.0", source))
             s.connect((address, port))
             s.sendall(b"port %d\n" % source)
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-            reply = data.decode().strip()
+            reply = read_line(s)
             by_port[str(source)] = reply.split()[1] if reply.startswith("pong ") else f"?{reply}"
         except OSError as error:
             errors[error_name(error)] = errors.get(error_name(error), 0) + 1
