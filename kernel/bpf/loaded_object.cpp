@@ -8,11 +8,13 @@
 
 #include "bpf/bpf_error.hpp"
 #include "bpf/libbpf_log.hpp"
+#include "bpf/map_resize.hpp"
 
 namespace membrane::kernel {
 
 std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf, std::string name,
-                                                 const std::filesystem::path& pin_dir, spdlog::logger& log) {
+                                                 const std::filesystem::path& pin_dir, spdlog::logger& log,
+                                                 const std::vector<BpfMapSize>& map_sizes) {
     if (elf.empty()) throw BpfError(fmt::format("object {}: the ELF is empty", name));
     const std::string pin_root = pin_dir.string();
     bpf_object_open_opts opts{};
@@ -28,6 +30,8 @@ std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf,
     }
 
     std::unique_ptr<LoadedObject> loaded(new LoadedObject(std::move(object), std::move(name)));
+    apply_map_sizes(loaded->object_.get(), loaded->name_, map_sizes);
+    resize_pinned_maps(loaded->object_.get(), loaded->name_, log);
     loaded->pinned_maps_ = check_pinned_maps(loaded->object_.get(), loaded->name_);
     return loaded;
 }

@@ -20,10 +20,13 @@ namespace membrane::kernel {
 
 class LoadedObject final : public membrane::BpfObject {
 public:
-    // Opens the ELF and checks every pinned map it declares against the pin
-    // on disk (see check_pinned_maps). Nothing is in the kernel yet.
+    // Opens the ELF, sizes the maps named in `map_sizes`, resizes the pins
+    // that differ from the declarations in max entries alone (map_resize.hpp)
+    // and checks every pinned map it declares against the pin on disk (see
+    // check_pinned_maps). Nothing of the object is in the kernel yet.
     static std::unique_ptr<LoadedObject> open(std::span<const std::byte> elf, std::string name,
-                                              const std::filesystem::path& pin_dir, spdlog::logger& log);
+                                              const std::filesystem::path& pin_dir, spdlog::logger& log,
+                                              const std::vector<BpfMapSize>& map_sizes = {});
 
     // Loads maps and programs: libbpf reuses the existing pins and pins the
     // maps it creates. On failure the BpfError quotes libbpf's last warnings

@@ -69,7 +69,9 @@ ModuleBpf::~ModuleBpf() {
     }
 }
 
-BpfObject& ModuleBpf::load(const BpfObjectSpec& spec) {
+BpfObject& ModuleBpf::load(const BpfObjectSpec& spec) { return load(spec, {}); }
+
+BpfObject& ModuleBpf::load(const BpfObjectSpec& spec, const std::vector<BpfMapSize>& map_sizes) {
     auto& registry = state_->usable_registry();
     const std::lock_guard lock(registry.mutex);
     auto& log = *registry.log;
@@ -80,7 +82,7 @@ BpfObject& ModuleBpf::load(const BpfObjectSpec& spec) {
     });
     if (duplicate) throw BpfError(fmt::format("{}: object {} is already loaded", state_->who(), spec.name));
 
-    auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log);
+    auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log, map_sizes);
     for (const auto& persistent : spec.persistent_maps) {
         const bool pinned = std::ranges::any_of(object->pinned_maps(), [&](const auto& map) {
             return map.name == persistent;

@@ -130,6 +130,9 @@ public:
     // Refuses a duplicate object name and a persistent map that is not
     // pinned by name. Pins this load creates become the module's.
     BpfObject& load(const BpfObjectSpec& spec) override;
+    // The same with the max entries of some maps set first; a pinned map of
+    // another size is resized, keeping its entries (map_resize.hpp).
+    BpfObject& load(const BpfObjectSpec& spec, const std::vector<BpfMapSize>& map_sizes) override;
     // One prog array update, then the stage's empty-slot verdict (the
     // three-argument form: pass-through). Refuses stage >= MBR_STAGE_MAX, a
     // non-tc program, an object this generation did not load, and a slot held

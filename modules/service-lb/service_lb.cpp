@@ -28,6 +28,13 @@
 //   nodeport_addresses = []          # IPv4 CIDRs: NodePorts answer on the node's addresses
 //                                    # in them (all when empty), and on 127.0.0.1 when one
 //                                    # holds it
+//   services_map_size = 1048576      # entries of the pinned maps, each 1024 to 16777216
+//   backends_map_size = 1048576      # (settings.hpp MapSizes says what an entry is); a
+//   affinity_map_size = 65536        # change reloads the module, which resizes the pins
+//   nat_map_size = 262144            # and keeps their entries (refused, the old generation
+//   reverse_map_size = 65536         # running on, when they do not fit); a sync that needs
+//   udp_map_size = 65536             # more than the services or backends map holds is
+//   maglev_map_size = 65536          # refused whole, its services told so
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -120,18 +127,28 @@ public:
         const std::vector<std::string> maps = {kServicesMap, kBackendsMap, kReverseMap, kAffinityMap, kUdpMap,
                                                kNatMap,      kNodeMap,     kPacketsMap, kMaglevMap,   kSourceRangesMap,
                                                kHostMap};
+        // Every object declares these shared pins (lb_map_defs.h), so every
+        // one is given the same sizes: one left at the declared size would
+        // resize the pins back when it loads.
+        const auto& size = settings_.map_sizes;
+        const std::vector<BpfMapSize> sizes = {
+            {kServicesMap, size.services}, {kBackendsMap, size.backends}, {kAffinityMap, size.affinity},
+            {kNatMap, size.nat},           {kReverseMap, size.reverse},   {kUdpMap, size.udp},
+            {kMaglevMap, size.maglev}};
         frontends_.set_node_ports(settings_.node_ports);
         frontends_.set_socket_lb(settings_.socket_lb);
-        BpfObject& object = ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps});
+        BpfObject& object =
+            ctx.bpf().load({.name = "service-lb", .elf = service_lb_bpf(), .persistent_maps = maps}, sizes);
         // A changed maglev_table_size reloads the module: every table is made
         // anew at its first sync (a table's stamp holds its size).
         maps_.emplace(object.map_fd(kServicesMap), object.map_fd(kBackendsMap),
-                      LbMaps::Capacity{SERVICE_LB_SERVICES_MAX, SERVICE_LB_BACKENDS_MAX},
-                      LbMaps::Tables{object.map_fd(kMaglevMap), settings_.maglev_table_size, SERVICE_LB_MAGLEV_MAX});
+                      LbMaps::Capacity{size.services, size.backends},
+                      LbMaps::Tables{object.map_fd(kMaglevMap), settings_.maglev_table_size, size.maglev});
         source_ranges_.emplace(object.map_fd(kSourceRangesMap));
         write_host_netns(object.map_fd(kHostMap));
         try {
-            BpfObject& sweep = ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps});
+            BpfObject& sweep =
+                ctx.bpf().load({.name = "udp-sweep", .elf = udp_sweep_bpf(), .persistent_maps = maps}, sizes);
             udp_sweep_.emplace(sweep.program_fd("lb_sweep_udp"));
         } catch (const BpfError& error) {
             // Socket LB works without it; connected UDP clients then keep a removed backend.
@@ -144,7 +161,8 @@ public:
                 remember(info.kind, info.namespace_, info.name, info.document);
             }
         }
-        BpfObject& packet = ctx.bpf().load({.name = "packet-lb", .elf = packet_lb_bpf(), .persistent_maps = maps});
+        BpfObject& packet =
+            ctx.bpf().load({.name = "packet-lb", .elf = packet_lb_bpf(), .persistent_maps = maps}, sizes);
         node_fd_ = packet.map_fd(kNodeMap);
         packets_fd_ = packet.map_fd(kPacketsMap);
         subscribe();
@@ -275,6 +293,8 @@ private:
             frontends_.set_topology(topology());
             auto changes = frontends_.take_changes();
             for (const auto& [key, problem] : changes.new_problems) ctx_->log().warn("service {}: {}", key, problem);
+            // Until a sync succeeds, these are not in the datapath as applied (a refused sync writes nothing).
+            not_in_datapath_.insert(changes.services.begin(), changes.services.end());
             // After a sync that failed, everything: what it took from frontends_ may not be written.
             std::optional<LbMaps::Written> written;
             if (!std::exchange(resync_, true)) {
@@ -289,6 +309,7 @@ private:
             }
             source_ranges_->prune();
             resync_ = false;
+            not_in_datapath_.clear();
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written->frontends_changed + written->frontends_deleted + written->tables_written +
                     written->tables_deleted > 0) {
@@ -381,9 +402,15 @@ private:
         ctx_->log().debug("UDP sweep of {} network namespaces in {:.1f} ms", report.namespaces, ms);
     }
 
-    // Service -> why it is not served in full: its frontends', then its health check's.
+    // Service -> why it is not served in full: the datapath's (a refused sync,
+    // e.g. a map too small), its frontends', then its health check's.
     std::map<std::string, std::string> problems() const {
         auto out = frontends_.problems();
+        for (const auto& key : not_in_datapath_) {
+            if (!frontends_.built().contains(key)) continue;  // deleted: nothing to serve
+            auto& text = out[key];
+            text = "not in the datapath as applied: " + datapath_error_ + (text.empty() ? "" : "; ") + text;
+        }
         for (const auto& [key, problem] : health_problems()) {
             auto& text = out[key];
             text += (text.empty() ? "" : "; ") + problem;
@@ -495,6 +522,7 @@ private:
     bool pending_ = false;
     double last_sync_ms_ = 0;
     std::string datapath_error_;
+    std::set<std::string> not_in_datapath_;  // services changed since the last sync that succeeded
 };
 
 }  // namespace

@@ -39,6 +39,31 @@ policy::detail::Ipv4Cidr parse_cidr(ConfigReader& read, const toml::node& item, 
     return cidr;
 }
 
+// The *_map_size keys and the MapSizes field each sets.
+struct MapSizeKey {
+    const char* key;
+    std::uint32_t MapSizes::*field;
+};
+constexpr MapSizeKey kMapSizeKeys[] = {
+    {"services_map_size", &MapSizes::services}, {"backends_map_size", &MapSizes::backends},
+    {"affinity_map_size", &MapSizes::affinity}, {"nat_map_size", &MapSizes::nat},
+    {"reverse_map_size", &MapSizes::reverse},   {"udp_map_size", &MapSizes::udp},
+    {"maglev_map_size", &MapSizes::maglev},
+};
+
+MapSizes read_map_sizes(ConfigReader& read) {
+    MapSizes sizes;
+    for (const auto& [key, field] : kMapSizeKeys) {
+        const auto entries = read.get<std::int64_t>(key, sizes.*field);
+        if (entries < kMinMapSize || entries > kMaxMapSize) {
+            throw read.error(key, "must be a number of entries from " + std::to_string(kMinMapSize) + " to " +
+                                      std::to_string(kMaxMapSize) + ", not " + std::to_string(entries));
+        }
+        sizes.*field = static_cast<std::uint32_t>(entries);
+    }
+    return sizes;
+}
+
 bool holds(const policy::detail::Ipv4Cidr& cidr, const std::string& address) {
     in_addr parsed{};
     return inet_pton(AF_INET, address.c_str(), &parsed) == 1 && cidr.contains({ntohl(parsed.s_addr), 32});
@@ -73,6 +98,7 @@ Settings read_settings(const toml::table& table, const std::string& where) {
         throw read.error("maglev_table_size", problem);
     }
     settings.maglev_table_size = static_cast<std::uint32_t>(table_size);
+    settings.map_sizes = read_map_sizes(read);
     if (const toml::node* cidrs = table.get("nodeport_addresses")) {
         const auto texts = read.strings("nodeport_addresses");
         std::size_t i = 0;

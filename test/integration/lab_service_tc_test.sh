@@ -23,9 +23,16 @@
 #     unreachable (ECONNREFUSED at once, as the socket path refuses);
 #   - socket_lb = true again: connects are translated at connect() once more
 #     (the stage's counter stays still).
+#   - map sizes from config (services_map_size, nat_map_size,
+#     affinity_map_size; SIGHUP): the pins are resized (bpftool shows the new
+#     max_entries), the NAT entries the pods' flows made are kept, and the
+#     ClusterIP keeps working; a service that then needs more entries than
+#     the 1024 of the services map is refused whole, and `Services` and
+#     `Status` say so, while the others stay served.
 set -euo pipefail
 source "${MEMBRANE_SOURCE_DIR:?}/lab/lab_test_lib.sh"
 labtest_init
+command -v bpftool >/dev/null || labtest_skip "bpftool is not installed (scripts/install-deps.sh)"
 client="$LABTEST_SOURCE/test/integration/service_client.py"
 
 lab=$(labtest_name st)
@@ -47,21 +54,28 @@ packets() { ctl -o json module call service-lb Status | python3 -c 'import json,
 generation() {
     ctl -o json module list | python3 -c 'import json,sys; print(next(m["generation"] for m in json.load(sys.stdin) if m["name"] == "service-lb" and m["state"] == "running"))' 2>/dev/null || echo 0
 }
-# socket_lb true|false : node1's setting, by its config file and a SIGHUP; returns once the module reloaded with it.
-socket_lb() {
-    local config="/run/membrane-lab/$lab/node1/membrane.toml" pid was deadline
+# service_lb_config true|false [KEY = VALUE]... : node1's [module.service-lb] (socket_lb and the other keys), by
+# its config file and a SIGHUP; returns once the module reloaded with it.
+service_lb_config() {
+    local config="/run/membrane-lab/$lab/node1/membrane.toml" socket=$1 pid was deadline
+    shift
     sed -i '/^\[module.service-lb\]$/,$d' "$config"
-    printf '[module.service-lb]\nsocket_lb = %s\n' "$1" >>"$config"
+    printf '[module.service-lb]\nsocket_lb = %s\n' "$socket" >>"$config"
+    (($# == 0)) || printf '%s\n' "$@" >>"$config"
     pid=$(labtest_json "$lab" "next(n['daemon']['pid'] for n in s['nodes'] if n['name'] == 'node1')")
     was=$(generation)
     kill -HUP "$pid"
     deadline=$((SECONDS + 20))
     until (($(generation) > was)) && [[ $(ctl -o json module call service-lb Status |
-        python3 -c 'import json,sys; print(str(json.load(sys.stdin)["socket_lb"]).lower())') == "$1" ]]; do
-        ((SECONDS < deadline)) || labtest_fail "service-lb was not reloaded with socket_lb = $1"
+        python3 -c 'import json,sys; print(str(json.load(sys.stdin)["socket_lb"]).lower())') == "$socket" ]]; do
+        ((SECONDS < deadline)) || labtest_fail "service-lb was not reloaded with socket_lb = $socket $*"
         sleep 0.2
     done
 }
+socket_lb() { service_lb_config "$1"; }
+pins=$(labtest_pins "$lab" node1)
+max_entries() { bpftool -j map show pinned "$pins/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_entries"])'; }
+entries() { bpftool -j map dump pinned "$pins/$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 slice() {
     local name=$1 spec
     shift
@@ -179,4 +193,40 @@ labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2
     "TCP to the ClusterIP with socket LB"
 (($(packets translated) == before)) || labtest_fail "with socket LB the packet stage translated $(($(packets translated) - before)) packets"
 
-echo "ok: socket_lb switched by a reload both ways; ClusterIP TCP/UDP per packet (local and remote backends), hairpin, RST/ICMP for no endpoints"
+labtest_log "map sizes from config (SIGHUP): the pins are resized with their entries, the ClusterIP keeps working"
+nat_entries=$(entries service_lb_nat_v1)
+((nat_entries > 0)) || labtest_fail "the pods' flows left no NAT entries to carry over"
+service_lb_config true "services_map_size = 1024" "nat_map_size = 8192" "affinity_map_size = 131072"
+for map_size in service_lb_services_v1:1024 service_lb_nat_v1:8192 service_lb_affinity_v1:131072; do
+    [[ $(max_entries "${map_size%%:*}") == "${map_size#*:}" ]] ||
+        labtest_fail "${map_size%%:*} has max_entries $(max_entries "${map_size%%:*}"), not ${map_size#*:}"
+done
+(($(entries service_lb_nat_v1) == nat_entries)) ||
+    labtest_fail "the resized NAT map holds $(entries service_lb_nat_v1) entries, the old one held $nat_entries"
+result=$(in_pod fe tcp "$vip" 80 10)
+labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'}" "TCP to the ClusterIP after the resize"
+
+labtest_log "a service that needs more than the 1024 entries of the services map is refused whole, and says so"
+specs=()
+for i in $(seq 0 599); do specs+=("10.250.$((i / 200)).$((i % 200 + 1)):node2"); done
+apply "$(service big 10.96.0.20)
+---
+$(slice big "${specs[@]}")"
+deadline=$((SECONDS + 20))
+until ctl -o json module call service-lb Services | python3 -c '
+import json, sys
+problem = next((s["problem"] for s in json.load(sys.stdin)["services"] if s["service"] == "default/big"), "")
+sys.exit(0 if problem.startswith("not in the datapath as applied: ") and "the service map has 1024: nothing was changed" in problem else 1)'; do
+    ((SECONDS < deadline)) || labtest_fail "service big was not reported as refused: $(ctl -o json module call service-lb Services |
+        python3 -c 'import json,sys; print([s["problem"] for s in json.load(sys.stdin)["services"] if s["service"] == "default/big"])')"
+    sleep 0.2
+done
+status=$(ctl -o json module call service-lb Status)
+labtest_check "$status" '"the service map has 1024: nothing was changed" in r["datapath_error"] and "default/web" not in r["problems"]' \
+    "Status after the refused sync"
+ctl -o json lb list | python3 -c 'import json,sys; sys.exit(any(f["address"] == "10.96.0.20" for f in json.load(sys.stdin)["frontends"]))' ||
+    labtest_fail "a frontend of the refused service is in the maps"
+result=$(in_pod fe tcp "$vip" 80 10)
+labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'}" "TCP to the ClusterIP beside the refused service"
+
+echo "ok: socket_lb switched by a reload both ways; ClusterIP TCP/UDP per packet (local and remote backends), hairpin, RST/ICMP for no endpoints; map sizes resized by a reload, a service too big refused"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 #include <membrane/config.hpp>
 
@@ -50,6 +51,43 @@ TEST(ServiceLbSettings, MaglevTableSizeIsAPrimeFrom251To131071) {
     EXPECT_NE(refusal("maglev_table_size = 0").find("'maglev_table_size'"), std::string::npos);
     EXPECT_NE(refusal("maglev_table_size = -7").find("'maglev_table_size'"), std::string::npos);
     EXPECT_NE(refusal("maglev_table_size = \"16381\"").find("'maglev_table_size'"), std::string::npos);
+}
+
+TEST(ServiceLbSettings, MapSizesDefaultToTheDeclaredSizes) {
+    const auto sizes = read("").map_sizes;
+    EXPECT_EQ(sizes.services, 1048576u);
+    EXPECT_EQ(sizes.backends, 1048576u);
+    EXPECT_EQ(sizes.affinity, 65536u);
+    EXPECT_EQ(sizes.nat, 262144u);
+    EXPECT_EQ(sizes.reverse, 65536u);
+    EXPECT_EQ(sizes.udp, 65536u);
+    EXPECT_EQ(sizes.maglev, 65536u);
+}
+
+TEST(ServiceLbSettings, EachMapSizeIsAnEntryCountFrom1024To16777216) {
+    const std::pair<const char*, std::uint32_t MapSizes::*> keys[] = {
+        {"services_map_size", &MapSizes::services}, {"backends_map_size", &MapSizes::backends},
+        {"affinity_map_size", &MapSizes::affinity}, {"nat_map_size", &MapSizes::nat},
+        {"reverse_map_size", &MapSizes::reverse},   {"udp_map_size", &MapSizes::udp},
+        {"maglev_map_size", &MapSizes::maglev},
+    };
+    for (const auto& [key, field] : keys) {
+        const std::string k = key;
+        EXPECT_EQ(read(k + " = 1024").map_sizes.*field, 1024u) << k;
+        EXPECT_EQ(read(k + " = 16777216").map_sizes.*field, 16777216u) << k;
+        EXPECT_EQ(read(k + " = 5000").map_sizes.*field, 5000u) << k;
+        EXPECT_EQ(refusal(k + " = 1023"), "/m.toml:1:" + std::to_string(k.size() + 4) + ": '" + k +
+                                              "' in [module.service-lb] must be a number of entries from 1024 to "
+                                              "16777216, not 1023");
+        EXPECT_NE(refusal(k + " = 16777217").find("'" + k + "' in [module.service-lb] must be a number of entries "
+                                                  "from 1024 to 16777216, not 16777217"),
+                  std::string::npos)
+            << k;
+        EXPECT_NE(refusal(k + " = 0").find("'" + k + "'"), std::string::npos) << k;
+        EXPECT_NE(refusal(k + " = -65536").find("not -65536"), std::string::npos) << k;
+        EXPECT_NE(refusal(k + " = 4294968320").find("not 4294968320"), std::string::npos) << k << ": not wrapped to 1024";
+        EXPECT_NE(refusal(k + " = \"65536\"").find("'" + k + "'"), std::string::npos) << k;
+    }
 }
 
 TEST(ServiceLbSettings, NodePortAddressesAreCidrsThatPickTheAddressesNodePortsAnswerOn) {

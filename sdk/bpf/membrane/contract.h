@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 8
+#define MEMBRANE_SDK_MINOR 9
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with

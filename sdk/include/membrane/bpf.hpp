@@ -34,6 +34,17 @@ struct BpfObjectSpec {
     std::vector<std::string> persistent_maps;
 };
 
+// SDK 1.9. How many entries one map of an object is made with, in place of
+// the max_entries its BPF source declares (e.g. a size from the module's
+// config). Handed to the two-argument BpfRegistry::load, not kept in
+// BpfObjectSpec: the spec crosses the module boundary by reference, and an
+// agent reading a field that a module built against 1.8 never had would read
+// past its object.
+struct BpfMapSize {
+    std::string map;
+    std::uint32_t max_entries = 0;
+};
+
 // A loaded object. Valid until the module stops (or the registry closes it).
 class MEMBRANE_SDK_API BpfObject {
 public:
@@ -64,7 +75,9 @@ public:
 
     // Opens and loads the object; pinned maps are checked for compatibility
     // (type, key and value size, max entries, flags) before reuse and a
-    // mismatch is refused with a message naming both shapes.
+    // mismatch is refused with a message naming both shapes. Since SDK 1.9 a
+    // pinned map that differs from its declaration in max entries alone is
+    // resized instead (see the two-argument load below).
     virtual BpfObject& load(const BpfObjectSpec& spec) = 0;
 
     // Puts `program` of `object` into pipeline slot `stage` (one atomic map
@@ -114,6 +127,26 @@ public:
     virtual void attach_socket_hook(const BpfObject& object, std::string_view program) {
         (void)object;
         throw BpfError("attach_socket_hook(" + std::string(program) + "): this agent has no socket hooks (SDK < 1.7)");
+    }
+
+    // SDK 1.9. load() with the max_entries of some of the object's maps set
+    // first. A map the object does not declare, a size of 0 or a map named
+    // twice is a BpfError naming the object and the map. A pinned map of
+    // another size (the last generation's, an earlier run's) is resized when
+    // the object loads: a new map of the declared shape gets a copy of every
+    // entry and takes the pin over in one rename, so the next generation
+    // starts with the old contents; the previous generation goes on with the
+    // old map until it stops (what it writes meanwhile is not carried over).
+    // Refused, with the pin left as it was, when the entries do not fit the
+    // new size or the map's type cannot be copied faithfully (a prog array, a
+    // ring buffer, a socket map, ...). Every object that declares a shared
+    // pinned map must be given the same size for it, or each load resizes it
+    // back. Not pure, so a module's own test double built for 1.8 compiles.
+    //
+    //     ctx.bpf().load({.name = "lb", .elf = lb_bpf()}, {{"lb_nat_v1", settings.nat_map_size}});
+    virtual BpfObject& load(const BpfObjectSpec& spec, const std::vector<BpfMapSize>& map_sizes) {
+        (void)map_sizes;
+        throw BpfError("load(" + spec.name + ") with map sizes: this agent cannot size maps (SDK < 1.9)");
     }
 };
 

@@ -1,0 +1,45 @@
+// Map sizes chosen at load time (SDK 1.9 BpfMapSize), and what makes them
+// safe with maps pinned by name: a pin whose shape differs from the
+// declaration in max_entries alone is resized by migration (a new map of the
+// declared shape, every entry copied, then put at the pin path in one
+// rename) instead of being refused, so a changed size keeps the map's
+// contents across a reload or a restart. Runs after the object is opened and
+// before check_pinned_maps and the load, which then reuse the new map.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "membrane/bpf.hpp"
+
+struct bpf_object;
+
+namespace membrane::kernel {
+
+// Sets each named map's max_entries (bpf_map__set_max_entries) before load.
+// A name the object does not declare, a size of 0 or a map named twice is a
+// BpfError naming the object and the map; nothing is set then.
+void apply_map_sizes(bpf_object* object, const std::string& object_name, const std::vector<BpfMapSize>& sizes);
+
+// One pinned map resized by resize_pinned_maps.
+struct MapResize {
+    std::string name;
+    std::uint32_t old_max_entries = 0;
+    std::uint32_t new_max_entries = 0;
+    std::size_t entries_copied = 0;
+};
+
+// Resizes every pinned map of `object` whose pin differs from the declaration
+// in max_entries alone (other differences are left to check_pinned_maps to
+// refuse). All or nothing before the first pin moves: each map is checked
+// (its type can be copied faithfully, its entries fit the new size), then
+// each new map is made and filled, then the pins are replaced; a refusal or
+// a failed copy leaves every pin as it was (BpfError naming the map, its
+// entry count and the new size). Logs one info line per map resized.
+std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name, spdlog::logger& log);
+
+}  // namespace membrane::kernel
