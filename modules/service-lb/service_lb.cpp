@@ -59,6 +59,7 @@
 #include "health_check.hpp"
 #include "ipv4.hpp"
 #include "lb_maps.hpp"
+#include "retry_timer.hpp"
 #include "service_frontends.hpp"
 #include "service_table.hpp"
 #include "settings.hpp"
@@ -166,6 +167,9 @@ public:
         node_fd_ = packet.map_fd(kNodeMap);
         packets_fd_ = packet.map_fd(kPacketsMap);
         subscribe();
+        // Publishing is safe from the timer's thread; the sync itself runs on the loop.
+        retry_.emplace([&bus = ctx.bus()] { bus.publish(SyncRequested{}); }, std::chrono::seconds(1),
+                       std::chrono::seconds(30));
         // The maps hold the services before a socket or packet meets the programs.
         sync();
         // Socket LB off: the hooks are not attached, and the previous generation's (a reload) or an
@@ -186,6 +190,7 @@ public:
 
     // The health check listeners' threads run this module's code: joined here, before it is unloaded.
     void stop() override {
+        retry_.reset();  // joined first: it publishes nothing more
         subscriptions_.clear();
         health_checks_.reset();
     }
@@ -310,6 +315,7 @@ private:
             source_ranges_->prune();
             resync_ = false;
             not_in_datapath_.clear();
+            retry_->succeeded();
             last_sync_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
             if (written->frontends_changed + written->frontends_deleted + written->tables_written +
                     written->tables_deleted > 0) {
@@ -322,7 +328,10 @@ private:
             if (written->backends_deleted > 0) sweep_udp();
         } catch (const std::exception& error) {
             datapath_error_ = error.what();
-            ctx_->log().error("the datapath does not hold every service: {}", datapath_error_);
+            // Tried again with nothing changed, too: what failed may pass later (memory, a pin another filled).
+            const auto retry_in = std::chrono::duration<double>(retry_->arm()).count();
+            ctx_->log().error("the datapath does not hold every service: {} (tried again in {:.0f} s)",
+                              datapath_error_, retry_in);
             // Narrowed source ranges take effect even so: an entry no service
             // wants goes, and a flag left without entries drops (fails closed).
             try {
@@ -512,6 +521,7 @@ private:
     bool resync_ = false;  // the last sync failed: write everything
     std::optional<UdpSweep> udp_sweep_;
     std::optional<HealthCheckServer> health_checks_;
+    std::optional<RetryTimer> retry_;  // after a failed sync
     std::map<std::uint16_t, std::string> health_ports_;      // healthCheckNodePort -> its service
     std::map<std::string, std::string> health_clashes_;      // service -> the port another service has
     std::map<std::string, std::string> told_health_problems_;  // as last logged
