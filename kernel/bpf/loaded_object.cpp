@@ -31,7 +31,7 @@ std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf,
 
     std::unique_ptr<LoadedObject> loaded(new LoadedObject(std::move(object), std::move(name)));
     apply_map_sizes(loaded->object_.get(), loaded->name_, map_sizes);
-    resize_pinned_maps(loaded->object_.get(), loaded->name_, log);
+    resize_pinned_maps(loaded->object_.get(), loaded->name_, map_sizes, log);
     loaded->pinned_maps_ = check_pinned_maps(loaded->object_.get(), loaded->name_);
     return loaded;
 }

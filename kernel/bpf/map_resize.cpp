@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -131,6 +132,20 @@ std::string resize_text(const Migration& m) {
                        m.info.max_entries, m.new_max_entries);
 }
 
+bool is_lru(std::uint32_t type) {
+    return type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+// The size an LRU needs to take `entries` without evicting one: the kernel
+// keeps free entries in per-CPU lists (bpf_lru_list.c's LOCAL_FREE_TARGET,
+// 128 each, taken in batches), and with BPF_F_NO_COMMON_LRU every CPU owns
+// its share of the map. Room for both, and a quarter on top.
+std::size_t lru_room(const bpf_map_info& info, std::size_t entries) {
+    const auto cpus = static_cast<std::size_t>(std::max(libbpf_num_possible_cpus(), 1));
+    if (info.map_flags & BPF_F_NO_COMMON_LRU) return entries * cpus + entries / 4;
+    return entries + entries / 4 + 256 * cpus;
+}
+
 // The pinned map, checked: its type can be copied and its entries fit.
 // nullopt when the pin is absent or differs in more than max_entries.
 std::optional<Migration> plan(bpf_map* map, const std::string& object_name) {
@@ -164,6 +179,14 @@ std::optional<Migration> plan(bpf_map* map, const std::string& object_name) {
                                    m.new_max_entries, m.info.max_entries - 1));
     }
     m.entries = count_entries(m.old_map.get(), m.info, m.rule.value, m.name);
+    if (is_lru(m.info.type) && m.entries > 0 && lru_room(m.info, m.entries) > m.new_max_entries) {
+        throw BpfError(fmt::format("map {} pinned at {} is an LRU holding {} entries; object {} sizes it to {}, but an "
+                                   "LRU evicts before it is full (its free entries sit in per-CPU lists), so a copy "
+                                   "into fewer than {} would silently lose some: nothing was changed (the pin keeps "
+                                   "its {} entries)",
+                                   m.name, m.pin, m.entries, object_name, m.new_max_entries,
+                                   lru_room(m.info, m.entries), m.info.max_entries));
+    }
     if (!m.rule.array && m.entries > m.new_max_entries) {
         throw BpfError(fmt::format("map {} pinned at {} holds {} entries, more than the {} object {} sizes it to; "
                                    "nothing was changed (the pin keeps its {} entries)",
@@ -241,14 +264,25 @@ void copy_entries(Migration& m) {
     m.copied = m.rule.array ? written : count_entries(to, map_info(to, "the new map " + m.name), m.rule.value, m.name);
 }
 
+// Where a new map is pinned before it moves over the old pin (bpffs refuses
+// names with a dot, hence the dash, which no map name has).
+std::filesystem::path staged_pin(const std::filesystem::path& pin) {
+    return pin.parent_path() / ("resizing-" + pin.filename().string());
+}
+
+// A staged pin left by a run that died between pinning and the rename holds
+// a whole map (a large LRU's memory): it goes at the next load that sizes it.
+void remove_staged_pin(bpf_map* map) {
+    if (const char* pin = bpf_map__pin_path(map)) ::unlink(staged_pin(pin).c_str());
+}
+
 // bpffs implements rename(2) (simple_rename), and rename over an existing
 // name replaces it atomically: a reader of the pin path meets the old map or
 // the new one, never none. The new map is pinned beside the old one first
 // (bpffs refuses names with a dot, hence the dash, which no map name has).
 void replace_pin(const Migration& m) {
     const std::filesystem::path pin(m.pin);
-    const auto staged = pin.parent_path() / ("resizing-" + pin.filename().string());
-    ::unlink(staged.c_str());  // left by a run that died between the two steps
+    const auto staged = staged_pin(pin);
     if (const int err = bpf_obj_pin(m.new_map.get(), staged.c_str()); err) {
         throw_bpf_error(fmt::format("{}: cannot pin the new map at {}", resize_text(m), staged.string()), err);
     }
@@ -289,11 +323,14 @@ void apply_map_sizes(bpf_object* object, const std::string& object_name, const s
     }
 }
 
-std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name, spdlog::logger& log) {
+std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name,
+                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log) {
     // 1. Check every map before anything is made, so a refusal changes nothing.
     std::vector<Migration> migrations;
-    bpf_map* map = nullptr;
-    bpf_object__for_each_map(map, object) {
+    for (const auto& size : sizes) {
+        bpf_map* map = bpf_object__find_map_by_name(object, size.map.c_str());
+        if (!map) continue;  // apply_map_sizes refused it already
+        remove_staged_pin(map);
         if (auto migration = plan(map, object_name)) migrations.push_back(std::move(*migration));
     }
     // 2. Make and fill the new maps; a failure closes them, the pins untouched.

@@ -33,13 +33,15 @@ struct MapResize {
     std::size_t entries_copied = 0;
 };
 
-// Resizes every pinned map of `object` whose pin differs from the declaration
-// in max_entries alone (other differences are left to check_pinned_maps to
-// refuse). All or nothing before the first pin moves: each map is checked
+// Resizes every pinned map of `object` named in `sizes` whose pin differs
+// from the declaration in max_entries alone (other differences, and maps the
+// caller did not size, such as a core map whose declared size changed, are
+// left to check_pinned_maps to refuse). All or nothing before the first pin moves: each map is checked
 // (its type can be copied faithfully, its entries fit the new size), then
 // each new map is made and filled, then the pins are replaced; a refusal or
 // a failed copy leaves every pin as it was (BpfError naming the map, its
 // entry count and the new size). Logs one info line per map resized.
-std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name, spdlog::logger& log);
+std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name,
+                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log);
 
 }  // namespace membrane::kernel

@@ -82,6 +82,13 @@ BpfObject& ModuleBpf::load(const BpfObjectSpec& spec, const std::vector<BpfMapSi
     });
     if (duplicate) throw BpfError(fmt::format("{}: object {} is already loaded", state_->who(), spec.name));
 
+    for (const auto& size : map_sizes) {
+        // The core's maps keep the size the core declares: every object of every module shares them.
+        if (registry.is_kernel_pin(size.map)) {
+            throw BpfError(fmt::format("{}: object {} cannot size map {}: it is one of the agent's core maps, "
+                                       "shared by every module", state_->who(), spec.name, size.map));
+        }
+    }
     auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log, map_sizes);
     for (const auto& persistent : spec.persistent_maps) {
         const bool pinned = std::ranges::any_of(object->pinned_maps(), [&](const auto& map) {

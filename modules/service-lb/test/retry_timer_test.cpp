@@ -36,9 +36,9 @@ TEST(RetryTimer, FiresOnceAfterTheDelay) {
 
 TEST(RetryTimer, ArmWhilePendingKeepsTheOnePending) {
     std::atomic<int> fired{0};
-    RetryTimer timer([&] { ++fired; }, 100ms, 1s);
-    EXPECT_EQ(timer.arm(), 100ms);
-    EXPECT_EQ(timer.arm(), 100ms);
+    RetryTimer timer([&] { ++fired; }, 1s, 10s);
+    EXPECT_EQ(timer.arm(), 1s);
+    EXPECT_EQ(timer.arm(), 1s);
     ASSERT_TRUE(wait_for_count(fired, 1));
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(fired.load(), 1);
@@ -61,20 +61,20 @@ TEST(RetryTimer, TheDelayDoublesUpToTheLongestAndStartsOverOnSuccess) {
 
 TEST(RetryTimer, SuccessCancelsThePendingRetry) {
     std::atomic<int> fired{0};
-    RetryTimer timer([&] { ++fired; }, 100ms, 1s);
+    RetryTimer timer([&] { ++fired; }, 500ms, 1s);
     timer.arm();
     timer.succeeded();
-    std::this_thread::sleep_for(300ms);
+    std::this_thread::sleep_for(800ms);
     EXPECT_EQ(fired.load(), 0);
 }
 
 TEST(RetryTimer, NeverFiresAfterStop) {
     std::atomic<int> fired{0};
-    RetryTimer timer([&] { ++fired; }, 100ms, 1s);
+    RetryTimer timer([&] { ++fired; }, 500ms, 1s);
     timer.arm();
     timer.stop();
     EXPECT_EQ(timer.arm(), 0ms) << "a stopped timer is not armed again";
-    std::this_thread::sleep_for(300ms);
+    std::this_thread::sleep_for(800ms);
     EXPECT_EQ(fired.load(), 0);
 }
 

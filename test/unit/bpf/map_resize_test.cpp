@@ -11,6 +11,7 @@ MEMBRANE_EMBEDDED_BPF(resizable_maps_bpf)
 namespace membrane::kernel::test {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr const char* kHash = "mbr_test_resize_hash_v1";
@@ -129,17 +130,47 @@ TEST_F(MapResizeTest, ARefusalOfOneMapLeavesTheObjectsOtherPinsAsTheyWere) {
     fill(first, kLru, 100);
     const auto hash_id = pinned_map_id(pin(kHash));
 
-    EXPECT_THAT(load_refusal(2, {{kHash, 1000}, {kLru, 99}}), HasSubstr("holds 100 entries, more than the 99"));
+    EXPECT_THAT(load_refusal(2, {{kHash, 1000}, {kLru, 99}}), HasSubstr("is an LRU holding 100 entries"));
     EXPECT_EQ(pinned_map_id(pin(kHash)), hash_id) << "the hash, which fitted, was not resized either";
     EXPECT_EQ(pinned_shape(kHash).max_entries, 64u);
 }
 
 TEST_F(MapResizeTest, AnLruIsCopiedAsItIs) {
-    // 100 of 256: below what one CPU's free list takes at once, so the LRU evicts none while filled.
+    // Room for the per-CPU free lists of any machine up to 60 CPUs: the copy evicts none.
     fill(load(1), kLru, 100);
-    load(2, {{kLru, 1024}});
-    EXPECT_EQ(pinned_shape(kLru), (MapShape{BPF_MAP_TYPE_LRU_HASH, 4, 8, 1024, 0}));
+    load(2, {{kLru, 16384}});
+    EXPECT_EQ(pinned_shape(kLru), (MapShape{BPF_MAP_TYPE_LRU_HASH, 4, 8, 16384, 0}));
     EXPECT_EQ(pinned_entries(kLru), numbered(100));
+}
+
+TEST_F(MapResizeTest, AnLruShrunkBelowItsFreeListsRoomIsRefused) {
+    // 120 would hold the 100 entries, but an LRU evicts before it is full: the copy would lose some unseen.
+    fill(load(1), kLru, 100);
+    const auto old_id = pinned_map_id(pin(kLru));
+    EXPECT_THAT(load_refusal(2, {{kLru, 120}}),
+                AllOf(HasSubstr("is an LRU holding 100 entries"), HasSubstr("evicts before it is full"),
+                      HasSubstr("nothing was changed")));
+    EXPECT_EQ(pinned_map_id(pin(kLru)), old_id);
+    EXPECT_EQ(pinned_entries(kLru), numbered(100));
+}
+
+TEST_F(MapResizeTest, AModuleCannotSizeTheCoresMaps) {
+    // Every module's objects share them; the core declares their size.
+    std::uint64_t generation = 0;
+    for (const char* core : {MBR_MAP_STATS, MBR_MAP_CT}) {
+        EXPECT_THAT(load_refusal(++generation, {{core, 4096}}),
+                    AllOf(HasSubstr("cannot size map " + std::string(core)), HasSubstr("the agent's core maps")));
+    }
+}
+
+TEST_F(MapResizeTest, OnlyTheMapsTheLoadSizesAreResized) {
+    fill(load(1, {{kHash, 100}}), kHash, 10);
+    const auto old_id = pinned_map_id(pin(kHash));
+    // Declared 64, pinned 100, and this load does not size it (as a core map whose declared size a new SDK
+    // changed): refused as before, not migrated unasked.
+    EXPECT_THAT(load_refusal(2, {}), HasSubstr("max=100"));
+    EXPECT_EQ(pinned_map_id(pin(kHash)), old_id);
+    EXPECT_EQ(pinned_entries(kHash), numbered(10));
 }
 
 TEST_F(MapResizeTest, PerCpuValuesAreCopiedForEveryCpu) {
