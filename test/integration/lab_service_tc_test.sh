@@ -207,7 +207,7 @@ for map_size in service_lb_services_v1:1024 service_lb_nat_v1:8192 service_lb_af
 done
 (($(entries service_lb_nat_v1) == nat_entries)) ||
     labtest_fail "the resized NAT map holds $(entries service_lb_nat_v1) entries, the old one held $nat_entries"
-result=$(in_pod fe tcp "$vip" 80 10)
+result=$(in_pod fe tcp "$vip" 80 30)
 labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'}" "TCP to the ClusterIP after the resize"
 
 labtest_log "a service that needs more than the 1024 entries of the services map is refused whole, and says so"
@@ -230,7 +230,7 @@ labtest_check "$status" '"the service map has 1024: nothing was changed" in r["d
     "Status after the refused sync"
 ctl -o json lb list | python3 -c 'import json,sys; sys.exit(any(f["address"] == "10.96.0.20" for f in json.load(sys.stdin)["frontends"]))' ||
     labtest_fail "a frontend of the refused service is in the maps"
-result=$(in_pod fe tcp "$vip" 80 10)
+result=$(in_pod fe tcp "$vip" 80 30)
 labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'}" "TCP to the ClusterIP beside the refused service"
 
 labtest_log "a sync the kernel refuses (a pin filled by someone else) is tried again with nothing changed, and then serves"
