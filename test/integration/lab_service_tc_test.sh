@@ -80,6 +80,16 @@ socket_lb() { service_lb_config "$1"; }
 pins=$(labtest_pins "$lab" node1)
 max_entries() { bpftool -j map show pinned "$pins/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_entries"])'; }
 entries() { bpftool -j map dump pinned "$pins/$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+# wait_module METHOD PYTHON-CONDITION-ON-r DESCRIPTION : until service-lb's METHOD (Status, Services) answers
+# JSON that meets the condition (20 s), else fails with the last answer.
+wait_module() {
+    local deadline=$((SECONDS + 20))
+    until ctl -o json module call service-lb "$1" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"; do
+        ((SECONDS < deadline)) || labtest_fail "$3: $(ctl -o json module call service-lb "$1")"
+        sleep 0.2
+    done
+}
 slice() {
     local name=$1 spec
     shift
@@ -216,15 +226,9 @@ for i in $(seq 0 599); do specs+=("10.250.$((i / 200)).$((i % 200 + 1)):node2");
 apply "$(service big 10.96.0.20)
 ---
 $(slice big "${specs[@]}")"
-deadline=$((SECONDS + 20))
-until ctl -o json module call service-lb Services | python3 -c '
-import json, sys
-problem = next((s["problem"] for s in json.load(sys.stdin)["services"] if s["service"] == "default/big"), "")
-sys.exit(0 if problem.startswith("not in the datapath as applied: ") and "the service map has 1024: nothing was changed" in problem else 1)'; do
-    ((SECONDS < deadline)) || labtest_fail "service big was not reported as refused: $(ctl -o json module call service-lb Services |
-        python3 -c 'import json,sys; print([s["problem"] for s in json.load(sys.stdin)["services"] if s["service"] == "default/big"])')"
-    sleep 0.2
-done
+wait_module Services 'any(s["service"] == "default/big" and s["problem"].startswith("not in the datapath as applied: ")
+    and "the service map has 1024: nothing was changed" in s["problem"] for s in r["services"])' \
+    "service big was not reported as refused"
 status=$(ctl -o json module call service-lb Status)
 labtest_check "$status" '"the service map has 1024: nothing was changed" in r["datapath_error"] and "default/web" not in r["problems"]' \
     "Status after the refused sync"
@@ -236,15 +240,7 @@ labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2
 labtest_log "a sync the kernel refuses (a pin filled by someone else) is tried again with nothing changed, and then serves"
 ctl delete svc big >/dev/null
 ctl delete endpointslice big-1 >/dev/null
-wait_status() {  # PYTHON-CONDITION-ON-r DESCRIPTION : until Status meets it (20 s)
-    local deadline=$((SECONDS + 20))
-    until ctl -o json module call service-lb Status |
-        python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; do
-        ((SECONDS < deadline)) || labtest_fail "$2: $(ctl -o json module call service-lb Status)"
-        sleep 0.2
-    done
-}
-wait_status 'r["datapath_error"] == ""' "Status once the big service is gone"
+wait_module Status 'r["datapath_error"] == ""' "Status once the big service is gone"
 # Keys of service_lb_key (address, port, protocol, scope, slot) under 198.18.0.0/15, no service's, up to the
 # map's 1024 entries: the agent's own count still has room, the kernel's map has none.
 junk="$LABTEST_TMP/junk"
@@ -263,11 +259,11 @@ bpftool batch file "$junk.add" >/dev/null
 apply "$(service late 10.96.0.21)
 ---
 $(slice late "$be1:node1")"
-wait_status '"No space left" in r["datapath_error"] or "Argument list too long" in r["datapath_error"]' \
+wait_module Status '"No space left" in r["datapath_error"] or "Argument list too long" in r["datapath_error"]' \
     "Status while the kernel's map is full"
 bpftool batch file "$junk.del" >/dev/null
 # No object changes from here: only the module's retry can write the service.
-wait_status 'r["datapath_error"] == "" and "default/late" not in r["problems"]' "Status after the retry"
+wait_module Status 'r["datapath_error"] == "" and "default/late" not in r["problems"]' "Status after the retry"
 result=$(in_pod fe tcp 10.96.0.21 80 5)
 labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1'}" "TCP to the service the retry wrote"
 
