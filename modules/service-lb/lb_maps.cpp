@@ -189,6 +189,11 @@ void LbMaps::load() {
             const auto found = entries.find(slot);
             if (found == entries.end()) break;
             held.backend_ids.push_back(found->second.backend_id);
+            const auto backend = backend_values_.find(found->second.backend_id);
+            held.slots_carry_backends =
+                held.slots_carry_backends && backend != backend_values_.end() &&
+                found->second.backend_address == ipv4_address(backend->second.second.address) &&
+                found->second.backend_port == htons(backend->second.second.port);
         }
         next_service_id_ = std::max(next_service_id_, held.service_id + 1);
         hold(frontend, std::move(held));
@@ -285,11 +290,15 @@ void LbMaps::write_frontend(const FrontendKey& key, const Held& wanted) {
     const std::size_t old_count = old == held_.end() ? 0 : old->second.backend_ids.size();
     // Slots 1..n first: a reader that still sees the old count picks an old
     // or a new backend, never an empty slot.
+    const bool old_slots_current = old != held_.end() && old->second.slots_carry_backends;
     for (std::size_t i = 0; i < wanted.backend_ids.size(); ++i) {
-        if (old != held_.end() && i < old_count && old->second.backend_ids[i] == wanted.backend_ids[i]) continue;
+        if (old_slots_current && i < old_count && old->second.backend_ids[i] == wanted.backend_ids[i]) continue;
         const auto slot_key = map_key(address, port, protocol, scope, static_cast<std::uint32_t>(i + 1));
+        const auto& backend = backend_values_.at(wanted.backend_ids[i]).second;
         service_lb_value slot{};
         slot.backend_id = wanted.backend_ids[i];
+        slot.backend_address = ipv4_address(backend.address);
+        slot.backend_port = htons(backend.port);
         write_entry(services_fd_, &slot_key, &slot, what + " slot");
     }
     const auto master_key = map_key(address, port, protocol, scope, 0);

@@ -97,9 +97,13 @@ private:
         std::uint16_t flags = 0;
         std::uint32_t affinity_timeout = 0;
         std::vector<std::uint32_t> backend_ids;  // slot order
+        // False for slots read back without their backend's address and port
+        // (written by an older module): rewritten at the next sync.
+        bool slots_carry_backends = true;
         bool same_entries(const Held& other) const {
             return service_id == other.service_id && flags == other.flags &&
-                   affinity_timeout == other.affinity_timeout && backend_ids == other.backend_ids;
+                   affinity_timeout == other.affinity_timeout && backend_ids == other.backend_ids &&
+                   slots_carry_backends == other.slots_carry_backends;
         }
     };
     void load();

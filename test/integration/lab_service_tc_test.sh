@@ -22,7 +22,8 @@
 #   - no endpoints: a TCP SYN is answered with a RST, UDP with an ICMP port
 #     unreachable (ECONNREFUSED at once, as the socket path refuses);
 #   - socket_lb = true again: connects are translated at connect() once more
-#     (the stage's counter stays still).
+#     (the stage's counter stays still); slots without their backend's
+#     address (as a module before they carried it wrote them) still are;
 #   - map sizes from config (services_map_size, nat_map_size,
 #     affinity_map_size; SIGHUP): the pins are resized (bpftool shows the new
 #     max_entries), the NAT entries the pods' flows made are kept, and the
@@ -207,6 +208,24 @@ labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2
     "TCP to the ClusterIP with socket LB"
 (($(packets translated) == before)) || labtest_fail "with socket LB the packet stage translated $(($(packets translated) - before)) packets"
 
+labtest_log "slots an older module wrote (a backend id alone, no address) are still translated, through the backends map"
+# Slots 1 and 2 of the ClusterIP's TCP frontend for this node's sockets (scope 0): key (10.96.0.10, 80, TCP,
+# scope, slot); the value's last 8 bytes (the backend's address and port) zeroed, its id kept.
+for slot in 1 2; do
+    key="0x0a 0x60 0x00 0x0a 0x00 0x50 0x06 0x00 $(printf '0x%02x 0x00 0x00 0x00' "$slot")"
+    # shellcheck disable=SC2086 # one word a byte
+    value=$(bpftool -j map lookup pinned "$pins/service_lb_services_v1" key $key | python3 -c '
+import json, sys
+value = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+assert value[8:12] != [0] * 4, "the slot has no backend address: %s" % value
+print(" ".join("0x%02x" % b for b in value[:8] + [0] * 8))')
+    # shellcheck disable=SC2086
+    bpftool map update pinned "$pins/service_lb_services_v1" key $key value $value
+done
+result=$(in_pod fe tcp "$vip" 80 30)
+labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'} and r['peers'] == ['$vip:80']" \
+    "TCP to the ClusterIP through slots without their backend's address"
+
 labtest_log "map sizes from config (SIGHUP): the pins are resized with their entries, the ClusterIP keeps working"
 nat_entries=$(entries service_lb_nat_v1)
 ((nat_entries > 0)) || labtest_fail "the pods' flows left no NAT entries to carry over"
@@ -217,6 +236,20 @@ for map_size in service_lb_services_v1:1024 service_lb_nat_v1:8192 service_lb_af
 done
 (($(entries service_lb_nat_v1) == nat_entries)) ||
     labtest_fail "the resized NAT map holds $(entries service_lb_nat_v1) entries, the old one held $nat_entries"
+# The reloaded module read back the slots written without their backend, and writes them whole at its first sync.
+slots_whole() {
+    bpftool -j map dump pinned "$pins/service_lb_services_v1" | python3 -c '
+import json, sys
+slots = [e for e in json.load(sys.stdin) if e["key"][:8] == ["0x0a", "0x60", "0x00", "0x0a", "0x00", "0x50", "0x06", "0x00"]
+         and e["key"][8] != "0x00"]
+bare = [e for e in slots if all(int(b, 16) == 0 for b in e["value"][8:12])]
+sys.exit(1 if len(slots) != 2 or bare else 0)'
+}
+deadline=$((SECONDS + 20))
+until slots_whole; do
+    ((SECONDS < deadline)) || labtest_fail "the reload left slots of the ClusterIP without their backend address"
+    sleep 0.2
+done
 result=$(in_pod fe tcp "$vip" 80 30)
 labtest_check "$result" "r['errors'] == {} and set(r['replies']) == {'be1', 'be2'}" "TCP to the ClusterIP after the resize"
 

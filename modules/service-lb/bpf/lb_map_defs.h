@@ -129,38 +129,58 @@ static __always_inline struct service_lb_backend *service_backend(const struct s
 	return backend && backend->service_id == service->service_id ? backend : 0;
 }
 
+/* Copies backend `id` of `service` into `chosen`: 1, or 0 when it is gone. */
+static __always_inline int copy_backend(const struct service_lb_value *service, __u32 id,
+					struct service_lb_backend *chosen)
+{
+	struct service_lb_backend *backend = service_backend(service, id);
+
+	if (!backend)
+		return 0;
+	*chosen = *backend;
+	return 1;
+}
+
+/* The backend a slot of `service` names, into `chosen`: from the slot
+ * itself, or from the backends map for a slot written without its address. */
+static __always_inline int slot_backend(const struct service_lb_value *service, const struct service_lb_value *slot,
+					struct service_lb_backend *chosen)
+{
+	if (!slot->backend_address)
+		return copy_backend(service, slot->backend_id, chosen);
+	chosen->address = slot->backend_address;
+	chosen->port = slot->backend_port;
+	chosen->service_id = service->service_id;
+	return 1;
+}
+
 /* A backend picked at random among the service's slots. While the agent
  * shrinks a service, a reader may hold the old count and miss a slot, or
  * the backend a slot named: slot 1 is the last to go, so it takes over. */
-static __always_inline struct service_lb_backend *random_backend(struct service_lb_key *key,
-								 const struct service_lb_value *service, __u32 *id)
+static __always_inline int random_backend(struct service_lb_key *key, const struct service_lb_value *service,
+					  struct service_lb_backend *chosen, __u32 *id)
 {
-	struct service_lb_backend *backend = 0;
 	struct service_lb_value *slot;
 
 	key->slot = bpf_get_prandom_u32() % service->count + 1;
 	slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
-	if (slot)
-		backend = service_backend(service, slot->backend_id);
-	if (!backend) {
+	if (!slot || !slot_backend(service, slot, chosen)) {
 		key->slot = 1;
 		slot = bpf_map_lookup_elem(&service_lb_services_v1, key);
-		if (slot)
-			backend = service_backend(service, slot->backend_id);
+		if (!slot || !slot_backend(service, slot, chosen))
+			return 0;
 	}
-	if (backend)
-		*id = slot->backend_id;
-	return backend;
+	*id = slot->backend_id;
+	return 1;
 }
 
 /* The backend the service's Maglev table gives a flow of hash `flow_hash`
- * (the same on every node), or null when the service has no table (none
+ * (the same on every node), or 0 when the service has no table (none
  * written yet, or being removed) or the slot names a backend gone since. */
-static __always_inline struct service_lb_backend *maglev_backend(const struct service_lb_value *service,
-								 __u32 flow_hash, __u32 *id)
+static __always_inline int maglev_backend(const struct service_lb_value *service, __u32 flow_hash,
+					  struct service_lb_backend *chosen, __u32 *id)
 {
 	struct service_lb_maglev_pair *pair;
-	struct service_lb_backend *backend;
 	__u32 index = 0, slot, entry;
 	void *table;
 
@@ -176,56 +196,56 @@ static __always_inline struct service_lb_backend *maglev_backend(const struct se
 	if (!pair)
 		return 0;
 	entry = pair->slot[slot & 1];
-	backend = service_backend(service, entry);
-	if (backend)
-		*id = entry;
-	return backend;
+	if (!copy_backend(service, entry, chosen))
+		return 0;
+	*id = entry;
+	return 1;
 }
 
 /*
- * The backend of `service` for a client: `backend` (id `*id`) when the
- * caller already has one (a UDP socket's), else under ClientIP affinity the
- * one the client had while the timeout runs, else the Maglev table's for
+ * The backend of `service` for a client, into `chosen` and `*id`: the one
+ * `*id` names on entry when the caller already has one (a UDP socket's) and
+ * it still serves the service, else under ClientIP affinity the one the
+ * client had while the timeout runs, else the Maglev table's for
  * `flow_hash` (a packet from outside; null for a socket), else a random one
- * (and whenever the table is missing). With
- * affinity the choice is remembered for the client `affinity_cookie`
- * stands for (a network namespace's cookie, or a client address). Null
- * when the service is being removed.
+ * (and whenever the table is missing). With affinity the choice is
+ * remembered for the client `affinity_cookie` stands for (a network
+ * namespace's cookie, or a client address). 0 when the service is being
+ * removed.
  */
-static __always_inline struct service_lb_backend *choose_backend(struct service_lb_key *key,
-								 const struct service_lb_value *service,
-								 __u64 affinity_cookie,
-								 struct service_lb_backend *backend, __u32 *id,
-								 const __u32 *flow_hash)
+static __always_inline int choose_backend(struct service_lb_key *key, const struct service_lb_value *service,
+					  __u64 affinity_cookie, const __u32 *flow_hash,
+					  struct service_lb_backend *chosen, __u32 *id)
 {
 	struct service_lb_affinity_key affinity_key = {
 		.netns_cookie = affinity_cookie,
 		.service_id = service->service_id,
 	};
+	int found = *id && copy_backend(service, *id, chosen);
 	__u32 now = 0;
 
 	if (service->affinity_timeout) {
 		now = bpf_ktime_get_boot_ns() / NSEC_PER_SEC;
-		if (!backend) {
+		if (!found) {
 			struct service_lb_affinity_value *affine =
 				bpf_map_lookup_elem(&service_lb_affinity_v1, &affinity_key);
 
 			if (affine && now - affine->last_used <= service->affinity_timeout) {
 				*id = affine->backend_id;
-				backend = service_backend(service, *id);
+				found = copy_backend(service, *id, chosen);
 			}
 		}
 	}
-	if (!backend && flow_hash)
-		backend = maglev_backend(service, *flow_hash, id);
-	if (!backend)
-		backend = random_backend(key, service, id);
-	if (backend && service->affinity_timeout) {
+	if (!found && flow_hash)
+		found = maglev_backend(service, *flow_hash, chosen, id);
+	if (!found)
+		found = random_backend(key, service, chosen, id);
+	if (found && service->affinity_timeout) {
 		struct service_lb_affinity_value affine = {.backend_id = *id, .last_used = now};
 
 		bpf_map_update_elem(&service_lb_affinity_v1, &affinity_key, &affine, BPF_ANY);
 	}
-	return backend;
+	return found;
 }
 
 #endif

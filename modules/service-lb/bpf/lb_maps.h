@@ -6,9 +6,10 @@
  *
  * service_lb_services_v1  (address, port, protocol, slot) -> slot 0: the
  *                         service (backend count, its number, flags,
- *                         affinity timeout); slot i (1..count): backend id.
- *                         A lookup is one hash lookup for the service and one
- *                         for the chosen slot, whatever the number of services.
+ *                         affinity timeout); slot i (1..count): backend id,
+ *                         address and port. A lookup is one hash lookup for
+ *                         the service and one for the chosen slot, whatever
+ *                         the number of services.
  *                         The agent writes new slots first and the count
  *                         last, and shrinks the count before it deletes
  *                         slots, so a reader never meets an empty slot.
@@ -111,12 +112,26 @@ struct service_lb_key {
 	__u32 slot; /* 0: the service; 1..count: its backends */
 };
 
+/* Slot 0 and the backend slots share the value's last 8 bytes: a slot
+ * carries its backend's address and port, so a connect picks a backend in
+ * two lookups (the service, a slot), not three. A slot written without them
+ * (address 0, by an agent before they were added) is read through
+ * service_lb_backends_v1. */
 struct service_lb_value {
-	__u32 backend_id;       /* slot > 0 */
-	__u16 count;            /* slot 0: backends in slots 1..count */
-	__u16 flags;            /* slot 0: SERVICE_LB_F_* */
-	__u32 service_id;       /* slot 0: the service port's number (affinity) */
-	__u32 affinity_timeout; /* slot 0: seconds; 0: none */
+	__u32 backend_id; /* slot > 0 */
+	__u16 count;      /* slot 0: backends in slots 1..count */
+	__u16 flags;      /* slot 0: SERVICE_LB_F_* */
+	union {
+		struct {                        /* slot 0 */
+			__u32 service_id;       /* the service port's number (affinity) */
+			__u32 affinity_timeout; /* seconds; 0: none */
+		};
+		struct { /* slot > 0: backend_id's, as in service_lb_backends_v1 */
+			__be32 backend_address;
+			__be16 backend_port;
+			__u16 slot_pad;
+		};
+	};
 };
 
 struct service_lb_backend {

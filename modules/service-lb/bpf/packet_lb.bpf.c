@@ -363,8 +363,9 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		}
 	}
 	if (!nat.backend_id) {
-		struct service_lb_backend *backend = 0;
+		struct service_lb_backend backend;
 		__u32 id = 0;
+		int found = 0;
 		const __u32 hash = service_lb_flow_hash(p->saddr, p->sport, p->dport, p->protocol);
 
 		/* loadBalancerSourceRanges: checked when a connection begins, as kube-proxy's nat-table rules do. */
@@ -374,19 +375,19 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		}
 		if (service->count)
 			/* Maglev for connections from outside (every node holds the same tables); a pod's at random. */
-			backend = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr), 0, &id,
-						 scope == SERVICE_LB_SCOPE_OUTSIDE ? &hash : 0);
-		if (!backend)
+			found = choose_backend(&key, service, AFFINITY_CLIENT_ADDRESS | bpf_ntohl(p->saddr),
+					       scope == SERVICE_LB_SCOPE_OUTSIDE ? &hash : 0, &backend, &id);
+		if (!found)
 			return no_backend(skb, p, service, scope);
-		nat.address = backend->address;
-		nat.port = backend->port;
+		nat.address = backend.address;
+		nat.port = backend.port;
 		nat.backend_id = id;
 		nat.flags = packet_flags(p);
 		nat.expires_ns = now + membrane_ct_timeout(p->protocol, nat.flags);
 		struct service_lb_nat_key reply_key = {
-			.saddr = backend->address,
+			.saddr = backend.address,
 			.daddr = p->saddr,
-			.sport = backend->port,
+			.sport = backend.port,
 			.dport = p->sport,
 			.protocol = p->protocol,
 			.direction = SERVICE_LB_NAT_REPLY,
@@ -401,9 +402,9 @@ static __always_inline int translate(struct __sk_buff *skb, const struct packet 
 		};
 		/* Whether the backend's replies would miss this node, and the source that brings them back. */
 		int snat = 0;
-		int hairpin = backend->address == p->saddr;
-		if (!hairpin && !membrane_endpoint_lookup(backend->address)) {
-			const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend->address);
+		int hairpin = backend.address == p->saddr;
+		if (!hairpin && !membrane_endpoint_lookup(backend.address)) {
+			const struct mbr_ipcache_value *where = membrane_ipcache_lookup(backend.address);
 			const int pod_elsewhere = where && where->tunnel_endpoint;
 
 			/* From outside, a backend that is not a pod of this node nor one of another's (a

@@ -53,7 +53,7 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 		.protocol = protocol,
 	};
 	struct service_lb_udp_key udp_key = {};
-	struct service_lb_backend *backend = 0;
+	struct service_lb_backend backend;
 	struct service_lb_value *service;
 	__u32 backend_id = 0;
 	__u32 *remembered = 0;
@@ -75,29 +75,26 @@ static __always_inline int translate(struct bpf_sock_addr *ctx)
 		udp_key.address = key.address;
 		udp_key.port = key.port;
 		remembered = bpf_map_lookup_elem(&service_lb_udp_v1, &udp_key);
-		if (remembered) {
+		if (remembered)
 			backend_id = *remembered;
-			backend = service_backend(service, backend_id);
-		}
 	}
 	/* The namespace cookie only when affinity needs it: a helper call saved on every other connect. */
-	backend = choose_backend(&key, service, service->affinity_timeout ? bpf_get_netns_cookie(ctx) : 0, backend,
-				 &backend_id, 0);
-	if (!backend)
+	if (!choose_backend(&key, service, service->affinity_timeout ? bpf_get_netns_cookie(ctx) : 0, 0, &backend,
+			    &backend_id))
 		return refuse(-ECONNREFUSED); /* the service is being removed */
 	if (protocol == IPPROTO_UDP && (!remembered || *remembered != backend_id))
 		bpf_map_update_elem(&service_lb_udp_v1, &udp_key, &backend_id, BPF_ANY);
 
 	struct service_lb_reverse_key reverse_key = {
 		.cookie = bpf_get_socket_cookie(ctx),
-		.address = backend->address,
-		.port = backend->port,
+		.address = backend.address,
+		.port = backend.port,
 	};
 	struct service_lb_reverse_value reverse = {.address = ctx->user_ip4, .port = (__be16)ctx->user_port};
 
 	bpf_map_update_elem(&service_lb_reverse_v1, &reverse_key, &reverse, BPF_ANY);
-	ctx->user_ip4 = backend->address;
-	ctx->user_port = backend->port;
+	ctx->user_ip4 = backend.address;
+	ctx->user_port = backend.port;
 	return 1;
 }
 

@@ -353,6 +353,9 @@ TEST_F(LbMapsTest, WritesEachFrontendAsItsCountAndSlotsWithBackendsOfItsService)
         const auto& backend = stored.at(entries.at({"10.96.0.10:80", slot}).backend_id);
         EXPECT_EQ(backend.service_id, master.service_id) << "slot " << slot;
         EXPECT_EQ(ntohs(backend.port), 8080);
+        // The slot carries its backend, so a connect needs no third lookup.
+        EXPECT_EQ(entries.at({"10.96.0.10:80", slot}).backend_address, backend.address) << "slot " << slot;
+        EXPECT_EQ(entries.at({"10.96.0.10:80", slot}).backend_port, backend.port) << "slot " << slot;
     }
     EXPECT_EQ(lb.read_frontends(), lb.frontends());
     EXPECT_EQ(lb.read_frontends().at(0).backends, pods(3));
@@ -445,6 +448,36 @@ TEST_F(LbMapsTest, ANewLbMapsReadsTheMapsBackAndKeepsNumbersAndIds) {
             EXPECT_NE(value.backend_id, fresh_backend);
         }
     }
+}
+
+TEST_F(LbMapsTest, SlotsWrittenWithoutTheirBackendAreWrittenWholeAtTheNextSyncWithTheirIds) {
+    const std::vector<Frontend> wanted = {frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3))};
+    maps().sync(wanted);
+    const auto before = service_entries();
+    // As a module before slots carried their backend wrote them: the id alone.
+    for (std::uint32_t slot = 1; slot <= 3; ++slot) {
+        service_lb_key key{};
+        inet_pton(AF_INET, "10.96.0.10", &key.address);
+        key.port = htons(80);
+        key.protocol = IPPROTO_TCP;
+        key.slot = slot;
+        service_lb_value bare{};
+        bare.backend_id = before.at({"10.96.0.10:80", slot}).backend_id;
+        ASSERT_EQ(bpf_map_update_elem(services.get(), &key, &bare, BPF_EXIST), 0);
+    }
+    auto again = maps();
+    EXPECT_EQ(again.read_frontends(), again.frontends());
+    again.sync(wanted);
+    const auto after = service_entries();
+    for (std::uint32_t slot = 1; slot <= 3; ++slot) {
+        const auto& value = after.at({"10.96.0.10:80", slot});
+        const auto& was = before.at({"10.96.0.10:80", slot});
+        EXPECT_EQ(value.backend_id, was.backend_id) << "slot " << slot;
+        EXPECT_EQ(value.backend_address, was.backend_address) << "slot " << slot;
+        EXPECT_EQ(value.backend_port, was.backend_port) << "slot " << slot;
+    }
+    // Written whole, they are not written again.
+    EXPECT_EQ(maps().sync(wanted).frontends_changed, 0u);
 }
 
 TEST_F(LbMapsTest, AfterAnotherWriterTheNextSyncReadsTheMapsAgain) {
