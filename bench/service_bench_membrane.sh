@@ -22,9 +22,24 @@ membrane_ctl() {
     DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/bus" "$membrane_build/cli/membranectl" --bus "unix:path=$dir/bus" "$@"
 }
 
+# lb_map_sizes N BACKENDS : service-lb's services and backends map sizes for N services of the
+# backends listed in the file BACKENDS (one entry per frontend and per backend slot), as an operator would size them: the
+# smallest power of two that holds them, at least 1024 (a hash map's bucket array is its size
+# rounded up to a power of two, and at 16 bytes a bucket the default 1,048,576 spreads over 16 MB,
+# which a lookup meets cold).
+lb_map_sizes() {
+    local n=$1 backends services_size=1024 backends_size=1024
+    backends=$(wc -l <"$2")
+    while ((services_size < n * (backends + 1) + 1)); do services_size=$((services_size * 2)); done
+    while ((backends_size < n * backends)); do backends_size=$((backends_size * 2)); done
+    printf 'services_map_size = %d\nbackends_map_size = %d\n' "$services_size" "$backends_size"
+}
+
 run_membrane_socket_lb() {
     local n=$1 netns=$2 services=$3 backends=$4 cgroup=$5
-    start_membrane_agent "$netns" "$cgroup" && load_membrane_services "$n" "$services" "$backends" "$tmp/m-$netns"
+    start_membrane_agent "$netns" "$cgroup" "" "
+[module.service-lb]
+$(lb_map_sizes "$n" "$backends")" && load_membrane_services "$n" "$services" "$backends" "$tmp/m-$netns"
 }
 
 # run_membrane_tc_lb N NETNS SERVICES BACKENDS CGROUP K DEVICE POD_NS : the same services with
@@ -41,6 +56,7 @@ run_membrane_tc_lb() {
     start_membrane_agent "$netns" "$cgroup" "devices = [\"$device\"]" "
 [module.service-lb]
 socket_lb = false
+$(lb_map_sizes "$n" "$backends")
 
 [[nodes]]
 name = \"bench\"
