@@ -405,24 +405,48 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
             }
         }
     }
-    std::size_t unnamed_after = 0;  // entries no slot will name: deleted at the end
+    // The frontends that go (replaced, their key taken by none of these)
+    // are deleted first, with the backends only they named, so that what
+    // is written next has their room: the maps never hold more than the
+    // end state, but for the backends the rewritten frontends stop naming,
+    // which their old slots name until they are rewritten.
+    std::set<FrontendKey> going;
+    std::map<std::uint32_t, std::ptrdiff_t> going_users;  // backend id -> slots of the going frontends naming it
+    for (const auto& key : replaced) {
+        const auto held = held_.find(key);
+        if (held == held_.end() || wanted_keys.contains(key)) continue;
+        going.insert(key);
+        for (const auto id : held->second.backend_ids) ++going_users[id];
+    }
+    std::set<std::uint32_t> going_first;  // backend entries deleted with the going frontends
+    std::size_t unnamed_after = 0;        // entries no slot will name, those included
     for (const auto& [id, change] : users_change) {
         const auto users = backend_users_.find(id);
         const std::ptrdiff_t before = users == backend_users_.end() ? 0 : static_cast<std::ptrdiff_t>(users->second);
-        if (before > 0 && before + change == 0 && backend_values_.contains(id)) ++unnamed_after;
+        if (before > 0 && before + change == 0 && backend_values_.contains(id)) {
+            ++unnamed_after;
+            if (going_users[id] == before) going_first.insert(id);
+        }
     }
     for (const auto id : unnamed_) {
         const auto change = users_change.find(id);
-        if ((change == users_change.end() || change->second == 0) && backend_values_.contains(id)) ++unnamed_after;
+        if ((change == users_change.end() || change->second == 0) && backend_values_.contains(id)) {
+            ++unnamed_after;
+            going_first.insert(id);
+        }
     }
-    const std::size_t backends = backend_values_.size() - unnamed_after + fresh.size();
+    const std::size_t backends_after = backend_values_.size() - unnamed_after + fresh.size();
+    const std::size_t backends_peak = backend_values_.size() - going_first.size() + fresh.size();
     if (slots > capacity_.slots) {
         throw BpfError("the services need " + std::to_string(slots - 1) + " entries (one per frontend and backend), "
                        "the service map has " + std::to_string(capacity_.slots) + ": nothing was changed");
     }
-    if (backends > capacity_.backends) {
-        throw BpfError("the services need " + std::to_string(backends) + " backend entries, the backend "
-                       "map has " + std::to_string(capacity_.backends) + ": nothing was changed");
+    if (backends_peak > capacity_.backends) {
+        throw BpfError("the services need " + std::to_string(backends_after) + " backend entries" +
+                       (backends_peak > backends_after
+                            ? " (" + std::to_string(backends_peak) + " while the replaced backends still serve)"
+                            : "") +
+                       ", the backend map has " + std::to_string(capacity_.backends) + ": nothing was changed");
     }
     if (tables_config_.fd >= 0) {
         std::size_t sets = outside_keys_.size();  // outside backend sets, each a table (or none, if empty)
@@ -440,6 +464,11 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
     }
 
     Written written;
+    for (const auto& key : going) {
+        delete_frontend(key);
+        ++written.frontends_deleted;
+    }
+    for (const auto id : going_first) delete_backend(id, written);
     // The backends first (new ids), then the Maglev tables of the outside
     // sets, then the frontends: a frontend's number has its table before a
     // reader meets it there.
@@ -466,7 +495,18 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
             if (ensure_table(ids[i], wanted_list[i].backend_ids)) ++written.tables_written;
         }
     }
-    for (std::size_t i = 0; i < frontends.size(); ++i) {
+    // Those that shrink before those that grow, so the services map never
+    // holds more than it will at the end (a frontend rewritten holds, for a
+    // moment, the larger of its old and new entries).
+    std::vector<std::size_t> order(frontends.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    const auto growth = [&](std::size_t i) {
+        const auto held = held_.find({frontends[i].address, frontends[i].port, frontends[i].protocol, frontends[i].scope});
+        const auto before = static_cast<std::ptrdiff_t>(held == held_.end() ? 0 : 1 + held->second.backend_ids.size());
+        return static_cast<std::ptrdiff_t>(1 + wanted_list[i].backend_ids.size()) - before;
+    };
+    std::ranges::stable_partition(order, [&](std::size_t i) { return growth(i) <= 0; });
+    for (const auto i : order) {
         const Frontend& frontend = frontends[i];
         const FrontendKey key{frontend.address, frontend.port, frontend.protocol, frontend.scope};
         Held wanted = std::move(wanted_list[i]);
@@ -481,11 +521,6 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         write_frontend(key, wanted);
         ++written.frontends_changed;
     }
-    for (const auto& key : replaced) {
-        if (wanted_keys.contains(key) || !held_.contains(key)) continue;
-        delete_frontend(key);
-        ++written.frontends_deleted;
-    }
     // Tables of a number no outside frontend has (or only empty ones) go
     // after the frontends that named it.
     for (const auto id : tables) {
@@ -496,18 +531,20 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
             ++written.tables_deleted;
         }
     }
-    // Backends no slot names any more go last.
-    for (const auto id : std::vector<std::uint32_t>(unnamed_.begin(), unnamed_.end())) {
-        const auto value = backend_values_.find(id);
-        if (value != backend_values_.end()) {
-            erase(backends_fd_, &id, "backend " + value->second.second.address);
-            backend_ids_.erase(value->second);
-            backend_values_.erase(value);
-            ++written.backends_deleted;
-        }
-        unnamed_.erase(id);
-    }
+    // The backends the rewritten frontends named, and no slot names any more, go last.
+    for (const auto id : std::vector<std::uint32_t>(unnamed_.begin(), unnamed_.end())) delete_backend(id, written);
     return written;
+}
+
+void LbMaps::delete_backend(std::uint32_t id, Written& written) {
+    const auto value = backend_values_.find(id);
+    if (value != backend_values_.end()) {
+        erase(backends_fd_, &id, "backend " + value->second.second.address);
+        backend_ids_.erase(value->second);
+        backend_values_.erase(value);
+        ++written.backends_deleted;
+    }
+    unnamed_.erase(id);
 }
 
 void LbMaps::load_tables() {

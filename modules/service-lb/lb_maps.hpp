@@ -126,6 +126,7 @@ private:
     std::uint32_t backend_id_for(std::uint32_t service_id, const Backend& backend);
     void write_frontend(const FrontendKey& key, const Held& wanted);
     void delete_frontend(const FrontendKey& key);
+    void delete_backend(std::uint32_t id, Written& written);  // once no slot names it
     // Maglev tables: what the map holds (stamps), a stamp of what a table
     // would be built from (M, and each backend id with its address and
     // port), and a table made whole, then swapped in.

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <random>
 #include <set>
@@ -837,6 +838,72 @@ TEST_F(LbMapsTest, AnAddressTakenFromAServiceLeftOutOfAnUpdateGetsANumberOfItsOw
     EXPECT_NE(entries.at({"198.51.100.1:80", 0}).service_id, entries.at({"192.168.50.2:30080", 0}).service_id);
     EXPECT_EQ(backend_entries().at(entries.at({"192.168.50.2:30080", 1}).backend_id).service_id,
               entries.at({"192.168.50.2:30080", 0}).service_id);
+}
+
+// Maps whose kernel size is the capacity LbMaps is given, so that a write
+// past it fails in the kernel (E2BIG), as it does in the datapath's maps.
+struct FullSizeMaps {
+    FullSizeMaps(std::uint32_t slots, std::uint32_t backend_entries)
+        : services(hash_map(sizeof(service_lb_key), sizeof(service_lb_value), slots)),
+          backends(hash_map(sizeof(std::uint32_t), sizeof(service_lb_backend), backend_entries)),
+          capacity{slots, backend_entries} {}
+    LbMaps maps() const { return LbMaps(services.get(), backends.get(), capacity); }
+    std::size_t count(int fd) const {
+        std::size_t n = 0;
+        std::array<std::uint8_t, 64> key{};
+        std::array<std::uint8_t, 64> next{};
+        const void* previous = nullptr;
+        while (bpf_map_get_next_key(fd, previous, next.data()) == 0) {
+            ++n;
+            key = next;
+            previous = key.data();
+        }
+        return n;
+    }
+    Fd services;
+    Fd backends;
+    LbMaps::Capacity capacity;
+};
+
+TEST_F(LbMapsTest, AServiceReplacedByAnotherInFullSizeMapsMakesWayFirst) {
+    FullSizeMaps full(/*slots=*/6, /*backends=*/3);  // web's 4 entries and 3 backends, and the writer's mark
+    auto lb = full.maps();
+    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3))});
+    const auto written = lb.sync({frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(3, 5432))});
+    EXPECT_EQ(written.frontends_deleted, 1u);
+    EXPECT_EQ(written.backends_deleted, 3u);
+    EXPECT_EQ(full.count(full.services.get()), 5u);
+    EXPECT_EQ(full.count(full.backends.get()), 3u);
+    EXPECT_EQ(lb.read_frontends(), lb.frontends());
+    EXPECT_EQ(lb.read_frontends().at(0).backends, pods(3, 5432));
+}
+
+TEST_F(LbMapsTest, FrontendsThatShrinkAreWrittenBeforeThoseThatGrowInFullSizeMaps) {
+    FullSizeMaps full(/*slots=*/7, /*backends=*/1024);  // web 1 + 3, db 1 + 1, the mark
+    auto lb = full.maps();
+    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3)),
+             frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(1, 5432))});
+    // db grows by as much as web shrinks; db comes first in the list.
+    lb.sync({frontend("shop/db", FrontendKind::cluster_ip, "10.96.0.11", 5432, pods(3, 5432)),
+             frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(1))});
+    EXPECT_EQ(full.count(full.services.get()), 7u);
+    EXPECT_EQ(lb.read_frontends(), lb.frontends());
+}
+
+TEST_F(LbMapsTest, ARewriteThatNeedsTheOldAndNewBackendsAtOnceBeyondTheMapIsRefusedWhole) {
+    FullSizeMaps full(/*slots=*/1024, /*backends=*/3);
+    auto lb = full.maps();
+    lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3))});
+    const auto before = lb.read_frontends();
+    try {
+        lb.sync({frontend("shop/web", FrontendKind::cluster_ip, "10.96.0.10", 80, pods(3, 9090))});
+        FAIL() << "the new backends were written beside the old ones, past the map's 3";
+    } catch (const BpfError& error) {
+        EXPECT_STREQ(error.what(), "the services need 3 backend entries (6 while the replaced backends still serve), "
+                                   "the backend map has 3: nothing was changed");
+    }
+    EXPECT_EQ(full.count(full.backends.get()), 3u);
+    EXPECT_EQ(lb.read_frontends(), before);
 }
 
 TEST_F(LbMapsTest, AnUpdateThatDoesNotFitIsRefusedAndNothingIsWritten) {
