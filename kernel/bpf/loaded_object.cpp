@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -31,10 +32,12 @@ std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf,
 
     std::unique_ptr<LoadedObject> loaded(new LoadedObject(std::move(object), std::move(name)));
     apply_map_sizes(loaded->object_.get(), loaded->name_, map_sizes);
-    resize_pinned_maps(loaded->object_.get(), loaded->name_, map_sizes, log);
+    loaded->staged_resizes_ = resize_pinned_maps(loaded->object_.get(), loaded->name_, map_sizes, log);
     loaded->pinned_maps_ = check_pinned_maps(loaded->object_.get(), loaded->name_);
     return loaded;
 }
+
+LoadedObject::~LoadedObject() { discard_resized_pins(staged_resizes_); }
 
 void LoadedObject::load(spdlog::logger& log) {
     if (loaded_) return;
@@ -44,6 +47,18 @@ void LoadedObject::load(spdlog::logger& log) {
                        capture.warnings_tail(25));
     }
     loaded_ = true;
+    const auto resizes = std::exchange(staged_resizes_, {});
+    for (const auto& resize : resizes) {
+        for (auto& plan : pinned_maps_) {
+            if (plan.name == resize.name) plan.pin_path = resize.pin;
+        }
+    }
+    try {
+        commit_resized_pins(object_.get(), name_, resizes, log);
+    } catch (...) {
+        discard_resized_pins(resizes);
+        throw;
+    }
 }
 
 bpf_program* LoadedObject::program(std::string_view program_name) const {

@@ -12,6 +12,7 @@
 
 #include <spdlog/logger.h>
 
+#include "bpf/map_resize.hpp"
 #include "bpf/map_shape.hpp"
 #include "bpf/unique_fd.hpp"
 #include "membrane/bpf.hpp"
@@ -29,9 +30,14 @@ public:
                                               const std::vector<BpfMapSize>& map_sizes = {});
 
     // Loads maps and programs: libbpf reuses the existing pins and pins the
-    // maps it creates. On failure the BpfError quotes libbpf's last warnings
-    // (the verifier's complaint, usually).
+    // maps it creates; then the resized maps' pins move over the old ones.
+    // On failure the BpfError quotes libbpf's last warnings (the verifier's
+    // complaint, usually), and the old pins stay.
     void load(spdlog::logger& log);
+
+    ~LoadedObject() override;
+    LoadedObject(const LoadedObject&) = delete;
+    LoadedObject& operator=(const LoadedObject&) = delete;
 
     const std::string& name() const override { return name_; }
     int map_fd(std::string_view map) const override;
@@ -53,6 +59,7 @@ private:
     BpfObjectPtr object_;
     std::string name_;
     std::vector<PinnedMapPlan> pinned_maps_;
+    std::vector<MapResize> staged_resizes_;  // until the load moves their pins
     bool loaded_ = false;
 };
 

@@ -276,22 +276,18 @@ void remove_staged_pin(bpf_map* map) {
     if (const char* pin = bpf_map__pin_path(map)) ::unlink(staged_pin(pin).c_str());
 }
 
-// bpffs implements rename(2) (simple_rename), and rename over an existing
-// name replaces it atomically: a reader of the pin path meets the old map or
-// the new one, never none. The new map is pinned beside the old one first
-// (bpffs refuses names with a dot, hence the dash, which no map name has).
-void replace_pin(const Migration& m) {
-    const std::filesystem::path pin(m.pin);
-    const auto staged = staged_pin(pin);
+// The new map is pinned beside the old pin, and the object's map is pointed
+// at that staged pin, so the load reuses the new map while the old pin (what
+// the running generation and every reader of the path meet) stays as it is
+// until the load succeeds (commit_resized_pins).
+void stage_pin(const Migration& m) {
+    const auto staged = staged_pin(m.pin);
     if (const int err = bpf_obj_pin(m.new_map.get(), staged.c_str()); err) {
         throw_bpf_error(fmt::format("{}: cannot pin the new map at {}", resize_text(m), staged.string()), err);
     }
-    if (::rename(staged.c_str(), pin.c_str()) != 0) {
-        const int err = errno;
+    if (const int err = bpf_map__set_pin_path(m.declared, staged.c_str()); err) {
         ::unlink(staged.c_str());
-        throw_bpf_error(fmt::format("{}: cannot move the new map's pin {} over the old one", resize_text(m),
-                                    staged.string()),
-                        err);
+        throw_bpf_error(fmt::format("{}: cannot point the object's map at {}", resize_text(m), staged.string()), err);
     }
 }
 
@@ -338,15 +334,43 @@ std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string&
         m.new_map = create_resized(m);
         copy_entries(m);
     }
-    // 3. Only now move the pins.
-    std::vector<MapResize> done;
-    for (const auto& m : migrations) {
-        replace_pin(m);
-        log.info("map {} resized from {} to {} entries for object {}: {} entries copied, pinned at {}", m.name,
-                 m.info.max_entries, m.new_max_entries, object_name, m.copied, m.pin);
-        done.push_back(MapResize{m.name, m.info.max_entries, m.new_max_entries, m.copied});
+    // 3. Pin them beside the old pins, which move only once the object loads.
+    std::vector<MapResize> staged;
+    try {
+        for (const auto& m : migrations) {
+            stage_pin(m);
+            staged.push_back(MapResize{m.name, m.info.max_entries, m.new_max_entries, m.copied, m.pin,
+                                       staged_pin(m.pin).string()});
+        }
+    } catch (...) {
+        discard_resized_pins(staged);
+        throw;
     }
-    return done;
+    log.debug("object {}: {} map(s) resized and staged until it loads", object_name, staged.size());
+    return staged;
+}
+
+// bpffs implements rename(2) (simple_rename), and rename over an existing
+// name replaces it atomically: a reader of the pin path meets the old map or
+// the new one, never none.
+void commit_resized_pins(bpf_object* object, const std::string& object_name, const std::vector<MapResize>& resizes,
+                         spdlog::logger& log) {
+    for (const auto& resize : resizes) {
+        if (::rename(resize.staged_pin.c_str(), resize.pin.c_str()) != 0) {
+            throw_bpf_error(fmt::format("object {}: cannot move the resized map {}'s pin {} over {}", object_name,
+                                        resize.name, resize.staged_pin, resize.pin),
+                            errno);
+        }
+        if (bpf_map* map = bpf_object__find_map_by_name(object, resize.name.c_str())) {
+            bpf_map__set_pin_path(map, resize.pin.c_str());
+        }
+        log.info("map {} resized from {} to {} entries for object {}: {} entries copied, pinned at {}", resize.name,
+                 resize.old_max_entries, resize.new_max_entries, object_name, resize.entries_copied, resize.pin);
+    }
+}
+
+void discard_resized_pins(const std::vector<MapResize>& resizes) {
+    for (const auto& resize : resizes) ::unlink(resize.staged_pin.c_str());
 }
 
 }  // namespace membrane::kernel

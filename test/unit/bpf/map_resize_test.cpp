@@ -7,12 +7,14 @@
 #include "registry_fixture.hpp"
 
 MEMBRANE_EMBEDDED_BPF(resizable_maps_bpf)
+MEMBRANE_EMBEDDED_BPF(resizable_rejected_bpf)
 
 namespace membrane::kernel::test {
 namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kHash = "mbr_test_resize_hash_v1";
 constexpr const char* kPerCpu = "mbr_test_resize_percpu_v1";
@@ -102,6 +104,35 @@ TEST_F(MapResizeTest, APinnedHashGrowsKeepingEveryEntry) {
     EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_hash_v1 resized from 64 to 1000 entries for object "
                                       "resizable: 50 entries copied, pinned at " + pin(kHash).string()));
     EXPECT_FALSE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
+}
+
+TEST_F(MapResizeTest, ALoadThatFailsAfterTheResizeLeavesTheOldPinToTheGenerationOnIt) {
+    const auto& running = load(1);
+    fill(running, kHash, 50);
+    const auto old_id = pinned_map_id(pin(kHash));
+
+    generations_.push_back(registry_->for_module("sized", 2));
+    try {
+        generations_.back()->load(BpfObjectSpec{.name = "resizable_rejected", .elf = resizable_rejected_bpf()},
+                                  {{kHash, 1000}});
+        FAIL() << "the verifier passed an unchecked packet read";
+    } catch (const BpfError& error) {
+        EXPECT_THAT(error.what(), HasSubstr("cannot load BPF object resizable_rejected"));
+    }
+    EXPECT_EQ(pinned_map_id(pin(kHash)), old_id) << "the pin moved to a map no generation uses";
+    EXPECT_EQ(map_id(running.map_fd(kHash)), old_id);
+    EXPECT_EQ(pinned_shape(kHash).max_entries, 64u);
+    EXPECT_EQ(pinned_entries(kHash), numbered(50));
+    EXPECT_FALSE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
+    EXPECT_THAT(log.text(), Not(HasSubstr("map mbr_test_resize_hash_v1 resized")));
+
+    // What the running generation writes now is what the next, loading, copies.
+    const std::uint32_t key = 60;
+    const std::uint64_t value = 1060;
+    ASSERT_EQ(bpf_map_update_elem(running.map_fd(kHash), &key, &value, BPF_ANY), 0);
+    load(3, {{kHash, 1000}});
+    EXPECT_EQ(pinned_shape(kHash).max_entries, 1000u);
+    EXPECT_EQ(pinned_entries(kHash).size(), 51u);
 }
 
 TEST_F(MapResizeTest, APinnedHashShrinksToASizeItsEntriesFit) {
