@@ -1,6 +1,8 @@
 // Map sizes set at load (SDK 1.9 BpfMapSize) and the resize of a pinned map
 // whose size changed: real maps in a private bpffs, filled by the test, then
 // loaded again by the module's next generation with other sizes.
+#include <arpa/inet.h>
+
 #include <map>
 
 #include "bpf/map_shape.hpp"
@@ -22,6 +24,7 @@ constexpr const char* kLru = "mbr_test_resize_lru_v1";
 constexpr const char* kOuter = "mbr_test_resize_outer_v1";
 constexpr const char* kProgs = "mbr_test_resize_progs_v1";
 constexpr const char* kArray = "mbr_test_resize_array_v1";
+constexpr const char* kLpm = "mbr_test_resize_lpm_v1";
 
 BpfObjectSpec resizable_spec() { return BpfObjectSpec{.name = "resizable", .elf = resizable_maps_bpf()}; }
 
@@ -164,6 +167,38 @@ TEST_F(MapResizeTest, ARefusalOfOneMapLeavesTheObjectsOtherPinsAsTheyWere) {
     EXPECT_THAT(load_refusal(2, {{kHash, 1000}, {kLru, 99}}), HasSubstr("is an LRU holding 100 entries"));
     EXPECT_EQ(pinned_map_id(pin(kHash)), hash_id) << "the hash, which fitted, was not resized either";
     EXPECT_EQ(pinned_shape(kHash).max_entries, 64u);
+}
+
+TEST_F(MapResizeTest, AHashOfManyBatchesIsCopiedWhole) {
+    fill(load(1, {{kHash, 16384}}), kHash, 10000);  // the copy reads 4,096 entries a batch
+    load(2, {{kHash, 20000}});
+    EXPECT_EQ(pinned_shape(kHash).max_entries, 20000u);
+    EXPECT_EQ(pinned_entries(kHash), numbered(10000));
+    EXPECT_THAT(log.text(), HasSubstr("10000 entries copied"));
+}
+
+TEST_F(MapResizeTest, AnLpmTrieWithoutBatchOpsIsCopiedKeyByKey) {
+    struct Prefix {
+        std::uint32_t prefixlen;
+        std::uint32_t address;
+    };
+    const auto& first = load(1);
+    for (std::uint32_t i = 0; i < 50; ++i) {
+        const Prefix key{24 + i % 9, htonl(0x0a000000U + (i << 8))};
+        const std::uint64_t value = 1000 + i;
+        ASSERT_EQ(bpf_map_update_elem(first.map_fd(kLpm), &key, &value, BPF_ANY), 0) << i;
+    }
+    load(2, {{kLpm, 1000}});
+    EXPECT_EQ(pinned_shape(kLpm).max_entries, 1000u);
+    const UniqueFd fd(bpf_obj_get(pin(kLpm).c_str()));
+    for (std::uint32_t i = 0; i < 50; ++i) {
+        const Prefix key{24 + i % 9, htonl(0x0a000000U + (i << 8))};
+        std::uint64_t value = 0;
+        EXPECT_EQ(bpf_map_lookup_elem(fd.get(), &key, &value), 0) << i;
+        EXPECT_EQ(value, 1000u + i) << i;
+    }
+    EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_lpm_v1 resized from 64 to 1000 entries for object "
+                                      "resizable: 50 entries copied"));
 }
 
 TEST_F(MapResizeTest, AnLruIsCopiedAsItIs) {

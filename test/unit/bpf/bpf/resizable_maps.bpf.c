@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Pinned maps for the resize tests (map_resize_test.cpp): one of each kind
- * the registry copies into a map of another size, and a prog array, which it
- * refuses to resize. No programs: the tests fill the maps from user space. */
+ * the registry copies into a map of another size (an LPM trie, which has no
+ * batch ops, copied key by key), and a prog array, which it refuses to resize. No programs: the tests fill the maps from user space. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -61,5 +61,19 @@ struct {
 	__type(value, __u64);
 	PINNED;
 } mbr_test_resize_array_v1 SEC(".maps");
+
+struct mbr_test_resize_prefix {
+	__u32 prefixlen;
+	__u32 address;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__type(key, struct mbr_test_resize_prefix);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	PINNED;
+} mbr_test_resize_lpm_v1 SEC(".maps");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
