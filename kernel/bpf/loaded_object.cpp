@@ -15,7 +15,8 @@ namespace membrane::kernel {
 
 std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf, std::string name,
                                                  const std::filesystem::path& pin_dir, spdlog::logger& log,
-                                                 const std::vector<BpfMapSize>& map_sizes) {
+                                                 const std::vector<BpfMapSize>& map_sizes,
+                                                 const std::vector<MapResize>& staged) {
     if (elf.empty()) throw BpfError(fmt::format("object {}: the ELF is empty", name));
     const std::string pin_root = pin_dir.string();
     bpf_object_open_opts opts{};
@@ -32,7 +33,7 @@ std::unique_ptr<LoadedObject> LoadedObject::open(std::span<const std::byte> elf,
 
     std::unique_ptr<LoadedObject> loaded(new LoadedObject(std::move(object), std::move(name)));
     apply_map_sizes(loaded->object_.get(), loaded->name_, map_sizes);
-    loaded->staged_resizes_ = resize_pinned_maps(loaded->object_.get(), loaded->name_, map_sizes, log);
+    loaded->staged_resizes_ = resize_pinned_maps(loaded->object_.get(), loaded->name_, map_sizes, log, staged);
     loaded->pinned_maps_ = check_pinned_maps(loaded->object_.get(), loaded->name_);
     return loaded;
 }
@@ -47,17 +48,16 @@ void LoadedObject::load(spdlog::logger& log) {
                        capture.warnings_tail(25));
     }
     loaded_ = true;
-    const auto resizes = std::exchange(staged_resizes_, {});
-    for (const auto& resize : resizes) {
+}
+
+void LoadedObject::repoint_pins(const std::vector<MapResize>& committed) {
+    for (const auto& resize : committed) {
+        bpf_map* map = bpf_object__find_map_by_name(object_.get(), resize.name.c_str());
+        if (!map || !bpf_map__pin_path(map) || resize.staged_pin != bpf_map__pin_path(map)) continue;
+        bpf_map__set_pin_path(map, resize.pin.c_str());  // stores the path: the map is pinned there now
         for (auto& plan : pinned_maps_) {
             if (plan.name == resize.name) plan.pin_path = resize.pin;
         }
-    }
-    try {
-        commit_resized_pins(object_.get(), name_, resizes, log);
-    } catch (...) {
-        discard_resized_pins(resizes);
-        throw;
     }
 }
 

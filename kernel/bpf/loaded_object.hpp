@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -25,15 +26,24 @@ public:
     // that differ from the declarations in max entries alone (map_resize.hpp)
     // and checks every pinned map it declares against the pin on disk (see
     // check_pinned_maps). Nothing of the object is in the kernel yet.
+    // `staged`: maps an earlier object of the same module generation resized
+    // (their staged pins are reused, see resize_pinned_maps).
     static std::unique_ptr<LoadedObject> open(std::span<const std::byte> elf, std::string name,
                                               const std::filesystem::path& pin_dir, spdlog::logger& log,
-                                              const std::vector<BpfMapSize>& map_sizes = {});
+                                              const std::vector<BpfMapSize>& map_sizes = {},
+                                              const std::vector<MapResize>& staged = {});
 
-    // Loads maps and programs: libbpf reuses the existing pins and pins the
-    // maps it creates; then the resized maps' pins move over the old ones.
-    // On failure the BpfError quotes libbpf's last warnings (the verifier's
-    // complaint, usually), and the old pins stay.
+    // Loads maps and programs: libbpf reuses the existing pins (a resized
+    // map's staged one) and pins the maps it creates. On failure the
+    // BpfError quotes libbpf's last warnings (the verifier's complaint,
+    // usually); the staged pins this object made go with it.
     void load(spdlog::logger& log);
+
+    // The maps this object resized, staged until the module's generation
+    // started (ModuleBpf::commit_resized_pins): handed over once it loaded.
+    std::vector<MapResize> take_staged_resizes() { return std::exchange(staged_resizes_, {}); }
+    // After a commit: the maps pinned at a staged path are pinned at the real one.
+    void repoint_pins(const std::vector<MapResize>& committed);
 
     ~LoadedObject() override;
     LoadedObject(const LoadedObject&) = delete;

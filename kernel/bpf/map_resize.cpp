@@ -287,7 +287,10 @@ bool copy_in_batches(Migration& m) {
             }
             written += n;
         });
-    m.copied = written;
+    // An LRU may evict on the way in: count what the new map holds.
+    m.copied = batched && is_lru(m.info.type)
+                   ? count_entries(to, map_info(to, "the new map " + m.name), m.rule.value, m.name)
+                   : written;
     return batched;
 }
 
@@ -382,12 +385,23 @@ void apply_map_sizes(bpf_object* object, const std::string& object_name, const s
 }
 
 std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name,
-                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log) {
+                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log,
+                                          const std::vector<MapResize>& staged_before) {
     // 1. Check every map before anything is made, so a refusal changes nothing.
     std::vector<Migration> migrations;
     for (const auto& size : sizes) {
         bpf_map* map = bpf_object__find_map_by_name(object, size.map.c_str());
         if (!map) continue;  // apply_map_sizes refused it already
+        const auto earlier = std::ranges::find(staged_before, size.map, &MapResize::name);
+        if (earlier != staged_before.end()) {
+            // check_pinned_maps then compares the staged map with this object's declaration.
+            if (const int err = bpf_map__set_pin_path(map, earlier->staged_pin.c_str()); err) {
+                throw_bpf_error(fmt::format("object {}: cannot point map {} at {}", object_name, size.map,
+                                            earlier->staged_pin),
+                                err);
+            }
+            continue;
+        }
         remove_staged_pin(map);
         if (auto migration = plan(map, object_name)) migrations.push_back(std::move(*migration));
     }
@@ -415,19 +429,16 @@ std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string&
 // bpffs implements rename(2) (simple_rename), and rename over an existing
 // name replaces it atomically: a reader of the pin path meets the old map or
 // the new one, never none.
-void commit_resized_pins(bpf_object* object, const std::string& object_name, const std::vector<MapResize>& resizes,
-                         spdlog::logger& log) {
+void commit_resized_pins(const std::string& who, const std::vector<MapResize>& resizes, spdlog::logger& log) {
     for (const auto& resize : resizes) {
         if (::rename(resize.staged_pin.c_str(), resize.pin.c_str()) != 0) {
-            throw_bpf_error(fmt::format("object {}: cannot move the resized map {}'s pin {} over {}", object_name,
-                                        resize.name, resize.staged_pin, resize.pin),
-                            errno);
+            const int err = errno;
+            throw_bpf_error(fmt::format("{}: cannot move the resized map {}'s pin {} over {}", who, resize.name,
+                                        resize.staged_pin, resize.pin),
+                            err);
         }
-        if (bpf_map* map = bpf_object__find_map_by_name(object, resize.name.c_str())) {
-            bpf_map__set_pin_path(map, resize.pin.c_str());
-        }
-        log.info("map {} resized from {} to {} entries for object {}: {} entries copied, pinned at {}", resize.name,
-                 resize.old_max_entries, resize.new_max_entries, object_name, resize.entries_copied, resize.pin);
+        log.info("map {} resized from {} to {} entries for {}: {} entries copied, pinned at {}", resize.name,
+                 resize.old_max_entries, resize.new_max_entries, who, resize.entries_copied, resize.pin);
     }
 }
 

@@ -47,17 +47,21 @@ struct MapResize {
 // move: a refusal, a failed copy or a failed load leaves every pin, and the
 // generation running on them, as it was (BpfError naming the map, its entry
 // count and the new size).
+// `staged`: the maps an earlier object of the same module generation resized
+// and staged, not yet committed: this object's map is pointed at that staged
+// pin (the same new map), not copied again.
 std::vector<MapResize> resize_pinned_maps(bpf_object* object, const std::string& object_name,
-                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log);
+                                          const std::vector<BpfMapSize>& sizes, spdlog::logger& log,
+                                          const std::vector<MapResize>& staged = {});
 
-// Once the object loaded: each staged pin renamed over the old one (one
-// rename(2) each), the object's map pointed at the pin path again. Logs one
-// info line per map resized.
-void commit_resized_pins(bpf_object* object, const std::string& object_name, const std::vector<MapResize>& resizes,
-                         spdlog::logger& log);
+// Once every object of the module generation loaded and the module
+// started: each staged pin renamed over the old one (one rename(2) each).
+// Logs one info line per map resized. The objects' maps are pointed back at
+// the pin paths by their owner (LoadedObject::repoint_pins).
+void commit_resized_pins(const std::string& who, const std::vector<MapResize>& resizes, spdlog::logger& log);
 
-// The staged pins of an object that did not load, removed (their maps go
-// with the object's last fd).
+// The staged pins of an object or generation that did not load or start,
+// removed (their maps go with the objects' last fds).
 void discard_resized_pins(const std::vector<MapResize>& resizes);
 
 }  // namespace membrane::kernel

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <utility>
 
@@ -31,6 +32,10 @@ struct ModuleBpf::State {
     std::map<std::string, std::string> entries;
     // And the socket hooks: hook -> (object, program).
     std::map<std::string, std::pair<const LoadedObject*, std::string>> socket_hooks;
+    // Pinned maps this generation's objects resized, pinned beside the old
+    // pins until the generation started (commit_resized_pins); a generation
+    // that fails to load or start leaves the old pins to the one running.
+    std::vector<MapResize> staged_resizes;
     bool closed = false;
 
     std::string who() const { return fmt::format("module {} gen {}", module, generation); }
@@ -89,7 +94,7 @@ BpfObject& ModuleBpf::load(const BpfObjectSpec& spec, const std::vector<BpfMapSi
                                        "shared by every module", state_->who(), spec.name, size.map));
         }
     }
-    auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log, map_sizes);
+    auto object = LoadedObject::open(spec.elf, spec.name, registry.pin_dir, log, map_sizes, state_->staged_resizes);
     for (const auto& persistent : spec.persistent_maps) {
         const bool pinned = std::ranges::any_of(object->pinned_maps(), [&](const auto& map) {
             return map.name == persistent;
@@ -101,6 +106,7 @@ BpfObject& ModuleBpf::load(const BpfObjectSpec& spec, const std::vector<BpfMapSi
         }
     }
     object->load(log);
+    std::ranges::move(object->take_staged_resizes(), std::back_inserter(state_->staged_resizes));
     object->owner = state_.get();
     registry.record_module_pins(state_->module, *object, spec.persistent_maps);
     log.info("{}: loaded object {} (pins reused [{}], created [{}])", state_->who(), spec.name,
@@ -228,8 +234,22 @@ void ModuleBpf::detach_stage(std::uint32_t stage) {
     state_->attached.erase(stage);
 }
 
+void ModuleBpf::commit_resized_pins() {
+    auto& registry = state_->usable_registry();
+    const std::lock_guard lock(registry.mutex);
+    const auto resizes = std::exchange(state_->staged_resizes, {});
+    try {
+        kernel::commit_resized_pins(state_->who(), resizes, *registry.log);
+    } catch (...) {
+        discard_resized_pins(resizes);
+        throw;
+    }
+    for (const auto& object : state_->objects) object->repoint_pins(resizes);
+}
+
 void ModuleBpf::close(bool keep_slots) {
     if (state_->closed) return;
+    discard_resized_pins(std::exchange(state_->staged_resizes, {}));
     auto* registry = state_->registry;
     if (registry) {
         const std::lock_guard lock(registry->mutex);

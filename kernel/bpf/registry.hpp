@@ -162,6 +162,13 @@ public:
     // socket program and a hook another module running in this run holds.
     void attach_socket_hook(const BpfObject& object, std::string_view program) override;
 
+    // This generation started: the pinned maps its objects resized take
+    // their pins (each staged copy renamed over the old pin), so the maps
+    // the running generation used are unpinned only now. Until then, and for
+    // good when the generation fails to load or start (close), the old pins
+    // stay. Logs one line per map resized.
+    void commit_resized_pins();
+
     // Releases this generation's objects. Slots and devices it still holds
     // are emptied/detached (keep_slots = false: unload, quarantine, failed
     // start) or left in place so the datapath keeps working while the agent

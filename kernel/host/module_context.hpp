@@ -40,6 +40,8 @@ public:
     std::vector<std::uint32_t> held_stages() const { return bpf_->held_stages(); }
     // After a failed reload: take back the slots a newer generation took.
     void reclaim_stages() { bpf_->reclaim_stages(); }
+    // Started: the maps its objects resized take their pins (ModuleBpf::commit_resized_pins).
+    void commit_resized_pins() { bpf_->commit_resized_pins(); }
     // Started and now the running generation (see ModuleBpf::settle_empty_slots).
     void settle_empty_slots() { bpf_->settle_empty_slots(); }
     void set_config(toml::table config) { config_ = std::move(config); }

@@ -196,6 +196,8 @@ std::unique_ptr<ModuleHost::Generation> ModuleHost::open_generation(const std::s
 void ModuleHost::start_generation(Generation& generation) {
     try {
         generation.instance->start(*generation.context);
+        // Only a started generation moves the pins of the maps it resized.
+        generation.context->commit_resized_pins();
     } catch (const std::exception& e) {
         throw ControlError(ControlErrorKind::StartFailed, "module '" + generation.name + "' failed to start: " +
                                                               e.what());

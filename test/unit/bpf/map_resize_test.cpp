@@ -30,10 +30,13 @@ BpfObjectSpec resizable_spec() { return BpfObjectSpec{.name = "resizable", .elf 
 
 class MapResizeTest : public RegistryTest {
 protected:
-    // Generation `generation` of module "sized" loads the object with `sizes`.
+    // Generation `generation` of module "sized" loads the object with `sizes`
+    // and starts (as the host has it: the resized maps take their pins).
     BpfObject& load(std::uint64_t generation, const std::vector<BpfMapSize>& sizes = {}) {
         generations_.push_back(registry_->for_module("sized", generation));
-        return generations_.back()->load(resizable_spec(), sizes);
+        auto& object = generations_.back()->load(resizable_spec(), sizes);
+        generations_.back()->commit_resized_pins();
+        return object;
     }
     std::string load_refusal(std::uint64_t generation, const std::vector<BpfMapSize>& sizes) {
         try {
@@ -104,12 +107,12 @@ TEST_F(MapResizeTest, APinnedHashGrowsKeepingEveryEntry) {
     EXPECT_EQ(pinned_entries(kHash), numbered(50));
     EXPECT_NE(pinned_map_id(pin(kHash)), old_id) << "a new map took the pin";
     EXPECT_EQ(map_id(next.map_fd(kHash)), pinned_map_id(pin(kHash))) << "the load reused the resized pin";
-    EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_hash_v1 resized from 64 to 1000 entries for object "
-                                      "resizable: 50 entries copied, pinned at " + pin(kHash).string()));
+    EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_hash_v1 resized from 64 to 1000 entries for module "
+                                      "sized gen 2: 50 entries copied, pinned at " + pin(kHash).string()));
     EXPECT_FALSE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
 }
 
-TEST_F(MapResizeTest, ALoadThatFailsAfterTheResizeLeavesTheOldPinToTheGenerationOnIt) {
+TEST_F(MapResizeTest, AGenerationThatFailsToLoadAfterTheResizeLeavesTheOldPinToTheOneRunning) {
     const auto& running = load(1);
     fill(running, kHash, 50);
     const auto old_id = pinned_map_id(pin(kHash));
@@ -129,11 +132,24 @@ TEST_F(MapResizeTest, ALoadThatFailsAfterTheResizeLeavesTheOldPinToTheGeneration
     EXPECT_FALSE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
     EXPECT_THAT(log.text(), Not(HasSubstr("map mbr_test_resize_hash_v1 resized")));
 
+    // A generation whose first object resized the map but whose second failed to load: it never
+    // starts, so its staged copy goes when it closes, and the old pin stays.
+    generations_.push_back(registry_->for_module("sized", 3));
+    generations_.back()->load(resizable_spec(), {{kHash, 1000}});
+    EXPECT_TRUE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
+    EXPECT_THROW(generations_.back()->load(BpfObjectSpec{.name = "resizable_rejected", .elf = resizable_rejected_bpf()},
+                                           {{kHash, 1000}}),
+                 BpfError);
+    generations_.back()->close(false);
+    EXPECT_EQ(pinned_map_id(pin(kHash)), old_id) << "the pin moved to a generation that never started";
+    EXPECT_EQ(pinned_shape(kHash).max_entries, 64u);
+    EXPECT_FALSE(std::filesystem::exists(sandbox.pin_dir() / "resizing-mbr_test_resize_hash_v1"));
+
     // What the running generation writes now is what the next, loading, copies.
     const std::uint32_t key = 60;
     const std::uint64_t value = 1060;
     ASSERT_EQ(bpf_map_update_elem(running.map_fd(kHash), &key, &value, BPF_ANY), 0);
-    load(3, {{kHash, 1000}});
+    load(4, {{kHash, 1000}});
     EXPECT_EQ(pinned_shape(kHash).max_entries, 1000u);
     EXPECT_EQ(pinned_entries(kHash).size(), 51u);
 }
@@ -197,8 +213,8 @@ TEST_F(MapResizeTest, AnLpmTrieWithoutBatchOpsIsCopiedKeyByKey) {
         EXPECT_EQ(bpf_map_lookup_elem(fd.get(), &key, &value), 0) << i;
         EXPECT_EQ(value, 1000u + i) << i;
     }
-    EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_lpm_v1 resized from 64 to 1000 entries for object "
-                                      "resizable: 50 entries copied"));
+    EXPECT_THAT(log.text(), HasSubstr("map mbr_test_resize_lpm_v1 resized from 64 to 1000 entries for module "
+                                      "sized gen 2: 50 entries copied"));
 }
 
 TEST_F(MapResizeTest, AnLruIsCopiedAsItIs) {
