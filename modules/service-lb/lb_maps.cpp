@@ -448,6 +448,7 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
                             : "") +
                        ", the backend map has " + std::to_string(capacity_.backends) + ": nothing was changed");
     }
+    std::set<std::uint32_t> tables_first;  // Maglev tables deleted with the going frontends
     if (tables_config_.fd >= 0) {
         std::size_t sets = outside_keys_.size();  // outside backend sets, each a table (or none, if empty)
         for (const auto& [id, change] : outside_change) {
@@ -456,9 +457,28 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
             if (before == 0 && change > 0) ++sets;
             if (before > 0 && before + change == 0) --sets;
         }
-        if (sets > tables_config_.capacity) {
+        // The tables of numbers no frontend keeps go with the going frontends;
+        // the new numbers' tables are made while the others still stand.
+        std::set<std::uint32_t> outside_ids;  // this change's outside frontends' numbers
+        std::size_t made = 0;
+        for (std::size_t i = 0; i < frontends.size(); ++i) {
+            if (frontends[i].scope != Scope::outside || !outside_ids.insert(ids[i]).second) continue;
+            if (!frontends[i].backends.empty() && !tables_.contains(ids[i])) ++made;
+        }
+        for (const auto& [id, stamp] : tables_) {
+            if (outside_ids.contains(id)) continue;
+            const auto keys = outside_keys_.find(id);
+            if (keys == outside_keys_.end() ||
+                std::ranges::all_of(keys->second, [&](const FrontendKey& key) { return going.contains(key); })) {
+                tables_first.insert(id);
+            }
+        }
+        const std::size_t peak = tables_.size() - tables_first.size() + made;
+        if (std::max(sets, peak) > tables_config_.capacity) {
             throw BpfError("the services need " + std::to_string(sets) + " Maglev tables (one per service port "
-                           "served from outside), the table map has " + std::to_string(tables_config_.capacity) +
+                           "served from outside" +
+                           (peak > sets ? "; " + std::to_string(peak) + " while the replaced ones still serve" : "") +
+                           "), the table map has " + std::to_string(tables_config_.capacity) +
                            ": nothing was changed");
         }
     }
@@ -469,6 +489,10 @@ LbMaps::Written LbMaps::replace(const std::vector<Frontend>& frontends, const st
         ++written.frontends_deleted;
     }
     for (const auto id : going_first) delete_backend(id, written);
+    for (const auto id : tables_first) {
+        delete_table(id);
+        ++written.tables_deleted;
+    }
     // The backends first (new ids), then the Maglev tables of the outside
     // sets, then the frontends: a frontend's number has its table before a
     // reader meets it there.

@@ -38,6 +38,7 @@ Usage: netpol_conformance.py [--trace MEMBRANECTL] [--probe CASES] LAB_COMMAND..
 """
 import concurrent.futures
 import json
+import select
 import subprocess
 import sys
 import tempfile
@@ -190,7 +191,10 @@ class Lab:
             prober.stdin.flush()
         matrix = {}
         for pod, prober in self.probers.items():
-            line = prober.stdout.readline()  # a round is bounded: 36 probes of at most 0.6 s, in parallel
+            # A round is 36 probes of at most 0.6 s, in parallel: 30 s means a stuck prober.
+            if not select.select([prober.stdout], [], [], 30)[0]:
+                fail(f"the prober in pod {pod} gave no answer in 30 s")
+            line = prober.stdout.readline()
             if not line:
                 fail(f"the prober in pod {pod} exited (status {prober.poll()})")
             for key, ok in json.loads(line).items():

@@ -330,6 +330,23 @@ TEST_F(LbMapsTest, ANewLbMapsKeepsTheTablesAndMakesThemAnewForAnotherSize) {
     }
 }
 
+TEST_F(LbMapsTest, AServiceFromOutsideReplacedByAnotherAtAFullTableMapMakesWayFirst) {
+    const Fd one_table{tables_map(1)};  // the kernel's size: a second table is E2BIG
+    ASSERT_GE(one_table.get(), 0);
+    LbMaps lb(services.get(), backends.get(), LbMaps::Capacity{1024, 1024}, LbMaps::Tables{one_table.get(), 251, 1});
+    lb.sync({outside("shop/web", "192.168.50.2", 30080, pods(3))});
+    const auto web = table_ids(one_table.get());
+    ASSERT_EQ(web.size(), 1u);
+    const auto written = lb.sync({outside("shop/db", "192.168.50.2", 30081, pods(2, 5432))});
+    EXPECT_EQ(written.tables_deleted, 1u);
+    EXPECT_EQ(written.tables_written, 1u);
+    const auto db = table_ids(one_table.get());
+    ASSERT_EQ(db.size(), 1u);
+    EXPECT_EQ(table_of(one_table.get(), db.begin()->first).at(SERVICE_LB_MAGLEV_SIZE), 251u);
+    EXPECT_NE(db.begin()->first, web.begin()->first) << "db has a number of its own";
+    EXPECT_EQ(lb.read_frontends(), lb.frontends());
+}
+
 TEST_F(LbMapsTest, MoreTablesThanTheMapHoldsAreRefusedAndNothingIsWritten) {
     ASSERT_GE(tables.get(), 0);
     auto lb = maglev_maps(251, /*capacity=*/1);
