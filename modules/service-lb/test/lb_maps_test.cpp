@@ -141,6 +141,18 @@ std::vector<Backend> pods(int count, std::uint16_t port = 8080) {
     return out;
 }
 
+// The services map's key of a TCP frontend's slot.
+service_lb_key tcp_key(const std::string& address, std::uint16_t port, Scope scope = Scope::socket,
+                       std::uint32_t slot = 0) {
+    service_lb_key key{};
+    inet_pton(AF_INET, address.c_str(), &key.address);
+    key.port = htons(port);
+    key.protocol = IPPROTO_TCP;
+    key.scope = static_cast<std::uint8_t>(scope);
+    key.slot = slot;
+    return key;
+}
+
 class LbMapsTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -154,11 +166,7 @@ protected:
     }
     // The service number of the frontend at `address`:`port` of `scope`.
     std::uint32_t number_of(const std::string& address, std::uint16_t port, Scope scope) const {
-        service_lb_key key{};
-        inet_pton(AF_INET, address.c_str(), &key.address);
-        key.port = htons(port);
-        key.protocol = IPPROTO_TCP;
-        key.scope = static_cast<std::uint8_t>(scope);
+        const auto key = tcp_key(address, port, scope);
         service_lb_value value{};
         return bpf_map_lookup_elem(services.get(), &key, &value) == 0 ? value.service_id : 0;
     }
@@ -254,11 +262,7 @@ TEST_F(LbMapsTest, TwoNodesWithOtherNumbersAndIdsHoldTheSameTableByName) {
     there.sync({outside("shop/db", "192.168.50.3", 30001, pods(2, 5432)),
                 outside("shop/web", "192.168.50.3", 30080, backends_reversed)});
     here.sync({outside("shop/web", "192.168.50.2", 30080, pods(5))});
-    service_lb_key key{};
-    inet_pton(AF_INET, "192.168.50.3", &key.address);
-    key.port = htons(30080);
-    key.protocol = IPPROTO_TCP;
-    key.scope = SERVICE_LB_SCOPE_OUTSIDE;
+    const auto key = tcp_key("192.168.50.3", 30080, Scope::outside);
     service_lb_value value{};
     ASSERT_EQ(bpf_map_lookup_elem(other_services.get(), &key, &value), 0);
     const auto mine = number_of("192.168.50.2", 30080, Scope::outside);
@@ -474,11 +478,7 @@ TEST_F(LbMapsTest, SlotsWrittenWithoutTheirBackendAreWrittenWholeAtTheNextSyncWi
     const auto before = service_entries();
     // As a module before slots carried their backend wrote them: the id alone.
     for (std::uint32_t slot = 1; slot <= 3; ++slot) {
-        service_lb_key key{};
-        inet_pton(AF_INET, "10.96.0.10", &key.address);
-        key.port = htons(80);
-        key.protocol = IPPROTO_TCP;
-        key.slot = slot;
+        const auto key = tcp_key("10.96.0.10", 80, Scope::socket, slot);
         service_lb_value bare{};
         bare.backend_id = before.at({"10.96.0.10:80", slot}).backend_id;
         ASSERT_EQ(bpf_map_update_elem(services.get(), &key, &bare, BPF_EXIST), 0);
