@@ -6,7 +6,8 @@
  *
  *   mbr_from_netdev    tc ingress of the node's devices (agent.devices): IPv4
  *                      identified from the ipcache, this node's own pods and
- *                      address refused as sources
+ *                      address refused as sources; the overlay's packets for
+ *                      a local pod decapsulated and handed on as overlay ones
  *   mbr_from_endpoint  tc ingress of a pod's host veth: the pod's own address
  *                      and MAC checked (anti-spoofing), ARP answered here,
  *                      IPv4 identified (endpoints map, ipcache) and piped,
@@ -35,6 +36,7 @@
 #include "lib/arp.h"
 #include "lib/delivery.h"
 #include "lib/eth.h"
+#include "lib/overlay.h"
 #include "lib/source_check.h"
 #include "lib/trace_request.h"
 
@@ -72,6 +74,41 @@ static __always_inline int drop_at_entry(struct __sk_buff *skb, __u32 direction,
 }
 
 /*
+ * A packet the overlay brought, decapsulated by the kernel's VXLAN device
+ * (mbr_from_overlay) or in BPF on the node device (mbr_from_netdev): its
+ * identities, then the pipeline.
+ */
+static __always_inline int from_overlay(struct __sk_buff *skb, __u32 trace, const struct overlay_tunnel *tunnel)
+{
+	const struct iphdr *ip = ipv4_header(skb);
+	if (!ip)
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID);
+	/*
+	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
+	 * peer may claim to be this node's host. A node identity is believed
+	 * only from the node itself (inner source = outer source): a pod's
+	 * packet that some node's stack forwarded into the tunnel (its routing
+	 * stage gone, or fragmented there) carries VNI 4 but the pod's address.
+	 */
+	const __u32 src_identity = tunnel->vni == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel->vni;
+	if (src_identity == MBR_IDENTITY_REMOTE_NODE && bpf_ntohl(ip->saddr) != tunnel->remote_ipv4)
+		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_SPOOFED);
+	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
+	/*
+	 * The inner frame keeps the sender's MACs, so the stack would take a
+	 * packet for this node's own address as PACKET_OTHERHOST and drop it.
+	 * Only that one is made the host's: pods are delivered in BPF, and
+	 * anything else stays OTHERHOST, so the overlay cannot use this node
+	 * as a router.
+	 */
+	if (dst_identity == MBR_IDENTITY_HOST)
+		bpf_skb_change_type(skb, PACKET_HOST);
+	ctx_init(skb, MBR_DIR_FROM_OVERLAY, trace, src_identity, dst_identity, ct_state_of(skb, 0, trace));
+	membrane_count(skb, MBR_STAT_ENTRY_FROM_OVERLAY);
+	return membrane_run_from(skb, 0);
+}
+
+/*
  * tc ingress of a node device (agent.devices). An IPv4 packet's identities
  * come from the ipcache: with direct routing another node's pod arrives here
  * with its own address, which the ipcache maps to that pod's identity (the
@@ -98,6 +135,10 @@ int mbr_from_netdev(struct __sk_buff *skb)
 		/* What is for this node's own stack (the overlay's UDP among it) meets no stage that tracks. */
 		if (dst_identity != MBR_IDENTITY_HOST)
 			ct_state = ct_state_of(skb, 0, trace);
+		/* A trace run asks about the packet it built, never one the overlay carries. */
+		struct overlay_tunnel tunnel;
+		if (dst_identity == MBR_IDENTITY_HOST && !trace && overlay_decapsulate(skb, ip, &tunnel))
+			return from_overlay(skb, 0, &tunnel);
 	}
 	ctx_init(skb, MBR_DIR_FROM_NETDEV, trace, src_identity, dst_identity, ct_state);
 	membrane_count(skb, MBR_STAT_ENTRY_FROM_NETDEV);
@@ -155,40 +196,19 @@ int mbr_from_overlay(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	const __u32 trace = trace_requested(skb);
 	/* The sending node put the source identity in the tunnel id (VNI). */
-	struct bpf_tunnel_key tunnel = {};
+	struct overlay_tunnel tunnel;
 	if (trace) {
 		/* A test run carries no tunnel metadata: the request says what the sender's key would hold. */
-		tunnel.tunnel_id = skb->cb[2];
+		tunnel.vni = skb->cb[2];
 		tunnel.remote_ipv4 = skb->cb[3];
-	} else if (bpf_skb_get_tunnel_key(skb, &tunnel, sizeof(tunnel), 0) != 0) {
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID); /* not from a collect-md tunnel */
+	} else {
+		struct bpf_tunnel_key key = {};
+		if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) != 0)
+			return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID); /* not from a collect-md tunnel */
+		tunnel.vni = key.tunnel_id;
+		tunnel.remote_ipv4 = key.remote_ipv4;
 	}
-	const struct iphdr *ip = ipv4_header(skb);
-	if (!ip)
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_INVALID);
-	/*
-	 * A node's own stack sends as REMOTE_NODE (its node routes say so); no
-	 * peer may claim to be this node's host. A node identity is believed
-	 * only from the node itself (inner source = outer source): a pod's
-	 * packet that some node's stack forwarded into the tunnel (its routing
-	 * stage gone, or fragmented there) carries VNI 4 but the pod's address.
-	 */
-	const __u32 src_identity = tunnel.tunnel_id == MBR_IDENTITY_HOST ? MBR_IDENTITY_REMOTE_NODE : tunnel.tunnel_id;
-	if (src_identity == MBR_IDENTITY_REMOTE_NODE && bpf_ntohl(ip->saddr) != tunnel.remote_ipv4)
-		return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, trace, MBR_STAT_DROP_SPOOFED);
-	const __u32 dst_identity = membrane_ipcache_identity(ip->daddr);
-	/*
-	 * The inner frame keeps the sender's MACs, so the stack would take a
-	 * packet for this node's own address as PACKET_OTHERHOST and drop it.
-	 * Only that one is made the host's: pods are delivered in BPF, and
-	 * anything else stays OTHERHOST, so the overlay cannot use this node
-	 * as a router.
-	 */
-	if (dst_identity == MBR_IDENTITY_HOST)
-		bpf_skb_change_type(skb, PACKET_HOST);
-	ctx_init(skb, MBR_DIR_FROM_OVERLAY, trace, src_identity, dst_identity, ct_state_of(skb, 0, trace));
-	membrane_count(skb, MBR_STAT_ENTRY_FROM_OVERLAY);
-	return membrane_run_from(skb, 0);
+	return from_overlay(skb, trace, &tunnel);
 }
 
 /* Pipeline slot MBR_STAGE_DELIVERY (kernel-owned): into a local pod, or on. */

@@ -255,6 +255,7 @@ labtest_mark() {
     for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
         LABTEST_MARK[forwarded.$node]=$(labtest_forwarded "$lab" "$node")
         LABTEST_MARK[routed.$node]=$(labtest_routed "$lab" "$node")
+        LABTEST_MARK[overlay_device.$node]=$(labtest_overlay_device_packets "$lab" "$node")
     done
     for pod in "$@"; do LABTEST_MARK[sent.$pod]=$(labtest_pod_sent "$lab" "$pod"); done
 }
@@ -280,6 +281,28 @@ labtest_expect_bpf_routed() {
         ((forwarded == 0)) || labtest_fail "$node's kernel forwarded $forwarded datagrams of pod traffic (the stage routed $routed)"
         ((routed >= ${sent_on[$node]:-0})) ||
             labtest_fail "$node's routing stage counted $routed packets, its pods sent ${sent_on[$node]} to other nodes"
+    done
+}
+
+# labtest_overlay_device_packets LAB NODE : packets the node's VXLAN device (routing-vxlan's
+# mbr_vxlan) sent and received, summed; 0 without one (direct routing).
+labtest_overlay_device_packets() {
+    ip -n "ml-$1-$2" -s -j link show mbr_vxlan 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); s=d[0]["stats64"]; print(s["tx"]["packets"] + s["rx"]["packets"])' 2>/dev/null ||
+        echo 0
+}
+
+# labtest_expect_native_overlay LAB : since labtest_mark LAB, no node's VXLAN device carried
+# more than 10 packets (the node's own traffic to remote pods, which takes the device): the
+# routing stage encapsulated the pods' packets and the receiving core decapsulated them in BPF
+# (membrane/overlay.h). A stage that hands its packets to the device fails this.
+labtest_expect_native_overlay() {
+    local lab=$1 node carried
+    for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
+        carried=$(($(labtest_overlay_device_packets "$lab" "$node") - ${LABTEST_MARK[overlay_device.$node]}))
+        labtest_log "$node: the VXLAN device sent and received $carried packets"
+        ((carried <= 10)) ||
+            labtest_fail "$node's VXLAN device carried $carried packets of pod traffic: the overlay was not encapsulated and decapsulated in BPF"
     done
 }
 

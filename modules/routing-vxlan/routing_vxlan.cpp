@@ -1,8 +1,10 @@
 // routing-vxlan: pods on different nodes reach each other through a VXLAN
-// overlay. The module owns a VXLAN device in collect-metadata mode, puts the
-// core's mbr_from_overlay on it (receive side: tunnel key -> source
-// identity -> delivery) and fills the routing stage with a program that
-// encapsulates pod traffic for another node's pod CIDR (send side). The
+// overlay. The routing stage encapsulates pod traffic for another node's pod
+// CIDR in BPF and sends it out of the underlay (send side); the core's
+// mbr_from_netdev decapsulates what arrives for a local pod on the UDP port
+// this module writes to mbr_overlay_v1 (receive side). The module also owns a
+// VXLAN device in collect-metadata mode, for everything those paths leave to
+// the kernel, and puts the core's mbr_from_overlay on it. The
 // node's own stack reaches remote pods through kernel routes into the device
 // ("<pod CIDR> encap ip id 4 dst <node IP> dev <device>", the SDK's
 // NodeRouter): the lightweight tunnel sets the key, the VNI says
@@ -18,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 
 #include <nlohmann/json.hpp>
@@ -82,6 +85,13 @@ public:
         const routing_vxlan_config config{.ifindex = static_cast<std::uint32_t>(ifindex)};
         if (bpf_map_update_elem(object.map_fd(kConfigMap), &key, &config, BPF_ANY) != 0) {
             throw membrane::BpfError(std::string("cannot write ") + kConfigMap);
+        }
+        // The node's port of the overlay: the stage encapsulates for it, and the
+        // core decapsulates what arrives on it for a local pod. Kept across
+        // stop(), as the device is: the wire format does not change on reload.
+        const mbr_overlay_config overlay{.vxlan_port = htons(settings_.port), .reserved = 0};
+        if (bpf_map_update_elem(object.map_fd(MBR_MAP_OVERLAY), &key, &overlay, BPF_ANY) != 0) {
+            throw membrane::BpfError(std::string("cannot write ") + MBR_MAP_OVERLAY);
         }
 
         // Receive side first, then send: a packet sent is always one that can arrive.

@@ -1,7 +1,9 @@
 // The overlay device: a VXLAN device in collect-metadata ("external") mode,
-// so one device serves every remote node. The BPF stage sets the tunnel key
-// (remote node, VNI = source identity) per packet; the device only adds the
-// headers. Made with libnl-route-3, adopted if an earlier run left it.
+// so one device serves every remote node. It carries what the BPF paths leave
+// to the kernel (the node's own traffic, TTL expiry, fallbacks): the stage or
+// a node route sets the tunnel key (remote node, VNI = source identity) per
+// packet and the device adds the headers. Made with libnl-route-3, adopted if
+// an earlier run left it.
 #pragma once
 
 #include <cstdint>

@@ -4,7 +4,8 @@
 # directions. Pods are wired by the real membrane-cni; every node runs its own
 # membraned. The nodes' kernels forward nothing: the BPF datapath carries it
 # all, a bulk TCP stream (GSO super-packets) included, and the routing stage's
-# counter accounts for every packet the pods sent. LAB_BASELINE=1 runs the
+# counter accounts for every packet the pods sent; with VXLAN, the stream
+# never touches the VXLAN device (encapsulated and decapsulated in BPF). LAB_BASELINE=1 runs the
 # same checks on the plain-kernel baseline, LAB_BASELINE=l2 on the L2 VXLAN
 # baseline (`up --baseline-l2`, VXLAN only).
 set -euo pipefail
@@ -43,6 +44,28 @@ for routing in "${modes[@]}"; do
         labtest_stream "$lab" a1 b1 3
         labtest_expect_bpf_routed "$lab" a1 b1
         echo "$routing: a bulk TCP stream across nodes was carried by the routing stage, not the nodes' kernels"
+        if [[ $routing == vxlan ]]; then
+            labtest_expect_native_overlay "$lab"
+            echo "$routing: the stream was encapsulated and decapsulated in BPF, not by the VXLAN device"
+            # The two paths make the same packets: node2 without the overlay port (as an
+            # older agent, or its fallback) sends and receives through its VXLAN device,
+            # while node1 stays native, and every exchange still works both ways.
+            bpftool map update pinned "$(labtest_pins "$lab" node2)/mbr_overlay_v1" key 0 0 0 0 value 0 0 0 0
+            labtest_mark "$lab" a1 b1
+            for pair in "a1 b1" "b1 a1"; do
+                read -r from to <<<"$pair"
+                labtest_expect_ping "$lab" "$from" "$to"
+                labtest_expect_tcp "$lab" "$from" "$to"
+                labtest_expect_udp "$lab" "$from" "$to"
+            done
+            labtest_stream "$lab" b1 a1 1
+            node1_carried=$(($(labtest_overlay_device_packets "$lab" node1) - ${LABTEST_MARK[overlay_device.node1]}))
+            node2_carried=$(($(labtest_overlay_device_packets "$lab" node2) - ${LABTEST_MARK[overlay_device.node2]}))
+            labtest_log "VXLAN devices with node2 on the kernel's path: node1 $node1_carried packets, node2 $node2_carried"
+            ((node1_carried <= 10)) || labtest_fail "node1's VXLAN device carried $node1_carried packets: node2's kernel-made packets were not decapsulated in BPF"
+            ((node2_carried > 1000)) || labtest_fail "node2's VXLAN device carried only $node2_carried packets with the overlay port cleared"
+            echo "$routing: a node on the kernel's VXLAN path and a node on the BPF one talk both ways"
+        fi
     fi
     lab_cmd down "$lab"
     echo "PASS: $routing: ICMP, TCP and UDP between pods on one node and across nodes, both directions"

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 9
+#define MEMBRANE_SDK_MINOR 10
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -283,6 +283,15 @@ struct mbr_ct_value {
 #define MBR_CT_TIMEOUT_TCP_CLOSING_S 10       /* TCP after FIN or RST */
 #define MBR_CT_TIMEOUT_OTHER_S 60             /* UDP, SCTP, ICMP and the rest */
 
+/*
+ * The overlay on this node (SDK 1.10, overlay.h): mbr_overlay_v1, an array of
+ * one, written by the module that owns the overlay (routing-vxlan).
+ */
+struct mbr_overlay_config {
+	__be16 vxlan_port; /* UDP destination port of the overlay; 0: none here */
+	__u16 reserved;
+};
+
 /* Names under <bpffs>/membrane/<node>/; the version suffix guards reuse. */
 #define MBR_MAP_PIPELINE "mbr_pipe_v1"
 #define MBR_MAP_STATS "mbr_stats_v1"
@@ -297,5 +306,6 @@ struct mbr_ct_value {
 #define MBR_MAP_EVENT_LIMIT "mbr_event_limit_v1"       /* SDK 1.6: membrane/monitor.h */
 #define MBR_MAP_EVENT_BUDGET "mbr_event_budget_v1"
 #define MBR_MAP_POLICY_VERDICTS "mbr_policy_verdicts_v1"  /* SDK 1.6: membrane/stats.h */
+#define MBR_MAP_OVERLAY "mbr_overlay_v1"               /* SDK 1.10: membrane/overlay.h */
 
 #endif /* MEMBRANE_CONTRACT_H */

@@ -47,7 +47,7 @@ TEST_F(RegistryTest, CoreLoadCreatesThePins) {
     EXPECT_THAT(log.text(),
                 HasSubstr("pins reused [], created [mbr_ct_v1,mbr_endpoints_v1,mbr_event_budget_v1,"
                           "mbr_event_limit_v1,mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,mbr_ipcache_v1,"
-                          "mbr_pipe_v1,mbr_policy_verdicts_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_trace_v1]"));
+                          "mbr_overlay_v1,mbr_pipe_v1,mbr_policy_verdicts_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_trace_v1]"));
     // The kernel's delivery program is the only filled slot.
     const auto slots = registry->slots();
     ASSERT_EQ(slots.size(), 1u);
@@ -71,7 +71,7 @@ TEST_F(RegistryTest, ASecondRegistryReadoptsThePinnedMaps) {
     EXPECT_EQ(pinned_map_id(pin(MBR_MAP_STATS)), stats_id);
     EXPECT_THAT(log.text(),
                 HasSubstr("pins reused [mbr_ct_v1,mbr_endpoints_v1,mbr_event_budget_v1,mbr_event_limit_v1,"
-                          "mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,mbr_ipcache_v1,mbr_pipe_v1,"
+                          "mbr_event_sampling_v1,mbr_events_lost_v1,mbr_events_v1,mbr_ipcache_v1,mbr_overlay_v1,mbr_pipe_v1,"
                           "mbr_policy_verdicts_v1,mbr_stage_verdicts_v1,mbr_stats_v1,mbr_trace_v1], created []"));
 }
 
