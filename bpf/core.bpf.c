@@ -137,8 +137,16 @@ int mbr_from_netdev(struct __sk_buff *skb)
 			ct_state = ct_state_of(skb, 0, trace);
 		/* A trace run asks about the packet it built, never one the overlay carries. */
 		struct overlay_tunnel tunnel;
-		if (dst_identity == MBR_IDENTITY_HOST && !trace && overlay_decapsulate(skb, ip, &tunnel))
-			return from_overlay(skb, 0, &tunnel);
+		if (dst_identity == MBR_IDENTITY_HOST && !trace) {
+			switch (overlay_decapsulate(skb, ip, &tunnel)) {
+			case OVERLAY_DECAPSULATED:
+				return from_overlay(skb, 0, &tunnel);
+			case OVERLAY_BROKEN:
+				return drop_at_entry(skb, MBR_DIR_FROM_OVERLAY, 0, MBR_STAT_DROP_INVALID);
+			default:
+				break;
+			}
+		}
 	}
 	ctx_init(skb, MBR_DIR_FROM_NETDEV, trace, src_identity, dst_identity, ct_state);
 	membrane_count(skb, MBR_STAT_ENTRY_FROM_NETDEV);

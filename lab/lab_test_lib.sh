@@ -299,6 +299,7 @@ labtest_overlay_device_packets() {
 labtest_expect_native_overlay() {
     local lab=$1 node carried
     for node in $(labtest_json "$lab" "' '.join(n['name'] for n in s['nodes'])"); do
+        ip -n "ml-$lab-$node" link show mbr_vxlan >/dev/null 2>&1 || labtest_fail "$node has no VXLAN device mbr_vxlan"
         carried=$(($(labtest_overlay_device_packets "$lab" "$node") - ${LABTEST_MARK[overlay_device.$node]}))
         labtest_log "$node: the VXLAN device sent and received $carried packets"
         ((carried <= 10)) ||

@@ -24,6 +24,7 @@
 #include <bpf/bpf.h>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
 
 #include <membrane/membrane.hpp>
 #include <membrane/names.hpp>
@@ -67,6 +68,36 @@ Settings read_settings(const membrane::Context& ctx) {
     return settings;
 }
 
+mbr_overlay_config read_overlay(int map_fd) {
+    const std::uint32_t key = 0;
+    mbr_overlay_config overlay{};
+    if (bpf_map_lookup_elem(map_fd, &key, &overlay) != 0) throw membrane::BpfError(std::string("cannot read ") + MBR_MAP_OVERLAY);
+    return overlay;
+}
+
+void write_overlay(int map_fd, const mbr_overlay_config& overlay) {
+    const std::uint32_t key = 0;
+    if (bpf_map_update_elem(map_fd, &key, &overlay, BPF_ANY) != 0) {
+        throw membrane::BpfError(std::string("cannot write ") + MBR_MAP_OVERLAY);
+    }
+}
+
+// Writes the overlay's port with a writer number no earlier generation holds
+// (the one after the pin's, never 0) and returns that number.
+std::uint16_t claim_overlay(int map_fd, std::uint16_t port) {
+    std::uint16_t writer = read_overlay(map_fd).writer + 1;
+    if (writer == 0) writer = 1;
+    write_overlay(map_fd, {.vxlan_port = htons(port), .writer = writer});
+    return writer;
+}
+
+// Clears the port if `writer` is still the one that wrote it; true if it did.
+bool release_overlay(int map_fd, std::uint16_t writer) {
+    if (read_overlay(map_fd).writer != writer) return false;
+    write_overlay(map_fd, {.vxlan_port = 0, .writer = 0});
+    return true;
+}
+
 class RoutingVxlan final : public membrane::Module {
 public:
     void start(membrane::Context& ctx) override {
@@ -86,13 +117,6 @@ public:
         if (bpf_map_update_elem(object.map_fd(kConfigMap), &key, &config, BPF_ANY) != 0) {
             throw membrane::BpfError(std::string("cannot write ") + kConfigMap);
         }
-        // The node's port of the overlay: the stage encapsulates for it, and the
-        // core decapsulates what arrives on it for a local pod. Kept across
-        // stop(), as the device is: the wire format does not change on reload.
-        const mbr_overlay_config overlay{.vxlan_port = htons(settings_.port), .reserved = 0};
-        if (bpf_map_update_elem(object.map_fd(MBR_MAP_OVERLAY), &key, &overlay, BPF_ANY) != 0) {
-            throw membrane::BpfError(std::string("cannot write ") + MBR_MAP_OVERLAY);
-        }
 
         // Receive side first, then send: a packet sent is always one that can arrive.
         ctx.bpf().attach_entry(settings_.device, MBR_ENTRY_FROM_OVERLAY);
@@ -105,6 +129,17 @@ public:
         config_reloaded_ = ctx.bus().subscribe<membrane::events::ConfigReloaded>(
             [this, &ctx](const membrane::events::ConfigReloaded&) { follow_underlay_mtu(ctx); });
 
+        // Last, so a start that failed never opened it: the port on which the
+        // core decapsulates the overlay for local pods, and the stage
+        // encapsulates itself (membrane/overlay.h).
+        log_ = &ctx.log();
+        overlay_map_fd_ = object.map_fd(MBR_MAP_OVERLAY);
+        overlay_writer_ = claim_overlay(overlay_map_fd_, settings_.port);
+        if (!settings_.enable_forwarding) {
+            ctx.log().warn("routing-vxlan: enable_forwarding = false: the FIB answers no lookup for the pods' "
+                           "packets, so they all leave through {}, not the BPF encapsulation", settings_.device);
+        }
+
         status_ = {{"device", settings_.device}, {"ifindex", ifindex}, {"port", settings_.port}, {"mtu", mtu}};
         ctx.add_method("Status", [this](const std::string&) { return status_json(); });
         ctx.log().info("routing-vxlan: pod traffic for other nodes leaves through {} (ifindex {}, UDP {}, MTU {})",
@@ -112,9 +147,22 @@ public:
     }
 
     // The node routes stay (see NodeRouter): a reload finds them in place.
+    // The overlay's port is closed unless a newer generation claimed it (a
+    // reload starts the new one first): an unloaded module must not leave
+    // the core decapsulating, with identities any underlay host could claim.
     void stop() override {
         config_reloaded_.reset();
         router_.reset();
+        if (overlay_writer_ == 0) return;
+        try {
+            if (release_overlay(overlay_map_fd_, overlay_writer_)) {
+                log_->info("routing-vxlan: overlay port {} closed: what arrives on it takes the VXLAN device",
+                           settings_.port);
+            }
+        } catch (const std::exception& error) {
+            // The port stays open, as after a crash; the next generation or agent rewrites it.
+            log_->warn("routing-vxlan: cannot close the overlay port: {}", error.what());
+        }
     }
 
 private:
@@ -148,6 +196,9 @@ private:
     }
 
     Settings settings_;
+    spdlog::logger* log_ = nullptr;
+    int overlay_map_fd_ = -1;
+    std::uint16_t overlay_writer_ = 0;  // 0: never claimed
     nlohmann::json status_;
     std::optional<membrane::netlink::NodeRouter> router_;
     membrane::Subscription config_reloaded_;

@@ -47,6 +47,28 @@ for routing in "${modes[@]}"; do
         if [[ $routing == vxlan ]]; then
             labtest_expect_native_overlay "$lab"
             echo "$routing: the stream was encapsulated and decapsulated in BPF, not by the VXLAN device"
+            # ECN crosses the overlay as with the kernel's tunnels: an ECN-capable packet's outer
+            # header is ECN-capable (routers mark rather than drop), and a congestion mark a router
+            # put on the outer header reaches the pod.
+            probe="$MEMBRANE_SOURCE_DIR/test/integration/overlay_ecn_probe.py"
+            sniff_ecn() { # NETNS MODE ICMP_ID: starts a sniffer, returns once it listens
+                ip netns exec "$1" python3 "$probe" "$2" eth0 "$3" 10 >"$LABTEST_TMP/ecn.$3" 2>&1 &
+                for _ in $(seq 100); do grep -q ready "$LABTEST_TMP/ecn.$3" && return 0; sleep 0.1; done
+                labtest_fail "the ECN sniffer in $1 did not start: $(cat "$LABTEST_TMP/ecn.$3")"
+            }
+            sniff_ecn "ml-$lab-node1" sniff-outer 4242
+            lab_cmd exec "$lab" a1 -- ping -c 2 -i 0.2 -W 1 -Q 2 -e 4242 "$(labtest_addr "$lab" b1)" >/dev/null ||
+                labtest_fail "an ECN-capable ping a1 -> b1 failed"
+            wait $!
+            outer_ecn=$(sed -n 2p "$LABTEST_TMP/ecn.4242")
+            [[ "$outer_ecn" == 2 ]] || labtest_fail "an ECT(0) packet's outer header left node1 with ECN '$outer_ecn', not 2"
+            sniff_ecn "ml-$lab-b1" sniff-inner 4343
+            ip netns exec "ml-$lab-node1" python3 "$probe" send-vxlan "$(labtest_node_ip "$lab" node2)" 8472 \
+                "$(labtest_identity "$lab" a1)" "$(labtest_addr "$lab" a1)" "$(labtest_addr "$lab" b1)" 4343 3 2
+            wait $!
+            inner_ecn=$(sed -n 2p "$LABTEST_TMP/ecn.4343")
+            [[ "$inner_ecn" == 3 ]] || labtest_fail "a packet marked CE on the underlay reached b1 with ECN '$inner_ecn', not 3 (CE)"
+            echo "$routing: ECN crosses the overlay: ECT(0) carried out, CE carried in"
             # The two paths make the same packets: node2 without the overlay port (as an
             # older agent, or its fallback) sends and receives through its VXLAN device,
             # while node1 stays native, and every exchange still works both ways.
@@ -58,6 +80,7 @@ for routing in "${modes[@]}"; do
                 labtest_expect_tcp "$lab" "$from" "$to"
                 labtest_expect_udp "$lab" "$from" "$to"
             done
+            labtest_stream "$lab" a1 b1 1
             labtest_stream "$lab" b1 a1 1
             node1_carried=$(($(labtest_overlay_device_packets "$lab" node1) - ${LABTEST_MARK[overlay_device.node1]}))
             node2_carried=$(($(labtest_overlay_device_packets "$lab" node2) - ${LABTEST_MARK[overlay_device.node2]}))

@@ -59,29 +59,44 @@ enum native_result {
 };
 
 /*
+ * The outer header's ECN field, as the kernel's tunnels set it
+ * (INET_ECN_encapsulate): the inner packet's ECN-capable mark, so routers
+ * on the way may mark instead of drop; a mark already set (CE) is carried
+ * as ECT(0), the receiving node keeping the inner CE.
+ */
+static __always_inline __u8 outer_ecn(__u8 inner_tos)
+{
+	const __u8 ecn = inner_tos & MBR_ECN_MASK;
+	return ecn == MBR_ECN_CE ? MBR_ECN_ECT_0 : ecn;
+}
+
+/*
  * Encapsulates the packet for `route`'s node and redirects it out of the
  * underlay device, as the VXLAN device would send it: outer source the FIB's
  * for that node, UDP source port from the inner flow's hash (spreads flows
- * over ECMP and RSS), no DF, TTL 64, UDP checksum 0. `overlay_mtu` is the
- * VXLAN device's: the underlay device must carry that plus the headers.
+ * over ECMP and RSS), ECN from the inner packet, no DF, TTL 64, UDP checksum
+ * 0. `overlay_mtu` is the VXLAN device's.
  */
 static __always_inline int send_natively(struct __sk_buff *skb, const struct membrane_remote_route *route,
 					 __u32 identity, __u32 overlay_mtu, __be16 port, int *verdict)
 {
-	if (port == 0)
+	/* The outer length field has 16 bits (a 64 KB UDP GSO or BIG TCP packet would wrap it). */
+	if (port == 0 || skb->len - ETH_HLEN + MBR_VXLAN_OVERHEAD > 0xffff)
 		return NATIVE_NOT_TAKEN;
+	/*
+	 * The largest outer packet this overlay sends (a segment of the
+	 * overlay's MTU, headers added) must fit the route to that node: a
+	 * smaller route or device MTU is FRAG_NEEDED, and the device, which
+	 * fragments the outer packet, takes it.
+	 */
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
+		.tot_len = overlay_mtu + MBR_VXLAN_OVERHEAD,
 		.ifindex = skb->ingress_ifindex,
 		.ipv4_dst = route->tunnel_endpoint,
 	};
 	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
 	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || fib.ipv4_src == 0)
-		return NATIVE_NOT_TAKEN;
-	/* The helper reports the device's MTU whatever its verdict on this packet. */
-	__u32 underlay_mtu = 0;
-	bpf_check_mtu(skb, fib.ifindex, &underlay_mtu, 0, 0);
-	if (underlay_mtu < overlay_mtu + MBR_VXLAN_OVERHEAD)
 		return NATIVE_NOT_TAKEN;
 
 	struct membrane_vxlan_headers headers = {};
@@ -100,6 +115,7 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 	struct iphdr outer = {
 		.version = 4,
 		.ihl = sizeof(struct iphdr) / 4,
+		.tos = outer_ecn(route->tos),
 		.tot_len = bpf_htons(outer_length),
 		.id = (__be16)bpf_get_prandom_u32(),
 		.ttl = OUTER_TTL,

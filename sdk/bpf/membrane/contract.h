@@ -289,7 +289,7 @@ struct mbr_ct_value {
  */
 struct mbr_overlay_config {
 	__be16 vxlan_port; /* UDP destination port of the overlay; 0: none here */
-	__u16 reserved;
+	__u16 writer;      /* which module generation wrote it: only that one clears it */
 };
 
 /* Names under <bpffs>/membrane/<node>/; the version suffix guards reuse. */

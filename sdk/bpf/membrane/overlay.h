@@ -37,6 +37,12 @@ struct membrane_vxlan_header {
 };
 
 #define MBR_VXLAN_FLAGS 0x08000000u
+
+/* The ECN field of the IPv4 TOS byte (RFC 3168), which both ends of the overlay carry across it. */
+#define MBR_ECN_MASK 0x03
+#define MBR_ECN_NOT_ECT 0x00
+#define MBR_ECN_ECT_0 0x02
+#define MBR_ECN_CE 0x03
 /* What one packet gains: outer IPv4, UDP, VXLAN and the inner Ethernet header. */
 #define MBR_VXLAN_OVERHEAD (sizeof(struct iphdr) + sizeof(struct udphdr) + sizeof(struct membrane_vxlan_header) + ETH_HLEN)
 
