@@ -3,7 +3,9 @@
  * entry direction, the identities the entry program put in the context of
  * the last IPv4 packet, and how many it saw; then hands the packet on. */
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "membrane/contract.h"
@@ -28,7 +30,8 @@ int record_identities(struct __sk_buff *skb)
 {
 	__u32 direction = membrane_ctx_direction(skb);
 	struct seen_identities *seen = bpf_map_lookup_elem(&mbr_test_identities_v1, &direction);
-	if (seen && membrane_ctx_valid(skb)) {
+	/* IPv4 only: an ARP exchange after the packets a test sent would overwrite them with "unknown". */
+	if (seen && membrane_ctx_valid(skb) && skb->protocol == bpf_htons(ETH_P_IP)) {
 		seen->src_identity = membrane_ctx_src_identity(skb);
 		seen->dst_identity = membrane_ctx_dst_identity(skb);
 		__sync_fetch_and_add(&seen->packets, 1);
