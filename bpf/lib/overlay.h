@@ -27,18 +27,12 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "membrane/conntrack.h" /* MBR_IP_MF, MBR_IP_OFFSET */
 #include "membrane/endpoints.h"
 #include "membrane/overlay.h"
 
 /* bpf_skb_adjust_room(): reset the UDP tunnel's offload state on decapsulation (bpf-next, 2026). */
 #define ADJ_ROOM_DECAP_L4_UDP (1ULL << 10)
-
-#ifndef IP_MF
-#define IP_MF 0x2000
-#endif
-#ifndef IP_OFFSET
-#define IP_OFFSET 0x1fff
-#endif
 
 /* What the outer headers said, as bpf_skb_get_tunnel_key() gives it. */
 struct overlay_tunnel {
@@ -81,9 +75,8 @@ static __always_inline enum overlay_decap_result overlay_decapsulate(struct __sk
 	if (skb->vlan_present || skb->pkt_type != PACKET_HOST)
 		return OVERLAY_LEFT;
 	if (outer->protocol != IPPROTO_UDP || outer->ihl != sizeof(struct iphdr) / 4 ||
-	    (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+	    (outer->frag_off & bpf_htons(MBR_IP_MF | MBR_IP_OFFSET)))
 		return OVERLAY_LEFT;
-	const __be32 outer_source = outer->saddr; /* read before the helpers below move the data */
 	const __be16 port = membrane_overlay_port();
 	if (port == 0)
 		return OVERLAY_LEFT;
@@ -133,7 +126,7 @@ static __always_inline enum overlay_decap_result overlay_decapsulate(struct __sk
 	 * deliver it, the stack drops it, as it drops what the VXLAN device hands it for another host. */
 	bpf_skb_change_type(skb, PACKET_OTHERHOST);
 	tunnel->vni = bpf_ntohl(headers.vxlan.vni) >> 8;
-	tunnel->remote_ipv4 = bpf_ntohl(outer_source);
+	tunnel->remote_ipv4 = bpf_ntohl(headers.ip.saddr);
 	return OVERLAY_DECAPSULATED;
 }
 
