@@ -4,7 +4,8 @@
  * pod to a prefix another node holds is encapsulated for that node (outer
  * destination), the VNI holding the source's security identity
  * (membrane/overlay.h). Here, in BPF, and sent straight out of the underlay
- * device the FIB names: the VXLAN device's own transmit path (a route lookup
+ * device the FIB names (its answer kept per CPU for 20 ms: underlay_hop()):
+ * the VXLAN device's own transmit path (a route lookup
  * per packet, the tunnel's output hooks) cost the bulk stream about a tenth of
  * its rate. What this path cannot take (no route or neighbour answer, an
  * underlay MTU too small for the overlay's, a helper the kernel refuses)
@@ -51,6 +52,92 @@ struct {
 	__type(value, struct routing_vxlan_config);
 } routing_vxlan_cfg SEC(".maps");
 
+/*
+ * What the FIB answered for the way to a node, kept per CPU for
+ * UNDERLAY_HOP_LIFETIME_NS: the lookup was a third of this stage's time per
+ * packet, and a stream sends tens of thousands of packets a second to one
+ * node. A route or neighbour change on the underlay takes effect within
+ * the lifetime (the kernel's VXLAN device keeps a route per destination
+ * too, invalidated by the routing table's generation, which BPF cannot
+ * see). Not pinned: each generation starts with an empty cache. Only
+ * complete answers are kept; while the next hop's MAC is unresolved every
+ * packet asks the FIB.
+ */
+#define UNDERLAY_HOP_LIFETIME_NS (20ull * 1000 * 1000)
+#define UNDERLAY_HOPS_MAX 1024 /* keys; each holds a value per CPU */
+
+struct underlay_hop_key {
+	__be32 node;           /* the tunnel endpoint */
+	__u32 ingress_ifindex; /* the pod's host veth: the FIB's input interface, which policy routing may match */
+};
+
+struct underlay_hop {
+	__u64 expires_ns;  /* coarse monotonic clock */
+	__u32 checked_len; /* the outer length the route's MTU was checked against */
+	__u32 ifindex;     /* the underlay device */
+	__be32 saddr;      /* the outer source */
+	__u8 smac[ETH_ALEN];
+	__u8 dmac[ETH_ALEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, UNDERLAY_HOPS_MAX);
+	__type(key, struct underlay_hop_key);
+	__type(value, struct underlay_hop);
+} routing_vxlan_hops SEC(".maps");
+
+enum hop_result {
+	HOP_NONE = 0,     /* no way this path can take: the VXLAN device's */
+	HOP_COMPLETE = 1, /* device, outer source and both MACs */
+	HOP_NO_NEIGH = 2, /* device, outer source and the next hop's address, its MAC unresolved */
+};
+
+/*
+ * The way out to `node` for outer packets of up to `outer_len` bytes: from
+ * this CPU's cache while fresh, else from the FIB (and then cached).
+ * `neighbour`: the next hop's address, for HOP_NO_NEIGH.
+ */
+static __always_inline enum hop_result underlay_hop(struct __sk_buff *skb, __be32 node, __u32 outer_len,
+						    struct underlay_hop *hop, __be32 *neighbour)
+{
+	const struct underlay_hop_key key = {.node = node, .ingress_ifindex = skb->ingress_ifindex};
+	const __u64 now = bpf_ktime_get_coarse_ns();
+	const struct underlay_hop *cached = bpf_map_lookup_elem(&routing_vxlan_hops, &key);
+	if (cached && cached->expires_ns > now && cached->checked_len == outer_len) {
+		*hop = *cached;
+		return HOP_COMPLETE;
+	}
+	/*
+	 * The largest outer packet this overlay sends (a segment of the
+	 * overlay's MTU, headers added) must fit the route to that node: a
+	 * smaller route or device MTU is FRAG_NEEDED, and the device, which
+	 * fragments the outer packet, takes it.
+	 */
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.tot_len = outer_len,
+		.ifindex = skb->ingress_ifindex,
+		.ipv4_dst = node,
+	};
+	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
+	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || fib.ipv4_src == 0)
+		return HOP_NONE;
+	hop->expires_ns = now + UNDERLAY_HOP_LIFETIME_NS;
+	hop->checked_len = outer_len;
+	hop->ifindex = fib.ifindex;
+	hop->saddr = fib.ipv4_src;
+	if (found == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		*neighbour = fib.ipv4_dst;
+		return HOP_NO_NEIGH;
+	}
+	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+	/* Failing to cache (no memory) only means the next packet asks the FIB again. */
+	bpf_map_update_elem(&routing_vxlan_hops, &key, hop, BPF_ANY);
+	return HOP_COMPLETE;
+}
+
 enum native_result {
 	NATIVE_NOT_TAKEN = 0,      /* the packet is unchanged: the VXLAN device takes it */
 	NATIVE_NOT_TAKEN_SEEN = 1, /* the same, reported as forwarded already */
@@ -83,24 +170,20 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 	/* The outer length field has 16 bits (a 64 KB UDP GSO or BIG TCP packet would wrap it). */
 	if (port == 0 || skb->len - ETH_HLEN + MBR_VXLAN_OVERHEAD > 0xffff)
 		return NATIVE_NOT_TAKEN;
-	/*
-	 * The largest outer packet this overlay sends (a segment of the
-	 * overlay's MTU, headers added) must fit the route to that node: a
-	 * smaller route or device MTU is FRAG_NEEDED, and the device, which
-	 * fragments the outer packet, takes it.
-	 */
-	struct bpf_fib_lookup fib = {
-		.family = AF_INET,
-		.tot_len = overlay_mtu + MBR_VXLAN_OVERHEAD,
-		.ifindex = skb->ingress_ifindex,
-		.ipv4_dst = route->tunnel_endpoint,
-	};
-	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
-	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || fib.ipv4_src == 0)
+	struct underlay_hop hop;
+	__be32 neighbour = 0;
+	const enum hop_result way =
+		underlay_hop(skb, route->tunnel_endpoint, overlay_mtu + MBR_VXLAN_OVERHEAD, &hop, &neighbour);
+	if (way == HOP_NONE)
 		return NATIVE_NOT_TAKEN;
 
-	struct membrane_vxlan_headers headers = {};
-	if (bpf_skb_load_bytes(skb, 0, &headers.inner_eth, sizeof(headers.inner_eth)) < 0)
+	/* Written in one store: the outer Ethernet header (when the next hop's MAC is known), then the rest. */
+	struct {
+		struct ethhdr eth;
+		struct membrane_vxlan_headers overlay;
+	} __attribute__((packed)) frame = {};
+	struct membrane_vxlan_headers *headers = &frame.overlay;
+	if (bpf_skb_load_bytes(skb, 0, &headers->inner_eth, sizeof(headers->inner_eth)) < 0)
 		return NATIVE_NOT_TAKEN;
 	const __u32 hash = bpf_get_hash_recalc(skb);
 	/* Reported while the packet is still the pod's: the monitor reads its headers. */
@@ -120,28 +203,30 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 		.id = (__be16)bpf_get_prandom_u32(),
 		.ttl = OUTER_TTL,
 		.protocol = IPPROTO_UDP,
-		.saddr = fib.ipv4_src,
+		.saddr = hop.saddr,
 		.daddr = route->tunnel_endpoint,
 	};
 	outer.check = (__sum16)~membrane_ipv4_header_sum(&outer);
-	headers.ip = outer;
-	headers.udp.source = bpf_htons(49152 | (hash & 0x3fff));
-	headers.udp.dest = port;
-	headers.udp.len = bpf_htons(outer_length - sizeof(struct iphdr));
-	headers.vxlan.flags = bpf_htonl(MBR_VXLAN_FLAGS);
-	headers.vxlan.vni = bpf_htonl(identity << 8);
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, &headers, sizeof(headers), 0) < 0)
-		return NATIVE_BROKEN;
-	if (found == BPF_FIB_LKUP_RET_SUCCESS) {
-		/* The FIB knew the next hop's MAC: the outer Ethernet header is complete. */
-		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), fib.dmac, ETH_ALEN, 0) < 0 ||
-		    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), fib.smac, ETH_ALEN, 0) < 0)
+	headers->ip = outer;
+	headers->udp.source = bpf_htons(49152 | (hash & 0x3fff));
+	headers->udp.dest = port;
+	headers->udp.len = bpf_htons(outer_length - sizeof(struct iphdr));
+	headers->vxlan.flags = bpf_htonl(MBR_VXLAN_FLAGS);
+	headers->vxlan.vni = bpf_htonl(identity << 8);
+	if (way == HOP_COMPLETE) {
+		__builtin_memcpy(frame.eth.h_dest, hop.dmac, ETH_ALEN);
+		__builtin_memcpy(frame.eth.h_source, hop.smac, ETH_ALEN);
+		frame.eth.h_proto = bpf_htons(ETH_P_IP);
+		if (bpf_skb_store_bytes(skb, 0, &frame, sizeof(frame), 0) < 0)
 			return NATIVE_BROKEN;
-		*verdict = bpf_redirect(fib.ifindex, 0);
+		*verdict = bpf_redirect(hop.ifindex, 0);
 		return NATIVE_SENT;
 	}
-	struct bpf_redir_neigh next_hop = {.nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst};
-	*verdict = bpf_redirect_neigh(fib.ifindex, &next_hop, sizeof(next_hop), 0);
+	/* The outer Ethernet header stays the pod's frame's until bpf_redirect_neigh fills in the MACs. */
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, headers, sizeof(*headers), 0) < 0)
+		return NATIVE_BROKEN;
+	struct bpf_redir_neigh next_hop = {.nh_family = AF_INET, .ipv4_nh = neighbour};
+	*verdict = bpf_redirect_neigh(hop.ifindex, &next_hop, sizeof(next_hop), 0);
 	return NATIVE_SENT;
 }
 
