@@ -13,9 +13,9 @@ extern "C" {
 
 namespace membrane::kernel {
 
-std::uint64_t monotonic_now_ns() {
+std::uint64_t conntrack_now_ns() {
     timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
 }
 
@@ -63,7 +63,7 @@ ConntrackGc::ConntrackGc(boost::asio::io_context& io, int map_fd, std::shared_pt
 }
 
 void ConntrackGc::sweep_now() {
-    const ConntrackSweep sweep = sweep_conntrack(map_fd_, monotonic_now_ns());
+    const ConntrackSweep sweep = sweep_conntrack(map_fd_, conntrack_now_ns());
     status_.entries = sweep.live;
     status_.deleted_total += sweep.deleted;
     if (sweep.live * 10 >= status_.capacity * 9) {

@@ -1,7 +1,7 @@
 // The agent's half of connection tracking (sdk/bpf/membrane/conntrack.h):
 // the datapath refreshes and reads entries, the agent deletes the dead ones.
 // "Dead" is only ever an entry whose lifetime ran out by the datapath's own
-// clock (CLOCK_MONOTONIC, which bpf_ktime_get_ns reads), so a sweep at start
+// clock (CLOCK_MONOTONIC_COARSE, which bpf_ktime_get_coarse_ns reads), so a sweep at start
 // finds what a killed agent left and deletes nothing that is live. The LRU
 // table evicts its least recently used entry when full; a sweep that finds
 // it nearly full says so, since an evicted entry turns its connection's
@@ -23,10 +23,11 @@ struct ConntrackSweep {
     std::uint64_t deleted = 0;  // expired entries deleted
 };
 
-// One pass over the CT map `map_fd` at time `now_ns` (CLOCK_MONOTONIC).
+// One pass over the CT map `map_fd` at time `now_ns` (conntrack_now_ns()).
 ConntrackSweep sweep_conntrack(int map_fd, std::uint64_t now_ns);
-// CLOCK_MONOTONIC now, in nanoseconds: the clock of bpf_ktime_get_ns().
-std::uint64_t monotonic_now_ns();
+// CLOCK_MONOTONIC_COARSE now, in nanoseconds: the datapath's conntrack clock
+// (membrane_ct_now(): bpf_ktime_get_coarse_ns()).
+std::uint64_t conntrack_now_ns();
 
 struct ConntrackStatus {
     std::uint64_t entries = 0;  // live after the last sweep

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 10
+#define MEMBRANE_SDK_MINOR 11
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with
@@ -259,7 +259,8 @@ struct mbr_ipcache_value {
 /*
  * Connection tracking (SDK 1.4, conntrack.h): mbr_ct_v1, BPF_MAP_TYPE_LRU_HASH
  * keyed by the tuple of a connection's first packet. ICMP echo carries its
- * identifier in both ports. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC).
+ * identifier in both ports. Times are CLOCK_MONOTONIC_COARSE
+ * (bpf_ktime_get_coarse_ns(); before SDK 1.11, bpf_ktime_get_ns()).
  */
 struct mbr_ct_key {
 	__be32 saddr;

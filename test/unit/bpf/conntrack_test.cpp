@@ -68,7 +68,7 @@ TEST_F(ConntrackTest, ARequestOpensAConnectionItsAnswersAndFollowersBelongTo) {
     const auto tracked = entries();
     ASSERT_EQ(tracked.size(), 1u);
     EXPECT_TRUE(tracked[0].flags & MBR_CT_F_SEEN_REPLY);
-    const std::uint64_t now = monotonic_now_ns();
+    const std::uint64_t now = conntrack_now_ns();
     EXPECT_GT(tracked[0].expires_ns, now + (MBR_CT_TIMEOUT_OTHER_S - 5) * 1'000'000'000ull);
     EXPECT_LE(tracked[0].expires_ns, now + MBR_CT_TIMEOUT_OTHER_S * 1'000'000'000ull);
 }
@@ -78,13 +78,13 @@ TEST_F(ConntrackTest, TheSweepDeletesOnlyExpiredEntries) {
     ASSERT_TRUE(PodLab::ping(pod_a, pod_b.ip, 1, &output)) << output;
     ASSERT_EQ(entries().size(), 1u);
     // Now: the entry lives (as after an agent's restart), nothing goes.
-    auto sweep = sweep_conntrack(registry->core_map_fd(MBR_MAP_CT), monotonic_now_ns());
+    auto sweep = sweep_conntrack(registry->core_map_fd(MBR_MAP_CT), conntrack_now_ns());
     EXPECT_EQ(sweep.deleted, 0u);
     EXPECT_EQ(sweep.live, 1u);
     EXPECT_EQ(entries().size(), 1u);
     // Past its lifetime: it goes.
     sweep = sweep_conntrack(registry->core_map_fd(MBR_MAP_CT),
-                            monotonic_now_ns() + (MBR_CT_TIMEOUT_OTHER_S + 1) * 1'000'000'000ull);
+                            conntrack_now_ns() + (MBR_CT_TIMEOUT_OTHER_S + 1) * 1'000'000'000ull);
     EXPECT_EQ(sweep.deleted, 1u);
     EXPECT_EQ(sweep.live, 0u);
     EXPECT_TRUE(entries().empty());
@@ -120,7 +120,7 @@ TEST_F(ConntrackTest, AnExpiredEntryIsNoConnection) {
     ASSERT_EQ(bpf_map_get_next_key(fd, nullptr, &key), 0);
     mbr_ct_value value{};
     ASSERT_EQ(bpf_map_lookup_elem(fd, &key, &value), 0);
-    value.expires_ns = monotonic_now_ns() - 1;
+    value.expires_ns = conntrack_now_ns() - 1;
     ASSERT_EQ(bpf_map_update_elem(fd, &key, &value, BPF_EXIST), 0);
     ASSERT_TRUE(echo_with_id(pod_a, pod_b.ip, 4242));
     EXPECT_EQ(seen(MBR_CT_NEW), 2u);
