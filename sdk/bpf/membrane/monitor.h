@@ -152,12 +152,14 @@ static __always_inline void membrane_fill_event(struct mbr_event *event, struct 
 }
 
 /*
- * The event of membrane_report(), written where it goes: a BPF subprogram,
- * not inlined. It reads the packet's flow (conntrack.h), and every report
- * site of every stage carried a copy of it: half of the entry programs' code.
+ * Reports an event about this packet. Identities, direction and stage come
+ * from the context the entry program filled (zero if it did not). In a trace
+ * run (membrane/trace.h) the event goes to the trace record, whatever the
+ * sampling: the trace shows what the stage decided, and the monitor never
+ * sees a packet that was not on the wire.
  */
-static __noinline void membrane_report_event(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
-					     __u8 verdict)
+static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
+					    __u8 verdict)
 {
 	if (membrane_tracing(skb)) {
 		struct mbr_trace_record *record = membrane_trace_record();
@@ -167,6 +169,8 @@ static __noinline void membrane_report_event(struct __sk_buff *skb, __u8 type, _
 		}
 		return;
 	}
+	if (!membrane_event_sampled(type))
+		return;
 	if (!membrane_event_budget()) {
 		membrane_event_lost(type);
 		return;
@@ -178,21 +182,6 @@ static __noinline void membrane_report_event(struct __sk_buff *skb, __u8 type, _
 	}
 	membrane_fill_event(event, skb, type, reason, rule_id, verdict);
 	bpf_ringbuf_submit(event, 0);
-}
-
-/*
- * Reports an event about this packet. Identities, direction and stage come
- * from the context the entry program filled (zero if it did not). In a trace
- * run (membrane/trace.h) the event goes to the trace record, whatever the
- * sampling: the trace shows what the stage decided, and the monitor never
- * sees a packet that was not on the wire. A packet whose event is not
- * sampled pays for the sampling lookup only.
- */
-static __always_inline void membrane_report(struct __sk_buff *skb, __u8 type, __u16 reason, __u32 rule_id,
-					    __u8 verdict)
-{
-	if (membrane_tracing(skb) || membrane_event_sampled(type))
-		membrane_report_event(skb, type, reason, rule_id, verdict);
 }
 
 /*
