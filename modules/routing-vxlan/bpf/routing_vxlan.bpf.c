@@ -57,25 +57,31 @@ struct {
  * UNDERLAY_HOP_LIFETIME_NS: the lookup was a third of this stage's time per
  * packet, and a stream sends tens of thousands of packets a second to one
  * node. A route or neighbour change on the underlay takes effect within
- * the lifetime (the kernel's VXLAN device keeps a route per destination
- * too, invalidated by the routing table's generation, which BPF cannot
- * see). Not pinned: each generation starts with an empty cache. Only
- * complete answers are kept; while the next hop's MAC is unresolved every
- * packet asks the FIB.
+ * the lifetime and a tick of the coarse clock (the kernel's VXLAN device
+ * keeps a route per destination too, invalidated by the routing table's
+ * generation, which BPF cannot see). One entry per node: an answer for
+ * another pod's veth (the FIB's input interface, which policy routing may
+ * match) is looked up again and written over it, so the map never holds
+ * more than the nodes this one sends to. Not pinned: each generation
+ * starts with an empty cache. Only complete answers are kept; while the
+ * next hop's MAC is unresolved every packet asks the FIB. A trace run
+ * (membrane/trace.h) reads the cache but never writes it.
  */
 #define UNDERLAY_HOP_LIFETIME_NS (20ull * 1000 * 1000)
-#define UNDERLAY_HOPS_MAX 1024 /* keys; each holds a value per CPU */
+#define UNDERLAY_HOPS_MAX 1024 /* nodes; each holds a value per CPU */
 
-struct underlay_hop_key {
-	__be32 node;           /* the tunnel endpoint */
-	__u32 ingress_ifindex; /* the pod's host veth: the FIB's input interface, which policy routing may match */
-};
-
+/*
+ * Laid out so that a copy torn by another CPU reusing the entry (which
+ * zeroes every CPU's value) shows: the first and last fields and the key's
+ * fields are checked on the copy.
+ */
 struct underlay_hop {
-	__u64 expires_ns;  /* coarse monotonic clock */
-	__u32 checked_len; /* the outer length the route's MTU was checked against */
-	__u32 ifindex;     /* the underlay device */
-	__be32 saddr;      /* the outer source */
+	__u64 expires_ns;         /* coarse monotonic clock */
+	__be32 node;              /* the key, again */
+	__u32 ingress_ifindex;    /* the FIB's input interface: the pod's host veth */
+	__u32 checked_len;        /* the outer length the route's MTU was checked against */
+	__u32 ifindex;            /* the underlay device */
+	__be32 saddr;             /* the outer source */
 	__u8 smac[ETH_ALEN];
 	__u8 dmac[ETH_ALEN];
 };
@@ -83,7 +89,7 @@ struct underlay_hop {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, UNDERLAY_HOPS_MAX);
-	__type(key, struct underlay_hop_key);
+	__type(key, __be32);
 	__type(value, struct underlay_hop);
 } routing_vxlan_hops SEC(".maps");
 
@@ -93,6 +99,15 @@ enum hop_result {
 	HOP_NO_NEIGH = 2, /* device, outer source and the next hop's address, its MAC unresolved */
 };
 
+/* Whether `hop`, a copy of this CPU's cached value, is a fresh and whole answer for these inputs. */
+static __always_inline int underlay_hop_usable(const struct underlay_hop *hop, __be32 node, __u32 ingress_ifindex,
+					       __u32 outer_len, __u64 now)
+{
+	const __u8 dmac_bits = hop->dmac[0] | hop->dmac[1] | hop->dmac[2] | hop->dmac[3] | hop->dmac[4] | hop->dmac[5];
+	return hop->expires_ns > now && hop->node == node && hop->ingress_ifindex == ingress_ifindex &&
+	       hop->checked_len == outer_len && hop->ifindex != 0 && hop->saddr != 0 && dmac_bits != 0;
+}
+
 /*
  * The way out to `node` for outer packets of up to `outer_len` bytes: from
  * this CPU's cache while fresh, else from the FIB (and then cached).
@@ -101,12 +116,13 @@ enum hop_result {
 static __always_inline enum hop_result underlay_hop(struct __sk_buff *skb, __be32 node, __u32 outer_len,
 						    struct underlay_hop *hop, __be32 *neighbour)
 {
-	const struct underlay_hop_key key = {.node = node, .ingress_ifindex = skb->ingress_ifindex};
+	const __u32 ingress_ifindex = skb->ingress_ifindex;
 	const __u64 now = bpf_ktime_get_coarse_ns();
-	const struct underlay_hop *cached = bpf_map_lookup_elem(&routing_vxlan_hops, &key);
-	if (cached && cached->expires_ns > now && cached->checked_len == outer_len) {
+	struct underlay_hop *cached = bpf_map_lookup_elem(&routing_vxlan_hops, &node);
+	if (cached) {
 		*hop = *cached;
-		return HOP_COMPLETE;
+		if (underlay_hop_usable(hop, node, ingress_ifindex, outer_len, now))
+			return HOP_COMPLETE;
 	}
 	/*
 	 * The largest outer packet this overlay sends (a segment of the
@@ -117,13 +133,15 @@ static __always_inline enum hop_result underlay_hop(struct __sk_buff *skb, __be3
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
 		.tot_len = outer_len,
-		.ifindex = skb->ingress_ifindex,
+		.ifindex = ingress_ifindex,
 		.ipv4_dst = node,
 	};
 	const long found = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
 	if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || fib.ipv4_src == 0)
 		return HOP_NONE;
 	hop->expires_ns = now + UNDERLAY_HOP_LIFETIME_NS;
+	hop->node = node;
+	hop->ingress_ifindex = ingress_ifindex;
 	hop->checked_len = outer_len;
 	hop->ifindex = fib.ifindex;
 	hop->saddr = fib.ipv4_src;
@@ -133,8 +151,18 @@ static __always_inline enum hop_result underlay_hop(struct __sk_buff *skb, __be3
 	}
 	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
 	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
-	/* Failing to cache (no memory) only means the next packet asks the FIB again. */
-	bpf_map_update_elem(&routing_vxlan_hops, &key, hop, BPF_ANY);
+	if (membrane_tracing(skb))
+		return HOP_COMPLETE;
+	/*
+	 * This CPU's value of a present entry is written in place: an update
+	 * of an LRU map takes a free element first, which could evict another
+	 * node's entry. An insert that loses a race to another CPU is dropped;
+	 * the next packet writes in place.
+	 */
+	if (cached)
+		*cached = *hop;
+	else
+		bpf_map_update_elem(&routing_vxlan_hops, &node, hop, BPF_NOEXIST);
 	return HOP_COMPLETE;
 }
 
