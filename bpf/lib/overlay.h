@@ -30,6 +30,7 @@
 #include "membrane/conntrack.h" /* MBR_IP_MF, MBR_IP_OFFSET */
 #include "membrane/endpoints.h"
 #include "membrane/overlay.h"
+#include "membrane/routing.h" /* membrane_ipv4_store_byte */
 
 /* bpf_skb_adjust_room(): reset the UDP tunnel's offload state on decapsulation (bpf-next, 2026). */
 #define ADJ_ROOM_DECAP_L4_UDP (1ULL << 10)
@@ -52,14 +53,7 @@ enum overlay_decap_result {
  */
 static __always_inline int mark_congestion_experienced(struct __sk_buff *skb, const struct iphdr *inner)
 {
-	/* Version, IHL and TOS: the 16-bit word the checksum sees. */
-	const __u8 version_ihl = *(const __u8 *)inner;
-	const __be16 before = bpf_htons(((__u16)version_ihl << 8) | inner->tos);
-	const __u8 tos = inner->tos | MBR_ECN_CE;
-	const __be16 after = bpf_htons(((__u16)version_ihl << 8) | tos);
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), before, after, sizeof(__u16)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, tos), &tos, sizeof(tos), 0);
+	return membrane_ipv4_store_byte(skb, ETH_HLEN, offsetof(struct iphdr, tos), inner->tos, inner->tos | MBR_ECN_CE);
 }
 
 /*

@@ -82,21 +82,33 @@ static __always_inline int membrane_remote_route(struct __sk_buff *skb, struct m
 }
 
 /*
+ * SDK 1.11. Rewrites the byte at `field` (an offset into the IPv4 header at
+ * `l3_offset`) from `before` to `after`, the header checksum fixed up
+ * incrementally. The checksum sums 16-bit words, and a change to one byte
+ * changes its word by the same amount whatever the other byte holds (as the
+ * kernel's ip_decrease_ttl and IP_ECN_set_ce add a delta): the high half of
+ * the word at an even offset, the low half at an odd one. 0, or negative
+ * when a helper failed (drop the packet).
+ */
+static __always_inline int membrane_ipv4_store_byte(struct __sk_buff *skb, __u32 l3_offset, __u32 field, __u8 before,
+						    __u8 after)
+{
+	const __u32 shift = field & 1 ? 0 : 8;
+	const __be16 from = bpf_htons((__u16)before << shift);
+	const __be16 to = bpf_htons((__u16)after << shift);
+	if (bpf_l3_csum_replace(skb, l3_offset + offsetof(struct iphdr, check), from, to, sizeof(__u16)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, l3_offset + field, &after, sizeof(after), 0);
+}
+
+/*
  * A router's one change to a packet it passes on: TTL down by one, the
- * checksum fixed up incrementally. The TTL shares a 16-bit word with the
- * protocol. 0, or negative when a helper failed (drop the packet).
+ * checksum fixed up incrementally. 0, or negative when a helper failed (drop
+ * the packet).
  */
 static __always_inline int membrane_route_decrement_ttl(struct __sk_buff *skb, const struct membrane_remote_route *route)
 {
-	const __u32 ttl_offset = route->l3_offset + offsetof(struct iphdr, ttl);
-	const __u32 check_offset = route->l3_offset + offsetof(struct iphdr, check);
-	const __be16 before = bpf_htons(((__u16)route->ttl << 8) | route->protocol);
-	const __u8 ttl = route->ttl - 1;
-	const __be16 after = bpf_htons(((__u16)ttl << 8) | route->protocol);
-
-	if (bpf_l3_csum_replace(skb, check_offset, before, after, sizeof(__u16)) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ttl_offset, &ttl, sizeof(ttl), 0);
+	return membrane_ipv4_store_byte(skb, route->l3_offset, offsetof(struct iphdr, ttl), route->ttl, route->ttl - 1);
 }
 
 /* 1 when the packet's TTL runs out here: a router does not pass on a packet it would set to 0. */
