@@ -20,6 +20,7 @@
 #include "membrane/endpoints.h"
 #include "membrane/icmp.h"
 #include "membrane/pipeline.h"
+#include "membrane/routing.h" /* membrane_ipv4_decrement_ttl */
 #include "membrane/stats.h"
 
 #include "eth.h"
@@ -88,14 +89,8 @@ static __always_inline enum delivery_result deliver_to_local_endpoint(struct __s
 	mac_copy(eth->h_source, endpoint->host_mac);
 	mac_copy(eth->h_dest, endpoint->mac);
 
-	/* TTL shares a 16-bit checksum word with the protocol. */
-	const __be16 old_word = *(const __be16 *)&ip->ttl;
-	ip->ttl -= 1;
-	const __be16 new_word = *(const __be16 *)&ip->ttl;
-	const __u32 ifindex = endpoint->ifindex; /* read before the helper below */
-	if (bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, check), old_word, new_word,
-				sizeof(new_word)) != 0)
-		return DELIVERY_INVALID;
+	membrane_ipv4_decrement_ttl(ip);
+	const __u32 ifindex = endpoint->ifindex;
 
 	/* A packet decapsulated from the overlay may carry another host's MAC. */
 	bpf_skb_change_type(skb, PACKET_HOST);

@@ -186,11 +186,23 @@ static __always_inline __u8 outer_ecn(__u8 inner_tos)
 }
 
 /*
+ * Everything from the start of the frame through the pod's IPv4 header, as
+ * it leaves: the outer Ethernet header, the overlay's headers (the last of
+ * them the pod's Ethernet header), the pod's IPv4 header (without options).
+ */
+struct native_frame {
+	struct ethhdr eth;
+	struct membrane_vxlan_headers overlay;
+	struct iphdr inner;
+} __attribute__((packed));
+
+/*
  * Encapsulates the packet for `route`'s node and redirects it out of the
  * underlay device, as the VXLAN device would send it: outer source the FIB's
  * for that node, UDP source port from the inner flow's hash (spreads flows
  * over ECMP and RSS), ECN from the inner packet, no DF, TTL 64, UDP checksum
- * 0. `overlay_mtu` is the VXLAN device's.
+ * 0. `overlay_mtu` is the VXLAN device's. The pod's packet loses one TTL,
+ * written with the headers in one store; on NATIVE_NOT_TAKEN* it is as it was.
  */
 static __always_inline int send_natively(struct __sk_buff *skb, const struct membrane_remote_route *route,
 					 __u32 identity, __u32 overlay_mtu, __be16 port, int *verdict)
@@ -205,14 +217,18 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 	if (way == HOP_NONE)
 		return NATIVE_NOT_TAKEN;
 
-	/* Written in one store: the outer Ethernet header (when the next hop's MAC is known), then the rest. */
-	struct {
-		struct ethhdr eth;
-		struct membrane_vxlan_headers overlay;
-	} __attribute__((packed)) frame = {};
+	/*
+	 * Written in one store: the outer Ethernet header (when the next hop's
+	 * MAC is known), then the rest. The pod's Ethernet and IPv4 headers are
+	 * read in one load (they are contiguous in the frame, as on the wire).
+	 */
+	struct native_frame frame = {};
 	struct membrane_vxlan_headers *headers = &frame.overlay;
-	if (bpf_skb_load_bytes(skb, 0, &headers->inner_eth, sizeof(headers->inner_eth)) < 0)
+	if (bpf_skb_load_bytes(skb, 0, &headers->inner_eth, sizeof(headers->inner_eth) + sizeof(frame.inner)) < 0)
 		return NATIVE_NOT_TAKEN;
+	struct iphdr inner = frame.inner; /* a packed member has no address to take */
+	membrane_ipv4_decrement_ttl(&inner);
+	frame.inner = inner;
 	const __u32 hash = bpf_get_hash_recalc(skb);
 	/* Reported while the packet is still the pod's: the monitor reads its headers. */
 	membrane_report_forward(skb, MBR_STAT_TO_OVERLAY);
@@ -251,7 +267,7 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 		return NATIVE_SENT;
 	}
 	/* The outer Ethernet header stays the pod's frame's until bpf_redirect_neigh fills in the MACs. */
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, headers, sizeof(*headers), 0) < 0)
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, (const __u8 *)&frame + ETH_HLEN, sizeof(frame) - ETH_HLEN, 0) < 0)
 		return NATIVE_BROKEN;
 	struct bpf_redir_neigh next_hop = {.nh_family = AF_INET, .ipv4_nh = neighbour};
 	*verdict = bpf_redirect_neigh(hop.ifindex, &next_hop, sizeof(next_hop), 0);
@@ -295,13 +311,11 @@ int routing_vxlan_stage(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 
-	if (membrane_route_decrement_ttl(skb, &route) < 0)
-		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 	int verdict = TC_ACT_SHOT;
 	const int native = send_natively(skb, &route, identity, mtu_len, membrane_overlay_port(), &verdict);
 	if (native == NATIVE_SENT)
 		return verdict;
-	if (native == NATIVE_BROKEN)
+	if (native == NATIVE_BROKEN || membrane_route_decrement_ttl(skb, &route) < 0)
 		return membrane_report_drop(skb, MBR_STAT_DROP_INVALID, 0);
 	struct bpf_tunnel_key key = {
 		.remote_ipv4 = bpf_ntohl(route.tunnel_endpoint), /* the helper wants host order */

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 #define MEMBRANE_SDK_MAJOR 1
-#define MEMBRANE_SDK_MINOR 11
+#define MEMBRANE_SDK_MINOR 12
 
 /*
  * Pipeline stages, run in increasing order. A stage hands over with

@@ -111,6 +111,20 @@ static __always_inline int membrane_route_decrement_ttl(struct __sk_buff *skb, c
 	return membrane_ipv4_store_byte(skb, route->l3_offset, offsetof(struct iphdr, ttl), route->ttl, route->ttl - 1);
 }
 
+/*
+ * SDK 1.12. The same decrement on an IPv4 header in memory the program may
+ * write (the linear packet data after a bounds check, or a copy it stores
+ * back): no helper call. As the kernel's ip_decrease_ttl(): TTL is the high
+ * byte of its 16-bit word, so the word drops by 0x0100 and the checksum,
+ * its one's complement, rises by as much, with the end-around carry.
+ */
+static __always_inline void membrane_ipv4_decrement_ttl(struct iphdr *ip)
+{
+	const __u32 check = (__u32)ip->check + (__u32)bpf_htons(0x0100);
+	ip->check = (__sum16)(check + (check >= 0xffff));
+	ip->ttl -= 1;
+}
+
 /* 1 when the packet's TTL runs out here: a router does not pass on a packet it would set to 0. */
 static __always_inline int membrane_route_ttl_expires(const struct membrane_remote_route *route)
 {
