@@ -195,6 +195,10 @@ struct native_frame {
 	struct membrane_vxlan_headers overlay;
 	struct iphdr inner;
 } __attribute__((packed));
+_Static_assert(offsetof(struct native_frame, inner) == ETH_HLEN + MBR_VXLAN_OVERHEAD,
+	       "the pod's IPv4 header follows the overlay's headers");
+_Static_assert(offsetof(struct native_frame, inner) - offsetof(struct native_frame, overlay.inner_eth) == ETH_HLEN,
+	       "the pod's Ethernet and IPv4 headers are contiguous, as loaded");
 
 /*
  * Encapsulates the packet for `route`'s node and redirects it out of the
@@ -224,10 +228,12 @@ static __always_inline int send_natively(struct __sk_buff *skb, const struct mem
 	 */
 	struct native_frame frame = {};
 	struct membrane_vxlan_headers *headers = &frame.overlay;
-	if (bpf_skb_load_bytes(skb, 0, &headers->inner_eth, sizeof(headers->inner_eth) + sizeof(frame.inner)) < 0)
+	if (bpf_skb_load_bytes(skb, 0, (__u8 *)&frame + offsetof(struct native_frame, overlay.inner_eth),
+			       ETH_HLEN + sizeof(frame.inner)) < 0)
 		return NATIVE_NOT_TAKEN;
-	struct iphdr inner = frame.inner; /* a packed member has no address to take */
-	membrane_ipv4_decrement_ttl(&inner);
+	/* Through an aligned copy: the packed member's address may be misaligned. */
+	struct iphdr inner = frame.inner;
+	membrane_ipv4_decrement_ttl(&inner); /* the caller checked that the TTL does not run out here */
 	frame.inner = inner;
 	const __u32 hash = bpf_get_hash_recalc(skb);
 	/* Reported while the packet is still the pod's: the monitor reads its headers. */

@@ -116,7 +116,8 @@ static __always_inline int membrane_route_decrement_ttl(struct __sk_buff *skb, c
  * write (the linear packet data after a bounds check, or a copy it stores
  * back): no helper call. As the kernel's ip_decrease_ttl(): TTL is the high
  * byte of its 16-bit word, so the word drops by 0x0100 and the checksum,
- * its one's complement, rises by as much, with the end-around carry.
+ * its one's complement, rises by as much, with the end-around carry. Only
+ * after membrane_route_ttl_expires() said no (a TTL of 0 would wrap).
  */
 static __always_inline void membrane_ipv4_decrement_ttl(struct iphdr *ip)
 {
