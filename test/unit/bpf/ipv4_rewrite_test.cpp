@@ -34,8 +34,6 @@ Frame ipv4_frame(std::uint16_t id, std::uint8_t ttl, std::uint8_t tos) {
     put_ipv4(frame, ipv4_be("10.1.2.3"));
     put_ipv4(frame, ipv4_be("10.4.5.6"));
     put_checksum(frame, kIp, 20, kIp + 10);
-    // Padding to the 60-byte minimum a test run's frame may need.
-    frame.resize(60, 0);
     return frame;
 }
 
