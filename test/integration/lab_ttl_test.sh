@@ -23,6 +23,17 @@ expect_reply_ttl() {
     [[ "$reply" == *" ttl=$4 "* ]] || labtest_fail "$routing: ping $2 -> $3: expected the reply with ttl=$4: $reply"
 }
 
+# LAB NODE IP: NODE deletes its neighbour entry for IP; 50 ms later (the routing
+# stage's cached way to it has expired) the entry must still be absent, so the
+# next packet there leaves unresolved.
+forget_neighbour() {
+    local neighbour
+    ip netns exec "ml-$1-$2" ip neigh del "$3" dev eth0 2>/dev/null || true
+    sleep 0.05
+    neighbour=$(ip netns exec "ml-$1-$2" ip neigh show "$3" dev eth0)
+    [[ -z "$neighbour" ]] || labtest_fail "$2 resolved $3 again before the test's packet: $neighbour"
+}
+
 # LAB: tracepath both ways across nodes and on node1 shows each node once, and
 # the replies have lost one TTL per node (the routing stage or the device's way
 # out, and the delivery into the pod).
@@ -71,20 +82,12 @@ for routing in vxlan direct; do
         # passed), a packet leaves through bpf_redirect_neigh, the pod's headers
         # stored behind its own Ethernet header: TTL 2 must run out at node2, and
         # a full ping must pass b1's checksum test. Three fresh misses of each.
-        node2_ip=$(labtest_node_ip "$lab" node2)
-        forget_node2() {
-            ip netns exec "ml-$lab-node1" ip neigh del "$node2_ip" dev eth0 2>/dev/null || true
-            sleep 0.05
-            local neighbour
-            neighbour=$(ip netns exec "ml-$lab-node1" ip neigh show "$node2_ip" dev eth0)
-            [[ -z "$neighbour" ]] || labtest_fail "node1 resolved node2 again before the test's packet: $neighbour"
-        }
         for attempt in 1 2 3; do
-            forget_node2
+            forget_neighbour "$lab" node1 "$node2"
             reply=$(lab_cmd exec "$lab" a1 -- ping -c 1 -W 2 -t 2 "$target" 2>&1 || true)
             [[ "$reply" == *"From $node2 icmp_seq=1 Time to live exceeded"* ]] ||
                 labtest_fail "$routing: ping -t 2 a1 -> b1 with node2's MAC unresolved: no time exceeded from $node2: $reply"
-            forget_node2
+            forget_neighbour "$lab" node1 "$node2"
             expect_reply_ttl "$lab" a1 b1 62
         done
         # node1 without the overlay port sends and receives through its VXLAN device
